@@ -1,0 +1,93 @@
+"""asyncio helpers: owned, named, guarded tasks and a single-slot "latest value" channel.
+
+No feature code calls ``asyncio.create_task`` directly: tasks are created here so that a failure is
+logged instead of vanishing, and shutdown drains then cancels with a timeout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Coroutine, Iterable
+from typing import Any, Generic, TypeVar
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+def create_guarded_task(coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio.Task[Any]:
+    """Start ``coro`` as a named task whose failure or unexpected exit is logged.
+
+    Args:
+        coro: the coroutine to run.
+        name: a name that says what the task owns, e.g. ``watch:fd-a:apps/Deployment``.
+    """
+    task = asyncio.get_running_loop().create_task(_guard(coro, name), name=name)
+    return task
+
+
+async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> Any:
+    try:
+        return await coro
+    except asyncio.CancelledError:
+        raise
+    except Exception:
+        log.exception("task %s failed", name)
+        raise
+
+
+async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, timeout: float = 5.0) -> None:
+    """Cancel ``tasks`` and wait up to ``timeout`` seconds; log any that do not stop."""
+    pending = [t for t in tasks if not t.done()]
+    for task in pending:
+        task.cancel()
+    if not pending:
+        return
+    _, stuck = await asyncio.wait(pending, timeout=timeout)
+    for task in stuck:
+        log.warning("task %s did not stop within %.1fs", task.get_name(), timeout)
+
+
+class Latest(Generic[T]):
+    """A single-slot channel: readers always get the newest value, skipping those they missed.
+
+    One writer calls ``publish``; any number of readers iterate ``subscribe()``. A slow reader never
+    makes the writer wait and never falls behind by more than one value.
+    """
+
+    def __init__(self) -> None:
+        self._value: T | None = None
+        self._version = 0
+        self._changed = asyncio.Condition()
+        self._closed = False
+
+    @property
+    def value(self) -> T | None:
+        """The newest published value."""
+        return self._value
+
+    async def publish(self, value: T) -> None:
+        """Replace the value and wake every reader."""
+        async with self._changed:
+            self._value = value
+            self._version += 1
+            self._changed.notify_all()
+
+    async def close(self) -> None:
+        """End every reader's iteration."""
+        async with self._changed:
+            self._closed = True
+            self._changed.notify_all()
+
+    async def subscribe(self) -> AsyncIterator[T]:
+        """Yield the current value (if any), then each newer one, until ``close``."""
+        seen = 0
+        while True:
+            async with self._changed:
+                await self._changed.wait_for(lambda seen=seen: self._closed or self._version != seen)  # type: ignore[misc]
+                if self._version == seen and self._closed:
+                    return
+                seen = self._version
+                value = self._value
+            assert value is not None
+            yield value

@@ -1,0 +1,80 @@
+"""The engine's public surface, as the console and the command line see it.
+
+``FleetEngineAPI`` is a Protocol so the console's tests can drive a fake engine. Every method is safe
+to call from the console's event loop: the real engine runs on its own loop in its own thread and
+marshals each call there. Only frozen values from ``core.model`` cross this boundary.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from typing import Protocol
+
+from core.model import (
+    FleetSnapshot,
+    OperationState,
+    ResourceKey,
+    ResourceStatus,
+    Revision,
+    SyncPlan,
+)
+
+
+class FleetEngineAPI(Protocol):
+    """What the console and the CLI may ask of the engine."""
+
+    read_only: bool
+    """True when every mutating action is refused by the core."""
+
+    async def start(self) -> None:
+        """Connect to clusters, fetch the repo and begin publishing snapshots."""
+        ...
+
+    async def stop(self) -> None:
+        """Stop watchers and release connections."""
+        ...
+
+    def snapshots(self) -> AsyncIterator[FleetSnapshot]:
+        """The current snapshot, then each newer one (newest wins; none is queued)."""
+        ...
+
+    async def refresh(self, app: str | None = None, cluster: str | None = None, *, hard: bool = False) -> None:
+        """Fetch Git now and recompute; ``hard`` also drops the render and dry-run caches."""
+        ...
+
+    async def plan_sync(
+        self,
+        app: str,
+        cluster: str,
+        *,
+        prune: bool = False,
+        dry_run: bool = False,
+        resources: Sequence[ResourceKey] = (),
+        force_replace: bool = False,
+    ) -> SyncPlan:
+        """What a sync would do, for the operator to confirm. Never writes."""
+        ...
+
+    async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
+        """What rolling back to ``revision`` would do. Never writes."""
+        ...
+
+    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Run a confirmed sync or rollback plan, yielding its progress; the last value is the result."""
+        ...
+
+    async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
+        """The app's resources as they would compare if ``revision`` were desired (rollback preview)."""
+        ...
+
+    async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
+        """Git revisions that changed the app's rendered output, newest first."""
+        ...
+
+    async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
+        """Stop automated syncs of the app on the cluster."""
+        ...
+
+    async def resume(self, app: str, cluster: str) -> None:
+        """Clear a pause and any rollback pin."""
+        ...

@@ -1,0 +1,507 @@
+"""Value types shared by every layer of the core and handed to the console.
+
+Everything here is immutable (frozen, slotted dataclasses holding tuples and read-only mappings), so a
+snapshot can cross from the engine thread to the UI thread without copying or locking. This module
+imports nothing from fleetdeck and performs no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any, NewType
+
+ClusterName = NewType("ClusterName", str)
+AppName = NewType("AppName", str)
+
+EMPTY_MAPPING: Mapping[str, Any] = MappingProxyType({})
+
+
+def frozen_mapping(values: Mapping[str, Any] | Iterable[tuple[str, Any]] = ()) -> Mapping[str, Any]:
+    """Return a read-only copy of ``values``."""
+    return MappingProxyType(dict(values))
+
+
+# ---------------------------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class ResourceKey:
+    """Identity of a Kubernetes object, without its version (as gitops-engine and Flux do).
+
+    ``namespace`` is ``""`` for cluster-scoped kinds and ``group`` is ``""`` for the core API group.
+    """
+
+    group: str
+    kind: str
+    namespace: str
+    name: str
+
+    def __str__(self) -> str:
+        scope = f"{self.namespace}/" if self.namespace else ""
+        kind = f"{self.kind}.{self.group}" if self.group else self.kind
+        return f"{kind}/{scope}{self.name}"
+
+    @property
+    def short(self) -> str:
+        """``Kind/namespace/name`` without the group, for narrow columns."""
+        scope = f"{self.namespace}/" if self.namespace else ""
+        return f"{self.kind}/{scope}{self.name}"
+
+    @classmethod
+    def parse(cls, text: str) -> ResourceKey:
+        """Parse ``KIND[.GROUP]/NAMESPACE/NAME`` or ``KIND[.GROUP]/NAME`` (cluster-scoped).
+
+        Raises:
+            ValueError: when the text has not two or three ``/``-separated parts.
+        """
+        parts = text.split("/")
+        if len(parts) == 3:
+            kind_group, namespace, name = parts
+        elif len(parts) == 2:
+            kind_group, name = parts
+            namespace = ""
+        else:
+            raise ValueError(f"expected KIND/NAMESPACE/NAME or KIND/NAME, got {text!r}")
+        kind, _, group = kind_group.partition(".")
+        if not kind or not name:
+            raise ValueError(f"expected KIND/NAMESPACE/NAME or KIND/NAME, got {text!r}")
+        return cls(group=group, kind=kind, namespace=namespace, name=name)
+
+    @classmethod
+    def of(cls, obj: Mapping[str, Any]) -> ResourceKey:
+        """The key of a raw object (``apiVersion``, ``kind``, ``metadata``)."""
+        api_version = str(obj.get("apiVersion") or "")
+        group = api_version.rpartition("/")[0] if "/" in api_version else ""
+        meta = obj.get("metadata") or {}
+        return cls(
+            group=group,
+            kind=str(obj.get("kind") or ""),
+            namespace=str(meta.get("namespace") or ""),
+            name=str(meta.get("name") or ""),
+        )
+
+
+# ---------------------------------------------------------------------------------------------- vocabularies
+
+
+class HealthStatus(StrEnum):
+    """Health of a resource or an app, best to worst (gitops-engine ``healthOrder``)."""
+
+    HEALTHY = "Healthy"
+    SUSPENDED = "Suspended"
+    PROGRESSING = "Progressing"
+    MISSING = "Missing"
+    DEGRADED = "Degraded"
+    UNKNOWN = "Unknown"
+
+    @property
+    def rank(self) -> int:
+        """Position in the best-to-worst order."""
+        return _HEALTH_ORDER.index(self)
+
+    def is_worse_than(self, other: HealthStatus) -> bool:
+        """Whether this status ranks below ``other``."""
+        return self.rank > other.rank
+
+    @staticmethod
+    def worst_of(statuses: Iterable[HealthStatus], default: HealthStatus | None = None) -> HealthStatus:
+        """The worst of ``statuses``; ``default`` (Healthy unless given) when there are none."""
+        worst = default or HealthStatus.HEALTHY
+        for status in statuses:
+            if status.is_worse_than(worst):
+                worst = status
+        return worst
+
+
+_HEALTH_ORDER = list(HealthStatus)
+
+
+class ResourceState(StrEnum):
+    """Whether one resource on one cluster matches Git."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    MISSING = "Missing"
+    """In Git, not in the cluster."""
+    EXTRANEOUS = "Extraneous"
+    """Owned by the app in the cluster, no longer in Git (a prune candidate)."""
+    INVALID = "Invalid"
+    """Git's version is rejected (schema, immutable field, bad YAML value)."""
+    UNKNOWN = "Unknown"
+    """Could not be compared (cluster unreachable, no permission, render failed)."""
+
+    @property
+    def drifted(self) -> bool:
+        """Whether a sync would change something for this resource."""
+        return self in (ResourceState.OUT_OF_SYNC, ResourceState.MISSING, ResourceState.EXTRANEOUS)
+
+
+class SyncStatus(StrEnum):
+    """An app's roll-up of its resources' states."""
+
+    SYNCED = "Synced"
+    OUT_OF_SYNC = "OutOfSync"
+    UNKNOWN = "Unknown"
+
+    @staticmethod
+    def of(states: Iterable[ResourceState]) -> SyncStatus:
+        """Unknown if any resource is Unknown or Invalid, OutOfSync if any drifted, else Synced."""
+        result = SyncStatus.SYNCED
+        for state in states:
+            if state in (ResourceState.UNKNOWN, ResourceState.INVALID):
+                return SyncStatus.UNKNOWN
+            if state.drifted:
+                result = SyncStatus.OUT_OF_SYNC
+        return result
+
+
+class ConnectionState(StrEnum):
+    """How well fleetdeck currently sees a cluster."""
+
+    CONNECTING = "Connecting"
+    CONNECTED = "Connected"
+    DEGRADED = "Degraded"
+    """Some kinds cannot be listed or watched (permissions, a broken aggregated API)."""
+    UNREACHABLE = "Unreachable"
+
+
+class SyncAction(StrEnum):
+    """What a sync did (or would do) to one resource."""
+
+    CREATED = "created"
+    CONFIGURED = "configured"
+    UNCHANGED = "unchanged"
+    PRUNED = "pruned"
+    PRUNE_SKIPPED = "prune-skipped"
+    SKIPPED = "skipped"
+    FAILED = "failed"
+    PENDING = "pending"
+
+    @property
+    def failed(self) -> bool:
+        """Whether this entry counts as a failure of the operation."""
+        return self is SyncAction.FAILED
+
+
+class OperationPhase(StrEnum):
+    """Lifecycle of a sync or rollback (gitops-engine ``OperationPhase``)."""
+
+    PENDING = "Pending"
+    RUNNING = "Running"
+    TERMINATING = "Terminating"
+    SUCCEEDED = "Succeeded"
+    FAILED = "Failed"
+    ERROR = "Error"
+
+    @property
+    def completed(self) -> bool:
+        """Whether the operation has ended, successfully or not."""
+        return self in (OperationPhase.SUCCEEDED, OperationPhase.FAILED, OperationPhase.ERROR)
+
+    @property
+    def successful(self) -> bool:
+        """Whether the operation ended successfully."""
+        return self is OperationPhase.SUCCEEDED
+
+
+class Severity(StrEnum):
+    """Severity of an app or cluster condition."""
+
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+
+# ---------------------------------------------------------------------------------------------- values
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    """A health verdict with the reason an operator should read."""
+
+    status: HealthStatus
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Condition:
+    """Something an operator must know about an app or cluster (render error, no permission, stale)."""
+
+    type: str
+    message: str
+    severity: Severity = Severity.WARNING
+
+
+@dataclass(frozen=True, slots=True)
+class Revision:
+    """A Git commit the desired state was rendered from. Only ``sha`` is ever deployed by."""
+
+    sha: str
+    ref: str = ""
+    committed_at: float | None = None
+    """Commit time as a Unix timestamp."""
+    author: str = ""
+    subject: str = ""
+
+    @property
+    def short(self) -> str:
+        """The first 8 characters of the SHA."""
+        return self.sha[:8]
+
+
+@dataclass(frozen=True, slots=True)
+class FieldChange:
+    """One drifted field, its two values (secrets already masked) and who last wrote it."""
+
+    path: str
+    """JSON pointer into the object, e.g. ``/spec/replicas``."""
+    op: str
+    """``add`` (only in Git), ``remove`` (only live, or owned by fleetdeck and removed from Git), ``replace``."""
+    desired: Any
+    live: Any
+    manager: str | None = None
+    """The field manager that last wrote the live value (from ``managedFields``)."""
+    time: str | None = None
+    """When that manager wrote it (RFC 3339, from ``managedFields``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceDiff:
+    """Desired against live for one resource, after normalization and masking."""
+
+    state: ResourceState
+    changes: tuple[FieldChange, ...] = ()
+    approximate: bool = False
+    """True for the local structural comparison, False for the server-side apply dry run."""
+    strategy: str = "local"
+    """``ssa-dry-run`` or ``local``."""
+    message: str = ""
+    warnings: tuple[str, ...] = ()
+    desired: Mapping[str, Any] | None = None
+    """Normalized, masked desired object (predicted live for the dry run), for display."""
+    live: Mapping[str, Any] | None = None
+    """Normalized, masked live object, for display."""
+
+
+@dataclass(frozen=True, slots=True)
+class ResourceStatus:
+    """Everything known about one resource of one app on one cluster."""
+
+    key: ResourceKey
+    api_version: str
+    state: ResourceState
+    health: Health | None
+    """None for kinds without a health rule (ConfigMap, Secret…)."""
+    diff: ResourceDiff
+    wave: int = 0
+    parent: ResourceKey | None = None
+    """The owner shown above it in the resource tree (a Deployment above its ReplicaSet)."""
+    managed: bool = True
+    """False for objects shown only as children (ReplicaSets, Pods) that fleetdeck does not apply."""
+
+
+@dataclass(frozen=True, slots=True)
+class AppControl:
+    """Operator control state of an app on a cluster, stored in that cluster."""
+
+    paused: bool = False
+    reason: str = ""
+    by: str = ""
+    at: float | None = None
+    expires_at: float | None = None
+    pinned: str | None = None
+    """The SHA a rollback pinned the app to; desired state is rendered from it instead of the branch."""
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One recorded, full, successful sync or rollback."""
+
+    id: int
+    revision: str
+    kind: str
+    """``sync`` or ``rollback``."""
+    by: str
+    at: float
+    result: str
+    summary: str = ""
+    """E.g. ``2 created, 1 configured, 1 pruned``."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncResultEntry:
+    """What an operation did to one resource."""
+
+    key: ResourceKey
+    action: SyncAction
+    message: str = ""
+    wave: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OperationState:
+    """Progress or result of a sync or rollback, published in the snapshot while it runs."""
+
+    id: str
+    app: AppName
+    cluster: ClusterName
+    kind: str
+    """``sync`` or ``rollback``."""
+    revision: str
+    phase: OperationPhase
+    message: str = ""
+    entries: tuple[SyncResultEntry, ...] = ()
+    dry_run: bool = False
+    started_at: float | None = None
+    finished_at: float | None = None
+    by: str = ""
+
+    def count(self, action: SyncAction) -> int:
+        """How many entries ended with ``action``."""
+        return sum(1 for entry in self.entries if entry.action is action)
+
+    @property
+    def summary(self) -> str:
+        """``2 created, 1 configured, 1 failed`` (actions with no entries left out)."""
+        parts = [f"{self.count(a)} {a.value}" for a in SyncAction if self.count(a)]
+        return ", ".join(parts) or "nothing to do"
+
+
+@dataclass(frozen=True, slots=True)
+class AppStatus:
+    """One application on one cluster: the row the console shows."""
+
+    app: AppName
+    cluster: ClusterName
+    namespace: str
+    path: str
+    """Source path in the config repo, after the per-cluster template was filled."""
+    sync: SyncStatus
+    health: Health
+    revision: Revision | None
+    """The revision the desired state was rendered from (the pin when pinned)."""
+    resources: tuple[ResourceStatus, ...] = ()
+    conditions: tuple[Condition, ...] = ()
+    control: AppControl = field(default_factory=AppControl)
+    operation: OperationState | None = None
+    history: tuple[HistoryEntry, ...] = ()
+    synced_revision: str | None = None
+    """The SHA of the last recorded successful sync, if any."""
+    behind: int = 0
+    """Commits between the pinned revision and the branch head (0 when not pinned)."""
+    stale: bool = False
+    """True when the cluster is unreachable and this is its last known state."""
+    approximate: bool = False
+    """True when any resource was compared locally rather than by the server's dry run."""
+    labels: Mapping[str, str] = EMPTY_MAPPING
+    """The cluster's labels (env, region…), for filtering and grouping."""
+    automated: bool = False
+    """The app's sync policy asks for automated sync."""
+
+    @property
+    def id(self) -> tuple[AppName, ClusterName]:
+        """Stable identity of the row."""
+        return (self.app, self.cluster)
+
+    @property
+    def drift_count(self) -> int:
+        """Resources a sync would change."""
+        return sum(1 for r in self.resources if r.managed and r.state.drifted)
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """Connection state of one cluster."""
+
+    name: ClusterName
+    connection: ConnectionState
+    server: str = ""
+    labels: Mapping[str, str] = EMPTY_MAPPING
+    since: float | None = None
+    """When the connection entered its current state (Unix time)."""
+    message: str = ""
+    read_only: bool = False
+    objects: int = 0
+    """Objects held in the live cache."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoStatus:
+    """The config repository as last fetched."""
+
+    url: str
+    branch: str
+    head: Revision | None = None
+    fetched_at: float | None = None
+    error: str = ""
+    """Why the last fetch failed; the last good head stays in use."""
+    warning: str = ""
+    """E.g. a force-push: the new head does not descend from the previous one."""
+
+
+@dataclass(frozen=True, slots=True)
+class FleetSnapshot:
+    """Immutable picture of the whole fleet at one moment: the only thing the console reads."""
+
+    generation: int
+    taken_at: float
+    apps: tuple[AppStatus, ...] = ()
+    clusters: tuple[ClusterStatus, ...] = ()
+    repo: RepoStatus | None = None
+    read_only: bool = False
+    conditions: tuple[Condition, ...] = ()
+
+    def app(self, app: str, cluster: str) -> AppStatus | None:
+        """The row for ``app`` on ``cluster``, if any."""
+        for status in self.apps:
+            if status.app == app and status.cluster == cluster:
+                return status
+        return None
+
+    def cluster(self, name: str) -> ClusterStatus | None:
+        """The connection state of cluster ``name``, if any."""
+        for status in self.clusters:
+            if status.name == name:
+                return status
+        return None
+
+
+# ---------------------------------------------------------------------------------------------- plans
+
+
+@dataclass(frozen=True, slots=True)
+class PlanStep:
+    """One resource a sync will touch, in order."""
+
+    key: ResourceKey
+    action: SyncAction
+    """``created``, ``configured``, ``pruned``, ``unchanged`` or ``prune-skipped`` (predicted)."""
+    wave: int = 0
+    reason: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPlan:
+    """What a sync of one app on one cluster will do, shown to the operator before it runs."""
+
+    app: AppName
+    cluster: ClusterName
+    revision: str
+    steps: tuple[PlanStep, ...]
+    prune: bool = False
+    dry_run: bool = False
+    kind: str = "sync"
+    """``sync`` or ``rollback``."""
+    selected: tuple[ResourceKey, ...] = ()
+    """Non-empty for a selective sync (not recorded in history)."""
+    force_replace: bool = False
+    blocked: str = ""
+    """Why the plan must not run (render failed, cluster stale, empty render…); empty when it may."""
+    warnings: tuple[str, ...] = ()
+
+    def count(self, action: SyncAction) -> int:
+        """How many steps will ``action``."""
+        return sum(1 for step in self.steps if step.action is action)

@@ -1,0 +1,69 @@
+"""Tunable settings of the core, with the reasoning behind each default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True, slots=True)
+class WatchSettings:
+    """How live state is listed and watched."""
+
+    page_size: int = 500
+    """Objects per list page (Argo CD's page size): bounds memory during a relist."""
+    watch_timeout: tuple[int, int] = (240, 290)
+    """Server-side watch timeout, randomized in this range so reconnects do not align."""
+    read_timeout: float = 330.0
+    """Socket read timeout: longer than the watch timeout, so only a silent network trips it."""
+    connect_timeout: float = 5.0
+    """A cluster that does not accept a connection in this time is reported unreachable."""
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+    """Reconnect backoff (full jitter) between these bounds."""
+    resync_interval: float = 600.0
+    """Forced relist as a safety net (Argo CD's watch resync)."""
+    unreachable_after: float = 30.0
+    """A cluster whose lists keep failing this long is Unreachable rather than Degraded."""
+
+
+@dataclass(frozen=True, slots=True)
+class GitSettings:
+    """How the config repo is fetched and rendered."""
+
+    fetch_interval: float = 60.0
+    """Seconds between fetches of a remote repo."""
+    render_timeout: float = 30.0
+    """Kustomize builds taking longer are killed and reported."""
+    max_manifest_bytes: int = 10 * 1024 * 1024
+    """Per-app cap on rendered YAML (Argo CD's repo-server default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SyncSettings:
+    """How syncs are run."""
+
+    field_manager: str = "fleetdeck"
+    concurrency: int = 8
+    """Applies in flight per cluster within one wave."""
+    crd_established_timeout: float = 60.0
+    request_retries: int = 3
+    """Attempts for a transient error (429, 5xx, reset) per request."""
+    history_limit: int = 10
+    """Recorded syncs kept per app (Argo CD's default)."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineSettings:
+    """All settings of the engine."""
+
+    watch: WatchSettings = field(default_factory=WatchSettings)
+    git: GitSettings = field(default_factory=GitSettings)
+    sync: SyncSettings = field(default_factory=SyncSettings)
+    publish_interval: float = 0.1
+    """Snapshots are published at most this often: a burst of events costs one recompute."""
+    read_only: bool = False
+
+
+def default_settings() -> EngineSettings:
+    """Settings with every default."""
+    return EngineSettings()
