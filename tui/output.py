@@ -1,0 +1,147 @@
+"""Plain-text, JSON and YAML output of the command line (no Rich: scripts read this).
+
+Every string that came from a cluster or from Git passes through ``core.sanitize.clean`` before it is
+printed in a table or a diff, so no escape sequence from data reaches the terminal. JSON and YAML
+output are data, escaped by their serializers.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import time
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, is_dataclass
+from enum import Enum
+from typing import Any
+
+import yaml
+
+from core.model import AppStatus, FieldChange, ResourceStatus
+from core.sanitize import clean
+
+FORMATS = ("table", "json", "yaml")
+
+
+def to_data(value: Any) -> Any:
+    """Convert dataclasses, enums, mappings and tuples into plain JSON-able values."""
+    if isinstance(value, Enum):
+        return value.value
+    if is_dataclass(value) and not isinstance(value, type):
+        return {k: to_data(v) for k, v in asdict(value).items()}
+    if isinstance(value, Mapping):
+        return {str(k): to_data(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return [to_data(v) for v in value]
+    return value
+
+
+def dump(data: Any, fmt: str) -> str:
+    """Serialize ``data`` as ``json`` or ``yaml``."""
+    plain = to_data(data)
+    if fmt == "yaml":
+        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+    return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
+
+
+def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
+    """A left-aligned text table; every cell sanitized."""
+    cells = [[clean(c, max_length=200) for c in row] for row in rows]
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=False)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=False)).rstrip()]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=False)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def age(timestamp: float | None, now: float | None = None) -> str:
+    """``5s``, ``3m``, ``2h``, ``4d`` since ``timestamp``; ``-`` when unknown."""
+    if timestamp is None:
+        return "-"
+    seconds = max(0, int((now if now is not None else time.time()) - timestamp))
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds // size}{unit}"
+    return f"{seconds}s"
+
+
+def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[list[str]]:
+    """One row per app and cluster for ``fleetdeck status``."""
+    rows = []
+    for app in apps:
+        revision = app.revision.short if app.revision else "-"
+        badges = [b for b, on in (("paused", app.control.paused), ("pinned", bool(app.control.pinned)),
+                                  ("stale", app.stale), ("~", app.approximate)) if on]
+        rows.append([
+            app.app, app.cluster, app.sync.value, app.health.status.value, revision,
+            age(app.revision.committed_at if app.revision else None, now), str(app.drift_count),
+            " ".join(badges), first_condition(app),
+        ])
+    return rows
+
+
+STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "MESSAGE")
+
+
+def first_condition(app: AppStatus) -> str:
+    """The most severe condition's message, shortened for a table cell."""
+    if not app.conditions:
+        return app.health.message if app.health.status.value != "Healthy" else ""
+    worst = sorted(app.conditions, key=lambda c: ("error", "warning", "info").index(c.severity.value))[0]
+    return clean(worst.message, max_length=80)
+
+
+def status_record(app: AppStatus) -> dict[str, Any]:
+    """The JSON/YAML record of one row of ``fleetdeck status``."""
+    return {
+        "app": app.app,
+        "cluster": app.cluster,
+        "namespace": app.namespace,
+        "path": app.path,
+        "sync": app.sync.value,
+        "health": {"status": app.health.status.value, "message": app.health.message},
+        "revision": app.revision.sha if app.revision else None,
+        "drifted": [str(r.key) for r in app.resources if r.managed and r.state.drifted],
+        "paused": app.control.paused,
+        "pinned": app.control.pinned,
+        "stale": app.stale,
+        "approximate": app.approximate,
+        "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
+                       for c in app.conditions],
+    }
+
+
+# ---------------------------------------------------------------------------------------------- diffs
+
+
+def _yaml_lines(obj: Mapping[str, Any] | None) -> list[str]:
+    if obj is None:
+        return []
+    text = yaml.safe_dump(to_data(obj), sort_keys=True, allow_unicode=True, width=1000)
+    return [clean(line, keep_newlines=False) for line in text.splitlines()]
+
+
+def _annotation(change: FieldChange, now: float | None) -> str:
+    who = change.manager or "unknown manager"
+    when = f" at {change.time}" if change.time else ""
+    return f"#   {change.path}: changed by {clean(who, max_length=80)}{when}"
+
+
+def resource_diff_text(status: ResourceStatus, *, cluster: str, context: int = 3, now: float | None = None) -> str:
+    """A unified diff of one resource, desired (``+``) against live (``-``), as ``kubectl diff`` shows it."""
+    diff = status.diff
+    name = clean(str(status.key))
+    header = [f"--- live/{cluster}/{name}", f"+++ desired/{cluster}/{name}"]
+    body = list(difflib.unified_diff(_yaml_lines(diff.live), _yaml_lines(diff.desired), lineterm="", n=context))
+    notes = [_annotation(change, now) for change in diff.changes]
+    approx = ["#   (compared locally; approximate)"] if diff.approximate else []
+    state = [f"# {status.state.value}: {clean(diff.message)}" if diff.message else f"# {status.state.value}"]
+    return "\n".join(header + state + approx + notes + body[2:])
+
+
+def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
+    """Unified diffs of every drifted resource of ``app``."""
+    parts = [resource_diff_text(r, cluster=app.cluster, context=context)
+             for r in app.resources if r.managed and r.state.drifted]
+    return "\n".join(parts)
