@@ -396,7 +396,7 @@ class AppStatus:
     """True when the cluster is unreachable and this is its last known state."""
     approximate: bool = False
     """True when any resource was compared locally rather than by the server's dry run."""
-    labels: Mapping[str, str] = EMPTY_MAPPING
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
     """The cluster's labels (env, region…), for filtering and grouping."""
     automated: bool = False
     """The app's sync policy asks for automated sync."""
@@ -419,7 +419,7 @@ class ClusterStatus:
     name: ClusterName
     connection: ConnectionState
     server: str = ""
-    labels: Mapping[str, str] = EMPTY_MAPPING
+    labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
     since: float | None = None
     """When the connection entered its current state (Unix time)."""
     message: str = ""
