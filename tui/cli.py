@@ -127,8 +127,9 @@ def console(fleet: str | None, read_only: bool, mouse: bool) -> None:
 @handle_errors
 def demo(read_only: bool, mouse: bool, directory: str | None, live_changes: bool) -> None:
     """Open the console on a self-contained demo fleet (no cluster, no network)."""
-    from core.engine import ThreadedEngine
     from core.demo import demo_engine
+
+    from core.engine import ThreadedEngine
 
     engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes))
     _run_console(engine, read_only=read_only, mouse=mouse)
@@ -491,3 +492,87 @@ def schema() -> None:
     from core.desired.fleet import fleet_schema
 
     click.echo(output.dump(fleet_schema(), "json"))
+
+
+# ---------------------------------------------------------------------------------------------- audit
+
+
+@main.group()
+def audit() -> None:
+    """Evidence for auditors: the operator journal and a fleet report."""
+
+
+@audit.command("journal")
+@click.option("--path", "journal_path", type=click.Path(dir_okay=False), default=None,
+              help="Journal file (default: $XDG_STATE_HOME/fleetdeck/journal.jsonl).", envvar="FLEETDECK_JOURNAL")
+@click.option("--limit", default=50, show_default=True, help="Show the last N entries (0: all).")
+@output_option
+def audit_journal(journal_path: str | None, limit: int, fmt: str) -> None:
+    """Verify the journal's hash chain and show its last entries (exit 1 when the chain is broken)."""
+    from core.journal import default_path, read_entries, verify
+
+    path = Path(journal_path) if journal_path else default_path()
+    if not path.exists():
+        fail(f"no journal at {path}", hint="fleetdeck writes it on the first action; pass --path to read another")
+    result = verify(path)
+    entries = list(read_entries(path, limit=limit or None))
+    if fmt != "table":
+        click.echo(output.dump({"path": str(path), "verified": result.ok, "entries": result.entries,
+                                "first_bad_line": result.first_bad_line, "reason": result.reason,
+                                "last": entries}, fmt))
+    else:
+        rows = [(e.seq, output.age(e.ts), e.who.get("os_user", ""), e.action, e.app, e.cluster, e.result,
+                 e.message) for e in entries]
+        click.echo(output.table(("SEQ", "AGE", "WHO", "ACTION", "APP", "CLUSTER", "RESULT", "MESSAGE"), rows))
+        verdict = (f"journal verified: {result.entries} entries, hash chain intact" if result.ok else
+                   f"journal BROKEN at line {result.first_bad_line}: {result.reason}")
+        click.echo(verdict, err=not result.ok)
+    sys.exit(EXIT_OK if result.ok else EXIT_PROBLEM)
+
+
+@audit.command("report")
+@fleet_option
+@click.option("--output", "-o", "fmt", type=click.Choice(["markdown", "json"]), default="markdown",
+              show_default=True)
+@handle_errors
+def audit_report(fleet: str | None, fmt: str) -> None:
+    """A fleet evidence report: desired and live revision, drift with field managers, pauses, history."""
+    from tui.report import markdown_report, report_data
+
+    async def body(engine: Any) -> Any:
+        return engine.snapshot
+
+    snap = run_async(_with_engine(fleet, True, body))
+    data = report_data(snap)
+    click.echo(output.dump(data, "json") if fmt == "json" else markdown_report(data))
+
+
+@main.command()
+@fleet_option
+@click.option("--once", is_flag=True, help="Reconcile once and exit (for cron or a CI job).")
+@handle_errors
+def agent(fleet: str | None, once: bool) -> None:
+    """Run the core headless: watch the fleet and sync apps whose policy is automated.
+
+    Only the holder of each cluster's automation Lease syncs, so several agents and consoles can run.
+    """
+    from core.engine import engine_from_fleet_file
+
+    async def main_loop() -> int:
+        engine = engine_from_fleet_file(fleet, read_only=False)
+        await engine.start()
+        try:
+            snap = await engine.wait_ready()
+            click.echo(f"agent: watching {len(snap.apps)} app targets on {len(snap.clusters)} clusters", err=True)
+            if once:
+                await engine.actions.automation_pass()
+                return EXIT_OK
+            async for snap in engine.snapshots():
+                for app in snap.apps:
+                    if app.operation is not None and app.operation.phase.completed:
+                        pass
+            return EXIT_OK
+        finally:
+            await engine.stop()
+
+    sys.exit(run_async(main_loop()))

@@ -1,0 +1,51 @@
+"""Offline checks for scripts: one manifest against one live object, and one object's health.
+
+Backs ``fleetdeck drift`` and ``fleetdeck health``: no cluster, no Git. Input files are loaded with the
+same safe YAML loader as the config repo (no timestamp coercion, alias and size budgets), so a
+malformed or hostile file is a ``ManifestError`` naming the file and line, never a hang or traceback.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from core.desired.yamlload import load_documents
+from core.errors import ManifestError
+from core.reconcile.drift_cli import drift_report as _drift_report
+from core.reconcile.health import health_of
+
+
+def _one_object(text: str, name: str) -> dict[str, Any]:
+    docs = load_documents(text, name)
+    if len(docs) != 1:
+        raise ManifestError(f"expected exactly one object, found {len(docs)}", path=name)
+    return dict(docs[0].obj)
+
+
+def drift_report(desired: str, live: str, *, namespace: str, desired_name: str, live_name: str) -> dict[str, Any]:
+    """``{"in_sync", "approximate", "changes"}`` for a desired manifest text and a live object text.
+
+    Raises:
+        ManifestError: either input is not exactly one valid Kubernetes object.
+    """
+    desired_obj = _one_object(desired, desired_name)
+    live_obj = _one_object(live, live_name)
+    if (desired_obj.get("kind"), desired_obj.get("apiVersion")) != (live_obj.get("kind"), live_obj.get("apiVersion")):
+        raise ManifestError(
+            f"{desired_name} is a {desired_obj.get('apiVersion')} {desired_obj.get('kind')} but {live_name} is a "
+            f"{live_obj.get('apiVersion')} {live_obj.get('kind')}",
+            hint="compare a manifest with the live object of the same kind",
+        )
+    return _drift_report(desired_obj, live_obj, namespace_default=namespace)
+
+
+def health_report(live: str, *, name: str) -> dict[str, Any]:
+    """``{"status", "message"}`` for a live object text; kinds without a health rule report ``None``.
+
+    Raises:
+        ManifestError: the input is not exactly one valid Kubernetes object.
+    """
+    health = health_of(_one_object(live, name))
+    if health is None:
+        return {"status": None, "message": "this kind has no health rule"}
+    return {"status": health.status.value, "message": health.message}
