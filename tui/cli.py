@@ -348,9 +348,11 @@ async def _run_plan(engine: Any, plan: Any) -> Any:
     final = None
     async for state in engine.run(plan):
         final = state
-        for entry in state.entries:
-            if entry.action.value not in ("pending",):
-                pass
+        if sys.stderr.isatty():
+            done = sum(1 for e in state.entries if e.action.value != "pending")
+            click.echo(f"\r  {state.phase.value}: {done}/{len(state.entries)} resources", nl=False, err=True)
+    if sys.stderr.isatty():
+        click.echo("", err=True)
     return final
 
 
@@ -567,10 +569,8 @@ def agent(fleet: str | None, once: bool) -> None:
             if once:
                 await engine.actions.automation_pass()
                 return EXIT_OK
-            async for snap in engine.snapshots():
-                for app in snap.apps:
-                    if app.operation is not None and app.operation.phase.completed:
-                        pass
+            async for _ in engine.snapshots():  # automation runs inside the engine until interrupted
+                pass
             return EXIT_OK
         finally:
             await engine.stop()
