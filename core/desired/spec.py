@@ -1,0 +1,211 @@
+"""The fleet's configuration as frozen values: repo, clusters, apps and how apps map onto clusters.
+
+Role: what ``load_fleet`` and the Argo CD / Flux importers produce and the engine consumes. An app's
+``path`` may hold ``{cluster}`` and ``{label}`` placeholders, filled per cluster by ``AppSpec.targets``.
+
+Constraint: values only; no I/O. Frozen dataclasses with tuples and read-only mappings.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from pathlib import Path
+from types import MappingProxyType
+
+from core.errors import ConfigError
+
+
+def _no_labels() -> Mapping[str, str]:
+    return MappingProxyType({})
+
+
+PLACEHOLDER = re.compile(r"\{([^{}]*)\}")
+CLUSTER_PLACEHOLDER = "cluster"
+
+
+class AppSource(StrEnum):
+    """Where an app's definition came from."""
+
+    FLEET = "fleet"
+    """The fleet file."""
+    ARGOCD = "argocd"
+    """An Argo CD ``Application`` in the config repo."""
+    FLUX = "flux"
+    """A Flux ``Kustomization`` in the config repo."""
+
+
+@dataclass(frozen=True, slots=True)
+class RepoSpec:
+    """The config repository."""
+
+    url: str
+    """A Git URL, or an absolute local path (relative paths are resolved against the fleet file)."""
+    branch: str = "main"
+    interval: float = 60.0
+    """Seconds between fetches."""
+
+    @property
+    def is_remote(self) -> bool:
+        """Whether ``url`` names a remote (mirrored) repo rather than a local checkout."""
+        return is_remote_url(self.url)
+
+
+def is_remote_url(url: str) -> bool:
+    """``scheme://…`` (including ``file://``) and scp-like ``user@host:path`` are remote."""
+    return "://" in url or re.match(r"^[\w.-]+@[\w.-]+:", url) is not None
+
+
+@dataclass(frozen=True, slots=True)
+class ImportSpec:
+    """Which app definitions of other GitOps tools to import from the repo."""
+
+    argocd: bool = False
+    flux: bool = False
+
+    @property
+    def any(self) -> bool:
+        """Whether anything is imported."""
+        return self.argocd or self.flux
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterSpec:
+    """A cluster of the fleet."""
+
+    name: str
+    kubeconfig: str | None = None
+    """Absolute path of the kubeconfig; None for ``KUBECONFIG`` or kubectl's default."""
+    context: str | None = None
+    """The kubeconfig context; None for its current context."""
+    labels: Mapping[str, str] = field(default_factory=_no_labels)
+    read_only: bool = False
+
+    def matches(self, selector: Mapping[str, str]) -> bool:
+        """Whether every ``key: value`` of ``selector`` is among the labels (an empty selector matches)."""
+        return all(self.labels.get(key) == value for key, value in selector.items())
+
+
+@dataclass(frozen=True, slots=True)
+class SyncPolicy:
+    """When and how an app is synced."""
+
+    automated: bool = False
+    prune: bool = False
+    self_heal: bool = False
+    allow_empty: bool = False
+    """Allow an automated sync to a render with no objects (it would prune everything)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IgnoreSpec:
+    """Differences to ignore on matching objects (Argo CD ``ignoreDifferences``)."""
+
+    group: str = "*"
+    kind: str = "*"
+    name: str | None = None
+    namespace: str | None = None
+    json_pointers: tuple[str, ...] = ()
+    managed_fields_managers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class AppSpec:
+    """An app: a directory of the repo deployed to some clusters."""
+
+    name: str
+    path: str
+    """Repo-relative directory; may hold ``{cluster}`` and ``{label}`` placeholders."""
+    namespace: str
+    """Destination namespace; empty keeps the manifests' own namespaces."""
+    clusters: tuple[str, ...] = ()
+    selector: Mapping[str, str] = field(default_factory=_no_labels)
+    sync: SyncPolicy = field(default_factory=SyncPolicy)
+    ignore: tuple[IgnoreSpec, ...] = ()
+    source: AppSource = AppSource.FLEET
+    revision: str | None = None
+    """Branch, tag or SHA to deploy instead of the repo's branch."""
+    suspended: bool = False
+    origin: str = ""
+    """Where the app was defined (``fleetdeck.yaml:12``), for messages."""
+
+    @property
+    def placeholders(self) -> tuple[str, ...]:
+        """Names used in ``{…}`` placeholders of the path, in order."""
+        return tuple(PLACEHOLDER.findall(self.path))
+
+    def selects(self, cluster: ClusterSpec) -> bool:
+        """``clusters`` and ``selector`` combine as a union; with neither, every cluster is selected."""
+        if not self.clusters and not self.selector:
+            return True
+        return cluster.name in self.clusters or (bool(self.selector) and cluster.matches(self.selector))
+
+    def path_for(self, cluster: ClusterSpec) -> str:
+        """The path with placeholders filled from ``cluster``.
+
+        Raises:
+            ConfigError: the cluster lacks a label the path uses.
+        """
+        def fill(match: re.Match[str]) -> str:
+            name = match.group(1)
+            if name == CLUSTER_PLACEHOLDER:
+                return cluster.name
+            if name not in cluster.labels:
+                raise ConfigError(
+                    f"app {self.name!r}: cluster {cluster.name!r} has no label {name!r} used in path {self.path!r}",
+                    field="path",
+                    hint=f"add a {name} label to cluster {cluster.name!r}, or exclude it from the app's clusters",
+                )
+            return cluster.labels[name]
+
+        return normalize_repo_path(PLACEHOLDER.sub(fill, self.path))
+
+    def targets(self, clusters: Iterable[ClusterSpec]) -> tuple[tuple[ClusterSpec, str], ...]:
+        """Each selected cluster with the app's path resolved for it, in the given order.
+
+        Raises:
+            ConfigError: a selected cluster lacks a label the path uses (names app, cluster and label).
+        """
+        return tuple((cluster, self.path_for(cluster)) for cluster in clusters if self.selects(cluster))
+
+
+@dataclass(frozen=True, slots=True)
+class FleetConfig:
+    """The whole fleet file."""
+
+    path: Path
+    repo: RepoSpec
+    clusters: tuple[ClusterSpec, ...]
+    apps: tuple[AppSpec, ...]
+    read_only: bool = False
+    imports: ImportSpec = field(default_factory=ImportSpec)
+
+    def cluster(self, name: str) -> ClusterSpec | None:
+        """The cluster called ``name``, if any."""
+        return next((c for c in self.clusters if c.name == name), None)
+
+    def app(self, name: str) -> AppSpec | None:
+        """The app called ``name``, if any."""
+        return next((a for a in self.apps if a.name == name), None)
+
+    def is_read_only(self, cluster: str) -> bool:
+        """Read-only for ``cluster``: the fleet's flag or the cluster's own (one cannot weaken the other)."""
+        spec = self.cluster(cluster)
+        return self.read_only or (spec is not None and spec.read_only)
+
+
+def normalize_repo_path(path: str) -> str:
+    """``./apps//web/`` → ``apps/web``; ``.`` for the repo root.
+
+    Raises:
+        ConfigError: the path is absolute or leaves the repo.
+    """
+    if path.startswith("/") or re.match(r"^[A-Za-z]:[\\/]", path):
+        raise ConfigError(f"path {path!r} must be relative to the repo root", field="path")
+    normal = posixpath.normpath(path.replace("\\", "/"))
+    if normal == ".." or normal.startswith("../"):
+        raise ConfigError(f"path {path!r} leaves the repository", field="path")
+    return normal
