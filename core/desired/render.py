@@ -3,7 +3,7 @@
 Role: stage S2 of the pipeline. ``render`` builds one directory: with a kustomization, by running the
 real kustomize; otherwise as a plain manifest directory. ``Renderer`` adds the render cache keyed by
 (repo, sha, path, options), so every cluster and every refresh of one revision costs one build, and
-``history``, the revisions that actually changed an app's rendered output.
+``history`` (see ``history.py``), the revisions that actually changed an app's rendered output.
 
 Constraint: a render either returns every object or raises; a missing path, a bad document, a symlink
 out of the tree or a failed build is an error, never an empty (or partial) desired state. YAML parsing
@@ -24,6 +24,7 @@ from typing import Any
 import orjson
 
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
+from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
     build,
@@ -31,7 +32,7 @@ from core.desired.kustomize import (
     kustomize_command,
     referenced_dirs,
 )
-from core.desired.plaindir import IGNORE_FILE, check_symlinks, plain_app
+from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.repo import ConfigRepo
 from core.desired.spec import normalize_repo_path
 from core.desired.yamlload import Budget, load_documents
@@ -195,21 +196,6 @@ def _dumps(objects: Sequence[dict[str, Any]], where: str) -> bytes:
         raise RenderError(f"manifests of {where} cannot be represented as JSON: {exc}") from None
 
 
-def watched_paths(tree: Path, path: str, *, allow_remote: bool = False) -> tuple[str, ...]:
-    """Repo-relative paths whose changes can change the app's render: its directory, the bases it
-    references, and the root ``.fleetdeckignore``."""
-    root = tree.resolve()
-    app_dir = root / normalize_repo_path(path)
-    dirs: tuple[Path, ...] = ()
-    if app_dir.is_dir() and kustomization_file(app_dir):
-        dirs = referenced_dirs(root, app_dir, allow_remote=allow_remote)
-    elif app_dir.is_dir():
-        nested = plain_app(root, app_dir).kustomizations
-        dirs = tuple(d for n in nested for d in referenced_dirs(root, n, allow_remote=allow_remote))
-    named = {normalize_repo_path(path), *(d.relative_to(root).as_posix() for d in dirs if d.is_relative_to(root))}
-    return (*sorted(named), IGNORE_FILE)
-
-
 # ---------------------------------------------------------------------------------------------- cache
 
 
@@ -365,63 +351,11 @@ class Renderer:
             GitError: the start revision cannot be resolved or materialized.
         """
         start = ref or (repo.head.sha if repo.head else None) or (await repo.resolve(repo.spec.branch)).sha
-        walk = _HistoryWalk(self, repo, path, namespace)
+        async def digest(sha: str) -> str | None:
+            try:
+                return (await self.render_app(repo, sha, path=path, namespace=namespace)).digest
+            except (RenderError, ManifestError, GitError):
+                return None
+
+        walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote)
         return await walk.run(start, limit=limit, scan_limit=scan_limit)
-
-
-class _HistoryWalk:
-    """Newest-to-oldest walk over candidate commits, growing the watched paths as older trees need."""
-
-    def __init__(self, renderer: Renderer, repo: ConfigRepo, path: str, namespace: str) -> None:
-        self.renderer = renderer
-        self.repo = repo
-        self.path = path
-        self.namespace = namespace
-        self.watched: set[str] = set()
-
-    async def run(self, start: str, *, limit: int, scan_limit: int) -> tuple[Revision, ...]:
-        queue = list(await self._candidates(start, scan_limit))
-        exhausted = len(queue) < scan_limit
-        changes: list[Revision] = []
-        pending: tuple[Revision, str] | None = None
-        scanned = 0
-        while queue and len(changes) < limit and scanned < scan_limit:
-            revision = queue.pop(0)
-            scanned += 1
-            digest = await self._digest(revision.sha)
-            if digest is None:
-                continue
-            if await self._grew(revision.sha):
-                remaining = scan_limit - scanned
-                fresh = await self._candidates(revision.sha, remaining + 1)
-                exhausted = len(fresh) < remaining + 1
-                queue = [r for r in fresh if r.sha != revision.sha]
-            if pending is not None and pending[1] != digest:
-                changes.append(pending[0])
-            pending = (revision, digest)
-        if pending is not None and not queue and exhausted and len(changes) < limit:
-            changes.append(pending[0])
-        return tuple(changes)
-
-    async def _candidates(self, start: str, limit: int) -> tuple[Revision, ...]:
-        await self._grew(start)
-        return await self.repo.log(sorted(self.watched), limit=limit, ref=start)
-
-    async def _grew(self, sha: str) -> bool:
-        """Add the paths the app depends on at ``sha``; whether that added any."""
-        try:
-            tree = await self.repo.materialize(sha)
-            paths = await asyncio.to_thread(watched_paths, tree, self.path,
-                                            allow_remote=self.renderer._allow_remote)
-        except (RenderError, ManifestError, ConfigError, OSError):
-            paths = (normalize_repo_path(self.path),)
-        before = len(self.watched)
-        self.watched.update(paths)
-        return len(self.watched) > before
-
-    async def _digest(self, sha: str) -> str | None:
-        try:
-            result = await self.renderer.render_app(self.repo, sha, path=self.path, namespace=self.namespace)
-        except (RenderError, ManifestError, GitError):
-            return None
-        return result.digest
