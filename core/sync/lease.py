@@ -37,7 +37,7 @@ from core.errors import ClusterError, LockedError
 from core.journal import OperatorIdentity
 from core.live.api import JSON, APIResource, KubeAPI
 from core.settings import SyncSettings
-from core.sync.retry import with_retries
+from core.sync.retry import conflict_pause, with_retries
 from core.sync.state import MANAGED_BY, NAMESPACE, NAMESPACES, namespace_body, state_name
 
 log = logging.getLogger(__name__)
@@ -192,7 +192,9 @@ class LeaseClient:
             LockedError: someone else holds it and it has not expired.
             ClusterError: the cluster refused or kept conflicting.
         """
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            if attempt:
+                await conflict_pause(attempt)
             current = await self.read(claim.name)
             if current is not None and not current.expired(self.clock()) \
                     and not current.held_by(claim.holder, claim.token):

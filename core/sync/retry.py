@@ -46,3 +46,8 @@ async def with_retries(
                 raise
             await sleep(random.uniform(0, min(max_delay, base_delay * 2**attempt)))
     raise AssertionError("unreachable")
+
+
+async def conflict_pause(attempt: int, *, base_delay: float = 0.02, sleep: Sleep = asyncio.sleep) -> None:
+    """Wait a little (jittered, growing) before re-reading after a lost write race, so racers spread out."""
+    await sleep(random.uniform(0, base_delay * 2 ** min(attempt, 5)))

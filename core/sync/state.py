@@ -34,7 +34,7 @@ from core.live.api import JSON, APIResource, KubeAPI
 from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey
 from core.reconcile.tracking import app_label_value
 from core.settings import SyncSettings
-from core.sync.retry import with_retries
+from core.sync.retry import conflict_pause, with_retries
 
 log = logging.getLogger(__name__)
 
@@ -337,7 +337,9 @@ class AppStateStore:
         Raises:
             ClusterError: the write failed, or kept conflicting with other writers.
         """
-        for _ in range(CONFLICT_RETRIES):
+        for attempt in range(CONFLICT_RETRIES):
+            if attempt:
+                await conflict_pause(attempt)
             current = await self.load(app)
             wanted = fn(current)
             if wanted == current:
