@@ -268,7 +268,7 @@ def _warnings(root: Node) -> tuple[str, ...]:
             stack.extend((v, f"{where}.{getattr(k, 'value', '?')}") for k, v in reversed(node.value))
         elif isinstance(node, SequenceNode):
             stack.extend((v, f"{where}[{i}]") for i, v in reversed(list(enumerate(node.value))))
-        elif isinstance(node, ScalarNode) and node.style is None and _surprising(node):
+        elif isinstance(node, ScalarNode) and not node.style and _surprising(node):
             warnings.append(
                 f"line {node_line(node)}: {where.lstrip('.')}: {node.value} is read as "
                 f"{node.tag.rsplit(':', 1)[-1]} {_reading(node)}; quote it if you meant the text"
