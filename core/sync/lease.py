@@ -257,6 +257,8 @@ class OperationLease:
         """
         await self.client.acquire(self.claim)
         self._task = create_guarded_task(self._renew(), name=f"lease:{self.client.api.cluster}:{self.claim.name}")
+        # Let the task start: a task cancelled before its first step leaves its coroutine never awaited.
+        await asyncio.sleep(0)
 
     async def _renew(self) -> None:
         while True:

@@ -1,0 +1,60 @@
+"""Options and stages of a sync operation (the vocabulary shared by ``stages`` and ``operation``).
+
+Constraint: values only; no I/O.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from enum import StrEnum
+
+
+class Stage(StrEnum):
+    """Where the step machine is."""
+
+    BEGIN = "begin"
+    PREFLIGHT = "preflight"
+    NAMESPACE = "namespace"
+    WAVE_INFRA = "wave-infra"
+    WAVE_APPLY = "wave-apply"
+    WAVE_HEALTH = "wave-health"
+    PRUNE = "prune"
+    RECORD = "record"
+    DONE = "done"
+
+
+@dataclass(frozen=True, slots=True)
+class OperationOptions:
+    """How an operation runs, beyond what its plan says."""
+
+    create_namespace: str = ""
+    """The app's destination namespace, created before the first wave when missing (empty: never)."""
+    allow_empty: bool = False
+    """Allow pruning every resource of an app whose desired state is empty."""
+    confirmed_prunes: bool = False
+    """The operator confirmed prunes of objects marked ``Prune=confirm``."""
+    automated: bool = False
+    """Started by automation (recorded so automation never retries a failed revision)."""
+    reason: str = ""
+    """Why (shown in the journal; for a rollback, the pause reason)."""
+    take_lease: bool = True
+    """Take the app's operation Lease (False only when the caller already holds it)."""
+    lease_duration: float = 60.0
+    lease_renew: float = 15.0
+    wait_between_waves: bool = True
+    """Wait until a wave is healthy before the next one (gitops-engine's wave semantics)."""
+    wait_for_health: bool = False
+    """Also wait for the last wave to become healthy before pruning and succeeding."""
+    health_timeout: float = 300.0
+    poll_interval: float = 1.0
+    """Pause between health checks while waiting (a ``step()`` waits at most this long)."""
+    wave_delay: float = 0.0
+    """Extra pause after a healthy wave (Argo CD uses 2 s)."""
+    prune_propagation: str = "Foreground"
+
+
+def new_operation_id() -> str:
+    """A fresh operation id: ``op-<unix time>-<random>``."""
+    return f"op-{int(time.time())}-{secrets.token_hex(4)}"
