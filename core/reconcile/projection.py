@@ -1,0 +1,73 @@
+"""Projection of live onto desired for the local structural diff (CORE_DESIGN 5.2 step 1, rule N11).
+
+Role: keep only the parts of the live object that Git specifies, so fields the API server or other
+controllers add (defaults, injected sidecars, extra labels) are not drift, exactly as a server-side apply
+would leave them alone. Constraint: pure; works on canonical objects (associative lists already keyed, see
+``canonical.py``), so keyed list items live has and Git does not are dropped like extra map keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from core.reconcile.jsonpath import Json
+
+
+def is_zero(value: Json) -> bool:
+    """Whether ``value`` is a Go zero value that ``omitempty`` drops: null, {}, [], "", 0, false.
+
+    A map whose values are all zero counts as zero too (``resources: {limits: {}}``).
+    """
+    if isinstance(value, bool):
+        return value is False
+    if isinstance(value, int | float):
+        return value == 0
+    if isinstance(value, Mapping):
+        return all(is_zero(item) for item in value.values())
+    if isinstance(value, list | tuple):
+        return not value
+    return value is None or value == ""
+
+
+def drop_nulls(value: Json) -> Json:
+    """A copy of ``value`` without null map values: in a manifest, ``field: null`` means "not set"."""
+    if isinstance(value, Mapping):
+        return {key: drop_nulls(item) for key, item in value.items() if item is not None}
+    if isinstance(value, list):
+        return [drop_nulls(item) for item in value]
+    return value
+
+
+def project(live: Json, desired: Json) -> Json:
+    """The part of ``live`` that ``desired`` specifies.
+
+    Maps keep only desired's keys; a key live lacks is filled with desired's value when that value is a
+    zero value (N11: ``initialDelaySeconds: 0``, ``resources: {}``), so it compares equal. Atomic lists
+    project item by item and keep live's extra items, which then show as drift (gitops-engine
+    ``RemoveListFields``). Anything else is live's value as is.
+
+    Args:
+        live: the canonical live value.
+        desired: the canonical desired value (nulls dropped).
+
+    Returns:
+        A new value shaped like ``desired`` wherever live has the same shape.
+    """
+    if isinstance(desired, Mapping) and isinstance(live, Mapping):
+        return _project_map(live, desired)
+    if isinstance(desired, list) and isinstance(live, list):
+        head = [project(item, wanted) for item, wanted in zip(live, desired, strict=False)]
+        return head + live[len(desired) :]
+    return live
+
+
+def _project_map(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+    """Project a map: desired's keys only, zero values standing in for keys live omits."""
+    out: dict[str, Any] = {}
+    for key, wanted in desired.items():
+        if key in live:
+            out[key] = project(live[key], wanted)
+        elif is_zero(wanted):
+            out[key] = wanted
+    return out

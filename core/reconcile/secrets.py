@@ -1,0 +1,111 @@
+"""Secret masking (N20): no Secret value ever leaves the reconciliation core in clear.
+
+Role: replace every ``data``/``stringData`` value of a Secret (desired, live, predicted, and inside the
+``kubectl.kubernetes.io/last-applied-configuration`` annotation) by a value-consistent mask, the way Argo
+CD does: per key, the first distinct value becomes ``++++++++`` and each further distinct value four
+``+`` longer. Equal values get equal masks and different values different masks, so masking preserves
+equality per key: the diff compares masked objects (never raw values) and a changed key still shows as a
+change between two different masks. Values are told apart by SHA-256 digest; no raw value is stored.
+Constraint: pure; inputs are masked in place only by ``mask_secrets``, on the caller's private copies.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from core.reconcile.jsonpath import copy_json
+
+MASK = "++++++++"
+"""The mask of the first distinct value of a key."""
+MASK_GROWTH = "++++"
+LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
+_SECRET_FIELDS = ("data", "stringData")
+
+Obj = dict[str, Any]
+
+
+def is_secret(obj: Any) -> bool:
+    """Whether ``obj`` is a core/v1 Secret."""
+    return isinstance(obj, Mapping) and obj.get("kind") == "Secret" and obj.get("apiVersion") in ("v1", None)
+
+
+def _digest(value: Any) -> str:
+    """A digest that tells values apart without keeping them."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True).encode()).hexdigest()
+
+
+class _Masker:
+    """Hands out value-consistent masks per Secret key."""
+
+    def __init__(self) -> None:
+        self._masks: dict[str, dict[str, str]] = {}
+
+    def mask(self, key: str, value: Any) -> str:
+        """The mask for ``value`` under ``key``: the same value always gets the same mask."""
+        masks = self._masks.setdefault(key, {})
+        digest = _digest(value)
+        if digest not in masks:
+            masks[digest] = MASK + MASK_GROWTH * len(masks)
+        return masks[digest]
+
+    def mask_fields(self, obj: Obj) -> None:
+        """Mask ``data`` and ``stringData`` of one Secret in place."""
+        for field in _SECRET_FIELDS:
+            values = obj.get(field)
+            if isinstance(values, dict):
+                obj[field] = {key: self.mask(key, value) for key, value in values.items()}
+
+
+def _last_applied(obj: Obj) -> Obj | None:
+    """The parsed last-applied annotation of ``obj``, or None when absent."""
+    annotations = (
+        obj.get("metadata", {}).get("annotations") if isinstance(obj.get("metadata"), dict) else None
+    )
+    if not isinstance(annotations, dict) or LAST_APPLIED not in annotations:
+        return None
+    try:
+        parsed = json.loads(str(annotations[LAST_APPLIED]))
+    except ValueError:
+        parsed = None
+    return parsed if isinstance(parsed, dict) else {}
+
+
+def _set_last_applied(obj: Obj, applied: Obj) -> None:
+    """Write a masked last-applied configuration back (an unparsable one is replaced whole)."""
+    text = json.dumps(applied, separators=(",", ":")) if applied else MASK
+    obj["metadata"]["annotations"][LAST_APPLIED] = text
+
+
+def mask_secrets(*objs: Obj | None) -> None:
+    """Mask, in place and consistently across all of ``objs``, every Secret value they hold.
+
+    Pass every side of one comparison together (desired, live, predicted) so that equal values get equal
+    masks. Non-Secret objects and None are left alone.
+    """
+    masker = _Masker()
+    secrets = [obj for obj in objs if is_secret(obj)]
+    for obj in secrets:
+        assert obj is not None
+        masker.mask_fields(obj)
+    for obj in secrets:
+        assert obj is not None
+        applied = _last_applied(obj)
+        if applied is not None:
+            masker.mask_fields(applied)
+            _set_last_applied(obj, applied)
+
+
+def mask_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A masked copy of ``obj`` for any output path (logs, YAML views, history, JSON exports).
+
+    Secrets are masked; the items of a ``List`` (``SecretList``, ``v1/List``) too; any other object is
+    returned as a plain copy.
+    """
+    out: dict[str, Any] = copy_json(obj)
+    if isinstance(out.get("items"), list) and str(out.get("kind", "")).endswith("List"):
+        out["items"] = [mask_object(item) if isinstance(item, Mapping) else item for item in out["items"]]
+    mask_secrets(out)
+    return out
