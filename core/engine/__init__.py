@@ -1,0 +1,60 @@
+"""The engine: wires the adapters and the pure core into live fleet snapshots and safe actions.
+
+``engine_from_fleet_file`` builds a ``FleetEngine`` for a fleet file (headless verbs run it on their
+own loop); ``ThreadedEngine`` runs one on a dedicated thread for the console.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import replace
+from pathlib import Path
+
+from core.desired.fleet import find_fleet_file, load_fleet
+from core.engine.fleet import FleetEngine
+from core.engine.threaded import ThreadedEngine
+from core.journal import Journal, default_path
+from core.live.api import KubeAPI
+from core.settings import EngineSettings, default_settings
+
+__all__ = ["FleetEngine", "ThreadedEngine", "cache_dir", "engine_from_fleet_file", "make_engine"]
+
+
+def cache_dir() -> Path:
+    """``$XDG_CACHE_HOME/fleetdeck`` (``~/.cache/fleetdeck``): Git mirrors and rendered trees."""
+    root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(root) / "fleetdeck"
+
+
+def journal_path() -> Path:
+    """``$FLEETDECK_JOURNAL``, else the default journal path."""
+    explicit = os.environ.get("FLEETDECK_JOURNAL")
+    return Path(explicit) if explicit else default_path()
+
+
+def make_engine(
+    fleet_file: Path,
+    *,
+    read_only: bool,
+    clients: Mapping[str, KubeAPI] | None = None,
+    settings: EngineSettings | None = None,
+    journal: Journal | None = None,
+    cache: Path | None = None,
+) -> FleetEngine:
+    """A ``FleetEngine`` for ``fleet_file``.
+
+    Raises:
+        ConfigError: the fleet file is missing or invalid (the message names file, line and field).
+    """
+    fleet = load_fleet(fleet_file)
+    base = settings or default_settings()
+    return FleetEngine(
+        fleet, settings=replace(base, read_only=base.read_only or read_only),
+        journal=journal or Journal(journal_path()), cache_dir=cache or cache_dir(), clients=clients,
+    )
+
+
+def engine_from_fleet_file(explicit: str | None, *, read_only: bool) -> FleetEngine:
+    """The engine for ``--fleet`` (or ``./fleetdeck.yaml``)."""
+    return make_engine(find_fleet_file(explicit), read_only=read_only)

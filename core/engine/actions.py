@@ -1,0 +1,286 @@
+"""What operators (and automation) do to the fleet: plan, sync, roll back, pause, resume.
+
+Plans are built from the current evaluation and never write. Running a plan builds a
+``core.sync.operation.SyncOperation`` and steps it, publishing each ``OperationState`` in the snapshot
+and yielding it to the caller. Every action and every refusal is journalled; a journal that cannot be
+written refuses the action. Automation runs only where this process holds the cluster's automation
+Lease and only with Argo CD's safeguards (``core.sync.automation``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Sequence
+from typing import TYPE_CHECKING, Any
+
+from core.engine.targets import Desired, Target
+from core.errors import FleetdeckError, JournalError, ReadOnlyError
+from core.live.guard import RefusedRequest
+from core.model import (
+    AppName,
+    AppStatus,
+    ClusterName,
+    OperationPhase,
+    OperationState,
+    PlanStep,
+    ResourceKey,
+    ResourceState,
+    ResourceStatus,
+    SyncAction,
+    SyncPlan,
+)
+from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
+from core.sync.operation import OperationOptions, SyncOperation
+
+if TYPE_CHECKING:
+    from core.engine.clusters import ClusterRuntime
+    from core.engine.fleet import FleetEngine
+
+log = logging.getLogger(__name__)
+
+_STEP_FOR_STATE = {
+    ResourceState.MISSING: SyncAction.CREATED,
+    ResourceState.OUT_OF_SYNC: SyncAction.CONFIGURED,
+    ResourceState.SYNCED: SyncAction.UNCHANGED,
+}
+
+
+def plan_steps(resources: Sequence[ResourceStatus], *, prune: bool,
+               selected: Sequence[ResourceKey] = ()) -> tuple[PlanStep, ...]:
+    """The steps a sync of these resources takes (predicted actions, in wave then key order)."""
+    steps = []
+    for r in resources:
+        if not r.managed or (selected and r.key not in selected):
+            continue
+        if r.state is ResourceState.EXTRANEOUS:
+            action = SyncAction.PRUNED if prune else SyncAction.PRUNE_SKIPPED
+            steps.append(PlanStep(r.key, action, r.wave, "" if prune else "prune not enabled"))
+        elif r.state in _STEP_FOR_STATE:
+            steps.append(PlanStep(r.key, _STEP_FOR_STATE[r.state], r.wave, r.diff.message if r.state is
+                                  ResourceState.OUT_OF_SYNC else ""))
+        else:
+            steps.append(PlanStep(r.key, SyncAction.FAILED, r.wave, f"{r.state.value}: {r.diff.message}"))
+    return tuple(sorted(steps, key=lambda s: (s.wave, s.key)))
+
+
+def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *, prune: bool,
+                   allow_empty: bool) -> str:
+    """Why a plan must not run, or ``""``."""
+    if desired.error:
+        return f"the desired state does not render: {desired.error}"
+    if row.stale or not runtime.view.listed:
+        return f"cluster {row.cluster} is {runtime.cache.state.value.lower()}: its live state is not current"
+    invalid = [r for r in row.resources if r.managed and r.state is ResourceState.INVALID]
+    if invalid:
+        return f"{invalid[0].key.short} is rejected by the API server: {invalid[0].diff.message}"
+    if prune and not desired.objects and not allow_empty:
+        return "the desired state is empty: pruning would delete every resource of the app (allow_empty is off)"
+    return ""
+
+
+class Actions:
+    """The acting half of the engine."""
+
+    def __init__(self, engine: FleetEngine) -> None:
+        self.engine = engine
+        self._running: dict[tuple[str, str], SyncOperation] = {}
+        self._last_auto: dict[tuple[str, str], LastOperation] = {}
+
+    # ------------------------------------------------------------------------------------ plans
+
+    def _row(self, target: Target) -> AppStatus:
+        return self.engine._evaluate(target)
+
+    async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
+                        resources: Sequence[ResourceKey] = (), force_replace: bool = False) -> SyncPlan:
+        """What a sync of ``app`` on ``cluster`` would do, from the current evaluation."""
+        target = self.engine.target(app, cluster)
+        row = self._row(target)
+        desired = self.engine.desired.get(target.id) or Desired(None, error="not rendered yet")
+        runtime = self.engine.clusters[cluster]
+        unknown = [k for k in resources if k not in {r.key for r in row.resources}]
+        blocked = blocked_reason(row, desired, runtime, prune=prune, allow_empty=target.app.sync.allow_empty)
+        if unknown:
+            blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
+        if self.engine.read_only or runtime.read_only:
+            blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
+        return SyncPlan(
+            app=AppName(app), cluster=ClusterName(cluster), revision=row.revision.sha if row.revision else "",
+            steps=plan_steps(row.resources, prune=prune, selected=resources), prune=prune, dry_run=dry_run,
+            selected=tuple(resources), force_replace=force_replace, blocked=blocked,
+            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
+        )
+
+    async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
+        """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
+        target = self.engine.target(app, cluster)
+        runtime = self.engine.clusters[cluster]
+        try:
+            sha = (await self.engine.repo.resolve(revision)).sha
+        except FleetdeckError as exc:
+            raise FleetdeckError(f"cannot roll back {app} to {revision}: {exc}", title="Unknown revision",
+                                 hint="pick one from `fleetdeck history APP`") from exc
+        desired = await self.engine.render_target(target, revision=sha)
+        row = self._row_for(target, desired)
+        blocked = blocked_reason(row, desired, runtime, prune=False, allow_empty=False)
+        if self.engine.read_only or runtime.read_only:
+            blocked = blocked or "read-only mode: fleetdeck refuses every change"
+        return SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=sha,
+                        steps=plan_steps(row.resources, prune=False), kind="rollback", blocked=blocked,
+                        warnings=("the app will be pinned to this revision and paused, in one step",))
+
+    def _row_for(self, target: Target, desired: Desired) -> AppStatus:
+        from core.engine.evaluate import evaluate
+
+        runtime = self.engine.clusters[target.cluster.name]
+        return evaluate(target, desired, runtime.view, predicted={},
+                        context=runtime.context(target, None, head=None))
+
+    # ------------------------------------------------------------------------------------ running
+
+    async def run(self, plan: SyncPlan, *, automated: bool = False) -> AsyncIterator[OperationState]:
+        """Run a confirmed plan, yielding its progress; the last state is the result."""
+        target = self.engine.target(plan.app, plan.cluster)
+        runtime = self.engine.clusters[plan.cluster]
+        if plan.blocked:
+            await self._journal(runtime, "sync" if plan.kind == "sync" else "rollback", plan, "refused",
+                                plan.blocked)
+            raise FleetdeckError(f"{plan.kind} of {plan.app} on {plan.cluster} refused: {plan.blocked}",
+                                 title="Refused")
+        desired = self.engine.desired.get(target.id)
+        if plan.kind == "rollback" or desired is None or (desired.revision and desired.revision.sha != plan.revision):
+            desired = await self.engine.render_target(target, revision=plan.revision)
+        live = {k: v for k in list(desired.objects) if (v := runtime.view.get(k)) is not None}
+        for obj in runtime.view.tracked_by(target.app.name):
+            live.setdefault(ResourceKey.of(obj), obj)
+        operation = SyncOperation(
+            plan=plan, desired=desired.objects, live=live, api=runtime.api, store=runtime.store,
+            journal=self.engine.journal, identity=runtime.identity, settings=self.engine.settings.sync,
+            options=OperationOptions(create_namespace=target.app.namespace, allow_empty=target.app.sync.allow_empty,
+                                     automated=automated, reason=f"rollback to {plan.revision[:8]}"
+                                     if plan.kind == "rollback" else ""),
+            clock=self.engine.clock,
+        )
+        self._running[target.id] = operation
+        try:
+            while await operation.step():
+                yield self._publish(target, operation.state())
+            final = self._publish(target, operation.state())
+            yield final
+        finally:
+            self._running.pop(target.id, None)
+            self.engine.mark_dirty(target.id)
+            if plan.kind == "rollback":
+                await self.engine.render_target(target)
+
+    def _publish(self, target: Target, state: OperationState) -> OperationState:
+        self.engine.operations[target.id] = state
+        self.engine.mark_dirty(target.id)
+        return state
+
+    # ------------------------------------------------------------------------------------ control
+
+    async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
+        """Stop automated syncs of the app on the cluster (journalled first)."""
+        target = self.engine.target(app, cluster)
+        runtime = self.engine.clusters[cluster]
+        details = {"reason": reason, "expires_in": expires_in}
+        await self._guarded_control(runtime, "pause", target, details, lambda: runtime.store.pause(
+            app, reason=reason, by=runtime.identity.by,
+            expires_at=self.engine.clock() + expires_in if expires_in else None))
+
+    async def resume(self, app: str, cluster: str) -> None:
+        """Clear the pause and any rollback pin (journalled first)."""
+        target = self.engine.target(app, cluster)
+        runtime = self.engine.clusters[cluster]
+        await self._guarded_control(runtime, "resume", target, {}, lambda: runtime.store.resume(app))
+        await self.engine.render_target(target)
+
+    async def _guarded_control(self, runtime: ClusterRuntime, action: str, target: Target,
+                               details: dict[str, Any], write: Any) -> None:
+        who = runtime.identity
+        app, cluster = target.app.name, target.cluster.name
+        if runtime.read_only:
+            await self._record(who, action, app, cluster, "refused", "read-only mode", details)
+            raise ReadOnlyError(f"{action} {app} on {cluster}")
+        await self._record(who, action, app, cluster, "started", "", details)
+        try:
+            await write()
+        except FleetdeckError as exc:
+            await self._record(who, action, app, cluster, "failed", str(exc), details)
+            raise
+        await self._record(who, action, app, cluster, "succeeded", "", details)
+        self.engine.mark_dirty(target.id)
+
+    async def _record(self, who: Any, action: str, app: str, cluster: str, result: Any, message: str,
+                      details: dict[str, Any]) -> None:
+        await self.engine.journal.record(who=who, action=action, app=app, cluster=cluster, result=result,
+                                         message=message, details=details)
+
+    async def _journal(self, runtime: ClusterRuntime, action: str, plan: SyncPlan, result: Any, message: str) -> None:
+        await self._record(runtime.identity, action, plan.app, plan.cluster, result, message,
+                           {"revision": plan.revision, "dry_run": plan.dry_run, "prune": plan.prune})
+
+    def refused(self, cluster: str, request: RefusedRequest) -> None:
+        """Journal a request the read-only guard refused (called synchronously by the guard)."""
+        runtime = self.engine.clusters.get(cluster)
+        who = runtime.identity if runtime else None
+        if who is None:
+            return
+        try:
+            self.engine.journal.append(who=who, action="refused-request", cluster=cluster, result="refused",
+                                       message=str(request), details={"dry_run": request.dry_run})
+        except JournalError as exc:
+            log.warning("could not journal a refused request: %s", exc)
+
+    # ------------------------------------------------------------------------------------ automation
+
+    async def automation_loop(self) -> None:
+        """Hold each cluster's automation Lease when free, and sync automated apps that need it."""
+        for name, runtime in self.engine.clusters.items():
+            if not runtime.read_only:
+                self.engine._spawn(runtime.automation.run(), f"automation-lease:{name}")
+        while True:
+            await asyncio.sleep(2.0)
+            await self.automation_pass()
+
+    async def automation_pass(self) -> None:
+        """One round of automated-sync decisions over every automated target."""
+        for tid, target in self.engine.targets.items():
+            runtime = self.engine.clusters[target.cluster.name]
+            if not target.app.sync.automated or runtime.read_only or tid in self._running:
+                continue
+            if not runtime.automation.held:
+                await runtime.automation.tick()
+                if not runtime.automation.held:
+                    continue
+            await self._maybe_auto_sync(target, runtime)
+
+    async def _maybe_auto_sync(self, target: Target, runtime: ClusterRuntime) -> None:
+        row = self.engine._rows.get(target.id)
+        if row is None or row.stale:
+            return
+        state = runtime.app_state(target.app.name)
+        last_record = state.last_operation
+        last = LastOperation(last_record.revision, last_record.phase, last_record.finished_at, last_record.message,
+                             last_record.self_heal_attempts) if last_record else None
+        policy = AutoSyncPolicy(enabled=True, prune=target.app.sync.prune, self_heal=target.app.sync.self_heal,
+                                allow_empty=target.app.sync.allow_empty)
+        decision = decide_auto_sync(app=AppInputs.of(row, suspended=target.app.suspended), policy=policy,
+                                    last_operation=last, now=self.engine.clock())
+        if not decision.sync:
+            return
+        plan = await self.plan_sync(target.app.name, target.cluster.name, prune=target.app.sync.prune,
+                                    resources=decision.resources)
+        if plan.blocked:
+            return
+        self.engine._spawn(self._drain(plan), f"auto-sync:{target.cluster.name}:{target.app.name}")
+
+    async def _drain(self, plan: SyncPlan) -> None:
+        try:
+            async for state in self.run(plan, automated=True):
+                if state.phase.completed and state.phase is not OperationPhase.SUCCEEDED:
+                    log.warning("automated sync of %s on %s: %s", plan.app, plan.cluster, state.message)
+        except FleetdeckError as exc:
+            log.warning("automated sync of %s on %s refused: %s", plan.app, plan.cluster, exc)

@@ -1,0 +1,318 @@
+"""``ClusterRuntime``: everything the engine keeps per cluster.
+
+One guarded client (the read-only chokepoint), one cache, one watcher, the shared-state store and
+the automation lease of one cluster, plus the read-side view evaluation uses (``CacheView``) with
+per-version indexes by owner label and by owner UID, so evaluating N targets costs one pass over the
+cache rather than N.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from core.desired.spec import ClusterSpec
+from core.engine.evaluate import Context, Predicted
+from core.engine.targets import Target, digest
+from core.errors import ConfigError, FleetdeckError
+from core.journal import OperatorIdentity, current_identity
+from core.live.api import APIResource, KubeAPI
+from core.live.cache import ClusterCache
+from core.live.cluster import ClusterWatcher
+from core.live.drift import DryRunVerdict, dry_run_apply
+from core.live.guard import GuardedAPI, RefusedRequest, guard
+from core.live.kube import KubeClient
+from core.live.kubeconfig import load_kubeconfig
+from core.model import (
+    AppControl,
+    ClusterStatus,
+    Condition,
+    ConnectionState,
+    OperationState,
+    ResourceKey,
+    ResourceState,
+    Revision,
+    Severity,
+)
+from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
+from core.sync.lease import AutomationLease
+from core.sync.state import NAMESPACE, AppState, AppStateStore, decode, state_name
+
+if TYPE_CHECKING:
+    from core.engine.fleet import FleetEngine
+
+log = logging.getLogger(__name__)
+
+BASE_KINDS = (("", "ConfigMap"), ("apps", "ReplicaSet"), ("", "Pod"), ("", "Namespace"))
+"""Always watched: ConfigMaps carry fleetdeck's shared state; ReplicaSets and Pods feed the resource tree."""
+
+CLUSTER_SCOPED = frozenset({
+    ("", "Namespace"), ("", "Node"), ("", "PersistentVolume"), ("rbac.authorization.k8s.io", "ClusterRole"),
+    ("rbac.authorization.k8s.io", "ClusterRoleBinding"), ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    ("storage.k8s.io", "StorageClass"), ("networking.k8s.io", "IngressClass"),
+    ("admissionregistration.k8s.io", "MutatingWebhookConfiguration"),
+    ("admissionregistration.k8s.io", "ValidatingWebhookConfiguration"), ("apiregistration.k8s.io", "APIService"),
+    ("scheduling.k8s.io", "PriorityClass"),
+})
+"""Scope of well-known kinds, used until discovery answers."""
+
+
+class CacheView:
+    """The read side of a ``ClusterCache`` for evaluation, with indexes rebuilt once per cache version."""
+
+    def __init__(self, cache: ClusterCache) -> None:
+        self.cache = cache
+        self._version = -1
+        self._by_app: dict[str, list[Mapping[str, Any]]] = {}
+        self._by_owner: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+
+    @property
+    def listed(self) -> bool:
+        """Whether the cache holds a complete list of every tracked kind (or did before going stale)."""
+        return self.cache.all_listed
+
+    def get(self, key: ResourceKey) -> Mapping[str, Any] | None:
+        """The live object at ``key``."""
+        return self.cache.get(key)
+
+    def _index(self) -> None:
+        if self._version == self.cache.version:
+            return
+        by_app: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
+        by_owner: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
+        for obj in self.cache:
+            meta = obj.get("metadata") or {}
+            label = (meta.get("labels") or {}).get(APP_LABEL)
+            if label:
+                by_app[str(label)].append(obj)
+            key = ResourceKey.of(obj)
+            for ref in meta.get("ownerReferences") or ():
+                by_owner[(str(ref.get("uid", "")), key.group, key.kind)].append(obj)
+        self._by_app, self._by_owner, self._version = dict(by_app), dict(by_owner), self.cache.version
+
+    def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
+        """Live objects labelled as owned by ``app``."""
+        self._index()
+        return self._by_app.get(app_label_value(app), ())
+
+    def owned_by(self, uid: str, group: str, kind: str) -> Iterable[Mapping[str, Any]]:
+        """Live objects of ``group/kind`` whose ownerReferences name ``uid``."""
+        self._index()
+        return self._by_owner.get((uid, group, kind), ())
+
+
+class ClusterRuntime:
+    """Client, cache, watcher and shared state of one cluster."""
+
+    def __init__(self, spec: ClusterSpec, engine: FleetEngine, api: KubeAPI, *, read_only: bool) -> None:
+        self.spec = spec
+        self.engine = engine
+        self.read_only = read_only
+        self.raw = api
+        self.api: GuardedAPI = guard(api, read_only=read_only, on_refused=self._refused)
+        settings = engine.settings
+        self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
+                                  clock=engine.clock)
+        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
+                                      on_change=self._changed)
+        self.view = CacheView(self.cache)
+        self.store = AppStateStore(self.api, settings=settings.sync, clock=engine.clock)
+        self.identity: OperatorIdentity = current_identity()
+        self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,
+                                          clock=engine.clock)
+        self.warnings: list[str] = []
+        self.may_write = False
+        """SelfSubjectAccessReview said these credentials may patch in the cluster."""
+
+    @classmethod
+    def create(cls, spec: ClusterSpec, engine: FleetEngine, *, client: KubeAPI | None) -> ClusterRuntime:
+        """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig."""
+        read_only = engine.read_only or spec.read_only
+        if client is None:
+            try:
+                kubeconfig = load_kubeconfig(spec.kubeconfig)
+                client = KubeClient.from_kubeconfig(spec.name, context=spec.context, kubeconfig=kubeconfig,
+                                                    settings=engine.settings.watch)
+            except ConfigError as exc:
+                client = _Unconfigured(spec.name, str(exc))
+        return cls(spec, engine, client, read_only=read_only)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Start watching; learn who we are and whether we could write (never blocks on a dead cluster)."""
+        await self.watcher.start()
+        self.engine._spawn(self._check_identity(), f"whoami:{self.spec.name}")
+
+    async def stop(self) -> None:
+        """Stop watching, release the automation lease, close the connection."""
+        await self.watcher.stop()
+        if self.automation.held and not self.read_only:
+            with contextlib.suppress(FleetdeckError, TimeoutError):
+                await asyncio.wait_for(self.automation.release(), 5)
+        await self.api.close()
+
+    async def _check_identity(self) -> None:
+        try:
+            user = await self.api.whoami()
+            configmaps = APIResource("", "v1", "ConfigMap", "configmaps", True, frozenset({"patch"}))
+            self.may_write = await self.api.can_i("patch", configmaps, NAMESPACE)
+        except FleetdeckError as exc:
+            log.info("cluster %s: identity check failed: %s", self.spec.name, exc)
+            return
+        self.identity = self.identity.with_kube_user(user)
+        if self.read_only and self.may_write:
+            self.warnings.append(f"credentials for {self.spec.name} ({user or 'unknown user'}) could write: "
+                                 "fleetdeck refuses every change, but a read-only context should not be able to")
+        self.engine.mark_all_dirty()
+
+    async def wait_settled(self, timeout: float) -> None:
+        """Wait until every watched kind has listed once, or the cluster is known unreachable."""
+        def settled() -> bool:
+            return self.cache.all_listed or self.cache.state is ConnectionState.UNREACHABLE
+        try:
+            await self.watcher.wait_until(settled, timeout=timeout)
+        except TimeoutError:
+            log.info("cluster %s not settled after %.0fs", self.spec.name, timeout)
+
+    def _changed(self, changes: Sequence[Any]) -> None:
+        self.engine.cluster_changed(self.spec.name, set(self.cache.drain_dirty()))
+
+    def _refused(self, request: RefusedRequest) -> None:
+        self.engine.actions.refused(self.spec.name, request)
+
+    # ------------------------------------------------------------------------------------ desired
+
+    def scope(self, group: str, kind: str) -> bool | None:
+        """True when the kind is namespaced, False when cluster-scoped, None when unknown."""
+        resource = self.watcher.resource_for(group, kind)
+        if resource is not None:
+            return resource.namespaced
+        return False if (group, kind) in CLUSTER_SCOPED else None
+
+    def prepare(self, target: Target, objects: Sequence[Mapping[str, Any]]) -> dict[ResourceKey, Mapping[str, Any]]:
+        """Resolve scope (N4) and add fleetdeck's tracking to each rendered object."""
+        prepared: dict[ResourceKey, Mapping[str, Any]] = {}
+        for obj in objects:
+            resolved = dict(obj)
+            meta = dict(resolved.get("metadata") or {})
+            key = ResourceKey.of(resolved)
+            namespaced = self.scope(key.group, key.kind)
+            if namespaced is False:
+                meta.pop("namespace", None)
+            elif not meta.get("namespace"):
+                meta["namespace"] = target.app.namespace
+            resolved["metadata"] = meta
+            key = ResourceKey.of(resolved)
+            prepared[key] = add_tracking(resolved, app=target.app.name, key=key)
+        return prepared
+
+    async def ensure_kinds(self, objects: Iterable[Mapping[str, Any]]) -> None:
+        """Watch the kinds of these objects."""
+        kinds = {(ResourceKey.of(o).group, ResourceKey.of(o).kind) for o in objects}
+        await self.watcher.ensure_kinds(kinds)
+
+    # ------------------------------------------------------------------------------------ state
+
+    def app_state(self, app: str) -> AppState:
+        """The app's shared state as the cache last saw it."""
+        key = ResourceKey("", "ConfigMap", NAMESPACE, state_name(app))
+        return decode(app, self.cache.get(key), now=self.engine.clock())
+
+    def control(self, app: str) -> AppControl:
+        """The app's pause and pin."""
+        return self.app_state(app).control
+
+    def context(self, target: Target, operation: OperationState | None, *, head: Revision | None) -> Context:
+        """The non-object inputs of the target's row."""
+        state = self.app_state(target.app.name)
+        stale = self.cache.state in (ConnectionState.UNREACHABLE, ConnectionState.DEGRADED) and self.cache.stale
+        conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
+        if state.interrupted and (operation is None or operation.phase.completed):
+            conditions.append(Condition("OperationInterrupted", state.interrupted, Severity.WARNING))
+        last = state.last_operation
+        synced = next((h.revision for h in reversed(state.history) if h.result == "Succeeded"), None)
+        behind = self.engine.behind.get(target.id, 0) if state.control.pinned else 0
+        message = f"cluster {self.spec.name} {self.cache.state.value.lower()} since " \
+                  f"{time.strftime('%H:%M:%S', time.localtime(self.cache.since))}: showing the last known state"
+        if last is not None and last.phase.value == "Failed" and last.automated:
+            conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
+                                        Severity.ERROR))
+        return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
+                       stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions))
+
+    # ------------------------------------------------------------------------------------ dry run
+
+    @property
+    def can_dry_run(self) -> bool:
+        """Whether dry runs may be sent now (not read-only; connected)."""
+        return not self.read_only and self.cache.state is ConnectionState.CONNECTED
+
+    async def dry_run(self, key: ResourceKey, obj: Mapping[str, Any], version: str) -> Predicted | None:
+        """The server-side apply dry run of ``obj``; None when the local comparison must stand."""
+        resource = self.watcher.resource_for(key.group, key.kind)
+        if resource is None:
+            return None
+        result = await dry_run_apply(self.api, resource, obj, field_manager=self.engine.settings.sync.field_manager)
+        pred_digest = digest(obj)
+        if result.verdict is DryRunVerdict.PREDICTED:
+            return Predicted(pred_digest, version, predicted=result.predicted)
+        if result.verdict in (DryRunVerdict.INVALID, DryRunVerdict.REQUIRES_REPLACE):
+            prefix = "immutable field changed (needs --force-replace): " if \
+                result.verdict is DryRunVerdict.REQUIRES_REPLACE else ""
+            return Predicted(pred_digest, version, state=ResourceState.INVALID, message=prefix + result.message)
+        return None
+
+    def status(self) -> ClusterStatus:
+        """The cluster's row in the snapshot."""
+        return self.cache.status(server=self.api.server, labels=self.spec.labels, read_only=self.read_only)
+
+
+class _Unconfigured:
+    """A stand-in client for a cluster whose kubeconfig cannot be loaded: every call says why."""
+
+    def __init__(self, cluster: str, message: str) -> None:
+        self.cluster = cluster
+        self.server = ""
+        self.message = message
+
+    def _fail(self, *args: Any, **kwargs: Any) -> Any:
+        from core.errors import ClusterError
+
+        raise ClusterError(self.message, cluster=self.cluster, status=None,
+                           hint="fix the cluster's kubeconfig or context in the fleet file")
+
+    async def discover(self) -> tuple[APIResource, ...]:
+        return self._fail()  # type: ignore[no-any-return]
+
+    async def list(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    def watch(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def get(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def apply(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        self._fail()
+
+    async def create(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def can_i(self, *args: Any, **kwargs: Any) -> bool:
+        return False
+
+    async def whoami(self) -> str:
+        return ""
+
+    async def close(self) -> None:
+        return None

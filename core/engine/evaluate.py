@@ -1,0 +1,184 @@
+"""Turn one target's desired objects and its cluster's live cache into an ``AppStatus``.
+
+Synchronous and free of I/O: the engine calls it for dirty targets only, and reuses the previous
+``AppStatus`` for the rest. The server-side dry-run verdicts arrive precomputed (``Predicted``), keyed
+by the desired object's digest and the live resourceVersion, so a stale verdict is never used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from core.engine.targets import Desired, Target, digest
+from core.model import (
+    AppControl,
+    AppName,
+    AppStatus,
+    ClusterName,
+    Condition,
+    Health,
+    HealthStatus,
+    HistoryEntry,
+    OperationState,
+    ResourceDiff,
+    ResourceKey,
+    ResourceState,
+    ResourceStatus,
+    Severity,
+    SyncStatus,
+    frozen_mapping,
+)
+from core.reconcile.diff import compare, compare_predicted
+from core.reconcile.health import app_health, health_of
+from core.reconcile.plan import is_tracked_by, sync_wave
+
+CHILD_KINDS = {("apps", "Deployment"): ("apps", "ReplicaSet"), ("apps", "ReplicaSet"): ("", "Pod"),
+               ("apps", "StatefulSet"): ("", "Pod"), ("apps", "DaemonSet"): ("", "Pod"),
+               ("batch", "Job"): ("", "Pod"), ("batch", "CronJob"): ("batch", "Job")}
+
+
+class LiveView(Protocol):
+    """What evaluation reads from a cluster's cache."""
+
+    @property
+    def listed(self) -> bool:
+        """Whether at least one full list has completed (otherwise nothing is known yet)."""
+        ...
+
+    def get(self, key: ResourceKey) -> Mapping[str, Any] | None:
+        """The live object at ``key``."""
+        ...
+
+    def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
+        """Live objects carrying the app's tracking label."""
+        ...
+
+    def owned_by(self, uid: str, group: str, kind: str) -> Iterable[Mapping[str, Any]]:
+        """Live objects of ``group/kind`` with an ownerReference to ``uid``."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Predicted:
+    """A server-side apply dry run's outcome for one desired object against one live version."""
+
+    desired_digest: str
+    live_version: str
+    predicted: Mapping[str, Any] | None = None
+    state: ResourceState | None = None
+    """Set when the dry run decided the verdict by itself (Invalid)."""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class Context:
+    """Everything besides desired and live that shapes a row."""
+
+    control: AppControl
+    history: tuple[HistoryEntry, ...] = ()
+    synced_revision: str | None = None
+    operation: OperationState | None = None
+    stale: bool = False
+    stale_message: str = ""
+    behind: int = 0
+    conditions: tuple[Condition, ...] = ()
+
+
+def evaluate(
+    target: Target,
+    desired: Desired,
+    live: LiveView,
+    *,
+    predicted: Mapping[ResourceKey, Predicted],
+    context: Context,
+) -> AppStatus:
+    """The ``AppStatus`` of ``target``."""
+    conditions = list(context.conditions)
+    if desired.error:
+        conditions.append(Condition("ComparisonError", desired.error, Severity.ERROR))
+    conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
+    if context.stale:
+        conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
+    resources = _resources(target, desired, live, predicted) if live.listed else _unknown(desired)
+    managed = [r for r in resources if r.managed]
+    sync = SyncStatus.UNKNOWN if desired.error or not live.listed else SyncStatus.of(r.state for r in managed)
+    health = app_health(managed) if live.listed else Health(HealthStatus.UNKNOWN, "cluster not listed yet")
+    return AppStatus(
+        app=AppName(target.app.name), cluster=ClusterName(target.cluster.name), namespace=target.app.namespace,
+        path=target.path, sync=sync, health=health, revision=desired.revision, resources=tuple(resources),
+        conditions=tuple(conditions), control=context.control, operation=context.operation,
+        history=context.history, synced_revision=context.synced_revision, behind=context.behind,
+        stale=context.stale, approximate=any(r.diff.approximate for r in managed),
+        labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
+    )
+
+
+def _unknown(desired: Desired) -> list[ResourceStatus]:
+    return [
+        ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=ResourceState.UNKNOWN,
+                       health=None, diff=ResourceDiff(ResourceState.UNKNOWN, message="cluster not listed yet"))
+        for key, obj in sorted(desired.objects.items())
+    ]
+
+
+def _resources(
+    target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted]
+) -> list[ResourceStatus]:
+    result: list[ResourceStatus] = []
+    for key, obj in sorted(desired.objects.items()):
+        live_obj = live.get(key)
+        diff = _diff(obj, live_obj, predicted.get(key), target)
+        health = health_of(live_obj) if live_obj is not None else Health(HealthStatus.MISSING, "not in the cluster")
+        result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=diff.state,
+                                     health=health, diff=diff, wave=sync_wave(obj)[0]))
+        if live_obj is not None:
+            result += _children(key, live_obj, live)
+    if desired.ok:
+        result += _extraneous(target, desired, live)
+    return result
+
+
+def _diff(
+    desired: Mapping[str, Any], live: Mapping[str, Any] | None, pred: Predicted | None, target: Target
+) -> ResourceDiff:
+    rules = target.ignore_rules
+    if live is not None and pred is not None and _fresh(pred, desired, live):
+        if pred.state is not None:
+            return ResourceDiff(pred.state, message=pred.message, strategy="ssa-dry-run")
+        if pred.predicted is not None:
+            return compare_predicted(pred.predicted, live, ignore_rules=rules)
+    return compare(desired, live, ignore_rules=rules)
+
+
+def _fresh(pred: Predicted, desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
+    version = str((live.get("metadata") or {}).get("resourceVersion", ""))
+    return pred.live_version == version and pred.desired_digest == digest(desired)
+
+
+def _extraneous(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:
+    result = []
+    for obj in live.tracked_by(target.app.name):
+        key = ResourceKey.of(obj)
+        if key in desired.objects or not is_tracked_by(obj, target.app.name):
+            continue
+        diff = compare(None, obj)
+        result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
+                                     state=ResourceState.EXTRANEOUS, health=health_of(obj), diff=diff))
+    return result
+
+
+def _children(parent: ResourceKey, obj: Mapping[str, Any], live: LiveView, depth: int = 0) -> list[ResourceStatus]:
+    child_kind = CHILD_KINDS.get((parent.group, parent.kind))
+    uid = str((obj.get("metadata") or {}).get("uid", ""))
+    if child_kind is None or not uid or depth > 2:
+        return []
+    result = []
+    for child in live.owned_by(uid, *child_kind):
+        key = ResourceKey.of(child)
+        result.append(ResourceStatus(key=key, api_version=str(child.get("apiVersion", "")),
+                                     state=ResourceState.SYNCED, health=health_of(child),
+                                     diff=ResourceDiff(ResourceState.SYNCED), parent=parent, managed=False))
+        result += _children(key, child, live, depth + 1)
+    return result

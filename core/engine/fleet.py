@@ -1,0 +1,342 @@
+"""``FleetEngine``: owns every long-lived task and publishes immutable fleet snapshots.
+
+Data flow: watchers apply events to each cluster's cache (the only mutable domain state) and wake
+the publisher; Git fetches re-render targets; the publisher waits ``publish_interval`` to coalesce a
+burst, re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` reusing every unchanged
+``AppStatus``. Server-side apply dry runs refine local verdicts in the background and mark their
+target dirty when they land. Actions (sync, rollback, pause) go through ``core.engine.actions``.
+
+This module is the only one that creates long-lived tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+from core.aio import Latest, create_guarded_task, stop_tasks
+from core.desired.render import Renderer
+from core.desired.repo import ConfigRepo
+from core.desired.spec import FleetConfig
+from core.engine.actions import Actions
+from core.engine.clusters import ClusterRuntime
+from core.engine.evaluate import Predicted, evaluate
+from core.engine.targets import Desired, Target, digest, resolve_targets
+from core.errors import FleetdeckError, GitError
+from core.journal import Journal
+from core.live.api import KubeAPI
+from core.model import (
+    AppStatus,
+    Condition,
+    FleetSnapshot,
+    OperationState,
+    ResourceKey,
+    ResourceStatus,
+    Revision,
+    Severity,
+    SyncPlan,
+)
+from core.settings import EngineSettings
+
+log = logging.getLogger(__name__)
+
+
+class FleetEngine:
+    """The reconciliation engine of one fleet.
+
+    Args:
+        fleet: the loaded fleet file.
+        settings: engine settings.
+        clients: injected cluster APIs by cluster name (the demo's simulated clusters, tests); any
+            cluster not given gets a real client from its kubeconfig.
+        journal: the operator journal; actions are refused when it cannot be written.
+        cache_dir: where Git mirrors and rendered trees are kept.
+        clock: the wall clock (injected in tests).
+    """
+
+    def __init__(
+        self,
+        fleet: FleetConfig,
+        *,
+        settings: EngineSettings,
+        journal: Journal,
+        cache_dir: Path,
+        clients: Mapping[str, KubeAPI] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.fleet = fleet
+        self.settings = settings
+        self.read_only = settings.read_only or fleet.read_only
+        self.journal = journal
+        self.clock = clock
+        self.repo = ConfigRepo(fleet.repo, cache_dir / "git")
+        self.renderer = Renderer(settings.git)
+        self.clusters: dict[str, ClusterRuntime] = {}
+        self._clients = dict(clients or {})
+        self.targets: dict[tuple[str, str], Target] = {}
+        self.desired: dict[tuple[str, str], Desired] = {}
+        self.predicted: dict[tuple[str, str], dict[ResourceKey, Predicted]] = {}
+        self.operations: dict[tuple[str, str], OperationState] = {}
+        self.behind: dict[tuple[str, str], int] = {}
+        """Commits between a pinned revision and the branch head, per pinned target."""
+        self._rows: dict[tuple[str, str], AppStatus] = {}
+        self._dirty: set[tuple[str, str]] = set()
+        self._wake = asyncio.Event()
+        self._latest: Latest[FleetSnapshot] = Latest()
+        self._generation = 0
+        self._head: Revision | None = None
+        self._repo_status = self.repo.status
+        self._conditions: list[Condition] = []
+        self._tasks: list[asyncio.Task[Any]] = []
+        self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
+        self._dry_run_limit = asyncio.Semaphore(8)
+        self._ready = asyncio.Event()
+        self.actions = Actions(self)
+
+    # ------------------------------------------------------------------------------------ lifecycle
+
+    async def start(self) -> None:
+        """Connect clusters, fetch and render, start watchers and the publisher."""
+        targets, errors = resolve_targets(self.fleet.apps, self.fleet.clusters)
+        self._conditions += [Condition("ConfigError", e, Severity.ERROR) for e in errors]
+        self.targets = {t.id: t for t in targets}
+        for spec in self.fleet.clusters:
+            runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
+            self.clusters[spec.name] = runtime
+        await asyncio.gather(*(c.start() for c in self.clusters.values()))
+        await self._fetch_and_render()
+        self._spawn(self._publisher(), "publisher")
+        self._spawn(self._poll_git(), "git-poll")
+        if not self.read_only:
+            self._spawn(self.actions.automation_loop(), "automation")
+        self.mark_all_dirty()
+
+    async def stop(self) -> None:
+        """Stop every task and close every cluster connection."""
+        await stop_tasks(self._tasks)
+        await asyncio.gather(*(c.stop() for c in self.clusters.values()), return_exceptions=True)
+        await self._latest.close()
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(create_guarded_task(coro, name=name))
+
+    async def wait_ready(self, timeout: float = 30.0) -> FleetSnapshot:
+        """Wait until every cluster has listed once (or is unreachable) and a snapshot is out."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        for cluster in self.clusters.values():
+            remaining = max(0.1, deadline - asyncio.get_running_loop().time())
+            await cluster.wait_settled(remaining)
+        self.mark_all_dirty()
+        await self._publish_now()
+        return self.snapshot
+
+    @property
+    def snapshot(self) -> FleetSnapshot:
+        """The newest published snapshot."""
+        value = self._latest.value
+        if value is None:
+            raise RuntimeError("no snapshot has been published yet")
+        return value
+
+    def snapshots(self) -> AsyncIterator[FleetSnapshot]:
+        """The current snapshot, then each newer one."""
+        return self._latest.subscribe()
+
+    # ------------------------------------------------------------------------------------ git
+
+    async def _poll_git(self) -> None:
+        while True:
+            await asyncio.sleep(self.fleet.repo.interval)
+            await self._fetch_and_render()
+
+    async def _fetch_and_render(self, *, hard: bool = False) -> None:
+        try:
+            head = await self.repo.fetch()
+            self._repo_status = self.repo.status
+            self._head = head
+        except GitError as exc:
+            self._repo_status = self.repo.status
+            log.warning("fetch of %s failed: %s", self.repo.url, exc)
+        if hard:
+            self.renderer.clear()
+        await asyncio.gather(*(self.render_target(t) for t in self.targets.values()))
+        self.wake()
+
+    async def render_target(self, target: Target, *, revision: str | None = None) -> Desired:
+        """Render ``target`` at ``revision`` (default: its pin, else the branch head) and remember it."""
+        runtime = self.clusters[target.cluster.name]
+        sha = revision or runtime.control(target.app.name).pinned or (self._head.sha if self._head else None)
+        if sha is None:
+            desired = Desired(None, error=self._repo_status.error or "the config repo has no revision yet")
+        else:
+            desired = await self._render(target, sha)
+        if revision is None:
+            self.desired[target.id] = desired
+            await runtime.ensure_kinds(desired.objects.values())
+            self.mark_dirty(target.id)
+        return desired
+
+    async def _render(self, target: Target, sha: str) -> Desired:
+        try:
+            revision = await self.repo.resolve(sha)
+            result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
+                                                    namespace=target.app.namespace)
+        except FleetdeckError as exc:
+            return Desired(self._head, error=str(exc))
+        runtime = self.clusters[target.cluster.name]
+        objects = runtime.prepare(target, result.objects)
+        return Desired(revision, objects=objects, warnings=tuple(result.warnings))
+
+    # ------------------------------------------------------------------------------------ publishing
+
+    def wake(self) -> None:
+        """Ask the publisher to run soon."""
+        self._wake.set()
+
+    def mark_dirty(self, target_id: tuple[str, str]) -> None:
+        """Re-evaluate one target at the next publish."""
+        self._dirty.add(target_id)
+        self.wake()
+
+    def mark_all_dirty(self) -> None:
+        """Re-evaluate every target at the next publish."""
+        self._dirty.update(self.targets)
+        self.wake()
+
+    def cluster_changed(self, cluster: str, keys: set[ResourceKey]) -> None:
+        """Called by a cluster runtime after watch events: mark the targets they touch."""
+        namespaces = {k.namespace for k in keys}
+        for tid, target in self.targets.items():
+            if tid[1] != cluster:
+                continue
+            desired = self.desired.get(tid)
+            if target.app.namespace in namespaces or "fleetdeck-system" in namespaces or (
+                desired is not None and not keys.isdisjoint(desired.objects)
+            ):
+                self._dirty.add(tid)
+        self.wake()
+
+    async def _publisher(self) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            await asyncio.sleep(self.settings.publish_interval)
+            await self._publish_now()
+
+    async def _publish_now(self) -> None:
+        dirty, self._dirty = self._dirty, set()
+        for tid in dirty:
+            target = self.targets.get(tid)
+            if target is not None:
+                self._rows[tid] = self._evaluate(target)
+                self._schedule_dry_runs(target)
+        self._generation += 1
+        await self._latest.publish(self._build_snapshot())
+        self._ready.set()
+
+    def _evaluate(self, target: Target) -> AppStatus:
+        runtime = self.clusters[target.cluster.name]
+        desired = self.desired.get(target.id) or Desired(None, error="not rendered yet")
+        return evaluate(target, desired, runtime.view, predicted=self.predicted.get(target.id, {}),
+                        context=runtime.context(target, self.operations.get(target.id), head=self._head))
+
+    def _build_snapshot(self) -> FleetSnapshot:
+        rows = tuple(self._rows[tid] for tid in sorted(self._rows))
+        return FleetSnapshot(
+            generation=self._generation, taken_at=self.clock(), apps=rows,
+            clusters=tuple(c.status() for c in self.clusters.values()), repo=self._repo_status,
+            read_only=self.read_only, conditions=tuple(self._conditions),
+        )
+
+    # ------------------------------------------------------------------------------------ dry runs
+
+    def _schedule_dry_runs(self, target: Target) -> None:
+        runtime = self.clusters[target.cluster.name]
+        if self.read_only or not runtime.can_dry_run:
+            return
+        desired = self.desired.get(target.id)
+        if desired is None or not desired.ok:
+            return
+        known = self.predicted.setdefault(target.id, {})
+        for key, obj in desired.objects.items():
+            live = runtime.view.get(key)
+            if live is None:
+                continue
+            version = str((live.get("metadata") or {}).get("resourceVersion", ""))
+            pred = known.get(key)
+            if pred is not None and pred.live_version == version and pred.desired_digest == digest(obj):
+                continue
+            job = (target.app.name, target.cluster.name, key)
+            if job not in self._dry_runs:
+                self._dry_runs.add(job)
+                self._spawn(self._dry_run(target, key, obj, version), f"dry-run:{target.cluster.name}:{key}")
+
+    async def _dry_run(self, target: Target, key: ResourceKey, obj: Mapping[str, Any], version: str) -> None:
+        runtime = self.clusters[target.cluster.name]
+        try:
+            async with self._dry_run_limit:
+                pred = await runtime.dry_run(key, obj, version)
+            if pred is not None:
+                self.predicted.setdefault(target.id, {})[key] = pred
+                self.mark_dirty(target.id)
+        finally:
+            self._dry_runs.discard((target.app.name, target.cluster.name, key))
+
+    # ------------------------------------------------------------------------------------ API
+
+    async def refresh(self, app: str | None = None, cluster: str | None = None, *, hard: bool = False) -> None:
+        """Fetch Git now and re-render; ``hard`` also drops the render and dry-run caches."""
+        if hard:
+            self.predicted.clear()
+        await self._fetch_and_render(hard=hard)
+        self.mark_all_dirty()
+
+    def target(self, app: str, cluster: str) -> Target:
+        """The target, or a clear error naming what exists."""
+        target = self.targets.get((app, cluster))
+        if target is None:
+            raise FleetdeckError(f"app {app!r} does not target cluster {cluster!r}", title="Unknown app",
+                                 hint="see `fleetdeck status` for the apps and clusters of this fleet")
+        return target
+
+    async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
+                        resources: Sequence[ResourceKey] = (), force_replace: bool = False) -> SyncPlan:
+        """Forwarded to ``Actions.plan_sync``."""
+        return await self.actions.plan_sync(app, cluster, prune=prune, dry_run=dry_run, resources=resources,
+                                            force_replace=force_replace)
+
+    async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
+        """Forwarded to ``Actions.plan_rollback``."""
+        return await self.actions.plan_rollback(app, cluster, revision)
+
+    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Forwarded to ``Actions.run``."""
+        return self.actions.run(plan)
+
+    async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
+        """The app's resources as they would compare if ``revision`` were desired."""
+        target = self.target(app, cluster)
+        desired = await self.render_target(target, revision=revision)
+        if desired.error:
+            raise FleetdeckError(f"{app} at {revision[:8]} does not render: {desired.error}", title="Render failed")
+        runtime = self.clusters[cluster]
+        row = evaluate(target, desired, runtime.view, predicted={},
+                       context=runtime.context(target, None, head=self._head))
+        return row.resources
+
+    async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
+        """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
+        target = self.target(app, cluster)
+        return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit)
+
+    async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
+        """Forwarded to ``Actions.pause``."""
+        await self.actions.pause(app, cluster, reason=reason, expires_in=expires_in)
+
+    async def resume(self, app: str, cluster: str) -> None:
+        """Forwarded to ``Actions.resume``."""
+        await self.actions.resume(app, cluster)

@@ -1,0 +1,71 @@
+"""Targets: which app runs on which cluster from which path, and its rendered desired state.
+
+A target is one row of the fleet: an ``AppSpec`` resolved against one ``ClusterSpec`` (the path
+template filled from the cluster's labels). ``Desired`` is the render of a target at one revision,
+tracked (fleetdeck's label and annotation added) and scope-resolved, ready to compare and apply.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import orjson
+
+from core.desired.spec import AppSpec, ClusterSpec
+from core.model import ResourceKey, Revision
+from core.reconcile.ignore import IgnoreRule
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """One app on one cluster."""
+
+    app: AppSpec
+    cluster: ClusterSpec
+    path: str
+    ignore_rules: tuple[IgnoreRule, ...] = ()
+
+    @property
+    def id(self) -> tuple[str, str]:
+        """``(app, cluster)``."""
+        return (self.app.name, self.cluster.name)
+
+
+@dataclass(frozen=True, slots=True)
+class Desired:
+    """The desired objects of a target at one revision, or why there are none."""
+
+    revision: Revision | None
+    objects: Mapping[ResourceKey, Mapping[str, Any]] = field(default_factory=dict)
+    error: str = ""
+    """The render failed: never prune, never auto-sync, state Unknown."""
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def ok(self) -> bool:
+        """Whether the render succeeded (possibly with zero objects)."""
+        return not self.error and self.revision is not None
+
+
+def digest(obj: Mapping[str, Any]) -> str:
+    """A stable digest of an object (sorted keys), for caching dry-run verdicts."""
+    return hashlib.sha256(orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)).hexdigest()[:32]
+
+
+def resolve_targets(apps: tuple[AppSpec, ...], clusters: tuple[ClusterSpec, ...]) -> tuple[list[Target], list[str]]:
+    """Every (app, cluster) target, and the errors of apps whose templates cannot be filled."""
+    targets: list[Target] = []
+    errors: list[str] = []
+    for app in apps:
+        try:
+            rules = tuple(IgnoreRule(group=i.group, kind=i.kind, name=i.name, namespace=i.namespace,
+                                     json_pointers=i.json_pointers, managed_fields_managers=i.managed_fields_managers)
+                          for i in app.ignore)
+            for cluster, path in app.targets(clusters):
+                targets.append(Target(app=app, cluster=cluster, path=path, ignore_rules=rules))
+        except Exception as exc:  # ConfigError from a missing label: reported, other apps go on
+            errors.append(str(exc))
+    return targets, errors

@@ -1,0 +1,111 @@
+"""``ThreadedEngine``: the engine on its own thread, behind the ``FleetEngineAPI`` protocol.
+
+The console holds a ``ThreadedEngine``; each call is marshalled to the engine's loop (see
+``core.threaded``), so a stalled terminal never stalls the watchers. The engine itself is built on
+the engine thread by a factory, because its asyncio objects must belong to that loop.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from typing import TYPE_CHECKING
+
+from core.model import FleetSnapshot, OperationState, ResourceKey, ResourceStatus, Revision, SyncPlan
+from core.threaded import EngineThread
+
+if TYPE_CHECKING:
+    from core.engine.fleet import FleetEngine
+
+
+class ThreadedEngine:
+    """Implements ``core.api.FleetEngineAPI`` by forwarding to a ``FleetEngine`` on its own loop.
+
+    Args:
+        factory: builds the engine; called on the engine thread at ``start``.
+        read_only: what the console shows before the engine has started.
+    """
+
+    def __init__(self, factory: Callable[[], FleetEngine], *, read_only: bool = False) -> None:
+        self._factory = factory
+        self._thread: EngineThread | None = None
+        self._engine: FleetEngine | None = None
+        self.read_only = read_only
+
+    @property
+    def engine(self) -> FleetEngine:
+        """The engine (after ``start``)."""
+        if self._engine is None:
+            raise RuntimeError("the engine has not been started")
+        return self._engine
+
+    async def _build(self) -> FleetEngine:
+        engine = self._factory()
+        await engine.start()
+        return engine
+
+    async def start(self) -> None:
+        """Start the engine thread, build the engine there and start it."""
+        self._thread = EngineThread()
+        self._engine = await self._thread.call(self._build())
+        self.read_only = self._engine.read_only
+
+    async def stop(self) -> None:
+        """Stop the engine and its thread."""
+        if self._thread is None:
+            return
+        if self._engine is not None:
+            await self._thread.call(self._engine.stop())
+        self._thread.close()
+        self._thread = None
+
+    def _t(self) -> EngineThread:
+        if self._thread is None:
+            raise RuntimeError("the engine has not been started")
+        return self._thread
+
+    def snapshots(self) -> AsyncIterator[FleetSnapshot]:
+        """Snapshots from the engine thread, newest only."""
+        return self._t().iterate(lambda: self.engine.snapshots(), latest_only=True)
+
+    async def refresh(self, app: str | None = None, cluster: str | None = None, *, hard: bool = False) -> None:
+        """Forwarded to ``FleetEngine.refresh``."""
+        await self._t().call(self.engine.refresh(app, cluster, hard=hard))
+
+    async def plan_sync(
+        self,
+        app: str,
+        cluster: str,
+        *,
+        prune: bool = False,
+        dry_run: bool = False,
+        resources: Sequence[ResourceKey] = (),
+        force_replace: bool = False,
+    ) -> SyncPlan:
+        """Forwarded to ``FleetEngine.plan_sync``."""
+        return await self._t().call(self.engine.plan_sync(
+            app, cluster, prune=prune, dry_run=dry_run, resources=resources, force_replace=force_replace
+        ))
+
+    async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
+        """Forwarded to ``FleetEngine.plan_rollback``."""
+        return await self._t().call(self.engine.plan_rollback(app, cluster, revision))
+
+    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Progress of the operation, every state delivered."""
+        return self._t().iterate(lambda: self.engine.run(plan), latest_only=False)
+
+    async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
+        """Forwarded to ``FleetEngine.preview``."""
+        return await self._t().call(self.engine.preview(app, cluster, revision))
+
+    async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
+        """Forwarded to ``FleetEngine.revisions``."""
+        return await self._t().call(self.engine.revisions(app, cluster, limit=limit))
+
+    async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
+        """Forwarded to ``FleetEngine.pause``."""
+        await self._t().call(self.engine.pause(app, cluster, reason=reason, expires_in=expires_in))
+
+    async def resume(self, app: str, cluster: str) -> None:
+        """Forwarded to ``FleetEngine.resume``."""
+        await self._t().call(self.engine.resume(app, cluster))

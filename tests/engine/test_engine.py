@@ -1,0 +1,82 @@
+"""The engine end to end on simulated clusters: snapshots, drift, sync, pause, read-only."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.model import HealthStatus, ResourceKey, ResourceState, SyncAction, SyncStatus
+from tests.engine.conftest import Fleet
+
+
+async def wait_for(engine, predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+    """The first snapshot satisfying ``predicate``."""
+    async with asyncio.timeout(timeout):
+        async for snap in engine.snapshots():
+            if predicate(snap):
+                return snap
+    raise AssertionError("no matching snapshot")
+
+
+async def test_new_app_is_missing_everywhere(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """Before any sync, every desired resource is Missing and the app OutOfSync on both clusters."""
+    engine = await started()
+    snap = engine.snapshot
+    assert {(a.app, a.cluster) for a in snap.apps} == {("web", "dev"), ("web", "prod")}
+    for row in snap.apps:
+        assert row.sync is SyncStatus.OUT_OF_SYNC
+        assert {r.state for r in row.resources if r.managed} == {ResourceState.MISSING}
+        assert row.revision is not None and len(row.revision.sha) == 40
+
+
+async def test_sync_then_synced_and_healthy(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """A sync creates both objects; the next snapshots show Synced, then Healthy once pods are ready."""
+    engine = await started()
+    plan = await engine.plan_sync("web", "dev")
+    assert not plan.blocked
+    assert {s.action for s in plan.steps} == {SyncAction.CREATED}
+    states = [s async for s in engine.run(plan)]
+    assert states[-1].phase.successful, states[-1].message
+    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED
+                          and s.app("web", "dev").health.status is HealthStatus.HEALTHY)
+    row = snap.app("web", "dev")
+    assert row.history and row.history[-1].revision == plan.revision
+    assert snap.app("web", "prod").sync is SyncStatus.OUT_OF_SYNC
+
+
+async def test_kubectl_edit_shows_drift_with_manager(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """A field changed by another manager shows OutOfSync with that field and its manager."""
+    engine = await started()
+    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
+    key = ResourceKey("apps", "Deployment", "web", "web")
+    fleet.clusters["dev"].update_as("kubectl-edit", key, {"spec": {"replicas": 5}})
+    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.OUT_OF_SYNC)
+    web = next(r for r in snap.app("web", "dev").resources if r.key == key)
+    change = next(c for c in web.diff.changes if c.path == "/spec/replicas")
+    assert (change.desired, change.live, change.manager) == (2, 5, "kubectl-edit")
+
+
+async def test_pause_is_shared_through_the_cluster(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """A pause written by one engine is seen by another engine on the same cluster."""
+    first = await started()
+    second = await started()
+    await first.pause("web", "prod", reason="incident 42")
+    snap = await wait_for(second, lambda s: s.app("web", "prod").control.paused)
+    assert snap.app("web", "prod").control.reason == "incident 42"
+
+
+async def test_read_only_sends_no_writes(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """In read-only mode plans are blocked, pause is refused and the cluster sees no mutating call."""
+    engine = await started(read_only=True)
+    plan = await engine.plan_sync("web", "dev")
+    assert "read-only" in plan.blocked
+    try:
+        await engine.pause("web", "dev", reason="x")
+    except Exception as exc:  # ReadOnlyError
+        assert "read-only" in str(exc)
+    else:
+        raise AssertionError("pause was not refused")
+    reviews = {"selfsubjectaccessreviews", "selfsubjectreviews"}
+    writes = [(verb, what) for verb, what in fleet.clusters["dev"].requests
+              if verb not in {"discover", "list", "watch", "get"} and what not in reviews]
+    assert writes == []
