@@ -1,0 +1,247 @@
+"""``ClusterCache``: the one mutable store of a cluster's live objects and connection state.
+
+Role: hold ``{ResourceKey: raw object}`` per kind exactly as the API server sent it (``managedFields``
+included: drift detection needs them), apply watch events in arrival order, turn a relist into
+synthetic deletes for objects that vanished meanwhile, remember which keys changed since the engine
+last looked (``drain_dirty``), and derive the cluster's ``ConnectionState`` from per-kind failures.
+
+Constraint: a single writer (the cluster's watcher tasks, all on one event loop) and no I/O, so no locks.
+Data is never cleared because a connection failed: a failing kind keeps its last known objects, marked
+stale, until a list replaces them or the kind is dropped (its CRD was deleted).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+from core.errors import ClusterError
+from core.live.api import JSON, APIResource
+from core.live.events import Deleted, Listed, Upserted, WatchEvent
+from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
+
+GroupKind = tuple[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class KindFailure:
+    """Why one kind cannot currently be listed or watched."""
+
+    message: str
+    since: float
+    """Unix time of the first failure of this streak."""
+    transient: bool
+    """No answer, throttling or a server error (counts towards Unreachable); False for 403 and such."""
+
+
+def _key(resource: APIResource, obj: Mapping[str, Any]) -> ResourceKey:
+    meta = obj.get("metadata") or {}
+    return ResourceKey(group=resource.group, kind=resource.kind, namespace=str(meta.get("namespace") or ""),
+                       name=str(meta.get("name") or ""))
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion") or "")
+
+
+class ClusterCache:
+    """Live objects and connection state of one cluster.
+
+    Args:
+        cluster: the cluster's name.
+        unreachable_after: seconds every kind must have been failing (without answers) before the
+            cluster is Unreachable rather than Degraded; a cluster never reached is Unreachable at once.
+        clock: Unix time; injected in tests.
+    """
+
+    def __init__(self, cluster: str, *, unreachable_after: float = 30.0, clock: Callable[[], float] = time.time) -> None:
+        self.cluster = cluster
+        self.version = 0
+        """Incremented whenever objects or the connection state change."""
+        self._clock = clock
+        self._unreachable_after = unreachable_after
+        self._kinds: dict[GroupKind, dict[ResourceKey, JSON]] = {}
+        self._list_versions: dict[GroupKind, str] = {}
+        self._dirty: set[ResourceKey] = set()
+        self._tracked: set[GroupKind] = set()
+        self._failing: dict[GroupKind, KindFailure] = {}
+        self._connected_once = False
+        self.state = ConnectionState.CONNECTING
+        self.since = clock()
+        """Unix time the cluster entered ``state``."""
+        self.message = ""
+
+    # ----- objects ----------------------------------------------------------------------------
+
+    def apply(self, event: WatchEvent) -> tuple[Upserted | Deleted, ...]:
+        """Apply one event; returns the effective changes (with synthetic deletes after a relist)."""
+        gk = event.resource.group_kind
+        if isinstance(event, Listed):
+            changes = self._replace(event)
+            self._list_versions[gk] = event.resource_version
+            self.version += 1
+        else:
+            changes = self._upsert(event) if isinstance(event, Upserted) else self._delete(event)
+            if changes:
+                self.version += 1
+        self._dirty.update(_key(c.resource, c.obj) for c in changes)
+        if gk in self._failing:
+            self._clear_failure(gk)
+        elif isinstance(event, Listed):
+            self.refresh_state()  # the first list of the last kind makes the cluster Connected
+        return changes
+
+    def _replace(self, event: Listed) -> tuple[Upserted | Deleted, ...]:
+        old = self._kinds.get(event.resource.group_kind, {})
+        new: dict[ResourceKey, JSON] = {}
+        changes: list[Upserted | Deleted] = []
+        for obj in event.items:
+            key = _key(event.resource, obj)
+            new[key] = obj
+            previous = old.get(key)
+            if previous is None or _version(previous) != _version(obj):
+                changes.append(Upserted(resource=event.resource, obj=obj))
+        changes += [Deleted(resource=event.resource, obj=obj, synthetic=True)
+                    for key, obj in old.items() if key not in new]
+        self._kinds[event.resource.group_kind] = new
+        return tuple(changes)
+
+    def _upsert(self, event: Upserted) -> tuple[Upserted | Deleted, ...]:
+        store = self._kinds.setdefault(event.resource.group_kind, {})
+        key = _key(event.resource, event.obj)
+        previous = store.get(key)
+        if previous is not None and _version(previous) == _version(event.obj):
+            return ()
+        store[key] = event.obj
+        return (event,)
+
+    def _delete(self, event: Deleted) -> tuple[Upserted | Deleted, ...]:
+        store = self._kinds.get(event.resource.group_kind, {})
+        return (event,) if store.pop(_key(event.resource, event.obj), None) is not None else ()
+
+    def drop_kind(self, resource: APIResource) -> tuple[Deleted, ...]:
+        """Forget a kind that is no longer served; returns synthetic deletes for its objects."""
+        gk = resource.group_kind
+        store = self._kinds.pop(gk, {})
+        self._list_versions.pop(gk, None)
+        self.untrack(gk)
+        changes = tuple(Deleted(resource=resource, obj=obj, synthetic=True) for obj in store.values())
+        self._dirty.update(store)
+        self.version += 1
+        return changes
+
+    def get(self, key: ResourceKey) -> JSON | None:
+        """The live object at ``key``, if known."""
+        return self._kinds.get((key.group, key.kind), {}).get(key)
+
+    def objects(self, group: str, kind: str) -> Mapping[ResourceKey, JSON]:
+        """Read-only view of one kind's objects."""
+        return MappingProxyType(self._kinds.get((group, kind), {}))
+
+    def __iter__(self) -> Iterator[JSON]:
+        for store in self._kinds.values():
+            yield from store.values()
+
+    def __len__(self) -> int:
+        return sum(len(store) for store in self._kinds.values())
+
+    def listed(self, group: str, kind: str) -> bool:
+        """Whether a complete list of the kind has been applied."""
+        return (group, kind) in self._list_versions
+
+    @property
+    def all_listed(self) -> bool:
+        """Whether every tracked kind has been listed at least once."""
+        return all(gk in self._list_versions for gk in self._tracked)
+
+    def list_version(self, group: str, kind: str) -> str:
+        """The resourceVersion of the kind's last list, ``""`` if never listed."""
+        return self._list_versions.get((group, kind), "")
+
+    def drain_dirty(self) -> frozenset[ResourceKey]:
+        """Keys changed since the previous call (the engine recomputes only those)."""
+        dirty, self._dirty = frozenset(self._dirty), set()
+        return dirty
+
+    # ----- connection state -------------------------------------------------------------------
+
+    def track(self, gk: GroupKind) -> None:
+        """A watch for this kind is running: its failures count towards the connection state."""
+        self._tracked.add(gk)
+        self.refresh_state()
+
+    def untrack(self, gk: GroupKind) -> None:
+        """The kind is no longer watched."""
+        self._tracked.discard(gk)
+        self._failing.pop(gk, None)
+        self.refresh_state()
+
+    def kind_failed(self, gk: GroupKind, error: ClusterError) -> bool:
+        """Record a failure of one kind's list or watch; returns whether the connection state changed."""
+        previous = self._failing.get(gk)
+        since = previous.since if previous is not None else self._clock()
+        transient = error.transient or error.unauthorized
+        self._failing[gk] = KindFailure(message=error.message, since=since, transient=transient)
+        return self.refresh_state()
+
+    def kind_healthy(self, gk: GroupKind) -> bool:
+        """Record that one kind answers again; returns whether the connection state changed."""
+        if gk not in self._failing:
+            return False
+        return self._clear_failure(gk)
+
+    def _clear_failure(self, gk: GroupKind) -> bool:
+        self._failing.pop(gk, None)
+        return self.refresh_state()
+
+    def failure(self, group: str, kind: str) -> KindFailure | None:
+        """Why the kind is failing, or None: its objects are current."""
+        return self._failing.get((group, kind))
+
+    @property
+    def stale(self) -> bool:
+        """Whether the objects shown may be out of date (some tracked kind is failing)."""
+        return any(gk in self._tracked for gk in self._failing)
+
+    def refresh_state(self) -> bool:
+        """Recompute the connection state (also call it periodically: Degraded ages into Unreachable).
+
+        Returns:
+            Whether the state changed.
+        """
+        state, message = self._compute()
+        if state is ConnectionState.CONNECTED:
+            self._connected_once = True
+        if state is self.state and message == self.message:
+            return False
+        if state is not self.state:
+            self.since = self._clock()
+        self.state, self.message = state, message
+        self.version += 1
+        return True
+
+    def _compute(self) -> tuple[ConnectionState, str]:
+        failing = {gk: f for gk, f in self._failing.items() if gk in self._tracked}
+        if not failing:
+            if self._connected_once or (self._tracked and self.all_listed):
+                return ConnectionState.CONNECTED, ""
+            return ConnectionState.CONNECTING, ""
+        first = min(failing.values(), key=lambda f: f.since)
+        if len(failing) == len(self._tracked) and all(f.transient for f in failing.values()):
+            streak = max(f.since for f in failing.values())
+            if not self._connected_once or self._clock() - streak >= self._unreachable_after:
+                return ConnectionState.UNREACHABLE, first.message
+        names = ", ".join(sorted(f"{g}/{k}" if g else k for g, k in failing))
+        return ConnectionState.DEGRADED, f"{len(failing)} of {len(self._tracked)} kinds failing ({names}): {first.message}"
+
+    def status(self, *, server: str = "", labels: Mapping[str, str] | None = None,
+               read_only: bool = False) -> ClusterStatus:
+        """The cluster's row for a snapshot."""
+        return ClusterStatus(
+            name=ClusterName(self.cluster), connection=self.state, server=server,
+            labels=MappingProxyType(dict(labels or {})), since=self.since, message=self.message,
+            read_only=read_only, objects=len(self),
+        )

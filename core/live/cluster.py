@@ -1,0 +1,247 @@
+"""``ClusterWatcher``: keeps one cluster's ``ClusterCache`` current with one reflector task per kind.
+
+Role: discover the cluster's kinds, run ``infinite_watch`` for every kind the apps need (one guarded task
+each, named ``watch:<cluster>:<group>/<kind>``), cap concurrent lists per cluster, watch
+CustomResourceDefinitions to re-discover when kinds appear, change version or vanish, age the connection
+state (Degraded → Unreachable) on a ticker, and tell the engine after every applied batch.
+
+Constraint: reads only. The watcher never writes to the cluster; it owns its tasks and nothing else (the
+``KubeAPI`` is closed by whoever created it, the cache outlives the watcher).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
+
+from core.aio import create_guarded_task, stop_tasks
+from core.errors import ClusterError
+from core.live.api import APIResource, KubeAPI
+from core.live.cache import ClusterCache, GroupKind
+from core.live.events import Deleted, Upserted, WatchForbidden
+from core.live.watching import Backoff, WatchState, infinite_watch
+from core.settings import WatchSettings
+
+log = logging.getLogger(__name__)
+
+CRD_KIND: GroupKind = ("apiextensions.k8s.io", "CustomResourceDefinition")
+CRD_RESOURCE = APIResource(group="apiextensions.k8s.io", version="v1", kind="CustomResourceDefinition",
+                           plural="customresourcedefinitions", namespaced=False,
+                           verbs=frozenset({"get", "list", "watch"}))
+LIST_CONCURRENCY = 4
+"""Concurrent lists per cluster (RELIABILITY K7: a 410 storm must not relist everything at once)."""
+
+OnChange = Callable[[Sequence[Upserted | Deleted]], None]
+
+
+class ClusterWatcher:
+    """Watches the kinds the apps need on one cluster and feeds its cache.
+
+    Args:
+        api: the cluster (usually ``guard(KubeClient(...))``).
+        cache: the cluster's store; kept across watcher restarts.
+        kinds: ``(group, kind)`` pairs to watch from the start.
+        settings: timeouts, backoff, resync.
+        on_change: called after each applied batch with its effective changes (``()`` when only the
+            connection state changed); the engine coalesces from there.
+        label_selectors: optional server-side selector per kind.
+        list_concurrency: concurrent lists on this cluster.
+        tick: seconds between connection-state refreshes.
+        discovery_debounce: seconds to wait after a CRD event before discovering again.
+    """
+
+    def __init__(
+        self,
+        api: KubeAPI,
+        cache: ClusterCache,
+        *,
+        kinds: Iterable[GroupKind] = (),
+        settings: WatchSettings | None = None,
+        on_change: OnChange | None = None,
+        label_selectors: Mapping[GroupKind, str] | None = None,
+        list_concurrency: int = LIST_CONCURRENCY,
+        tick: float = 1.0,
+        discovery_debounce: float = 0.5,
+    ) -> None:
+        self.api = api
+        self.cache = cache
+        self.settings = settings or WatchSettings()
+        self.resources: dict[GroupKind, APIResource] = {}
+        """Served kinds from the last discovery."""
+        self.discoveries = 0
+        self._wanted: set[GroupKind] = set(kinds)
+        self._selectors = dict(label_selectors or {})
+        self._on_change = on_change
+        self._gate = asyncio.Semaphore(list_concurrency)
+        self._tick = tick
+        self._debounce = discovery_debounce
+        self._watches: dict[GroupKind, tuple[APIResource, asyncio.Task[Any]]] = {}
+        self._states: dict[GroupKind, WatchState] = {}
+        self._service: list[asyncio.Task[Any]] = []
+        self._rediscover = asyncio.Event()
+        self._changed = asyncio.Event()
+
+    # ----- lifecycle --------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start discovery, the CRD watch and the ticker; returns at once (an unreachable cluster
+        must not hold up the others)."""
+        for gk in self._wanted:
+            self.cache.track(gk)
+        name = self.api.cluster
+        self._service = [
+            create_guarded_task(self._discovery_loop(), name=f"discover:{name}"),
+            create_guarded_task(self._ticker(), name=f"tick:{name}"),
+        ]
+
+    async def stop(self) -> None:
+        """Cancel every task of this watcher; the cache keeps its data."""
+        tasks = [task for _, task in self._watches.values()] + self._service
+        self._watches.clear()
+        self._service = []
+        await stop_tasks(tasks)
+
+    async def ensure_kinds(self, kinds: Iterable[GroupKind]) -> None:
+        """Watch these kinds too (as soon as discovery says they are served)."""
+        new = set(kinds) - self._wanted
+        if not new:
+            return
+        self._wanted |= new
+        for gk in new:
+            if gk in self.resources or not self.discoveries:
+                self.cache.track(gk)
+        self._reconcile_watches()
+
+    def resource_for(self, group: str, kind: str) -> APIResource | None:
+        """The served resource of a kind (for ``get``/``apply``/``dry_run_apply``), if any."""
+        return self.resources.get((group, kind))
+
+    @property
+    def unserved(self) -> frozenset[GroupKind]:
+        """Wanted kinds the cluster does not serve (a CRD not installed yet)."""
+        if not self.discoveries:
+            return frozenset()
+        return frozenset(gk for gk in self._wanted if gk not in self.resources)
+
+    async def wait_until(self, predicate: Callable[[], bool], *, timeout: float) -> None:
+        """Wait until ``predicate()`` holds, re-checking after every change.
+
+        Raises:
+            TimeoutError: it did not hold within ``timeout`` seconds.
+        """
+        async with asyncio.timeout(timeout):
+            while not predicate():
+                self._changed.clear()
+                await self._changed.wait()
+
+    # ----- discovery --------------------------------------------------------------------------
+
+    async def _discovery_loop(self) -> None:
+        backoff = Backoff(self.settings.backoff_initial, self.settings.backoff_max)
+        while True:
+            try:
+                served = await self.api.discover()
+            except ClusterError as exc:
+                log.warning("cluster %s: discovery failed: %s", self.api.cluster, exc.message)
+                self._fail_wanted(exc)
+                await asyncio.sleep(backoff.next())
+                continue
+            backoff.reset()
+            self._apply_discovery(served)
+            await self._rediscover.wait()
+            self._rediscover.clear()
+            await asyncio.sleep(self._debounce)
+
+    def _fail_wanted(self, exc: ClusterError) -> None:
+        changed = False
+        for gk in self._wanted:
+            if gk not in self._watches:
+                changed = self.cache.kind_failed(gk, exc) or changed
+        if changed:
+            self._notify(())
+
+    def _apply_discovery(self, served: Iterable[APIResource]) -> None:
+        self.resources = {r.group_kind: r for r in served if r.watchable}
+        self.discoveries += 1
+        for gk in self._wanted - set(self.resources):
+            self.cache.untrack(gk)  # not served: nothing to wait for, nothing failing
+        self._reconcile_watches()
+        if CRD_KIND not in self._watches and CRD_KIND in self.resources:
+            self._start_watch(self.resources[CRD_KIND])
+        self._notify(())
+
+    def _reconcile_watches(self) -> None:
+        """Start watches for wanted, served kinds; restart those whose served version changed."""
+        for gk in self._wanted:
+            resource = self.resources.get(gk)
+            if resource is None:
+                continue
+            running = self._watches.get(gk)
+            if running is not None and running[0] == resource and not running[1].done():
+                continue
+            if running is not None:
+                running[1].cancel()
+                self._states.pop(gk, None)
+            self.cache.track(gk)
+            self._start_watch(resource)
+
+    def _start_watch(self, resource: APIResource) -> None:
+        name = f"watch:{self.api.cluster}:{resource.group}/{resource.kind}"
+        task = create_guarded_task(self._run_kind(resource), name=name)
+        self._watches[resource.group_kind] = (resource, task)
+
+    # ----- one kind ---------------------------------------------------------------------------
+
+    async def _run_kind(self, resource: APIResource) -> None:
+        gk = resource.group_kind
+        state = self._states.setdefault(gk, WatchState())
+        events = infinite_watch(
+            self.api, resource, settings=self.settings, state=state,
+            label_selector=self._selectors.get(gk, ""), list_gate=self._gate,
+            on_error=lambda exc: self._kind_failed(gk, exc), on_healthy=lambda: self._kind_healthy(gk),
+            rng=random.Random(),
+        )
+        async for event in events:
+            changes = self.cache.apply(event)
+            if gk == CRD_KIND and changes:
+                self._rediscover.set()  # a CRD appeared, changed (versions, Established) or vanished
+            if changes:
+                self._notify(changes)
+        log.info("cluster %s: %s/%s is no longer served; dropping it", self.api.cluster, *gk)
+        if self._watches.get(gk, (None, None))[1] is asyncio.current_task():
+            self._watches.pop(gk, None)
+            self._states.pop(gk, None)
+        self._notify(self.cache.drop_kind(resource))
+        self._rediscover.set()
+
+    def _kind_failed(self, gk: GroupKind, exc: ClusterError) -> None:
+        if gk not in self._wanted:
+            return  # the internal CRD watch: best effort, not part of the cluster's health
+        if isinstance(exc, WatchForbidden):
+            log.warning("cluster %s: no permission to list/watch %s/%s: %s", self.api.cluster, *gk, exc.message)
+        if self.cache.kind_failed(gk, exc):
+            self._notify(())
+
+    def _kind_healthy(self, gk: GroupKind) -> None:
+        if self.cache.kind_healthy(gk):
+            self._notify(())
+
+    # ----- notifications ----------------------------------------------------------------------
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self._tick)
+            if self.cache.refresh_state():
+                self._notify(())
+
+    def _notify(self, changes: Sequence[Upserted | Deleted]) -> None:
+        self._changed.set()
+        if self._on_change is not None:
+            try:
+                self._on_change(changes)
+            except Exception:
+                log.exception("cluster %s: on_change callback failed", self.api.cluster)
+
