@@ -241,3 +241,24 @@ async def test_prune_refuses_objects_without_every_ownership_signal(
     assert await api.get(CONFIGMAPS, "stray", namespace) is not None
     state = await AppStateStore(api).load(app)
     assert ResourceKey("", "ConfigMap", namespace, "copied") in state.inventory_keys
+
+
+async def test_rollback_pins_pauses_and_is_recorded(api: KubeClient, namespace: str, tmp_path: Path) -> None:
+    """Rolling back re-applies the old revision, pins and pauses the app, and records a rollback entry."""
+    app = unique("rollback")
+    journal = Journal(tmp_path / "j.jsonl")
+    old, new = configmap("cfg", namespace, mode="old"), configmap("cfg", namespace, mode="new")
+    assert (await sync(api, app=app, desired=by_key([old]), journal=journal, revision=REVISION_A)).phase.successful
+    assert (await sync(api, app=app, desired=by_key([new]), journal=journal, revision=REVISION_B)).phase.successful
+    result = await sync(api, app=app, desired=by_key([old]), journal=journal, revision=REVISION_A, kind="rollback")
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    live = await api.get(CONFIGMAPS, "cfg", namespace)
+    assert live is not None and live["data"] == {"mode": "old"}
+    store = AppStateStore(api)
+    state = await store.load(app)
+    assert state.control.paused and state.control.pinned == REVISION_A
+    assert [(h.kind, h.revision) for h in state.history] == [("sync", REVISION_A), ("sync", REVISION_B),
+                                                             ("rollback", REVISION_A)]
+    resumed = await store.resume(app)
+    assert not resumed.control.paused and resumed.control.pinned is None
+    assert [e.action for e in read_entries(journal.path)][-2:] == ["rollback", "rollback"]

@@ -16,7 +16,7 @@ import pytest_asyncio
 from core.errors import LockedError
 from core.journal import Journal, read_entries, verify
 from core.live.kube import KubeClient
-from core.model import OperationPhase, ResourceKey
+from core.model import OperationPhase, OperationState, ResourceKey
 from core.sync.operation import OperationOptions
 from core.sync.state import CONFIGMAPS, AppStateStore
 from devcluster import ClusterInfo
@@ -85,18 +85,21 @@ async def _kill_mid_sync(proc: subprocess.Popen[str]) -> None:
     pytest.fail("the syncer did not reach the kill point")
 
 
-async def _run_when_lease_expires(api: KubeClient, app: str, namespace: str, journal: Journal) -> tuple[object, int]:
+async def _run_when_lease_expires(
+    api: KubeClient, app: str, namespace: str, journal: Journal
+) -> tuple[OperationState, list[str]]:
+    """Retry a sync of the same app until the dead process's lease expires; the result and refusals."""
     desired = by_key([configmap(f"cm-{w}", namespace, wave=w) for w in range(WAVES)])
     plan, live = await make_plan(api, app=app, desired=desired, revision=REVISION_B)
-    refusals = 0
+    holders: list[str] = []
     deadline = time.monotonic() + 60
     while True:
         op = operation(api, plan, desired=desired, live=live, journal=journal,
                        options=OperationOptions(wait_between_waves=False))
         try:
-            return await op.run(), refusals
-        except LockedError:
-            refusals += 1
+            return await op.run(), holders
+        except LockedError as exc:
+            holders.append(exc.holder)
             if time.monotonic() > deadline:
                 raise
             await asyncio.sleep(0.5)
@@ -127,16 +130,18 @@ async def test_sigkill_mid_sync_leaves_consistent_state(
     assert "was interrupted at wave" in state.interrupted
     assert state.operation.wave is not None and state.operation.wave >= KILL_AT_WAVE - 1
     assert state.history == ()
+    crashed_holder = state.operation.holder
+    assert crashed_holder.endswith(f":{proc.pid}")
     applied = [w for w in range(WAVES) if await api.get(CONFIGMAPS, f"cm-{w}", namespace) is not None]
     assert applied == list(range(len(applied))) and KILL_AT_WAVE <= len(applied) < WAVES
     assert verify(crashed_journal).ok
     assert [e.result for e in read_entries(crashed_journal)] == ["started"]
 
     journal = Journal(tmp_path / "restart.jsonl")
-    result, refusals = await _run_when_lease_expires(api, app, namespace, journal)
-    assert result.phase is OperationPhase.SUCCEEDED, result.message  # type: ignore[attr-defined]
-    assert "interrupted at wave" in result.message  # type: ignore[attr-defined]
-    assert refusals >= 0
+    result, holders = await _run_when_lease_expires(api, app, namespace, journal)
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert "interrupted at wave" in result.message
+    assert set(holders) <= {crashed_holder}  # refused only while the dead process's lease lasted
     state = await store.load(app)
     assert state.operation is None
     assert [h.revision for h in state.history] == [REVISION_B]

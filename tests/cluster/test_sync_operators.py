@@ -120,11 +120,11 @@ async def test_two_operations_in_one_process_exclude_each_other(
     desired = by_key([configmap("x", namespace)])
     plan, live = await make_plan(api, app=app, desired=desired)
     ops = [operation(api, plan, desired=desired, live=live, journal=journal) for _ in range(2)]
-    results = await asyncio.gather(*(op.run() for op in ops), return_exceptions=True)
-    locked = [r for r in results if isinstance(r, LockedError)]
-    done = [r for r in results if not isinstance(r, BaseException)]
-    assert len(locked) == 1 and len(done) == 1, results
-    assert done[0].phase is OperationPhase.SUCCEEDED
-    assert ops[0].identity.holder in str(locked[0])
+    begun = await asyncio.gather(*(op.step() for op in ops), return_exceptions=True)
+    locked = [r for r in begun if isinstance(r, LockedError)]
+    winners = [op for op, r in zip(ops, begun, strict=True) if r is True]
+    assert len(locked) == 1 and len(winners) == 1, begun
+    assert winners[0].identity.holder in str(locked[0])
+    assert (await winners[0].run()).phase is OperationPhase.SUCCEEDED
     assert len((await AppStateStore(api).load(app)).history) == 1
     assert verify(journal.path).ok
