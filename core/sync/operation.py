@@ -305,6 +305,15 @@ class SyncOperation(StageRunner):
         self._app_state = await self.store.update(
             self.plan.app, lambda s: record.at_wave(s, self.id, wave=wave, stage=stage))
 
+    def _stop_reason(self) -> str:
+        """Terminate requested, or (automated operations only) the app was paused meanwhile (O6)."""
+        if self._terminate:
+            return "terminated by the operator"
+        control = self._app_state.control
+        if self.options.automated and control.paused and self.plan.kind != "rollback":
+            return f"paused by {control.by or 'an operator'} ({control.reason or 'no reason given'})"
+        return ""
+
     async def _journal_quietly(self, result: Result, message: str) -> None:
         try:
             await self._journal(result, message)

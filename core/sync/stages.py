@@ -213,6 +213,10 @@ class StageRunner:
     async def _wave_infra(self) -> Stage:
         wave, _ = self._apply_waves[self._wave_index]
         await self._progress(wave=wave, stage="apply")
+        why = self._stop_reason()
+        if why:
+            self._fail(f"{why}: stopped before wave {wave}{self._not_applied()}")
+            return Stage.RECORD
         targets = self._wave_targets(infra=True)
         applied = await self._gather([self._apply_one(t) for t in targets])
         stopped = self._stopped_at(wave)
@@ -346,6 +350,10 @@ class StageRunner:
         """Note the wave being worked on (``SyncOperation`` also persists it)."""
         self._message = f"{stage} wave {wave}"
         self._wave, self._stage_name = wave, stage
+
+    def _stop_reason(self) -> str:
+        """Why the operation must stop at this wave boundary (empty: carry on)."""
+        return ""
 
     def _set(self, key: ResourceKey, action: SyncAction, message: str) -> SyncResultEntry:
         entry = SyncResultEntry(key, action, message, self._entries[key].wave if key in self._entries else 0)

@@ -512,3 +512,27 @@ async def test_state_configmap_lives_in_fleetdeck_system(api: FaultyCluster, jou
     assert set(stored["data"]) == {"control", "inventory", "history", "operation", "last-operation"}
     assert json.loads(stored["data"]["operation"]) is None
     assert {i["key"] for i in json.loads(stored["data"]["inventory"])} == {f"Namespace/{NS}", f"ConfigMap/{NS}/a"}
+
+
+async def test_pause_during_an_automated_sync_stops_it_at_the_next_wave(api: FaultyCluster, journal: Journal) -> None:
+    """O6: an operator pausing the app mid-way stops an automated sync before its next wave."""
+    desired = keyed(namespace(), cm("w0"), cm("w1", wave=1), cm("w2", wave=2))
+    plan, live = await plan_for(api, desired)
+    op = make_op(api, plan, desired, live, journal, options=replace(FAST, automated=True))
+    while "w0" not in applied_order(api):
+        assert await op.step()
+    await AppStateStore(api).pause(APP, reason="incident 42", by="bob@bastion-2")
+    result = await op.run()
+    assert result.phase is OperationPhase.FAILED
+    assert result.message.startswith("paused by bob@bastion-2 (incident 42): stopped before wave 1")
+    assert "w1" not in applied_order(api)
+    state = await AppStateStore(api).load(APP)
+    assert state.control.paused and state.history == ()
+    assert state.last_operation is not None and state.last_operation.automated
+
+
+async def test_pause_does_not_stop_a_manual_sync(api: FaultyCluster, journal: Journal) -> None:
+    """Manual syncs stay available while paused (pause only stops automation)."""
+    await AppStateStore(api).pause(APP, reason="incident", by="bob")
+    result = await sync(api, journal, namespace(), cm("w0"), cm("w1", wave=1))
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
