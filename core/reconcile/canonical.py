@@ -15,7 +15,7 @@ from typing import Any
 
 import orjson
 
-from core.reconcile.jsonpath import Json, format_pointer
+from core.reconcile.jsonpath import SCALARS, Json, format_pointer, parse_pointer
 from core.reconcile.managed_fields import FieldPath, PathElement, key_json
 
 KEY_PREFIX = "\x00k:"
@@ -65,13 +65,15 @@ def canonical(value: Json, merge_keys: MergeKeys = MERGE_KEYS, field: str = "") 
     """A copy of ``value`` with every associative list turned into a token-keyed dict.
 
     Args:
-        value: a normalized object (or part of one).
+        value: a normalized object (or part of one): plain dicts and lists.
         merge_keys: the list-key table.
         field: the field name ``value`` sits under (decides whether a list is associative).
     """
-    if isinstance(value, Mapping):
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, dict):
         return {key: canonical(item, merge_keys, key) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         items = list(value)
         keyed = _keyed(items, merge_keys[field]) if items and field in merge_keys else None
         if keyed is not None:
@@ -87,11 +89,13 @@ def is_token(key: Any) -> bool:
 
 def restore(value: Json) -> Json:
     """The inverse of ``canonical``: token-keyed dicts become lists again (for display)."""
-    if isinstance(value, Mapping):
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, dict):
         if value and all(is_token(key) for key in value):
             return [restore(item) for item in value.values()]
         return {key: restore(item) for key, item in value.items()}
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return [restore(item) for item in value]
     return value
 
@@ -130,17 +134,29 @@ def _canonical_child(node: Any, element: PathElement) -> tuple[str | int, Any] |
     return None
 
 
-def resolve(value: Json, path: FieldPath) -> tuple[list[str | int], Any] | None:
-    """The canonical segments of ``path`` in a canonical object and the value there, or None if absent."""
-    node = value
-    segments: list[str | int] = []
-    for element in path:
-        step = _canonical_child(node, element)
-        if step is None:
-            return None
-        segments.append(step[0])
-        node = step[1]
-    return segments, node
+Found = tuple[list[str | int], Any]
+"""The canonical segments of a path and the value there."""
+
+
+class Resolver:
+    """Resolves fieldsV1 paths in one canonical object, remembering every prefix it walked.
+
+    Owned paths share long prefixes (``spec.template.spec.containers[web]…``), so checking a manager's
+    whole field set costs one step per distinct node instead of one walk per path.
+    """
+
+    def __init__(self, root: Json) -> None:
+        self._memo: dict[FieldPath, Found | None] = {(): ([], root)}
+
+    def __call__(self, path: FieldPath) -> Found | None:
+        """The segments and value of ``path``, or None when it does not exist."""
+        if path in self._memo:
+            return self._memo[path]
+        parent = self(path[:-1])
+        step = _canonical_child(parent[1], path[-1]) if parent is not None else None
+        found = None if parent is None or step is None else ([*parent[0], step[0]], step[1])
+        self._memo[path] = found
+        return found
 
 
 def _token_index(items: list[Any], token: str) -> int | None:
@@ -183,3 +199,29 @@ def _has(node: Any, segment: str | int) -> bool:
     if isinstance(node, Mapping):
         return segment in node
     return isinstance(segment, int) and 0 <= segment < len(node)
+
+
+def field_path_of(plain: Json, pointer: str, merge_keys: MergeKeys = MERGE_KEYS) -> FieldPath | None:
+    """The fieldsV1 path of a JSON pointer into a plain object (list indices become ``k:`` keys).
+
+    With ``ManagedFields.last_writer`` this answers "who last wrote ``/spec/template/spec/containers/0/
+    image``, and when". Items of lists without a usable merge key keep their index (``i:``).
+
+    Returns:
+        None when the pointer does not exist in ``plain``.
+    """
+    elements: list[PathElement] = []
+    node, field = plain, ""
+    for token in parse_pointer(pointer):
+        if isinstance(node, Mapping) and token in node:
+            elements.append(("f", token))
+            node, field = node[token], token
+        elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
+            index = int(token)
+            keyed = _keyed(node, merge_keys[field]) if field in merge_keys else None
+            item = list(keyed)[index][len(KEY_PREFIX) :] if keyed is not None else None
+            elements.append(("k", item) if item is not None else ("i", index))
+            node, field = node[index], ""
+        else:
+            return None
+    return tuple(elements)

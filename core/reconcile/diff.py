@@ -16,7 +16,7 @@ masked before anything is compared, so deepdiff never sees a secret value.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,9 +27,9 @@ from core.model import FieldChange, ResourceDiff, ResourceState
 from core.reconcile.canonical import (
     MERGE_KEYS,
     MergeKeys,
+    Resolver,
     canonical,
     canonical_bytes,
-    resolve,
     restore,
     to_field_path,
     to_pointer,
@@ -42,6 +42,7 @@ from core.reconcile.projection import drop_nulls, project
 from core.reconcile.secrets import mask_secrets
 
 Obj = dict[str, Any]
+Segments = tuple[str | int, ...]
 LOCAL = "local"
 SSA_DRY_RUN = "ssa-dry-run"
 
@@ -216,11 +217,35 @@ def _verdict(
     )
 
 
+def _differing_roots(actual: Any, wanted: Any, prefix: Segments = ()) -> Iterator[tuple[Segments, Any, Any]]:
+    """The smallest subtrees where two canonical objects differ.
+
+    Maps present on both sides are descended (equal children skipped by byte comparison); a key on one
+    side only, a list, a scalar or a type change is a root. ``notpresent`` marks the missing side.
+    """
+    if not (isinstance(actual, dict) and isinstance(wanted, dict)):
+        yield prefix, actual, wanted
+        return
+    for key in {**actual, **wanted}:
+        left, right = actual.get(key, notpresent), wanted.get(key, notpresent)
+        if left is notpresent or right is notpresent:
+            yield (*prefix, key), left, right
+        elif canonical_bytes(left) != canonical_bytes(right):
+            yield from _differing_roots(left, right, (*prefix, key))
+
+
 def _explain(actual: Any, wanted: Any, sides: _Sides) -> list[FieldChange]:
-    """Field changes between two canonical objects that are known to differ (deepdiff, tree view)."""
-    tree = DeepDiff(actual, wanted, view="tree", threshold_to_diff_deeper=0, verbose_level=2)
+    """Field changes between two canonical objects that are known to differ (deepdiff, tree view).
+
+    deepdiff only sees the differing subtrees (one call, each subtree under its index), not the equal
+    bulk of the objects: walking identical subtrees is where its cost goes.
+    """
+    roots = list(_differing_roots(actual, wanted))
+    left = {index: value for index, (_, value, _) in enumerate(roots) if value is not notpresent}
+    right = {index: value for index, (_, _, value) in enumerate(roots) if value is not notpresent}
+    tree = DeepDiff(left, right, view="tree", threshold_to_diff_deeper=0, verbose_level=2)
     changes = [
-        _change(level, op, sides)
+        _change(level, op, sides, roots)
         for report, levels in tree.items()
         if (op := _OPS.get(report)) is not None
         for level in levels
@@ -232,9 +257,10 @@ def _explain(actual: Any, wanted: Any, sides: _Sides) -> list[FieldChange]:
     return changes
 
 
-def _change(level: Any, op: str, sides: _Sides) -> FieldChange:
+def _change(level: Any, op: str, sides: _Sides, roots: list[tuple[Segments, Any, Any]]) -> FieldChange:
     """One deepdiff tree node as a ``FieldChange`` (pointer into live, or into desired for adds)."""
-    segments: list[str | int] = level.path(output_format="list", use_t2=op == "add")
+    index, *rest = level.path(output_format="list", use_t2=op == "add")
+    segments: list[str | int] = [*roots[index][0], *rest]
     plain = sides.desired if op == "add" else sides.live
     writer = None if op == "add" else sides.managed.last_writer(to_field_path(segments))
     return FieldChange(
@@ -263,11 +289,12 @@ def _pending_removals(
     changes: list[FieldChange] = []
     warnings: list[str] = []
     reported: list[FieldPath] = []
-    for path in sorted(sides.managed.owned_by(manager), key=lambda p: (len(p), repr(p))):
+    in_live, in_git = Resolver(actual), Resolver(wanted)
+    for path in sorted(sides.managed.owned_by(manager), key=lambda p: (len(p), p)):
         if not path or any(path[: len(done)] == done for done in reported):
             continue
-        found = resolve(actual, path)
-        if found is None or resolve(wanted, path) is not None:
+        found = in_live(path)
+        if found is None or in_git(path) is not None:
             continue
         reported.append(path)
         change = _removal(path, found, sides)

@@ -175,7 +175,7 @@ def _ignore_managers(sides: _Sides, managed_fields: ManagedFields, managers: Seq
     created, such as an injected sidecar) only when desired does not have it at all.
     """
     leaves = managed_fields.paths_of(managers, leaves=True)
-    for path in sorted(managed_fields.paths_of(managers), key=lambda p: (len(p), repr(p))):
+    for path in sorted(managed_fields.paths_of(managers), key=lambda p: (len(p), p)):
         desired_value = _value(sides.desired, path)
         differs = desired_value != _value(sides.live, path)
         if path and differs and (path in leaves or not desired_value[0]):

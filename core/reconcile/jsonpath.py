@@ -14,11 +14,15 @@ Json = Any
 """A value made of dicts, lists, strings, numbers, booleans and None."""
 
 WILDCARD = "*"
+SCALARS = (str, int, float, bool, type(None))
+"""JSON leaf types, checked first in the recursive helpers (ABC checks against ``Mapping`` are slow)."""
 
 
 def copy_json(value: Json) -> Json:
     """A deep, mutable copy of ``value``: every mapping becomes a dict, every sequence a list."""
-    if isinstance(value, Mapping):
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, dict | Mapping):
         return {str(key): copy_json(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
         return [copy_json(item) for item in value]
@@ -27,7 +31,9 @@ def copy_json(value: Json) -> Json:
 
 def freeze(value: Json) -> Json:
     """A deep read-only view of ``value``: dicts become ``MappingProxyType``, lists become tuples."""
-    if isinstance(value, Mapping):
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, dict | Mapping):
         return MappingProxyType({key: freeze(item) for key, item in value.items()})
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)

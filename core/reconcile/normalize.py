@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 from core.reconcile.canonical import canonical_bytes
-from core.reconcile.jsonpath import Json, as_dict, as_list, copy_json, get_in
+from core.reconcile.jsonpath import SCALARS, Json, as_dict, as_list, get_in
 from core.reconcile.known_types import (
     GroupKind,
     apply_known_types,
@@ -83,11 +83,10 @@ def normalize(
     Returns:
         A new, plain dict.
     """
-    out: dict[str, Any] = copy_json(obj)
+    out = _copy_object(obj)
     group_kind = object_group_kind(out)
     _strip_server_metadata(out)
     _strip_empty_metadata(out)
-    out.pop("status", None)
     if side == "desired":
         _resolve_namespace(
             out, group_kind, namespace_default=namespace_default, cluster_scoped=cluster_scoped
@@ -97,8 +96,7 @@ def normalize(
     _normalize_kind(out, group_kind)
     if known_types:
         apply_known_types(out, known_types)
-    result: dict[str, Any] = integral_floats(out)
-    return result
+    return out
 
 
 def _normalize_kind(out: dict[str, Any], group_kind: GroupKind) -> None:
@@ -117,7 +115,7 @@ def _normalize_kind(out: dict[str, Any], group_kind: GroupKind) -> None:
 
 
 def _strip_server_metadata(out: dict[str, Any]) -> None:
-    """N1: server-owned metadata, and ``creationTimestamp`` in embedded templates."""
+    """N1: server-owned metadata (if still there), and ``creationTimestamp`` in embedded templates."""
     meta = as_dict(out.get("metadata"))
     for field in SERVER_METADATA:
         meta.pop(field, None)
@@ -236,12 +234,25 @@ def valid_ca_bundle(value: Any) -> bool:
     return b"-----BEGIN CERTIFICATE-----" in decoded and b"-----END CERTIFICATE-----" in decoded
 
 
-def integral_floats(value: Json) -> Json:
-    """N8: floats with an integral value become ints, so ``1`` and ``1.0`` compare equal."""
-    if isinstance(value, dict):
-        return {key: integral_floats(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [integral_floats(item) for item in value]
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
+def _copy_object(obj: Mapping[str, Any]) -> dict[str, Any]:
+    """A normalized copy of the object without what N1/N3 drop anyway (status, server metadata)."""
+    out: dict[str, Any] = {}
+    for key, value in obj.items():
+        if key == "metadata" and isinstance(value, Mapping):
+            out[key] = {name: _copy(item) for name, item in value.items() if name not in SERVER_METADATA}
+        elif key != "status":
+            out[str(key)] = _copy(value)
+    return out
+
+
+def _copy(value: Json) -> Json:
+    """A deep plain copy in which integral floats become ints (N8: ``1`` and ``1.0`` compare equal)."""
+    if isinstance(value, float):
+        return int(value) if value.is_integer() else value
+    if isinstance(value, SCALARS):
+        return value
+    if isinstance(value, dict | Mapping):
+        return {str(key): _copy(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_copy(item) for item in value]
     return value

@@ -8,7 +8,6 @@ would leave them alone. Constraint: pure; works on canonical objects (associativ
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 from core.reconcile.jsonpath import Json
@@ -23,16 +22,16 @@ def is_zero(value: Json) -> bool:
         return value is False
     if isinstance(value, int | float):
         return value == 0
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return all(is_zero(item) for item in value.values())
-    if isinstance(value, list | tuple):
+    if isinstance(value, list):
         return not value
     return value is None or value == ""
 
 
 def drop_nulls(value: Json) -> Json:
     """A copy of ``value`` without null map values: in a manifest, ``field: null`` means "not set"."""
-    if isinstance(value, Mapping):
+    if isinstance(value, dict):
         return {key: drop_nulls(item) for key, item in value.items() if item is not None}
     if isinstance(value, list):
         return [drop_nulls(item) for item in value]
@@ -54,7 +53,7 @@ def project(live: Json, desired: Json) -> Json:
     Returns:
         A new value shaped like ``desired`` wherever live has the same shape.
     """
-    if isinstance(desired, Mapping) and isinstance(live, Mapping):
+    if isinstance(desired, dict) and isinstance(live, dict):
         return _project_map(live, desired)
     if isinstance(desired, list) and isinstance(live, list):
         head = [project(item, wanted) for item, wanted in zip(live, desired, strict=False)]
@@ -62,7 +61,7 @@ def project(live: Json, desired: Json) -> Json:
     return live
 
 
-def _project_map(live: Mapping[str, Any], desired: Mapping[str, Any]) -> dict[str, Any]:
+def _project_map(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any]:
     """Project a map: desired's keys only, zero values standing in for keys live omits."""
     out: dict[str, Any] = {}
     for key, wanted in desired.items():

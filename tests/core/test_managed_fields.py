@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from core.reconcile.canonical import field_path_of
 from core.reconcile.managed_fields import ManagedFields, ManagerEntry, field_slot, parse_element
 
 LIVE = json.loads(
@@ -135,3 +136,27 @@ def test_entry_rank_none_when_unrelated() -> None:
     entry = ManagerEntry.parse({"manager": "m", "operation": "Apply", "fieldsV1": {"f:a": {"f:b": {}}}})
     assert entry.rank((("f", "c"),)) is None
     assert entry.rank((("f", "a"), ("f", "b"))) == 0
+
+
+@pytest.mark.parametrize(
+    ("pointer", "writer"),
+    [
+        pytest.param("/spec/replicas", ("kubectl-edit", "2026-05-02T14:03:10Z"), id="scalar"),
+        pytest.param("/spec/template/spec/containers/0/image", ("fleetdeck", "2026-05-01T09:12:44Z"), id="keyed-list-item"),
+        pytest.param("/spec/template/spec/containers/0/env/1/value", ("fleetdeck", "2026-05-01T09:12:44Z"), id="nested-keyed"),
+        pytest.param("/spec/nope", None, id="absent-pointer"),
+    ],
+)  # fmt: skip
+def test_last_writer_of_json_pointer(pointer: str, writer: tuple[str, str] | None) -> None:
+    """A JSON pointer into the live object maps to fieldsV1 keys, so its last writer can be named."""
+    path = field_path_of(LIVE, pointer)
+    assert (ManagedFields.of(LIVE).last_writer(path) if path is not None else None) == writer
+
+
+def test_field_path_of_uses_merge_keys() -> None:
+    """List indices become k: elements for associative lists and stay i: for atomic ones."""
+    assert field_path_of(LIVE, "/spec/template/spec/containers/0/ports/0") == (
+        ("f", "spec"), ("f", "template"), ("f", "spec"), ("f", "containers"), CONTAINER,
+        ("f", "ports"), ("k", '{"containerPort":8080,"protocol":"TCP"}'),
+    )  # fmt: skip
+    assert field_path_of({"args": ["a", "b"]}, "/args/1") == (("f", "args"), ("i", 1))

@@ -8,6 +8,8 @@ from types import MappingProxyType
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from core.model import ResourceKey
 from core.reconcile.ignore import (
@@ -506,3 +508,31 @@ def test_rules_from_argo_spelling() -> None:
                                    "managedFieldsManagers": ["kube-controller-manager"]}])  # fmt: skip
     assert rule == IgnoreRule(group="apps", kind="Deployment", json_pointers=("/spec/replicas",),
                               managed_fields_managers=("kube-controller-manager",))  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- properties
+
+_SUFFIXES = st.sampled_from(["", "m", "k", "M", "G", "Ki", "Mi", "Gi", "n", "u", "e3", "E-2"])
+_NUMBERS = st.decimals(min_value=0, max_value=10**6, places=3, allow_nan=False, allow_infinity=False)
+
+
+@given(number=_NUMBERS, suffix=_SUFFIXES)
+def test_canonical_quantity_keeps_value_and_is_idempotent(number: Decimal, suffix: str) -> None:
+    """Canonicalizing never changes a quantity's value, and canonical forms are fixed points."""
+    raw = f"{number}{suffix}"
+    canonical = canonical_quantity(raw)
+    assert parse_quantity(canonical)[0] == parse_quantity(raw)[0]
+    assert canonical_quantity(canonical) == canonical
+
+
+@given(
+    cpu=st.sampled_from(["1000m", "1", 1, 0.5, "500m", "250m", 2.0]),
+    replicas=st.integers(0, 50) | st.floats(0, 50),
+)
+def test_normalize_is_idempotent(cpu: Any, replicas: Any) -> None:
+    """Normalizing a normalized object changes nothing."""
+    obj = deployment(
+        replicas=replicas, container={"resources": {"limits": {"cpu": cpu}}, "ports": [{"containerPort": 80}]}
+    )
+    once = normalize(obj, side="desired", namespace_default="shop")
+    assert normalize(once, side="desired", namespace_default="shop") == once
