@@ -66,7 +66,7 @@ class _Sides:
 
 
 @dataclass(frozen=True, slots=True)
-class Options:
+class _Options:
     """How to normalize and compare one resource (everything but the two objects)."""
 
     ignore_rules: Sequence[IgnoreRule] = ()
@@ -77,7 +77,11 @@ class Options:
 
 
 def _prepare(
-    desired: Mapping[str, Any] | None, live: Mapping[str, Any] | None, *, desired_side: Side, options: Options
+    desired: Mapping[str, Any] | None,
+    live: Mapping[str, Any] | None,
+    *,
+    desired_side: Side,
+    options: _Options,
 ) -> _Sides:
     """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets."""
     managed = ManagedFields.of(live)
@@ -127,7 +131,12 @@ def compare(
     Raises:
         ValueError: when both sides are None.
     """
-    options = Options(ignore_rules, namespace_default, cluster_scoped, known_types)
+    options = _Options(
+        ignore_rules,
+        namespace_default=namespace_default,
+        cluster_scoped=cluster_scoped,
+        known_types=known_types,
+    )
     sides = _prepare(desired, live, desired_side="desired", options=options)
     early = _one_sided(sides, strategy=LOCAL, extraneous_ok=extraneous_ok)
     if early is not None:
@@ -164,7 +173,7 @@ def compare_predicted(
     Returns:
         Synced, OutOfSync or Missing, with ``approximate=False`` and ``strategy="ssa-dry-run"``.
     """
-    options = Options(ignore_rules, known_types=known_types)
+    options = _Options(ignore_rules, known_types=known_types)
     sides = _prepare(predicted, live, desired_side="live", options=options)
     early = _one_sided(sides, strategy=SSA_DRY_RUN, extraneous_ok=False)
     if early is not None:
@@ -202,15 +211,15 @@ def _verdict(
 ) -> ResourceDiff:
     """Synced or OutOfSync from the changes found, with the masked objects for display."""
     ordered = tuple(sorted(changes, key=lambda change: (change.path, change.op)))
-    count = len(ordered)
+    message = (
+        "" if not ordered else "1 field differs" if len(ordered) == 1 else f"{len(ordered)} fields differ"
+    )
     return ResourceDiff(
         state=ResourceState.OUT_OF_SYNC if ordered else ResourceState.SYNCED,
         changes=ordered,
         approximate=strategy == LOCAL,
         strategy=strategy,
-        message=f"{count} field{'s' if count != 1 else ''} differ{'s' if count == 1 else ''}"
-        if count
-        else "",
+        message=message,
         warnings=tuple(warnings),
         desired=freeze(sides.desired),
         live=freeze(sides.live),
