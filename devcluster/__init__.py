@@ -21,7 +21,8 @@ from __future__ import annotations
 
 from devcluster.audit import MUTATING_VERBS, audit_events, mutating_events, wait_for_audit_event
 from devcluster.binaries import Binaries, BinariesNotFoundError, find_binaries
-from devcluster.cluster import ClusterInfo, ControlPlane, ControlPlaneError
+from devcluster.cluster import ControlPlane
+from devcluster.handles import ClusterInfo, ControlPlaneError, default_names
 
 __all__ = [
     "MUTATING_VERBS",
@@ -31,6 +32,7 @@ __all__ = [
     "ControlPlane",
     "ControlPlaneError",
     "audit_events",
+    "default_names",
     "find_binaries",
     "mutating_events",
     "wait_for_audit_event",

@@ -11,7 +11,8 @@ import sys
 from pathlib import Path
 
 from devcluster.binaries import REPO_ROOT, BinariesNotFoundError
-from devcluster.cluster import ControlPlane, ControlPlaneError, default_names
+from devcluster.cluster import ControlPlane, ControlPlaneError
+from devcluster.handles import default_names
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".dev-cluster"
 

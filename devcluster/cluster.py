@@ -11,24 +11,21 @@ another process (``scripts/dev-cluster down``), signals exactly what was started
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import string
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from devcluster import components, etcd, kubeconfig, manifests, processes
-from devcluster.api import ApiError, RestClient
+from devcluster import components, etcd, kubeconfig, manifests, probes, processes
+from devcluster.api import RestClient
 from devcluster.binaries import Binaries, find_binaries
 from devcluster.components import ClusterLayout
+from devcluster.handles import ClusterInfo, ControlPlaneError, ProcessDiedError
 from devcluster.pki import create_pki
-from devcluster.ports import LOOPBACK, free_port, is_bind_race
+from devcluster.ports import LOOPBACK, free_port, held_by, is_bind_race
 from devcluster.processes import ProcessRecord
 
 STATE_VERSION = 1
@@ -37,51 +34,6 @@ START_TIMEOUT = 180.0
 PORT_ATTEMPTS = 4
 STOP_TIERS = (("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",))
 """Stop order: clients of the apiservers first, etcd last."""
-
-
-class ControlPlaneError(RuntimeError):
-    """The control plane could not be started, reached or stopped as asked."""
-
-
-class ProcessDiedError(ControlPlaneError):
-    """A process exited while we waited for it; ``log`` holds the tail of its output."""
-
-    def __init__(self, record: ProcessRecord, log: str) -> None:
-        where = f" ({record.cluster})" if record.cluster else ""
-        super().__init__(f"{record.role}{where} exited early; last log lines:\n{log}")
-        self.record = record
-        self.log = log
-
-
-def default_names(count: int) -> tuple[str, ...]:
-    """``fd-a``, ``fd-b``, ... for ``count`` clusters (at most 26)."""
-    if not 1 <= count <= len(string.ascii_lowercase):
-        raise ValueError(f"between 1 and 26 clusters, not {count}")
-    return tuple(f"fd-{letter}" for letter in string.ascii_lowercase[:count])
-
-
-@dataclass(frozen=True, slots=True)
-class ClusterInfo:
-    """Everything a test or a user needs to talk to one cluster."""
-
-    name: str
-    kubeconfig: Path
-    """The shared, self-contained kubeconfig holding every cluster's contexts."""
-    admin_context: str
-    """Context with user ``fleetdeck-admin`` (group ``system:masters``)."""
-    viewer_context: str
-    """Context with user ``fleetdeck-viewer`` (``view`` + cluster-scoped reads, no Secrets)."""
-    audit_log: Path
-    """JSON-lines audit log of this cluster's kube-apiserver (Metadata level, every request)."""
-    server: str
-    port: int
-    etcd_prefix: str
-    directory: Path
-
-    def rest(self, who: str = "admin") -> RestClient:
-        """A small synchronous REST client as ``admin`` or ``viewer`` (see :mod:`devcluster.api`)."""
-        pki = ClusterLayout(self.name, self.directory).pki
-        return RestClient(self.port, pki.ca_cert, pki.client_cert(who), pki.client_key(who))
 
 
 def _print_progress(message: str) -> None:
@@ -286,7 +238,7 @@ class ControlPlane:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             record = self._spawn(make(free_port()))
             try:
-                took = self._wait(what, lambda r=record: probe(r), watch=(record,))
+                took = self._wait(what, lambda r=record: held_by(r.pid, r.port) and probe(r), watch=(record,))
             except ProcessDiedError as exc:
                 self._forget(record)
                 if attempt == PORT_ATTEMPTS or not is_bind_race(exc.log):
@@ -300,7 +252,6 @@ class ControlPlane:
     def _start_etcd(self) -> None:
         data_dir = self.state_dir / "etcd" / "data"
         data_dir.mkdir(parents=True, mode=0o700)
-        peer = free_port()
 
         def make(port: int) -> ProcessRecord:
             return etcd.etcd_record(
@@ -308,7 +259,7 @@ class ControlPlane:
                 data_dir=data_dir,
                 log=self.state_dir / "etcd" / "etcd.log",
                 client_port=port,
-                peer_port=peer,
+                peer_port=free_port(),
             )
 
         record = self._start_listening("etcd", make, lambda r: etcd.healthy(r.port))
@@ -340,10 +291,12 @@ class ControlPlane:
         self._start_listening(
             f"{name}: kube-controller-manager",
             lambda p: components.controller_manager(self.binaries, layout, port=p),
-            _healthz,
+            probes.healthz,
         )
         self._start_listening(
-            f"{name}: kube-scheduler", lambda p: components.scheduler(self.binaries, layout, port=p), _healthz
+            f"{name}: kube-scheduler",
+            lambda p: components.scheduler(self.binaries, layout, port=p),
+            probes.healthz,
         )
         self._spawn(components.kwok(self.binaries, layout))
 
@@ -374,16 +327,26 @@ class ControlPlane:
         name, rest = layout.name, self._rest(layout.name)
         watch = self._cluster_records(name)
         took = self._wait(
-            f"{name}: namespace default", lambda: _exists(rest, "/api/v1/namespaces/default"), watch=watch
+            f"{name}: namespace default",
+            lambda: probes.exists(rest, "/api/v1/namespaces/default"),
+            watch=watch,
         )
-        took += self._wait(f"{name}: clusterrole view aggregated", lambda: _view_has_rules(rest), watch=watch)
+        took += self._wait(
+            f"{name}: clusterrole view aggregated", lambda: probes.view_has_rules(rest), watch=watch
+        )
         for path, obj in manifests.viewer_objects():
-            rest.apply(path, obj)
+            probes.retry_transient(lambda p=path, o=obj: rest.apply(p, o), timeout=self.timeout)
         node_names = [f"{manifests.NODE_PREFIX}{i}" for i in range(self.nodes)]
         for node in node_names:
-            rest.request("POST", "/api/v1/nodes", body=manifests.fake_node(node), ok=(201, 409))
+            body = manifests.fake_node(node)
+            probes.retry_transient(
+                lambda b=body: rest.request("POST", "/api/v1/nodes", body=b, ok=(201, 409)),
+                timeout=self.timeout,
+            )
         took += self._wait(
-            f"{name}: nodes Ready", lambda: all(_node_schedulable(rest, n) for n in node_names), watch=watch
+            f"{name}: nodes Ready",
+            lambda: all(probes.node_schedulable(rest, n) for n in node_names),
+            watch=watch,
         )
         self._say(f"{name}: RBAC, view aggregation and {self.nodes} node(s) ready ({took:.1f}s)")
 
@@ -413,7 +376,11 @@ class ControlPlane:
         )
         self.records[self.records.index(old)] = processes.spawn(new)
         self.save()
-        return self._wait(f"{name}: kube-apiserver restart", lambda: self._rest(name).healthy(), watch=(new,))
+        return self._wait(
+            f"{name}: kube-apiserver restart",
+            lambda: held_by(new.pid, new.port) and self._rest(name).healthy(),
+            watch=(new,),
+        )
 
     def restart_apiserver(self, name: str) -> float:
         """Stop and start cluster ``name``'s kube-apiserver; returns seconds until ready again.
@@ -462,7 +429,7 @@ class ControlPlane:
     def stop(self) -> None:
         """Stop every recorded process, by PID/process group, tier by tier; then drop the state file."""
         for tier in STOP_TIERS:
-            _stop_all([r for r in self.records if r.role in tier])
+            processes.stop_all([r for r in self.records if r.role in tier])
         leftovers = [r for r in self.records if processes.is_ours(r)]
         if leftovers:
             raise ControlPlaneError(f"still alive after SIGKILL: {[(r.role, r.pid) for r in leftovers]}")
@@ -476,67 +443,6 @@ class ControlPlane:
         self.stop()
 
 
-def _stop_all(records: list[ProcessRecord]) -> None:
-    """SIGTERM a set of process groups together, then SIGKILL whatever is left."""
-    alive = [r for r in records if processes.is_ours(r)]
-    for record in alive:
-        processes.signal_group(record, signal.SIGTERM)
-    deadline = time.monotonic() + processes.TERM_TIMEOUT
-    while time.monotonic() < deadline and any(processes.is_ours(r) for r in alive):
-        time.sleep(0.1)
-    for record in alive:
-        processes.stop(record, timeout=1.0)
-
-
-def _healthz(record: ProcessRecord) -> bool:
-    return _insecure_ok(record.port, "/healthz")
-
-
-def _insecure_ok(port: int, path: str) -> bool:
-    """GET a component's always-allowed health path (self-signed serving cert, loopback only)."""
-    import http.client
-    import ssl
-
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection(LOOPBACK, port, timeout=2, context=ctx)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
-
-
-def _exists(rest: RestClient, path: str) -> bool:
-    try:
-        rest.get(path)
-    except ApiError:
-        return False
-    return True
-
-
-def _view_has_rules(rest: RestClient) -> bool:
-    try:
-        role = rest.get("/apis/rbac.authorization.k8s.io/v1/clusterroles/view")
-    except ApiError:
-        return False
-    return bool(role.get("rules"))
-
-
-def _node_schedulable(rest: RestClient, name: str) -> bool:
-    try:
-        node = rest.get(f"/api/v1/nodes/{name}")
-    except ApiError:
-        return False
-    conditions = node.get("status", {}).get("conditions") or []
-    ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in conditions)
-    taints = node.get("spec", {}).get("taints") or []
-    return ready and not any(t.get("key", "").startswith("node.kubernetes.io/") for t in taints)
-
-
 @contextmanager
 def running(state_dir: Path, **kwargs: Any) -> Iterator[ControlPlane]:
     """Context manager: start a :class:`ControlPlane` and always stop it."""
@@ -545,14 +451,3 @@ def running(state_dir: Path, **kwargs: Any) -> Iterator[ControlPlane]:
         yield plane.start()
     finally:
         plane.stop()
-
-
-def pid_alive(pid: int) -> bool:
-    """Whether ``pid`` exists and is not a zombie (for tests that check teardown)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return processes.proc_state(pid) not in (None, "Z", "X")

@@ -162,3 +162,26 @@ def log_tail(record: ProcessRecord, *, lines: int = 25) -> str:
     except OSError:
         return ""
     return "\n".join(text.splitlines()[-lines:])
+
+
+def stop_all(records: list[ProcessRecord]) -> None:
+    """SIGTERM a set of process groups together, then SIGKILL whatever is left."""
+    alive = [r for r in records if is_ours(r)]
+    for record in alive:
+        signal_group(record, signal.SIGTERM)
+    deadline = time.monotonic() + TERM_TIMEOUT
+    while time.monotonic() < deadline and any(is_ours(r) for r in alive):
+        time.sleep(0.1)
+    for record in alive:
+        stop(record, timeout=1.0)
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether ``pid`` exists and is not a zombie (for tests that check teardown)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return proc_state(pid) not in (None, "Z", "X")

@@ -36,7 +36,8 @@ from devcluster import reaper
 from devcluster.api import ApiError
 from devcluster.audit import MUTATING_VERBS, audit_events, mutating_events, wait_for_audit_event
 from devcluster.binaries import Binaries, BinariesNotFoundError, find_binaries
-from devcluster.cluster import ClusterInfo, ControlPlane, ControlPlaneError
+from devcluster.cluster import ControlPlane
+from devcluster.handles import ClusterInfo
 from devcluster.manifests import namespace as namespace_object
 
 __all__ = ["MUTATING_VERBS", "audit_events", "mutating_events", "wait_for_audit_event"]
@@ -169,12 +170,16 @@ def _attach(kubeconfig: Path) -> ControlPlane:
     return plane
 
 
-def _unavailable(config: pytest.Config) -> None:
+def _binaries_or_skip(config: pytest.Config) -> Binaries:
+    """The stashed binaries (resolving them now if no cluster-marked test did); skip or fail if none."""
     found = config.stash.get(_binaries_key, None)
+    if found is None:
+        found = config.stash[_binaries_key] = _resolve_binaries(config)
     if isinstance(found, str):
         if _required():
             pytest.fail(f"{REQUIRE_ENV}=1 but {found}", pytrace=False)
         pytest.skip(f"no control plane: {found}")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -185,14 +190,12 @@ def control_plane(
     if reuse := os.environ.get(REUSE_ENV):
         yield _attach(Path(reuse))
         return
-    _unavailable(request.config)
-    found = request.config.stash.get(_binaries_key, None)
-    binaries = found if isinstance(found, Binaries) else None
+    binaries = _binaries_or_skip(request.config)
     plane = ControlPlane(tmp_path_factory.mktemp("control-plane"), names=SESSION_CLUSTERS, binaries=binaries)
     teardown = _Teardown(plane)
     try:
         plane.start()
-    except ControlPlaneError:
+    except BaseException:
         teardown.run()
         raise
     try:

@@ -19,8 +19,8 @@ from kubernetes.aio import client, watch
 from kubernetes.aio.client.exceptions import ApiException
 
 from devcluster import ClusterInfo, ControlPlane, audit_events, mutating_events, reaper, wait_for_audit_event
-from devcluster.cluster import pid_alive
 from devcluster.ports import is_listening
+from devcluster.processes import pid_alive
 
 pytestmark = pytest.mark.cluster
 
