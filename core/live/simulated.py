@@ -240,6 +240,23 @@ class SimulatedCluster:
             await asyncio.sleep(0)
         return max_passes
 
+    def settle_now(self, *, max_passes: int = 100) -> int:
+        """``settle`` without an event loop (for seeding before anything runs)."""
+        for passes in range(max_passes):
+            if self.controllers.reconcile() == 0:
+                return passes
+        return max_passes
+
+    def fast_forward(self, seconds: float) -> int:
+        """Settle, then age every pod and rollout by ``seconds`` and settle again (no event loop needed).
+
+        Pre-seeded clusters use this to start in their steady state: pods Ready, crash-looping pods
+        restarted many times, stuck rollouts past their progress deadline. Returns the passes that wrote.
+        """
+        passes = self.settle_now()
+        self.controllers.backdate(seconds)
+        return passes + self.settle_now()
+
     # ------------------------------------------------------------------------------------ fault knobs
 
     @property

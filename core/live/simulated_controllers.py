@@ -77,6 +77,12 @@ class Controllers:
             uid = str(obj["metadata"]["uid"])
             self._restarts[uid] = self._restarts.get(uid, 0) + 1
 
+    def backdate(self, seconds: float) -> None:
+        """Pretend every pod and rollout seen so far started ``seconds`` earlier (see ``fast_forward``)."""
+        for table in (self._born, self._rollouts):
+            for key in table:
+                table[key] -= seconds
+
     # ------------------------------------------------------------------------------------ helpers
 
     def _now(self) -> float:

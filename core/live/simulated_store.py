@@ -522,12 +522,15 @@ def _spec_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
 
 def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
     """Equal apart from managed-fields times (a no-op write keeps its resourceVersion)."""
-    def timeless(obj: Mapping[str, Any]) -> JSON:
-        out = copy.deepcopy(dict(obj))
-        meta = out.get("metadata") or {}
-        for entry in meta.get("managedFields") or ():
-            entry.pop("time", None)
-        meta.pop("resourceVersion", None)
-        return out
+    if {k: v for k, v in old.items() if k != "metadata"} != {k: v for k, v in new.items() if k != "metadata"}:
+        return False
+    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
+    skipped = ("managedFields", "resourceVersion")
+    if {k: v for k, v in old_meta.items() if k not in skipped} != {
+            k: v for k, v in new_meta.items() if k not in skipped}:
+        return False
 
-    return timeless(old) == timeless(new)
+    def timeless(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
+        return [{k: v for k, v in entry.items() if k != "time"} for entry in meta.get("managedFields") or ()]
+
+    return timeless(old_meta) == timeless(new_meta)
