@@ -15,7 +15,6 @@ controller loop is an owned, guarded task started on first use (or ``start()``) 
 from __future__ import annotations
 
 import asyncio
-import builtins
 import contextlib
 import copy
 import logging
@@ -29,17 +28,17 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 from core.live.simulated_controllers import Controllers
+from core.live.simulated_discovery import plural_label
 from core.live.simulated_pods import SimulationTiming
-from core.live.simulated_schema import plural_label
 from core.live.simulated_selectors import Selector, parse_selector
 from core.live.simulated_store import ObjectStore, StoredEvent
+from core.live.simulated_watch import WatchQueue, backlog, status_object, stream
 from core.model import ResourceKey
 
 __all__ = ["ADMIN", "VIEWER", "SimulatedCluster", "SimulatedUser", "SimulationTiming"]
 
 log = logging.getLogger(__name__)
 _WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
-_Queue = asyncio.Queue[StoredEvent | None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +104,7 @@ class SimulatedCluster:
         self._latency = self.timing.latency
         self._task: asyncio.Task[Any] | None = None
         self._wake: asyncio.Event | None = None
-        self._watchers: set[_Queue] = set()
+        self._watchers: set[WatchQueue] = set()
         self.store.subscribe(self._on_event)
 
     # ------------------------------------------------------------------------------------ KubeAPI: reads
@@ -146,19 +145,20 @@ class SimulatedCluster:
         await self._enter("watch", resource)
         self._require_served(resource)
         selector = self._selector(label_selector)
-        queue: _Queue = asyncio.Queue()
+        queue: WatchQueue = asyncio.Queue()
         self._watchers.add(queue)
         try:
             try:
-                backlog = self._backlog(resource, resource_version, selector)
+                events = backlog(self.store, resource, resource_version, selector)
             except ClusterError as exc:
                 if not exc.gone:
                     raise
-                yield {"type": "ERROR", "object": _status_object(exc)}
+                yield {"type": "ERROR", "object": status_object(exc)}
                 return
-            for event in backlog:
+            for event in events:
                 yield event
-            async for event in self._stream(queue, resource, selector, timeout_seconds):
+            async for event in stream(queue, self.store, resource, selector, timeout_seconds=timeout_seconds,
+                                      bookmark_interval=self.timing.bookmark_interval):
                 yield event
         finally:
             self._watchers.discard(queue)
@@ -388,39 +388,6 @@ class SimulatedCluster:
         except ValueError as exc:
             raise self.store.error(400, "BadRequest", f"unable to parse requirement: {exc}") from None
 
-    def _backlog(self, resource: APIResource, resource_version: str, selector: Selector) -> builtins.list[JSON]:
-        if resource_version in ("", "0"):
-            objects = [o for o in self.store.objects(resource.group_kind)
-                       if selector.matches((o.get("metadata") or {}).get("labels"))]
-            return [{"type": "ADDED", "object": copy.deepcopy(o)} for o in objects]
-        try:
-            since = int(resource_version)
-        except ValueError:
-            raise self.store.error(400, "BadRequest", f"invalid resourceVersion {resource_version!r}") from None
-        events = self.store.events_after(resource.group_kind, since)
-        return [e for e in (_as_watch_event(event, selector) for event in events) if e is not None]
-
-    async def _stream(self, queue: _Queue, resource: APIResource, selector: Selector,
-                      timeout_seconds: int) -> AsyncIterator[JSON]:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_seconds
-        interval = max(self.timing.bookmark_interval, 0.001)
-        next_bookmark = loop.time() + interval
-        while loop.time() < deadline:
-            try:
-                async with asyncio.timeout_at(min(deadline, next_bookmark)):
-                    item = await queue.get()
-            except TimeoutError:
-                if loop.time() >= next_bookmark:
-                    # The queue is empty here, so every event up to the store's version has been sent.
-                    yield _bookmark(resource, self.store.resource_version)
-                    next_bookmark = loop.time() + interval
-                continue
-            if item is None:
-                return
-            if item.group_kind == resource.group_kind and (event := _as_watch_event(item, selector)) is not None:
-                yield event
-
     def _on_event(self, event: StoredEvent) -> None:
         for queue in list(self._watchers):
             queue.put_nowait(event)
@@ -462,31 +429,3 @@ class SimulatedCluster:
 
 def _key(resource: APIResource, name: str, namespace: str) -> ResourceKey:
     return ResourceKey(resource.group, resource.kind, namespace if resource.namespaced else "", name)
-
-
-def _labels(obj: Mapping[str, Any] | None) -> Mapping[str, str] | None:
-    return ((obj or {}).get("metadata") or {}).get("labels")
-
-
-def _as_watch_event(event: StoredEvent, selector: Selector) -> JSON | None:
-    """The event a watch filtered by ``selector`` sees: objects entering or leaving it become ADDED/DELETED."""
-    now_in = event.type != "DELETED" and selector.matches(_labels(event.obj))
-    was_in = event.old is not None and selector.matches(_labels(event.old))
-    if event.type == "DELETED":
-        kind = "DELETED" if was_in else None
-    elif now_in:
-        kind = "MODIFIED" if was_in else "ADDED"
-    else:
-        kind = "DELETED" if was_in else None
-    return {"type": kind, "object": copy.deepcopy(event.obj)} if kind else None
-
-
-def _bookmark(resource: APIResource, version: int) -> JSON:
-    return {"type": "BOOKMARK", "object": {"apiVersion": resource.api_version, "kind": resource.kind,
-                                           "metadata": {"resourceVersion": str(version)}}}
-
-
-def _status_object(exc: ClusterError) -> JSON:
-    message = exc.message.removeprefix(f"cluster {exc.cluster}: ")
-    return {"apiVersion": "v1", "kind": "Status", "metadata": {}, "status": "Failure", "message": message,
-            "reason": exc.reason, "code": exc.status}

@@ -19,8 +19,9 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.live.api import JSON
+from core.live.simulated_objects import rfc3339
 from core.live.simulated_pods import SimulationTiming, is_failing, is_ready, pod_status, safe_hash
-from core.live.simulated_store import ObjectStore, rfc3339
+from core.live.simulated_store import ObjectStore
 from core.model import ResourceKey
 
 CONTROLLER = "kube-controller-manager"

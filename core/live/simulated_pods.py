@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.live.api import JSON
-from core.live.simulated_store import rfc3339
+from core.live.simulated_objects import rfc3339
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FAILING_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"})

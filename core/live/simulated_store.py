@@ -13,17 +13,15 @@ loop); it never awaits, so every write is atomic. Returned objects are copies. N
 
 from __future__ import annotations
 
-import base64
 import copy
-import json
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
+from core.live.simulated_discovery import CRD_GROUP_KIND, Discovery, kind_label, plural_label
 from core.live.simulated_fields import (
     ManagedEntry,
     Path,
@@ -41,14 +39,21 @@ from core.live.simulated_fields import (
     transfer,
     without,
 )
+from core.live.simulated_objects import (
+    decode_continue,
+    encode_continue,
+    position,
+    rfc3339,
+    same_object,
+    spec_changed,
+    strict_message,
+    with_entry,
+    without_bookkeeping,
+)
 from core.live.simulated_schema import (
-    CRD_GROUP_KIND,
     GENERATION_KINDS,
-    Discovery,
     apply_defaults,
     immutable_violations,
-    kind_label,
-    plural_label,
     undeclared_fields,
 )
 from core.live.simulated_selectors import Selector
@@ -56,7 +61,6 @@ from core.model import ResourceKey
 
 _FIRST_RESOURCE_VERSION = 1000
 _SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")
-_BOOKKEEPING = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 _UID_NAMESPACE = uuid.UUID("6f1c2a52-8d0e-4a39-9a51-2f3c7d0b9e11")
 _PROPAGATIONS = ("Foreground", "Background", "Orphan")
 Listener = Callable[["StoredEvent"], None]
@@ -73,11 +77,6 @@ class StoredEvent:
     obj: JSON
     old: JSON | None
     """The object before the change (None for ``ADDED``): lets a filtered watch see objects leave."""
-
-
-def rfc3339(timestamp: float) -> str:
-    """``2026-01-05T09:00:00Z`` (second precision, as the apiserver writes times)."""
-    return datetime.fromtimestamp(timestamp, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class ObjectStore:
@@ -149,11 +148,11 @@ class ObjectStore:
         list_version, after = self._decode_continue(continue_token)
         matching = [o for o in self.objects(resource.group_kind)
                     if selector.matches((o.get("metadata") or {}).get("labels"))
-                    and _position(o) > after]
+                    and position(o) > after]
         page = matching[:limit] if limit > 0 else matching
         metadata: JSON = {"resourceVersion": str(list_version)}
         if len(page) < len(matching):
-            metadata["continue"] = _encode_continue(list_version, _position(page[-1]))
+            metadata["continue"] = encode_continue(list_version, position(page[-1]))
             metadata["remainingItemCount"] = len(matching) - len(page)
         return {"apiVersion": resource.api_version, "kind": f"{resource.kind}List", "metadata": metadata,
                 "items": copy.deepcopy(page)}
@@ -162,9 +161,8 @@ class ObjectStore:
         if not token:
             return self._version, ("", "")
         try:
-            doc = json.loads(base64.urlsafe_b64decode(token.encode()))
-            version, after = int(doc["rv"]), (str(doc["start"][0]), str(doc["start"][1]))
-        except (ValueError, KeyError, TypeError, IndexError):
+            version, after = decode_continue(token)
+        except ValueError:
             raise self.error(400, "BadRequest", "invalid continue token") from None
         if version < self._compacted:
             raise self.error(410, "Expired", "The provided continue parameter is too old to display a consistent "
@@ -211,7 +209,7 @@ class ObjectStore:
         key = ResourceKey.of(body)
         live = self._objects.get(key)
         self._check_preconditions(resource, body, live)
-        applied = _without_bookkeeping(body)
+        applied = without_bookkeeping(body)
         identity = (manager, "Apply", "")
         applied_set = field_set(applied, kind=resource.kind)
         entries = entries_of(live)
@@ -220,11 +218,11 @@ class ObjectStore:
             raise self._conflict_error(found, resource)
         entries = transfer(entries, set(found), keep=identity)
         previous = next((e.fields for e in entries if e.identity == identity), set())
-        merged = merge(_without_bookkeeping(live or {}, status=False), applied, kind=resource.kind)
+        merged = merge(without_bookkeeping(live or {}, status=False), applied, kind=resource.kind)
         for path in removable(dropped(previous, applied_set), owned_by_others(entries, identity)):
             remove_at(merged, path)
         merged = self._defaulted(resource, merged, dry_run=dry_run)
-        entries = _with_entry(entries, identity, applied_set, api_version=resource.api_version, time=self.now())
+        entries = with_entry(entries, identity, applied_set, api_version=resource.api_version, time=self.now())
         return self._commit(resource, key, live, merged, entries, dry_run=dry_run)
 
     def update(
@@ -271,7 +269,7 @@ class ObjectStore:
         key = ResourceKey.of(body)
         if key in self._objects:
             raise self.error(409, "AlreadyExists", f'{plural_label(resource)} "{key.name}" already exists')
-        new = self._defaulted(resource, _without_bookkeeping(body, status=not keep_status), dry_run=dry_run)
+        new = self._defaulted(resource, without_bookkeeping(body, status=not keep_status), dry_run=dry_run)
         entries = self._update_entries(resource, None, new, manager=manager, status=False)
         return self._commit(resource, key, None, new, entries, dry_run=dry_run)
 
@@ -317,7 +315,7 @@ class ObjectStore:
         self._admit_scope(served, meta)
         undeclared = undeclared_fields(body, kind=served.kind, custom=self.discovery.is_custom(served.group_kind))
         if undeclared:
-            raise self.error(422, "Invalid", _strict_message(served, meta, undeclared, apply=apply))
+            raise self.error(422, "Invalid", strict_message(served, meta, undeclared, apply=apply))
         return body
 
     def _admit_scope(self, resource: APIResource, meta: JSON) -> None:
@@ -362,7 +360,7 @@ class ObjectStore:
             return entries
         current = next((e.fields for e in entries if e.identity == identity), set())
         fields = without(current | changed, removed)
-        return _with_entry(entries, identity, fields, api_version=resource.api_version, time=self.now())
+        return with_entry(entries, identity, fields, api_version=resource.api_version, time=self.now())
 
     def _commit(
         self, resource: APIResource, key: ResourceKey, live: JSON | None, new: JSON,
@@ -374,7 +372,7 @@ class ObjectStore:
                 raise self.error(422, "Invalid", f'{kind_label(resource)} "{key.name}" is invalid: '
                                  + "; ".join(problems))
         self._set_bookkeeping(resource, live, new, entries, dry_run=dry_run)
-        if live is not None and _same(live, new):
+        if live is not None and same_object(live, new):
             return copy.deepcopy(live)
         if dry_run:
             new["metadata"]["resourceVersion"] = (live or {}).get("metadata", {}).get("resourceVersion", "")
@@ -395,7 +393,7 @@ class ObjectStore:
         meta["creationTimestamp"] = live_meta.get("creationTimestamp") or self.now()
         if resource.kind in GENERATION_KINDS or self.discovery.is_custom(resource.group_kind):
             generation = int(live_meta.get("generation") or 0)
-            meta["generation"] = generation + 1 if live is None or _spec_changed(live, new) else generation
+            meta["generation"] = generation + 1 if live is None or spec_changed(live, new) else generation
         meta["managedFields"] = [entry.to_json() for entry in entries]
 
     def _record(self, kind: str, resource: APIResource, obj: JSON, old: JSON | None) -> None:
@@ -468,69 +466,5 @@ class ObjectStore:
         return f"10.96.{number // 250}.{number % 250 + 1}"
 
 
-def _position(obj: Mapping[str, Any]) -> tuple[str, str]:
-    meta = obj.get("metadata") or {}
-    return (str(meta.get("namespace") or ""), str(meta.get("name") or ""))
-
-
-def _encode_continue(version: int, after: tuple[str, str]) -> str:
-    return base64.urlsafe_b64encode(json.dumps({"rv": version, "start": list(after)}).encode()).decode()
-
-
 def _plural(resource: APIResource | None, key: ResourceKey) -> str:
     return plural_label(resource) if resource is not None else key.kind.lower()
-
-
-def _strict_message(resource: APIResource, meta: JSON, fields: list[str], *, apply: bool) -> str:
-    if apply:
-        where = f"{meta.get('namespace', '')}/{meta['name']}".lstrip("/")
-        return (f"failed to create typed patch object ({where}; {resource.api_version}, Kind={resource.kind}): "
-                + "; ".join(f"{f}: field not declared in schema" for f in fields))
-    return "strict decoding error: " + ", ".join(f'unknown field "{f.lstrip(".")}"' for f in fields)
-
-
-def _without_bookkeeping(obj: Mapping[str, Any], *, status: bool = True) -> JSON:
-    """A copy without the fields only the server sets (and without ``status`` unless kept)."""
-    out: JSON = copy.deepcopy(dict(obj))
-    if status:
-        out.pop("status", None)
-    meta = out.get("metadata")
-    if isinstance(meta, dict):
-        for name in _BOOKKEEPING:
-            meta.pop(name, None)
-    return out
-
-
-def _with_entry(entries: list[ManagedEntry], identity: tuple[str, str, str], fields: set[Path], *,
-                api_version: str, time: str) -> list[ManagedEntry]:
-    """``entries`` with ``identity``'s entry replaced (kept in place, appended when new, dropped when empty)."""
-    manager, operation, subresource = identity
-    entry = ManagedEntry(manager, operation, api_version, time, set(fields), subresource)
-    out = [entry if e.identity == identity else e for e in entries]
-    if not any(e.identity == identity for e in entries):
-        out.append(entry)
-    return [e for e in out if e.fields]
-
-
-def _spec_changed(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Whether anything but metadata and status changed (what bumps ``metadata.generation``)."""
-    def body(obj: Mapping[str, Any]) -> JSON:
-        return {k: v for k, v in obj.items() if k not in ("metadata", "status")}
-
-    return body(old) != body(new)
-
-
-def _same(old: Mapping[str, Any], new: Mapping[str, Any]) -> bool:
-    """Equal apart from managed-fields times (a no-op write keeps its resourceVersion)."""
-    if {k: v for k, v in old.items() if k != "metadata"} != {k: v for k, v in new.items() if k != "metadata"}:
-        return False
-    old_meta, new_meta = old.get("metadata") or {}, new.get("metadata") or {}
-    skipped = ("managedFields", "resourceVersion")
-    if {k: v for k, v in old_meta.items() if k not in skipped} != {
-            k: v for k, v in new_meta.items() if k not in skipped}:
-        return False
-
-    def timeless(meta: Mapping[str, Any]) -> list[dict[str, Any]]:
-        return [{k: v for k, v in entry.items() if k != "time"} for entry in meta.get("managedFields") or ()]
-
-    return timeless(old_meta) == timeless(new_meta)
