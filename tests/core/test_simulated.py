@@ -317,6 +317,31 @@ async def test_delete_checks_uid_and_cascades(cluster: SimulatedCluster) -> None
     await cluster.delete(deployments, "web", "shop")
 
 
+async def test_orphan_keeps_children_and_namespace_deletion_cascades(cluster: SimulatedCluster) -> None:
+    """Orphan deletion strips ownerReferences from the children; deleting a namespace deletes its objects."""
+    deployments = await resource(cluster, "apps", "Deployment")
+    await cluster.apply(deployments, deployment(), field_manager="fleetdeck")
+    await cluster.settle()
+    await cluster.delete(deployments, "web", "shop", propagation="Orphan")
+    (replicaset,) = cluster.objects("apps", "ReplicaSet", "shop")
+    assert "ownerReferences" not in replicaset["metadata"]
+    await cluster.delete(await resource(cluster, "", "Namespace"), "shop")
+    assert cluster.objects("apps", "ReplicaSet") == () and cluster.objects("", "Pod") == ()
+
+
+async def test_generation_counts_spec_changes_only(cluster: SimulatedCluster) -> None:
+    """A label change keeps ``metadata.generation``; a spec change bumps it."""
+    deployments = await resource(cluster, "apps", "Deployment")
+    await cluster.apply(deployments, deployment(), field_manager="fleetdeck")
+    labelled = cluster.update_as("kubectl-label", WEB, {"metadata": {"labels": {"extra": "1"}}})
+    assert labelled["metadata"]["generation"] == 1
+    scaled = cluster.update_as("kubectl-scale", WEB, {"spec": {"replicas": 4}})
+    assert scaled["metadata"]["generation"] == 2
+    with pytest.raises(ClusterError) as caught:
+        cluster.update_as("kubectl-edit", ResourceKey("apps", "Deployment", "shop", "missing"), {"spec": {}})
+    assert caught.value.not_found
+
+
 # ---------------------------------------------------------------------------------------------- list
 
 
