@@ -23,6 +23,7 @@ def create_guarded_task(coro: Coroutine[Any, Any, Any], *, name: str) -> asyncio
         name: a name that says what the task owns, e.g. ``watch:fd-a:apps/Deployment``.
     """
     task = asyncio.get_running_loop().create_task(_guard(coro, name), name=name)
+    task.add_done_callback(lambda _: coro.close())  # a task cancelled before it ran never awaited coro
     return task
 
 

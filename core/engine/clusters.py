@@ -65,8 +65,9 @@ CLUSTER_SCOPED = frozenset({
 class CacheView:
     """The read side of a ``ClusterCache`` for evaluation, with indexes rebuilt once per cache version."""
 
-    def __init__(self, cache: ClusterCache) -> None:
+    def __init__(self, cache: ClusterCache, watcher: ClusterWatcher) -> None:
         self.cache = cache
+        self.watcher = watcher
         self._version = -1
         self._by_app: dict[str, list[Mapping[str, Any]]] = {}
         self._by_owner: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
@@ -79,6 +80,21 @@ class CacheView:
     def get(self, key: ResourceKey) -> Mapping[str, Any] | None:
         """The live object at ``key``."""
         return self.cache.get(key)
+
+    def unknown_reason(self, group: str, kind: str) -> str | None:
+        """Why this kind's objects cannot be compared now, or None when its list is known."""
+        failure = self.cache.failure(group, kind)
+        if not self.cache.listed(group, kind):
+            if failure is not None:
+                return f"cannot list {kind}: {failure.message}"
+            return f"{kind} not listed yet"
+        if (failure is not None and "403" in failure.message) or (failure and "forbidden" in failure.message.lower()):
+            return f"no permission to watch {kind}: {failure.message}"
+        return None
+
+    def served(self, group: str, kind: str) -> bool:
+        """False when discovery ran and the cluster does not serve the kind (CRD not installed)."""
+        return (group, kind) not in self.watcher.unserved
 
     def _index(self) -> None:
         if self._version == self.cache.version:
@@ -120,7 +136,7 @@ class ClusterRuntime:
                                   clock=engine.clock)
         self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
                                       on_change=self._changed)
-        self.view = CacheView(self.cache)
+        self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=engine.clock)
         self.identity: OperatorIdentity = current_identity()
         self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,

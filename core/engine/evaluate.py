@@ -51,6 +51,14 @@ class LiveView(Protocol):
         """The live object at ``key``."""
         ...
 
+    def unknown_reason(self, group: str, kind: str) -> str | None:
+        """Why objects of this kind cannot be compared (never listed, no permission), or None."""
+        ...
+
+    def served(self, group: str, kind: str) -> bool:
+        """Whether the cluster serves the kind (False: its CRD is not installed)."""
+        ...
+
     def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
         """Live objects carrying the app's tracking label."""
         ...
@@ -101,10 +109,11 @@ def evaluate(
     conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
-    resources = _resources(target, desired, live, predicted) if live.listed else _unknown(desired)
+    resources = _resources(target, desired, live, predicted)
     managed = [r for r in resources if r.managed]
-    sync = SyncStatus.UNKNOWN if desired.error or not live.listed else SyncStatus.of(r.state for r in managed)
-    health = app_health(managed) if live.listed else Health(HealthStatus.UNKNOWN, "cluster not listed yet")
+    sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
+    known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
+    health = app_health(known) if known or not managed else Health(HealthStatus.UNKNOWN, managed[0].diff.message)
     return AppStatus(
         app=AppName(target.app.name), cluster=ClusterName(target.cluster.name), namespace=target.app.namespace,
         path=target.path, sync=sync, health=health, revision=desired.revision, resources=tuple(resources),
@@ -115,19 +124,17 @@ def evaluate(
     )
 
 
-def _unknown(desired: Desired) -> list[ResourceStatus]:
-    return [
-        ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=ResourceState.UNKNOWN,
-                       health=None, diff=ResourceDiff(ResourceState.UNKNOWN, message="cluster not listed yet"))
-        for key, obj in sorted(desired.objects.items())
-    ]
-
-
 def _resources(
     target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted]
 ) -> list[ResourceStatus]:
     result: list[ResourceStatus] = []
     for key, obj in sorted(desired.objects.items()):
+        reason = live.unknown_reason(key.group, key.kind) if live.served(key.group, key.kind) else None
+        if reason is not None:
+            result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
+                                         state=ResourceState.UNKNOWN, health=None, wave=sync_wave(obj)[0],
+                                         diff=ResourceDiff(ResourceState.UNKNOWN, message=reason)))
+            continue
         live_obj = live.get(key)
         diff = _diff(obj, live_obj, predicted.get(key), target)
         health = health_of(live_obj) if live_obj is not None else Health(HealthStatus.MISSING, "not in the cluster")

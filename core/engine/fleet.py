@@ -208,13 +208,17 @@ class FleetEngine:
         self.wake()
 
     def cluster_changed(self, cluster: str, keys: set[ResourceKey]) -> None:
-        """Called by a cluster runtime after watch events: mark the targets they touch."""
+        """Called by a cluster runtime after watch events: mark the targets they touch.
+
+        No keys means the connection state changed: every target of the cluster is re-evaluated, so
+        rows are marked stale (or fresh) in the same snapshot as the cluster.
+        """
         namespaces = {k.namespace for k in keys}
         for tid, target in self.targets.items():
             if tid[1] != cluster:
                 continue
             desired = self.desired.get(tid)
-            if target.app.namespace in namespaces or "fleetdeck-system" in namespaces or (
+            if not keys or target.app.namespace in namespaces or "fleetdeck-system" in namespaces or (
                 desired is not None and not keys.isdisjoint(desired.objects)
             ):
                 self._dirty.add(tid)
