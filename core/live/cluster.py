@@ -21,7 +21,7 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache, GroupKind
-from core.live.events import Deleted, Upserted, WatchForbidden
+from core.live.events import Deleted, Listed, Upserted, WatchForbidden
 from core.live.watching import Backoff, WatchState, infinite_watch
 from core.settings import WatchSettings
 
@@ -119,6 +119,10 @@ class ClusterWatcher:
         """The served resource of a kind (for ``get``/``apply``/``dry_run_apply``), if any."""
         return self.resources.get((group, kind))
 
+    def state_of(self, group: str, kind: str) -> WatchState | None:
+        """The watch progress of a kind (lists and watches done, current resourceVersion)."""
+        return self._states.get((group, kind))
+
     @property
     def unserved(self) -> frozenset[GroupKind]:
         """Wanted kinds the cluster does not serve (a CRD not installed yet)."""
@@ -205,10 +209,11 @@ class ClusterWatcher:
             rng=random.Random(),
         )
         async for event in events:
+            before = self.cache.state
             changes = self.cache.apply(event)
             if gk == CRD_KIND and changes:
                 self._rediscover.set()  # a CRD appeared, changed (versions, Established) or vanished
-            if changes:
+            if changes or isinstance(event, Listed) or self.cache.state is not before:
                 self._notify(changes)
         log.info("cluster %s: %s/%s is no longer served; dropping it", self.api.cluster, *gk)
         if self._watches.get(gk, (None, None))[1] is asyncio.current_task():

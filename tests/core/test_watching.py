@@ -12,7 +12,7 @@ import asyncio
 import random
 import selectors
 import time
-from collections.abc import AsyncIterator, Callable, Coroutine
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping
 from typing import Any
 
 import pytest
@@ -68,7 +68,7 @@ class FakeTimeLoop(asyncio.SelectorEventLoop):
     def __init__(self) -> None:
         super().__init__()
         self.now = 0.0
-        self._selector = _InstantSelector(self._selector, self)  # type: ignore[has-type]
+        self._selector = _InstantSelector(self._selector, self)  # type: ignore[has-type,arg-type]
 
     def time(self) -> float:
         return self.now
@@ -126,6 +126,7 @@ class FakeAPI:
         step = self.lists.pop(0) if self.lists else {"items": [], "metadata": {"resourceVersion": "1"}}
         if isinstance(step, BaseException):
             raise step
+        assert isinstance(step, dict)
         return dict(step, items=[dict(i) for i in step["items"]])
 
     async def watch(self, resource: APIResource, *, resource_version: str, timeout_seconds: int,
@@ -140,7 +141,34 @@ class FakeAPI:
                 continue
             if isinstance(step, BaseException):
                 raise step
+            assert isinstance(step, dict)
             yield step
+
+    async def discover(self) -> tuple[APIResource, ...]:
+        return (CM,)
+
+    async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
+        raise NotImplementedError
+
+    async def apply(self, resource: APIResource, obj: Mapping[str, Any], *, field_manager: str,
+                    dry_run: bool = False, force: bool = True) -> JSON:
+        raise NotImplementedError
+
+    async def delete(self, resource: APIResource, name: str, namespace: str = "", *,
+                     propagation: str = "Foreground", uid: str | None = None, dry_run: bool = False) -> None:
+        raise NotImplementedError
+
+    async def create(self, resource: APIResource, obj: Mapping[str, Any], *, dry_run: bool = False) -> JSON:
+        raise NotImplementedError
+
+    async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:
+        return False
+
+    async def whoami(self) -> str:
+        return "fake"
+
+    async def close(self) -> None:
+        pass
 
 
 def page(*items: JSON, rv: str = "10", token: str = "") -> JSON:
@@ -453,6 +481,11 @@ def test_managed_fields_are_kept() -> None:
     assert cache.get(key("a"))["metadata"]["managedFields"][0]["manager"] == "fleetdeck"  # type: ignore[index]
 
 
+def now_state(cache: ClusterCache) -> ConnectionState:
+    """The cache's state, read through a call so the type checker does not narrow it between steps."""
+    return cache.state
+
+
 def test_connection_states_keep_data_and_age_into_unreachable() -> None:
     """Connecting → Connected → Degraded (some failing) → Unreachable (all, long enough) → Connected."""
     now = [1000.0]
@@ -460,23 +493,23 @@ def test_connection_states_keep_data_and_age_into_unreachable() -> None:
     cache = ClusterCache("c", unreachable_after=30, clock=lambda: now[0])
     cache.track(CM.group_kind)
     cache.track(deploy.group_kind)
-    assert cache.state is ConnectionState.CONNECTING
+    assert now_state(cache) is ConnectionState.CONNECTING
     cache.apply(Listed(CM, (cm("a", "1"),), "10"))
     cache.apply(Listed(deploy, (), "10"))
-    assert cache.state is ConnectionState.CONNECTED
+    assert now_state(cache) is ConnectionState.CONNECTED
     cache.kind_failed(CM.group_kind, err(None))
-    assert cache.state is ConnectionState.DEGRADED and cache.stale
+    assert now_state(cache) is ConnectionState.DEGRADED and cache.stale
     now[0] += 5
     cache.kind_failed(deploy.group_kind, err(None))
-    assert cache.state is ConnectionState.DEGRADED
+    assert now_state(cache) is ConnectionState.DEGRADED
     now[0] += 31
-    assert cache.refresh_state() and cache.state is ConnectionState.UNREACHABLE
+    assert cache.refresh_state() and now_state(cache) is ConnectionState.UNREACHABLE
     assert cache.since == now[0] and "boom" in cache.message
     assert cache.get(key("a")) is not None, "data is never cleared on disconnect"
     cache.kind_healthy(CM.group_kind)
-    assert cache.state is ConnectionState.DEGRADED
+    assert now_state(cache) is ConnectionState.DEGRADED
     cache.apply(Upserted(deploy, {"metadata": {"name": "d", "namespace": "ns", "resourceVersion": "30"}}))
-    assert cache.state is ConnectionState.CONNECTED and not cache.stale
+    assert now_state(cache) is ConnectionState.CONNECTED and not cache.stale
 
 
 def test_never_reached_cluster_is_unreachable_at_once_and_forbidden_is_degraded() -> None:
