@@ -299,3 +299,45 @@ async def test_silent_network_trips_the_read_timeout(cluster: ClusterInfo, admin
     finally:
         proxy.silent = False
         await api.close()
+
+
+def widget_crd(group: str) -> dict[str, Any]:
+    return {
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": f"widgets.{group}"},
+        "spec": {"group": group, "scope": "Namespaced",
+                 "names": {"plural": "widgets", "singular": "widget", "kind": "Widget", "listKind": "WidgetList"},
+                 "versions": [{"name": "v1", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+                     "type": "object", "properties": {"spec": {"type": "object",
+                                                               "x-kubernetes-preserve-unknown-fields": True}}}}}]},
+    }
+
+
+async def test_crd_lifecycle_starts_and_drops_the_kind(cluster: ClusterInfo, namespace: str,
+                                                       admin_context: ContextConfig,
+                                                       harness_factory: Callable[..., Harness]) -> None:
+    """A wanted kind whose CRD is missing waits; creating the CRD re-discovers and starts its watch;
+    deleting the CRD stops the watch and drops the kind's objects (K13)."""
+    group = f"{namespace}.fleetdeck.test"
+    kind = (group, "Widget")
+    h = harness_factory(cluster.name, admin_context)
+    await h.watcher.start()
+    await h.until(lambda: h.cache.state is ConnectionState.CONNECTED, "connected")
+    await h.watcher.ensure_kinds([kind])
+    assert kind in h.watcher.unserved and h.cache.state is ConnectionState.CONNECTED
+    rest = cluster.rest()
+    crd_path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}"
+    await asyncio.to_thread(rest.apply, crd_path, widget_crd(group))
+    try:
+        await h.until(lambda: h.watcher.resource_for(*kind) is not None and h.cache.listed(*kind), "CRD discovered")
+        widget = {"apiVersion": f"{group}/v1", "kind": "Widget", "metadata": {"name": "w1", "namespace": namespace},
+                  "spec": {"size": 3}}
+        await asyncio.to_thread(rest.apply, f"/apis/{group}/v1/namespaces/{namespace}/widgets/w1", widget)
+        key = ResourceKey(group=group, kind="Widget", namespace=namespace, name="w1")
+        await h.until(lambda: h.cache.get(key) is not None, "custom resource watched")
+        assert h.watcher.discoveries >= 2
+    finally:
+        await asyncio.to_thread(rest.delete, crd_path)
+    await h.until(lambda: h.cache.get(key) is None and not h.cache.listed(*kind), "kind dropped")
+    await h.until(lambda: h.watcher.resource_for(*kind) is None, "re-discovered without the kind")
+    assert h.cache.state is ConnectionState.CONNECTED, h.cache.message
