@@ -80,7 +80,7 @@ def demo_engine(
     scratch = None if directory is not None else Path(tempfile.mkdtemp(prefix="fleetdeck-demo-"))
     root = Path(directory) if directory is not None else scratch
     assert root is not None
-    demo = build_demo(root)
+    demo = build_demo(root, recent=True)
     base = settings or default_settings()
     return DemoEngine(
         demo, live=live_changes, scratch=scratch,

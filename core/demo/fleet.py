@@ -18,6 +18,7 @@ import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,7 @@ def build_demo(
     clock: Callable[[], float] = time.time,  # injected in tests
     prepare: Prepare = prepare_for_apply,
     seed: int = 7,
+    recent: bool = False,
 ) -> DemoFleet:
     """Create the demo repo in ``directory/config`` and four simulated clusters seeded from it.
 
@@ -153,6 +155,8 @@ def build_demo(
         clock: the clusters' wall clock.
         prepare: how fleetdeck turns a rendered object into the applied one (tracking metadata).
         seed: seed of ``live_changes``.
+        recent: date the last commit 40 minutes before ``clock()`` (for the console) instead of at the
+            fixed, reproducible date tests use.
 
     Returns:
         The demo fleet. Its clusters have settled: pods Ready, crash loops past their deadline.
@@ -161,7 +165,8 @@ def build_demo(
         DemoError: git failed or the directory is not empty.
         ConfigError: the generated fleet file does not load (a bug).
     """
-    repo_dir = create_demo_repo(Path(directory) / "config")
+    ending_at = datetime.fromtimestamp(clock() - 40 * 60, tz=UTC) if recent else None
+    repo_dir = create_demo_repo(Path(directory) / "config", ending_at=ending_at)
     fleet = load_fleet(repo_dir / FLEET_FILE)
     revisions = tuple(commit_shas(repo_dir))
     clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock,

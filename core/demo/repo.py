@@ -32,11 +32,13 @@ class DemoError(FleetdeckError):
     """The demo repo could not be created (``git`` missing or failing)."""
 
 
-def create_demo_repo(directory: str | os.PathLike[str]) -> Path:
+def create_demo_repo(directory: str | os.PathLike[str], *, ending_at: datetime | None = None) -> Path:
     """Create the demo config repo in ``directory`` (created if missing; must be empty).
 
     Args:
         directory: where the repository goes.
+        ending_at: when the last commit is dated (the console's demo uses "now" so ages read
+            naturally); by default the history starts at a fixed date, so SHAs are reproducible.
 
     Returns:
         The repository's path (``fleetdeck.yaml`` is at its root, branch ``main``).
@@ -50,10 +52,11 @@ def create_demo_repo(directory: str | os.PathLike[str]) -> Path:
         raise DemoError(f"{root} is not empty", hint="pass an empty or new directory for the demo repo")
     _git(root, "init", "--quiet", "--initial-branch=main")
     rendered: dict[int, dict[str, str]] = {}
+    first = FIRST_COMMIT_AT if ending_at is None else ending_at - timedelta(hours=HISTORY[-1].hours)
     for commit, apps in zip(HISTORY, states(), strict=True):
         _write_tree(root, {FLEET_FILE: fleet_text(apps), **_all_app_files(apps, rendered)})
         _git(root, "add", "--all")
-        when = FIRST_COMMIT_AT + timedelta(hours=commit.hours)
+        when = first + timedelta(hours=commit.hours)
         _git(root, "commit", "--quiet", "--no-verify", "-m", commit.subject, author=commit.author, when=when)
     return root
 
