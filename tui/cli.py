@@ -101,6 +101,7 @@ def main(ctx: click.Context, fleet: str | None, read_only: bool, mouse: bool) ->
     Without a command, opens the console on the fleet file (like `fleetdeck console`).
     Try `fleetdeck demo` for a self-contained demo fleet that needs no cluster.
     """
+    ctx.obj = {"fleet": fleet, "read_only": read_only, "mouse": mouse}
     if ctx.invoked_subcommand is None:
         ctx.invoke(console, fleet=fleet, read_only=read_only, mouse=mouse)
 
@@ -114,6 +115,10 @@ def console(fleet: str | None, read_only: bool, mouse: bool) -> None:
     """Open the fleet console."""
     from core.engine import ThreadedEngine, engine_from_fleet_file
 
+    outer = click.get_current_context().find_root().obj or {}
+    fleet = fleet or outer.get("fleet")
+    read_only = read_only or bool(outer.get("read_only"))
+    mouse = mouse or bool(outer.get("mouse"))
     engine = ThreadedEngine(lambda: engine_from_fleet_file(fleet, read_only=read_only))
     _run_console(engine, read_only=read_only, mouse=mouse)
 
@@ -128,7 +133,6 @@ def console(fleet: str | None, read_only: bool, mouse: bool) -> None:
 def demo(read_only: bool, mouse: bool, directory: str | None, live_changes: bool) -> None:
     """Open the console on a self-contained demo fleet (no cluster, no network)."""
     from core.demo import demo_engine
-
     from core.engine import ThreadedEngine
 
     engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes))
