@@ -1,0 +1,248 @@
+"""Operator actions end to end against the fake engine: plan → confirm → run, pause, resume, errors."""
+
+from __future__ import annotations
+
+import asyncio
+
+from core.errors import ClusterError
+from core.model import OperationPhase, ResourceKey, SyncAction, SyncStatus
+from tests.fixtures.snapshots import fleet_snapshot
+from tests.tui.conftest import AppFactory
+from tests.tui.fakes import FakeEngine
+from tests.tui.helpers import settle, settle_node, unique, wait_for_screen
+from tests.tui.screen import screen_text
+from tui.messages import PauseRequested, SyncFinished, SyncProgressed, SyncRequested
+from tui.screens.app import AppScreen
+from tui.screens.confirm import ConfirmModal, ConfirmSyncModal
+from tui.screens.error import ErrorModal
+from tui.screens.fleet import FleetScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.pause import PauseModal
+from tui.widgets.fleet_table import FleetTable
+from tui.widgets.resource_tree import ResourceTree
+
+WEB_PROD_US = ("web", "prod-us")
+WORKER_PROD_EU = ("worker", "prod-eu")
+
+
+def put_cursor(app: object, key: tuple[str, str]) -> None:
+    screen = app.screen  # type: ignore[attr-defined]
+    assert isinstance(screen, FleetScreen)
+    screen.query_one(FleetTable).move_to(key)  # type: ignore[arg-type]
+
+
+async def test_sync_confirm_runs_the_plan(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`s` previews the plan; `y` runs exactly that plan; the row stays drifted until a new snapshot."""
+    messages: list[object] = []
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        text = screen_text(app)
+        assert "sync web on cluster prod-us to 4f9d2c1e" in text
+        assert "Writes to cluster(s): prod-us" in text and "Prune off" in text
+        assert [s.action for s in modal.plans[0].steps] == [SyncAction.CONFIGURED, SyncAction.CONFIGURED]
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.runs == [engine.plans[0]]
+        requested = unique(messages, SyncRequested)
+        assert [r.plans for r in requested] == [(engine.plans[0],)]
+        assert any(isinstance(m, SyncProgressed) for m in messages)
+        finished = unique(messages, SyncFinished)
+        assert finished[0].state.phase is OperationPhase.SUCCEEDED
+        assert app.operations[-1].phase is OperationPhase.SUCCEEDED
+        assert app.snapshot is not None
+        assert app.snapshot.app(*WEB_PROD_US).sync is SyncStatus.OUT_OF_SYNC  # type: ignore[union-attr]
+        assert "Sync log" in screen_text(app)
+
+
+async def test_cancel_runs_nothing(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`n` closes the preview and nothing runs."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("n")
+        await settle(pilot)
+        assert engine.runs == []
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_dry_run_and_prune_toggles_replan(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`d` and `p` in the preview re-plan with dry run and prune; the run uses the new plan."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WORKER_PROD_EU)
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        assert modal.plans[0].count(SyncAction.PRUNE_SKIPPED) == 1
+        await pilot.press("p")
+        await settle_node(pilot, modal)
+        await pilot.press("d")
+        await settle_node(pilot, modal)
+        assert modal.plans[0].prune and modal.plans[0].dry_run
+        assert modal.plans[0].count(SyncAction.PRUNED) == 1
+        assert "Dry run: nothing is written" in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.runs[0].dry_run and engine.runs[0].prune
+        assert engine.runs[0] is engine.plans[-1]
+
+
+async def test_bulk_sync_shows_one_combined_preview(engine: FakeEngine, build_app: AppFactory) -> None:
+    """Marked rows on two clusters get one preview listing both plans; `y` runs both."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("space")
+        put_cursor(app, WORKER_PROD_EU)
+        await pilot.press("space")
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        assert {(p.app, p.cluster) for p in modal.plans} == {WEB_PROD_US, WORKER_PROD_EU}
+        text = screen_text(app)
+        assert "Sync 2 app(s) on 2 cluster(s)" in text
+        assert "Writes to cluster(s): prod-eu, prod-us" in text
+        await pilot.press("y")
+        await settle(pilot)
+        assert {(p.app, p.cluster) for p in engine.runs} == {WEB_PROD_US, WORKER_PROD_EU}
+
+
+async def test_blocked_plan_cannot_run(engine: FakeEngine, build_app: AppFactory) -> None:
+    """A render error blocks the plan: the preview says why and `y` does nothing."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, ("search", "staging"))
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        assert "blocked: render failed" in screen_text(app)
+        assert "Nothing can run" in screen_text(app)
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmSyncModal)
+        assert engine.runs == []
+
+
+async def test_selective_sync_of_marked_resources(engine: FakeEngine, build_app: AppFactory) -> None:
+    """In the app screen, space marks a resource; `s` plans only that resource."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("enter")
+        screen = await wait_for_screen(pilot, AppScreen)
+        assert screen.query_one(ResourceTree).cursor_key == ResourceKey("apps", "Deployment", "shop", "web")
+        await pilot.press("space")
+        assert screen.marked == {ResourceKey("apps", "Deployment", "shop", "web")}
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        assert modal.plans[0].selected == (ResourceKey("apps", "Deployment", "shop", "web"),)
+        assert len(modal.plans[0].steps) == 1
+        assert "only 1 selected resources" in screen_text(app)
+
+
+async def test_pause_modal_sends_reason_and_expiry(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`p` asks for a reason (required) and an expiry, then calls engine.pause with them."""
+    messages: list[object] = []
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36), message_hook=messages.append) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("p")
+        await wait_for_screen(pilot, PauseModal)
+        assert "web on cluster prod-us" in screen_text(app)
+        await pilot.press("enter", "enter")
+        await pilot.pause()
+        assert "A reason is required" in screen_text(app)
+        await pilot.press(*"incident 4711", "enter", *"2h", "enter")
+        await settle(pilot)
+        assert engine.pauses == [("web", "prod-us", "incident 4711", 7200.0)]
+        assert [m.reason for m in unique(messages, PauseRequested)] == ["incident 4711"]
+
+
+async def test_resume_asks_first(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`u` explains what resume does where; `y` calls engine.resume."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, ("billing", "prod-eu"))
+        await pilot.press("u")
+        await wait_for_screen(pilot, ConfirmModal)
+        assert "clear any rollback pin" in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.resumes == [("billing", "prod-eu")]
+
+
+async def test_engine_error_opens_the_error_modal(build_app: AppFactory) -> None:
+    """A FleetdeckError from the engine shows its title, message and hint."""
+    error = ClusterError("patch refused", cluster="prod-us", status=403, reason="Forbidden",
+                         hint="ask for the fleetdeck-operator role")
+    engine = FakeEngine([fleet_snapshot()], errors={"pause": error})
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("p")
+        await wait_for_screen(pilot, PauseModal)
+        await pilot.press(*"because", "enter", "enter")
+        await wait_for_screen(pilot, ErrorModal)
+        text = screen_text(app)
+        assert "Cluster error" in text
+        assert "cluster prod-us: patch refused" in text
+        assert "ask for the fleetdeck-operator role" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, FleetScreen)
+
+
+async def test_progress_is_shown_while_the_sync_runs(build_app: AppFactory) -> None:
+    """While engine.run is mid-way, the sync log shows the running operation per resource."""
+    hold = asyncio.Event()
+    engine = FakeEngine([fleet_snapshot()], hold_run=hold)
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("y")
+        for _ in range(10):
+            await pilot.pause()
+        text = screen_text(app)
+        assert "sync web on prod-us @ 4f9d2c1e: Running" in text
+        assert "~ configured    Deployment/shop/web" in text
+        hold.set()
+        await settle(pilot)
+        assert app.operations[-1].phase is OperationPhase.SUCCEEDED
+
+
+async def test_rollback_from_history(engine: FakeEngine, build_app: AppFactory) -> None:
+    """History lists revisions; enter previews one against live; `R` + `y` runs a rollback plan."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("h")
+        await wait_for_screen(pilot, HistoryScreen)
+        await settle(pilot)
+        text = screen_text(app)
+        assert "4f9d2c1e" in text and "desired now" in text and "sync by alice" in text
+        await pilot.press("down", "enter")
+        await settle(pilot)
+        assert engine.calls[-1] == ("preview", ("web", "prod-us", "9e8d7c6b5a4f3e2d1c0b9a8f7e6d5c4b3a2f1e0d"))
+        assert "rollback preview 9e8d7c6b: 2 resource(s) would change" in screen_text(app)
+        await pilot.press("R")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        assert "roll back web on cluster prod-us to 9e8d7c6b" in screen_text(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.runs[0].kind == "rollback"
+        assert engine.runs[0].revision.startswith("9e8d7c6b")

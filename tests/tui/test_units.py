@@ -1,0 +1,200 @@
+"""Pure pieces of the console: filter/sort/group, column layout, diff rows, durations, glyphs, registry."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from rich.style import Style
+
+from core.model import FieldChange
+from tests.fixtures.snapshots import NOW, fleet_snapshot, rfc3339
+from tui.actions import ACTIONS, actions_for, bindings_for
+from tui.diff_model import RowKind, app_rows, diff_rows, emit_yaml, scalar, yaml_text
+from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, build_rows, count_fleet
+from tui.formatting import age_since, fit, parse_duration, safe, short_age
+from tui.glyphs import ASCII, UNICODE, locale_is_utf8
+from tui.screens.diff import write_sides
+from tui.widgets.fleet_columns import COLUMNS, SELECT_WIDTH, CellContext, layout_columns, render_cells
+
+
+def keys(text: str, **kwargs: object) -> list[tuple[str, str]]:
+    return [r.key for r in build_rows(fleet_snapshot(), filter_text=text, **kwargs) if isinstance(r, FleetRow)]  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        pytest.param("degraded", [("api", "prod-eu")], id="state-word"),
+        pytest.param("pinned", [("billing", "prod-eu")], id="pinned"),
+        pytest.param("paused", [("api", "staging"), ("billing", "prod-eu")], id="paused"),
+        pytest.param("stale", [("api", "edge-ap"), ("web", "edge-ap")], id="stale"),
+        pytest.param("unreachable web", [("web", "edge-ap")], id="and-of-terms"),
+        pytest.param("error", [("search", "staging")], id="error-condition"),
+        pytest.param("running", [("ingress", "prod-us")], id="operation"),
+        pytest.param("env=staging cluster:stag -synced", [("api", "staging"), ("search", "staging")],
+                     id="label-field-negation"),
+        pytest.param("app:bill", [("billing", "prod-eu"), ("billing", "prod-us")], id="app-field"),
+        pytest.param("jobs", [("worker", "prod-eu"), ("worker", "staging")], id="namespace"),
+    ],
+)
+def test_filter_terms(text: str, expected: list[tuple[str, str]]) -> None:
+    """Each filter term kind selects the rows it names."""
+    assert keys(text) == expected
+
+
+def test_sort_health_puts_the_worst_first() -> None:
+    """Sorting by health shows Unknown and Degraded first."""
+    assert keys("", sort=SortKey.HEALTH)[:2] == [("search", "staging"), ("api", "prod-eu")]
+
+
+def test_grouping_by_env_counts_each_group() -> None:
+    """Group headings carry row, OutOfSync and Degraded counts."""
+    rows = build_rows(fleet_snapshot(), group=GroupBy.ENV)
+    headings = [r for r in rows if isinstance(r, GroupRow)]
+    assert [(h.label, h.count, h.out_of_sync, h.degraded) for h in headings] == [
+        ("prod", 12, 2, 1), ("staging", 4, 1, 0)]
+
+
+def test_counts() -> None:
+    """The header's numbers."""
+    counts = count_fleet(fleet_snapshot())
+    assert (counts.apps, counts.rows, counts.out_of_sync, counts.degraded, counts.unreachable) == (6, 16, 3, 1, 1)
+
+
+@pytest.mark.parametrize("width", [60, 80, 120, 200])
+def test_layout_fits_and_keeps_priority_zero(width: int) -> None:
+    """Columns never exceed the width; the name, cluster, sync and health columns always stay."""
+    layout = layout_columns(width - SELECT_WIDTH, {"app": 12, "cluster": 8, "flags": 16})
+    used = sum(layout.widths) + len(layout.widths) - 1
+    assert used <= width - SELECT_WIDTH
+    assert {"app", "cluster", "sync", "health"} <= {c.id for c in layout.columns}
+    if width >= 120:
+        assert len(layout.columns) == len(COLUMNS)
+        assert used == width - SELECT_WIDTH
+
+
+def test_layout_at_80_drops_message_and_connection_first() -> None:
+    """At 80 columns the message and connection columns go; revision and drift stay."""
+    ids = [c.id for c in layout_columns(80 - SELECT_WIDTH, {"app": 8, "cluster": 7, "flags": 16}).columns]
+    assert ids == ["app", "cluster", "sync", "health", "flags", "revision", "drift"]
+
+
+def test_cells_say_state_in_words_and_ascii() -> None:
+    """A row renders glyph plus word; the ASCII set has no character outside ASCII."""
+    row = next(r for r in build_rows(fleet_snapshot()) if isinstance(r, FleetRow) and r.key == ("billing", "prod-eu"))
+    layout = layout_columns(118, {"app": 8, "cluster": 8, "flags": 20})
+    for glyphs in (UNICODE, ASCII):
+        text = render_cells(row, layout, CellContext(glyphs=glyphs, now=NOW, styles={"x": Style()})).plain
+        assert "Synced" in text and "Healthy" in text and "paused" in text and "pin+3" in text
+        assert "1a2b3c4d 1w" in text
+    ascii_text = render_cells(row, layout, CellContext(glyphs=ASCII, now=NOW, styles={})).plain
+    assert ascii_text.isascii()
+
+
+def test_emit_yaml_tracks_pointers_and_quotes() -> None:
+    """Each emitted line knows its JSON pointer; risky strings are quoted and escapes made visible."""
+    lines = emit_yaml({"spec": {"replicas": 3, "containers": [{"name": "web", "image": "a:b"}]},
+                       "data": {"x": "true", "y": "\x1b[2J", "a/b": "1"}})
+    by_path = {line.path: line.text for line in lines}
+    assert by_path["/spec/replicas"] == "  replicas: 3"
+    assert by_path["/spec/containers/0/name"] == "    - name: web"
+    assert by_path["/spec/containers/0/image"] == "      image: a:b"
+    assert by_path["/data/x"] == '  x: "true"'
+    assert by_path["/data/y"] == '  y: "\\u001b[2J"'
+    assert "/data/a~1b" in by_path
+    assert scalar(None) == ("null", "null") and scalar(1.5) == ("1.5", "number")
+
+
+def test_diff_rows_fold_and_blame() -> None:
+    """Unchanged runs fold beyond 3 lines of context; the changed line gets its writer."""
+    live = emit_yaml({f"k{i}": i for i in range(20)} | {"replicas": 5})
+    desired = emit_yaml({f"k{i}": i for i in range(20)} | {"replicas": 3})
+    change = FieldChange("/replicas", "replace", 3, 5, manager="kubectl-edit", time=rfc3339(NOW - 180))
+    rows = diff_rows(live, desired, (change,), now=NOW)
+    kinds = [r.kind for r in rows]
+    assert kinds[0] is RowKind.FOLD and rows[0].hidden == 17
+    assert kinds[1:4] == [RowKind.CONTEXT] * 3
+    assert kinds[4:] == [RowKind.REMOVED, RowKind.BLAME, RowKind.ADDED]
+    assert rows[5].text == "changed by kubectl-edit 3m ago"
+    side = diff_rows(live, desired, (change,), now=NOW, side_by_side=True)
+    assert [r.kind for r in side][-2:] == [RowKind.CHANGED, RowKind.BLAME]
+    assert len(diff_rows(live, desired, fold=False)) == 22
+
+
+def test_app_rows_skip_synced_resources() -> None:
+    """The whole-app diff lists drifted resources and counts the rest."""
+    app = fleet_snapshot().app("worker", "prod-eu")
+    assert app is not None
+    rows = app_rows(app.resources, now=NOW)
+    titles = [r.text for r in rows if r.kind is RowKind.TITLE]
+    assert titles == ["CronJob.batch/jobs/worker-nightly · Missing · 0 changes · server dry run",
+                      "ConfigMap/jobs/worker-old · Extraneous · 0 changes · server dry run"]
+    assert rows[-1].text == "1 resources in sync (not shown)"
+
+
+def test_yaml_text_and_external_files(tmp_path: Path) -> None:
+    """Both sides are written under safe file names for $FLEETDECK_DIFF."""
+    live, desired = write_sides(tmp_path, "web/../../etc-prod us", "a: 1\n", "a: 2\n")
+    assert live.parent == tmp_path and desired.parent == tmp_path
+    assert live.name == "web_.._.._etc-prod_us.live.yaml"
+    assert desired.read_text() == "a: 2\n"
+    assert yaml_text({"a": [1, {"b": None}]}) == "a:\n  - 1\n  - b: null\n"
+
+
+@pytest.mark.parametrize(("text", "seconds"), [("90s", 90), ("30m", 1800), ("2h", 7200), ("1d", 86400),
+                                               ("15", 900), ("", None), ("  1w ", 604800)])
+def test_parse_duration(text: str, seconds: float | None) -> None:
+    """Expiry durations as operators type them."""
+    assert parse_duration(text) == seconds
+
+
+@pytest.mark.parametrize("text", ["soon", "-5m", "0h", "2x"])
+def test_parse_duration_rejects(text: str) -> None:
+    """Nonsense is an error, not a silent zero."""
+    with pytest.raises(ValueError):
+        parse_duration(text)
+
+
+def test_ages_and_fit() -> None:
+    """Compact ages from an injected now; fit cuts with an ellipsis and pads."""
+    assert [short_age(s) for s in (1, 45, 180, 7200, 3 * 86400, 30 * 86400)] == ["now", "45s", "3m", "2h", "3d", "4w"]
+    assert age_since(NOW - 180, NOW) == "3m ago" and age_since(None, NOW) == "-"
+    assert fit(safe("abcdefgh"), 5).plain == "abcd…"
+    assert fit(safe("ab"), 4).plain == "ab  "
+
+
+def test_safe_never_parses_markup() -> None:
+    """safe() keeps markup literal and removes escapes."""
+    text = safe("\x1b]0;title\x07[bold]x[/bold]")
+    assert text.plain == "[bold]x[/bold]" and not text.spans
+
+
+@pytest.mark.parametrize(("env", "utf8"), [({"LANG": "C"}, False), ({"LANG": "en_US.UTF-8"}, True),
+                                           ({"LC_ALL": "POSIX", "LANG": "en_US.UTF-8"}, False),
+                                           ({"LC_CTYPE": "de_DE.utf8"}, True)])
+def test_locale_decides_the_glyph_set(env: dict[str, str], utf8: bool) -> None:
+    """LC_ALL, then LC_CTYPE, then LANG decide whether glyphs are Unicode."""
+    assert locale_is_utf8(env) is utf8
+
+
+def test_ascii_glyphs_are_ascii() -> None:
+    """Every ASCII glyph is plain ASCII."""
+    values = [*ASCII.sync.values(), *ASCII.health.values(), *ASCII.resource.values(), *ASCII.connection.values(),
+              *ASCII.action.values(), ASCII.cursor, ASCII.marked, ASCII.paused, ASCII.pinned, ASCII.stale,
+              ASCII.fold, ASCII.separator, ASCII.arrow, ASCII.ellipsis, ASCII.group_mark]
+    assert all(v.isascii() for v in values)
+
+
+def test_registry_titles_ids_and_keys() -> None:
+    """Every action has a "group: verb" title and a unique id; keys do not clash within a scope."""
+    for action in ACTIONS.values():
+        assert ": " in action.title and action.id.startswith(action.scope + ".")
+    for scope in {a.scope for a in ACTIONS.values()}:
+        seen: set[str] = set()
+        for binding in bindings_for(scope, read_only=False):
+            for key in binding.key.split(","):
+                assert key not in seen, (scope, key)
+                seen.add(key)
+    assert not [a for a in actions_for("fleet", read_only=True) if a.mutating]
+    assert all(b.id and b.tooltip for b in bindings_for("fleet", read_only=False))

@@ -1,0 +1,261 @@
+"""Filter, sort and group the fleet's rows: pure functions over a ``FleetSnapshot``.
+
+The fleet screen turns a snapshot into the ordered list of rows the table shows. Nothing here touches
+Textual or renders anything, so it is tested directly and stays O(rows) per snapshot.
+
+Filter syntax (every term must match; a leading ``-`` negates a term):
+
+* a bare word matches the app name, the cluster name or the namespace (substring, case-insensitive);
+* ``key=value`` matches a cluster label (``env=prod``);
+* ``app:web`` / ``cluster:prod-eu`` restrict to one field;
+* a state word: ``synced``, ``outofsync``, ``unknown``, ``healthy``, ``progressing``, ``degraded``,
+  ``missing``, ``suspended``, ``drifted``, ``paused``, ``pinned``, ``stale``, ``unreachable``,
+  ``running``, ``error``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+
+from core.model import (
+    AppName,
+    AppStatus,
+    ClusterName,
+    ClusterStatus,
+    ConnectionState,
+    FleetSnapshot,
+    HealthStatus,
+    Severity,
+    SyncStatus,
+)
+
+RowKey = tuple[AppName, ClusterName]
+"""Identity of a fleet row: ``(app, cluster)``."""
+
+
+class SortKey(StrEnum):
+    """Orders of the fleet table."""
+
+    NAME = "name"
+    CLUSTER = "cluster"
+    SYNC = "sync"
+    HEALTH = "health"
+
+    def next(self) -> SortKey:
+        """The next order in the cycle."""
+        members = list(SortKey)
+        return members[(members.index(self) + 1) % len(members)]
+
+
+class GroupBy(StrEnum):
+    """How the fleet table groups its rows."""
+
+    NONE = "none"
+    CLUSTER = "cluster"
+    ENV = "env"
+
+    def next(self) -> GroupBy:
+        """The next grouping in the cycle."""
+        members = list(GroupBy)
+        return members[(members.index(self) + 1) % len(members)]
+
+
+@dataclass(frozen=True, slots=True)
+class FleetRow:
+    """One (app, cluster) row."""
+
+    app: AppStatus
+    cluster: ClusterStatus | None
+
+    @property
+    def key(self) -> RowKey:
+        """The row's identity."""
+        return self.app.id
+
+
+@dataclass(frozen=True, slots=True)
+class GroupRow:
+    """A group heading (a cluster or an environment) above its rows."""
+
+    label: str
+    count: int
+    out_of_sync: int
+    degraded: int
+    cluster: ClusterStatus | None = None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        """The heading's identity (never equal to a row key)."""
+        return ("\0group", self.label)
+
+
+TableRow = FleetRow | GroupRow
+Predicate = Callable[[AppStatus, ClusterStatus | None], bool]
+
+
+def _has_error(app: AppStatus, _cluster: ClusterStatus | None) -> bool:
+    return any(c.severity is Severity.ERROR for c in app.conditions)
+
+
+def _unreachable(_app: AppStatus, cluster: ClusterStatus | None) -> bool:
+    return cluster is not None and cluster.connection is ConnectionState.UNREACHABLE
+
+
+STATE_WORDS: dict[str, Predicate] = {
+    "synced": lambda a, _c: a.sync is SyncStatus.SYNCED,
+    "outofsync": lambda a, _c: a.sync is SyncStatus.OUT_OF_SYNC,
+    "unknown": lambda a, _c: a.sync is SyncStatus.UNKNOWN or a.health.status is HealthStatus.UNKNOWN,
+    "healthy": lambda a, _c: a.health.status is HealthStatus.HEALTHY,
+    "progressing": lambda a, _c: a.health.status is HealthStatus.PROGRESSING,
+    "degraded": lambda a, _c: a.health.status is HealthStatus.DEGRADED,
+    "missing": lambda a, _c: a.health.status is HealthStatus.MISSING,
+    "suspended": lambda a, _c: a.health.status is HealthStatus.SUSPENDED,
+    "drifted": lambda a, _c: a.drift_count > 0,
+    "paused": lambda a, _c: a.control.paused,
+    "pinned": lambda a, _c: a.control.pinned is not None,
+    "stale": lambda a, _c: a.stale,
+    "unreachable": _unreachable,
+    "running": lambda a, _c: a.operation is not None and not a.operation.phase.completed,
+    "error": _has_error,
+}
+
+
+def _term_predicate(term: str) -> Predicate:
+    """The predicate of one filter term (already lower-cased, without negation)."""
+    if term in STATE_WORDS:
+        return STATE_WORDS[term]
+    if "=" in term:
+        key, _, value = term.partition("=")
+        return lambda a, _c: a.labels.get(key, "").lower() == value
+    field, sep, value = term.partition(":")
+    if sep and field == "app":
+        return lambda a, _c: value in a.app.lower()
+    if sep and field == "cluster":
+        return lambda a, _c: value in a.cluster.lower()
+    return lambda a, _c: term in a.app.lower() or term in a.cluster.lower() or term in a.namespace.lower()
+
+
+def parse_filter(text: str) -> Predicate:
+    """Compile a filter string (see the module docstring) into a row predicate.
+
+    Args:
+        text: what the operator typed after ``/``.
+
+    Returns:
+        A predicate that is true for rows to show; an empty filter shows everything.
+    """
+    checks: list[tuple[bool, Predicate]] = []
+    for raw in text.lower().split():
+        negate = raw.startswith("-") and len(raw) > 1
+        checks.append((negate, _term_predicate(raw[1:] if negate else raw)))
+
+    def predicate(app: AppStatus, cluster: ClusterStatus | None) -> bool:
+        return all(check(app, cluster) != negate for negate, check in checks)
+
+    return predicate
+
+
+_SYNC_ORDER = {SyncStatus.OUT_OF_SYNC: 0, SyncStatus.UNKNOWN: 1, SyncStatus.SYNCED: 2}
+
+
+def _sort_key(sort: SortKey) -> Callable[[FleetRow], tuple[object, ...]]:
+    """Worst first for sync and health, then by name and cluster."""
+    if sort is SortKey.CLUSTER:
+        return lambda r: (r.app.cluster, r.app.app)
+    if sort is SortKey.SYNC:
+        return lambda r: (_SYNC_ORDER[r.app.sync], -r.app.drift_count, r.app.app, r.app.cluster)
+    if sort is SortKey.HEALTH:
+        return lambda r: (-r.app.health.status.rank, r.app.app, r.app.cluster)
+    return lambda r: (r.app.app, r.app.cluster)
+
+
+def _group_label(row: FleetRow, group: GroupBy) -> str:
+    if group is GroupBy.CLUSTER:
+        return row.app.cluster
+    return row.app.labels.get("env", "") or "(no env label)"
+
+
+def _heading(label: str, rows: Sequence[FleetRow], cluster: ClusterStatus | None) -> GroupRow:
+    return GroupRow(
+        label=label,
+        count=len(rows),
+        out_of_sync=sum(1 for r in rows if r.app.sync is SyncStatus.OUT_OF_SYNC),
+        degraded=sum(1 for r in rows if r.app.health.status is HealthStatus.DEGRADED),
+        cluster=cluster,
+    )
+
+
+def build_rows(
+    snapshot: FleetSnapshot | None,
+    *,
+    filter_text: str = "",
+    sort: SortKey = SortKey.NAME,
+    reverse: bool = False,
+    group: GroupBy = GroupBy.NONE,
+) -> tuple[TableRow, ...]:
+    """The rows the fleet table shows, in order, with group headings when grouping.
+
+    Args:
+        snapshot: the current snapshot (``None`` before the first one arrives).
+        filter_text: the ``/`` filter.
+        sort: the order within each group.
+        reverse: reverse that order.
+        group: the grouping.
+    """
+    if snapshot is None:
+        return ()
+    clusters = {c.name: c for c in snapshot.clusters}
+    predicate = parse_filter(filter_text)
+    rows = [
+        FleetRow(app, clusters.get(app.cluster))
+        for app in snapshot.apps
+        if predicate(app, clusters.get(app.cluster))
+    ]
+    rows.sort(key=_sort_key(sort), reverse=reverse)
+    if group is GroupBy.NONE:
+        return tuple(rows)
+    return tuple(_grouped(rows, group, clusters))
+
+
+def _grouped(
+    rows: Sequence[FleetRow], group: GroupBy, clusters: dict[ClusterName, ClusterStatus]
+) -> Iterable[TableRow]:
+    groups: dict[str, list[FleetRow]] = {}
+    for row in rows:
+        groups.setdefault(_group_label(row, group), []).append(row)
+    for label in sorted(groups):
+        members = groups[label]
+        cluster = clusters.get(ClusterName(label)) if group is GroupBy.CLUSTER else None
+        yield _heading(label, members, cluster)
+        yield from members
+
+
+@dataclass(frozen=True, slots=True)
+class FleetCounts:
+    """The numbers in the header line."""
+
+    apps: int
+    rows: int
+    out_of_sync: int
+    degraded: int
+    unknown: int
+    paused: int
+    unreachable: int
+    running: int
+
+
+def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
+    """Count what the header summarises."""
+    apps = snapshot.apps
+    return FleetCounts(
+        apps=len({a.app for a in apps}),
+        rows=len(apps),
+        out_of_sync=sum(1 for a in apps if a.sync is SyncStatus.OUT_OF_SYNC),
+        degraded=sum(1 for a in apps if a.health.status is HealthStatus.DEGRADED),
+        unknown=sum(1 for a in apps if a.sync is SyncStatus.UNKNOWN),
+        paused=sum(1 for a in apps if a.control.paused),
+        unreachable=sum(1 for c in snapshot.clusters if c.connection is ConnectionState.UNREACHABLE),
+        running=sum(1 for a in apps if a.operation is not None and not a.operation.phase.completed),
+    )

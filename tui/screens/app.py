@@ -1,0 +1,225 @@
+"""AppScreen: one app on one cluster: its summary, control state, conditions, operation and resources.
+
+The resource tree shows owner → owned (``ResourceStatus.parent``) with per-resource sync, health and
+messages; space marks resources for a selective sync. Everything is re-rendered from each new snapshot,
+never from an operation's result. Untrusted strings go through ``safe``.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.reactive import var
+from textual.widgets import Footer, Static
+
+from core.model import (
+    AppStatus,
+    ClusterStatus,
+    ConnectionState,
+    FleetSnapshot,
+    OperationState,
+    ResourceKey,
+)
+from tui.context import ConsoleContext
+from tui.fleet_query import RowKey
+from tui.formatting import age_since, age_until, join_lines, safe
+from tui.glyphs import Glyphs
+from tui.screens.base import ConsoleScreen, row_title
+from tui.screens.diff import DiffScreen
+from tui.screens.history import HistoryScreen
+from tui.widgets.resource_tree import ResourceTree
+from tui.widgets.sync_log import SyncLog
+
+
+def status_line(app: AppStatus, glyphs: Glyphs) -> Text:
+    """``web on prod-us  ✗ OutOfSync  ♥ Healthy  3 drifted``."""
+    text = row_title(app.id)
+    text.append(f"  {glyphs.sync_label(app.sync)}  {glyphs.health_label(app.health.status)}")
+    text.append(f"  {app.drift_count} drifted")
+    if app.approximate:
+        text.append(f"  {glyphs.approximate} approximate (local comparison)")
+    return text
+
+
+def source_line(app: AppStatus, now: float, glyphs: Glyphs) -> Text:
+    """Namespace, path, revision, last synced revision, sync policy."""
+    text = Text("namespace ", end="")
+    text.append_text(safe(app.namespace or "-"))
+    text.append(f" {glyphs.dot} path ")
+    text.append_text(safe(app.path or "-"))
+    text.append(f" {glyphs.dot} revision ")
+    if app.revision is None:
+        text.append("unknown")
+    else:
+        text.append_text(safe(app.revision.short, "bold"))
+        text.append(f" ({age_since(app.revision.committed_at, now)})")
+        if app.revision.subject:
+            text.append(" ")
+            text.append_text(safe(app.revision.subject, max_length=80))
+    text.append(f" {glyphs.dot} last synced ")
+    text.append_text(safe((app.synced_revision or "never")[:8]))
+    text.append(f" {glyphs.dot} automated sync {'on' if app.automated else 'off'}")
+    return text
+
+
+def control_lines(app: AppStatus, now: float, glyphs: Glyphs) -> list[Text]:
+    """Paused by whom, why and until when; pinned revision and how far behind."""
+    control = app.control
+    lines: list[Text] = []
+    if control.paused:
+        text = Text(f"{glyphs.paused} paused", style="bold", end="")
+        text.append(" by ")
+        text.append_text(safe(control.by or "unknown"))
+        text.append(f" {age_since(control.at, now)}")
+        if control.reason:
+            text.append(": ")
+            text.append_text(safe(control.reason, max_length=200))
+        text.append(f" {glyphs.dot} until ")
+        text.append(age_until(control.expires_at, now) if control.expires_at else "resumed by hand")
+        lines.append(text)
+    if control.pinned is not None:
+        text = Text(f"{glyphs.pinned} pinned", style="bold", end="")
+        text.append(" to ")
+        text.append_text(safe(control.pinned[:8], "bold"))
+        behind = f"{app.behind} commit(s) behind the branch" if app.behind else "at the branch head"
+        text.append(f" by a rollback {glyphs.dot} {behind} {glyphs.dot} resume (u) clears the pin")
+        lines.append(text)
+    return lines
+
+
+def condition_lines(app: AppStatus, cluster: ClusterStatus | None, now: float, glyphs: Glyphs) -> list[Text]:
+    """Conditions (render errors, permissions), staleness, and the operation in progress."""
+    lines: list[Text] = []
+    if app.stale or (cluster is not None and cluster.connection is not ConnectionState.CONNECTED):
+        state = cluster.connection.value if cluster else "unknown"
+        text = Text(f"{glyphs.stale} cluster {state}", style="bold", end="")
+        if cluster is not None:
+            text.append(f" since {age_since(cluster.since, now)}")
+            if cluster.message:
+                text.append(": ")
+                text.append_text(safe(cluster.message, max_length=200))
+        if app.stale:
+            text.append(" (last known state shown)")
+        lines.append(text)
+    for condition in app.conditions:
+        text = Text(f"{glyphs.warning} {condition.severity.value}: ", style="bold", end="")
+        text.append_text(safe(condition.type, "bold"))
+        text.append(": ")
+        text.append_text(safe(condition.message, max_length=400))
+        lines.append(text)
+    operation = app.operation
+    if operation is not None and not operation.phase.completed:
+        text = Text(f"{glyphs.running} {operation.kind} {operation.phase.value}", style="bold", end="")
+        text.append(f": {operation.summary}")
+        if operation.by:
+            text.append(" by ")
+            text.append_text(safe(operation.by))
+        if operation.message:
+            text.append(" ")
+            text.append_text(safe(operation.message, max_length=200))
+        lines.append(text)
+    return lines
+
+
+class AppScreen(ConsoleScreen):
+    """One app on one cluster."""
+
+    SCOPE = "app"
+    AUTO_FOCUS = "#tree"
+
+    marked: var[frozenset[ResourceKey]] = var(frozenset())
+    """Resources marked for a selective sync."""
+
+    def __init__(self, ctx: ConsoleContext, key: RowKey) -> None:
+        super().__init__(ctx)
+        self.key = key
+        self.status: AppStatus | None = None
+
+    def compose(self) -> ComposeResult:
+        """Summary, resource tree, sync log, status line, footer."""
+        yield Static(row_title(self.key), id="app-summary")
+        yield ResourceTree(glyphs=self.ctx.glyphs, id="tree")
+        yield SyncLog(glyphs=self.ctx.glyphs, id="sync-log", classes="-hidden")
+        yield Static("", id="status-line")
+        yield Footer()
+
+    def show_snapshot(self, snapshot: FleetSnapshot) -> None:
+        """Re-render from the new snapshot."""
+        self.status = snapshot.app(*self.key)
+        summary = self.query_one("#app-summary", Static)
+        if self.status is None:
+            text = row_title(self.key)
+            text.append(": no longer in the fleet (removed from Git or its cluster was dropped)")
+            summary.update(text)
+            return
+        now, glyphs = self.now(), self.ctx.glyphs
+        lines = [status_line(self.status, glyphs), source_line(self.status, now, glyphs)]
+        lines += control_lines(self.status, now, glyphs)
+        lines += condition_lines(self.status, snapshot.cluster(self.key[1]), now, glyphs)
+        summary.update(join_lines(lines))
+        present = {r.key for r in self.status.resources}
+        self.marked = frozenset(k for k in self.marked if k in present)
+        self.query_one(ResourceTree).show(self.status.resources, self.marked)
+        self._refresh_status()
+
+    def show_operations(self, operations: tuple[OperationState, ...]) -> None:
+        """Show this app's operations in the sync log."""
+        mine = tuple(op for op in operations if (op.app, op.cluster) == self.key)
+        log = self.query_one(SyncLog)
+        log.show(mine)
+        log.set_class(not mine and log.has_class("-hidden"), "-hidden")
+
+    def _refresh_status(self) -> None:
+        g = self.ctx.glyphs
+        count = len(self.status.resources) if self.status else 0
+        text = Text(f"{count} resources", no_wrap=True, end="")
+        if self.marked:
+            text.append(f" {g.dot} {len(self.marked)} marked: sync applies only those", style="bold")
+        text.append(f" {g.dot} enter diff {g.dot} D whole app {g.dot} ? help")
+        self.query_one("#status-line", Static).update(text)
+
+    def action_toggle_mark(self) -> None:
+        """Mark or unmark the resource under the cursor for a selective sync."""
+        tree = self.query_one(ResourceTree)
+        status = tree.cursor_status
+        if status is None or not status.managed:
+            self.notify("only resources fleetdeck applies can be synced selectively", timeout=3)
+            return
+        self.marked = self.marked ^ {status.key}
+        tree.show(self.status.resources if self.status else (), self.marked)
+        tree.action_cursor_down()
+        self._refresh_status()
+
+    def action_diff_resource(self) -> None:
+        """Diff the resource under the cursor."""
+        key = self.query_one(ResourceTree).cursor_key
+        if key is not None:
+            self.app.push_screen(DiffScreen(self.ctx, self.key, resource=key))
+
+    def action_diff_app(self) -> None:
+        """Diff every resource of the app."""
+        self.app.push_screen(DiffScreen(self.ctx, self.key))
+
+    def action_open_history(self) -> None:
+        """Revisions and recorded syncs of this app."""
+        self.app.push_screen(HistoryScreen(self.ctx, self.key))
+
+    def action_toggle_log(self) -> None:
+        """Show or hide the sync log."""
+        self.query_one(SyncLog).toggle_class("-hidden")
+
+    def action_refresh_app(self) -> None:
+        """Fetch Git and recompute this app."""
+        self.request_refresh([self.key])
+
+    def action_sync_app(self) -> None:
+        """Plan a sync of the app, or of the marked resources only, and confirm it."""
+        self.request_sync([self.key], resources=tuple(sorted(self.marked)))
+
+    def action_pause_app(self) -> None:
+        """Pause automated sync of this app."""
+        self.request_pause([self.key])
+
+    def action_resume_app(self) -> None:
+        """Resume automated sync of this app."""
+        self.request_resume([self.key])

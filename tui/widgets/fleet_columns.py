@@ -1,0 +1,236 @@
+"""Columns of the fleet table: what each cell shows, and which columns fit a given width.
+
+Cells are built as ``rich.text.Text`` from ``formatting.safe`` (names come from clusters and Git) plus
+glyph-and-word status labels, so nothing is parsed as markup and no state is shown by colour alone. The
+layout drops low-priority columns first, so the table stays usable at 80 columns. No Textual here: the
+table widget resolves styles and passes them in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from rich.style import Style
+from rich.text import Text
+
+from core.model import AppStatus, ConnectionState, HealthStatus, Severity, SyncStatus
+from tui.fleet_query import FleetRow
+from tui.formatting import fit, safe, short_age
+from tui.glyphs import Glyphs
+
+GAP = 1
+"""Blank cells between two columns."""
+
+
+@dataclass(frozen=True, slots=True)
+class CellContext:
+    """What a cell needs besides its row."""
+
+    glyphs: Glyphs
+    now: float
+    styles: Mapping[str, Style]
+    """Rich styles resolved from the table's component classes, by state name (``outofsync``…)."""
+
+    def style(self, name: str) -> Style:
+        """The style for ``name``, or the null style."""
+        return self.styles.get(name, Style.null())
+
+
+CellRenderer = Callable[[FleetRow, CellContext], Text]
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of the fleet table."""
+
+    id: str
+    title: str
+    render: CellRenderer
+    priority: int
+    """0 is always shown; higher numbers are dropped first when the terminal is narrow."""
+    min_width: int
+    max_width: int
+    variable: bool = False
+    """Whether the natural width depends on the rows (names, badges) and is cached by the table."""
+    flex: bool = False
+    """Takes whatever width is left."""
+
+
+def _sync_cell(row: FleetRow, ctx: CellContext) -> Text:
+    status = row.app.sync
+    return Text(ctx.glyphs.sync_label(status), style=ctx.style(_SYNC_STYLE[status]), end="")
+
+
+def _health_cell(row: FleetRow, ctx: CellContext) -> Text:
+    status = row.app.health.status
+    return Text(ctx.glyphs.health_label(status), style=ctx.style(status.value.lower()), end="")
+
+
+def _revision_cell(row: FleetRow, ctx: CellContext) -> Text:
+    revision = row.app.revision
+    if revision is None:
+        return Text("-", style=ctx.style("dim"), end="")
+    text = safe(revision.short)
+    if revision.committed_at is not None:
+        text.append(" " + short_age(ctx.now - revision.committed_at), style=ctx.style("dim"))
+    return text
+
+
+def _drift_cell(row: FleetRow, ctx: CellContext) -> Text:
+    count = row.app.drift_count
+    if not count:
+        return Text("0", style=ctx.style("dim"), end="")
+    return Text(str(count), style=ctx.style("outofsync"), end="")
+
+
+def flags_text(app: AppStatus, ctx: CellContext) -> Text:
+    """Badges for paused, pinned, stale, approximate and running, each a glyph and a word."""
+    g = ctx.glyphs
+    text = Text(end="")
+    if app.operation is not None and not app.operation.phase.completed:
+        text.append(f"{g.running} {app.operation.kind} ", style=ctx.style("progressing"))
+    if app.control.paused:
+        text.append(f"{g.paused} paused ", style=ctx.style("paused"))
+    if app.control.pinned is not None:
+        behind = f"+{app.behind}" if app.behind else ""
+        text.append(f"{g.pinned} pin{behind} ", style=ctx.style("pinned"))
+    if app.stale:
+        text.append(f"{g.stale} stale ", style=ctx.style("stale"))
+    if any(c.severity is Severity.ERROR for c in app.conditions):
+        text.append(f"{g.warning} error ", style=ctx.style("degraded"))
+    if app.approximate:
+        text.append(f"{g.approximate} ", style=ctx.style("dim"))
+    text.rstrip()
+    return text
+
+
+def _flags_cell(row: FleetRow, ctx: CellContext) -> Text:
+    return flags_text(row.app, ctx)
+
+
+def _connection_cell(row: FleetRow, ctx: CellContext) -> Text:
+    if row.cluster is None:
+        return Text("?", end="")
+    state = row.cluster.connection
+    style = "stale" if state is not ConnectionState.CONNECTED else "dim"
+    return Text(ctx.glyphs.connection_label(state), style=ctx.style(style), end="")
+
+
+def _message_cell(row: FleetRow, ctx: CellContext) -> Text:
+    app = row.app
+    if app.conditions:
+        return safe(f"{app.conditions[0].type}: {app.conditions[0].message}", ctx.style("degraded"))
+    if app.health.message and app.health.status is not HealthStatus.HEALTHY:
+        return safe(app.health.message, ctx.style("dim"))
+    if app.control.paused and app.control.reason:
+        return safe(app.control.reason, ctx.style("dim"))
+    return Text("", end="")
+
+
+def _name_cell(row: FleetRow, _ctx: CellContext) -> Text:
+    return safe(row.app.app)
+
+
+def _cluster_cell(row: FleetRow, ctx: CellContext) -> Text:
+    return safe(row.app.cluster, ctx.style("stale") if row.app.stale else "")
+
+
+_SYNC_STYLE = {SyncStatus.SYNCED: "synced", SyncStatus.OUT_OF_SYNC: "outofsync", SyncStatus.UNKNOWN: "unknown"}
+
+SELECT_WIDTH = 2
+"""The leading cursor-and-mark cells."""
+
+COLUMNS: tuple[Column, ...] = (
+    Column("app", "APP", _name_cell, priority=0, min_width=8, max_width=32, variable=True),
+    Column("cluster", "CLUSTER", _cluster_cell, priority=0, min_width=6, max_width=20, variable=True),
+    Column("sync", "SYNC", _sync_cell, priority=0, min_width=11, max_width=11),
+    Column("health", "HEALTH", _health_cell, priority=0, min_width=13, max_width=13),
+    Column("flags", "FLAGS", _flags_cell, priority=1, min_width=8, max_width=30, variable=True),
+    Column("revision", "REVISION", _revision_cell, priority=2, min_width=12, max_width=13),
+    Column("drift", "DRIFT", _drift_cell, priority=3, min_width=5, max_width=5),
+    Column("conn", "CLUSTER STATE", _connection_cell, priority=4, min_width=13, max_width=13),
+    Column("message", "MESSAGE", _message_cell, priority=5, min_width=10, max_width=10_000, flex=True),
+)
+"""Columns in display order."""
+
+
+@dataclass(frozen=True, slots=True)
+class Layout:
+    """Which columns are shown, and how wide each is."""
+
+    columns: tuple[Column, ...]
+    widths: tuple[int, ...]
+
+
+def natural_width(column: Column, natural: Mapping[str, int]) -> int:
+    """The width a column would like: its cached content width, within its bounds."""
+    if column.flex:
+        return column.max_width
+    if not column.variable:
+        return column.min_width
+    wanted = max(natural.get(column.id, 0), len(column.title))
+    return max(column.min_width, min(column.max_width, wanted))
+
+
+def layout_columns(width: int, natural: Mapping[str, int], columns: Sequence[Column] = COLUMNS) -> Layout:
+    """Fit ``columns`` into ``width`` cells, dropping the lowest priority first.
+
+    Columns are admitted in priority order at their minimum width while they fit; then each admitted
+    column grows towards its natural width, in priority order; a flex column takes what is left.
+
+    Args:
+        width: cells available after the select column.
+        natural: cached content widths of the variable columns, by column id.
+        columns: the candidate columns, in display order.
+    """
+    admitted: set[str] = set()
+    used = 0
+    for column in sorted(columns, key=lambda c: c.priority):
+        cost = column.min_width + (GAP if admitted else 0)
+        if used + cost <= width:
+            admitted.add(column.id)
+            used += cost
+    shown = [c for c in columns if c.id in admitted]
+    widths = {c.id: c.min_width for c in shown}
+    spare = width - used
+    for column in sorted(shown, key=lambda c: c.priority):
+        if column.flex:
+            continue
+        grow = min(spare, natural_width(column, natural) - widths[column.id])
+        widths[column.id] += max(0, grow)
+        spare -= max(0, grow)
+    for column in shown:
+        if column.flex:
+            widths[column.id] += spare
+            break
+    return Layout(columns=tuple(shown), widths=tuple(widths[c.id] for c in shown))
+
+
+def render_cells(row: FleetRow, layout: Layout, ctx: CellContext) -> Text:
+    """The row's cells fitted to the layout, separated by ``GAP`` blanks."""
+    line = Text(no_wrap=True, end="")
+    for index, (column, width) in enumerate(zip(layout.columns, layout.widths, strict=True)):
+        if index:
+            line.append(" " * GAP)
+        line.append_text(fit(column.render(row, ctx), width, ctx.glyphs.ellipsis))
+    return line
+
+
+def render_titles(layout: Layout, style: Style) -> Text:
+    """The header line of the table."""
+    line = Text(" " * SELECT_WIDTH, style=style, no_wrap=True, end="")
+    for index, (column, width) in enumerate(zip(layout.columns, layout.widths, strict=True)):
+        if index:
+            line.append(" " * GAP, style=style)
+        line.append(column.title[:width].ljust(width), style=style)
+    return line
+
+
+def content_widths(rows: Sequence[FleetRow], ctx: CellContext) -> dict[str, int]:
+    """Natural widths of the variable columns over ``rows``."""
+    widths: dict[str, int] = {}
+    for column in COLUMNS:
+        if column.variable:
+            widths[column.id] = max((column.render(row, ctx).cell_len for row in rows), default=0)
+    return widths

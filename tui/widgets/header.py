@@ -1,0 +1,93 @@
+"""FleetHeader: the fleet's counts, the config repo's head or fetch error, and the read-only banner.
+
+The header only formats what the screen hands it (a snapshot and the time); counts are words and
+numbers, never colour alone. Repo URLs, subjects and errors are untrusted and go through ``safe``.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Static
+
+from core.model import FleetSnapshot, RepoStatus
+from tui.fleet_query import FleetCounts, count_fleet
+from tui.formatting import age_since, safe
+from tui.glyphs import UNICODE, Glyphs
+
+READ_ONLY_TEXT = "READ-ONLY AUDIT MODE: no action can change the fleet; browsing, diffs and history work."
+
+
+def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
+    """``212 apps · 14 OutOfSync · 3 Degraded · 1 cluster unreachable``."""
+    dot = f" {glyphs.dot} "
+    parts: list[tuple[str, str]] = [(f"{counts.apps} apps ({counts.rows} rows)", "")]
+    parts.append((f"{counts.out_of_sync} OutOfSync", "-bad" if counts.out_of_sync else ""))
+    parts.append((f"{counts.degraded} Degraded", "-bad" if counts.degraded else ""))
+    if counts.unknown:
+        parts.append((f"{counts.unknown} Unknown", "-bad"))
+    if counts.unreachable:
+        noun = "cluster" if counts.unreachable == 1 else "clusters"
+        parts.append((f"{counts.unreachable} {noun} unreachable", "-bad"))
+    if counts.paused:
+        parts.append((f"{counts.paused} paused", ""))
+    if counts.running:
+        parts.append((f"{counts.running} running", ""))
+    text = Text(no_wrap=True, end="")
+    for index, (part, _kind) in enumerate(parts):
+        if index:
+            text.append(dot)
+        text.append(part, style="bold" if _kind else "")
+    return text
+
+
+def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs) -> Text:
+    """``repo main @ a1b2c3d4 "subject" · fetched 20s ago``, or the fetch error."""
+    if repo is None:
+        return Text("repo: not loaded yet", no_wrap=True, end="")
+    text = Text("repo ", no_wrap=True, end="")
+    text.append_text(safe(repo.branch or "?"))
+    if repo.head is not None:
+        text.append(" @ ")
+        text.append_text(safe(repo.head.short, "bold"))
+        if repo.head.subject:
+            text.append(" ")
+            text.append_text(safe(repo.head.subject, max_length=60))
+    text.append(f" {glyphs.dot} fetched {age_since(repo.fetched_at, now)}")
+    if repo.error:
+        text.append(f"  {glyphs.warning} fetch failed: ", style="bold")
+        text.append_text(safe(repo.error, max_length=200))
+    if repo.warning:
+        text.append(f"  {glyphs.warning} ", style="bold")
+        text.append_text(safe(repo.warning, max_length=200))
+    return text
+
+
+class FleetHeader(Vertical):
+    """Two lines of fleet summary, plus a banner line in read-only mode."""
+
+    def __init__(self, *, glyphs: Glyphs = UNICODE, read_only: bool = False, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.glyphs = glyphs
+        self.read_only = read_only
+
+    def compose(self) -> ComposeResult:
+        """The banner (read-only only), the counts line and the repo line."""
+        if self.read_only:
+            yield Static(Text(READ_ONLY_TEXT, end=""), id="read-only-banner")
+        yield Static("fleetdeck: waiting for the first snapshot…", id="fleet-counts")
+        yield Static("", id="repo-line")
+
+    def show(self, snapshot: FleetSnapshot | None, now: float) -> None:
+        """Render the summary of ``snapshot`` as of ``now``."""
+        if snapshot is None:
+            return
+        counts = count_fleet(snapshot)
+        line = Text("fleetdeck ", style="bold", no_wrap=True, end="")
+        line.append_text(counts_text(counts, self.glyphs))
+        self.query_one("#fleet-counts", Static).update(line)
+        repo_line = self.query_one("#repo-line", Static)
+        repo_line.update(repo_text(snapshot.repo, now, self.glyphs))
+        repo_line.set_class(bool(snapshot.repo and snapshot.repo.error), "-error")
+        self.set_class(counts.out_of_sync + counts.degraded + counts.unreachable > 0, "-attention")
