@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from core.engine.targets import Desired, Target, digest
+from core.engine.targets import Desired, Target
 from core.model import (
     AppControl,
     AppName,
@@ -80,6 +80,13 @@ class Predicted:
     message: str = ""
 
 
+Memo = dict[ResourceKey, tuple[tuple[str, str, str], ResourceDiff]]
+"""Cached comparisons of one target: key → ((strategy, desired digest, live resourceVersion), verdict)."""
+
+COUNTERS = {"compared": 0, "reused": 0}
+"""How many comparisons ran and how many verdicts were reused (exact; read by benchmarks)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Context:
     """Everything besides desired and live that shapes a row."""
@@ -101,15 +108,26 @@ def evaluate(
     *,
     predicted: Mapping[ResourceKey, Predicted],
     context: Context,
+    memo: Memo | None = None,
 ) -> AppStatus:
-    """The ``AppStatus`` of ``target``."""
+    """The ``AppStatus`` of ``target``.
+
+    Args:
+        target: the app on the cluster.
+        desired: its rendered desired objects.
+        live: the cluster's cache.
+        predicted: server-side dry-run verdicts (used when fresh).
+        context: control state, history, operation, staleness.
+        memo: verdicts from earlier evaluations; pairs whose desired digest and live resourceVersion are
+            unchanged reuse theirs (and new ones are stored).
+    """
     conditions = list(context.conditions)
     if desired.error:
         conditions.append(Condition("ComparisonError", desired.error, Severity.ERROR))
     conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
-    resources = _resources(target, desired, live, predicted)
+    resources = _resources(target, desired, live, predicted, {} if memo is None else memo)
     managed = [r for r in resources if r.managed]
     sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
     known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
@@ -125,7 +143,7 @@ def evaluate(
 
 
 def _resources(
-    target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted]
+    target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted], memo: Memo
 ) -> list[ResourceStatus]:
     result: list[ResourceStatus] = []
     for key, obj in sorted(desired.objects.items()):
@@ -136,7 +154,7 @@ def _resources(
                                          diff=ResourceDiff(ResourceState.UNKNOWN, message=reason)))
             continue
         live_obj = live.get(key)
-        diff = _diff(obj, live_obj, predicted.get(key), target)
+        diff = _memoized(key, obj, live_obj, predicted.get(key), target, desired, memo)
         health = health_of(live_obj) if live_obj is not None else Health(HealthStatus.MISSING, "not in the cluster")
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=diff.state,
                                      health=health, diff=diff, wave=sync_wave(obj)[0]))
@@ -147,21 +165,38 @@ def _resources(
     return result
 
 
+def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, Any] | None,
+              pred: Predicted | None, target: Target, desired: Desired, memo: Memo) -> ResourceDiff:
+    desired_digest = desired.digest_of(key)
+    version = _version(live_obj) if live_obj is not None else ""
+    fresh = live_obj is not None and pred is not None and pred.live_version == version \
+        and pred.desired_digest == desired_digest
+    stamp = ("ssa" if fresh else "local", desired_digest, version)
+    cached = memo.get(key)
+    if cached is not None and cached[0] == stamp:
+        COUNTERS["reused"] += 1
+        return cached[1]
+    COUNTERS["compared"] += 1
+    diff = _diff(obj, live_obj, pred if fresh else None, target)
+    memo[key] = (stamp, diff)
+    return diff
+
+
+def _version(obj: Mapping[str, Any]) -> str:
+    return str((obj.get("metadata") or {}).get("resourceVersion", ""))
+
+
 def _diff(
     desired: Mapping[str, Any], live: Mapping[str, Any] | None, pred: Predicted | None, target: Target
 ) -> ResourceDiff:
+    """``pred`` is given only when it is fresh for this desired digest and live version."""
     rules = target.ignore_rules
-    if live is not None and pred is not None and _fresh(pred, desired, live):
+    if live is not None and pred is not None:
         if pred.state is not None:
             return ResourceDiff(pred.state, message=pred.message, strategy="ssa-dry-run")
         if pred.predicted is not None:
             return compare_predicted(pred.predicted, live, ignore_rules=rules)
     return compare(desired, live, ignore_rules=rules)
-
-
-def _fresh(pred: Predicted, desired: Mapping[str, Any], live: Mapping[str, Any]) -> bool:
-    version = str((live.get("metadata") or {}).get("resourceVersion", ""))
-    return pred.live_version == version and pred.desired_digest == digest(desired)
 
 
 def _extraneous(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:

@@ -24,7 +24,7 @@ from core.desired.repo import ConfigRepo
 from core.desired.spec import FleetConfig
 from core.engine.actions import Actions
 from core.engine.clusters import ClusterRuntime
-from core.engine.evaluate import Predicted, evaluate
+from core.engine.evaluate import Memo, Predicted, evaluate
 from core.engine.targets import Desired, Target, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -80,6 +80,9 @@ class FleetEngine:
         self.targets: dict[tuple[str, str], Target] = {}
         self.desired: dict[tuple[str, str], Desired] = {}
         self.predicted: dict[tuple[str, str], dict[ResourceKey, Predicted]] = {}
+        self.verdicts: dict[tuple[str, str], Memo] = {}
+        """Per target, local verdicts by (desired digest, live resourceVersion): unchanged pairs are not
+        compared again."""
         self.operations: dict[tuple[str, str], OperationState] = {}
         self.behind: dict[tuple[str, str], int] = {}
         """Commits between a pinned revision and the branch head, per pinned target."""
@@ -189,7 +192,8 @@ class FleetEngine:
             return Desired(self._head, error=str(exc))
         runtime = self.clusters[target.cluster.name]
         objects = runtime.prepare(target, result.objects)
-        return Desired(revision, objects=objects, warnings=tuple(result.warnings))
+        digests = {key: digest(obj) for key, obj in objects.items()}
+        return Desired(revision, objects=objects, warnings=tuple(result.warnings), digests=digests)
 
     # ------------------------------------------------------------------------------------ publishing
 
@@ -246,7 +250,8 @@ class FleetEngine:
         runtime = self.clusters[target.cluster.name]
         desired = self.desired.get(target.id) or Desired(None, error="not rendered yet")
         return evaluate(target, desired, runtime.view, predicted=self.predicted.get(target.id, {}),
-                        context=runtime.context(target, self.operations.get(target.id), head=self._head))
+                        context=runtime.context(target, self.operations.get(target.id), head=self._head),
+                        memo=self.verdicts.setdefault(target.id, {}))
 
     def _build_snapshot(self) -> FleetSnapshot:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
@@ -272,7 +277,7 @@ class FleetEngine:
                 continue
             version = str((live.get("metadata") or {}).get("resourceVersion", ""))
             pred = known.get(key)
-            if pred is not None and pred.live_version == version and pred.desired_digest == digest(obj):
+            if pred is not None and pred.live_version == version and pred.desired_digest == desired.digest_of(key):
                 continue
             job = (target.app.name, target.cluster.name, key)
             if job not in self._dry_runs:

@@ -43,6 +43,13 @@ class Desired:
     error: str = ""
     """The render failed: never prune, never auto-sync, state Unknown."""
     warnings: tuple[str, ...] = ()
+    digests: Mapping[ResourceKey, str] = field(default_factory=dict)
+    """Digest of each desired object, computed once per render: the key of cached verdicts."""
+
+    def digest_of(self, key: ResourceKey) -> str:
+        """The digest of the desired object at ``key``."""
+        found = self.digests.get(key)
+        return found if found is not None else digest(self.objects[key])
 
     @property
     def ok(self) -> bool:

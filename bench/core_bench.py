@@ -1,0 +1,83 @@
+"""Benchmarks of the core: drift detection, watch ingest into the cache, memory per cached object."""
+
+from __future__ import annotations
+
+import gc
+import tracemalloc
+from typing import Any
+
+import orjson
+
+from bench.harness import RatioResult, ratio
+from bench.workloads import pairs, pod
+from core.live.api import APIResource
+from core.live.cache import ClusterCache
+from core.live.events import Upserted
+from core.reconcile import diff as diff_module
+from core.reconcile.diff import compare
+from core.reconcile.normalize import normalize
+
+PODS = APIResource("", "v1", "Pod", "pods", True, frozenset({"list", "watch"}))
+
+
+def drift_pass(n: int = 1000) -> list[RatioResult]:
+    """P2/P4: a full local drift pass against ``==`` over the same normalized projections."""
+    data = pairs(n)
+    normalized = [(normalize(d, side="desired", namespace_default="shop"), normalize(lv, side="live"))
+                  for d, lv in data]
+    calls = {"deepdiff": 0}
+    real = diff_module.DeepDiff if hasattr(diff_module, "DeepDiff") else None
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls["deepdiff"] += 1
+        assert real is not None
+        return real(*args, **kwargs)
+
+    if real is not None:
+        diff_module.DeepDiff = counting  # type: ignore[attr-defined]
+    try:
+        verdicts = [compare(d, lv, namespace_default="shop") for d, lv in data]
+    finally:
+        if real is not None:
+            diff_module.DeepDiff = real  # type: ignore[attr-defined]
+    drifted = sum(1 for v in verdicts if v.state.value != "Synced")
+    result = ratio(
+        f"drift pass, {n} Deployments (vs ==)",
+        candidate=lambda: [compare(d, lv, namespace_default="shop") for d, lv in data],
+        baseline=lambda: [a == b for a, b in normalized],
+        target=80.0,
+        notes={"drifted": drifted, "deepdiff_calls": calls["deepdiff"]},
+    )
+    return [result]
+
+
+def ingest(n: int = 5000) -> list[RatioResult]:
+    """P1/P14: decode watch lines and apply them to the cache, against orjson.loads of the same bytes."""
+    lines = [orjson.dumps({"type": "ADDED", "object": pod(i)}) for i in range(n)]
+
+    def candidate() -> None:
+        cache = ClusterCache("bench")
+        for line in lines:
+            event = orjson.loads(line)
+            cache.apply(Upserted(resource=PODS, obj=event["object"]))
+
+    def baseline() -> None:
+        for line in lines:
+            orjson.loads(line)
+
+    return [ratio(f"watch ingest, {n} Pod events (vs orjson.loads)", candidate=candidate, baseline=baseline,
+                  target=1.5, notes={"bytes_per_event": sum(map(len, lines)) // n})]
+
+
+def memory(n: int = 5000) -> dict[str, float]:
+    """P11: resident bytes per cached Pod (tracemalloc, deterministic), against its JSON size."""
+    lines = [orjson.dumps(pod(i)) for i in range(n)]
+    gc.collect()
+    tracemalloc.start()
+    cache = ClusterCache("bench")
+    for line in lines:
+        cache.apply(Upserted(resource=PODS, obj=orjson.loads(line)))
+    current, _ = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    return {"objects": float(len(cache)), "kib_per_object": current / n / 1024,
+            "json_kib_per_object": sum(map(len, lines)) / n / 1024}
