@@ -11,8 +11,8 @@ import sys
 from pathlib import Path
 
 from devcluster.binaries import REPO_ROOT, BinariesNotFoundError
-from devcluster.cluster import ControlPlane, ControlPlaneError
-from devcluster.handles import default_names
+from devcluster.cluster import ControlPlane
+from devcluster.handles import ControlPlaneError, default_names
 
 DEFAULT_STATE_DIR = REPO_ROOT / ".dev-cluster"
 
@@ -27,6 +27,13 @@ def _parser() -> argparse.ArgumentParser:
     up.add_argument("--clusters", type=int, default=2, help="number of clusters fd-a, fd-b, ... (default 2)")
     up.add_argument("--names", help="comma-separated cluster names instead of fd-a, fd-b, ...")
     up.add_argument("--nodes", type=int, default=1, help="fake kwok Nodes per cluster (default 1)")
+    up.add_argument(
+        "--apiserver-arg",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="extra kube-apiserver flag for every cluster, e.g. --apiserver-arg=--watch-cache=false (repeatable)",
+    )
     sub.add_parser("down", help="stop everything 'up' started")
     sub.add_parser("status", help="show the recorded processes")
     restart = sub.add_parser("restart-apiserver", help="stop and start one cluster's kube-apiserver")
@@ -50,7 +57,9 @@ def cmd_up(args: argparse.Namespace) -> int:
         print(f"export KUBECONFIG={existing.kubeconfig}")
         return 0
     names = tuple(args.names.split(",")) if args.names else default_names(args.clusters)
-    plane = ControlPlane(args.state_dir, names=names, nodes=args.nodes).start()
+    plane = ControlPlane(
+        args.state_dir, names=names, nodes=args.nodes, apiserver_args=tuple(args.apiserver_arg)
+    ).start()
     contexts = ", ".join(f"{c.admin_context}/{c.viewer_context}" for c in plane.clusters.values())
     print(f"contexts: {contexts}", file=sys.stderr)
     print(f"export KUBECONFIG={plane.kubeconfig}")
@@ -113,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (ControlPlaneError, BinariesNotFoundError) as exc:
+    except (ControlPlaneError, BinariesNotFoundError, ValueError) as exc:
         print(f"dev-cluster: {exc}", file=sys.stderr)
         return 2
 

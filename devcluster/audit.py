@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 MUTATING_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+REVIEW_RESOURCES = frozenset(
+    {
+        "selfsubjectaccessreviews",
+        "selfsubjectrulesreviews",
+        "selfsubjectreviews",
+        "subjectaccessreviews",
+        "localsubjectaccessreviews",
+        "tokenreviews",
+    }
+)
+"""Resources whose ``create`` is a question to the apiserver (nothing is stored), e.g. ``kubectl auth can-i``."""
 
 AuditEvent = dict[str, Any]
 
@@ -65,13 +76,28 @@ def username(event: AuditEvent) -> str:
     return str(event.get("user", {}).get("username", ""))
 
 
-def mutating_events(events: Iterable[AuditEvent], *, user: str | None = None) -> list[AuditEvent]:
+def is_review(event: AuditEvent) -> bool:
+    """Whether the event is a non-persisted review request (SelfSubjectAccessReview, TokenReview, ...)."""
+    return (event.get("objectRef") or {}).get("resource") in REVIEW_RESOURCES
+
+
+def mutating_events(
+    events: Iterable[AuditEvent], *, user: str | None = None, include_reviews: bool = False
+) -> list[AuditEvent]:
     """Events whose verb mutates (create/update/patch/delete/deletecollection), optionally by ``user``.
 
-    Dry-run requests (``dryRun=All`` in ``requestURI``) are included; filter on ``requestURI`` to
-    tell them apart.
+    Denied attempts (``responseStatus.code`` 403) and dry runs (``dryRun=All`` in ``requestURI``)
+    are included; filter on those fields to tell them apart. Review requests such as
+    SelfSubjectAccessReview are ``create`` calls that store nothing, so they are left out unless
+    ``include_reviews`` is set.
     """
-    return [e for e in events if e.get("verb") in MUTATING_VERBS and (user is None or username(e) == user)]
+    return [
+        e
+        for e in events
+        if e.get("verb") in MUTATING_VERBS
+        and (user is None or username(e) == user)
+        and (include_reviews or not is_review(e))
+    ]
 
 
 def wait_for_audit_event(

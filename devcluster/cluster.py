@@ -11,11 +11,13 @@ another process (``scripts/dev-cluster down``), signals exactly what was started
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,22 @@ START_TIMEOUT = 180.0
 PORT_ATTEMPTS = 4
 STOP_TIERS = (("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",))
 """Stop order: clients of the apiservers first, etcd last."""
+
+
+NAME_PATTERN = re.compile(r"^[a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?$")
+
+
+def _checked_names(names: tuple[str, ...]) -> tuple[str, ...]:
+    """Cluster names become directories, etcd prefixes and context names: short DNS labels, unique."""
+    bad = [n for n in names if not NAME_PATTERN.match(n) or n.endswith("-viewer")]
+    if bad or not names or len(set(names)) != len(names):
+        raise ValueError(f"cluster names must be unique DNS labels (not ending in -viewer): {names!r}")
+    return tuple(names)
+
+
+def _owned_and_ready(record: ProcessRecord, probe: Callable[[ProcessRecord], bool]) -> bool:
+    """Ready only if *our* process holds the port (another plane may answer on it) and the probe passes."""
+    return held_by(record.pid, record.port) and probe(record)
 
 
 def _print_progress(message: str) -> None:
@@ -66,7 +84,7 @@ class ControlPlane:
             apiserver_args: extra kube-apiserver flags for every cluster (``("--watch-cache=false",)``).
         """
         self.state_dir = Path(state_dir).resolve()
-        self.names = tuple(names)
+        self.names = _checked_names(names)
         self._binaries = binaries
         self.nodes = nodes
         self._progress = progress
@@ -238,7 +256,7 @@ class ControlPlane:
         for attempt in range(1, PORT_ATTEMPTS + 1):
             record = self._spawn(make(free_port()))
             try:
-                took = self._wait(what, lambda r=record: held_by(r.pid, r.port) and probe(r), watch=(record,))
+                took = self._wait(what, partial(_owned_and_ready, record, probe), watch=(record,))
             except ProcessDiedError as exc:
                 self._forget(record)
                 if attempt == PORT_ATTEMPTS or not is_bind_race(exc.log):
@@ -335,14 +353,13 @@ class ControlPlane:
             f"{name}: clusterrole view aggregated", lambda: probes.view_has_rules(rest), watch=watch
         )
         for path, obj in manifests.viewer_objects():
-            probes.retry_transient(lambda p=path, o=obj: rest.apply(p, o), timeout=self.timeout)
+            probes.retry_transient(partial(rest.apply, path, obj), timeout=self.timeout)
         node_names = [f"{manifests.NODE_PREFIX}{i}" for i in range(self.nodes)]
         for node in node_names:
-            body = manifests.fake_node(node)
-            probes.retry_transient(
-                lambda b=body: rest.request("POST", "/api/v1/nodes", body=b, ok=(201, 409)),
-                timeout=self.timeout,
+            create = partial(
+                rest.request, "POST", "/api/v1/nodes", body=manifests.fake_node(node), ok=(201, 409)
             )
+            probes.retry_transient(create, timeout=self.timeout)
         took += self._wait(
             f"{name}: nodes Ready",
             lambda: all(probes.node_schedulable(rest, n) for n in node_names),

@@ -106,7 +106,7 @@ def is_ours(record: ProcessRecord) -> bool:
     if proc_state(record.pid) in (None, "Z", "X"):
         return False
     cmdline = _proc_cmdline(record.pid)
-    return bool(cmdline) and cmdline[0] == record.argv[0]
+    return cmdline is not None and bool(cmdline) and cmdline[0] == record.argv[0]
 
 
 def signal_group(record: ProcessRecord, sig: signal.Signals) -> None:

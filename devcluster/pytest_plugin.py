@@ -276,7 +276,7 @@ async def kube_client_factory() -> AsyncIterator[KubeClientFactory]:
 
     async def make(cluster: ClusterInfo, *, viewer: bool = False) -> Any:
         context = cluster.viewer_context if viewer else cluster.admin_context
-        client = await kubernetes.aio.config.new_client_from_config(
+        client = await kubernetes.aio.config.new_client_from_config(  # type: ignore[no-untyped-call]
             config_file=str(cluster.kubeconfig), context=context, persist_config=False
         )
         made.append(client)

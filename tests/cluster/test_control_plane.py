@@ -281,11 +281,16 @@ async def test_watch_resume_compaction_and_teardown_without_watch_cache(
 async def test_audit_log_shows_user_verb_and_dry_run(
     admin_client: Any, viewer_client: Any, namespace: str, cluster: ClusterInfo
 ) -> None:
-    """Every request lands in the audit log with user, verb, objectRef and the full request URI."""
+    """Every request lands in the audit log with user, verb, objectRef and the full request URI; reviews are not mutations."""
     since = dt.datetime.now(dt.UTC)
     core = client.CoreV1Api(admin_client)
     await core.create_namespaced_config_map(namespace, configmap("audited"), dry_run="All")
     await core.create_namespaced_config_map(namespace, configmap("audited"))
+    review = {
+        "spec": {"resourceAttributes": {"verb": "list", "resource": "configmaps", "namespace": namespace}}
+    }
+    answer = await client.AuthorizationV1Api(viewer_client).create_self_subject_access_review(review)
+    assert answer.status.allowed
     await client.CoreV1Api(viewer_client).list_namespaced_config_map(namespace)
 
     def viewer_list(event: dict[str, Any]) -> bool:
@@ -299,6 +304,8 @@ async def test_audit_log_shows_user_verb_and_dry_run(
     assert {(e["objectRef"]["resource"], e["responseStatus"]["code"]) for e in creates} == {
         ("configmaps", 201)
     }
-    assert mutating_events(events, user=VIEWER) == []
+    assert mutating_events(events, user=VIEWER) == []  # an access review stores nothing
+    reviews = mutating_events(events, user=VIEWER, include_reviews=True)
+    assert [e["objectRef"]["resource"] for e in reviews] == ["selfsubjectaccessreviews"]
     listed = next(e for e in events if viewer_list(e))
     assert listed["objectRef"] == {"resource": "configmaps", "namespace": namespace, "apiVersion": "v1"}
