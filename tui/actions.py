@@ -77,13 +77,13 @@ _GLOBAL = (
 
 _FLEET = (
     _a("fleet", "open", "enter", "open_app", "app: open", "Open", "Open the app under the cursor: resources, "
-       "conditions, control state."),
+       "conditions, control state.", key_display="enter"),
     _a("fleet", "diff", "d", "open_diff", "diff: whole app", "Diff", "Desired against live for the app under the "
        "cursor."),
     _a("fleet", "history", "h", "open_history", "history: open", "History", "Git revisions and recorded syncs; "
        "preview a rollback."),
     _a("fleet", "filter", "slash", "focus_filter", "view: filter", "Filter", "Filter by name, cluster, "
-       "label (env=prod) or state (outofsync, degraded, paused…).", key_display="/"),
+       "label (env=prod) or state (outofsync, degraded, paused...).", key_display="/"),
     _a("fleet", "clear_filter", "escape", "clear_filter", "view: clear filter", "Clear", "Clear the filter.",
        show=False),
     _a("fleet", "sort", "o", "cycle_sort", "view: cycle sort", "Sort", "Sort by name, cluster, sync, health."),
@@ -142,7 +142,7 @@ _DIFF = (
     _a("diff", "previous", "N", "previous_change", "diff: previous change", "Prev", "Jump to the previous "
        "change.", show=False),
     _a("diff", "external", "o", "open_external", "diff: open in $FLEETDECK_DIFF", "External", "Write both "
-       "sides to temporary files and open them in $FLEETDECK_DIFF (delta, vimdiff…)."),
+       "sides to temporary files and open them in $FLEETDECK_DIFF (delta, vimdiff...)."),
 )
 
 _HISTORY = (

@@ -168,15 +168,15 @@ def _value(value: Any) -> str:
 
 
 def change_summary(change: FieldChange, now: float) -> str:
-    """``/spec/replicas: live 5 → desired 3 · changed by kubectl-edit 3m ago``."""
+    """``/spec/replicas: live 5 -> desired 3, changed by kubectl-edit 3m ago``."""
     path = clean(change.path, max_length=120)
     if change.op == "add":
-        values = f"missing live → desired {_value(change.desired)}"
+        values = f"missing live -> desired {_value(change.desired)}"
     elif change.op == "remove":
-        values = f"live {_value(change.live)} → removed"
+        values = f"live {_value(change.live)} -> removed"
     else:
-        values = f"live {_value(change.live)} → desired {_value(change.desired)}"
-    return f"{path}: {values} · {describe_change(change, now)}"
+        values = f"live {_value(change.live)} -> desired {_value(change.desired)}"
+    return f"{path}: {values}, {describe_change(change, now)}"
 
 
 def _blame_for(line: YamlLine, changes: Sequence[FieldChange], used: set[int]) -> FieldChange | None:
@@ -271,11 +271,11 @@ def _blame_rows(
 
 
 def resource_title(key: ResourceKey, diff: ResourceDiff) -> str:
-    """``Deployment/shop/web · OutOfSync · 2 changes · server dry run``."""
+    """``Deployment/shop/web: OutOfSync, 2 changes, server dry run``."""
     how = "server dry run" if not diff.approximate else "local comparison (approximate)"
     count = len(diff.changes)
     noun = "change" if count == 1 else "changes"
-    return f"{clean(str(key))} · {diff.state.value} · {count} {noun} · {how}"
+    return f"{clean(str(key))}: {diff.state.value}, {count} {noun}, {how}"
 
 
 def resource_rows(

@@ -128,8 +128,8 @@ def test_app_rows_skip_synced_resources() -> None:
     assert app is not None
     rows = app_rows(app.resources, now=NOW)
     titles = [r.text for r in rows if r.kind is RowKind.TITLE]
-    assert titles == ["CronJob.batch/jobs/worker-nightly · Missing · 0 changes · server dry run",
-                      "ConfigMap/jobs/worker-old · Extraneous · 0 changes · server dry run"]
+    assert titles == ["CronJob.batch/jobs/worker-nightly: Missing, 0 changes, server dry run",
+                      "ConfigMap/jobs/worker-old: Extraneous, 0 changes, server dry run"]
     assert rows[-1].text == "1 resources in sync (not shown)"
 
 

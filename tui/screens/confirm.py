@@ -138,9 +138,9 @@ class ConfirmSyncModal(ModalScreen[tuple[SyncPlan, ...] | None]):
 
     def _options_text(self) -> Text:
         if self.replan is None:
-            return Text("y run · n cancel", end="")
+            return Text("y run, n cancel", end="")
         return Text(
-            f"y run · n cancel · d dry run: {'on' if self.dry_run else 'off'} · "
+            f"y run, n cancel, d dry run: {'on' if self.dry_run else 'off'}, "
             f"p prune: {'on' if self.prune else 'off'}",
             end="",
         )
@@ -202,7 +202,7 @@ class ConfirmModal(ModalScreen[bool]):
         with Vertical(id="dialog"):
             yield Static(safe(self.title_text, "bold"), id="dialog-title")
             yield Static(self.body, id="body")
-            yield Static(Text("y confirm · n cancel", end=""), id="options")
+            yield Static(Text("y confirm, n cancel", end=""), id="options")
         yield Footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:

@@ -64,7 +64,7 @@ class FleetScreen(ConsoleScreen):
         glyphs = self.ctx.glyphs
         yield FleetHeader(glyphs=glyphs, read_only=self.ctx.read_only, id="header")
         box = Input(
-            placeholder="filter: name, cluster, env=prod, outofsync, degraded, paused…  (enter keep, esc clear)",
+            placeholder="filter: name, cluster, env=prod, outofsync, degraded, paused...  (enter keep, esc clear)",
             id="filter",
             classes="-hidden",
         )

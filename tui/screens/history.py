@@ -20,7 +20,7 @@ from core.model import FleetSnapshot, HistoryEntry, Revision, SyncStatus
 from tui.context import ConsoleContext
 from tui.diff_model import app_rows
 from tui.fleet_query import RowKey
-from tui.formatting import age_since, safe
+from tui.formatting import age_since, fit, safe
 from tui.glyphs import Glyphs
 from tui.messages import SyncRequested
 from tui.screens.base import ConsoleScreen, row_title
@@ -38,13 +38,23 @@ class HistoryItem:
 
 
 def merge_history(revisions: Sequence[Revision], entries: Sequence[HistoryEntry]) -> list[HistoryItem]:
-    """Git revisions newest first, each with its recorded syncs; recorded SHAs Git did not list go last."""
+    """Revisions with their recorded syncs, newest first (by commit time or, failing that, sync time).
+
+    A recorded SHA that Git did not list (a commit that did not change this app's output) is kept.
+    """
     by_sha: dict[str, list[HistoryEntry]] = {}
-    for entry in entries:
+    for entry in sorted(entries, key=lambda e: e.at, reverse=True):
         by_sha.setdefault(entry.revision, []).append(entry)
     items = [HistoryItem(r.sha, r, tuple(by_sha.pop(r.sha, ()))) for r in revisions]
     items += [HistoryItem(sha, None, tuple(found)) for sha, found in by_sha.items()]
-    return items
+    return sorted(items, key=_item_time, reverse=True)
+
+
+def _item_time(item: HistoryItem) -> float:
+    times = [e.at for e in item.entries]
+    if item.revision is not None and item.revision.committed_at is not None:
+        times.append(item.revision.committed_at)
+    return max(times, default=0.0)
 
 
 def item_prompt(item: HistoryItem, *, current: str | None, now: float, glyphs: Glyphs) -> Text:
@@ -57,7 +67,7 @@ def item_prompt(item: HistoryItem, *, current: str | None, now: float, glyphs: G
         text.append("  ")
         text.append_text(safe(revision.subject, max_length=70))
     else:
-        text.append("  (not among the revisions Git listed)")
+        text.append("  (a commit that did not change this app's output)")
     if current is not None and item.sha == current:
         text.append(f"  {glyphs.marked} desired now", style="bold")
     for entry in item.entries[:2]:
@@ -127,8 +137,10 @@ class HistoryScreen(ConsoleScreen):
         options = self.query_one("#revisions", OptionList)
         highlighted = options.highlighted
         options.clear_options()
+        width = max(20, options.scrollable_content_region.width or self.size.width - 2)
         options.add_options(
-            Option(item_prompt(i, current=current, now=self.now(), glyphs=self.ctx.glyphs), id=i.sha)
+            Option(fit(item_prompt(i, current=current, now=self.now(), glyphs=self.ctx.glyphs), width,
+                       self.ctx.glyphs.ellipsis), id=i.sha)
             for i in items
         )
         if items:

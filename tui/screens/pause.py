@@ -69,7 +69,7 @@ class PauseModal(ModalScreen[PauseRequest | None]):
                 box.cursor_blink = self.cursor_blink
                 yield box
             yield Static("", id="pause-error")
-            yield Static(Text("enter pause · esc cancel", end=""), id="options")
+            yield Static(Text("enter pause, esc cancel", end=""), id="options")
         yield Footer()
 
     @on(Input.Submitted, "#reason")

@@ -20,6 +20,7 @@ from textual.strip import Strip
 from tui.diff_model import DiffRow, RowKind, YamlLine
 from tui.formatting import fit
 from tui.glyphs import UNICODE, Glyphs
+from tui.widgets.strips import text_strip
 
 SIDE_BY_SIDE_MIN_WIDTH = 140
 """Below this width side by side is unreadable; the screen falls back to unified."""
@@ -107,10 +108,8 @@ class DiffView(ScrollView, can_focus=True):
         base = self.rich_style
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
-        text = self._row_text(self.rows[index], width)
-        text = fit(text, width, self.glyphs.ellipsis)
-        text.style = base
-        return Strip(list(text.render(self.app.console)), width).adjust_cell_length(width, base)
+        return text_strip(self._row_text(self.rows[index], width), width, base, self.app.console,
+                          self.glyphs.ellipsis)
 
     def _row_text(self, row: DiffRow, width: int) -> Text:
         g = self.glyphs

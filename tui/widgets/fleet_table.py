@@ -23,7 +23,7 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.fleet_query import FleetRow, GroupRow, RowKey, TableRow
-from tui.formatting import fit, safe
+from tui.formatting import safe
 from tui.glyphs import UNICODE, Glyphs
 from tui.widgets.fleet_columns import (
     SELECT_WIDTH,
@@ -34,6 +34,7 @@ from tui.widgets.fleet_columns import (
     render_cells,
     render_titles,
 )
+from tui.widgets.strips import text_strip
 
 STATE_STYLES = (
     "synced",
@@ -345,7 +346,4 @@ class FleetTable(ScrollView, can_focus=True):
         return text
 
     def _to_strip(self, text: Text, width: int, style: Style) -> Strip:
-        text = fit(text, width, self.glyphs.ellipsis)
-        text.style = style
-        segments = list(text.render(self.app.console))
-        return Strip(segments, width).adjust_cell_length(width, style)
+        return text_strip(text, width, style, self.app.console, self.glyphs.ellipsis)

@@ -16,7 +16,7 @@ from tui.fleet_query import FleetCounts, count_fleet
 from tui.formatting import age_since, safe
 from tui.glyphs import UNICODE, Glyphs
 
-READ_ONLY_TEXT = "READ-ONLY AUDIT MODE: no action can change the fleet; browsing, diffs and history work."
+READ_ONLY_TEXT = "READ-ONLY AUDIT MODE: nothing here can change the fleet"
 
 
 def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
@@ -76,7 +76,7 @@ class FleetHeader(Vertical):
         """The banner (read-only only), the counts line and the repo line."""
         if self.read_only:
             yield Static(Text(READ_ONLY_TEXT, end=""), id="read-only-banner")
-        yield Static("fleetdeck: waiting for the first snapshot…", id="fleet-counts")
+        yield Static("fleetdeck: waiting for the first snapshot...", id="fleet-counts")
         yield Static("", id="repo-line")
 
     def show(self, snapshot: FleetSnapshot | None, now: float) -> None:

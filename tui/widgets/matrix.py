@@ -24,6 +24,7 @@ from core.sanitize import clean
 from tui.fleet_query import FleetRow, RowKey
 from tui.formatting import fit, safe
 from tui.glyphs import UNICODE, Glyphs
+from tui.widgets.strips import text_strip
 
 CELL_WIDTH = 12
 NAME_MAX = 24
@@ -219,6 +220,4 @@ class FleetMatrix(ScrollView, can_focus=True):
         return Style.null()
 
     def _strip(self, text: Text, width: int, style: Style) -> Strip:
-        text = fit(text, width, self.glyphs.ellipsis)
-        text.style = style
-        return Strip(list(text.render(self.app.console)), width).adjust_cell_length(width, style)
+        return text_strip(text, width, style, self.app.console, self.glyphs.ellipsis)
