@@ -119,6 +119,10 @@ class ClusterWatcher:
         """The served resource of a kind (for ``get``/``apply``/``dry_run_apply``), if any."""
         return self.resources.get((group, kind))
 
+    def request_discovery(self) -> None:
+        """Discover again soon (e.g. after a "kind not found" during a render or a sync)."""
+        self._rediscover.set()
+
     def state_of(self, group: str, kind: str) -> WatchState | None:
         """The watch progress of a kind (lists and watches done, current resourceVersion)."""
         return self._states.get((group, kind))

@@ -221,3 +221,22 @@ async def test_refused_connection_is_transient() -> None:
         assert caught.value.status is None and caught.value.transient
     finally:
         await api.close()
+
+
+async def test_cluster_unreachable_at_start_is_reported_quickly() -> None:
+    """K1: a watcher on a cluster that refuses connections shows Unreachable within seconds, and keeps
+    retrying in the background (stop() ends it cleanly)."""
+    from core.live.cache import ClusterCache
+    from core.live.cluster import ClusterWatcher
+    from core.model import ConnectionState
+
+    api = client("http://127.0.0.1:1")
+    cache = ClusterCache("local")
+    watcher = ClusterWatcher(api, cache, kinds=[("", "ConfigMap")], tick=0.1)
+    await watcher.start()
+    try:
+        await watcher.wait_until(lambda: cache.state is ConnectionState.UNREACHABLE, timeout=5)
+        assert "local" in cache.message
+    finally:
+        await watcher.stop()
+        await api.close()
