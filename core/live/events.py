@@ -55,6 +55,15 @@ class KindNotServed(ClusterError):
     """The kind is no longer served (404 on list or watch, e.g. its CRD was deleted): stop watching."""
 
 
+class Throttled(ClusterError):
+    """429 Too Many Requests: wait at least ``retry_after`` seconds (the server's Retry-After)."""
+
+    def __init__(self, message: str, *, cluster: str = "", retry_after: float = 1.0, reason: str = "") -> None:
+        super().__init__(message, cluster=cluster, status=429, reason=reason or "TooManyRequests",
+                         hint=f"the API server asks to retry after {retry_after:g}s")
+        self.retry_after = retry_after
+
+
 def kind_label(resource: APIResource) -> str:
     """``group/Kind`` (``/ConfigMap`` for the core group), as used in task names and messages."""
     return f"{resource.group}/{resource.kind}"

@@ -32,7 +32,7 @@ import orjson
 
 from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
-from core.live.events import MALFORMED_EVENT
+from core.live.events import MALFORMED_EVENT, Throttled
 from core.live.kubeconfig import ContextConfig, Credentials, Kubeconfig, build_api_client, load_kubeconfig
 from core.settings import WatchSettings
 
@@ -76,6 +76,14 @@ def plain(value: Any) -> Any:
 def _describe(resource: APIResource, name: str = "", namespace: str = "") -> str:
     scope = f"{namespace}/" if namespace else ""
     return f"{resource.kind}/{scope}{name}" if name else f"{resource.kind} ({resource.api_version})"
+
+
+def _retry_after(headers: Mapping[str, str] | None) -> float:
+    """Seconds from a ``Retry-After`` header (delta-seconds form, as kube-apiserver sends), capped at 60."""
+    try:
+        return min(60.0, max(0.0, float((headers or {}).get("Retry-After", "1"))))
+    except ValueError:
+        return 1.0
 
 
 # ---------------------------------------------------------------------------------------------- discovery parsing
@@ -251,7 +259,7 @@ class KubeClient:
         if resp.status == 404 and missing_ok:
             return None
         if not 200 <= resp.status < 300:
-            raise self._status_error(resp.status, data, what=what)
+            raise self._status_error(resp.status, data, what=what, headers=resp.headers)
         try:
             doc = orjson.loads(data) if data else {}
         except orjson.JSONDecodeError as exc:
@@ -259,7 +267,8 @@ class KubeClient:
                                status=resp.status) from exc
         return doc if isinstance(doc, dict) else {"value": doc}
 
-    def _status_error(self, status: int, data: bytes, *, what: str) -> ClusterError:
+    def _status_error(self, status: int, data: bytes, *, what: str,
+                      headers: Mapping[str, str] | None = None) -> ClusterError:
         message, reason = f"HTTP {status}", ""
         try:
             doc = orjson.loads(data)
@@ -275,6 +284,9 @@ class KubeClient:
             # (unknown field, wrong type); it is the caller's input that is wrong, so report it as the
             # 422 Invalid it means, or retries would hammer the server with a manifest that cannot pass.
             message, status, reason = f"{message} (the API server answered HTTP 500)", 422, "Invalid"
+        if status == 429:
+            return Throttled(f"{what}: {message}", cluster=self.cluster, reason=reason,
+                             retry_after=_retry_after(headers))
         return ClusterError(f"{what}: {message}", cluster=self.cluster, status=status, reason=reason)
 
     def _transport_error(self, method: str, path: str, exc: BaseException) -> ClusterError:
@@ -377,7 +389,8 @@ class KubeClient:
         try:
             if resp.status != 200:
                 data = await resp.read()
-                raise self._status_error(resp.status, data, what=f"watch {_describe(resource)}")
+                raise self._status_error(resp.status, data, what=f"watch {_describe(resource)}",
+                                         headers=resp.headers)
             async for event in self._events(resp.response.content, resource):
                 yield event
         except _TRANSPORT_ERRORS as exc:

@@ -31,6 +31,7 @@ from core.live.events import (
     Deleted,
     KindNotServed,
     Listed,
+    Throttled,
     Upserted,
     WatchEvent,
     WatchForbidden,
@@ -351,6 +352,8 @@ async def infinite_watch(
                 backoff.reset()
             healthy_since = None
             delay = settings.backoff_max if isinstance(exc, WatchForbidden) else backoff.next()
+            if isinstance(exc, Throttled):
+                delay = max(delay, exc.retry_after)  # honour Retry-After (K8)
             probe = True
         log.info("cluster %s: %s: reconnecting in %.1fs", api.cluster, kind_label(resource), delay)
         await sleep(delay)

@@ -240,3 +240,33 @@ async def test_cluster_unreachable_at_start_is_reported_quickly() -> None:
     finally:
         await watcher.stop()
         await api.close()
+
+
+async def test_throttling_carries_retry_after(serve: Callable[..., Awaitable[str]]) -> None:
+    """K8: a 429 becomes Throttled with the server's Retry-After, which infinite_watch waits at least."""
+    from core.live.events import Throttled
+    from core.live.watching import infinite_watch
+
+    async def busy(request: web.Request) -> web.Response:
+        response = status(429, "Too many requests, please try again later.", "TooManyRequests")
+        response.headers["Retry-After"] = "7"
+        return response
+
+    api = client(await serve({"/api/v1/configmaps": busy}))
+    delays: list[float] = []
+
+    async def sleep(seconds: float) -> None:
+        delays.append(seconds)
+        if len(delays) == 2:
+            raise asyncio.CancelledError
+
+    try:
+        with pytest.raises(Throttled) as caught:
+            await api.list(CM)
+        assert caught.value.retry_after == 7 and caught.value.transient
+        with pytest.raises(asyncio.CancelledError):
+            async for _ in infinite_watch(api, CM, settings=WatchSettings(), sleep=sleep):
+                pass
+        assert delays == [7, 7]
+    finally:
+        await api.close()
