@@ -13,11 +13,12 @@ import logging
 import os
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
 from textual import on, work
 from textual.app import App
+from textual.notifications import SeverityLevel
 from textual.reactive import reactive, var
 from textual.worker import Worker, WorkerState
 
@@ -59,7 +60,7 @@ class FleetdeckApp(App[None]):
     """The fleetdeck console."""
 
     TITLE = "fleetdeck"
-    CSS_PATH: ClassVar[list[str | Path]] = [
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
         STYLES / "app.tcss",
         STYLES / "fleet.tcss",
         STYLES / "app_screen.tcss",
@@ -167,7 +168,7 @@ class FleetdeckApp(App[None]):
         state = message.state
         self.operations = _upsert(self.operations, state)
         where = f"{clean(state.app)} on {clean(state.cluster)}"
-        severity = "information" if state.phase.successful else "error"
+        severity: SeverityLevel = "information" if state.phase.successful else "error"
         self.notify(
             f"{state.kind} {state.phase.value}: {state.summary}. Rows update with the next snapshot.",
             title=f"{'dry-run ' if state.dry_run else ''}{state.kind} {where}",

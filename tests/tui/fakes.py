@@ -87,7 +87,7 @@ class FakeEngine:
         self._record("stop")
         self.stopped = True
 
-    async def snapshots(self) -> AsyncIterator[FleetSnapshot]:  # type: ignore[override]
+    async def snapshots(self) -> AsyncIterator[FleetSnapshot]:
         """The scripted snapshots, then (live only) every published one."""
         for snapshot in self.scripted:
             yield snapshot
@@ -148,7 +148,7 @@ class FakeEngine:
         self.plans.append(plan)
         return plan
 
-    async def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:  # type: ignore[override]
+    async def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
         """Pending, one Running per step, then Succeeded; live mode then publishes the synced row."""
         self._record("run", plan)
         self._refuse(f"sync {plan.app} on {plan.cluster}")

@@ -6,12 +6,13 @@ Used by the pilot tests to assert on visible words and by the injection test to 
 from __future__ import annotations
 
 import io
+from typing import Any
 
 from rich.console import Console
 from textual.app import App
 
 
-def _render(app: App[object], *, color_system: str | None) -> Console:
+def _render(app: App[Any], *, color_system: str | None) -> Console:
     width, height = app.size
     console = Console(width=width, height=height, file=io.StringIO(), force_terminal=True,
                       color_system=color_system, record=True, legacy_windows=False)  # type: ignore[arg-type]
@@ -19,12 +20,12 @@ def _render(app: App[object], *, color_system: str | None) -> Console:
     return console
 
 
-def screen_text(app: App[object]) -> str:
+def screen_text(app: App[Any]) -> str:
     """The visible screen (including modals over their background) as plain text lines."""
     return _render(app, color_system=None).export_text()
 
 
-def terminal_bytes(app: App[object]) -> str:
+def terminal_bytes(app: App[Any]) -> str:
     """What a truecolor terminal would receive for a full repaint of the screen."""
     console = _render(app, color_system="truecolor")
     file = console.file

@@ -179,7 +179,7 @@ async def test_a_new_snapshot_repaints_only_the_changed_row(build_app: AppFactor
                 regions.append(Region(0, 0, table.size.width, table.size.height))
             return original(*regions_, **kwargs)  # type: ignore[arg-type]
 
-        table.refresh = spy  # type: ignore[method-assign]
+        table.refresh = spy  # type: ignore[method-assign, assignment]
         app.post_message(SnapshotChanged(second))
         await pilot.pause()
         assert table.refreshed_keys == [changed_app.id]

@@ -11,6 +11,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 import pytest
+from textual.command import Hit
 
 from core.errors import FleetdeckError
 from tests.fixtures.snapshots import HEAD, HOSTILE, hostile_snapshot
@@ -99,6 +100,8 @@ async def test_palette_rows_are_plain(build_app: AppFactory) -> None:
         provider = FleetdeckCommands(app.screen)
         hits = [hit async for hit in provider.search("open web")]
         assert hits
-        display = hits[0].match_display
+        hit = hits[0]
+        assert isinstance(hit, Hit)
+        display = hit.match_display
         assert "[link=http://x]click[/link]" in str(getattr(display, "plain", display))
         assert "\x1b" not in str(getattr(display, "plain", display))

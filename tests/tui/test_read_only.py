@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
-from textual.command import DiscoveryHit, Hit
+from typing import Any
 
+from textual.command import DiscoveryHit, Hit
+from textual.screen import Screen
+
+from core.model import AppName, ClusterName
 from tests.fixtures.snapshots import fleet_snapshot
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
@@ -60,10 +64,9 @@ async def test_mutating_bindings_are_not_registered(build_app: AppFactory) -> No
     app = build_app(read_only_engine())
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot)
-        screens = [app.screen]
-        for screen in (AppScreen(app.ctx, ("web", "prod-us")), HistoryScreen(app.ctx, ("web", "prod-us")),
-                       DiffScreen(app.ctx, ("web", "prod-us"))):
-            screens.append(screen)
+        key = (AppName("web"), ClusterName("prod-us"))
+        screens: list[Screen[Any]] = [app.screen, AppScreen(app.ctx, key), HistoryScreen(app.ctx, key),
+                                      DiffScreen(app.ctx, key)]
         for screen in screens:
             assert not bound_keys(screen) & MUTATING_KEYS, screen
         footer = screen_text(app).splitlines()[-1]
@@ -94,7 +97,7 @@ async def test_requests_are_refused_by_the_app_too(build_app: AppFactory) -> Non
         await settle(pilot)
         plan = await engine.plan_sync("web", "prod-us")
         app.post_message(SyncRequested((plan,)))
-        app.post_message(PauseRequested((("web", "prod-us"),), "x"))
+        app.post_message(PauseRequested(((AppName("web"), ClusterName("prod-us")),), "x"))
         await settle(pilot)
         assert engine.runs == [] and engine.pauses == []
         notes = [n.message for n in app._notifications]

@@ -7,8 +7,10 @@ from pathlib import Path
 import pytest
 from rich.style import Style
 
+from core.api import FleetEngineAPI
 from core.model import FieldChange
 from tests.fixtures.snapshots import NOW, fleet_snapshot, rfc3339
+from tests.tui.fakes import FakeEngine
 from tui.actions import ACTIONS, actions_for, bindings_for
 from tui.diff_model import RowKind, app_rows, diff_rows, emit_yaml, scalar, yaml_text
 from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, build_rows, count_fleet
@@ -198,3 +200,9 @@ def test_registry_titles_ids_and_keys() -> None:
                 seen.add(key)
     assert not [a for a in actions_for("fleet", read_only=True) if a.mutating]
     assert all(b.id and b.tooltip for b in bindings_for("fleet", read_only=False))
+
+
+def test_fake_engine_implements_the_protocol() -> None:
+    """The fake is a FleetEngineAPI (checked by mypy --strict on this assignment, and at runtime here)."""
+    engine: FleetEngineAPI = FakeEngine([fleet_snapshot()])
+    assert callable(engine.snapshots) and not engine.read_only

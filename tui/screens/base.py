@@ -83,7 +83,6 @@ class ConsoleScreen(Screen[None]):
     @work(exclusive=True, group="plan", exit_on_error=False, description="Planning sync")
     async def _plan_and_confirm(self, targets: tuple[RowKey, ...], resources: tuple[ResourceKey, ...]) -> None:
         engine = self.ctx.engine
-        self.notify(f"planning {len(targets)} sync(s)...", timeout=2)
         plans = await plan_targets(engine, targets, resources=resources)
 
         async def replan(prune: bool, dry_run: bool) -> tuple[SyncPlan, ...]:

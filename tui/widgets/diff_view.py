@@ -140,10 +140,17 @@ class DiffView(ScrollView, can_focus=True):
         else:
             left = self._signed("-", row.left, "removed") if row.left else Text("", end="")
             right = self._signed("+", row.right, "added") if row.right else Text("", end="")
-        text = fit(left, half, self.glyphs.ellipsis)
+        text = self._half(left, half, "removed" if row.left and row.kind is not RowKind.CONTEXT else "")
         text.append(f" {self.glyphs.separator} ", style=self._style("gutter"))
-        text.append_text(fit(right, half, self.glyphs.ellipsis))
+        text.append_text(self._half(right, half, "added" if row.right and row.kind is not RowKind.CONTEXT else ""))
         return text
+
+    def _half(self, text: Text, width: int, kind: str) -> Text:
+        """One side, fitted; a changed side's background spans the whole half."""
+        fitted = fit(text, width, self.glyphs.ellipsis)
+        if kind:
+            fitted.stylize(self._style(kind), 0, len(fitted))
+        return fitted
 
     def _signed(self, sign: str, line: YamlLine | None, kind: str) -> Text:
         style = self._style(kind) if kind else Style.null()
@@ -153,12 +160,16 @@ class DiffView(ScrollView, can_focus=True):
         return text
 
     def _yaml(self, line: YamlLine, style: Style) -> Text:
-        text = Text(" " * line.indent + ("- " if line.item else ""), style=style, end="")
+        """YAML colouring on context lines; changed lines keep one style so they stay legible on their
+        background (the sign says what they are)."""
+        if style:
+            return Text(line.text, style=style, end="")
+        text = Text(" " * line.indent + ("- " if line.item else ""), end="")
         if line.key:
-            text.append(line.key, style=style + self._style("key"))
-            text.append(":", style=style)
+            text.append(line.key, style=self._style("key"))
+            text.append(":")
             if line.value:
-                text.append(" ", style=style)
+                text.append(" ")
         if line.value:
-            text.append(line.value, style=style + self._style(line.value_kind or "string"))
+            text.append(line.value, style=self._style(line.value_kind or "string"))
         return text

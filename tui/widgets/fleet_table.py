@@ -326,7 +326,12 @@ class FleetTable(ScrollView, can_focus=True):
             no_wrap=True,
             end="",
         )
-        line.append_text(render_cells(row, self._current_layout(), self._cell_context()))
+        # The cursor line drops the state colours: on the cursor's background they could vanish, and the
+        # words and glyphs already say the state.
+        context = self._cell_context()
+        if is_cursor:
+            context = CellContext(glyphs=context.glyphs, now=context.now, styles={})
+        line.append_text(render_cells(row, self._current_layout(), context))
         style = base
         if marked:
             style += self.get_component_rich_style("fleet-table--marked")

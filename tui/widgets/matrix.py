@@ -205,7 +205,7 @@ class FleetMatrix(ScrollView, can_focus=True):
         badge = g.stale if status.stale else badge
         body = f"{prefix}{sha} {g.sync[status.sync]}{g.health[status.health.status]}{badge}"
         text = fit(Text(body, end=""), CELL_WIDTH)
-        text.stylize(self._cell_style(status) + cursor_style)
+        text.stylize(cursor_style if is_cursor else self._cell_style(status))
         return text
 
     def _cell_style(self, status: AppStatus) -> Style:
