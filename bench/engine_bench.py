@@ -57,6 +57,16 @@ def _fleet(root: Path, apps: int) -> Path:
     return fleet
 
 
+async def _quiet(period: float = 0.5, limit: float = 60.0) -> None:
+    """Wait until no comparison has run for ``period`` seconds (the engine has caught up)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + limit
+    last = -1
+    while loop.time() < deadline and COUNTERS["compared"] != last:
+        last = COUNTERS["compared"]
+        await asyncio.sleep(period)
+
+
 async def _churn(apps: int, events: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
@@ -70,7 +80,7 @@ async def _churn(apps: int, events: int) -> dict[str, float]:
             clusters[cluster].ensure_namespace(app)
             for obj in desired.objects.values():
                 clusters[cluster].seed_apply(dict(obj))
-        await asyncio.sleep(1.0)
+        await _quiet()
         before = dict(COUNTERS)
         generation = engine.snapshot.generation
         for i in range(events):
@@ -78,7 +88,7 @@ async def _churn(apps: int, events: int) -> dict[str, float]:
             key = ResourceKey("", "ConfigMap", app, f"{app}-config")
             clusters["c1"].update_as("kubectl-edit", key, {"data": {"k": f"v{i}"}})
             await asyncio.sleep(0.02)
-        await asyncio.sleep(0.5)
+        await _quiet()
         compared = COUNTERS["compared"] - before["compared"]
         reused = COUNTERS["reused"] - before["reused"]
         snapshots = engine.snapshot.generation - generation
