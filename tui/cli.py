@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import logging
+import os
 import re
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
@@ -79,6 +81,27 @@ def handle_errors(func: Callable[..., T]) -> Callable[..., T]:
     return wrapper
 
 
+def log_path() -> str:
+    """``$XDG_STATE_HOME/fleetdeck/fleetdeck.log``: where the console logs (never to its own screen)."""
+    state = os.environ.get("XDG_STATE_HOME") or os.path.join(os.path.expanduser("~"), ".local", "state")
+    return os.path.join(state, "fleetdeck", "fleetdeck.log")
+
+
+def configure_logging(verbose: int, *, to_file: bool) -> None:
+    """Headless verbs log errors to stderr (more with -v); the console logs to a file, since stderr is
+    its screen."""
+    level = (logging.ERROR, logging.WARNING, logging.DEBUG)[min(verbose, 2)]
+    if to_file:
+        path = log_path()
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        handler: logging.Handler = logging.FileHandler(path, encoding="utf-8")
+        level = min(level, logging.WARNING)
+    else:
+        handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=level, handlers=[handler], force=True)
+
+
 def parse_duration(text: str | None) -> float | None:
     """``90s``, ``15m``, ``2h``, ``1d`` (or a bare number of seconds) to seconds."""
     if text is None:
@@ -94,14 +117,17 @@ def parse_duration(text: str | None) -> float | None:
 @fleet_option
 @read_only_option
 @click.option("--mouse/--no-mouse", default=False, help="Enable mouse tracking (off by default, for SSH).")
+@click.option("--verbose", "-v", count=True, help="Log more (-v warnings, -vv debug) to stderr or the console log.")
 @click.pass_context
-def main(ctx: click.Context, fleet: str | None, read_only: bool, mouse: bool) -> None:
+def main(ctx: click.Context, fleet: str | None, read_only: bool, mouse: bool, verbose: int) -> None:
     """fleetdeck: every GitOps application on every cluster, live, in one terminal.
 
     Without a command, opens the console on the fleet file (like `fleetdeck console`).
     Try `fleetdeck demo` for a self-contained demo fleet that needs no cluster.
     """
     ctx.obj = {"fleet": fleet, "read_only": read_only, "mouse": mouse}
+    interactive = ctx.invoked_subcommand in (None, "console", "demo")
+    configure_logging(verbose, to_file=interactive)
     if ctx.invoked_subcommand is None:
         ctx.invoke(console, fleet=fleet, read_only=read_only, mouse=mouse)
 

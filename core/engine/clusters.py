@@ -247,15 +247,17 @@ class ClusterRuntime:
     def context(self, target: Target, operation: OperationState | None, *, head: Revision | None) -> Context:
         """The non-object inputs of the target's row."""
         state = self.app_state(target.app.name)
-        stale = self.cache.state in (ConnectionState.UNREACHABLE, ConnectionState.DEGRADED) and self.cache.stale
+        stale = self.cache.state is ConnectionState.UNREACHABLE or (
+            self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
         conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
         if state.interrupted and (operation is None or operation.phase.completed):
             conditions.append(Condition("OperationInterrupted", state.interrupted, Severity.WARNING))
         last = state.last_operation
         synced = next((h.revision for h in reversed(state.history) if h.result == "Succeeded"), None)
         behind = self.engine.behind.get(target.id, 0) if state.control.pinned else 0
+        shown = "showing the last known state" if self.view.listed else "its state has never been seen"
         message = f"cluster {self.spec.name} {self.cache.state.value.lower()} since " \
-                  f"{time.strftime('%H:%M:%S', time.localtime(self.cache.since))}: showing the last known state"
+                  f"{time.strftime('%H:%M:%S', time.localtime(self.cache.since))}: {shown}"
         if last is not None and last.phase.value == "Failed" and last.automated:
             conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
                                         Severity.ERROR))
