@@ -19,8 +19,7 @@ from typing import Any
 import pytest
 
 from devcluster.audit import audit_events, mutating_events
-from tests.cluster.test_engine_observe import commit, fleet_file
-from tests.engine.conftest import git
+from tests.cluster.conftest import fleet_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tmux,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
@@ -82,18 +81,6 @@ def console(tmp_path: Path) -> Iterator[Callable[..., Console]]:
     yield start
     for c in started:
         c.close()
-
-
-@pytest.fixture
-def repo(tmp_path: Path, namespace: str) -> Path:
-    """A config repo with the app at its first version."""
-    from tests.cluster.test_engine_observe import app_objects
-
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    commit(path, app_objects(namespace), "web 1.0")
-    return path
 
 
 def app_line(screen: str, app: str) -> str:

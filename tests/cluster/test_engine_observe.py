@@ -22,61 +22,9 @@ from core.model import ConnectionState, FleetSnapshot, HealthStatus, ResourceKey
 from core.offline import drift_report
 from core.settings import EngineSettings, WatchSettings
 from devcluster.audit import audit_events, mutating_events
-from tests.engine.conftest import git
+from tests.cluster.conftest import app_objects, commit, fleet_file
 
 pytestmark = pytest.mark.cluster
-
-
-def app_objects(namespace: str, *, replicas: int = 2, env: dict[str, str] | None = None) -> list[dict[str, Any]]:
-    """A realistic app with defaults left to the server: Deployment, Service, ConfigMap, SA, Secret."""
-    env = {"MODE": "blue", "LOG": "info"} if env is None else env
-    container = {"name": "web", "image": "registry.example/web:1.0", "ports": [{"containerPort": 8080}],
-                 "env": [{"name": k, "value": v} for k, v in env.items()],
-                 "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}
-    return [
-        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "web"}},
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"a": "1"}},
-        {"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "web-secret"}, "stringData": {"token": "s3cr3t"}},
-        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
-         "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}},
-        {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "labels": {"app": "web"}},
-         "spec": {"replicas": replicas, "selector": {"matchLabels": {"app": "web"}},
-                  "template": {"metadata": {"labels": {"app": "web"}},
-                               "spec": {"serviceAccountName": "web", "containers": [container]}}}},
-    ]
-
-
-def commit(repo: Path, objects: list[dict[str, Any]], message: str) -> None:
-    """Write ``apps/web/app.yaml`` (plus a kustomization) and commit."""
-    app = repo / "apps" / "web"
-    app.mkdir(parents=True, exist_ok=True)
-    (app / "app.yaml").write_text(yaml.safe_dump_all(objects))
-    (app / "kustomization.yaml").write_text(yaml.safe_dump({"resources": ["app.yaml"]}))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", message)
-
-
-@pytest.fixture
-def repo(tmp_path: Path, namespace: str) -> Path:
-    """A config repo holding the app at its first version."""
-    path = tmp_path / "repo"
-    path.mkdir()
-    git(path, "init", "-q", "-b", "main")
-    commit(path, app_objects(namespace), "web 1.0")
-    return path
-
-
-def fleet_file(tmp_path: Path, repo: Path, cluster: Any, namespace: str, *, viewer: bool = False) -> Path:
-    """A fleet file for one app (named after the test's namespace, so shared state never mixes) on ``cluster``."""
-    path = tmp_path / ("viewer.yaml" if viewer else "fleetdeck.yaml")
-    context = cluster.viewer_context if viewer else cluster.admin_context
-    path.write_text(yaml.safe_dump({
-        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
-        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": context,
-                      "labels": {"env": "test"}}],
-        "apps": [{"name": namespace, "path": "apps/web", "namespace": namespace}],
-    }))
-    return path
 
 
 @pytest.fixture
