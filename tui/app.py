@@ -40,6 +40,7 @@ from tui.messages import (
     SyncFinished,
     SyncProgressed,
     SyncRequested,
+    WorkerFailed,
 )
 from tui.screens.error import ErrorModal
 from tui.screens.fleet import FleetScreen
@@ -244,8 +245,16 @@ class FleetdeckApp(App[None]):
     def _worker_state_changed(self, event: Worker.StateChanged) -> None:
         worker = event.worker
         if event.state is WorkerState.ERROR and worker.error is not None:
-            context = f"while {worker.description.lower()}" if worker.description else ""
-            self.push_screen(ErrorModal.from_exception(worker.error, context=context))
+            self.show_error(worker.error, worker.description)
+
+    @on(WorkerFailed)
+    def _screen_worker_failed(self, message: WorkerFailed) -> None:
+        self.show_error(message.error, message.description)
+
+    def show_error(self, error: BaseException, doing: str = "") -> None:
+        """Show ``error`` in an ErrorModal; ``doing`` is the failed worker's description."""
+        context = f"while {doing[:1].lower()}{doing[1:]}" if doing else ""
+        self.push_screen(ErrorModal.from_exception(error, context=context))
 
     def action_show_help(self) -> None:
         """Keys of the current screen, generated from the registry."""

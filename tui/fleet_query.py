@@ -15,7 +15,7 @@ Filter syntax (every term must match; a leading ``-`` negates a term):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -62,17 +62,19 @@ class GroupBy(StrEnum):
         return members[(members.index(self) + 1) % len(members)]
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, eq=False)
 class FleetRow:
-    """One (app, cluster) row."""
+    """One (app, cluster) row. Compared by identity: ``build_rows`` reuses the row object while the
+    snapshot reuses the app's status, so "did this row change" is an ``is`` check."""
 
+    key: RowKey
     app: AppStatus
     cluster: ClusterStatus | None
 
-    @property
-    def key(self) -> RowKey:
-        """The row's identity."""
-        return self.app.id
+    @classmethod
+    def of(cls, app: AppStatus, cluster: ClusterStatus | None) -> FleetRow:
+        """The row of ``app`` on its cluster."""
+        return cls((app.app, app.cluster), app, cluster)
 
 
 @dataclass(frozen=True, slots=True)
@@ -137,19 +139,21 @@ def _term_predicate(term: str) -> Predicate:
     return lambda a, _c: term in a.app.lower() or term in a.cluster.lower() or term in a.namespace.lower()
 
 
-def parse_filter(text: str) -> Predicate:
+def parse_filter(text: str) -> Predicate | None:
     """Compile a filter string (see the module docstring) into a row predicate.
 
     Args:
         text: what the operator typed after ``/``.
 
     Returns:
-        A predicate that is true for rows to show; an empty filter shows everything.
+        A predicate that is true for rows to show; ``None`` for an empty filter (show everything).
     """
     checks: list[tuple[bool, Predicate]] = []
     for raw in text.lower().split():
         negate = raw.startswith("-") and len(raw) > 1
         checks.append((negate, _term_predicate(raw[1:] if negate else raw)))
+    if not checks:
+        return None
 
     def predicate(app: AppStatus, cluster: ClusterStatus | None) -> bool:
         return all(check(app, cluster) != negate for negate, check in checks)
@@ -194,6 +198,7 @@ def build_rows(
     sort: SortKey = SortKey.NAME,
     reverse: bool = False,
     group: GroupBy = GroupBy.NONE,
+    previous: Mapping[RowKey, FleetRow] | None = None,
 ) -> tuple[TableRow, ...]:
     """The rows the fleet table shows, in order, with group headings when grouping.
 
@@ -203,16 +208,20 @@ def build_rows(
         sort: the order within each group.
         reverse: reverse that order.
         group: the grouping.
+        previous: the last rows by key; a row whose app and cluster status are the same objects is reused.
     """
     if snapshot is None:
         return ()
     clusters = {c.name: c for c in snapshot.clusters}
     predicate = parse_filter(filter_text)
-    rows = [
-        FleetRow(app, clusters.get(app.cluster))
-        for app in snapshot.apps
-        if predicate(app, clusters.get(app.cluster))
-    ]
+    previous = previous or {}
+    rows: list[FleetRow] = []
+    for app in snapshot.apps:
+        cluster = clusters.get(app.cluster)
+        if predicate is not None and not predicate(app, cluster):
+            continue
+        old = previous.get((app.app, app.cluster))
+        rows.append(old if old is not None and old.app is app and old.cluster is cluster else FleetRow.of(app, cluster))
     rows.sort(key=_sort_key(sort), reverse=reverse)
     if group is GroupBy.NONE:
         return tuple(rows)
@@ -247,15 +256,23 @@ class FleetCounts:
 
 
 def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
-    """Count what the header summarises."""
-    apps = snapshot.apps
+    """Count what the header summarises (one pass over the rows)."""
+    names: set[str] = set()
+    out_of_sync = degraded = unknown = paused = running = 0
+    for app in snapshot.apps:
+        names.add(app.app)
+        out_of_sync += app.sync is SyncStatus.OUT_OF_SYNC
+        unknown += app.sync is SyncStatus.UNKNOWN
+        degraded += app.health.status is HealthStatus.DEGRADED
+        paused += app.control.paused
+        running += app.operation is not None and not app.operation.phase.completed
     return FleetCounts(
-        apps=len({a.app for a in apps}),
-        rows=len(apps),
-        out_of_sync=sum(1 for a in apps if a.sync is SyncStatus.OUT_OF_SYNC),
-        degraded=sum(1 for a in apps if a.health.status is HealthStatus.DEGRADED),
-        unknown=sum(1 for a in apps if a.sync is SyncStatus.UNKNOWN),
-        paused=sum(1 for a in apps if a.control.paused),
+        apps=len(names),
+        rows=len(snapshot.apps),
+        out_of_sync=out_of_sync,
+        degraded=degraded,
+        unknown=unknown,
+        paused=paused,
         unreachable=sum(1 for c in snapshot.clusters if c.connection is ConnectionState.UNREACHABLE),
-        running=sum(1 for a in apps if a.operation is not None and not a.operation.phase.completed),
+        running=running,
     )

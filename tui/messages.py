@@ -78,3 +78,11 @@ class RefreshRequested(Message):
 
     target: RowKey | None = None
     hard: bool = False
+
+
+@dataclass
+class WorkerFailed(Message):
+    """A screen's worker raised; the app shows it in an ErrorModal (``Worker.StateChanged`` does not bubble)."""
+
+    error: BaseException
+    description: str = ""

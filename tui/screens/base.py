@@ -24,9 +24,10 @@ from tui.messages import PauseRequested, RefreshRequested, ResumeRequested, Sync
 from tui.planning import plan_targets
 from tui.screens.confirm import ConfirmModal, ConfirmSyncModal
 from tui.screens.pause import PauseModal, PauseRequest, targets_text
+from tui.screens.worker_errors import ForwardsWorkerErrors
 
 
-class ConsoleScreen(Screen[None]):
+class ConsoleScreen(ForwardsWorkerErrors, Screen[None]):
     """A full screen of the console, fed by the app's snapshot."""
 
     SCOPE: ClassVar[str] = ""

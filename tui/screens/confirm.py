@@ -20,6 +20,7 @@ from core.model import SyncAction, SyncPlan
 from tui.actions import install_bindings
 from tui.formatting import join_lines, safe
 from tui.glyphs import UNICODE, Glyphs
+from tui.screens.worker_errors import ForwardsWorkerErrors
 
 Replan = Callable[[bool, bool], Awaitable[tuple[SyncPlan, ...]]]
 """``replan(prune, dry_run)``: plan the same targets again with new options."""
@@ -94,7 +95,7 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
     return text
 
 
-class ConfirmSyncModal(ModalScreen[tuple[SyncPlan, ...] | None]):
+class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | None]):
     """Preview of one or many plans; dismisses with the runnable plans or ``None``."""
 
     def __init__(

@@ -58,6 +58,7 @@ class FleetScreen(ConsoleScreen):
     def __init__(self, ctx: ConsoleContext) -> None:
         super().__init__(ctx)
         self.rows: tuple[TableRow, ...] = ()
+        self._row_by_key: dict[RowKey, FleetRow] = {}
 
     def compose(self) -> ComposeResult:
         """Header, filter, table or matrix, sync log, status line, footer."""
@@ -105,8 +106,10 @@ class FleetScreen(ConsoleScreen):
     def _render_rows(self) -> None:
         snapshot = self.snapshot
         self.rows = build_rows(
-            snapshot, filter_text=self.filter_text, sort=self.sort, reverse=self.reverse, group=self.group
+            snapshot, filter_text=self.filter_text, sort=self.sort, reverse=self.reverse, group=self.group,
+            previous=self._row_by_key,
         )
+        self._row_by_key = {r.key: r for r in self.rows if isinstance(r, FleetRow)}
         self.marked = self._existing_marks(snapshot)
         if self.matrix:
             clusters = tuple(sorted(c.name for c in snapshot.clusters)) if snapshot else ()

@@ -103,6 +103,7 @@ class FleetTable(ScrollView, can_focus=True):
         """The time ages are computed from; the screen sets it from the app's clock."""
         self.rows: tuple[TableRow, ...] = ()
         self.marked: frozenset[RowKey] = frozenset()
+        self._keys: tuple[object, ...] = ()
         self._positions: dict[object, int] = {}
         self._natural: dict[str, int] = {}
         self._column_layout: Layout | None = None
@@ -130,20 +131,19 @@ class FleetTable(ScrollView, can_focus=True):
         """
         rows = tuple(rows)
         current_key = self.cursor_key
-        same_order = len(rows) == len(self.rows) and all(
-            new.key == old.key for new, old in zip(rows, self.rows, strict=True)
-        )
-        changed = (
-            [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new is not old and new != old]
-            if same_order
-            else []
-        )
+        keys = tuple(row.key for row in rows)
+        same_order = keys == self._keys
+        # Rows are reused while their app is unchanged, so identity finds the changed ones.
+        changed = [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new is not old] if (
+            same_order) else []
         mark_changed = [
             self._positions[k] for k in marked.symmetric_difference(self.marked) if k in self._positions
         ]
         self.rows = rows
         self.marked = marked
-        self._positions = {row.key: i for i, row in enumerate(rows)}
+        if not same_order:
+            self._keys = keys
+            self._positions = {key: i for i, key in enumerate(keys)}
         if not same_order or self._update_natural(changed):
             self._repaint_all(current_key)
             return

@@ -1,0 +1,125 @@
+"""Screen details: the header's repo line, help from the registry, errors from screen workers,
+the external diff, and pause validation."""
+
+from __future__ import annotations
+
+import contextlib
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from core.errors import GitError
+from tests.fixtures.snapshots import fleet_snapshot
+from tests.tui.conftest import AppFactory
+from tests.tui.fakes import FakeEngine
+from tests.tui.helpers import settle, wait_for_screen
+from tests.tui.screen import screen_text
+from tui.actions import actions_for
+from tui.screens.diff import DiffScreen
+from tui.screens.error import ErrorModal
+from tui.screens.help import HelpScreen
+from tui.screens.history import HistoryScreen
+from tui.screens.pause import PauseModal
+from tui.widgets.fleet_table import FleetTable
+
+
+async def test_header_shows_the_repo_fetch_error(build_app: AppFactory) -> None:
+    """A failed fetch is stated in the header next to the head still in use."""
+    engine = FakeEngine([fleet_snapshot(repo_error="fetch origin: connection refused")])
+    app = build_app(engine)
+    async with app.run_test(size=(160, 36)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "repo main @ 4f9d2c1e" in text
+        assert "fetch failed: fetch origin: connection refused" in text
+
+
+async def test_help_lists_the_registry(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`?` shows every fleet and global action title, generated from the registry."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 90)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await wait_for_screen(pilot, HelpScreen)
+        text = screen_text(app)
+        for action in (*actions_for("fleet", read_only=False), *actions_for("global", read_only=False)):
+            assert action.title in text, action.title
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_a_screen_worker_error_opens_the_error_modal(build_app: AppFactory) -> None:
+    """When loading revisions fails, the history screen's worker error reaches the ErrorModal."""
+    engine = FakeEngine([fleet_snapshot()], errors={"revisions": GitError("git log failed", hint="run git fsck")})
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("h")
+        await wait_for_screen(pilot, ErrorModal)
+        text = screen_text(app)
+        assert "git log failed" in text and "run git fsck" in text and "loading revisions" in text
+        await pilot.press("escape")
+        await pilot.pause()
+        assert isinstance(app.screen, HistoryScreen)
+
+
+async def test_pause_rejects_a_bad_expiry(engine: FakeEngine, build_app: AppFactory) -> None:
+    """An unparsable expiry is explained and nothing is paused."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("p")
+        await wait_for_screen(pilot, PauseModal)
+        await pilot.press(*"why", "enter", *"soon", "enter")
+        await pilot.pause()
+        assert "not a duration" in screen_text(app)
+        assert isinstance(app.screen, PauseModal) and engine.pauses == []
+
+
+async def test_external_diff_gets_both_sides(engine: FakeEngine, build_app: AppFactory,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    """`o` writes live and desired YAML to temporary files and runs $FLEETDECK_DIFF on them, suspended."""
+    seen: dict[str, Any] = {}
+
+    def fake_run(argv: list[str], check: bool) -> subprocess.CompletedProcess[bytes]:
+        seen["argv"] = argv
+        seen["live"], seen["desired"] = (Path(p).read_text() for p in argv[-2:])
+        return subprocess.CompletedProcess(argv, 1)
+
+    @contextlib.contextmanager
+    def fake_suspend() -> Iterator[None]:
+        seen["suspended"] = True
+        yield
+
+    monkeypatch.setattr(subprocess, "run", fake_run)
+    app = build_app(engine, diff_command="delta --side-by-side")
+    monkeypatch.setattr(app, "suspend", fake_suspend)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(FleetTable).move_to(("web", "prod-us"))  # type: ignore[arg-type]
+        await pilot.press("d")
+        await wait_for_screen(pilot, DiffScreen)
+        await pilot.press("o")
+        await pilot.pause()
+    assert seen["suspended"]
+    assert seen["argv"][:2] == ["delta", "--side-by-side"]
+    assert seen["argv"][-2].endswith("web-prod-us.live.yaml")
+    assert "replicas: 5" in seen["live"] and "replicas: 3" in seen["desired"]
+    assert "# Deployment.apps/shop/web" in seen["live"]
+    assert not Path(seen["argv"][-1]).exists(), "temporary files are removed afterwards"
+
+
+async def test_external_diff_without_a_command_explains(engine: FakeEngine, build_app: AppFactory) -> None:
+    """Without $FLEETDECK_DIFF, `o` says how to set it."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("d")
+        await wait_for_screen(pilot, DiffScreen)
+        await pilot.press("o")
+        await pilot.pause()
+        assert any("FLEETDECK_DIFF" in n.message for n in app._notifications)
