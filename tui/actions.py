@@ -78,34 +78,35 @@ _GLOBAL = (
 _FLEET = (
     _a("fleet", "open", "enter", "open_app", "app: open", "Open", "Open the app under the cursor: resources, "
        "conditions, control state.", key_display="enter"),
+    _a("fleet", "sync", "s", "sync_selected", "sync: selected rows", "Sync", "Plan a sync of the marked rows "
+       "(or the row under the cursor) and confirm it.", mutating=True),
+    _a("fleet", "pause", "p", "pause_selected", "pause: selected rows", "Pause", "Stop automated sync, with a "
+       "reason and an optional expiry.", mutating=True),
     _a("fleet", "diff", "d", "open_diff", "diff: whole app", "Diff", "Desired against live for the app under the "
        "cursor."),
-    _a("fleet", "history", "h", "open_history", "history: open", "History", "Git revisions and recorded syncs; "
-       "preview a rollback."),
     _a("fleet", "filter", "slash", "focus_filter", "view: filter", "Filter", "Filter by name, cluster, "
        "label (env=prod) or state (outofsync, degraded, paused...).", key_display="/"),
-    _a("fleet", "clear_filter", "escape", "clear_filter", "view: clear filter", "Clear", "Clear the filter.",
-       show=False),
-    _a("fleet", "sort", "o", "cycle_sort", "view: cycle sort", "Sort", "Sort by name, cluster, sync, health."),
-    _a("fleet", "reverse", "O", "reverse_sort", "view: reverse sort", "Reverse", "Reverse the order.",
+    _a("fleet", "mark", "space", "toggle_mark", "select: toggle mark", "Mark", "Mark the row for a bulk sync "
+       "or pause.", key_display="space"),
+    _a("fleet", "history", "h", "open_history", "history: open", "History", "Git revisions and recorded syncs; "
+       "preview a rollback."),
+    _a("fleet", "matrix", "m", "toggle_matrix", "view: toggle matrix", "Matrix", "Apps × clusters: which "
+       "revision runs where."),
+    _a("fleet", "sort", "o", "cycle_sort", "view: cycle sort", "Sort", "Sort by name, cluster, sync, health.",
        show=False),
     _a("fleet", "group", "g", "cycle_group", "view: cycle grouping", "Group", "Group by cluster, by env "
        "label, or not at all."),
-    _a("fleet", "matrix", "m", "toggle_matrix", "view: toggle matrix", "Matrix", "Apps × clusters: which "
-       "revision runs where."),
+    _a("fleet", "clear_filter", "escape", "clear_filter", "view: clear filter", "Clear", "Clear the filter.",
+       show=False),
+    _a("fleet", "reverse", "O", "reverse_sort", "view: reverse sort", "Reverse", "Reverse the order.",
+       show=False),
     _a("fleet", "log", "l", "toggle_log", "view: toggle sync log", "Log", "Show or hide the live sync log.",
        show=False),
-    _a("fleet", "mark", "space", "toggle_mark", "select: toggle mark", "Mark", "Mark the row for a bulk sync "
-       "or pause.", key_display="space"),
     _a("fleet", "mark_all", "a", "mark_all", "select: mark all shown", "Mark all", "Mark every row the filter "
        "shows.", show=False),
     _a("fleet", "unmark", "A", "clear_marks", "select: clear marks", "Unmark", "Clear every mark.", show=False),
     _a("fleet", "refresh", "r", "refresh_selected", "refresh: selected rows", "Refresh", "Fetch Git and "
        "recompute the marked rows (or the row under the cursor).", show=False),
-    _a("fleet", "sync", "s", "sync_selected", "sync: selected rows", "Sync", "Plan a sync of the marked rows "
-       "(or the row under the cursor) and confirm it.", mutating=True),
-    _a("fleet", "pause", "p", "pause_selected", "pause: selected rows", "Pause", "Stop automated sync, with a "
-       "reason and an optional expiry.", mutating=True),
     _a("fleet", "resume", "u", "resume_selected", "resume: selected rows", "Resume", "Resume automated sync "
        "and clear a rollback pin.", mutating=True, show=False),
 )
@@ -114,20 +115,20 @@ _APP = (
     _a("app", "back", "escape", "back", "app: back", "Back", "Return to the fleet."),
     _a("app", "diff", "enter,d", "diff_resource", "diff: resource", "Diff", "Desired against live for the "
        "resource under the cursor.", key_display="enter"),
-    _a("app", "diff_all", "D", "diff_app", "diff: whole app", "Diff all", "Desired against live for every "
-       "resource of the app."),
+    _a("app", "sync", "s", "sync_app", "sync: app or marked resources", "Sync", "Plan a sync of the app (only "
+       "the marked resources if any) and confirm it.", mutating=True),
+    _a("app", "pause", "p", "pause_app", "pause: this app", "Pause", "Stop automated sync of this app.",
+       mutating=True),
     _a("app", "mark", "space", "toggle_mark", "select: toggle resource", "Mark", "Mark the resource for a "
        "selective sync.", key_display="space"),
+    _a("app", "diff_all", "D", "diff_app", "diff: whole app", "Diff all", "Desired against live for every "
+       "resource of the app."),
     _a("app", "history", "h", "open_history", "history: open", "History", "Git revisions and recorded "
        "syncs; preview a rollback."),
     _a("app", "refresh", "r", "refresh_app", "refresh: this app", "Refresh", "Fetch Git and recompute this "
        "app.", show=False),
     _a("app", "log", "l", "toggle_log", "view: toggle sync log", "Log", "Show or hide the live sync log.",
        show=False),
-    _a("app", "sync", "s", "sync_app", "sync: app or marked resources", "Sync", "Plan a sync of the app (only "
-       "the marked resources if any) and confirm it.", mutating=True),
-    _a("app", "pause", "p", "pause_app", "pause: this app", "Pause", "Stop automated sync of this app.",
-       mutating=True),
     _a("app", "resume", "u", "resume_app", "resume: this app", "Resume", "Resume automated sync and clear a "
        "rollback pin.", mutating=True, show=False),
 )

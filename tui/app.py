@@ -36,7 +36,6 @@ from tui.messages import (
     RefreshRequested,
     ResumeRequested,
     SnapshotChanged,
-    SnapshotStreamEnded,
     SyncFinished,
     SyncProgressed,
     SyncRequested,
@@ -117,7 +116,6 @@ class FleetdeckApp(App[None]):
         await self.ctx.engine.start()
         async for snapshot in self.ctx.engine.snapshots():
             self.post_message(SnapshotChanged(snapshot))
-        self.post_message(SnapshotStreamEnded())
 
     @on(SnapshotChanged)
     def _snapshot_changed(self, message: SnapshotChanged) -> None:

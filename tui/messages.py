@@ -27,11 +27,6 @@ class SnapshotChanged(Message):
 
 
 @dataclass
-class SnapshotStreamEnded(Message):
-    """The engine's snapshot stream ended (the engine stopped, or a finite test stream ran out)."""
-
-
-@dataclass
 class SyncRequested(Message):
     """The operator confirmed these plans; run each of them."""
 
