@@ -19,9 +19,10 @@ from pathlib import Path
 from typing import Any
 
 from core.aio import Latest, create_guarded_task, stop_tasks
+from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
-from core.desired.spec import FleetConfig
+from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions
 from core.engine.clusters import ClusterRuntime
 from core.engine.evaluate import Memo, Predicted, evaluate
@@ -94,8 +95,10 @@ class FleetEngine:
         self._head: Revision | None = None
         self._repo_status = self.repo.status
         self._conditions: list[Condition] = []
+        self._config_errors: list[Condition] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
+        self._rendering: set[tuple[str, str]] = set()
         self._dry_run_limit = asyncio.Semaphore(8)
         self._ready = asyncio.Event()
         self.actions = Actions(self)
@@ -104,9 +107,7 @@ class FleetEngine:
 
     async def start(self) -> None:
         """Connect clusters, fetch and render, start watchers and the publisher."""
-        targets, errors = resolve_targets(self.fleet.apps, self.fleet.clusters)
-        self._conditions += [Condition("ConfigError", e, Severity.ERROR) for e in errors]
-        self.targets = {t.id: t for t in targets}
+        self._set_targets(self.fleet.apps)
         for spec in self.fleet.clusters:
             runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
             self.clusters[spec.name] = runtime
@@ -123,6 +124,29 @@ class FleetEngine:
         await stop_tasks(self._tasks)
         await asyncio.gather(*(c.stop() for c in self.clusters.values()), return_exceptions=True)
         await self._latest.close()
+
+    def _set_targets(self, apps: tuple[AppSpec, ...]) -> None:
+        targets, errors = resolve_targets(apps, self.fleet.clusters)
+        self._config_errors = [Condition("ConfigError", e, Severity.ERROR) for e in errors]
+        self.targets = {t.id: t for t in targets}
+        for tid in set(self._rows) - set(self.targets):
+            del self._rows[tid]
+
+    async def _import_apps(self, head: Revision) -> None:
+        """Add the apps that Argo CD Applications and Flux Kustomizations at ``head`` define."""
+        imports = self.fleet.imports
+        if not imports.any:
+            return
+        try:
+            tree = await self.repo.materialize(head.sha)
+            imported = await asyncio.to_thread(discover_imported_apps, tree, self.fleet.clusters,
+                                               argocd=imports.argocd, flux=imports.flux)
+        except FleetdeckError as exc:
+            self._conditions = [Condition("ImportError", f"reading Argo CD/Flux apps at {head.short}: {exc}",
+                                          Severity.WARNING)]
+            return
+        self._conditions = []
+        self._set_targets(merge_apps(self.fleet.apps, imported))
 
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(create_guarded_task(coro, name=name))
@@ -160,6 +184,8 @@ class FleetEngine:
         try:
             head = await self.repo.fetch()
             self._repo_status = self.repo.status
+            if self._head is None or head.sha != self._head.sha:
+                await self._import_apps(head)
             self._head = head
         except GitError as exc:
             self._repo_status = self.repo.status
@@ -179,9 +205,21 @@ class FleetEngine:
             desired = await self._render(target, sha)
         if revision is None:
             self.desired[target.id] = desired
+            await self._count_behind(target, sha)
             await runtime.ensure_kinds(desired.objects.values())
             self.mark_dirty(target.id)
         return desired
+
+    async def _count_behind(self, target: Target, sha: str | None) -> None:
+        """For a pinned target: how many commits its branch head is ahead of the pin."""
+        pinned = sha is not None and self._head is not None and sha != self._head.sha
+        if not pinned:
+            self.behind.pop(target.id, None)
+            return
+        try:
+            self.behind[target.id] = await self.repo.commits_between(str(sha), self._head.sha)  # type: ignore[union-attr]
+        except FleetdeckError:
+            self.behind.pop(target.id, None)
 
     async def _render(self, target: Target, sha: str) -> Desired:
         try:
@@ -246,9 +284,29 @@ class FleetEngine:
         await self._latest.publish(self._build_snapshot())
         self._ready.set()
 
+    def _follow_pin(self, target: Target, desired: Desired | None) -> None:
+        """Re-render when the pin changed (a rollback or resume, by this or another operator)."""
+        pin = self.clusters[target.cluster.name].control(target.app.name).pinned
+        wanted = pin or (self._head.sha if self._head else None)
+        have = desired.revision.sha if desired is not None and desired.revision else None
+        if wanted is None or wanted == have or target.id in self._rendering:
+            return
+        self._rendering.add(target.id)
+
+        async def rerender() -> None:
+            try:
+                await self.render_target(target)
+            finally:
+                self._rendering.discard(target.id)
+
+        self._spawn(rerender(), f"render:{target.cluster.name}:{target.app.name}")
+
     def _evaluate(self, target: Target) -> AppStatus:
         runtime = self.clusters[target.cluster.name]
-        desired = self.desired.get(target.id) or Desired(None, error="not rendered yet")
+        desired = self.desired.get(target.id)
+        if desired is not None and not desired.error:
+            self._follow_pin(target, desired)
+        desired = desired or Desired(None, error="not rendered yet")
         return evaluate(target, desired, runtime.view, predicted=self.predicted.get(target.id, {}),
                         context=runtime.context(target, self.operations.get(target.id), head=self._head),
                         memo=self.verdicts.setdefault(target.id, {}))
@@ -258,7 +316,7 @@ class FleetEngine:
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
             clusters=tuple(c.status() for c in self.clusters.values()), repo=self._repo_status,
-            read_only=self.read_only, conditions=tuple(self._conditions),
+            read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions),
         )
 
     # ------------------------------------------------------------------------------------ dry runs

@@ -80,3 +80,56 @@ async def test_read_only_sends_no_writes(fleet: Fleet, started) -> None:  # type
     writes = [(verb, what) for verb, what in fleet.clusters["dev"].requests
               if verb not in {"discover", "list", "watch", "get"} and what not in reviews]
     assert writes == []
+
+
+async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """Rolling back to the previous revision pins and pauses the app, restores the old object, and the row
+    says how many commits the branch is ahead of the pin."""
+    from tests.engine.conftest import CONFIG, WEB, write_app
+
+    engine = await started()
+    first = (await engine.plan_sync("web", "dev")).revision
+    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    changed = {**WEB, "spec": {**WEB["spec"], "replicas": 4}}
+    write_app(fleet.repo, [changed, CONFIG], "web: 4 replicas")
+    await engine.refresh()
+    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    plan = await engine.plan_rollback("web", "dev", first)
+    assert plan.kind == "rollback" and not plan.blocked
+    assert [s.key.kind for s in plan.steps if s.action is SyncAction.CONFIGURED] == ["Deployment"]
+    result = [s async for s in engine.run(plan)][-1]
+    assert result.phase.successful, result.message
+    snap = await wait_for(engine, lambda s: s.app("web", "dev").control.pinned == first
+                          and s.app("web", "dev").sync is SyncStatus.SYNCED)
+    row = snap.app("web", "dev")
+    assert row.control.paused and row.behind == 1 and row.revision.sha == first
+    assert row.history[-1].kind == "rollback"
+    await engine.resume("web", "dev")
+    snap = await wait_for(engine, lambda s: s.app("web", "dev").control.pinned is None
+                          and s.app("web", "dev").sync is SyncStatus.OUT_OF_SYNC)
+    assert snap.app("web", "dev").revision.sha != first
+
+
+async def test_flux_kustomizations_become_apps(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """With ``import: {flux: true}``, a Flux Kustomization in the repo is an app of the fleet."""
+    import yaml
+
+    from tests.engine.conftest import git
+
+    flux_dir = fleet.repo / "clusters" / "dev"
+    flux_dir.mkdir(parents=True)
+    (flux_dir / "apps.yaml").write_text(yaml.safe_dump({
+        "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+        "metadata": {"name": "webapps", "namespace": "flux-system"},
+        "spec": {"path": "./apps/web", "prune": True, "targetNamespace": "webapps", "interval": "10m",
+                 "sourceRef": {"kind": "GitRepository", "name": "flux-system"}},
+    }))
+    git(fleet.repo, "add", "-A")
+    git(fleet.repo, "commit", "-q", "-m", "flux")
+    config = yaml.safe_load(fleet.fleet_file.read_text())
+    config["import"] = {"flux": True}
+    fleet.fleet_file.write_text(yaml.safe_dump(config))
+    engine = await started()
+    rows = {(a.app, a.cluster) for a in engine.snapshot.apps}
+    assert ("webapps", "dev") in rows, rows
+    assert engine.snapshot.app("webapps", "dev").namespace == "webapps"
