@@ -125,7 +125,7 @@ class FleetdeckApp(App[None]):
 
     def _refuse_in_read_only(self, what: str) -> bool:
         if self.read_only:
-            self.notify(f"read-only audit mode: {what} refused", severity="warning")
+            self.notify(f"read-only audit mode: {what} refused", severity="warning", markup=False)
         return self.read_only
 
     @on(SyncRequested)
@@ -140,7 +140,7 @@ class FleetdeckApp(App[None]):
         group = f"sync:{plan.cluster}:{plan.app}"
         if any(w.group == group and w.is_running for w in self.workers):
             self.notify(f"{clean(plan.app)} on {clean(plan.cluster)}: an operation is already running",
-                        severity="warning")
+                        severity="warning", markup=False)
             return
         self.run_worker(
             self._drive(plan),
@@ -172,8 +172,7 @@ class FleetdeckApp(App[None]):
             f"{state.kind} {state.phase.value}: {state.summary}. Rows update with the next snapshot.",
             title=f"{'dry-run ' if state.dry_run else ''}{state.kind} {where}",
             severity=severity,
-            timeout=8,
-        )
+            timeout=8, markup=False)
 
     @on(PauseRequested)
     def _pause_requested(self, message: PauseRequested) -> None:
@@ -213,7 +212,7 @@ class FleetdeckApp(App[None]):
                 failures.append((target, error))
         done = len(targets) - len(failures)
         if done:
-            self.notify(f"{verb} {done} row(s); rows update with the next snapshot", timeout=5)
+            self.notify(f"{verb} {done} row(s); rows update with the next snapshot", timeout=5, markup=False)
         if len(failures) == 1 and len(targets) == 1:
             raise failures[0][1]
         if failures:
@@ -231,7 +230,7 @@ class FleetdeckApp(App[None]):
         app, cluster = target if target is not None else (None, None)
         await self.ctx.engine.refresh(app, cluster, hard=hard)
         what = f"{clean(app)} on {clean(cluster)}" if target else "the whole fleet"
-        self.notify(f"refresh of {what} requested", timeout=3)
+        self.notify(f"refresh of {what} requested", timeout=3, markup=False)
 
     def action_refresh_fleet(self) -> None:
         """Fetch Git now and recompute every app."""

@@ -21,6 +21,7 @@ from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text, terminal_bytes
 from tui.commands import FleetdeckCommands
 from tui.screens.app import AppScreen
+from tui.screens.confirm import ConfirmSyncModal
 from tui.screens.diff import DiffScreen
 from tui.screens.error import ErrorModal
 from tui.screens.history import HistoryScreen
@@ -105,3 +106,22 @@ async def test_palette_rows_are_plain(build_app: AppFactory) -> None:
         display = hit.match_display
         assert "[link=http://x]click[/link]" in str(getattr(display, "plain", display))
         assert "\x1b" not in str(getattr(display, "plain", display))
+
+
+async def test_notifications_and_sync_log_stay_inert(build_app: AppFactory) -> None:
+    """Syncing the hostile app: the preview, the sync log and the result notification show names literally."""
+    snapshot = hostile_snapshot()
+    runnable = replace(snapshot, apps=tuple(replace(a, conditions=()) for a in snapshot.apps))
+    app = build_app(FakeEngine([runnable]))
+    async with app.run_test(size=(120, 36), notifications=True) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        assert_clean(app)
+        await pilot.press("y")
+        await settle(pilot)
+        assert app._notifications, "the result is notified"
+        await pilot.pause()
+        assert "Rows update with the next" in screen_text(app), "the toast is on screen"
+        assert_clean(app)
+        assert "Sync log" in screen_text(app)

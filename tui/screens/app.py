@@ -183,7 +183,7 @@ class AppScreen(ConsoleScreen):
         tree = self.query_one(ResourceTree)
         status = tree.cursor_status
         if status is None or not status.managed:
-            self.notify("only resources fleetdeck applies can be synced selectively", timeout=3)
+            self.notify("only resources fleetdeck applies can be synced selectively", timeout=3, markup=False)
             return
         self.marked = self.marked ^ {status.key}
         tree.show(self.status.resources if self.status else (), self.marked)

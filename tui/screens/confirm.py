@@ -98,6 +98,8 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
 class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | None]):
     """Preview of one or many plans; dismisses with the runnable plans or ``None``."""
 
+    SCOPE = "confirm"
+
     def __init__(
         self,
         plans: Sequence[SyncPlan],
@@ -191,6 +193,8 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
 
 class ConfirmModal(ModalScreen[bool]):
     """A yes/no question whose body says exactly what happens where."""
+
+    SCOPE = "confirm"
 
     def __init__(self, title: str, body: Text) -> None:
         super().__init__(classes="confirm-modal")

@@ -150,13 +150,13 @@ class DiffScreen(ConsoleScreen):
         """Too narrow for side by side: fall back to unified."""
         if self.side_by_side and event.size.width < SIDE_BY_SIDE_MIN_WIDTH:
             self.side_by_side = False
-            self.notify("side by side needs 140 columns: showing unified", timeout=3)
+            self.notify("side by side needs 140 columns: showing unified", timeout=3, markup=False)
 
     def action_toggle_layout(self) -> None:
         """Unified or side by side."""
         if not self.side_by_side and self.size.width < SIDE_BY_SIDE_MIN_WIDTH:
             self.notify(f"side by side needs {SIDE_BY_SIDE_MIN_WIDTH} columns (this terminal has "
-                        f"{self.size.width})", severity="warning", timeout=4)
+                        f"{self.size.width})", severity="warning", timeout=4, markup=False)
             return
         self.side_by_side = not self.side_by_side
 
@@ -167,19 +167,19 @@ class DiffScreen(ConsoleScreen):
     def action_next_change(self) -> None:
         """Scroll to the next change."""
         if not self.query_one(DiffView).next_change(1):
-            self.notify("no further change", timeout=2)
+            self.notify("no further change", timeout=2, markup=False)
 
     def action_previous_change(self) -> None:
         """Scroll to the previous change."""
         if not self.query_one(DiffView).next_change(-1):
-            self.notify("no earlier change", timeout=2)
+            self.notify("no earlier change", timeout=2, markup=False)
 
     def action_open_external(self) -> None:
         """Open both sides in ``$FLEETDECK_DIFF`` (the app is suspended while it runs)."""
         command = self.ctx.diff_command
         if not command:
             self.notify("set $FLEETDECK_DIFF (e.g. delta, vimdiff, 'diff -u') to open diffs externally",
-                        severity="warning", timeout=5)
+                        severity="warning", timeout=5, markup=False)
             return
         shown = [r for r in self.resources if self.resource is not None or r.diff.state.drifted]
         live, desired = diff_sides(shown or self.resources)
@@ -193,10 +193,10 @@ class DiffScreen(ConsoleScreen):
             with self.app.suspend():
                 result = subprocess.run(argv, check=False)
         except SuspendNotSupported:
-            self.notify("this terminal cannot be suspended: external diff unavailable", severity="warning")
+            self.notify("this terminal cannot be suspended: external diff unavailable", severity="warning", markup=False)
             return
         except OSError as error:
-            self.notify(f"cannot run {clean(argv[0])}: {clean(error)}", severity="error")
+            self.notify(f"cannot run {clean(argv[0])}: {clean(error)}", severity="error", markup=False)
             return
         if result.returncode not in (0, 1):
-            self.notify(f"{clean(argv[0])} exited with status {result.returncode}", severity="warning")
+            self.notify(f"{clean(argv[0])} exited with status {result.returncode}", severity="warning", markup=False)

@@ -48,6 +48,8 @@ def targets_text(targets: Sequence[RowKey], glyphs: Glyphs, *, limit: int = 8) -
 class PauseModal(ModalScreen[PauseRequest | None]):
     """Reason and expiry for a pause."""
 
+    SCOPE = "pause"
+
     def __init__(self, targets: Sequence[RowKey], *, glyphs: Glyphs = UNICODE, cursor_blink: bool = True) -> None:
         super().__init__(classes="confirm-modal")
         install_bindings(self, "pause", read_only=False)

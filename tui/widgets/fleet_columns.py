@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
+from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 
@@ -228,9 +229,16 @@ def render_titles(layout: Layout, style: Style) -> Text:
 
 
 def content_widths(rows: Sequence[FleetRow], ctx: CellContext) -> dict[str, int]:
-    """Natural widths of the variable columns over ``rows``."""
-    widths: dict[str, int] = {}
-    for column in COLUMNS:
-        if column.variable:
-            widths[column.id] = max((column.render(row, ctx).cell_len for row in rows), default=0)
-    return widths
+    """Natural widths of the variable columns over ``rows``.
+
+    Names are measured raw (an upper bound of their cleaned width); badges are rendered only for rows
+    that have any, so a 100k-row fleet is measured without building 100k texts per column.
+    """
+    app_width = cluster_width = flags_width = 0
+    for row in rows:
+        app = row.app
+        app_width = max(app_width, cell_len(app.app))
+        cluster_width = max(cluster_width, cell_len(app.cluster))
+        if app.stale or app.control.paused or app.control.pinned or app.approximate or app.operation or app.conditions:
+            flags_width = max(flags_width, flags_text(app, ctx).cell_len)
+    return {"app": app_width, "cluster": cluster_width, "flags": flags_width}
