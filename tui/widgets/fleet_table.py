@@ -133,9 +133,10 @@ class FleetTable(ScrollView, can_focus=True):
         current_key = self.cursor_key
         keys = tuple(row.key for row in rows)
         same_order = keys == self._keys
-        # Rows are reused while their app is unchanged, so identity finds the changed ones.
-        changed = [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new is not old] if (
-            same_order) else []
+        changed: list[int] = []
+        if same_order:
+            # Rows are reused while their app is unchanged, so identity finds the changed ones.
+            changed = [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new is not old]
         mark_changed = [
             self._positions[k] for k in marked.symmetric_difference(self.marked) if k in self._positions
         ]
