@@ -34,7 +34,7 @@ def drift_pass(n: int = 1000) -> list[RatioResult]:
         return real(*args, **kwargs)
 
     if real is not None:
-        diff_module.DeepDiff = counting  # type: ignore[attr-defined]
+        diff_module.DeepDiff = counting  # type: ignore[attr-defined,assignment]
     try:
         verdicts = [compare(d, lv, namespace_default="shop") for d, lv in data]
     finally:

@@ -87,10 +87,9 @@ async def _update(rows: int, samples: int) -> tuple[float, float]:
             t = time.perf_counter()
             await pilot.pause()
             noops.append(time.perf_counter() - t)
+            sync = SyncStatus.OUT_OF_SYNC if i % 2 == 0 else SyncStatus.SYNCED
             changed = replace(first, generation=i + 2,
-                              apps=first.apps[:5] + (replace(first.apps[5], sync=SyncStatus.OUT_OF_SYNC
-                                                             if i % 2 == 0 else SyncStatus.SYNCED),)
-                              + first.apps[6:])
+                              apps=(*first.apps[:5], replace(first.apps[5], sync=sync), *first.apps[6:]))
             t = time.perf_counter()
             engine.queue.put_nowait(changed)
             while app.snapshot is None or app.snapshot.generation != i + 2:

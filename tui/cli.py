@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 import click
 
 from core.errors import FleetdeckError, LockedError, ReadOnlyError
+from core.sanitize import clean
 from tui import output
 
 EXIT_OK, EXIT_PROBLEM, EXIT_ERROR, EXIT_REFUSED, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -208,7 +209,7 @@ def status(fleet: str | None, fmt: str, app_filter: str | None, cluster_filter: 
         for cluster in snap.clusters:
             if cluster.connection.value != "Connected":
                 click.echo(f"cluster {cluster.name}: {cluster.connection.value} {output.age(cluster.since)}"
-                           f" {output.clean(cluster.message)}", err=True)
+                           f" {clean(cluster.message)}", err=True)
     else:
         data = {"apps": [output.status_record(a) for a in apps],
                 "clusters": [{"name": c.name, "connection": c.connection.value, "server": c.server,
@@ -237,7 +238,7 @@ def diff(app: str, fleet: str | None, cluster: str | None, read_only: bool) -> N
     for row in rows:
         if row.sync.value == "Unknown":
             for cond in row.conditions:
-                click.echo(f"# {row.cluster}: {cond.type}: {output.clean(cond.message)}", err=True)
+                click.echo(f"# {row.cluster}: {cond.type}: {clean(cond.message)}", err=True)
             fail(f"cannot compare {app} on {row.cluster}: state unknown")
         text = output.app_diff_text(row)
         if text:
@@ -288,7 +289,7 @@ def health(live: str, fmt: str) -> None:
     if fmt == "json":
         click.echo(output.dump(report, "json"))
     else:
-        click.echo(f"{report['status']}" + (f": {output.clean(report['message'])}" if report["message"] else ""))
+        click.echo(f"{report['status']}" + (f": {clean(report['message'])}" if report["message"] else ""))
 
 
 def _read_input(name: str) -> str:
@@ -302,7 +303,7 @@ def _read_input(name: str) -> str:
 
 
 def _short(value: Any) -> str:
-    text = output.clean(output.dump(value, "json").replace("\n", " "), max_length=60)
+    text = clean(output.dump(value, "json").replace("\n", " "), max_length=60)
     return text
 
 
@@ -357,12 +358,12 @@ def _print_plan(plan: Any) -> None:
     click.echo(f"{verb}{plan.kind} {plan.app} on {plan.cluster} to {plan.revision[:8]}"
                f"{' (prune)' if plan.prune else ''}:")
     for step in plan.steps:
-        reason = f"  ({output.clean(step.reason)})" if step.reason else ""
-        click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {output.clean(str(step.key))}{reason}")
+        reason = f"  ({clean(step.reason)})" if step.reason else ""
+        click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {clean(str(step.key))}{reason}")
     for warning in plan.warnings:
-        click.echo(f"  warning: {output.clean(warning)}")
+        click.echo(f"  warning: {clean(warning)}")
     if plan.blocked:
-        click.echo(f"  blocked: {output.clean(plan.blocked)}")
+        click.echo(f"  blocked: {clean(plan.blocked)}")
 
 
 def _confirm(question: str, yes: bool) -> None:
@@ -391,9 +392,9 @@ def _report_result(state: Any, fmt: str) -> int:
         click.echo(output.dump(state, fmt))
     else:
         for entry in state.entries:
-            msg = f"  {output.clean(entry.message)}" if entry.message else ""
-            click.echo(f"  {entry.action.value:<14} {output.clean(str(entry.key))}{msg}")
-        click.echo(f"{state.phase.value}: {output.clean(state.message) or state.summary}")
+            msg = f"  {clean(entry.message)}" if entry.message else ""
+            click.echo(f"  {entry.action.value:<14} {clean(str(entry.key))}{msg}")
+        click.echo(f"{state.phase.value}: {clean(state.message) or state.summary}")
     return EXIT_OK if state.phase.successful else EXIT_PROBLEM
 
 
