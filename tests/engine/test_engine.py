@@ -133,3 +133,33 @@ async def test_flux_kustomizations_become_apps(fleet: Fleet, started) -> None:  
     rows = {(a.app, a.cluster) for a in engine.snapshot.apps}
     assert ("webapps", "dev") in rows, rows
     assert engine.snapshot.app("webapps", "dev").namespace == "webapps"
+
+
+async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+    """An automated app is synced by the automation pass; after a rollback (pinned and paused in one step)
+    further passes leave it at the pinned revision although the branch moved on."""
+    import yaml
+
+    from tests.engine.conftest import CONFIG, WEB, write_app
+
+    config = yaml.safe_load(fleet.fleet_file.read_text())
+    config["apps"][0]["sync"] = {"automated": True}
+    fleet.fleet_file.write_text(yaml.safe_dump(config))
+    engine = await started()
+    first = engine.snapshot.app("web", "dev").revision.sha
+    await engine.actions.automation_pass()
+    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
+    write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 4}}, CONFIG], "web: 4 replicas")
+    await engine.refresh()
+    await engine.actions.automation_pass()
+    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED
+                   and s.app("web", "dev").revision.sha != first)
+    _ = [s async for s in engine.run(await engine.plan_rollback("web", "dev", first))]
+    await wait_for(engine, lambda s: s.app("web", "dev").control.pinned == first)
+    for _ in range(3):
+        await engine.actions.automation_pass()
+    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
+    row = snap.app("web", "dev")
+    assert row.revision.sha == first and row.control.paused
+    live = fleet.clusters["dev"].get_object(ResourceKey("apps", "Deployment", "web", "web"))
+    assert live["spec"]["replicas"] == 2
