@@ -140,12 +140,14 @@ def main(ctx: click.Context, fleet: str | None, read_only: bool, mouse: bool, ve
 @handle_errors
 def console(fleet: str | None, read_only: bool, mouse: bool) -> None:
     """Open the fleet console."""
+    from core.desired.fleet import find_fleet_file, load_fleet
     from core.engine import ThreadedEngine, engine_from_fleet_file
 
     outer = click.get_current_context().find_root().obj or {}
     fleet = fleet or outer.get("fleet")
     read_only = read_only or bool(outer.get("read_only"))
     mouse = mouse or bool(outer.get("mouse"))
+    load_fleet(find_fleet_file(fleet))  # a missing or invalid fleet file is an error here, not in the console
     engine = ThreadedEngine(lambda: engine_from_fleet_file(fleet, read_only=read_only))
     _run_console(engine, read_only=read_only, mouse=mouse)
 
