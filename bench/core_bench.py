@@ -10,6 +10,7 @@ import orjson
 
 from bench.harness import RatioResult, ratio
 from bench.workloads import pairs, pod
+from core.engine.gcpolicy import GCPolicy
 from core.live.api import APIResource
 from core.live.cache import ClusterCache
 from core.live.events import Upserted
@@ -52,14 +53,19 @@ def drift_pass(n: int = 1000) -> list[RatioResult]:
 
 
 def ingest(n: int = 5000) -> list[RatioResult]:
-    """P1/P14: decode watch lines and apply them to the cache, against orjson.loads of the same bytes."""
+    """P1/P14: decode watch lines and apply them to the cache, against orjson.loads of the same bytes,
+    with the engine's collector policy (``core.engine.gcpolicy``) in force for both."""
     lines = [orjson.dumps({"type": "ADDED", "object": pod(i)}) for i in range(n)]
+    GCPolicy().start()
 
     def candidate() -> None:
+        gc.unfreeze()
+        policy = GCPolicy(grow_by=500)
         cache = ClusterCache("bench")
         for line in lines:
             event = orjson.loads(line)
             cache.apply(Upserted(resource=PODS, obj=event["object"]))
+            policy.cache_size(len(cache))
 
     def baseline() -> None:
         for line in lines:

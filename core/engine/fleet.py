@@ -26,6 +26,7 @@ from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions
 from core.engine.clusters import ClusterRuntime
 from core.engine.evaluate import Memo, Predicted, evaluate
+from core.engine.gcpolicy import GCPolicy
 from core.engine.targets import Desired, Target, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -102,11 +103,13 @@ class FleetEngine:
         self._dry_run_limit = asyncio.Semaphore(8)
         self._ready = asyncio.Event()
         self.actions = Actions(self)
+        self.gc = GCPolicy()
 
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Connect clusters, fetch and render, start watchers and the publisher."""
+        self.gc.start()
         self._set_targets(self.fleet.apps)
         for spec in self.fleet.clusters:
             runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
@@ -282,6 +285,7 @@ class FleetEngine:
                 self._schedule_dry_runs(target)
         self._generation += 1
         await self._latest.publish(self._build_snapshot())
+        self.gc.cache_size(sum(len(c.cache) for c in self.clusters.values()))
         self._ready.set()
 
     def _follow_pin(self, target: Target, desired: Desired | None) -> None:
