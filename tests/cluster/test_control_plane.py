@@ -12,7 +12,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 from kubernetes.aio import client, watch
@@ -29,6 +29,14 @@ MANAGER = "fleetdeck-test"
 VIEWER = "fleetdeck-viewer"
 ADMIN = "fleetdeck-admin"
 AVAILABLE_TIMEOUT = 120.0
+
+T = TypeVar("T")
+
+
+def present(value: T | None) -> T:
+    """``value``, which the client models type as optional but the test expects the server to have set."""
+    assert value is not None
+    return value
 
 
 def deployment(name: str, *, replicas: int = 2) -> dict[str, Any]:
@@ -94,14 +102,14 @@ async def test_server_side_applied_deployment_becomes_available(admin_client: An
 
     async def available() -> bool:
         dep = await apps.read_namespaced_deployment("web", namespace)
-        conditions = dep.status.conditions or []
+        conditions = present(dep.status).conditions or []
         return any(c.type == "Available" and c.status == "True" for c in conditions)
 
     await eventually(available, timeout=AVAILABLE_TIMEOUT, what="Deployment web Available")
     pods = (await core.list_namespaced_pod(namespace, label_selector="app=web")).items
     assert len(pods) == 2
-    assert {p.status.phase for p in pods} == {"Running"}
-    assert all(p.spec.node_name.startswith("kwok-node-") for p in pods)
+    assert {present(p.status).phase for p in pods} == {"Running"}
+    assert all(present(present(p.spec).node_name).startswith("kwok-node-") for p in pods)
 
 
 async def test_viewer_reads_but_cannot_mutate_or_read_secrets(
@@ -111,13 +119,13 @@ async def test_viewer_reads_but_cannot_mutate_or_read_secrets(
     since = dt.datetime.now(dt.UTC)
     await apply_deployment(admin_client, namespace, deployment("seen", replicas=0))
     await client.CoreV1Api(admin_client).create_namespaced_secret(
-        namespace, {"metadata": {"name": "s"}, "stringData": {"k": "v"}}
+        namespace, client.V1Secret.model_validate({"metadata": {"name": "s"}, "stringData": {"k": "v"}})
     )
     apps, core = client.AppsV1Api(viewer_client), client.CoreV1Api(viewer_client)
     listed = await apps.list_namespaced_deployment(namespace)
-    assert [d.metadata.name for d in listed.items] == ["seen"]
+    assert [present(d.metadata).name for d in listed.items] == ["seen"]
     denied = {
-        "create": await status_of(apps.create_namespaced_deployment(namespace, deployment("nope"))),
+        "create": await status_of(apps.create_namespaced_deployment(namespace, client.V1Deployment.model_validate(deployment("nope")))),
         "patch": await status_of(apply_deployment(viewer_client, namespace, deployment("seen", replicas=3))),
         "delete": await status_of(apps.delete_namespaced_deployment("seen", namespace)),
         "get secret": await status_of(core.read_namespaced_secret("s", namespace)),
@@ -136,7 +144,7 @@ async def test_viewer_rbac_covers_cluster_scoped_reads(viewer_client: Any) -> No
     """The viewer can list nodes, namespaces and CRDs, and configmaps/leases in fleetdeck-system."""
     core = client.CoreV1Api(viewer_client)
     assert (await core.list_node()).items
-    assert any(ns.metadata.name == "default" for ns in (await core.list_namespace()).items)
+    assert any(present(ns.metadata).name == "default" for ns in (await core.list_namespace()).items)
     await client.ApiextensionsV1Api(viewer_client).list_custom_resource_definition()
     await core.list_namespaced_config_map("fleetdeck-system")
     await client.CoordinationV1Api(viewer_client).list_namespaced_lease("fleetdeck-system")
@@ -151,11 +159,11 @@ async def test_clusters_are_isolated(
     name = f"iso-{secrets.token_hex(3)}"
     a = client.CoreV1Api(await kube_client_factory(first))
     b = client.CoreV1Api(await kube_client_factory(second))
-    await a.create_namespace({"metadata": {"name": name}})
+    await a.create_namespace(client.V1Namespace.model_validate({"metadata": {"name": name}}))
     try:
         await a.read_namespace(name)
         assert await status_of(b.read_namespace(name)) == 404
-        assert name not in {ns.metadata.name for ns in (await b.list_namespace()).items}
+        assert name not in {present(ns.metadata).name for ns in (await b.list_namespace()).items}
     finally:
         await a.delete_namespace(name)
 
@@ -169,7 +177,7 @@ async def _watch_events(
     """
     core = client.CoreV1Api(api_client)
     seen: list[dict[str, Any]] = []
-    async with watch.Watch() as stream:
+    async with watch.Watch() as stream:  # type: ignore[no-untyped-call]  # kubernetes.aio.watch is unannotated
         async for event in stream.stream(
             core.list_namespaced_config_map,
             namespace=namespace,
@@ -198,7 +206,7 @@ async def _patch_cm(api_client: Any, namespace: str, name: str, value: str) -> s
     patched = await client.CoreV1Api(api_client).patch_namespaced_config_map(
         name, namespace, {"data": {"v": value}}, _content_type="application/merge-patch+json"
     )
-    return str(patched.metadata.resource_version)
+    return str(present(patched.metadata).resource_version)
 
 
 async def test_watch_after_apiserver_restart_and_compaction_with_watch_cache(
@@ -210,8 +218,8 @@ async def test_watch_after_apiserver_restart_and_compaction_with_watch_cache(
     """Watch cache on: compaction alone keeps old RVs watchable; after a restart they are 410, a relist recovers."""
     api = await kube_client_factory(cluster)
     core = client.CoreV1Api(api)
-    created = await core.create_namespaced_config_map(namespace, configmap("w", "1"))
-    old_rv = str(created.metadata.resource_version)
+    created = await core.create_namespaced_config_map(namespace, client.V1ConfigMap.model_validate(configmap("w", "1")))
+    old_rv = str(present(created.metadata).resource_version)
     await _patch_cm(api, namespace, "w", "2")
     control_plane.compact()
     # still inside the watch cache's window: served from memory, etcd compaction is invisible
@@ -223,7 +231,7 @@ async def test_watch_after_apiserver_restart_and_compaction_with_watch_cache(
     assert await _first_watch_status(api, namespace, old_rv) == 410
     relisted = await client.CoreV1Api(api).list_namespaced_config_map(namespace)
     resumed = asyncio.create_task(
-        _watch_events(api, namespace, relisted.metadata.resource_version, until="3")
+        _watch_events(api, namespace, present(present(relisted.metadata).resource_version), until="3")
     )
     await asyncio.sleep(0.5)
     await _patch_cm(api, namespace, "w", "3")
@@ -254,9 +262,11 @@ async def test_watch_resume_compaction_and_teardown_without_watch_cache(
     try:
         solo = plane.cluster("fd-solo")
         api = await kube_client_factory(solo)
-        await client.CoreV1Api(api).create_namespace({"metadata": {"name": "w"}})
-        created = await client.CoreV1Api(api).create_namespaced_config_map("w", configmap("w", "1"))
-        last_rv = str(created.metadata.resource_version)
+        await client.CoreV1Api(api).create_namespace(client.V1Namespace.model_validate({"metadata": {"name": "w"}}))
+        created = await client.CoreV1Api(api).create_namespaced_config_map(
+            "w", client.V1ConfigMap.model_validate(configmap("w", "1"))
+        )
+        last_rv = str(present(created.metadata).resource_version)
 
         plane.restart_apiserver(solo.name)
         api = await kube_client_factory(solo)
@@ -284,17 +294,19 @@ async def test_audit_log_shows_user_verb_and_dry_run(
     """Every request lands in the audit log with user, verb, objectRef and the full request URI; reviews are not mutations."""
     since = dt.datetime.now(dt.UTC)
     core = client.CoreV1Api(admin_client)
-    await core.create_namespaced_config_map(namespace, configmap("audited"), dry_run="All")
-    await core.create_namespaced_config_map(namespace, configmap("audited"))
+    await core.create_namespaced_config_map(namespace, client.V1ConfigMap.model_validate(configmap("audited")), dry_run="All")
+    await core.create_namespaced_config_map(namespace, client.V1ConfigMap.model_validate(configmap("audited")))
     review = {
         "spec": {"resourceAttributes": {"verb": "list", "resource": "configmaps", "namespace": namespace}}
     }
-    answer = await client.AuthorizationV1Api(viewer_client).create_self_subject_access_review(review)
-    assert answer.status.allowed
+    answer = await client.AuthorizationV1Api(viewer_client).create_self_subject_access_review(
+        client.V1SelfSubjectAccessReview.model_validate(review)
+    )
+    assert present(answer.status).allowed
     await client.CoreV1Api(viewer_client).list_namespaced_config_map(namespace)
 
     def viewer_list(event: dict[str, Any]) -> bool:
-        return event["user"]["username"] == VIEWER and event["verb"] == "list"
+        return bool(event["user"]["username"] == VIEWER and event["verb"] == "list")
 
     wait_for_audit_event(cluster, viewer_list, since=since)
     events = audit_events(cluster, since=since)

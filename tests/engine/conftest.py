@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -15,14 +16,14 @@ from core.journal import Journal
 from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.settings import EngineSettings, WatchSettings
 
-WEB = {
+WEB: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},
     "spec": {"replicas": 2, "selector": {"matchLabels": {"app": "web"}},
              "template": {"metadata": {"labels": {"app": "web"}},
                           "spec": {"containers": [{"name": "web", "image": "nginx:1.27",
                                                    "ports": [{"containerPort": 80}]}]}}},
 }
-CONFIG = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mode": "blue"}}
+CONFIG: dict[str, Any] = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"mode": "blue"}}
 
 
 def git(repo: Path, *args: str) -> str:
@@ -32,7 +33,7 @@ def git(repo: Path, *args: str) -> str:
     return subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True, text=True).stdout
 
 
-def write_app(repo: Path, objects: list[dict], message: str) -> str:
+def write_app(repo: Path, objects: list[dict[str, Any]], message: str) -> str:
     """Replace ``apps/web`` with ``objects`` and commit; returns the SHA."""
     app = repo / "apps" / "web"
     app.mkdir(parents=True, exist_ok=True)
@@ -43,6 +44,10 @@ def write_app(repo: Path, objects: list[dict], message: str) -> str:
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", message)
     return git(repo, "rev-parse", "HEAD").strip()
+
+
+StartEngine = Callable[..., Awaitable[FleetEngine]]
+"""The ``started`` fixture: ``await started(read_only=...)`` is a started, ready engine."""
 
 
 @dataclass
@@ -81,18 +86,18 @@ def fleet(tmp_path: Path) -> Fleet:
 
 
 @pytest.fixture
-async def started(fleet: Fleet) -> AsyncIterator[Callable[..., FleetEngine]]:
+async def started(fleet: Fleet) -> AsyncIterator[StartEngine]:
     """Start engines over the fleet (stopped at the end)."""
     engines: list[FleetEngine] = []
 
-    async def start(**kwargs: object) -> FleetEngine:
-        engine = fleet.engine(**kwargs)  # type: ignore[arg-type]
+    async def start(**kwargs: bool) -> FleetEngine:
+        engine = fleet.engine(**kwargs)
         await engine.start()
         await engine.wait_ready(timeout=10)
         engines.append(engine)
         return engine
 
-    yield start  # type: ignore[misc]
+    yield start
     for engine in engines:
         await engine.stop()
     for cluster in fleet.clusters.values():

@@ -3,12 +3,35 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 
-from core.model import HealthStatus, ResourceKey, ResourceState, SyncAction, SyncStatus
-from tests.engine.conftest import Fleet
+from core.engine import FleetEngine
+from core.model import (
+    AppStatus,
+    FleetSnapshot,
+    HealthStatus,
+    ResourceKey,
+    ResourceState,
+    SyncAction,
+    SyncStatus,
+)
+from tests.engine.conftest import Fleet, StartEngine
 
 
-async def wait_for(engine, predicate, timeout: float = 10.0):  # type: ignore[no-untyped-def]
+def app_row(snap: FleetSnapshot, app: str, cluster: str) -> AppStatus:
+    """The row the test expects ``snap`` to have for ``app`` on ``cluster``."""
+    status = snap.app(app, cluster)
+    assert status is not None, f"no row for {app} on {cluster}"
+    return status
+
+
+def sha(status: AppStatus) -> str:
+    """The SHA of the revision the test expects the row to have."""
+    assert status.revision is not None
+    return status.revision.sha
+
+
+async def wait_for(engine: FleetEngine, predicate: Callable[[FleetSnapshot], bool], timeout: float = 10.0) -> FleetSnapshot:
     """The first snapshot satisfying ``predicate``."""
     async with asyncio.timeout(timeout):
         async for snap in engine.snapshots():
@@ -17,7 +40,7 @@ async def wait_for(engine, predicate, timeout: float = 10.0):  # type: ignore[no
     raise AssertionError("no matching snapshot")
 
 
-async def test_new_app_is_missing_everywhere(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_new_app_is_missing_everywhere(fleet: Fleet, started: StartEngine) -> None:
     """Before any sync, every desired resource is Missing and the app OutOfSync on both clusters."""
     engine = await started()
     snap = engine.snapshot
@@ -28,7 +51,7 @@ async def test_new_app_is_missing_everywhere(fleet: Fleet, started) -> None:  # 
         assert row.revision is not None and len(row.revision.sha) == 40
 
 
-async def test_sync_then_synced_and_healthy(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_sync_then_synced_and_healthy(fleet: Fleet, started: StartEngine) -> None:
     """A sync creates both objects; the next snapshots show Synced, then Healthy once pods are ready."""
     engine = await started()
     plan = await engine.plan_sync("web", "dev")
@@ -36,36 +59,36 @@ async def test_sync_then_synced_and_healthy(fleet: Fleet, started) -> None:  # t
     assert {s.action for s in plan.steps} == {SyncAction.CREATED}
     states = [s async for s in engine.run(plan)]
     assert states[-1].phase.successful, states[-1].message
-    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED
-                          and s.app("web", "dev").health.status is HealthStatus.HEALTHY)
-    row = snap.app("web", "dev")
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                          and app_row(s, "web", "dev").health.status is HealthStatus.HEALTHY)
+    row = app_row(snap, "web", "dev")
     assert row.history and row.history[-1].revision == plan.revision
-    assert snap.app("web", "prod").sync is SyncStatus.OUT_OF_SYNC
+    assert app_row(snap, "web", "prod").sync is SyncStatus.OUT_OF_SYNC
 
 
-async def test_kubectl_edit_shows_drift_with_manager(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_kubectl_edit_shows_drift_with_manager(fleet: Fleet, started: StartEngine) -> None:
     """A field changed by another manager shows OutOfSync with that field and its manager."""
     engine = await started()
     _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
-    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     key = ResourceKey("apps", "Deployment", "web", "web")
     fleet.clusters["dev"].update_as("kubectl-edit", key, {"spec": {"replicas": 5}})
-    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.OUT_OF_SYNC)
-    web = next(r for r in snap.app("web", "dev").resources if r.key == key)
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.OUT_OF_SYNC)
+    web = next(r for r in app_row(snap, "web", "dev").resources if r.key == key)
     change = next(c for c in web.diff.changes if c.path == "/spec/replicas")
     assert (change.desired, change.live, change.manager) == (2, 5, "kubectl-edit")
 
 
-async def test_pause_is_shared_through_the_cluster(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_pause_is_shared_through_the_cluster(fleet: Fleet, started: StartEngine) -> None:
     """A pause written by one engine is seen by another engine on the same cluster."""
     first = await started()
     second = await started()
     await first.pause("web", "prod", reason="incident 42")
-    snap = await wait_for(second, lambda s: s.app("web", "prod").control.paused)
-    assert snap.app("web", "prod").control.reason == "incident 42"
+    snap = await wait_for(second, lambda s: app_row(s, "web", "prod").control.paused)
+    assert app_row(snap, "web", "prod").control.reason == "incident 42"
 
 
-async def test_read_only_sends_no_writes(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_read_only_sends_no_writes(fleet: Fleet, started: StartEngine) -> None:
     """In read-only mode plans are blocked, pause is refused and the cluster sees no mutating call."""
     engine = await started(read_only=True)
     plan = await engine.plan_sync("web", "dev")
@@ -82,7 +105,7 @@ async def test_read_only_sends_no_writes(fleet: Fleet, started) -> None:  # type
     assert writes == []
 
 
-async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started: StartEngine) -> None:
     """Rolling back to the previous revision pins and pauses the app, restores the old object, and the row
     says how many commits the branch is ahead of the pin."""
     from tests.engine.conftest import CONFIG, WEB, write_app
@@ -99,18 +122,18 @@ async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started) -> 
     assert [s.key.kind for s in plan.steps if s.action is SyncAction.CONFIGURED] == ["Deployment"]
     result = [s async for s in engine.run(plan)][-1]
     assert result.phase.successful, result.message
-    snap = await wait_for(engine, lambda s: s.app("web", "dev").control.pinned == first
-                          and s.app("web", "dev").sync is SyncStatus.SYNCED)
-    row = snap.app("web", "dev")
-    assert row.control.paused and row.behind == 1 and row.revision.sha == first
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first
+                          and app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
+    row = app_row(snap, "web", "dev")
+    assert row.control.paused and row.behind == 1 and sha(row) == first
     assert row.history[-1].kind == "rollback"
     await engine.resume("web", "dev")
-    snap = await wait_for(engine, lambda s: s.app("web", "dev").control.pinned is None
-                          and s.app("web", "dev").sync is SyncStatus.OUT_OF_SYNC)
-    assert snap.app("web", "dev").revision.sha != first
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned is None
+                          and app_row(s, "web", "dev").sync is SyncStatus.OUT_OF_SYNC)
+    assert sha(app_row(snap, "web", "dev")) != first
 
 
-async def test_flux_kustomizations_become_apps(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_flux_kustomizations_become_apps(fleet: Fleet, started: StartEngine) -> None:
     """With ``import: {flux: true}``, a Flux Kustomization in the repo is an app of the fleet."""
     import yaml
 
@@ -132,10 +155,10 @@ async def test_flux_kustomizations_become_apps(fleet: Fleet, started) -> None:  
     engine = await started()
     rows = {(a.app, a.cluster) for a in engine.snapshot.apps}
     assert ("webapps", "dev") in rows, rows
-    assert engine.snapshot.app("webapps", "dev").namespace == "webapps"
+    assert app_row(engine.snapshot, "webapps", "dev").namespace == "webapps"
 
 
-async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet, started) -> None:  # type: ignore[no-untyped-def]
+async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet, started: StartEngine) -> None:
     """An automated app is synced by the automation pass; after a rollback (pinned and paused in one step)
     further passes leave it at the pinned revision although the branch moved on."""
     import yaml
@@ -146,20 +169,21 @@ async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet,
     config["apps"][0]["sync"] = {"automated": True}
     fleet.fleet_file.write_text(yaml.safe_dump(config))
     engine = await started()
-    first = engine.snapshot.app("web", "dev").revision.sha
+    first = sha(app_row(engine.snapshot, "web", "dev"))
     await engine.actions.automation_pass()
-    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 4}}, CONFIG], "web: 4 replicas")
     await engine.refresh()
     await engine.actions.automation_pass()
-    await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED
-                   and s.app("web", "dev").revision.sha != first)
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                   and sha(app_row(s, "web", "dev")) != first)
     _ = [s async for s in engine.run(await engine.plan_rollback("web", "dev", first))]
-    await wait_for(engine, lambda s: s.app("web", "dev").control.pinned == first)
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first)
     for _ in range(3):
         await engine.actions.automation_pass()
-    snap = await wait_for(engine, lambda s: s.app("web", "dev").sync is SyncStatus.SYNCED)
-    row = snap.app("web", "dev")
-    assert row.revision.sha == first and row.control.paused
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
+    row = app_row(snap, "web", "dev")
+    assert sha(row) == first and row.control.paused
     live = fleet.clusters["dev"].get_object(ResourceKey("apps", "Deployment", "web", "web"))
+    assert live is not None
     assert live["spec"]["replicas"] == 2
