@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import yaml
 
+from devcluster import ClusterInfo
 from tests.engine.conftest import git
 
 
@@ -50,7 +51,7 @@ def repo(tmp_path: Path, namespace: str) -> Path:
     return path
 
 
-def fleet_file(tmp_path: Path, repo: Path, cluster: Any, namespace: str, *, viewer: bool = False) -> Path:
+def fleet_file(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, *, viewer: bool = False) -> Path:
     """A fleet file for one app (named after the test's namespace, so shared state never mixes) on ``cluster``."""
     path = tmp_path / ("viewer.yaml" if viewer else "fleetdeck.yaml")
     context = cluster.viewer_context if viewer else cluster.admin_context

@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from devcluster import ClusterInfo
 from tests.cluster.conftest import app_objects, commit, fleet_file
 
 pytestmark = pytest.mark.cluster
@@ -31,7 +32,7 @@ def run(tmp: Path, *args: str, stdin: str | None = None) -> subprocess.Completed
 
 
 @pytest.fixture
-def fleet(tmp_path: Path, repo: Path, cluster: Any, namespace: str) -> Path:
+def fleet(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> Path:
     """The fleet file of the test's app."""
     return fleet_file(tmp_path, repo, cluster, namespace)
 
@@ -39,10 +40,12 @@ def fleet(tmp_path: Path, repo: Path, cluster: Any, namespace: str) -> Path:
 def status(tmp: Path, fleet: Path) -> dict[str, Any]:
     result = run(tmp, "status", "--fleet", str(fleet), "-o", "json")
     assert result.returncode == 0, result.stderr
-    return json.loads(result.stdout)["apps"][0]  # type: ignore[no-any-return]
+    apps: list[dict[str, Any]] = json.loads(result.stdout)["apps"]
+    return apps[0]
 
 
-def test_sync_diff_pause_history_and_audit(tmp_path, fleet, repo, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+def test_sync_diff_pause_history_and_audit(tmp_path: Path, fleet: Path, repo: Path, cluster: ClusterInfo,
+                                           namespace: str) -> None:
     """sync --yes applies the plan (exit 0); diff exits 0 in sync and 1 with drift; pause/resume show in
     status; history lists both revisions; the journal verifies; the report names the app."""
     app = namespace
@@ -81,7 +84,7 @@ def test_sync_diff_pause_history_and_audit(tmp_path, fleet, repo, cluster, names
     assert report.returncode == 0 and app[:20] in report.stdout
 
 
-def test_read_only_refuses_with_exit_3(tmp_path, fleet, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_refuses_with_exit_3(tmp_path: Path, fleet: Path, cluster: ClusterInfo, namespace: str) -> None:
     """In read-only mode sync and pause are refused with exit code 3 and a message, and nothing changes."""
     sync = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", "--read-only")
     assert sync.returncode == 2 and "read-only" in sync.stdout + sync.stderr  # the plan is blocked
@@ -90,7 +93,7 @@ def test_read_only_refuses_with_exit_3(tmp_path, fleet, cluster, namespace) -> N
     assert status(tmp_path, fleet)["sync"] == "OutOfSync"
 
 
-def test_bad_fleet_file_names_line_and_field(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_fleet_file_names_line_and_field(tmp_path: Path) -> None:
     """A malformed fleet file is exit 2 with file:line and the field; no traceback."""
     bad = tmp_path / "fleetdeck.yaml"
     bad.write_text("repo:\n  url: .\nclusters:\n  - name: a\n    contxt: a\napps: []\n")
@@ -100,7 +103,7 @@ def test_bad_fleet_file_names_line_and_field(tmp_path) -> None:  # type: ignore[
     assert "Traceback" not in result.stderr
 
 
-def test_unreachable_cluster_is_reported_not_crashed(tmp_path, repo, namespace) -> None:  # type: ignore[no-untyped-def]
+def test_unreachable_cluster_is_reported_not_crashed(tmp_path: Path, repo: Path, namespace: str) -> None:
     """A cluster that refuses connections shows Unreachable with the reason; diff exits 2."""
     kubeconfig = tmp_path / "dead.kubeconfig"
     kubeconfig.write_text(json.dumps({

@@ -14,11 +14,12 @@ import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
+from devcluster import ClusterInfo, ControlPlane
 from devcluster.audit import audit_events, mutating_events
+from devcluster.binaries import Binaries
 from tests.cluster.conftest import fleet_file
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tmux,
@@ -88,12 +89,14 @@ def app_line(screen: str, app: str) -> str:
     return next((line for line in screen.splitlines() if app[:20] in line and "fd-" in line), "")
 
 
-def kubectl(cluster: Any, binaries: Any, *args: str) -> None:
+def kubectl(cluster: ClusterInfo, binaries: Binaries, *args: str) -> None:
     subprocess.run([str(binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig), "--context",
                     cluster.admin_context, *args], check=True, capture_output=True, timeout=60)
 
 
-def test_console_shows_change_and_sync_clears_it(console, tmp_path, repo, cluster, namespace, control_plane) -> None:  # type: ignore[no-untyped-def]
+def test_console_shows_change_and_sync_clears_it(console: Callable[..., Console], tmp_path: Path, repo: Path,
+                                                 cluster: ClusterInfo, namespace: str,
+                                                 control_plane: ControlPlane) -> None:
     """The console lists the app; a sync from the console makes it Synced; a kubectl change shows as
     OutOfSync within seconds; a second sync from the console clears it."""
     fleet = fleet_file(tmp_path, repo, cluster, namespace)
@@ -116,7 +119,8 @@ def test_console_shows_change_and_sync_clears_it(console, tmp_path, repo, cluste
                "the drift cleared")
 
 
-def test_read_only_walk_sends_no_mutation(console, tmp_path, repo, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+def test_read_only_walk_sends_no_mutation(console: Callable[..., Console], tmp_path: Path, repo: Path,
+                                          cluster: ClusterInfo, namespace: str) -> None:
     """Walking every screen and pressing every action key in read-only mode with the viewer context
     leaves no mutating request from the viewer in the apiserver's audit log."""
     since = dt.datetime.now(dt.UTC)

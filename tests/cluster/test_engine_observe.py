@@ -9,26 +9,40 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import subprocess
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
 
 from core.engine import FleetEngine, make_engine
 from core.journal import Journal
-from core.model import ConnectionState, FleetSnapshot, HealthStatus, ResourceKey, ResourceState, SyncStatus
+from core.live.kube import KubeClient
+from core.model import (
+    AppStatus,
+    ClusterStatus,
+    ConnectionState,
+    FleetSnapshot,
+    HealthStatus,
+    ResourceKey,
+    ResourceState,
+    SyncStatus,
+)
 from core.offline import drift_report
 from core.settings import EngineSettings, WatchSettings
+from devcluster import ClusterInfo, ControlPlane
 from devcluster.audit import audit_events, mutating_events
+from devcluster.binaries import Binaries
 from tests.cluster.conftest import app_objects, commit, fleet_file
 
 pytestmark = pytest.mark.cluster
 
+StartEngine = Callable[..., Awaitable[FleetEngine]]
+"""The ``engines`` fixture: ``await engines(fleet_file, read_only=...)`` is a started, ready engine."""
+
 
 @pytest.fixture
-async def engines(tmp_path: Path) -> AsyncIterator[Callable[..., Any]]:
+async def engines(tmp_path: Path) -> AsyncIterator[StartEngine]:
     """Start engines on fleet files; all are stopped at the end."""
     started: list[FleetEngine] = []
 
@@ -57,13 +71,20 @@ async def until(engine: FleetEngine, predicate: Callable[[FleetSnapshot], bool],
     raise AssertionError("unreachable")
 
 
-def row(snap: FleetSnapshot, cluster: Any) -> Any:
+def row(snap: FleetSnapshot, cluster: ClusterInfo) -> AppStatus:
     found = next((a for a in snap.apps if a.cluster == cluster.name), None)
     assert found is not None
     return found
 
 
-def kubectl(cluster: Any, binaries: Any, *args: str) -> str:
+def cluster_status(snap: FleetSnapshot, cluster: ClusterInfo) -> ClusterStatus:
+    """The status the test expects ``snap`` to have for ``cluster``."""
+    status = snap.cluster(cluster.name)
+    assert status is not None
+    return status
+
+
+def kubectl(cluster: ClusterInfo, binaries: Binaries, *args: str) -> str:
     """Run the control plane's kubectl as admin."""
     result = subprocess.run([str(binaries.kubectl), "--kubeconfig", str(cluster.kubeconfig), "--context",
                              cluster.admin_context, *args], capture_output=True, text=True, timeout=60)
@@ -71,7 +92,8 @@ def kubectl(cluster: Any, binaries: Any, *args: str) -> str:
     return result.stdout
 
 
-async def synced_app(engines: Any, tmp_path: Path, repo: Path, cluster: Any, namespace: str) -> FleetEngine:
+async def synced_app(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str
+                     ) -> FleetEngine:
     """An engine whose app has been synced and shows Synced and Healthy by the server's dry run."""
     engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
     plan = await engine.plan_sync(namespace, cluster.name)
@@ -83,7 +105,8 @@ async def synced_app(engines: Any, tmp_path: Path, repo: Path, cluster: Any, nam
     return engine
 
 
-async def test_realistic_app_synced_and_healthy(engines, tmp_path, repo, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_realistic_app_synced_and_healthy(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                                namespace: str) -> None:
     """After a sync, server defaults cause no phantom drift: Synced, Healthy, compared by the dry run."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     app = row(engine.snapshot, cluster)
@@ -94,7 +117,8 @@ async def test_realistic_app_synced_and_healthy(engines, tmp_path, repo, cluster
     assert pods and all(p.health is not None and p.health.status is HealthStatus.HEALTHY for p in pods)
 
 
-async def test_edit_shows_field_and_manager(engines, tmp_path, repo, cluster, namespace, control_plane) -> None:  # type: ignore[no-untyped-def]
+async def test_edit_shows_field_and_manager(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                            namespace: str, control_plane: ControlPlane) -> None:
     """A field changed with kubectl is OutOfSync with that field, its value and the manager that wrote it."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     kubectl(cluster, control_plane.binaries, "-n", namespace, "patch", "deployment", "web", "--type", "merge",
@@ -106,7 +130,8 @@ async def test_edit_shows_field_and_manager(engines, tmp_path, repo, cluster, na
     assert change.time
 
 
-async def test_field_removed_from_git_is_drift(engines, tmp_path, repo, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_field_removed_from_git_is_drift(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                               namespace: str) -> None:
     """Removing an env var from Git (a field fleetdeck applied) shows the Deployment OutOfSync."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     commit(repo, app_objects(namespace, env={"MODE": "blue"}), "drop LOG")
@@ -116,7 +141,8 @@ async def test_field_removed_from_git_is_drift(engines, tmp_path, repo, cluster,
     assert [r.key.kind for r in drifted] == ["Deployment"]
 
 
-async def test_deleted_object_is_missing(engines, tmp_path, repo, cluster, namespace, control_plane) -> None:  # type: ignore[no-untyped-def]
+async def test_deleted_object_is_missing(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                         namespace: str, control_plane: ControlPlane) -> None:
     """Deleting an object in the cluster shows it Missing."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     kubectl(cluster, control_plane.binaries, "-n", namespace, "delete", "configmap", "web-config")
@@ -125,17 +151,19 @@ async def test_deleted_object_is_missing(engines, tmp_path, repo, cluster, names
     assert row(snap, cluster).sync is SyncStatus.OUT_OF_SYNC
 
 
-async def test_apiserver_restart_recovers_without_stale_verdicts(engines, tmp_path, repo, cluster, namespace,  # type: ignore[no-untyped-def]
-                                                                 control_plane) -> None:
+async def test_apiserver_restart_recovers_without_stale_verdicts(engines: StartEngine, tmp_path: Path, repo: Path,
+                                                                 cluster: ClusterInfo, namespace: str,
+                                                                 control_plane: ControlPlane) -> None:
     """While the apiserver is down the row is marked stale; after it returns (410 → relist), a change made
     meanwhile is seen and the row is fresh again."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     client = engine.clusters[cluster.name].raw
+    assert isinstance(client, KubeClient)  # a real cluster: the engine made a KubeClient for it
     lists_before = client.counters["list"]
     control_plane.stop_apiserver(cluster.name)
     try:
         snap = await until(engine, lambda s: row(s, cluster).stale, timeout=90)
-        assert snap.cluster(cluster.name).connection in (ConnectionState.UNREACHABLE, ConnectionState.DEGRADED)
+        assert cluster_status(snap, cluster).connection in (ConnectionState.UNREACHABLE, ConnectionState.DEGRADED)
         assert row(snap, cluster).sync is SyncStatus.SYNCED  # the last known state stays visible, marked stale
     finally:
         control_plane.bump_revision()
@@ -144,11 +172,12 @@ async def test_apiserver_restart_recovers_without_stale_verdicts(engines, tmp_pa
             "merge", "-p", '{"data":{"a":"2"}}', "--field-manager", "kubectl-edit")
     snap = await until(engine, lambda s: not row(s, cluster).stale and row(s, cluster).sync is SyncStatus.OUT_OF_SYNC,
                        timeout=120)
-    assert snap.cluster(cluster.name).connection is ConnectionState.CONNECTED
+    assert cluster_status(snap, cluster).connection is ConnectionState.CONNECTED
     assert client.counters["list"] > lists_before  # relisted after the watch's resourceVersion expired
 
 
-async def test_viewer_read_only_observes_and_writes_nothing(engines, tmp_path, repo, cluster, namespace) -> None:  # type: ignore[no-untyped-def]
+async def test_viewer_read_only_observes_and_writes_nothing(engines: StartEngine, tmp_path: Path, repo: Path,
+                                                            cluster: ClusterInfo, namespace: str) -> None:
     """With the viewer context in read-only mode the app's state is seen (compared locally, approximate)
     and the apiserver's audit log shows no mutating request from the viewer, dry runs included."""
     await synced_app(engines, tmp_path, repo, cluster, namespace)
@@ -172,7 +201,8 @@ async def test_viewer_read_only_observes_and_writes_nothing(engines, tmp_path, r
     assert writes == []
 
 
-async def test_offline_drift_agrees_with_dry_run(engines, tmp_path, repo, cluster, namespace, control_plane) -> None:  # type: ignore[no-untyped-def]
+async def test_offline_drift_agrees_with_dry_run(engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                                 namespace: str, control_plane: ControlPlane) -> None:
     """`fleetdeck drift` on the desired manifest and `kubectl get -o yaml` agrees with the engine's dry run."""
     engine = await synced_app(engines, tmp_path, repo, cluster, namespace)
     desired = yaml.safe_dump(app_objects(namespace)[4])

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_asyncio
@@ -57,7 +59,7 @@ def app_namespace(cluster: ClusterInfo) -> Iterator[str]:
         cluster.rest().delete(f"/api/v1/namespaces/{name}")
 
 
-def _desired(ns: str, group: str, *, config: str = "1", extra: bool = False, widget: bool = True) -> list[dict]:
+def _desired(ns: str, group: str, *, config: str = "1", extra: bool = False, widget: bool = True) -> list[dict[str, Any]]:
     objs = [
         namespace_obj(ns),
         crd(group),
@@ -134,9 +136,9 @@ async def _assert_state_holds_no_secret(api: KubeClient, app: str) -> None:
     assert CANARY not in json.dumps(stored)
 
 
-def _assert_only_apply_and_owned_deletes(cluster: ClusterInfo, since: object, *, ns: str, pruned: set[str]) -> None:
+def _assert_only_apply_and_owned_deletes(cluster: ClusterInfo, since: dt.datetime, *, ns: str, pruned: set[str]) -> None:
     """Every write was an SSA patch by fleetdeck, a delete of a pruned object, or shared-state bookkeeping."""
-    writes = fleetdeck_writes(cluster, since)  # type: ignore[arg-type]
+    writes = fleetdeck_writes(cluster, since)
     assert writes
     for event in writes:
         ref, verb, uri = event.get("objectRef", {}), event["verb"], event["requestURI"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -49,7 +49,7 @@ async def test_racing_writers_from_two_clients_all_land(cluster: ClusterInfo) ->
     async with kube(cluster) as first, kube(cluster) as second:
         stores = [AppStateStore(first), AppStateStore(second)] * 2
 
-        def add(index: int):  # type: ignore[no-untyped-def]
+        def add(index: int) -> Callable[[AppState], AppState]:
             def fn(state: AppState) -> AppState:
                 return replace(state, history=(*state.history, HistoryEntry(index, "r", "sync", "x", 0.0, "ok")))
             return fn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import replace
 
 import pytest
@@ -163,7 +163,7 @@ async def test_concurrent_updates_all_land(api: SimulatedCluster) -> None:
     api.set_latency(0.001)
     stores = [AppStateStore(api) for _ in range(5)]
 
-    def add(index: int):  # type: ignore[no-untyped-def]
+    def add(index: int) -> Callable[[AppState], AppState]:
         def fn(state: AppState) -> AppState:
             entry = HistoryEntry(index, "r", "sync", "x", 0.0, "Succeeded")
             return replace(state, history=(*state.history, entry))
