@@ -207,8 +207,8 @@ class FleetEngine:
         else:
             desired = await self._render(target, sha)
         if revision is None:
+            await self._count_behind(target, sha)  # before the desired state, so one snapshot shows both
             self.desired[target.id] = desired
-            await self._count_behind(target, sha)
             await runtime.ensure_kinds(desired.objects.values())
             self.mark_dirty(target.id)
         return desired
