@@ -7,6 +7,8 @@ the engine outside a worker and never assigns the app's snapshot.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -15,7 +17,8 @@ from textual.widgets import ContentSwitcher, Footer, Input, Static
 
 from core.model import ClusterName, FleetSnapshot, HealthStatus, OperationState, SyncStatus
 from tui.context import ConsoleContext
-from tui.fleet_query import FleetRow, GroupBy, RowKey, SortKey, TableRow, build_rows
+from tui.fleet_query import GroupBy, RowKey, SortKey, TableRow
+from tui.fleet_view import FleetView, ViewChange, ViewParams
 from tui.formatting import safe
 from tui.glyphs import Glyphs
 from tui.screens.app import AppScreen
@@ -57,8 +60,11 @@ class FleetScreen(ConsoleScreen):
 
     def __init__(self, ctx: ConsoleContext) -> None:
         super().__init__(ctx)
-        self.rows: tuple[TableRow, ...] = ()
-        self._row_by_key: dict[RowKey, FleetRow] = {}
+        self._view = FleetView()
+        self.rows: Sequence[TableRow] = self._view
+        """The rows shown, in order (the same as ``fleet_query.build_rows``), updated in place."""
+        self._table_stale = False
+        """The matrix was shown while snapshots arrived: the table must repaint when it returns."""
 
     def compose(self) -> ComposeResult:
         """Header, filter, table or matrix, sync log, status line, footer."""
@@ -89,9 +95,9 @@ class FleetScreen(ConsoleScreen):
     # ------------------------------------------------------------------ data down
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
-        """A new snapshot: recompute rows, refresh only what changed."""
-        self._refresh_header()
+        """A new snapshot: update the rows that changed, refresh only their lines."""
         self._render_rows()
+        self._refresh_header()
 
     def show_operations(self, operations: tuple[OperationState, ...]) -> None:
         """Progress arrived: show it in the sync log (opened on the first operation)."""
@@ -101,34 +107,38 @@ class FleetScreen(ConsoleScreen):
             self.show_log = True
 
     def _refresh_header(self) -> None:
-        self.query_one(FleetHeader).show(self.snapshot, self.now())
+        snapshot = self.snapshot
+        counts = self._view.counts if self._view.snapshot is snapshot else None
+        self.query_one(FleetHeader).show(snapshot, self.now(), counts)
 
     def _render_rows(self) -> None:
         snapshot = self.snapshot
-        self.rows = build_rows(
-            snapshot, filter_text=self.filter_text, sort=self.sort, reverse=self.reverse, group=self.group,
-            previous=self._row_by_key,
-        )
-        self._row_by_key = {r.key: r for r in self.rows if isinstance(r, FleetRow)}
+        params = ViewParams(filter_text=self.filter_text, sort=self.sort, reverse=self.reverse, group=self.group)
+        change = self._view.apply(snapshot, params)
         self.marked = self._existing_marks(snapshot)
         if self.matrix:
+            self._table_stale = True
             clusters = tuple(sorted(c.name for c in snapshot.clusters)) if snapshot else ()
-            fleet_rows = [r for r in self.rows if isinstance(r, FleetRow)]
+            fleet_rows = list(self._view.fleet_rows())
             self.query_one(FleetMatrix).show(fleet_rows, tuple(ClusterName(c) for c in clusters), self.marked)
         else:
-            self.query_one(FleetTable).show(self.rows, self.marked)
+            table = self.query_one(FleetTable)
+            if table.rows is not self._view:
+                table.show(self._view, self.marked)
+            else:
+                table.update(ViewChange(full=True) if self._table_stale else change, self.marked)
+            self._table_stale = False
         self._refresh_status()
 
     def _existing_marks(self, snapshot: FleetSnapshot | None) -> frozenset[RowKey]:
         """Marks of rows that still exist (an app removed from Git loses its mark)."""
         if snapshot is None or not self.marked:
             return self.marked
-        present = {a.id for a in snapshot.apps}
-        return frozenset(k for k in self.marked if k in present)
+        return frozenset(k for k in self.marked if self._view.exists(k))
 
     def _refresh_status(self) -> None:
         g = self.ctx.glyphs
-        shown = sum(1 for r in self.rows if isinstance(r, FleetRow))
+        shown = self._view.row_count
         total = len(self.snapshot.apps) if self.snapshot else 0
         arrow = "desc" if self.reverse else "asc"
         if self.matrix:
@@ -205,7 +215,7 @@ class FleetScreen(ConsoleScreen):
 
     def action_mark_all(self) -> None:
         """Mark every row the filter shows."""
-        self.marked = self.marked | {r.key for r in self.rows if isinstance(r, FleetRow)}
+        self.marked = self.marked | {r.key for r in self._view.fleet_rows()}
         self._push_marks()
 
     def action_clear_marks(self) -> None:

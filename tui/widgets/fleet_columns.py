@@ -8,8 +8,10 @@ table widget resolves styles and passes them in.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from operator import attrgetter
 
 from rich.cells import cell_len
 from rich.style import Style
@@ -242,3 +244,53 @@ def content_widths(rows: Sequence[FleetRow], ctx: CellContext) -> dict[str, int]
         if app.stale or app.control.paused or app.control.pinned or app.approximate or app.operation or app.conditions:
             flags_width = max(flags_width, flags_text(app, ctx).cell_len)
     return {"app": app_width, "cluster": cluster_width, "flags": flags_width}
+
+
+def _has_flags(app: AppStatus) -> bool:
+    return bool(app.stale or app.control.paused or app.control.pinned or app.approximate or app.operation
+                or app.conditions)
+
+
+def _by_width(names: Counter[str]) -> Counter[int]:
+    widths: Counter[int] = Counter()
+    for name, count in names.items():
+        widths[cell_len(name)] += count
+    return widths
+
+
+class ContentWidths:
+    """The natural widths of ``content_widths``, kept by counting: rows come and go one at a time.
+
+    Each variable column keeps a count of rows per width, so removing the widest row shrinks the column
+    exactly as measuring every row again would, at the cost of the changed rows only.
+    """
+
+    def __init__(self) -> None:
+        self._app: Counter[int] = Counter()
+        self._cluster: Counter[int] = Counter()
+        self._flags: Counter[int] = Counter()
+
+    def reset(self, rows: Iterable[FleetRow], ctx: CellContext) -> None:
+        """Count every row (names without building a text per row; badges only where there are any)."""
+        rows = list(rows)
+        self._app = _by_width(Counter(map(attrgetter("app.app"), rows)))
+        self._cluster = _by_width(Counter(map(attrgetter("app.cluster"), rows)))
+        self._flags = Counter(flags_text(r.app, ctx).cell_len for r in rows if _has_flags(r.app))
+
+    def add(self, rows: Iterable[FleetRow], ctx: CellContext, sign: int = 1) -> None:
+        """Count ``rows`` in (``sign`` 1) or out (-1)."""
+        for row in rows:
+            app = row.app
+            self._app[cell_len(app.app)] += sign
+            self._cluster[cell_len(app.cluster)] += sign
+            if _has_flags(app):
+                self._flags[flags_text(app, ctx).cell_len] += sign
+
+    def remove(self, rows: Iterable[FleetRow], ctx: CellContext) -> None:
+        """Count ``rows`` out."""
+        self.add(rows, ctx, -1)
+
+    def natural(self) -> dict[str, int]:
+        """The widest row of each variable column (0 for none)."""
+        return {name: max((w for w, n in counter.items() if n > 0), default=0)
+                for name, counter in (("app", self._app), ("cluster", self._cluster), ("flags", self._flags))}

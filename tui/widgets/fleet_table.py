@@ -9,7 +9,7 @@ engine: the screen pushes rows and marks down, and reads ``cursor_key``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from rich.style import Style
@@ -23,13 +23,14 @@ from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from tui.fleet_query import FleetRow, GroupRow, RowKey, TableRow
+from tui.fleet_view import FleetView, ViewChange
 from tui.formatting import safe
 from tui.glyphs import UNICODE, Glyphs
 from tui.widgets.fleet_columns import (
     SELECT_WIDTH,
     CellContext,
+    ContentWidths,
     Layout,
-    content_widths,
     layout_columns,
     render_cells,
     render_titles,
@@ -101,10 +102,13 @@ class FleetTable(ScrollView, can_focus=True):
         self.glyphs = glyphs
         self.now = now
         """The time ages are computed from; the screen sets it from the app's clock."""
-        self.rows: tuple[TableRow, ...] = ()
+        self.rows: Sequence[TableRow] = ()
         self.marked: frozenset[RowKey] = frozenset()
-        self._keys: tuple[object, ...] = ()
-        self._positions: dict[object, int] = {}
+        self._position: Callable[[object], int | None] = self._lookup(())
+        """Display position of a row key."""
+        self._cursor_key_memo: RowKey | None = None
+        """The key under the cursor as of the last cursor move or repaint (rows may change under it)."""
+        self._widths = ContentWidths()
         self._natural: dict[str, int] = {}
         self._column_layout: Layout | None = None
         self._column_layout_width = -1
@@ -125,57 +129,120 @@ class FleetTable(ScrollView, can_focus=True):
     def show(self, rows: Sequence[TableRow], marked: frozenset[RowKey]) -> None:
         """Display ``rows``, refreshing only the lines whose row (or mark) changed.
 
+        Rows are compared with the last ones by identity when their order is unchanged; otherwise the
+        table repaints. A ``FleetView`` kept up to date by the screen should go through ``update``.
+
         Args:
             rows: the rows in display order.
             marked: keys of the rows marked for a bulk action.
         """
-        rows = tuple(rows)
+        if rows is self.rows:
+            self.set_marks(marked)
+            return
+        old = self.rows
         current_key = self.cursor_key
-        keys = tuple(row.key for row in rows)
-        same_order = keys == self._keys
-        changed: list[int] = []
-        if same_order:
-            # Rows are reused while their app is unchanged, so identity finds the changed ones.
-            changed = [i for i, (new, old) in enumerate(zip(rows, self.rows, strict=True)) if new is not old]
-        mark_changed = [
-            self._positions[k] for k in marked.symmetric_difference(self.marked) if k in self._positions
-        ]
-        self.rows = rows
-        self.marked = marked
+        same_order = len(rows) == len(old) and all(a.key == b.key for a, b in zip(rows, old, strict=True))
         if not same_order:
-            self._keys = keys
-            self._positions = {key: i for i, key in enumerate(keys)}
-        if not same_order or self._update_natural(changed):
+            self.rows, self.marked = rows, marked
+            self._position = self._lookup(rows)
             self._repaint_all(current_key)
             return
-        self._repaint_rows(sorted(set(changed) | set(mark_changed)))
+        changed = [i for i, (new, prev) in enumerate(zip(rows, old, strict=True)) if new is not prev]
+        gone = [r for i in changed if isinstance(r := old[i], FleetRow)]
+        came = [r for i in changed if isinstance(r := rows[i], FleetRow)]
+        self.rows = rows
+        self._position = self._lookup(rows)
+        self._refresh_changed([rows[i] for i in changed], gone, came, marked)
 
-    def _update_natural(self, changed: Sequence[int]) -> bool:
-        """Grow cached widths for changed rows; return whether the layout must change."""
-        rows = [r for i in changed if isinstance(r := self.rows[i], FleetRow)]
-        grown = content_widths(rows, self._cell_context())
-        wider = {k: v for k, v in grown.items() if v > self._natural.get(k, 0)}
-        self._natural.update(wider)
-        if wider:
-            self._column_layout = None
-        return bool(wider)
+    def update(self, change: ViewChange, marked: frozenset[RowKey]) -> None:
+        """The ``FleetView`` shown already changed in place as ``change`` says: refresh what it touched."""
+        rows = self.rows
+        if not isinstance(rows, FleetView) or change.full:
+            if isinstance(rows, FleetView):
+                self.marked = marked
+                self._repaint_all(self._cursor_key_memo)
+            return
+        gone = [*change.replaced, *change.removed]
+        came = [*change.changed, *change.inserted]
+        for row in change.removed:
+            self._forget(row.key)
+        if not change.moved:
+            self._refresh_changed([*change.changed, *change.headings], gone, came, marked)
+            return
+        self.marked = marked
+        self._widths.remove(gone, self._cell_context())
+        self._widths.add(came, self._cell_context())
+        self._natural_changed()
+        for key in (*(r.key for r in change.changed), *(r.key for r in change.inserted),
+                    *(h.key for h in change.headings)):
+            self._forget(key)
+        self.refreshed_keys = []
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self._keep_cursor(self._cursor_key_memo)
+        self.refresh()
+
+    def set_marks(self, marked: frozenset[RowKey]) -> None:
+        """Only the marks changed: repaint the lines whose mark did."""
+        self._refresh_changed([], [], [], marked)
+
+    def _refresh_changed(
+        self, rows: Sequence[TableRow], gone: Sequence[FleetRow], came: Sequence[FleetRow], marked: frozenset[RowKey]
+    ) -> None:
+        """Rows replaced in place (same positions) and marks changed: refresh those lines only."""
+        keys: dict[object, None] = {row.key: None for row in rows}
+        keys.update((k, None) for k in marked.symmetric_difference(self.marked))
+        self.marked = marked
+        self._widths.remove(gone, self._cell_context())
+        self._widths.add(came, self._cell_context())
+        if self._natural_changed():
+            self._strip_cache.clear()
+            self.refreshed_keys = []
+            self.refresh()
+            return
+        positions = sorted(p for k in keys if (p := self._position(k)) is not None)
+        self._repaint_rows(positions)
+
+    def _natural_changed(self) -> bool:
+        natural = self._widths.natural()
+        if natural == self._natural:
+            return False
+        self._natural = natural
+        self._column_layout = None
+        self._strip_cache.clear()
+        return True
+
+    @staticmethod
+    def _lookup(rows: Sequence[TableRow]) -> Callable[[object], int | None]:
+        if isinstance(rows, FleetView):
+            return rows.position
+        positions: dict[object, int] = {row.key: i for i, row in enumerate(rows)}
+        return positions.get
+
+    def _forget(self, key: object) -> None:
+        self._strip_cache.pop((key, True), None)
+        self._strip_cache.pop((key, False), None)
 
     def _repaint_all(self, keep_key: RowKey | None) -> None:
-        self._natural = content_widths([r for r in self.rows if isinstance(r, FleetRow)], self._cell_context())
+        rows = self.rows
+        fleet_rows = rows.fleet_rows() if isinstance(rows, FleetView) else (r for r in rows if isinstance(r, FleetRow))
+        self._widths.reset(fleet_rows, self._cell_context())
+        self._natural = self._widths.natural()
         self._column_layout = None
         self._strip_cache.clear()
         self.refreshed_keys = []
-        self.virtual_size = Size(self.size.width, len(self.rows) + 1)
-        position = self._positions.get(keep_key) if keep_key is not None else None
-        self._set_cursor(position if position is not None else min(self.cursor, len(self.rows) - 1))
+        self.virtual_size = Size(self.size.width, len(rows) + 1)
+        self._keep_cursor(keep_key)
         self.refresh()
+
+    def _keep_cursor(self, keep_key: RowKey | None) -> None:
+        position = self._position(keep_key) if keep_key is not None else None
+        self._set_cursor(position if position is not None else min(self.cursor, len(self.rows) - 1))
+        self._cursor_key_memo = self.cursor_key
 
     def _repaint_rows(self, indices: Sequence[int]) -> None:
         self.refreshed_keys = [self.rows[i].key for i in indices]
         for index in indices:
-            key = self.rows[index].key
-            self._strip_cache.pop((key, True), None)
-            self._strip_cache.pop((key, False), None)
+            self._forget(self.rows[index].key)
             self.refresh_lines(index + 1)
 
     # ------------------------------------------------------------------ cursor
@@ -198,8 +265,9 @@ class FleetTable(ScrollView, can_focus=True):
 
     def move_to(self, key: RowKey) -> None:
         """Put the cursor on the row with ``key``, if shown."""
-        if key in self._positions:
-            self._set_cursor(self._positions[key])
+        position = self._position(key)
+        if position is not None:
+            self._set_cursor(position)
 
     def _set_cursor(self, index: int) -> None:
         index = self._nearest_app_row(max(0, index), 1)
@@ -225,6 +293,7 @@ class FleetTable(ScrollView, can_focus=True):
         self._strip_cache.pop((self._key_at(old), True), None)
         self.refresh_lines(old + 1)
         self.refresh_lines(new + 1)
+        self._cursor_key_memo = self.cursor_key
         self._scroll_to_cursor()
         self.post_message(self.CursorMoved(self, self.cursor_key))
 

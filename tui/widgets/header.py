@@ -79,11 +79,11 @@ class FleetHeader(Vertical):
         yield Static("fleetdeck: waiting for the first snapshot...", id="fleet-counts")
         yield Static("", id="repo-line")
 
-    def show(self, snapshot: FleetSnapshot | None, now: float) -> None:
-        """Render the summary of ``snapshot`` as of ``now``."""
+    def show(self, snapshot: FleetSnapshot | None, now: float, counts: FleetCounts | None = None) -> None:
+        """Render the summary of ``snapshot`` as of ``now``; ``counts`` are its counts when known already."""
         if snapshot is None:
             return
-        counts = count_fleet(snapshot)
+        counts = counts if counts is not None else count_fleet(snapshot)
         line = Text("fleetdeck ", style="bold", no_wrap=True, end="")
         line.append_text(counts_text(counts, self.glyphs))
         self.query_one("#fleet-counts", Static).update(line)
