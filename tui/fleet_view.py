@@ -61,15 +61,6 @@ def sort_value(sort: SortKey) -> Callable[[AppStatus], SortValue]:
     return attrgetter("app", "cluster")  # type: ignore[return-value]
 
 
-def _row_value(sort: SortKey, value: Callable[[AppStatus], SortValue]) -> Callable[[FleetRow], SortValue]:
-    """``value`` over a row's status (C-level for the name and cluster orders)."""
-    if sort is SortKey.NAME:
-        return attrgetter("app.app", "app.cluster")  # type: ignore[return-value]
-    if sort is SortKey.CLUSTER:
-        return attrgetter("app.cluster", "app.app")  # type: ignore[return-value]
-    return lambda row: value(row.app)
-
-
 def group_label(app: AppStatus, group: GroupBy) -> str:
     """The heading an app's row sits under (``""`` when not grouping)."""
     if group is GroupBy.NONE:
@@ -95,7 +86,8 @@ class _Group:
 
     label: str
     values: list[SortValue] = field(default_factory=list)
-    rows: list[FleetRow] = field(default_factory=list)
+    rows: list[AppStatus] = field(default_factory=list)
+    """The statuses of the group's rows; ``FleetRow`` objects are made when a row is read."""
     out_of_sync: int = 0
     degraded: int = 0
     heading: GroupRow | None = None
@@ -183,7 +175,10 @@ class FleetView(Sequence[TableRow]):
         """How many ``apply`` calls rebuilt everything (for tests)."""
         self._apps: tuple[AppStatus, ...] = ()
         self._clusters: dict[ClusterName, ClusterStatus] = {}
-        self._rows: dict[RowKey, FleetRow] = {}
+        self._rows: dict[RowKey, AppStatus] = {}
+        """Statuses of the shown rows, by key."""
+        self._made: dict[RowKey, FleetRow] = {}
+        """Rows already handed out: the same object is returned while its status is unchanged."""
         self._groups: dict[str, _Group] = {}
         self._labels: list[str] = []
         self._offsets: list[int] = []
@@ -209,6 +204,7 @@ class FleetView(Sequence[TableRow]):
         if snapshot is None:
             self._setup(params)
             self._reset_rows(())
+            self._made = {}
             self._apps, self._clusters, self.counts, self._keys = (), {}, None, set()
             return ViewChange(full=True)
         clusters = self._merge_clusters(snapshot.clusters)
@@ -275,31 +271,36 @@ class FleetView(Sequence[TableRow]):
                 self._counter.add(old_status, -1)
             if new_status is not None:
                 self._counter.add(new_status, 1)
-            old_row = self._rows.get(key)
-            new_row = None
+            old_app = self._rows.get(key)
+            new_app = None
             if new_status is not None:
                 cluster = self._clusters.get(new_status.cluster)
                 if self._predicate is None or self._predicate(new_status, cluster):
-                    new_row = FleetRow.of(new_status, cluster)
-            if old_row is None and new_row is None:
+                    new_app = new_status
+            if old_app is None and new_app is None:
                 continue
-            if old_row is not None and new_row is not None and self._same_place(old_row, new_row):
-                group = self._groups[group_label(old_row.app, self.params.group)]
-                index = self._find(group, old_row)
-                group.rows[index] = new_row
-                self._rows[key] = new_row
-                self._count_heading(group, old_row.app, -1)
-                self._count_heading(group, new_row.app, 1)
+            old_row = self._made.pop(key, None) if old_app is not None else None
+            if old_app is not None and old_row is None:
+                old_row = FleetRow.of(old_app, self._clusters.get(old_app.cluster))
+            if old_app is not None and new_app is not None and self._same_place(old_app, new_app):
+                assert old_row is not None
+                group = self._groups[group_label(old_app, self.params.group)]
+                index = self._find(group, old_app)
+                group.rows[index] = new_app
+                self._rows[key] = new_app
+                self._count_heading(group, old_app, -1)
+                self._count_heading(group, new_app, 1)
                 touched.add(group.label)
-                changed.append(new_row)
+                changed.append(self._row(new_app))
                 replaced.append(old_row)
                 continue
-            if old_row is not None:
-                touched.add(self._remove(old_row))
+            if old_app is not None:
+                assert old_row is not None
+                touched.add(self._remove(old_app))
                 removed.append(old_row)
-            if new_row is not None:
-                touched.add(self._insert(new_row))
-                inserted.append(new_row)
+            if new_app is not None:
+                touched.add(self._insert(new_app))
+                inserted.append(self._row(new_app))
         if removed or inserted:
             self._reindex()
         headings = []
@@ -311,38 +312,47 @@ class FleetView(Sequence[TableRow]):
                     headings.append(self._heading(touched_group))
         return ViewChange(False, tuple(changed), tuple(replaced), tuple(removed), tuple(inserted), tuple(headings))
 
-    def _same_place(self, old: FleetRow, new: FleetRow) -> bool:
+    def _same_place(self, old: AppStatus, new: AppStatus) -> bool:
         group = self.params.group
-        return self._value(old.app) == self._value(new.app) and group_label(old.app, group) == group_label(new.app, group)
+        return self._value(old) == self._value(new) and group_label(old, group) == group_label(new, group)
 
-    def _find(self, group: _Group, row: FleetRow) -> int:
-        index = bisect_left(group.values, self._value(row.app))
-        assert group.rows[index].key == row.key
+    def _find(self, group: _Group, app: AppStatus) -> int:
+        index = bisect_left(group.values, self._value(app))
+        while group.rows[index] is not app:  # only with duplicate keys (a full build shows every one)
+            index += 1
         return index
 
-    def _remove(self, row: FleetRow) -> str:
-        label = group_label(row.app, self.params.group)
+    def _row(self, app: AppStatus) -> FleetRow:
+        """The row of ``app`` (made once, then the same object while the status is the same)."""
+        key = (app.app, app.cluster)
+        row = self._made.get(key)
+        if row is None or row.app is not app:
+            row = self._made[key] = FleetRow.of(app, self._clusters.get(app.cluster))
+        return row
+
+    def _remove(self, app: AppStatus) -> str:
+        label = group_label(app, self.params.group)
         group = self._groups[label]
-        index = self._find(group, row)
+        index = self._find(group, app)
         del group.values[index]
         del group.rows[index]
-        del self._rows[row.key]
-        self._count_heading(group, row.app, -1)
+        del self._rows[(app.app, app.cluster)]
+        self._count_heading(group, app, -1)
         if not group.rows:
             del self._groups[label]
         return label
 
-    def _insert(self, row: FleetRow) -> str:
-        label = group_label(row.app, self.params.group)
+    def _insert(self, app: AppStatus) -> str:
+        label = group_label(app, self.params.group)
         group = self._groups.get(label)
         if group is None:
             group = self._groups[label] = _Group(label)
-        value = self._value(row.app)
+        value = self._value(app)
         index = bisect_right(group.values, value)
         group.values.insert(index, value)
-        group.rows.insert(index, row)
-        self._rows[row.key] = row
-        self._count_heading(group, row.app, 1)
+        group.rows.insert(index, app)
+        self._rows[(app.app, app.cluster)] = app
+        self._count_heading(group, app, 1)
         return label
 
     @staticmethod
@@ -357,43 +367,37 @@ class FleetView(Sequence[TableRow]):
         self._clusters = {c.name: c for c in snapshot.clusters}
         self._counter.reset(snapshot.apps)
         self.counts = self._counter.counts(snapshot.clusters)
-        previous = self._rows
-        rows: list[FleetRow] = []
         predicate, clusters = self._predicate, self._clusters
-        of = FleetRow.of
-        if not previous and predicate is None:  # first paint: nothing to reuse, nothing to filter
-            rows = list(map(of, snapshot.apps, map(clusters.get, map(attrgetter("cluster"), snapshot.apps))))
-        for app in snapshot.apps if previous or predicate is not None else ():
-            cluster = clusters.get(app.cluster)
-            if predicate is not None and not predicate(app, cluster):
-                continue
-            old = previous.get((app.app, app.cluster))
-            rows.append(old if old is not None and old.app is app and old.cluster is cluster else of(app, cluster))
-        apps = snapshot.apps
-        self._keys = set(zip(map(attrgetter("app"), apps), map(attrgetter("cluster"), apps), strict=True))
+        apps: Sequence[AppStatus] = snapshot.apps
+        if predicate is not None:
+            apps = [a for a in apps if predicate(a, clusters.get(a.cluster))]
+        everything = snapshot.apps
+        self._keys = set(zip(map(attrgetter("app"), everything), map(attrgetter("cluster"), everything), strict=True))
         self._unique = len(self._keys) == len(snapshot.apps)
-        self._reset_rows(rows)
+        self._reset_rows(apps)
+        made = self._made  # keep the rows already handed out whose status and cluster are the same
+        self._made = {k: r for k, r in made.items() if self._rows.get(k) is r.app and clusters.get(k[1]) is r.cluster}
         return ViewChange(full=True)
 
-    def _reset_rows(self, rows: Sequence[FleetRow]) -> None:
-        ordered = list(rows)
-        row_value = _row_value(self.params.sort, self._value)
-        ordered.sort(key=row_value)  # stable: equal keys (duplicates only) keep the snapshot's order
-        values = list(map(row_value, ordered))
+    def _reset_rows(self, apps: Sequence[AppStatus]) -> None:
+        ordered = list(apps)
+        ordered.sort(key=self._value)  # stable: equal keys (duplicates only) keep the snapshot's order
+        values = list(map(self._value, ordered))
         self._groups = {}
         if not self._grouped:
             if ordered:
                 self._groups[""] = _Group("", values, ordered)
         else:
-            for sort_value_, row in zip(values, ordered, strict=True):
-                label = group_label(row.app, self.params.group)
+            for sort_value_, app in zip(values, ordered, strict=True):
+                label = group_label(app, self.params.group)
                 group = self._groups.get(label)
                 if group is None:
                     group = self._groups[label] = _Group(label)
                 group.values.append(sort_value_)
-                group.rows.append(row)
-                self._count_heading(group, row.app, 1)
-        self._rows = dict(zip(map(attrgetter("key"), ordered), ordered, strict=True))
+                group.rows.append(app)
+                self._count_heading(group, app, 1)
+        self._rows = dict(zip(zip(map(attrgetter("app"), ordered), map(attrgetter("cluster"), ordered), strict=True),
+                              ordered, strict=True))
         self._reindex()
 
     def _reindex(self) -> None:
@@ -427,7 +431,7 @@ class FleetView(Sequence[TableRow]):
 
     def __contains__(self, item: object) -> bool:
         if isinstance(item, FleetRow):
-            return self._rows.get(item.key) is item
+            return self._made.get(item.key) is item and self._rows.get(item.key) is item.app
         group = self._groups.get(item.label) if isinstance(item, GroupRow) and self._grouped else None
         return group is not None and self._heading(group) == item
 
@@ -437,7 +441,8 @@ class FleetView(Sequence[TableRow]):
 
     def row(self, key: RowKey) -> FleetRow | None:
         """The shown row with ``key``."""
-        return self._rows.get(key)
+        app = self._rows.get(key)
+        return self._row(app) if app is not None else None
 
     def __len__(self) -> int:
         return self._length
@@ -462,17 +467,21 @@ class FleetView(Sequence[TableRow]):
             if local == 0:
                 return self._heading(group)
             local -= 1
-        return group.rows[len(group.rows) - 1 - local if self.params.reverse else local]
+        return self._row(group.rows[len(group.rows) - 1 - local if self.params.reverse else local])
 
     def __iter__(self) -> Iterator[TableRow]:
         for label in self._labels:
             group = self._groups[label]
             if self._grouped:
                 yield self._heading(group)
-            yield from reversed(group.rows) if self.params.reverse else group.rows
+            yield from map(self._row, reversed(group.rows) if self.params.reverse else group.rows)
 
     def fleet_rows(self) -> Iterator[FleetRow]:
         """The app rows in display order (no headings)."""
+        return map(self._row, self.statuses())
+
+    def statuses(self) -> Iterator[AppStatus]:
+        """The statuses of the app rows in display order, without making their rows."""
         groups = (self._groups[label].rows for label in self._labels)
         if self.params.reverse:
             return chain.from_iterable(reversed(rows) for rows in groups)
@@ -493,12 +502,12 @@ class FleetView(Sequence[TableRow]):
             if label not in self._groups or not self._grouped:
                 return None
             return self._offsets[bisect_left(self._labels, label)]
-        row = self._rows.get(key)  # type: ignore[call-overload]
-        if row is None:
+        app = self._rows.get(key)  # type: ignore[call-overload]
+        if app is None:
             return None
-        label = group_label(row.app, self.params.group) if self._grouped else ""
+        label = group_label(app, self.params.group) if self._grouped else ""
         group = self._groups[label]
-        local = self._find(group, row)
+        local = self._find(group, app)
         if self.params.reverse:
             local = len(group.rows) - 1 - local
         return self._offsets[bisect_left(self._labels, label)] + (1 if self._grouped else 0) + local

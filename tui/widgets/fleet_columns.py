@@ -270,12 +270,12 @@ class ContentWidths:
         self._cluster: Counter[int] = Counter()
         self._flags: Counter[int] = Counter()
 
-    def reset(self, rows: Iterable[FleetRow], ctx: CellContext) -> None:
-        """Count every row (names without building a text per row; badges only where there are any)."""
-        rows = list(rows)
-        self._app = _by_width(Counter(map(attrgetter("app.app"), rows)))
-        self._cluster = _by_width(Counter(map(attrgetter("app.cluster"), rows)))
-        self._flags = Counter(flags_text(r.app, ctx).cell_len for r in rows if _has_flags(r.app))
+    def reset(self, apps: Iterable[AppStatus], ctx: CellContext) -> None:
+        """Count every row's status (names without building a text per row; badges only where there are any)."""
+        apps = list(apps)
+        self._app = _by_width(Counter(map(attrgetter("app"), apps)))
+        self._cluster = _by_width(Counter(map(attrgetter("cluster"), apps)))
+        self._flags = Counter(flags_text(a, ctx).cell_len for a in apps if _has_flags(a))
 
     def add(self, rows: Iterable[FleetRow], ctx: CellContext, sign: int = 1) -> None:
         """Count ``rows`` in (``sign`` 1) or out (-1)."""

@@ -224,8 +224,8 @@ class FleetTable(ScrollView, can_focus=True):
 
     def _repaint_all(self, keep_key: RowKey | None) -> None:
         rows = self.rows
-        fleet_rows = rows.fleet_rows() if isinstance(rows, FleetView) else (r for r in rows if isinstance(r, FleetRow))
-        self._widths.reset(fleet_rows, self._cell_context())
+        apps = rows.statuses() if isinstance(rows, FleetView) else (r.app for r in rows if isinstance(r, FleetRow))
+        self._widths.reset(apps, self._cell_context())
         self._natural = self._widths.natural()
         self._column_layout = None
         self._strip_cache.clear()
