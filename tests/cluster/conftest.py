@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import pytest_asyncio
 import yaml
 
+from core.live.kube import KubeClient
 from devcluster import ClusterInfo
+from tests.cluster.test_sync_support import kube
 from tests.engine.conftest import git
+
+
+@pytest_asyncio.fixture
+async def api(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
+    """fleetdeck's client for the first cluster, as fleetdeck-admin."""
+    async with kube(cluster) as client:
+        yield client
 
 
 def app_objects(namespace: str, *, replicas: int = 2, env: dict[str, str] | None = None) -> list[dict[str, Any]]:

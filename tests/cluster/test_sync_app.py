@@ -5,12 +5,11 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-import pytest_asyncio
 
 from core.journal import Journal, read_entries, verify
 from core.live.kube import KubeClient
@@ -30,7 +29,6 @@ from tests.cluster.test_sync_support import (
     custom,
     deployment,
     fleetdeck_writes,
-    kube,
     namespace_obj,
     now_utc,
     secret,
@@ -41,13 +39,6 @@ from tests.cluster.test_sync_support import (
 
 pytestmark = pytest.mark.cluster
 CANARY = "canary-7f3a-do-not-store"
-
-
-@pytest_asyncio.fixture
-async def api(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
-    """fleetdeck's client for the first cluster, as fleetdeck-admin."""
-    async with kube(cluster) as client:
-        yield client
 
 
 @pytest.fixture

@@ -7,11 +7,9 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from core.errors import LockedError
 from core.journal import Journal, read_entries, verify
@@ -26,7 +24,6 @@ from tests.cluster.test_sync_support import (
     ROOT,
     by_key,
     configmap,
-    kube,
     make_plan,
     operation,
     unique,
@@ -63,13 +60,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-@pytest_asyncio.fixture
-async def api(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
-    """fleetdeck's client for the first cluster, as fleetdeck-admin."""
-    async with kube(cluster) as client:
-        yield client
 
 
 async def _kill_mid_sync(proc: subprocess.Popen[str]) -> None:

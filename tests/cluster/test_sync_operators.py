@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import subprocess
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-import pytest_asyncio
 
 from core.errors import LockedError
 from core.journal import Journal, OperatorIdentity, read_entries, verify
@@ -21,7 +19,6 @@ from tests.cluster.test_sync_support import (
     ROOT,
     by_key,
     configmap,
-    kube,
     make_plan,
     operation,
     unique,
@@ -55,13 +52,6 @@ async def main():
 
 asyncio.run(main())
 """
-
-
-@pytest_asyncio.fixture
-async def api(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
-    """fleetdeck's client for the first cluster, as fleetdeck-admin."""
-    async with kube(cluster) as client:
-        yield client
 
 
 async def _readline(proc: subprocess.Popen[str]) -> str:

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from dataclasses import replace
 
 import pytest
-import pytest_asyncio
 
 from core.errors import ClusterError, LockedError
 from core.journal import OperatorIdentity
@@ -21,13 +20,6 @@ from tests.cluster.test_sync_support import fleetdeck_writes, kube, now_utc, uni
 pytestmark = pytest.mark.cluster
 ALICE = OperatorIdentity(os_user="alice", host="bastion-1", pid=101)
 BOB = OperatorIdentity(os_user="bob", host="bastion-2", pid=202)
-
-
-@pytest_asyncio.fixture
-async def api(cluster: ClusterInfo) -> AsyncIterator[KubeClient]:
-    """fleetdeck's client for the first cluster, as fleetdeck-admin."""
-    async with kube(cluster) as client:
-        yield client
 
 
 async def test_server_side_apply_honours_the_resource_version_precondition(api: KubeClient) -> None:
