@@ -26,7 +26,7 @@ from tui.screens.base import ConsoleScreen
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen
 from tui.widgets.fleet_table import FleetTable
-from tui.widgets.header import FleetHeader
+from tui.widgets.header import FleetHeader, set_line
 from tui.widgets.matrix import FleetMatrix
 from tui.widgets.sync_log import SyncLog
 
@@ -152,7 +152,7 @@ class FleetScreen(ConsoleScreen):
             text.append(f" {g.dot} filter: ")
             text.append_text(safe(self.filter_text, "bold", max_length=60))
         text.append(f" {g.dot} ? help")
-        self.query_one("#status-line", Static).update(text)
+        set_line(self.query_one("#status-line", Static), text)
 
     def watch_filter_text(self) -> None:
         """Filter changed."""

@@ -64,6 +64,16 @@ def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs) -> Text:
     return text
 
 
+def set_line(widget: Static, text: Text) -> None:
+    """Show a one-line, unwrapped ``text`` in ``widget``: nothing when unchanged, and a repaint, not a
+    relayout, when changed (a ``no_wrap`` line without newlines is one line high whatever it says)."""
+    shown = (text.plain, text.spans, text.style, text.no_wrap)
+    if getattr(widget, "_shown_line", None) == shown:
+        return
+    widget._shown_line = shown  # type: ignore[attr-defined]
+    widget.update(text, layout="\n" in text.plain or not text.no_wrap)
+
+
 class FleetHeader(Vertical):
     """Two lines of fleet summary, plus a banner line in read-only mode."""
 
@@ -86,8 +96,8 @@ class FleetHeader(Vertical):
         counts = counts if counts is not None else count_fleet(snapshot)
         line = Text("fleetdeck ", style="bold", no_wrap=True, end="")
         line.append_text(counts_text(counts, self.glyphs))
-        self.query_one("#fleet-counts", Static).update(line)
+        set_line(self.query_one("#fleet-counts", Static), line)
         repo_line = self.query_one("#repo-line", Static)
-        repo_line.update(repo_text(snapshot.repo, now, self.glyphs))
+        set_line(repo_line, repo_text(snapshot.repo, now, self.glyphs))
         repo_line.set_class(bool(snapshot.repo and snapshot.repo.error), "-error")
         self.set_class(counts.out_of_sync + counts.degraded + counts.unreachable > 0, "-attention")
