@@ -6,7 +6,7 @@ log N): the engine reuses the same ``AppStatus`` object for every row that did n
 scan of ``snapshot.apps`` (C-level ``map``/``compress``, no Python per row) finds the changed ones, and
 each changed row is removed from and re-inserted into its group's sorted list by bisecting on its sort
 key. Header counts (``FleetCounts``) are kept the same way, by delta. A change of filter, sort or
-grouping, a changed cluster, duplicate keys or many changed rows (> ``FULL_REBUILD_FRACTION``) rebuild
+grouping, clusters coming or going, duplicate keys or many changed rows (> ``FULL_REBUILD_FRACTION``) rebuild
 everything from scratch.
 
 Nothing here touches Textual; the screen hands the result of ``apply`` to the table.
@@ -207,27 +207,32 @@ class FleetView(Sequence[TableRow]):
             self._made = {}
             self._apps, self._clusters, self.counts, self._keys = (), {}, None, set()
             return ViewChange(full=True)
-        clusters = self._merge_clusters(snapshot.clusters)
-        if params != self.params or previous is None or clusters is None or not self._unique:
+        moved = self._changed_clusters(snapshot.clusters)
+        if params != self.params or previous is None or moved is None or not self._unique:
             return self._rebuild(snapshot, params)
         delta = self._delta(self._apps, snapshot.apps)
         if delta is None:
             return self._rebuild(snapshot, params)
+        forced: list[AppStatus] = []
+        if moved:  # every row on a cluster whose status changed gets that status, even if the app did not change
+            apps = snapshot.apps
+            forced = list(compress(apps, map(moved.__contains__, map(attrgetter("cluster"), apps))))
+            if len(forced) + len(delta[1]) > max(1, int(FULL_REBUILD_FRACTION * len(apps))):
+                return self._rebuild(snapshot, params)
+            self._clusters.update((c.name, c) for c in snapshot.clusters if c.name in moved)
         self._apps = snapshot.apps
-        change = self._apply_delta(*delta)
+        change = self._apply_delta(*delta, forced)
         self.counts = self._counter.counts(snapshot.clusters)
         return change
 
-    def _merge_clusters(self, clusters: Sequence[ClusterStatus]) -> dict[ClusterName, ClusterStatus] | None:
-        """The clusters by name, or ``None`` when any changed (rows would need their new status)."""
+    def _changed_clusters(self, clusters: Sequence[ClusterStatus]) -> set[ClusterName] | None:
+        """Names of the clusters whose status changed (an equal new status is no change); ``None`` when
+        clusters came or went."""
         by_name = {c.name: c for c in clusters}
-        if by_name.keys() != self._clusters.keys():
+        if by_name.keys() != self._clusters.keys() or len(by_name) != len(clusters):
             return None
-        for name, status in by_name.items():
-            old = self._clusters[name]
-            if status is not old and status != old:
-                return None
-        return self._clusters
+        return {name for name, status in by_name.items()
+                if status is not (old := self._clusters[name]) and status != old}
 
     def _delta(
         self, old: tuple[AppStatus, ...], new: tuple[AppStatus, ...]
@@ -248,7 +253,9 @@ class FleetView(Sequence[TableRow]):
             return None
         return gone, came
 
-    def _apply_delta(self, gone: list[AppStatus], came: list[AppStatus]) -> ViewChange:
+    def _apply_delta(self, gone: list[AppStatus], came: list[AppStatus], forced: list[AppStatus]) -> ViewChange:
+        """Move the rows of ``gone`` and ``came`` statuses, and re-make the rows in ``forced`` (their
+        cluster's status changed)."""
         before = {a.id: a for a in gone}
         after = {a.id: a for a in came}
         keys = self._keys
@@ -263,14 +270,18 @@ class FleetView(Sequence[TableRow]):
         removed: list[FleetRow] = []
         inserted: list[FleetRow] = []
         touched: set[str] = set()
-        for key in before.keys() | after.keys():
+        forced_by_key = {a.id: a for a in forced}
+        for key in before.keys() | after.keys() | forced_by_key.keys():
             old_status, new_status = before.get(key), after.get(key)
             if old_status is new_status:
-                continue  # the same status at another index of the tuple
-            if old_status is not None:
-                self._counter.add(old_status, -1)
-            if new_status is not None:
-                self._counter.add(new_status, 1)
+                if key not in forced_by_key:
+                    continue  # the same status at another index of the tuple
+                old_status = new_status = forced_by_key[key]
+            else:
+                if old_status is not None:
+                    self._counter.add(old_status, -1)
+                if new_status is not None:
+                    self._counter.add(new_status, 1)
             old_app = self._rows.get(key)
             new_app = None
             if new_status is not None:

@@ -121,6 +121,7 @@ def test_view_matches_a_full_rebuild(params: ViewParams) -> None:
         for index, row in enumerate(expected):
             assert view.position(row.key) == index
         assert [r.app for r in view.fleet_rows()] == [r.app for r in expected if isinstance(r, FleetRow)]
+        assert [r.cluster for r in view.fleet_rows()] == [r.cluster for r in expected if isinstance(r, FleetRow)]
     assert view.full_rebuilds - rebuilds < 10, "most snapshots take the incremental path"
 
 
@@ -255,3 +256,22 @@ async def test_a_moved_row_keeps_the_cursor_on_its_row(build_app: AppFactory) ->
         assert _table_shape(table) == _shape(_expected(screen, removed))
         assert table.cursor_row is not None
         assert ClusterName("c00") in {r.key[1] for r in screen.rows if isinstance(r, FleetRow)}
+
+
+@pytest.mark.parametrize("group", list(GroupBy))
+def test_a_cluster_going_unreachable_updates_its_rows_in_place(group: GroupBy) -> None:
+    """A changed cluster status re-makes only that cluster's rows (no rebuild); filters and headings
+    that read the cluster follow."""
+    snapshot = big_fleet(2000, clusters_count=40)
+    for text in ("", "unreachable", "-unreachable"):
+        view = FleetView(ViewParams(group=group, filter_text=text))
+        view.apply(snapshot)
+        list(view)  # hand out every row and heading, as a scrolled table would
+        down = replace(snapshot.clusters[3], connection=ConnectionState.UNREACHABLE)
+        second = replace(snapshot, generation=2, clusters=(*snapshot.clusters[:3], down, *snapshot.clusters[4:]))
+        change = view.apply(second)
+        assert not change.full and view.full_rebuilds == 1
+        expected = build_rows(second, filter_text=text, group=group)
+        assert _shape(view) == _shape(expected)
+        assert [r.cluster for r in view.fleet_rows()] == [r.cluster for r in expected if isinstance(r, FleetRow)]
+        assert view.counts == count_fleet(second)
