@@ -1,8 +1,9 @@
 """FleetTable: the fleet's (app, cluster) rows as a Line-API ``ScrollView`` with virtual rows.
 
-Only visible lines are rendered (``render_line``). When a new list of rows arrives, rows are matched by
-their ``(app, cluster)`` key and only the lines whose row changed are refreshed, so one changed app on a
-10,000-row fleet repaints one line. Column widths are cached and updated from changed rows only; the
+Only visible lines are rendered (``render_line``). The screen keeps a ``tui.fleet_view.FleetView`` up to
+date and hands the table what changed (``update``): a row changed in place refreshes its line only, so one
+changed app on a 100,000-row fleet repaints one line; rows that moved, came or went repaint the visible
+lines from cached strips. Column widths are counted per width and updated from changed rows only; the
 layout drops low-priority columns on narrow terminals. The widget never reads the snapshot or the
 engine: the screen pushes rows and marks down, and reads ``cursor_key``.
 """
