@@ -37,6 +37,21 @@ async def _guard(coro: Coroutine[Any, Any, Any], name: str) -> Any:
         raise
 
 
+def raise_if_cancelling() -> None:
+    """Re-raise a cancellation that a timeout helper swallowed.
+
+    On Python 3.11, ``asyncio.wait_for`` can lose a ``cancel()`` that arrives while its inner awaitable
+    completes (fixed in 3.12, where it is built on ``asyncio.timeout``). A loop that awaits through it
+    would then never end. Loops call this after every such await.
+
+    Raises:
+        asyncio.CancelledError: the current task has a pending cancellation request.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def stop_tasks(tasks: Iterable[asyncio.Task[Any]], *, timeout: float = 5.0) -> None:
     """Cancel ``tasks`` and wait up to ``timeout`` seconds; log any that do not stop."""
     pending = [t for t in tasks if not t.done()]

@@ -24,7 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.aio import create_guarded_task, stop_tasks
+from core.aio import create_guarded_task, raise_if_cancelling, stop_tasks
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 from core.live.simulated_controllers import Controllers
@@ -424,6 +424,7 @@ class SimulatedCluster:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(self.timing.tick):
                     await wake.wait()
+            raise_if_cancelling()
             wake.clear()
 
 

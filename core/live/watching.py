@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from core.aio import raise_if_cancelling
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
 from core.live.events import (
@@ -113,6 +114,7 @@ async def watch_stream(
             except TimeoutError:
                 raise ClusterError(f"watch {kind_label(resource)}: no data for {inactivity_timeout:g}s",
                                    cluster=api.cluster, status=None, reason="Timeout") from None
+            raise_if_cancelling()  # wait_for may have swallowed a cancel (Python 3.11)
             yield event
     finally:
         closer = getattr(events, "aclose", None)
