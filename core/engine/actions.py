@@ -122,20 +122,13 @@ class Actions:
             raise FleetdeckError(f"cannot roll back {app} to {revision}: {exc}", title="Unknown revision",
                                  hint="pick one from `fleetdeck history APP`") from exc
         desired = await self.engine.render_target(target, revision=sha)
-        row = self._row_for(target, desired)
+        row = self.engine.evaluate_at(target, desired)
         blocked = blocked_reason(row, desired, runtime, prune=False, allow_empty=False)
         if self.engine.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change"
         return SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=sha,
                         steps=plan_steps(row.resources, prune=False), kind="rollback", blocked=blocked,
                         warnings=("the app will be pinned to this revision and paused, in one step",))
-
-    def _row_for(self, target: Target, desired: Desired) -> AppStatus:
-        from core.engine.evaluate import evaluate
-
-        runtime = self.engine.clusters[target.cluster.name]
-        return evaluate(target, desired, runtime.view, predicted={},
-                        context=runtime.context(target, None, head=None))
 
     # ------------------------------------------------------------------------------------ running
 

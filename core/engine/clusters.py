@@ -88,7 +88,7 @@ class CacheView:
             if failure is not None:
                 return f"cannot list {kind}: {failure.message}"
             return f"{kind} not listed yet"
-        if (failure is not None and "403" in failure.message) or (failure and "forbidden" in failure.message.lower()):
+        if failure is not None and ("403" in failure.message or "forbidden" in failure.message.lower()):
             return f"no permission to watch {kind}: {failure.message}"
         return None
 

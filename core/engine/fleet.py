@@ -394,10 +394,16 @@ class FleetEngine:
         desired = await self.render_target(target, revision=revision)
         if desired.error:
             raise FleetdeckError(f"{app} at {revision[:8]} does not render: {desired.error}", title="Render failed")
-        runtime = self.clusters[cluster]
-        row = evaluate(target, desired, runtime.view, predicted={},
-                       context=runtime.context(target, None, head=self._head))
-        return row.resources
+        return self.evaluate_at(target, desired).resources
+
+    def evaluate_at(self, target: Target, desired: Desired) -> AppStatus:
+        """``target``'s row as it would be if ``desired`` (another revision's render) were desired.
+
+        Local comparison only and no memo: the result is a preview, never published.
+        """
+        runtime = self.clusters[target.cluster.name]
+        return evaluate(target, desired, runtime.view, predicted={},
+                        context=runtime.context(target, None, head=self._head))
 
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
