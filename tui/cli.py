@@ -180,6 +180,10 @@ def _run_console(engine: Any, *, read_only: bool, mouse: bool) -> None:
 # ---------------------------------------------------------------------------------------------- headless
 
 
+async def _snapshot_of(engine: Any) -> Any:
+    return engine.snapshot
+
+
 async def _with_engine(fleet: str | None, read_only: bool, body: Callable[[Any], Awaitable[T]]) -> T:
     from core.engine import engine_from_fleet_file
 
@@ -200,11 +204,7 @@ async def _with_engine(fleet: str | None, read_only: bool, body: Callable[[Any],
 @handle_errors
 def status(fleet: str | None, fmt: str, app_filter: str | None, cluster_filter: str | None) -> None:
     """One row per app and cluster: sync, health, revision, drift, connection."""
-
-    async def body(engine: Any) -> Any:
-        return engine.snapshot
-
-    snap = run_async(_with_engine(fleet, True, body))
+    snap = run_async(_with_engine(fleet, True, _snapshot_of))
     apps = [a for a in snap.apps if (app_filter in (None, a.app)) and (cluster_filter in (None, a.cluster))]
     if fmt == "table":
         click.echo(output.table(output.STATUS_HEADERS, output.status_rows(apps)))
@@ -228,14 +228,8 @@ def status(fleet: str | None, fmt: str, app_filter: str | None, cluster_filter: 
 @handle_errors
 def diff(app: str, fleet: str | None, cluster: str | None, read_only: bool) -> None:
     """Unified diff of desired vs live for APP (exit 1 when there is drift, 0 in sync, 2 on error)."""
-
-    async def body(engine: Any) -> Any:
-        return engine.snapshot
-
-    snap = run_async(_with_engine(fleet, read_only, body))
-    rows = [a for a in snap.apps if a.app == app and cluster in (None, a.cluster)]
-    if not rows:
-        fail(f"no app {app!r}" + (f" on cluster {cluster!r}" if cluster else "") + " in the fleet")
+    snap = run_async(_with_engine(fleet, read_only, _snapshot_of))
+    rows = _targets(snap, app, cluster, True)
     drifted = False
     for row in rows:
         if row.sync.value == "Unknown":
@@ -339,10 +333,7 @@ def history(app: str, fleet: str | None, cluster: str | None, limit: int, fmt: s
 
 
 def _pick_target(snap: Any, app: str, cluster: str | None) -> Any:
-    rows = [a for a in snap.apps if a.app == app and cluster in (None, a.cluster)]
-    if not rows:
-        fail(f"no app {app!r}" + (f" on cluster {cluster!r}" if cluster else "") + " in the fleet")
-    return rows[0]
+    return _targets(snap, app, cluster, True)[0]
 
 
 def _targets(snap: Any, app: str, cluster: str | None, all_clusters: bool) -> list[Any]:
@@ -574,10 +565,7 @@ def audit_report(fleet: str | None, fmt: str) -> None:
     """A fleet evidence report: desired and live revision, drift with field managers, pauses, history."""
     from tui.report import markdown_report, report_data
 
-    async def body(engine: Any) -> Any:
-        return engine.snapshot
-
-    snap = run_async(_with_engine(fleet, True, body))
+    snap = run_async(_with_engine(fleet, True, _snapshot_of))
     data = report_data(snap)
     click.echo(output.dump(data, "json") if fmt == "json" else markdown_report(data))
 
