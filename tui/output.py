@@ -122,19 +122,19 @@ def _yaml_lines(obj: Mapping[str, Any] | None) -> list[str]:
     return [clean(line, keep_newlines=False) for line in text.splitlines()]
 
 
-def _annotation(change: FieldChange, now: float | None) -> str:
+def _annotation(change: FieldChange) -> str:
     who = change.manager or "unknown manager"
     when = f" at {change.time}" if change.time else ""
     return f"#   {change.path}: changed by {clean(who, max_length=80)}{when}"
 
 
-def resource_diff_text(status: ResourceStatus, *, cluster: str, context: int = 3, now: float | None = None) -> str:
+def resource_diff_text(status: ResourceStatus, *, cluster: str, context: int = 3) -> str:
     """A unified diff of one resource, desired (``+``) against live (``-``), as ``kubectl diff`` shows it."""
     diff = status.diff
     name = clean(str(status.key))
     header = [f"--- live/{cluster}/{name}", f"+++ desired/{cluster}/{name}"]
     body = list(difflib.unified_diff(_yaml_lines(diff.live), _yaml_lines(diff.desired), lineterm="", n=context))
-    notes = [_annotation(change, now) for change in diff.changes]
+    notes = [_annotation(change) for change in diff.changes]
     approx = ["#   (compared locally; approximate)"] if diff.approximate else []
     state = [f"# {status.state.value}: {clean(diff.message)}" if diff.message else f"# {status.state.value}"]
     return "\n".join(header + state + approx + notes + body[2:])
