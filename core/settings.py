@@ -62,6 +62,9 @@ class EngineSettings:
     publish_interval: float = 0.1
     """Snapshots are published at most this often: a burst of events costs one recompute."""
     read_only: bool = False
+    one_shot: bool = False
+    """A one-shot verb (status, diff, sync…): read only the apps' objects (GET or a labelled LIST per
+    kind), start no watches, and settle server-side dry runs before the first snapshot."""
 
 
 def default_settings() -> EngineSettings:

@@ -41,6 +41,7 @@ def make_engine(
     settings: EngineSettings | None = None,
     journal: Journal | None = None,
     cache: Path | None = None,
+    one_shot: bool = False,
 ) -> FleetEngine:
     """A ``FleetEngine`` for ``fleet_file``.
 
@@ -50,11 +51,11 @@ def make_engine(
     fleet = load_fleet(fleet_file)
     base = settings or default_settings()
     return FleetEngine(
-        fleet, settings=replace(base, read_only=base.read_only or read_only),
+        fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot),
         journal=journal or Journal(journal_path()), cache_dir=cache or cache_dir(), clients=clients,
     )
 
 
-def engine_from_fleet_file(explicit: str | None, *, read_only: bool) -> FleetEngine:
-    """The engine for ``--fleet`` (or ``./fleetdeck.yaml``)."""
-    return make_engine(find_fleet_file(explicit), read_only=read_only)
+def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: bool = False) -> FleetEngine:
+    """The engine for ``--fleet`` (or ``./fleetdeck.yaml``); ``one_shot`` for headless verbs."""
+    return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot)
