@@ -252,6 +252,22 @@ class Revision:
         return self.sha[:8]
 
 
+def display_path(pointer: str) -> str:
+    """A JSON pointer (``/metadata/labels/a~1b``) as a readable path (``metadata.labels["a/b"]``)."""
+    if not pointer:
+        return "(whole object)"
+    out = ""
+    for raw in pointer.lstrip("/").split("/"):
+        part = raw.replace("~1", "/").replace("~0", "~")
+        if part.isdigit():
+            out += f"[{part}]"
+        elif part and all(c.isalnum() or c in "-_" for c in part):
+            out += f".{part}" if out else part
+        else:
+            out += '["' + part.replace("\\", "\\\\").replace('"', '\\"') + '"]'
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class FieldChange:
     """One drifted field, its two values (secrets already masked) and who last wrote it."""
@@ -266,6 +282,12 @@ class FieldChange:
     """The field manager that last wrote the live value (from ``managedFields``)."""
     time: str | None = None
     """When that manager wrote it (RFC 3339, from ``managedFields``)."""
+
+    @property
+    def display_path(self) -> str:
+        """The path as an operator reads it: ``spec.containers[0].image``,
+        ``metadata.labels["app.kubernetes.io/name"]`` (never JSON-pointer escapes such as ``~1``)."""
+        return display_path(self.path)
 
 
 @dataclass(frozen=True, slots=True)

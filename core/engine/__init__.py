@@ -42,6 +42,7 @@ def make_engine(
     journal: Journal | None = None,
     cache: Path | None = None,
     one_shot: bool = False,
+    only_apps: frozenset[str] | None = None,
 ) -> FleetEngine:
     """A ``FleetEngine`` for ``fleet_file``.
 
@@ -56,6 +57,11 @@ def make_engine(
     )
 
 
-def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: bool = False) -> FleetEngine:
-    """The engine for ``--fleet`` (or ``./fleetdeck.yaml``); ``one_shot`` for headless verbs."""
-    return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot)
+def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: bool = False,
+                           only_apps: frozenset[str] | None = None) -> FleetEngine:
+    """The engine for ``--fleet`` (or ``./fleetdeck.yaml``).
+
+    ``one_shot`` is for headless verbs (no watches; dry runs settled before the first snapshot);
+    ``only_apps`` limits the engine to these apps' targets (every app when None).
+    """
+    return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps)
