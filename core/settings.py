@@ -36,6 +36,9 @@ class GitSettings:
     """Kustomize builds taking longer are killed and reported."""
     max_manifest_bytes: int = 10 * 1024 * 1024
     """Per-app cap on rendered YAML (Argo CD's repo-server default)."""
+    render_memory_limit: int = 2 * 1024 * 1024 * 1024
+    """Address-space cap on one kustomize build (a normal build needs under 1 GiB; an input that
+    slipped past the screening budgets dies here instead of taking the machine)."""
 
 
 @dataclass(frozen=True, slots=True)

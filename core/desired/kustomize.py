@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from core.desired.yamlload import compose_single, construct
+from core.desired.yamlload import Budget, budget_violation, compose_single, construct
 from core.errors import ManifestError, RenderError
 
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
@@ -30,6 +30,9 @@ _DIR_FIELDS = ("resources", "bases", "components")
 _REMOTE_PREFIXES = ("github.com/", "gitlab.com/", "bitbucket.org/", "git@", "ssh://", "git::")
 _UNREACHABLE_PROXY = "http://127.0.0.1:9"
 _STDERR_KEPT = 64 * 1024
+_SCREENED_SUFFIXES = (".yaml", ".yml", ".json")
+_PRLIMIT = shutil.which("prlimit")
+"""util-linux's prlimit, resolved once (the build itself runs with no PATH)."""
 
 
 class RenderTimeout(RenderError):
@@ -120,6 +123,46 @@ def _local_dir(root: Path, base: Path, entry: str, seen: dict[Path, None], *, al
     return [candidate]
 
 
+def screen_inputs(root: Path, directories: Sequence[Path], *, budget: Budget) -> int:
+    """Check every YAML or JSON file kustomize may read (each kustomization root and below) against the
+    same budgets as the plain-YAML path, before kustomize starts; returns how many files were screened.
+
+    kustomize has no alias or depth budget of its own: a 500-byte alias bomb under a kustomization drove
+    it to gigabytes of memory. With ``LoadRestrictionsRootOnly`` a build reads only below its
+    kustomization roots, so screening those trees covers every file it can load.
+
+    Raises:
+        RenderError: a file is over a budget; the message names the file (repo-relative) and why.
+    """
+    screened = 0
+    seen: set[Path] = set()
+    for directory in directories:
+        for file in sorted(directory.rglob("*")):
+            if file in seen or file.is_symlink() or not file.is_file():
+                continue
+            seen.add(file)
+            if file.suffix.lower() not in _SCREENED_SUFFIXES and file.name not in KUSTOMIZATION_FILES:
+                continue
+            where = file.relative_to(root).as_posix()
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                raise RenderError(f"cannot read {where}: {exc.strerror}") from None
+            screened += 1
+            problem = budget_violation(data, where, budget=budget)
+            if problem is not None:
+                raise RenderError(f"{where} is refused before kustomize runs: {problem}",
+                                  hint="fix the file in Git; nothing was rendered or applied for this app")
+    return screened
+
+
+def limited(command: Sequence[str], memory_limit: int | None) -> tuple[str, ...]:
+    """``command`` under an address-space limit (``prlimit --as``), when one is set and prlimit exists."""
+    if not memory_limit or _PRLIMIT is None:
+        return tuple(command)
+    return (_PRLIMIT, f"--as={memory_limit}", "--", *command)
+
+
 def _environment(home: str, *, allow_remote: bool) -> dict[str, str]:
     env = {"HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home, "LANG": "C", "TMPDIR": home}
     if allow_remote:
@@ -138,8 +181,10 @@ async def build(
     max_bytes: int,
     command: Sequence[str],
     allow_remote: bool = False,
+    memory_limit: int | None = None,
 ) -> BuildOutput:
-    """Run ``<command> <app_dir> --load-restrictor LoadRestrictionsRootOnly`` with cwd ``root``.
+    """Run ``<command> <app_dir> --load-restrictor LoadRestrictionsRootOnly`` with cwd ``root``, its
+    address space capped at ``memory_limit`` bytes (a build over it dies and is reported as failed).
 
     Raises:
         RenderTimeout: the build took longer than ``timeout`` seconds (it was killed).
@@ -148,17 +193,19 @@ async def build(
     home = tempfile.mkdtemp(prefix="fleetdeck-kustomize-")
     try:
         proc = await asyncio.create_subprocess_exec(
-            *command, str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly",
+            *limited(command, memory_limit), str(app_dir), "--load-restrictor", "LoadRestrictionsRootOnly",
             cwd=root, env=_environment(home, allow_remote=allow_remote), stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
         )
-        return await _collect(proc, app_dir=app_dir, root=root, timeout=timeout, max_bytes=max_bytes)
+        return await _collect(proc, app_dir=app_dir, root=root, timeout=timeout, max_bytes=max_bytes,
+                              memory_limit=memory_limit)
     finally:
         shutil.rmtree(home, ignore_errors=True)
 
 
 async def _collect(
-    proc: asyncio.subprocess.Process, *, app_dir: Path, root: Path, timeout: float, max_bytes: int
+    proc: asyncio.subprocess.Process, *, app_dir: Path, root: Path, timeout: float, max_bytes: int,
+    memory_limit: int | None = None,
 ) -> BuildOutput:
     where = app_dir.relative_to(root).as_posix() or "."
     assert proc.stdout is not None and proc.stderr is not None
@@ -173,6 +220,10 @@ async def _collect(
     finally:
         await _kill(proc)
     text = _clean_stderr(stderr, root)
+    if code != 0 and memory_limit and _out_of_memory(text):
+        raise RenderError(f"kustomize build of {where} ran out of its {memory_limit >> 20} MiB memory limit "
+                          "and was stopped", hint="an input may expand enormously; raise render_memory_limit "
+                          "only if the app is really that large")
     if code != 0:
         raise RenderError(f"kustomize build of {where} failed: {text or f'exit status {code}'}",
                           hint=f"run `kubectl kustomize {where}` in the repo to reproduce")
@@ -200,6 +251,10 @@ async def _kill(proc: asyncio.subprocess.Process) -> None:
     with contextlib.suppress(ProcessLookupError):
         proc.kill()
     await proc.wait()
+
+
+def _out_of_memory(stderr: str) -> bool:
+    return "out of memory" in stderr or "cannot allocate memory" in stderr.lower()
 
 
 def _clean_stderr(stderr: bytes, root: Path) -> str:

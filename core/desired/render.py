@@ -31,6 +31,7 @@ from core.desired.kustomize import (
     kustomization_file,
     kustomize_command,
     referenced_dirs,
+    screen_inputs,
 )
 from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.repo import ConfigRepo
@@ -61,6 +62,7 @@ class _Options:
     max_bytes: int
     command: tuple[str, ...]
     allow_remote: bool
+    memory_limit: int | None = GitSettings().render_memory_limit
 
 
 async def render(
@@ -127,8 +129,10 @@ async def _render_kustomization(
 ) -> tuple[tuple[LoadedDoc, ...], list[str]]:
     bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
     await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
+    await asyncio.to_thread(screen_inputs, root, [app_dir, *bases], budget=Budget(max_bytes=options.max_bytes))
     output = await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
-                         command=options.command, allow_remote=options.allow_remote)
+                         command=options.command, allow_remote=options.allow_remote,
+                         memory_limit=options.memory_limit)
     where = f"kustomize build {app_dir.relative_to(root).as_posix()}"
     docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
     return docs, output.stderr.splitlines()
@@ -283,7 +287,7 @@ class Renderer:
     def _options(self, namespace: str) -> _Options:
         command = kustomize_command(self._kustomize)
         return _Options(namespace, self._settings.render_timeout, self._settings.max_manifest_bytes, command,
-                        self._allow_remote)
+                        self._allow_remote, self._settings.render_memory_limit)
 
     async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "") -> RenderResult:
         """Materialize ``sha`` and render the app's ``path``, from the cache when already done.

@@ -106,6 +106,11 @@ for _tag, _pattern, _first in _IMPLICIT:
 # ---------------------------------------------------------------------------------------------- composer
 
 
+class BudgetExceeded(ComposerError):
+    """A document is over a budget (nesting, node count, alias expansion): refused before it costs more."""
+
+
+
 class _BudgetComposer(Composer):
     """Composes nodes while charging every node, and every alias expansion, against a budget.
 
@@ -137,7 +142,7 @@ class _BudgetComposer(Composer):
             return node
         self._depth += 1
         if self._depth > self.budget.max_depth:
-            raise ComposerError(None, None, f"nested deeper than {self.budget.max_depth} levels",
+            raise BudgetExceeded(None, None, f"nested deeper than {self.budget.max_depth} levels",
                                 self._next_mark())
         try:
             node = cast(Node, super().compose_node(parent, index))
@@ -157,10 +162,10 @@ class _BudgetComposer(Composer):
     def _charge_alias(self, node: Node, mark: Any) -> None:
         weight = self._weights.get(id(node))
         if weight is None:
-            raise ComposerError(None, None, "alias refers to a node that contains it (recursive alias)", mark)
+            raise BudgetExceeded(None, None, "alias refers to a node that contains it (recursive alias)", mark)
         self._expanded += weight
         if self._expanded > max(self.budget.alias_floor, self._composed):
-            raise ComposerError(
+            raise BudgetExceeded(
                 None, None,
                 f"aliases expand to more than {max(self.budget.alias_floor, self._composed)} nodes "
                 "(a YAML alias bomb?); refusing to expand them", mark)
@@ -173,7 +178,7 @@ class _BudgetComposer(Composer):
         elif isinstance(node, MappingNode):
             weight += sum(self._weights[id(k)] + self._weights[id(v)] for k, v in node.value)
         if weight > self.budget.max_nodes:
-            raise ComposerError(None, None, f"document has more than {self.budget.max_nodes} nodes",
+            raise BudgetExceeded(None, None, f"document has more than {self.budget.max_nodes} nodes",
                                 node.start_mark)
         self._weights[id(node)] = weight
 
@@ -463,3 +468,35 @@ def load_documents(
     if errors or invalid:
         raise ManifestErrors(tuple(sorted(flatten_errors([*errors, *invalid]), key=lambda e: e.line or 0)))
     return docs
+
+
+def budget_violation(data: bytes, path: str, *, budget: Budget = DEFAULT_BUDGET) -> DocumentError | None:
+    """Why ``data`` is over ``budget`` (size, nesting, nodes, alias expansion), or None when it is within.
+
+    Only budgets are judged: a syntax error is not a violation (a tool that never reads the file must
+    not be blocked by it; one that does will report it itself). Used to screen every file a renderer
+    (kustomize) may read before it starts, so a bomb never reaches a tool without these budgets.
+    """
+    if len(data) > budget.max_bytes:
+        return DocumentError(f"{len(data)} bytes is over the {budget.max_bytes}-byte limit", path=path, line=None)
+    try:
+        text = decode(data, path, budget=budget)
+    except DocumentError:
+        return None
+    if CParser is not None:
+        try:
+            _compose_fast(text, budget)
+            return None
+        except BudgetExceeded as exc:
+            return _yaml_error(exc, path)
+        except yaml.YAMLError:
+            pass  # a syntax error somewhere: judge each document on its own below
+    for offset, chunk in split_documents(text):
+        try:
+            for _ in compose_chunk(chunk, offset, budget):
+                pass
+        except BudgetExceeded as exc:
+            return _yaml_error(exc, path)
+        except yaml.YAMLError:
+            continue
+    return None

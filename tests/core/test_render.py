@@ -319,3 +319,56 @@ async def test_history_follows_bases_used_only_in_older_revisions(tmp_path: Path
     await repo.fetch()
     history = await Renderer().history(repo, "app")
     assert [r.sha for r in history] == [moved, old_change, old_base]
+
+
+# ---------------------------------------------------------------------------------------------- budgets
+
+BOMB = "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: bomb}\nextra:\n" + "\n".join(
+    ['  a0: &a0 ["lol","lol","lol","lol","lol","lol","lol","lol","lol"]']
+    + [f"  a{i}: &a{i} [" + ",".join([f"*a{i - 1}"] * 9) + "]" for i in range(1, 9)]) + "\n"
+"""A 'billion laughs' document of about 500 bytes: its aliases expand to ~430 million nodes."""
+
+
+async def test_alias_bomb_under_a_kustomization_is_refused_before_kustomize_runs(tmp_path: Path) -> None:
+    """Every file kustomize may read is screened with the plain path's budgets first: the bomb is named
+    with its file and reason, and the kustomize binary is never started."""
+    marker = tmp_path / "kustomize-started"
+    fake = tmp_path / "bin" / "fake-kustomize"
+    fake.parent.mkdir()
+    fake.write_text(f"#!/bin/sh\ntouch {marker}\necho 'apiVersion: v1'\n")
+    fake.chmod(0o755)
+    tree(tmp_path, {"repo/base/kustomization.yaml": "resources: [bomb.yaml]\n", "repo/base/bomb.yaml": BOMB,
+                    "repo/app/kustomization.yaml": "resources: [../base, cm.yaml]\n", "repo/app/cm.yaml": cm("x")})
+    with pytest.raises(RenderError) as caught:
+        await render(tmp_path / "repo", "app", kustomize=str(fake))
+    assert "base/bomb.yaml is refused before kustomize runs" in str(caught.value)
+    assert "alias" in str(caught.value)
+    assert not marker.exists()
+
+
+async def test_deep_nesting_in_a_patch_file_is_refused(tmp_path: Path) -> None:
+    """Files below the kustomization root (patches, not only resources) are screened too."""
+    deep = "a: " + "[" * 300 + "]" * 300 + "\n"
+    tree(tmp_path, {"app/kustomization.yaml": "resources: [cm.yaml]\n", "app/cm.yaml": cm("x"),
+                    "app/patches/deep.yaml": deep})
+    with pytest.raises(RenderError, match=r"app/patches/deep.yaml is refused before kustomize runs: .*nested"):
+        await render(tmp_path, "app")
+
+
+async def test_screening_passes_valid_and_merely_broken_files(tmp_path: Path) -> None:
+    """A syntax error in a file kustomize does not read is not a budget violation: the build runs."""
+    tree(tmp_path, {"app/kustomization.yaml": "resources: [cm.yaml]\n", "app/cm.yaml": cm("x"),
+                    "app/notes/unused.yaml": "key: [unclosed\n"})
+    result = await render(tmp_path, "app")
+    assert names(result.objects) == ["ConfigMap/x"]
+
+
+async def test_kustomize_runs_under_a_memory_limit(tmp_path: Path) -> None:
+    """Past the screening, a build that blows its address-space limit dies and is reported as such,
+    instead of growing to the machine's memory (it reached 10.9 GB without a limit)."""
+    from core.desired.kustomize import build, kustomize_command
+
+    tree(tmp_path, {"app/kustomization.yaml": "resources: [bomb.yaml]\n", "app/bomb.yaml": BOMB})
+    with pytest.raises(RenderError, match=r"ran out of its 1024 MiB memory limit"):
+        await build(tmp_path / "app", root=tmp_path, timeout=60, max_bytes=10 << 20,
+                    command=kustomize_command(), memory_limit=1 << 30)
