@@ -9,12 +9,16 @@ its working tree. Every tree fleetdeck renders is extracted from ``git archive <
 Constraint: GitPython blocks, and its docs warn it leaks in long-running processes, so every Git call
 runs in ``asyncio.to_thread`` with a ``Repo`` opened for that one operation and closed by ``with``.
 Git never prompts (``GIT_TERMINAL_PROMPT=0``, SSH in batch mode) and every command has a timeout. A
-deleted branch is an error, never an empty desired state.
+deleted branch is an error, never an empty desired state. Credentials in the URL
+(``https://user:token@host/...``) never reach the disk: the mirror's config holds the URL without them,
+and each fetch hands them to Git through ``GIT_ASKPASS`` (a script that reads them from that one
+process's environment). The cache is private (0700), see ``core.files``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -35,6 +39,7 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 
 from core.desired.spec import RepoSpec
 from core.errors import GitError
+from core.files import private_dir, write_private
 from core.model import RepoStatus, Revision
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -48,6 +53,31 @@ _GIT_ENV = {
     "GCM_INTERACTIVE": "never",
     "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
 }
+
+
+_ASKPASS_SCRIPT = """#!/bin/sh
+case "$1" in
+  Username*) printf '%s\\n' "$FLEETDECK_GIT_USERNAME" ;;
+  *) printf '%s\\n' "$FLEETDECK_GIT_PASSWORD" ;;
+esac
+"""
+
+
+def split_credentials(url: str) -> tuple[str, str, str]:
+    """``https://user:token@host/p`` → (``https://host/p``, ``user``, ``token``), percent-decoded;
+    a URL without userinfo comes back unchanged with empty credentials."""
+    from urllib.parse import unquote, urlsplit, urlunsplit
+
+    if "://" not in url:
+        return url, "", ""
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url, "", ""
+    host = parts.hostname or ""
+    if ":" in host:
+        host = f"[{host}]"
+    netloc = host + (f":{parts.port}" if parts.port else "")
+    return urlunsplit(parts._replace(netloc=netloc)), unquote(parts.username or ""), unquote(parts.password or "")
 
 
 def redact(text: str) -> str:
@@ -84,6 +114,7 @@ class ConfigRepo:
         self.key = _repo_key(spec.url)
         cache = Path(cache_dir)
         git_dir = cache / "git" / f"{self.key}.git" if spec.is_remote else Path(spec.url)
+        self._cache = cache
         self._paths = _Paths(git_dir, cache / "trees" / self.key, cache / "state" / f"{self.key}.json")
         self._fetch_timeout = fetch_timeout
         self._timeout = git_timeout
@@ -208,14 +239,28 @@ class ConfigRepo:
             return operation(_Git(repo, self._timeout, self.url), *args)
 
     def _fetch_sync(self, previous: str | None) -> tuple[Revision, str | None]:
+        private_dir(self._cache)
         if self.spec.is_remote:
-            _ensure_mirror(self._paths.git_dir, self.spec.url)
+            bare_url, user, password = split_credentials(self.spec.url)
+            _ensure_mirror(self._paths.git_dir, bare_url)
         with self._open() as repo:
             git = _Git(repo, self._timeout, self.url)
             if self.spec.is_remote:
-                git.run("fetch", "--prune", "--force", "origin", what="fetch", timeout=self._fetch_timeout)
+                if repo.git.config("--get", "remote.origin.url") != bare_url:  # written by an older version
+                    git.run("config", "remote.origin.url", bare_url, what="configure")
+                env = self._askpass_env(user, password) if (user or password) else {}
+                git.run("fetch", "--prune", "--force", "origin", what="fetch", timeout=self._fetch_timeout, env=env)
             head = _branch_head(git, self.spec.branch)
             return head, _force_push_warning(git, previous, head, self.spec.branch)
+
+    def _askpass_env(self, user: str, password: str) -> dict[str, str]:
+        """The environment of one fetch that answers Git's credential prompts from memory."""
+        script = private_dir(self._paths.git_dir.parent) / "askpass.sh"
+        if not script.is_file():
+            write_private(script, _ASKPASS_SCRIPT.encode())
+            script.chmod(0o700)
+        return {**_GIT_ENV, "GIT_ASKPASS": str(script), "FLEETDECK_GIT_USERNAME": user,
+                "FLEETDECK_GIT_PASSWORD": password, "GIT_CONFIG_PARAMETERS": "'credential.helper='"}
 
     def _load_state(self) -> str | None:
         try:
@@ -225,11 +270,8 @@ class ConfigRepo:
         return state.get("head") if state.get("branch") == self.spec.branch else None
 
     def _save_state(self, sha: str) -> None:
-        try:
-            self._paths.state.parent.mkdir(parents=True, exist_ok=True)
-            self._paths.state.write_text(json.dumps({"branch": self.spec.branch, "head": sha}))
-        except OSError:
-            pass  # only force-push detection across restarts depends on it
+        with contextlib.suppress(OSError):  # only force-push detection across restarts depends on it
+            write_private(self._paths.state, json.dumps({"branch": self.spec.branch, "head": sha}).encode())
 
 
 # ---------------------------------------------------------------------------------------------- git calls
@@ -243,10 +285,11 @@ class _Git:
         self.timeout = timeout
         self.url = url
 
-    def run(self, *args: str, what: str, timeout: float | None = None, **kwargs: Any) -> str:
+    def run(self, *args: str, what: str, timeout: float | None = None, env: dict[str, str] | None = None,
+            **kwargs: Any) -> str:
         try:
             output: str = self.repo.git.execute(
-                ["git", *args], env=_GIT_ENV, kill_after_timeout=timeout or self.timeout, **kwargs
+                ["git", *args], env=env or _GIT_ENV, kill_after_timeout=timeout or self.timeout, **kwargs
             )
             return output
         except GitCommandError as exc:
@@ -277,7 +320,7 @@ def _ensure_mirror(git_dir: Path, url: str) -> None:
     if (git_dir / "HEAD").is_file():
         return
     staging = git_dir.with_name(f"{git_dir.name}.init-{uuid.uuid4().hex[:8]}")
-    staging.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(staging.parent)
     with Repo.init(staging, bare=True) as repo:
         writer = repo.config_writer()
         writer.set_value('remote "origin"', "url", url)
@@ -383,7 +426,7 @@ def _extract(git: _Git, sha: str, target: Path) -> None:
             f"commit {sha[:12]} not found in {git.url}",
             hint="it may have been force-pushed away or garbage-collected; fetch, or pick another revision",
         )
-    target.parent.mkdir(parents=True, exist_ok=True)
+    private_dir(target.parent)
     staging = Path(tempfile.mkdtemp(prefix=f"{sha[:12]}.tmp-", dir=target.parent))
     try:
         with tempfile.TemporaryFile(dir=target.parent) as archive:

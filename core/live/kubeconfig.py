@@ -430,8 +430,10 @@ def _parse_exec_output(stdout: bytes, *, config: ExecConfig, what: str) -> ExecC
     try:
         doc = json.loads(stdout)
     except ValueError:
-        shown = redact(stdout.decode(errors="replace")[:200])
-        raise ConfigError(f"{what} printed invalid JSON: {shown!r}") from None
+        # Never echo it: a broken plugin's stdout is where a credential would be, in whatever format.
+        raise ConfigError(f"{what} printed {len(stdout)} bytes that are not JSON (not shown: they may hold a "
+                          "credential)", hint=f"run the plugin by hand to see its output; {config.install_hint}"
+                          .rstrip("; ")) from None
     if not isinstance(doc, Mapping) or doc.get("kind") != "ExecCredential":
         raise ConfigError(f"{what} did not print an ExecCredential")
     if doc.get("apiVersion") != config.api_version:

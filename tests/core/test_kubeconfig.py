@@ -216,6 +216,9 @@ PLUGIN = textwrap.dedent('''
     if mode == "garbage":
         print("<html>definitely not json</html>")
         sys.exit(0)
+    if mode == "token-as-text":
+        print("token: " + os.environ["SECRET"])
+        sys.exit(0)
     status = {"token": os.environ["SECRET"] + "-" + str(len(open(count).read()))}
     if os.environ.get("EXPIRES"):
         status["expirationTimestamp"] = os.environ["EXPIRES"]
@@ -278,8 +281,18 @@ async def test_exec_plugin_failure_shows_stderr_with_tokens_redacted(plugin: Pat
 
 async def test_exec_plugin_garbage_output_is_an_error(plugin: Path, tmp_path: Path) -> None:
     """Output that is not an ExecCredential is a clear error."""
-    with pytest.raises(ConfigError, match="invalid JSON"):
+    with pytest.raises(ConfigError, match="not JSON") as caught:
         await Credentials(exec_context(plugin, tmp_path, "garbage")).authorization()
+    assert "html" not in str(caught.value)
+
+
+async def test_exec_plugin_output_that_does_not_parse_is_never_echoed(plugin: Path, tmp_path: Path) -> None:
+    """A broken plugin that prints its token as text: the error says what went wrong, and shows none of
+    the output (it may be a credential), whatever the redaction patterns would have caught."""
+    with pytest.raises(ConfigError) as caught:
+        await Credentials(exec_context(plugin, tmp_path, "token-as-text")).authorization()
+    text = f"{caught.value} {caught.value.hint}"
+    assert "not JSON" in text and TOKEN not in text and "token:" not in text
 
 
 async def test_missing_exec_command_is_an_error(tmp_path: Path) -> None:

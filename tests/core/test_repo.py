@@ -248,3 +248,120 @@ def test_credentials_are_redacted() -> None:
     assert redact("fatal: https://bot:s3cret@git.example.com/r.git") == "fatal: https://***@git.example.com/r.git"
     repo = ConfigRepo(RepoSpec(url="https://bot:s3cret@git.example.com/r.git"), "/nonexistent")
     assert "s3cret" not in repo.url and "s3cret" not in repo.status.url
+
+
+# ---------------------------------------------------------------------------------------------- secrets at rest
+
+
+class _GitHTTP:
+    """Git's smart HTTP protocol (``git http-backend``) on 127.0.0.1, behind HTTP basic auth."""
+
+    def __init__(self, root: Path, user: str, password: str) -> None:
+        import base64
+        import http.server
+        import threading
+
+        expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.attempts: list[str] = []
+        attempts = self.attempts
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                self._serve()
+
+            def do_POST(self) -> None:
+                self._serve()
+
+            def _serve(self) -> None:
+                attempts.append(self.headers.get("Authorization", ""))
+                if self.headers.get("Authorization") != expected:
+                    self.send_response(401)
+                    self.send_header("WWW-Authenticate", 'Basic realm="git"')
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                path, _, query = self.path.partition("?")
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                env = {"GIT_PROJECT_ROOT": str(root), "GIT_HTTP_EXPORT_ALL": "1", "PATH_INFO": path,
+                       "QUERY_STRING": query, "REQUEST_METHOD": self.command,
+                       "CONTENT_TYPE": self.headers.get("Content-Type", ""), "REMOTE_USER": user,
+                       "PATH": os.environ.get("PATH", "")}
+                out = subprocess.run(["git", "http-backend"], input=body, env=env, capture_output=True,
+                                     check=True).stdout
+                head, _, payload = out.partition(b"\r\n\r\n")
+                status = 200
+                headers = []
+                for line in head.decode().split("\r\n"):
+                    name, _, value = line.partition(": ")
+                    if name.lower() == "status":
+                        status = int(value.split()[0])
+                    elif name:
+                        headers.append((name, value))
+                self.send_response(status)
+                for name, value in headers:
+                    self.send_header(name, value)
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def _files_containing(root: Path, needle: bytes) -> list[Path]:
+    return [p for p in root.rglob("*") if p.is_file() and not p.is_symlink() and needle in p.read_bytes()]
+
+
+async def test_url_credentials_reach_git_but_never_the_disk(tmp_path: Path) -> None:
+    """A repo URL with a token: the fetch authenticates (through an askpass reading the fetch's own
+    environment), the mirror's config holds the URL without it, no file of the cache holds the token,
+    and the cache is private (0700) whatever the umask."""
+    work = Work(tmp_path)
+    sha = work.commit({"app/cm.yaml": "kind: ConfigMap\n"}, "one")
+    token = "s3cret-t0ken-4242"
+    server = _GitHTTP(tmp_path, "deploy", token)
+    old_umask = os.umask(0o022)
+    try:
+        cache = tmp_path / "cache"
+        repo = ConfigRepo(RepoSpec(url=f"http://deploy:{token}@127.0.0.1:{server.port}/remote.git"), cache)
+        head = await repo.fetch()
+        assert head.sha == sha
+        await repo.materialize(sha)
+        assert any(a.startswith("Basic ") for a in server.attempts)
+        assert _files_containing(cache, token.encode()) == []
+        config = next(cache.rglob("config")).read_text()
+        assert f"http://127.0.0.1:{server.port}/remote.git" in config and "deploy" not in config
+        assert token not in repr(repo.status)
+        for directory in [cache, *(p for p in cache.rglob("*") if p.is_dir() and not p.is_symlink())]:
+            if directory.parent == cache or directory == cache:
+                assert directory.stat().st_mode & 0o077 == 0, directory
+        state = next((cache / "state").iterdir())
+        assert state.stat().st_mode & 0o777 == 0o600
+
+        wrong = ConfigRepo(RepoSpec(url=f"http://deploy:wrong-{token}@127.0.0.1:{server.port}/remote.git"),
+                           tmp_path / "cache2")
+        with pytest.raises(GitError) as caught:
+            await wrong.fetch()
+        assert token not in f"{caught.value} {caught.value.hint}"
+    finally:
+        os.umask(old_umask)
+        server.close()
+
+
+def test_split_credentials() -> None:
+    """Userinfo is taken out of the URL (and percent-decoded); other URLs pass through unchanged."""
+    from core.desired.repo import split_credentials
+
+    assert split_credentials("https://u:p%40ss@host:8443/r.git") == ("https://host:8443/r.git", "u", "p@ss")
+    assert split_credentials("https://host/r.git") == ("https://host/r.git", "", "")
+    assert split_credentials("git@host:org/r.git") == ("git@host:org/r.git", "", "")
+    assert split_credentials("file:///tmp/r.git") == ("file:///tmp/r.git", "", "")
