@@ -480,3 +480,9 @@ def read_entries(path: Path | str, *, limit: int | None = None) -> Sequence[Jour
         except (ValueError, KeyError, TypeError):
             continue
     return tuple(entries)
+
+
+def configured_path() -> Path:
+    """The journal every command uses: ``$FLEETDECK_JOURNAL``, else :func:`default_path`."""
+    explicit = os.environ.get("FLEETDECK_JOURNAL")
+    return Path(explicit) if explicit else default_path()

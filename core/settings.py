@@ -66,8 +66,10 @@ class EngineSettings:
     """Snapshots are published at most this often: a burst of events costs one recompute."""
     read_only: bool = False
     one_shot: bool = False
-    """A one-shot verb (status, diff, sync…): read only the apps' objects (GET or a labelled LIST per
-    kind), start no watches, and settle server-side dry runs before the first snapshot."""
+    """A one-shot verb (status, diff, sync…): no Git polling, no automated syncs, and server-side dry
+    runs settled before the first snapshot is returned."""
+    only_apps: frozenset[str] | None = None
+    """Evaluate only these apps (every app when None): a verb about one app renders only that app."""
 
 
 def default_settings() -> EngineSettings:

@@ -70,7 +70,7 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
     """One row per app and cluster for ``fleetdeck status``."""
     rows = []
     for app in apps:
-        revision = app.revision.short if app.revision else "-"
+        revision = revision_text(app)
         badges = [b for b, on in (("paused", app.control.paused), ("pinned", bool(app.control.pinned)),
                                   ("stale", app.stale), ("~", app.approximate)) if on]
         rows.append([
@@ -79,6 +79,18 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
             " ".join(badges), first_condition(app),
         ])
     return rows
+
+
+def revision_text(app: AppStatus) -> str:
+    """What runs on the cluster and what Git wants: ``9f7680a → 405dd38`` when they differ, one SHA when
+    they agree, ``- → 405dd38`` when nothing was ever synced by fleetdeck."""
+    desired = app.revision.short if app.revision else "-"
+    running = (app.synced_revision or "")[:7]
+    if not running:
+        return f"- → {desired}" if app.revision else "-"
+    if app.revision and app.revision.sha == app.synced_revision:
+        return desired
+    return f"{running} → {desired}"
 
 
 STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "MESSAGE")
@@ -102,6 +114,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "sync": app.sync.value,
         "health": {"status": app.health.status.value, "message": app.health.message},
         "revision": app.revision.sha if app.revision else None,
+        "synced_revision": app.synced_revision,
         "drifted": [str(r.key) for r in app.resources if r.managed and r.state.drifted],
         "paused": app.control.paused,
         "pinned": app.control.pinned,
@@ -145,3 +158,22 @@ def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
              for r in app.resources if r.managed and r.state.drifted]
     return "\n".join(parts)
+
+
+def diff_record(app: AppStatus) -> dict[str, Any]:
+    """The JSON/YAML record of ``fleetdeck diff`` for one app target: every drifted resource and its fields."""
+    return {
+        "cluster": app.cluster,
+        "sync": app.sync.value,
+        "health": app.health.status.value,
+        "stale": app.stale,
+        "approximate": app.approximate,
+        "resources": [
+            {"resource": str(r.key), "state": r.state.value, "approximate": r.diff.approximate,
+             "strategy": r.diff.strategy, "message": r.diff.message,
+             "changes": [{"path": c.display_path, "pointer": c.path, "op": c.op, "live": c.live,
+                          "desired": c.desired, "manager": c.manager, "time": c.time} for c in r.diff.changes]}
+            for r in app.resources if r.managed and r.state.drifted
+        ],
+        "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value} for c in app.conditions],
+    }

@@ -14,7 +14,7 @@ from pathlib import Path
 from core.desired.fleet import find_fleet_file, load_fleet
 from core.engine.fleet import FleetEngine
 from core.engine.threaded import ThreadedEngine
-from core.journal import Journal, default_path
+from core.journal import Journal, configured_path
 from core.live.api import KubeAPI
 from core.settings import EngineSettings, default_settings
 
@@ -25,12 +25,6 @@ def cache_dir() -> Path:
     """``$XDG_CACHE_HOME/fleetdeck`` (``~/.cache/fleetdeck``): Git mirrors and rendered trees."""
     root = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(root) / "fleetdeck"
-
-
-def journal_path() -> Path:
-    """``$FLEETDECK_JOURNAL``, else the default journal path."""
-    explicit = os.environ.get("FLEETDECK_JOURNAL")
-    return Path(explicit) if explicit else default_path()
 
 
 def make_engine(
@@ -52,8 +46,9 @@ def make_engine(
     fleet = load_fleet(fleet_file)
     base = settings or default_settings()
     return FleetEngine(
-        fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot),
-        journal=journal or Journal(journal_path()), cache_dir=cache or cache_dir(), clients=clients,
+        fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot,
+                                only_apps=only_apps if only_apps is not None else base.only_apps),
+        journal=journal or Journal(configured_path()), cache_dir=cache or cache_dir(), clients=clients,
     )
 
 
@@ -61,7 +56,8 @@ def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: b
                            only_apps: frozenset[str] | None = None) -> FleetEngine:
     """The engine for ``--fleet`` (or ``./fleetdeck.yaml``).
 
-    ``one_shot`` is for headless verbs (no watches; dry runs settled before the first snapshot);
+    ``one_shot`` is for headless verbs (no Git polling or automation; dry runs settled before the first
+    snapshot);
     ``only_apps`` limits the engine to these apps' targets (every app when None).
     """
     return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps)

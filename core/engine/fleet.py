@@ -99,6 +99,7 @@ class FleetEngine:
         self._config_errors: list[Condition] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
+        self._dry_runs_started = 0
         self._rendering: set[tuple[str, str]] = set()
         self._dry_run_limit = asyncio.Semaphore(8)
         self._ready = asyncio.Event()
@@ -117,9 +118,10 @@ class FleetEngine:
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
         await self._fetch_and_render()
         self._spawn(self._publisher(), "publisher")
-        self._spawn(self._poll_git(), "git-poll")
-        if not self.read_only:
-            self._spawn(self.actions.automation_loop(), "automation")
+        if not self.settings.one_shot:  # a headless verb neither polls Git nor syncs anything by itself
+            self._spawn(self._poll_git(), "git-poll")
+            if not self.read_only:
+                self._spawn(self.actions.automation_loop(), "automation")
         self.mark_all_dirty()
 
     async def stop(self) -> None:
@@ -129,6 +131,9 @@ class FleetEngine:
         await self._latest.close()
 
     def _set_targets(self, apps: tuple[AppSpec, ...]) -> None:
+        only = self.settings.only_apps
+        if only is not None:
+            apps = tuple(a for a in apps if a.name in only)
         targets, errors = resolve_targets(apps, self.fleet.clusters)
         self._config_errors = [Condition("ConfigError", e, Severity.ERROR) for e in errors]
         self.targets = {t.id: t for t in targets}
@@ -160,9 +165,36 @@ class FleetEngine:
         for cluster in self.clusters.values():
             remaining = max(0.1, deadline - asyncio.get_running_loop().time())
             await cluster.wait_settled(remaining)
+        await self._render_pinned()
         self.mark_all_dirty()
         await self._publish_now()
+        if self.settings.one_shot:
+            await self._settle_dry_runs(max(0.1, deadline - asyncio.get_running_loop().time()))
         return self.snapshot
+
+    async def _render_pinned(self) -> None:
+        """Render, now, every target whose pin (read from its cluster) differs from what was rendered."""
+        stale = []
+        for target in self.targets.values():
+            pin = self.clusters[target.cluster.name].control(target.app.name).pinned
+            desired = self.desired.get(target.id)
+            have = desired.revision.sha if desired is not None and desired.revision else None
+            if pin and pin != have:
+                stale.append(target)
+        await asyncio.gather(*(self.render_target(t) for t in stale))
+
+    async def _settle_dry_runs(self, timeout: float) -> None:
+        """Wait until every server-side dry run the last evaluation asked for has answered, then publish
+        again, so a one-shot verb reports the server's verdict rather than the local approximation."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            while self._dry_runs and loop.time() < deadline:
+                await asyncio.sleep(0.02)
+            started = self._dry_runs_started
+            await self._publish_now()  # verdicts arrived: evaluate again (this may ask for more)
+            if self._dry_runs_started == started:
+                return
 
     @property
     def snapshot(self) -> FleetSnapshot:
@@ -344,6 +376,7 @@ class FleetEngine:
             job = (target.app.name, target.cluster.name, key)
             if job not in self._dry_runs:
                 self._dry_runs.add(job)
+                self._dry_runs_started += 1
                 self._spawn(self._dry_run(target, key, obj, version), f"dry-run:{target.cluster.name}:{key}")
 
     async def _dry_run(self, target: Target, key: ResourceKey, obj: Mapping[str, Any], version: str) -> None:

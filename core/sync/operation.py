@@ -269,6 +269,9 @@ class SyncOperation(StageRunner):
     async def _record(self) -> Stage:
         self._finished_at = self.clock()
         self._settle_pending()
+        failed = [e for e in self._entries.values() if e.action is SyncAction.FAILED]
+        if failed and not self._failed:  # one failed resource fails the operation, dry runs included
+            self._fail(f"{len(failed)} resource(s) failed: {failed[0].key.short}: {failed[0].message}")
         self._phase = OperationPhase.FAILED if self._failed else OperationPhase.SUCCEEDED
         if not self._failed:
             self._message = self._success_message()

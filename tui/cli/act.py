@@ -1,0 +1,246 @@
+"""Verbs that change a cluster: ``sync``, ``rollback``, ``pause``, ``resume``.
+
+Each one passes the read-only wall (``tui.cli.wall``) before anything else, prints the plan it will run,
+asks (unless ``--yes``), and exits 1 when any resource failed, dry runs included.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from core.sanitize import clean
+from tui import output
+from tui.cli.common import targets, with_engine
+from tui.cli.options import Exit, fail, global_options, output_format, verb
+from tui.cli.root import main
+from tui.cli.wall import changes, check_clusters
+
+RESULT_FORMATS = ("table", "json", "yaml")
+
+
+def parse_duration(text: str | None) -> float | None:
+    """``90s``, ``15m``, ``2h``, ``1d`` (or a bare number of seconds) to seconds."""
+    import re
+
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([smhd]?)\s*", text)
+    if not match:
+        raise click.BadParameter(f"expected a duration such as 30m, 2h or 1d, got {text!r}", param_hint="--for")
+    return float(match.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}[match.group(2)]
+
+
+def print_plan(plan: Any) -> None:
+    """The plan, step by step, as it will run."""
+    verb_text = "dry run of " if plan.dry_run else ""
+    click.echo(f"{verb_text}{plan.kind} {plan.app} on {plan.cluster} to {plan.revision[:8]}"
+               f"{' (prune)' if plan.prune else ''}:")
+    for step in plan.steps:
+        reason = f"  ({clean(step.reason)})" if step.reason else ""
+        click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {clean(str(step.key))}{reason}")
+    for warning in plan.warnings:
+        click.echo(f"  warning: {clean(warning)}")
+    if plan.blocked:
+        click.echo(f"  blocked: {clean(plan.blocked)}")
+
+
+def confirm(question: str, yes: bool) -> None:
+    """Ask on a terminal; without one, refuse unless ``--yes`` (exit 3)."""
+    if yes:
+        return
+    if not sys.stdin.isatty():
+        fail("confirmation needed but standard input is not a terminal", Exit.REFUSED, "pass --yes to proceed")
+    if not click.confirm(question, default=False):
+        fail("cancelled", Exit.REFUSED)
+
+
+def _question(plan: Any, verb_text: str) -> str:
+    pruned = [clean(str(s.key)) for s in plan.steps if s.action.value == "pruned"]
+    deletes = f"; this DELETES {len(pruned)} object(s): {', '.join(pruned)}" if pruned else ""
+    return f"{verb_text} {plan.app} on {plan.cluster}{deletes}?"
+
+
+async def run_plan(engine: Any, plan: Any) -> Any:
+    """Run a confirmed plan, with a progress line on a terminal; the final state."""
+    final = None
+    async for state in engine.run(plan):
+        final = state
+        if sys.stderr.isatty():
+            done = sum(1 for e in state.entries if e.action.value != "pending")
+            click.echo(f"\r  {state.phase.value}: {done}/{len(state.entries)} resources", nl=False, err=True)
+    if sys.stderr.isatty():
+        click.echo("", err=True)
+    return final
+
+
+def report_result(state: Any, fmt: str) -> Exit:
+    """Print an operation's result; exit 1 when it failed or any resource failed."""
+    failed = any(e.action.value == "failed" for e in state.entries)
+    if fmt != "table":
+        click.echo(output.dump(state, fmt))
+    else:
+        for entry in state.entries:
+            msg = f"  {clean(entry.message)}" if entry.message else ""
+            click.echo(f"  {entry.action.value:<14} {clean(str(entry.key))}{msg}")
+        click.echo(f"{state.phase.value}: {clean(state.message) or state.summary}")
+    return Exit.OK if state.phase.successful and not failed else Exit.PROBLEM
+
+
+@main.command()
+@click.argument("app")
+@click.option("--cluster", "-c", default=None)
+@click.option("--all-clusters", is_flag=True, help="Sync the app on every cluster it targets.")
+@click.option("--dry-run", is_flag=True, help="Send the whole plan through the server's dry run; write nothing.")
+@click.option("--prune", is_flag=True, help="Delete objects the app owns that are no longer in Git.")
+@click.option("--resource", "resources", multiple=True, metavar="KIND/NS/NAME", help="Sync only these.")
+@click.option("--force-replace", is_flag=True, help="Delete and recreate objects whose immutable fields changed.")
+@click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@global_options(output=RESULT_FORMATS)
+@verb
+@changes("sync")
+def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune: bool,
+         resources: tuple[str, ...], force_replace: bool, yes: bool) -> None:
+    """Sync APP: show the plan, ask, apply.
+
+    Output (the result): table, json, yaml. Exit 0 succeeded, 1 a resource failed (dry runs too),
+    2 the plan is blocked or the cluster cannot be read, 3 refused (read-only, locked, declined).
+    """
+    from core.model import ResourceKey
+
+    fmt = output_format(RESULT_FORMATS)
+    try:
+        keys = [ResourceKey.parse(r) for r in resources]
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--resource") from exc
+
+    async def body(engine: Any) -> Exit:
+        rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
+        check_clusters("sync", app, engine.snapshot, [r.cluster for r in rows])
+        code = Exit.OK
+        for row in rows:
+            if row.control.paused:
+                click.echo(f"note: {app} is paused on {row.cluster}"
+                           f"{': ' + clean(row.control.reason) if row.control.reason else ''};"
+                           " a manual sync still applies (the pause only stops automated syncs)")
+            plan = await engine.plan_sync(app, row.cluster, prune=prune, dry_run=dry_run,
+                                          resources=keys, force_replace=force_replace)
+            print_plan(plan)
+            if plan.blocked:
+                code = max(code, Exit.ERROR)
+                continue
+            confirm(_question(plan, "Dry-run" if dry_run else "Sync"), yes or dry_run)
+            state = await run_plan(engine, plan)
+            code = max(code, report_result(state, fmt))
+        return code
+
+    sys.exit(int(with_engine(body, only_app=app)))
+
+
+def previous_revision(target: Any) -> str:
+    """The revision of the newest recorded successful sync that differs from what runs now."""
+    current = target.synced_revision
+    for entry in sorted(target.history, key=lambda h: (h.at, h.id), reverse=True):
+        if entry.revision != current and entry.result == "Succeeded":
+            return str(entry.revision)
+    fail(f"no earlier successful sync is recorded for {target.app} on {target.cluster}",
+         hint="give a REVISION (see `fleetdeck history APP`)")
+
+
+@main.command()
+@click.argument("app")
+@click.argument("revision", required=False)
+@click.option("--previous", is_flag=True, help="Roll back to the newest recorded sync before the current one.")
+@click.option("--cluster", "-c", default=None)
+@click.option("--yes", "-y", is_flag=True)
+@global_options(output=RESULT_FORMATS)
+@verb
+@changes("rollback")
+def rollback(app: str, revision: str | None, previous: bool, cluster: str | None, yes: bool) -> None:
+    """Roll APP back to REVISION (or --previous): preview, then pin and pause in one step, then sync.
+
+    Output (the result): table, json, yaml. Exit codes as `sync`.
+    """
+    if bool(revision) == previous:
+        raise click.UsageError("give a REVISION or --previous (not both)")
+    fmt = output_format(RESULT_FORMATS)
+
+    async def body(engine: Any) -> Exit:
+        target = targets(engine.snapshot, app, cluster, all_clusters=False)[0]
+        check_clusters("rollback", app, engine.snapshot, [target.cluster])
+        sha = revision or previous_revision(target)
+        plan = await engine.plan_rollback(app, target.cluster, sha)
+        print_plan(plan)
+        if plan.blocked:
+            return Exit.ERROR
+        confirm(f"Roll back {app} on {target.cluster} to {plan.revision[:8]} (pins and pauses it)?", yes)
+        return report_result(await run_plan(engine, plan), fmt)
+
+    sys.exit(int(with_engine(body, only_app=app)))
+
+
+@main.command()
+@click.argument("app")
+@click.option("--cluster", "-c", default=None)
+@click.option("--all-clusters", is_flag=True)
+@click.option("--reason", default="", help="Why (shown to every operator).")
+@click.option("--for", "duration", default=None, help="Expire after this long (30m, 2h, 1d).")
+@global_options(output=RESULT_FORMATS)
+@verb
+@changes("pause")
+def pause(app: str, cluster: str | None, all_clusters: bool, reason: str, duration: str | None) -> None:
+    """Stop automated syncs of APP (drift and health keep updating; manual syncs still work).
+
+    Output: table, json, yaml.
+    """
+    fmt = output_format(RESULT_FORMATS)
+    expires = parse_duration(duration)
+
+    async def body(engine: Any) -> list[dict[str, Any]]:
+        rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
+        check_clusters("pause", app, engine.snapshot, [r.cluster for r in rows])
+        done = []
+        for row in rows:
+            await engine.pause(app, row.cluster, reason=reason, expires_in=expires)
+            done.append({"app": app, "cluster": row.cluster, "paused": True, "reason": reason,
+                         "expires_in": expires})
+        return done
+
+    _report_control(with_engine(body, only_app=app), fmt,
+                    lambda d: f"paused {app} on {d['cluster']}" + (f" for {duration}" if duration else ""))
+
+
+@main.command()
+@click.argument("app")
+@click.option("--cluster", "-c", default=None)
+@click.option("--all-clusters", is_flag=True)
+@global_options(output=RESULT_FORMATS)
+@verb
+@changes("resume")
+def resume(app: str, cluster: str | None, all_clusters: bool) -> None:
+    """Clear a pause and any rollback pin of APP.
+
+    Output: table, json, yaml.
+    """
+    fmt = output_format(RESULT_FORMATS)
+
+    async def body(engine: Any) -> list[dict[str, Any]]:
+        rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
+        check_clusters("resume", app, engine.snapshot, [r.cluster for r in rows])
+        done = []
+        for row in rows:
+            await engine.resume(app, row.cluster)
+            done.append({"app": app, "cluster": row.cluster, "paused": False})
+        return done
+
+    _report_control(with_engine(body, only_app=app), fmt, lambda d: f"resumed {app} on {d['cluster']}")
+
+
+def _report_control(done: list[dict[str, Any]], fmt: str, line: Any) -> None:
+    if fmt != "table":
+        click.echo(output.dump(done, fmt))
+    else:
+        for item in done:
+            click.echo(line(item))

@@ -1,0 +1,42 @@
+"""``agent``: the core, headless, syncing apps whose policy is automated."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from tui.cli.options import Exit, current, global_options, run_async, verb
+from tui.cli.root import main
+from tui.cli.wall import changes
+
+
+@main.command()
+@click.option("--once", is_flag=True, help="Reconcile once and exit (for cron or a CI job).")
+@global_options()
+@verb
+@changes("agent")
+def agent(once: bool) -> None:
+    """Run the core headless: watch the fleet and sync apps whose policy is automated.
+
+    Only the holder of each cluster's automation Lease syncs, so several agents and consoles can run.
+    Clusters marked readOnly in the fleet file are watched and never synced.
+    """
+    from core.engine import engine_from_fleet_file
+
+    async def main_loop() -> Exit:
+        engine = engine_from_fleet_file(current().fleet, read_only=False)
+        await engine.start()
+        try:
+            snap = await engine.wait_ready()
+            click.echo(f"agent: watching {len(snap.apps)} app targets on {len(snap.clusters)} clusters", err=True)
+            if once:
+                await engine.actions.automation_pass()
+                return Exit.OK
+            async for _ in engine.snapshots():  # automation runs inside the engine until interrupted
+                pass
+            return Exit.OK
+        finally:
+            await engine.stop()
+
+    sys.exit(int(run_async(main_loop())))

@@ -1,0 +1,82 @@
+"""Verbs that need no cluster and no fleet: ``drift``, ``health``, ``schema``."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from core.sanitize import clean
+from tui import output
+from tui.cli.common import read_input
+from tui.cli.options import Exit, global_options, output_format, verb
+from tui.cli.root import main
+
+TEXT_FORMATS = ("text", "json", "yaml")
+
+
+def _short(value: Any) -> str:
+    return clean(output.dump(value, "json").replace("\n", " "), max_length=60)
+
+
+@main.command()
+@click.argument("desired", type=click.Path(dir_okay=False, allow_dash=True))
+@click.argument("live", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--namespace", "-n", default="default", show_default=True,
+              help="Namespace for a desired manifest that names none (as kubectl).")
+@global_options(output=TEXT_FORMATS, fleet=False)
+@verb
+def drift(desired: str, live: str, namespace: str) -> None:
+    """Compare a DESIRED manifest with a LIVE object (kubectl get -o yaml), offline.
+
+    Output: text, json, yaml. Exit 0 in sync, 1 drift, 2 invalid input.
+    """
+    from core.offline import drift_report
+
+    fmt = output_format(TEXT_FORMATS)
+    report = drift_report(read_input(desired), read_input(live), namespace=namespace,
+                          desired_name=desired, live_name=live)
+    if fmt != "text":
+        click.echo(output.dump(report, fmt))
+    else:
+        click.echo("in sync" if report["in_sync"] else f"{len(report['changes'])} field(s) drifted (approximate):")
+        for change in report["changes"]:
+            who = f"  [{change['manager']} {change['time'] or ''}]".rstrip() if change["manager"] else ""
+            click.echo(f"  {clean(change['path'])}: live={_short(change['live'])} "
+                       f"desired={_short(change['desired'])}{clean(who)}")
+    sys.exit(int(Exit.OK if report["in_sync"] else Exit.PROBLEM))
+
+
+HEALTH_PROBLEMS = ("Degraded", "Missing")
+
+
+@main.command()
+@click.argument("live", type=click.Path(dir_okay=False, allow_dash=True))
+@global_options(output=TEXT_FORMATS, fleet=False)
+@verb
+def health(live: str) -> None:
+    """The health of a LIVE object file (or - for stdin).
+
+    Output: text, json, yaml. Exit 0 Healthy, Progressing, Suspended or Unknown (no rule); 1 Degraded or
+    Missing; 2 invalid input.
+    """
+    from core.offline import health_report
+
+    fmt = output_format(TEXT_FORMATS)
+    report = health_report(read_input(live), name=live)
+    if fmt != "text":
+        click.echo(output.dump(report, fmt))
+    else:
+        click.echo(f"{report['status']}" + (f": {clean(report['message'])}" if report["message"] else ""))
+    sys.exit(int(Exit.PROBLEM if report["status"] in HEALTH_PROBLEMS else Exit.OK))
+
+
+@main.command()
+@global_options(fleet=False)
+@verb
+def schema() -> None:
+    """Print the JSON Schema of the fleet file (for editor completion)."""
+    from core.desired.fleet import fleet_schema
+
+    click.echo(output.dump(fleet_schema(), "json"))
