@@ -85,7 +85,7 @@ def revision_text(app: AppStatus) -> str:
     """What runs on the cluster and what Git wants: ``9f7680a → 405dd38`` when they differ, one SHA when
     they agree, ``- → 405dd38`` when nothing was ever synced by fleetdeck."""
     desired = app.revision.short if app.revision else "-"
-    running = (app.synced_revision or "")[:7]
+    running = (app.synced_revision or "")[:len(desired) if app.revision else 8]
     if not running:
         return f"- → {desired}" if app.revision else "-"
     if app.revision and app.revision.sha == app.synced_revision:

@@ -37,9 +37,10 @@ def fleet(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> P
     return fleet_file(tmp_path, repo, cluster, namespace)
 
 
-def status(tmp: Path, fleet: Path) -> dict[str, Any]:
+def status(tmp: Path, fleet: Path, *, code: int) -> dict[str, Any]:
+    """``status -o json``'s first row; the exit code must be ``code`` (0 in sync and healthy, 1 drift)."""
     result = run(tmp, "status", "--fleet", str(fleet), "-o", "json")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == code, result.stdout + result.stderr
     apps: list[dict[str, Any]] = json.loads(result.stdout)["apps"]
     return apps[0]
 
@@ -49,18 +50,19 @@ def test_sync_diff_pause_history_and_audit(tmp_path: Path, fleet: Path, repo: Pa
     """sync --yes applies the plan (exit 0); diff exits 0 in sync and 1 with drift; pause/resume show in
     status; history lists both revisions; the journal verifies; the report names the app."""
     app = namespace
-    before = status(tmp_path, fleet)
+    before = status(tmp_path, fleet, code=1)
     assert before["sync"] == "OutOfSync" and len(before["drifted"]) == 5
 
     dry = run(tmp_path, "sync", app, "--fleet", str(fleet), "--dry-run")
     assert dry.returncode == 0, dry.stdout + dry.stderr
-    assert status(tmp_path, fleet)["sync"] == "OutOfSync"  # a dry run writes nothing
+    assert status(tmp_path, fleet, code=1)["sync"] == "OutOfSync"  # a dry run writes nothing
 
     synced = run(tmp_path, "sync", app, "--fleet", str(fleet), "--yes")
     assert synced.returncode == 0, synced.stdout + synced.stderr
     assert "Succeeded" in synced.stdout
     in_sync = run(tmp_path, "diff", app, "--fleet", str(fleet))
     assert in_sync.returncode == 0, in_sync.stdout + in_sync.stderr
+    assert status(tmp_path, fleet, code=0)["sync"] == "Synced"
 
     commit(repo, app_objects(namespace, replicas=3), "web: 3 replicas")
     drift = run(tmp_path, "diff", app, "--fleet", str(fleet))
@@ -68,10 +70,11 @@ def test_sync_diff_pause_history_and_audit(tmp_path: Path, fleet: Path, repo: Pa
     assert "-  replicas: 2" in drift.stdout and "+  replicas: 3" in drift.stdout
 
     assert run(tmp_path, "pause", app, "--fleet", str(fleet), "--reason", "freeze", "--for", "1h").returncode == 0
-    paused = status(tmp_path, fleet)
+    paused = status(tmp_path, fleet, code=1)  # Git moved to 3 replicas: drift
     assert paused["paused"] is True
+    assert paused["approximate"] is False  # writable credentials: the server's dry run decided
     assert run(tmp_path, "resume", app, "--fleet", str(fleet)).returncode == 0
-    assert status(tmp_path, fleet)["paused"] is False
+    assert status(tmp_path, fleet, code=1)["paused"] is False
 
     history = run(tmp_path, "history", app, "--fleet", str(fleet), "-o", "json")
     assert history.returncode == 0, history.stderr
@@ -87,10 +90,10 @@ def test_sync_diff_pause_history_and_audit(tmp_path: Path, fleet: Path, repo: Pa
 def test_read_only_refuses_with_exit_3(tmp_path: Path, fleet: Path, cluster: ClusterInfo, namespace: str) -> None:
     """In read-only mode sync and pause are refused with exit code 3 and a message, and nothing changes."""
     sync = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", "--read-only")
-    assert sync.returncode == 2 and "read-only" in sync.stdout + sync.stderr  # the plan is blocked
+    assert sync.returncode == 3 and "read-only" in sync.stderr  # refused before any plan
     pause = run(tmp_path, "pause", namespace, "--fleet", str(fleet), "--read-only")
     assert pause.returncode == 3 and "read-only" in pause.stderr
-    assert status(tmp_path, fleet)["sync"] == "OutOfSync"
+    assert status(tmp_path, fleet, code=1)["sync"] == "OutOfSync"
 
 
 def test_bad_fleet_file_names_line_and_field(tmp_path: Path) -> None:
@@ -116,7 +119,7 @@ def test_unreachable_cluster_is_reported_not_crashed(tmp_path: Path, repo: Path,
     fleet.write_text(json.dumps({"repo": {"url": str(repo)}, "clusters": [{"name": "dead", "kubeconfig": str(kubeconfig)}],
                                  "apps": [{"name": namespace, "path": "apps/web", "namespace": namespace}]}))
     result = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json")
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 2, result.stderr  # the cluster could not be read
     data = json.loads(result.stdout)
     assert data["clusters"][0]["connection"] == "Unreachable"
     assert data["apps"][0]["sync"] == "Unknown"

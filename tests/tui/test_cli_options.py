@@ -1,0 +1,199 @@
+"""The command line's options model, walked verb by verb and placement by placement.
+
+Each case runs the installed ``fleetdeck`` executable, as a script would. The fleet's only cluster refuses
+connections, so no case can reach a cluster: what is checked is that every global option binds every verb
+wherever it is written, that every changing verb is refused first in read-only mode (exit 3, journalled)
+whatever the source of read-only, and that a global option a verb cannot use is an error, not ignored. The
+same walk against a real apiserver, with its audit log counted, is in ``tests/cluster/test_cli_truth.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import click
+import pytest
+import yaml
+
+from tests.engine.conftest import git
+from tui.cli import main
+from tui.cli.wall import CHANGING
+
+FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
+
+LOOKING = {"status", "diff", "history", "audit report", "console"}
+"""Verbs that read a fleet and never change a cluster."""
+OFFLINE = {"drift", "health", "schema", "audit journal", "demo"}
+"""Verbs that read no fleet file."""
+VERB_ARGS = {
+    "status": [], "diff": ["web"], "history": ["web"], "audit report": [], "console": [],
+    "sync": ["web", "--yes"], "rollback": ["web", "--previous", "--yes"], "pause": ["web"], "resume": ["web"],
+    "agent": ["--once"],
+}
+PLACEMENTS = ("before", "after", "env")
+
+
+def all_verbs(group: click.Group = main, prefix: str = "") -> set[str]:
+    names = set()
+    for name, command in group.commands.items():
+        if isinstance(command, click.Group):
+            names |= all_verbs(command, f"{prefix}{name} ")
+        else:
+            names.add(f"{prefix}{name}")
+    return names
+
+
+def test_every_verb_is_classified() -> None:
+    """A verb added later must say whether it changes clusters (then the wall guards it) or not."""
+    assert all_verbs() == CHANGING | LOOKING | OFFLINE
+    assert not CHANGING & (LOOKING | OFFLINE)
+    assert set(VERB_ARGS) == CHANGING | LOOKING
+
+
+@pytest.fixture
+def fleet(tmp_path: Path) -> Path:
+    """A fleet whose repo is real and whose only cluster refuses connections."""
+    repo = tmp_path / "repo"
+    (repo / "apps" / "web").mkdir(parents=True)
+    (repo / "apps" / "web" / "cm.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}, "data": {"a": "1"}}))
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "web")
+    kubeconfig = tmp_path / "dead.kubeconfig"
+    kubeconfig.write_text(json.dumps({
+        "apiVersion": "v1", "kind": "Config", "current-context": "dead",
+        "clusters": [{"name": "dead", "cluster": {"server": "https://127.0.0.1:9", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "u", "user": {"token": "t"}}],
+        "contexts": [{"name": "dead", "context": {"cluster": "dead", "user": "u"}}]}))
+    path = tmp_path / "fleet.yaml"
+    path.write_text(yaml.safe_dump({"repo": {"url": str(repo)},
+                                    "clusters": [{"name": "dead", "kubeconfig": str(kubeconfig)}],
+                                    "apps": [{"name": "web", "path": "apps/web", "namespace": "web"}]}))
+    return path
+
+
+def run(tmp: Path, args: list[str], env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")}
+    full.update({"FLEETDECK_JOURNAL": str(tmp / "journal.jsonl"), "XDG_CACHE_HOME": str(tmp / "xdg"),
+                 "XDG_STATE_HOME": str(tmp / "state"), **(env or {})})
+    return subprocess.run([FLEETDECK, *args], capture_output=True, text=True, env=full, timeout=120,
+                          stdin=subprocess.DEVNULL)
+
+
+def placed(verb: str, flag: list[str], env_name: str, env_value: str, place: str) -> tuple[list[str], dict[str, str]]:
+    """``fleetdeck FLAG VERB ARGS``, ``fleetdeck VERB ARGS FLAG`` or the environment variable."""
+    words = verb.split() + VERB_ARGS.get(verb, [])
+    if place == "before":
+        return [*flag, *words], {}
+    if place == "after":
+        return [*words, *flag], {}
+    return words, {env_name: env_value}
+
+
+def journal(tmp: Path) -> list[dict[str, object]]:
+    path = tmp / "journal.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines()] if path.exists() else []
+
+
+@pytest.mark.parametrize("place", PLACEMENTS)
+@pytest.mark.parametrize("verb", sorted(CHANGING))
+def test_read_only_refuses_every_changing_verb_first(tmp_path: Path, fleet: Path, verb: str, place: str) -> None:
+    """--read-only before or after the verb, or FLEETDECK_READ_ONLY: exit 3, the reason, one journal entry
+    "refused" and nothing started (the cluster is never even contacted)."""
+    args, env = placed(verb, ["--read-only"], "FLEETDECK_READ_ONLY", "1", place)
+    result = run(tmp_path, ["--fleet", str(fleet), *args], env)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "refused: read-only mode" in result.stderr
+    assert ("FLEETDECK_READ_ONLY" if place == "env" else "--read-only") in result.stderr
+    entries = journal(tmp_path)
+    assert [(e["action"], e["result"]) for e in entries] == [(verb, "refused")]
+
+
+@pytest.mark.parametrize("verb", sorted(CHANGING))
+def test_fleet_file_read_only_refuses_every_changing_verb(tmp_path: Path, fleet: Path, verb: str) -> None:
+    """``readOnly: true`` in the fleet file, named by --fleet after the verb: refused the same way."""
+    data = yaml.safe_load(fleet.read_text())
+    fleet.write_text(yaml.safe_dump({**data, "readOnly": True}))
+    args, _ = placed(verb, ["--fleet", str(fleet)], "", "", "after")
+    result = run(tmp_path, args)
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert f"readOnly: true in {fleet}" in result.stderr
+    assert [(e["action"], e["result"]) for e in journal(tmp_path)] == [(verb, "refused")]
+
+
+@pytest.mark.parametrize("verb", sorted(CHANGING - {"agent"}))
+def test_cluster_read_only_refuses_before_any_plan(tmp_path: Path, fleet: Path, verb: str) -> None:
+    """A cluster marked readOnly refuses the verbs that target it, before any revision is resolved."""
+    data = yaml.safe_load(fleet.read_text())
+    data["clusters"][0]["readOnly"] = True
+    fleet.write_text(yaml.safe_dump(data))
+    result = run(tmp_path, ["--fleet", str(fleet), *verb.split(), *VERB_ARGS[verb]])
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert "cluster dead is readOnly" in result.stderr
+    assert [(e["action"], e["cluster"], e["result"]) for e in journal(tmp_path)] == [(verb, "dead", "refused")]
+
+
+@pytest.mark.parametrize("place", PLACEMENTS)
+@pytest.mark.parametrize("verb", sorted(CHANGING | LOOKING))
+def test_fleet_binds_every_verb(tmp_path: Path, verb: str, place: str) -> None:
+    """--fleet before or after the verb, or FLEETDECK_FLEET: the named file is the one read (here it is
+    missing, and the error names it), never ./fleetdeck.yaml."""
+    (tmp_path / "fleetdeck.yaml").write_text("this: is not the fleet file the command was given\n")
+    missing = str(tmp_path / "named.yaml")
+    args, env = placed(verb, ["--fleet", missing], "FLEETDECK_FLEET", missing, place)
+    result = run(tmp_path, args, env)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "named.yaml" in result.stderr and "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("place", ("before", "after"))
+def test_output_binds_wherever_written(tmp_path: Path, fleet: Path, place: str) -> None:
+    args, _ = placed("status", ["-o", "json"], "", "", place)
+    result = run(tmp_path, ["--fleet", str(fleet), *args])
+    assert result.returncode == 2  # the only cluster cannot be read
+    assert json.loads(result.stdout)["apps"][0]["app"] == "web"
+
+
+@pytest.mark.parametrize("place", PLACEMENTS)
+def test_read_only_binds_looking_verbs(tmp_path: Path, fleet: Path, place: str) -> None:
+    """status in read-only mode says so in its data (and sends no dry run; see the cluster test)."""
+    args, env = placed("status", ["--read-only"], "FLEETDECK_READ_ONLY", "true", place)
+    result = run(tmp_path, ["--fleet", str(fleet), "-o", "json", *args], env)
+    assert json.loads(result.stdout)["read_only"] is True
+    plain = run(tmp_path, ["--fleet", str(fleet), "-o", "json", "status"])
+    assert json.loads(plain.stdout)["read_only"] is False
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["-o", "json", "agent"], "agent has no --output"),
+    (["-o", "markdown", "status"], "status speaks --output table|json|yaml, not markdown"),
+    (["--fleet", "x.yaml", "drift", "a", "b"], "drift reads no fleet file"),
+    (["--fleet", "x.yaml", "demo"], "demo reads no fleet file"),
+    (["--fleet", "a.yaml", "status", "--fleet", "b.yaml"], "--fleet given twice"),
+])
+def test_an_option_a_verb_cannot_use_is_an_error(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(tmp_path, args)
+    assert result.returncode == 2 and message in result.stderr, result.stderr
+
+
+def test_health_exit_codes(tmp_path: Path) -> None:
+    """health: 1 for Degraded (a Deployment past its progress deadline), 0 for Healthy."""
+    deployment = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "generation": 2},
+                  "spec": {"replicas": 1},
+                  "status": {"observedGeneration": 2, "replicas": 1, "updatedReplicas": 1, "availableReplicas": 1,
+                             "readyReplicas": 1, "conditions": [{"type": "Available", "status": "True"}]}}
+    healthy = tmp_path / "healthy.yaml"
+    healthy.write_text(yaml.safe_dump(deployment))
+    stuck = tmp_path / "stuck.yaml"
+    stuck.write_text(yaml.safe_dump({**deployment, "status": {
+        "observedGeneration": 2, "replicas": 1, "updatedReplicas": 0,
+        "conditions": [{"type": "Progressing", "status": "False", "reason": "ProgressDeadlineExceeded"}]}}))
+    degraded = run(tmp_path, ["health", str(stuck)])
+    assert degraded.returncode == 1 and degraded.stdout.startswith("Degraded"), degraded.stdout + degraded.stderr
+    ok = run(tmp_path, ["health", str(healthy), "-o", "json"])
+    assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "Healthy", ok.stdout + ok.stderr
