@@ -12,7 +12,6 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui import output
 from tui.cli.common import targets, with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
@@ -78,6 +77,8 @@ async def run_plan(engine: Any, plan: Any) -> Any:
 
 def report_result(state: Any, fmt: str) -> Exit:
     """Print an operation's result; exit 1 when it failed or any resource failed."""
+    from tui import output
+
     failed = any(e.action.value == "failed" for e in state.entries)
     if fmt != "table":
         click.echo(output.dump(state, fmt))
@@ -239,6 +240,8 @@ def resume(app: str, cluster: str | None, all_clusters: bool) -> None:
 
 
 def _report_control(done: list[dict[str, Any]], fmt: str, line: Any) -> None:
+    from tui import output
+
     if fmt != "table":
         click.echo(output.dump(done, fmt))
     else:

@@ -8,7 +8,6 @@ from typing import Any
 
 import click
 
-from tui import output
 from tui.cli.common import with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
@@ -34,6 +33,7 @@ def audit_journal(journal_path: str | None, limit: int) -> None:
     Output: table, json, yaml. Exit 0 intact, 1 the chain is broken, 2 no journal.
     """
     from core.journal import configured_path, read_entries, verify
+    from tui import output
 
     fmt = output_format(JOURNAL_FORMATS)
     path = Path(journal_path) if journal_path else configured_path()
@@ -63,6 +63,7 @@ def audit_report() -> None:
 
     Always read-only. Output: markdown, json.
     """
+    from tui import output
     from tui.report import markdown_report, report_data
 
     fmt = output_format(REPORT_FORMATS)

@@ -13,7 +13,6 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui import output
 from tui.cli.common import targets, with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
@@ -59,6 +58,8 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
     `running → desired`. Output: table, json, yaml. Exit 0 all in sync and healthy, 1 drift or a
     Degraded/Missing app, 2 a cluster or the repo could not be read.
     """
+    from tui import output
+
     fmt = output_format(OBSERVE_FORMATS)
 
     async def snapshot(engine: Any) -> Any:
@@ -99,6 +100,8 @@ def diff(app: str, cluster: str | None) -> None:
     Output: table (a unified diff, `-` live, `+` after the sync), json, yaml. Exit 0 in sync and
     healthy, 1 drift or a Degraded/Missing app, 2 the cluster or the repo could not be read.
     """
+    from tui import output
+
     fmt = output_format(OBSERVE_FORMATS)
 
     async def snapshot(engine: Any) -> Any:
@@ -134,6 +137,8 @@ def history(app: str, cluster: str | None, limit: int) -> None:
 
     Output: table, json, yaml.
     """
+    from tui import output
+
     fmt = output_format(OBSERVE_FORMATS)
 
     async def body(engine: Any) -> Any:

@@ -8,7 +8,6 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui import output
 from tui.cli.common import read_input
 from tui.cli.options import Exit, global_options, output_format, verb
 from tui.cli.root import main
@@ -17,6 +16,8 @@ TEXT_FORMATS = ("text", "json", "yaml")
 
 
 def _short(value: Any) -> str:
+    from tui import output
+
     return clean(output.dump(value, "json").replace("\n", " "), max_length=60)
 
 
@@ -33,6 +34,7 @@ def drift(desired: str, live: str, namespace: str) -> None:
     Output: text, json, yaml. Exit 0 in sync, 1 drift, 2 invalid input.
     """
     from core.offline import drift_report
+    from tui import output
 
     fmt = output_format(TEXT_FORMATS)
     report = drift_report(read_input(desired), read_input(live), namespace=namespace,
@@ -62,6 +64,7 @@ def health(live: str) -> None:
     Missing; 2 invalid input.
     """
     from core.offline import health_report
+    from tui import output
 
     fmt = output_format(TEXT_FORMATS)
     report = health_report(read_input(live), name=live)
@@ -78,5 +81,6 @@ def health(live: str) -> None:
 def schema() -> None:
     """Print the JSON Schema of the fleet file (for editor completion)."""
     from core.desired.fleet import fleet_schema
+    from tui import output
 
     click.echo(output.dump(fleet_schema(), "json"))

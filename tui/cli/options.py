@@ -8,7 +8,6 @@ context, and verbs read only that: no verb can see a different value from anothe
 
 from __future__ import annotations
 
-import asyncio
 import enum
 import functools
 import logging
@@ -168,6 +167,8 @@ def exit_code_of(exc: BaseException) -> Exit:
 
 def run_async(coro: Coroutine[Any, Any, T]) -> T:
     """Run ``coro`` on a fresh loop."""
+    import asyncio
+
     return asyncio.run(coro)
 
 
