@@ -135,7 +135,7 @@ def _bench(tmp: Path, plane: ControlPlane, pairs: int) -> int:
 
     def kubectl_apply() -> None:
         doc = rendered(repo, "bench-2", "app2", tmp / "apply.yaml")
-        run([*kubectl, "apply", "--server-side", "--field-manager", "bench", "-f", str(doc)], env, ok=(0,))
+        run([*kubectl, "apply", "--server-side", "--force-conflicts", "--field-manager", "bench", "-f", str(doc)], env, ok=(0,))
 
     results.append(ratio("fleetdeck sync APP vs kubectl apply --server-side", target=1.5, pairs=pairs, cpu=False,
                          candidate=fleetdeck_sync, baseline=kubectl_apply))

@@ -37,6 +37,8 @@ class Glyphs:
     separator: str = "|"
     dot: str = "-"
     arrow: str = "<-"
+    forward: str = ">"
+    """Between the revision that runs and the one Git wants (``9e8d7c>4f9d2c``)."""
     warning: str = "!"
     unicode: bool = False
 
@@ -108,6 +110,7 @@ UNICODE = Glyphs(
     separator="│",
     dot="·",
     arrow="←",
+    forward="→",
     warning="⚠",
     unicode=True,
 )

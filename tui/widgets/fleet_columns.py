@@ -71,12 +71,22 @@ def _health_cell(row: FleetRow, ctx: CellContext) -> Text:
 
 
 def _revision_cell(row: FleetRow, ctx: CellContext) -> Text:
-    revision = row.app.revision
-    if revision is None:
+    """What runs on the cluster (the last revision fleetdeck synced there) and, when Git wants another one,
+    ``running → desired``; never the desired revision alone as if it were running."""
+    desired = row.app.revision
+    running = row.app.synced_revision
+    if desired is None and not running:
         return Text("-", style=ctx.style("dim"), end="")
-    text = safe(revision.short)
-    if revision.committed_at is not None:
-        text.append(" " + short_age(ctx.now - revision.committed_at), style=ctx.style("dim"))
+    if running and desired is not None and running == desired.sha:
+        text = safe(desired.short)
+        if desired.committed_at is not None:
+            text.append(" " + short_age(ctx.now - desired.committed_at), style=ctx.style("dim"))
+        return text
+    # compact, so it fits the column's minimum width: ``9e8d7c→4f9d2c`` (running → desired)
+    text = safe(running[:6]) if running else Text("-", style=ctx.style("dim"))
+    text.append(ctx.glyphs.forward, style=ctx.style("outofsync"))
+    text.append_text(safe(desired.sha[:6]) if desired is not None else Text("-", style=ctx.style("dim")))
+    text.end = ""
     return text
 
 
@@ -150,7 +160,7 @@ COLUMNS: tuple[Column, ...] = (
     Column("sync", "SYNC", _sync_cell, priority=0, min_width=11, max_width=11),
     Column("health", "HEALTH", _health_cell, priority=0, min_width=13, max_width=13),
     Column("flags", "FLAGS", _flags_cell, priority=1, min_width=8, max_width=30, variable=True),
-    Column("revision", "REVISION", _revision_cell, priority=2, min_width=12, max_width=13),
+    Column("revision", "REVISION", _revision_cell, priority=2, min_width=13, max_width=13),
     Column("drift", "DRIFT", _drift_cell, priority=3, min_width=5, max_width=5),
     Column("conn", "CLUSTER STATE", _connection_cell, priority=4, min_width=13, max_width=13),
     Column("message", "MESSAGE", _message_cell, priority=5, min_width=10, max_width=10_000, flex=True),

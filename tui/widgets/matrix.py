@@ -1,7 +1,8 @@
 """FleetMatrix: apps × clusters, showing which revision runs where with sync and health glyphs.
 
 A Line-API ``ScrollView`` like the fleet table: one line per app, rendered only when visible, and only
-the lines whose cells changed are refreshed. Each cell is ``abc1234 ✓♥`` plus a badge for paused, pinned
+the lines whose cells changed are refreshed. Each cell is ``abc1234 ✓♥`` (the revision last synced there, so
+it tells what runs, not what Git wants) plus a badge for paused, pinned
 or stale, so it reads without colour. The screen pushes rows down and reads ``cursor_key``.
 """
 
@@ -200,7 +201,8 @@ class FleetMatrix(ScrollView, can_focus=True):
             return Text(f"{prefix}{g.dot}".ljust(CELL_WIDTH), style=self._style("empty") + cursor_style, end="")
         if status.id in self.marked and not is_cursor:
             prefix = g.marked
-        sha = clean(status.revision.sha[:7]) if status.revision else "-------"
+        running = status.synced_revision  # which revision runs where: the last one synced, never the desired one
+        sha = clean(running[:7]) if running else "-------"
         badge = g.paused if status.control.paused else g.pinned if status.control.pinned else ""
         badge = g.stale if status.stale else badge
         body = f"{prefix}{sha} {g.sync[status.sync]}{g.health[status.health.status]}{badge}"
