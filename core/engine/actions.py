@@ -152,7 +152,8 @@ class Actions:
             journal=self.engine.journal, identity=runtime.identity, settings=self.engine.settings.sync,
             options=OperationOptions(create_namespace=target.app.namespace, allow_empty=target.app.sync.allow_empty,
                                      automated=automated, reason=f"rollback to {plan.revision[:8]}"
-                                     if plan.kind == "rollback" else ""),
+                                     if plan.kind == "rollback" else "",
+                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
             clock=self.engine.clock,
         )
         self._running[target.id] = operation
