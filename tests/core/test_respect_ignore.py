@@ -48,7 +48,7 @@ def test_new_object_and_unmatched_rules_send_everything() -> None:
 
 def test_jq_path_into_keyed_list_uses_the_item_key() -> None:
     rule = IgnoreRule(kind="Deployment", jq_paths=(".spec.template.spec.containers[].image",))
-    owned = {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {"f:image": {}}}}}}}
+    owned: dict[str, Any] = {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {"f:image": {}}}}}}}
     live = _live(2, {"image-updater": owned})
     body, left_out = respect_ignore(_deployment(2), live, [rule], manager="fleetdeck")
     assert "image" not in body["spec"]["template"]["spec"]["containers"][0]
