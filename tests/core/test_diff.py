@@ -135,11 +135,6 @@ FALSE_POSITIVES = [
         id="int-vs-float",
     ),
     pytest.param(
-        deployment(containers=[container(env=[{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])]),
-        live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
-        id="env-reordered-by-name",
-    ),
-    pytest.param(
         deployment(containers=[container()]),
         live_of(deployment(containers=[container(), {"name": "istio-proxy", "image": "proxy:1"}])),
         id="injected-sidecar-keyed-extra",
@@ -246,8 +241,15 @@ REAL_CHANGES = [
     pytest.param(
         deployment(containers=[container(env=[{"name": "B", "value": "3"}, {"name": "A", "value": "1"}])]),
         live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
-        [("/spec/template/spec/containers/0/env/1/value", "replace", "3", "2")],
+        [("/spec/template/spec/containers/0/env", "replace", ("B", "A"), ("A", "B")),
+         ("/spec/template/spec/containers/0/env/1/value", "replace", "3", "2")],
         id="env-value-changed-pointer-into-live",
+    ),
+    pytest.param(
+        deployment(containers=[container(env=[{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])]),
+        live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
+        [("/spec/template/spec/containers/0/env", "replace", ("B", "A"), ("A", "B"))],
+        id="env-reordered-by-name-apply-reorders",
     ),
     pytest.param(
         deployment(containers=[container(resources={"limits": {"cpu": "2"}})]),
@@ -327,9 +329,10 @@ def test_field_removed_from_git_but_owned_by_fleetdeck_is_pending_removal() -> N
     result = compare(desired, LIVE, namespace_default="shop")
     assert result.state is ResourceState.OUT_OF_SYNC
     assert result.changes == (
-        FieldChange("/metadata/labels/tier", "remove", None, "frontend", "fleetdeck", FLEETDECK_TIME),
+        FieldChange("/metadata/labels/tier", "remove", None, "frontend", "fleetdeck", FLEETDECK_TIME,
+                    note="removed from Git"),
         FieldChange("/spec/template/spec/containers/0/env/0", "remove", None, {"name": "LOG_LEVEL", "value": "info"},
-                    "fleetdeck", FLEETDECK_TIME),
+                    "fleetdeck", FLEETDECK_TIME, note="removed from Git"),
     )  # fmt: skip
 
 
