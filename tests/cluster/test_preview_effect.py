@@ -8,7 +8,9 @@ field manager, a JSON patch reordering env) and checks plan, diff and the sync's
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -19,9 +21,13 @@ from core.engine import FleetEngine, make_engine
 from core.journal import Journal
 from core.live.api import APIResource
 from core.live.kube import KubeClient
-from core.model import ResourceKey, SyncAction, SyncPlan
+from core.model import AppStatus, ResourceKey, ResourceState, ResourceStatus, SyncAction, SyncPlan
+from core.reconcile.diff import compare
 from core.settings import EngineSettings, WatchSettings
-from devcluster import ClusterInfo
+from devcluster import ClusterInfo, ControlPlane
+from tests.cluster.conftest import app_objects, commit, fleet_file
+from tests.cluster.test_engine_observe import kubectl
+from tui.output import app_diff_text, resource_diff_text
 
 pytestmark = pytest.mark.cluster
 
@@ -128,3 +134,105 @@ async def test_opt_out_applies_ignored_fields_as_git_says(
     await seen(engine, cluster, key, scaled["metadata"]["resourceVersion"])
     await sync(engine, namespace, cluster)
     assert (await deployment(api, namespace))["spec"]["replicas"] == 2
+
+
+def app_row(engine: FleetEngine, namespace: str, cluster: ClusterInfo) -> AppStatus:
+    found = engine.snapshot.app(namespace, cluster.name)
+    assert found is not None
+    return found
+
+
+async def until_row(engine: FleetEngine, namespace: str, cluster: ClusterInfo,
+                    predicate: Callable[[AppStatus], bool], timeout: float = 60) -> AppStatus:
+    """The first published row of the app satisfying ``predicate``."""
+    async with asyncio.timeout(timeout):
+        async for snap in engine.snapshots():
+            found = snap.app(namespace, cluster.name)
+            if found is not None and predicate(found):
+                return found
+    raise AssertionError("unreachable")
+
+
+def web(app: AppStatus) -> ResourceStatus:
+    return next(r for r in app.resources if r.key.kind == "Deployment" and r.key.name == "web")
+
+
+def drifted(approximate: bool) -> Callable[[AppStatus], bool]:
+    """The web Deployment is OutOfSync (by the server's dry run unless ``approximate`` is accepted)."""
+    return lambda app: web(app).state is ResourceState.OUT_OF_SYNC and (approximate or not web(app).diff.approximate)
+
+
+def env_names(obj: Mapping[str, Any]) -> list[str]:
+    return [e["name"] for e in obj["spec"]["template"]["spec"]["containers"][0]["env"]]
+
+
+def local_diff(engine: FleetEngine, namespace: str, cluster: ClusterInfo, status: ResourceStatus) -> ResourceStatus:
+    """``status`` compared by the local strategy (what a headless verb without a dry run shows)."""
+    desired = engine.desired[(namespace, cluster.name)].objects[status.key]
+    live = engine.clusters[cluster.name].view.get(status.key)
+    return replace(status, diff=compare(desired, live, namespace_default=namespace))
+
+
+async def test_env_reordered_live_is_a_change_and_the_sync_restores_gits_order(
+        engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, api: KubeClient,
+        control_plane: ControlPlane) -> None:
+    """Swapping two env entries live: plan and diff say "order differs"; the sync puts Git's order back."""
+    key = ResourceKey("apps", "Deployment", namespace, "web")
+    engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
+    await sync(engine, namespace, cluster)
+    before = await deployment(api, namespace)
+    assert env_names(before) == ["MODE", "LOG"]
+    swapped = [{"op": "replace", "path": "/spec/template/spec/containers/0/env",
+                "value": [{"name": "LOG", "value": "info"}, {"name": "MODE", "value": "blue"}]}]
+    kubectl(cluster, control_plane.binaries, "-n", namespace, "patch", "deployment", "web", "--type", "json",
+            "-p", json.dumps(swapped), "--field-manager", "kubectl-edit")
+    app = await until_row(engine, namespace, cluster, drifted(approximate=False))  # the server's dry run
+    for status in (web(app), local_diff(engine, namespace, cluster, web(app))):
+        assert "order differs" in status.diff.message, status.diff
+        change = next(c for c in status.diff.changes if c.note == "order differs")
+        assert change.display_path == "spec.template.spec.containers[0].env"
+        assert (change.live, change.desired) == (("LOG", "MODE"), ("MODE", "LOG"))
+    plan = await engine.plan_sync(namespace, cluster.name)
+    step = next(s for s in plan.steps if s.key == key)
+    assert step.action is SyncAction.CONFIGURED and "order differs" in step.reason
+    assert "order differs" in app_diff_text(app_row(engine, namespace, cluster))
+    await sync(engine, namespace, cluster)
+    after = await deployment(api, namespace)
+    assert env_names(after) == ["MODE", "LOG"]
+    await until_row(engine, namespace, cluster, lambda a: web(a).state is ResourceState.SYNCED)
+
+
+async def test_one_label_changed_live_gives_a_short_diff(
+        engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str,
+        control_plane: ControlPlane) -> None:
+    """One label changed with kubectl: the diff shows that label, never server defaults, in a few lines."""
+    engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
+    await sync(engine, namespace, cluster)
+    kubectl(cluster, control_plane.binaries, "-n", namespace, "label", "deployment", "web", "--overwrite",
+            "app=web-canary")
+    app = await until_row(engine, namespace, cluster, drifted(approximate=False))
+    local = local_diff(engine, namespace, cluster, web(app))
+    texts = [app_diff_text(app), resource_diff_text(local, cluster=cluster.name)]
+    for text in texts:
+        for noise in ("progressDeadlineSeconds", "revisionHistoryLimit", "imagePullPolicy", "clusterIP",
+                      "terminationMessagePath", "managedFields"):
+            assert noise not in text, text
+        assert "web-canary" in text and len(text.splitlines()) <= 20, text
+        assert "metadata.labels.app: changed by kubectl-label" in text, text
+    change = next(c for c in local.diff.changes if c.path == "/metadata/labels/app")
+    assert (change.live, change.desired, change.manager, change.note) == ("web-canary", "web", "kubectl-label", "")
+
+
+async def test_git_change_is_attributed_to_git_not_to_a_live_edit(
+        engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """Git changes a value fleetdeck applied (live untouched): the diff says "changed in Git"."""
+    engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
+    await sync(engine, namespace, cluster)
+    commit(repo, app_objects(namespace, env={"MODE": "green", "LOG": "info"}), "web: green")
+    await engine.refresh(hard=True)
+    app = await until_row(engine, namespace, cluster, drifted(approximate=False))
+    for status in (web(app), local_diff(engine, namespace, cluster, web(app))):
+        change = next(c for c in status.diff.changes if c.path.endswith("/value"))
+        assert (change.live, change.desired, change.note) == ("blue", "green", "changed in Git"), change
+        text = resource_diff_text(status, cluster=cluster.name)
+        assert "changed in Git" in text and "changed by fleetdeck" not in text, text
