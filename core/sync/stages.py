@@ -91,7 +91,10 @@ class StageRunner:
         applies = [s.key for s in self.plan.steps
                    if s.action in APPLY_ACTIONS and self._selected(s.key) and s.key in self.desired]
         prunes = [s.key for s in self.plan.steps if s.action is SyncAction.PRUNED and self._selected(s.key)]
+        destination = ResourceKey("", "Namespace", "", self.options.create_namespace)
         for step in self.plan.steps:
+            if step.key == destination and step.key not in self.desired:
+                continue  # the plan names the namespace the namespace stage creates
             if step.action in APPLY_ACTIONS and self._selected(step.key) and step.key not in self.desired:
                 self._entries[step.key] = SyncResultEntry(step.key, SyncAction.FAILED, "no desired manifest",
                                                           step.wave)

@@ -8,8 +8,9 @@ field manager, a JSON patch reordering env) and checks plan, diff and the sync's
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -27,11 +28,14 @@ from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo, ControlPlane
 from tests.cluster.conftest import app_objects, commit, fleet_file
 from tests.cluster.test_engine_observe import kubectl
+from tests.cluster.test_sync_support import unique
+from tests.engine.conftest import git
 from tui.output import app_diff_text, resource_diff_text
 
 pytestmark = pytest.mark.cluster
 
 DEPLOY = APIResource(group="apps", version="v1", kind="Deployment", plural="deployments", namespaced=True)
+NAMESPACE_RESOURCE = APIResource(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False)
 StartEngine = Callable[[Path], Awaitable[FleetEngine]]
 
 
@@ -236,3 +240,57 @@ async def test_git_change_is_attributed_to_git_not_to_a_live_edit(
         assert (change.live, change.desired, change.note) == ("blue", "green", "changed in Git"), change
         text = resource_diff_text(status, cluster=cluster.name)
         assert "changed in Git" in text and "changed by fleetdeck" not in text, text
+
+
+@pytest.fixture
+def new_namespace(cluster: ClusterInfo) -> Iterator[str]:
+    """A namespace name that does not exist yet (the sync creates it); deleted afterwards."""
+    name = unique("preview-ns")
+    yield name
+    with contextlib.suppress(Exception):  # cleanup only: the apiserver may be gone
+        cluster.rest().delete(f"/api/v1/namespaces/{name}")
+
+
+async def test_plan_names_the_namespace_it_creates_and_every_prune(
+        engines: StartEngine, tmp_path: Path, cluster: ClusterInfo, new_namespace: str, api: KubeClient) -> None:
+    """The plan lists the destination namespace it will create, then each object a prune deletes."""
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, app_objects(new_namespace), "web 1.0")
+    engine = await engines(fleet_file(tmp_path, repo, cluster, new_namespace))
+    plan = await engine.plan_sync(new_namespace, cluster.name)
+    assert not plan.blocked, plan.blocked
+    first = plan.steps[0]
+    assert (first.key, first.action, first.reason) == (
+        ResourceKey("", "Namespace", "", new_namespace), SyncAction.CREATED, "destination namespace")
+    result = [s async for s in engine.run(plan)][-1]
+    assert result.phase.successful, result.message
+    assert await api.get(NAMESPACE_RESOURCE, new_namespace) is not None
+    again = await engine.plan_sync(new_namespace, cluster.name)
+    assert all(s.key.kind != "Namespace" for s in again.steps)
+    commit(repo, [o for o in app_objects(new_namespace) if o["kind"] not in ("ConfigMap", "Secret")], "drop config")
+    await engine.refresh(hard=True)
+    await until_row(engine, new_namespace, cluster, lambda a: sum(r.state is ResourceState.EXTRANEOUS
+                                                                   for r in a.resources) == 2)
+    prune = await engine.plan_sync(new_namespace, cluster.name, prune=True)
+    assert sorted((s.key.kind, s.key.name) for s in prune.steps if s.action is SyncAction.PRUNED) == [
+        ("ConfigMap", "web-config"), ("Secret", "web-secret")]
+
+
+async def test_kind_the_cluster_does_not_serve_blocks_the_plan(
+        engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """A manifest of a kind the cluster lacks (no CRD in the sync) is "not served" and blocks, never "created"."""
+    widget = {"apiVersion": "preview.fleetdeck.test/v1", "kind": "Widget", "metadata": {"name": "w"}, "spec": {}}
+    commit(repo, [*app_objects(namespace), widget], "web with a widget")
+    engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
+    key = ResourceKey("preview.fleetdeck.test", "Widget", namespace, "w")
+    async with asyncio.timeout(30):
+        while True:
+            plan = await engine.plan_sync(namespace, cluster.name)
+            step = next(s for s in plan.steps if s.key == key)
+            if step.action is not SyncAction.CREATED:
+                break
+            await asyncio.sleep(0.1)
+    assert step.action is SyncAction.FAILED and step.reason.startswith("not served"), step
+    assert "not served" in plan.blocked, plan.blocked
