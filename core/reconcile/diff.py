@@ -305,8 +305,18 @@ def _change(level: Any, op: str, sides: _Sides, roots: list[tuple[Segments, Any,
         live=_display(level.t1),
         manager=writer[0] if writer else None,
         time=writer[1] if writer else None,
-        note=NOT_SET_LIVE if op == "add" else CHANGED_IN_GIT if _only_fleetdeck(sides, field) else "",
+        note=_note(op, sides, field),
     )
+
+
+def _note(op: str, sides: _Sides, field: FieldPath) -> str:
+    """The cause of one change: not set live (an add), or Git's doing when fleetdeck alone owns the live
+    value (it is what fleetdeck applied; nobody edited it since), else empty (the manager tells)."""
+    if op == "add":
+        return NOT_SET_LIVE
+    if _only_fleetdeck(sides, field):
+        return REMOVED_FROM_GIT if op == "remove" else CHANGED_IN_GIT
+    return ""
 
 
 def _only_fleetdeck(sides: _Sides, path: FieldPath) -> bool:
