@@ -318,7 +318,8 @@ class ResourceDiff:
     desired: Mapping[str, Any] | None = None
     """Normalized, masked desired object (predicted live for the dry run), for display."""
     live: Mapping[str, Any] | None = None
-    """Normalized, masked live object, for display."""
+    """Normalized, masked live object, for display; when a local comparison found changes, live projected
+    onto the fields the manifest sets (plus fleetdeck's pending removals), so server defaults never show."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -162,10 +162,15 @@ def compare(
     )
     removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
     order = _order_changes(sides, options.merge_keys)
-    shown = project_plain(
-        sides.live, drop_nulls(sides.desired), options.merge_keys, keep=frozenset(c.path for c in removals)
+    found = [*changes, *removals, *order]
+    shown = (
+        project_plain(
+            sides.live, drop_nulls(sides.desired), options.merge_keys, keep=frozenset(c.path for c in removals)
+        )
+        if found
+        else None
     )
-    return _verdict(sides, [*changes, *removals, *order], strategy=LOCAL, warnings=warnings, live=shown)
+    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live=shown)
 
 
 def compare_predicted(
