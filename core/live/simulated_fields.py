@@ -253,15 +253,30 @@ def _merge_keyed(
     live: list[Any], applied: list[Any], keys: tuple[str, ...], *, kind: str, names: tuple[str, ...],
     delete_nulls: bool,
 ) -> list[Any]:
-    by_key = {key_element(item, keys): item for item in applied}
-    out: list[Any] = []
+    """Merge a list-map as server-side apply does: the applied items in the applied order (a reorder in the
+    applied configuration reorders live), items only live has kept after the live item they followed."""
+    applied_keys = {key_element(item, keys) for item in applied}
+    live_by_key: dict[Any, Any] = {}
+    leading: list[Any] = []
+    following: dict[Any, list[Any]] = {}
+    previous: Any = None
     for item in live:
         element = key_element(item, keys)
-        if element in by_key:
-            out.append(merge(item, by_key.pop(element), kind=kind, names=names, delete_nulls=delete_nulls))
+        if element in applied_keys:
+            live_by_key[element] = item
+            previous = element
+        elif previous is None:
+            leading.append(copy.deepcopy(item))
+        else:
+            following.setdefault(previous, []).append(copy.deepcopy(item))
+    out: list[Any] = list(leading)
+    for item in applied:
+        element = key_element(item, keys)
+        if element in live_by_key:
+            out.append(merge(live_by_key[element], item, kind=kind, names=names, delete_nulls=delete_nulls))
         else:
             out.append(copy.deepcopy(item))
-    out.extend(copy.deepcopy(item) for item in by_key.values())
+        out.extend(following.get(element, ()))
     return out
 
 
