@@ -222,6 +222,33 @@ def _concrete(obj: Any, tokens: Sequence[str], prefix: tuple[str, ...] = ()) -> 
     return found
 
 
+def _plain_pointer(obj: Any, path: FieldPath) -> tuple[str, ...] | None:
+    """The token path (list indices as digits) of a fieldsV1 path in a plain object, if it exists."""
+    tokens: list[str] = []
+    for depth in range(1, len(path) + 1):
+        slot = field_slot(obj, path[:depth])
+        if slot is None:
+            return None
+        tokens.append(str(slot[1]))
+    return tuple(tokens)
+
+
+def _trusted_fields(
+    plain: Obj, managed: ManagedFields, managers: Sequence[str], *, manager: str
+) -> list[tuple[tuple[str, ...], str]]:
+    """Leaf fields the manifest sets that a trusted manager owns live and fleetdeck does not."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    mine = managed.paths_of([manager])
+    for path in sorted(managed.paths_of(managers, leaves=True)):
+        if not path or path in mine:
+            continue
+        tokens = _plain_pointer(plain, path)
+        if tokens is not None:
+            owners = sorted({e.manager for e in managed.entries if e.manager in managers and path in e.owned})
+            found.append((tokens, ", ".join(owners)))
+    return found
+
+
 def respect_ignore(
     obj: Mapping[str, Any],
     live: Mapping[str, Any] | None,
@@ -231,7 +258,8 @@ def respect_ignore(
 ) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
     """The apply body without the ignored fields that another field manager owns live.
 
-    A field an app's ignore rule covers (JSON pointer or jq path, evaluated on the manifest) is left out of
+    A field an app's ignore rule covers (JSON pointer or jq path, evaluated on the manifest, or a leaf a
+    trusted ``managed_fields_managers`` manager owns) is left out of
     the server-side apply when the live object exists, some other manager owns the field there and
     ``manager`` (fleetdeck) does not: a sync then never takes the field back (an HPA's replicas stay the
     HPA's), like Argo CD's ``RespectIgnoreDifferences``. When fleetdeck owns the field, or the object does
@@ -265,6 +293,8 @@ def respect_ignore(
                 owners = {e.manager for e in managed.entries if e.rank(field) in (0, 1, 2)}
                 if owners and manager not in owners:
                     left_out.append((path, ", ".join(sorted(owners))))
+        if rule.managed_fields_managers:
+            left_out += _trusted_fields(plain, managed, rule.managed_fields_managers, manager=manager)
     if not left_out:
         return plain, ()
     unique = {path: owners for path, owners in left_out}

@@ -53,3 +53,16 @@ def test_jq_path_into_keyed_list_uses_the_item_key() -> None:
     body, left_out = respect_ignore(_deployment(2), live, [rule], manager="fleetdeck")
     assert "image" not in body["spec"]["template"]["spec"]["containers"][0]
     assert left_out == (("/spec/template/spec/containers/0/image", "image-updater"),)
+
+
+def test_trusted_manager_fields_are_left_out_unless_fleetdeck_owns_them() -> None:
+    """A ``managed_fields_managers`` rule: the leaves that manager owns (and fleetdeck does not) are not sent."""
+    rule = IgnoreRule(kind="Deployment", managed_fields_managers=("image-updater",))
+    image: dict[str, Any] = {"f:spec": {"f:template": {"f:spec": {"f:containers": {'k:{"name":"web"}': {"f:image": {}}}}}}}
+    live = _live(2, {"fleetdeck": {"f:spec": {"f:replicas": {}}}, "image-updater": image})
+    body, left_out = respect_ignore(_deployment(2), live, [rule], manager="fleetdeck")
+    assert "image" not in body["spec"]["template"]["spec"]["containers"][0]
+    assert body["spec"]["replicas"] == 2
+    assert left_out == (("/spec/template/spec/containers/0/image", "image-updater"),)
+    shared = _live(2, {"fleetdeck": image, "image-updater": image})
+    assert respect_ignore(_deployment(2), shared, [rule], manager="fleetdeck")[1] == ()
