@@ -22,7 +22,7 @@ from core.engine import FleetEngine, make_engine
 from core.journal import Journal
 from core.live.api import APIResource
 from core.live.kube import KubeClient
-from core.model import AppStatus, ResourceKey, ResourceState, ResourceStatus, SyncAction, SyncPlan
+from core.model import AppStatus, OperationState, ResourceKey, ResourceState, ResourceStatus, SyncAction
 from core.reconcile.diff import compare
 from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo, ControlPlane
@@ -76,13 +76,13 @@ def fleet(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, *, r
     return path
 
 
-async def sync(engine: FleetEngine, app: str, cluster: ClusterInfo) -> SyncPlan:
-    """Plan and run a sync; the plan it ran."""
+async def sync(engine: FleetEngine, app: str, cluster: ClusterInfo) -> OperationState:
+    """Plan and run a sync; its result."""
     plan = await engine.plan_sync(app, cluster.name)
     assert not plan.blocked, plan.blocked
     result = [s async for s in engine.run(plan)][-1]
     assert result.phase.successful, result.message
-    return plan
+    return result
 
 
 async def deployment(api: KubeClient, namespace: str) -> dict[str, Any]:
@@ -119,7 +119,9 @@ async def test_ignored_field_owned_by_another_manager_is_not_taken_back(
     plan = await engine.plan_sync(namespace, cluster.name)
     step = next(s for s in plan.steps if s.key == key)
     assert step.action is SyncAction.UNCHANGED, step
-    await sync(engine, namespace, cluster)
+    result = await sync(engine, namespace, cluster)
+    entry = next(e for e in result.entries if e.key == key)
+    assert entry.message == "left out spec.replicas (owned by hpa-test; ignored)"
     after = await deployment(api, namespace)
     assert after["spec"]["replicas"] == 5
     assert after["metadata"]["generation"] == scaled["metadata"]["generation"]
