@@ -253,31 +253,29 @@ def _merge_keyed(
     live: list[Any], applied: list[Any], keys: tuple[str, ...], *, kind: str, names: tuple[str, ...],
     delete_nulls: bool,
 ) -> list[Any]:
-    """Merge a list-map as server-side apply does: the applied items in the applied order (a reorder in the
-    applied configuration reorders live), items only live has kept after the live item they followed."""
+    """Merge a list-map as server-side apply does (checked against kube-apiserver 1.36): the applied items in
+    the applied order, so a reorder in the applied configuration reorders live; an item only live has is
+    placed right before the live item that followed it (at the end when none did)."""
     applied_keys = {key_element(item, keys) for item in applied}
     live_by_key: dict[Any, Any] = {}
-    leading: list[Any] = []
-    following: dict[Any, list[Any]] = {}
-    previous: Any = None
+    preceding: dict[Any, list[Any]] = {}
+    pending: list[Any] = []
     for item in live:
         element = key_element(item, keys)
         if element in applied_keys:
             live_by_key[element] = item
-            previous = element
-        elif previous is None:
-            leading.append(copy.deepcopy(item))
+            preceding[element], pending = pending, []
         else:
-            following.setdefault(previous, []).append(copy.deepcopy(item))
-    out: list[Any] = list(leading)
+            pending.append(copy.deepcopy(item))
+    out: list[Any] = []
     for item in applied:
         element = key_element(item, keys)
+        out.extend(preceding.get(element, ()))
         if element in live_by_key:
             out.append(merge(live_by_key[element], item, kind=kind, names=names, delete_nulls=delete_nulls))
         else:
             out.append(copy.deepcopy(item))
-        out.extend(following.get(element, ()))
-    return out
+    return out + pending
 
 
 def changed_paths(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, kind: str, status: bool = False) -> set[Path]:

@@ -296,3 +296,26 @@ async def test_kind_the_cluster_does_not_serve_blocks_the_plan(
             await asyncio.sleep(0.1)
     assert step.action is SyncAction.FAILED and step.reason.startswith("not served"), step
     assert "not served" in plan.blocked, plan.blocked
+
+
+async def test_env_item_added_by_another_manager_is_not_an_order_change(
+        engines: StartEngine, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, api: KubeClient) -> None:
+    """Another manager inserts an env item between Git's two: Git's items keep their order, so the apply
+    changes nothing; the plan says so and the sync leaves the generation alone."""
+    key = ResourceKey("apps", "Deployment", namespace, "web")
+    engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
+    await sync(engine, namespace, cluster)
+    env = [{"name": "MODE", "value": "blue"}, {"name": "INJECTED", "value": "1"}, {"name": "LOG", "value": "info"}]
+    body = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+            "spec": {"template": {"spec": {"containers": [{"name": "web", "env": env}]}}}}
+    injected = await api.apply(DEPLOY, body, field_manager="injector", force=True)
+    await seen(engine, cluster, key, injected["metadata"]["resourceVersion"])
+    app = await until_row(engine, namespace, cluster, lambda a: not web(a).diff.approximate
+                          and "INJECTED" in str(web(a).diff.live))  # compared by the dry run, after the insert
+    assert web(app).state is ResourceState.SYNCED, web(app).diff
+    plan = await engine.plan_sync(namespace, cluster.name)
+    assert next(s for s in plan.steps if s.key == key).action is SyncAction.UNCHANGED
+    await sync(engine, namespace, cluster)
+    after = await deployment(api, namespace)
+    assert env_names(after) == ["MODE", "INJECTED", "LOG"]
+    assert after["metadata"]["generation"] == injected["metadata"]["generation"]

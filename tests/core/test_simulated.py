@@ -105,7 +105,8 @@ async def test_apply_merges_maps_and_keyed_lists(cluster: SimulatedCluster) -> N
 
 
 async def test_apply_puts_a_list_map_in_the_applied_order(cluster: SimulatedCluster) -> None:
-    """Like the real apiserver: applying env in another order reorders live; other managers' items stay put."""
+    """Like kube-apiserver 1.36: applying env in another order reorders live; an item only another manager
+    has stays right before the live item it preceded."""
     deployments = await resource(cluster, "apps", "Deployment")
     a, b, x = ({"name": n, "value": "1"} for n in ("A", "B", "X"))
     await cluster.apply(deployments, deployment(env=[a, b]), field_manager="fleetdeck")
@@ -113,7 +114,9 @@ async def test_apply_puts_a_list_map_in_the_applied_order(cluster: SimulatedClus
         "spec": {"template": {"spec": {"containers": [{"name": "web", "env": [a, x, b]}]}}},
     })
     live = await cluster.apply(deployments, deployment(env=[b, a]), field_manager="fleetdeck")
-    assert [e["name"] for e in container(live)["env"]] == ["B", "A", "X"]
+    assert [e["name"] for e in container(live)["env"]] == ["X", "B", "A"]
+    live = await cluster.apply(deployments, deployment(env=[a, b]), field_manager="fleetdeck")
+    assert [e["name"] for e in container(live)["env"]] == ["A", "X", "B"]
 
 
 async def test_apply_removes_fields_dropped_from_the_config(cluster: SimulatedCluster) -> None:
