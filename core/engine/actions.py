@@ -31,6 +31,7 @@ from core.model import (
     SyncAction,
     SyncPlan,
 )
+from core.reconcile.plan import prunable
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
 from core.sync.kinds import crd_kind, is_crd
 from core.sync.operation import OperationOptions, SyncOperation
@@ -132,6 +133,8 @@ class Actions:
         unserved = [s for s in steps if s.action is SyncAction.FAILED and s.reason.startswith(NOT_SERVED)]
         if unserved:
             blocked = blocked or f"{unserved[0].key.short}: {unserved[0].reason}"
+        if prune:
+            steps = await self._prune_steps(steps, target, runtime)
         namespace = await self._namespace_step(target, desired, runtime)
         if namespace is not None and not resources:
             steps = (namespace, *steps)
@@ -141,6 +144,24 @@ class Actions:
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
             warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
         )
+
+    async def _prune_steps(self, steps: tuple[PlanStep, ...], target: Target,
+                           runtime: ClusterRuntime) -> tuple[PlanStep, ...]:
+        """Prune steps as the prune will decide them: an object the app may not delete (not in its
+        inventory, tracking copied, ``Prune=false``…) is ``prune-skipped`` with the reason, not ``pruned``."""
+        try:
+            inventory = (await runtime.store.load(target.app.name)).inventory_keys
+        except FleetdeckError:
+            inventory = runtime.app_state(target.app.name).inventory_keys
+        out = []
+        for step in steps:
+            live = runtime.view.get(step.key) if step.action is SyncAction.PRUNED else None
+            if live is not None:
+                allowed, why = prunable(live, app=target.app.name, inventory=inventory)
+                if not allowed:
+                    step = PlanStep(step.key, SyncAction.PRUNE_SKIPPED, step.wave, why)
+            out.append(step)
+        return tuple(out)
 
     async def _namespace_step(self, target: Target, desired: Desired, runtime: ClusterRuntime) -> PlanStep | None:
         """The destination namespace the sync creates (it is missing and no manifest defines it), if any."""

@@ -35,6 +35,8 @@ from tui.output import app_diff_text, resource_diff_text
 pytestmark = pytest.mark.cluster
 
 DEPLOY = APIResource(group="apps", version="v1", kind="Deployment", plural="deployments", namespaced=True)
+CONFIGMAPS = APIResource(group="", version="v1", kind="ConfigMap", plural="configmaps", namespaced=True)
+SECRETS = APIResource(group="", version="v1", kind="Secret", plural="secrets", namespaced=True)
 NAMESPACE_RESOURCE = APIResource(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False)
 StartEngine = Callable[[Path], Awaitable[FleetEngine]]
 
@@ -255,7 +257,8 @@ def new_namespace(cluster: ClusterInfo) -> Iterator[str]:
 
 async def test_plan_names_the_namespace_it_creates_and_every_prune(
         engines: StartEngine, tmp_path: Path, cluster: ClusterInfo, new_namespace: str, api: KubeClient) -> None:
-    """The plan lists the destination namespace it will create, then each object a prune deletes."""
+    """The plan lists the destination namespace it will create, and each object a prune deletes or (opted
+    out) skips, as the sync then does."""
     repo = tmp_path / "repo"
     repo.mkdir()
     git(repo, "init", "-q", "-b", "main")
@@ -271,13 +274,29 @@ async def test_plan_names_the_namespace_it_creates_and_every_prune(
     assert await api.get(NAMESPACE_RESOURCE, new_namespace) is not None
     again = await engine.plan_sync(new_namespace, cluster.name)
     assert all(s.key.kind != "Namespace" for s in again.steps)
+    keep = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {
+        "name": "web-config", "namespace": new_namespace, "annotations": {"fleetdeck.io/sync-options": "Prune=false"}}}
+    await api.apply(CONFIGMAPS, keep, field_manager="operator", force=True)
     commit(repo, [o for o in app_objects(new_namespace) if o["kind"] not in ("ConfigMap", "Secret")], "drop config")
     await engine.refresh(hard=True)
     await until_row(engine, new_namespace, cluster, lambda a: sum(r.state is ResourceState.EXTRANEOUS
                                                                    for r in a.resources) == 2)
+    async with asyncio.timeout(30):  # the annotation reaches the cache
+        while "Prune=false" not in str(engine.clusters[cluster.name].view.get(
+                ResourceKey("", "ConfigMap", new_namespace, "web-config"))):
+            await asyncio.sleep(0.05)
     prune = await engine.plan_sync(new_namespace, cluster.name, prune=True)
-    assert sorted((s.key.kind, s.key.name) for s in prune.steps if s.action is SyncAction.PRUNED) == [
-        ("ConfigMap", "web-config"), ("Secret", "web-secret")]
+    planned = {(s.key.kind, s.key.name): (s.action, s.reason) for s in prune.steps
+               if s.action in (SyncAction.PRUNED, SyncAction.PRUNE_SKIPPED)}
+    assert planned == {("Secret", "web-secret"): (SyncAction.PRUNED, ""),
+                       ("ConfigMap", "web-config"): (SyncAction.PRUNE_SKIPPED, "Prune=false")}
+    result = [s async for s in engine.run(prune)][-1]
+    assert result.phase.successful, result.message
+    done = {(e.key.kind, e.key.name): e.action for e in result.entries
+            if e.action in (SyncAction.PRUNED, SyncAction.PRUNE_SKIPPED)}
+    assert done == {k: action for k, (action, _) in planned.items()}
+    assert await api.get(CONFIGMAPS, "web-config", new_namespace) is not None
+    assert await api.get(SECRETS, "web-secret", new_namespace) is None
 
 
 async def test_kind_the_cluster_does_not_serve_blocks_the_plan(
