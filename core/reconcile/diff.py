@@ -8,6 +8,11 @@ both values, who last wrote the live value and when) and the normalized, masked 
 * ``compare_predicted`` (5.1): the server-side apply dry-run result against live, both normalized.
   ``approximate=False``.
 
+Both also report a list-map whose shared items the apply would put in another order (``order differs``:
+server-side apply orders a list-map as the applied configuration does), and note each change's cause
+(``FieldChange.note``: changed in Git, not set live, removed from Git). For the local strategy the live
+object kept for display is projected onto the manifest, so a text diff never shows server defaults.
+
 Constraint: pure and synchronous; the engine runs big batches in a thread. deepdiff is expensive (about
 10 ms for two identical Deployments, PERFORMANCE.md finding 2), so it only runs after canonical byte
 equality failed, and only to explain the difference; its objects never leave this module. Secrets are
