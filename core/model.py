@@ -282,6 +282,19 @@ class FieldChange:
     """The field manager that last wrote the live value (from ``managedFields``)."""
     time: str | None = None
     """When that manager wrote it (RFC 3339, from ``managedFields``)."""
+    note: str = ""
+    """What caused the difference when the core can tell: ``changed in Git`` (live holds what fleetdeck
+    applied), ``order differs`` (an associative list the apply would reorder), ``not set live``, ``removed
+    from Git`` (fleetdeck applied it before); empty when another manager changed the live value."""
+
+    @property
+    def cause(self) -> str:
+        """The cause as an operator reads it: the note, else ``changed by <manager>`` (``at <time>``)."""
+        if self.note:
+            return self.note
+        if not self.manager:
+            return f"{self.op} (writer unknown)"
+        return f"changed by {self.manager}" + (f" at {self.time}" if self.time else "")
 
     @property
     def display_path(self) -> str:
@@ -305,7 +318,8 @@ class ResourceDiff:
     desired: Mapping[str, Any] | None = None
     """Normalized, masked desired object (predicted live for the dry run), for display."""
     live: Mapping[str, Any] | None = None
-    """Normalized, masked live object, for display."""
+    """Normalized, masked live object, for display; when a local comparison found changes, live projected
+    onto the fields the manifest sets (plus fleetdeck's pending removals), so server defaults never show."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -155,7 +155,10 @@ class DiffRow:
 
 
 def describe_change(change: FieldChange, now: float) -> str:
-    """``changed by kubectl-edit 3m ago`` (or just the op when the manager is unknown)."""
+    """``changed by kubectl-edit 3m ago``, the cause the core found (``changed in Git``, ``order differs``,
+    ``not set live``, ``removed from Git``), or just the op when the writer is unknown."""
+    if change.note:
+        return clean(change.note, max_length=80)
     if not change.manager:
         return f"{change.op} (writer unknown)"
     when = age_since(parse_rfc3339(change.time), now) if change.time else "at an unknown time"
@@ -170,7 +173,9 @@ def _value(value: Any) -> str:
 def change_summary(change: FieldChange, now: float) -> str:
     """``/spec/replicas: live 5 -> desired 3, changed by kubectl-edit 3m ago``."""
     path = clean(change.path, max_length=120)
-    if change.op == "add":
+    if change.note == "order differs":
+        values = f"live order {_value(change.live)} -> desired order {_value(change.desired)}"
+    elif change.op == "add":
         values = f"missing live -> desired {_value(change.desired)}"
     elif change.op == "remove":
         values = f"live {_value(change.live)} -> removed"
@@ -270,6 +275,20 @@ def _blame_rows(
             return
 
 
+def align_keys(live: Any, desired: Any) -> Any:
+    """``live`` with its map keys in ``desired``'s order (keys only live has come last), recursively.
+
+    Map key order carries no meaning; emitting both sides in one order keeps the line diff to real
+    differences instead of blocks of keys that merely moved. Lists keep their order (it can matter).
+    """
+    if isinstance(live, Mapping) and isinstance(desired, Mapping):
+        ordered = [key for key in desired if key in live] + [key for key in live if key not in desired]
+        return {key: align_keys(live[key], desired.get(key)) for key in ordered}
+    if isinstance(live, list | tuple) and isinstance(desired, list | tuple):
+        return [align_keys(item, desired[i] if i < len(desired) else None) for i, item in enumerate(live)]
+    return live
+
+
 def resource_title(key: ResourceKey, diff: ResourceDiff) -> str:
     """``Deployment/shop/web: OutOfSync, 2 changes, server dry run``."""
     how = "server dry run" if not diff.approximate else "local comparison (approximate)"
@@ -295,7 +314,12 @@ def resource_rows(
     if diff.desired is None and diff.live is None:
         rows.append(DiffRow(RowKind.NOTE, text="no object to show (the core sent field changes only)"))
         return rows
-    live = emit_yaml(diff.live) if diff.live is not None else []
+    if diff.state is ResourceState.SYNCED and not diff.changes:
+        shown = diff.desired if diff.desired is not None else diff.live
+        lines = emit_yaml(shown)
+        rows.extend(diff_rows(lines, lines, now=now, fold=fold, side_by_side=side_by_side))
+        return rows
+    live = emit_yaml(align_keys(diff.live, diff.desired)) if diff.live is not None else []
     desired = emit_yaml(diff.desired) if diff.desired is not None else []
     rows.extend(diff_rows(live, desired, diff.changes, now=now, fold=fold, side_by_side=side_by_side))
     return rows

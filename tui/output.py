@@ -17,7 +17,8 @@ from typing import Any
 
 import yaml
 
-from core.model import AppStatus, FieldChange, ResourceStatus
+from core.model import AppStatus, ResourceStatus
+from core.reconcile.diff_report import app_diff_records, resource_diff_record
 from core.sanitize import clean
 
 FORMATS = ("table", "json", "yaml")
@@ -135,10 +136,17 @@ def _yaml_lines(obj: Mapping[str, Any] | None) -> list[str]:
     return [clean(line, keep_newlines=False) for line in text.splitlines()]
 
 
-def _annotation(change: FieldChange) -> str:
-    who = change.manager or "unknown manager"
-    when = f" at {change.time}" if change.time else ""
-    return f"#   {change.path}: changed by {clean(who, max_length=80)}{when}"
+def _listing(value: Any) -> str:
+    items = value if isinstance(value, list | tuple) else [value]
+    return clean(", ".join(str(item) for item in items), max_length=200)
+
+
+def _annotation(record: Mapping[str, Any]) -> str:
+    """``#   spec.replicas: changed by kubectl-edit at …`` (or the cause the core found: changed in Git…)."""
+    line = f"#   {clean(record['display_path'], max_length=200)}: {clean(record['cause'], max_length=160)}"
+    if record["note"] == "order differs":
+        line += f" (live: {_listing(record['live'])}; Git: {_listing(record['desired'])})"
+    return line
 
 
 def resource_diff_text(status: ResourceStatus, *, cluster: str, context: int = 3) -> str:
@@ -147,33 +155,33 @@ def resource_diff_text(status: ResourceStatus, *, cluster: str, context: int = 3
     name = clean(str(status.key))
     header = [f"--- live/{cluster}/{name}", f"+++ desired/{cluster}/{name}"]
     body = list(difflib.unified_diff(_yaml_lines(diff.live), _yaml_lines(diff.desired), lineterm="", n=context))
-    notes = [_annotation(change) for change in diff.changes]
+    notes = [_annotation(change) for change in resource_diff_record(status)["changes"]]
     approx = ["#   (compared locally; approximate)"] if diff.approximate else []
     state = [f"# {status.state.value}: {clean(diff.message)}" if diff.message else f"# {status.state.value}"]
     return "\n".join(header + state + approx + notes + body[2:])
 
 
 def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
-    """Unified diffs of every drifted resource of ``app``."""
+    """Unified diffs of every drifted resource of ``app`` (the resources ``app_diff_records`` lists).
+
+    The body compares live with what the apply would produce (the server's dry-run result, or live
+    projected onto the manifest's fields), so server defaults never show as changes.
+    """
+    drifted = {record["key"] for record in app_diff_records(app)}
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
-             for r in app.resources if r.managed and r.state.drifted]
+             for r in app.resources if r.managed and str(r.key) in drifted]
     return "\n".join(parts)
 
 
 def diff_record(app: AppStatus) -> dict[str, Any]:
-    """The JSON/YAML record of ``fleetdeck diff`` for one app target: every drifted resource and its fields."""
+    """The JSON/YAML record of ``fleetdeck diff`` for one app target: its verdict, and every resource a sync
+    would change with its fields (records of ``core.reconcile.diff_report``)."""
     return {
         "cluster": app.cluster,
         "sync": app.sync.value,
         "health": app.health.status.value,
         "stale": app.stale,
         "approximate": app.approximate,
-        "resources": [
-            {"resource": str(r.key), "state": r.state.value, "approximate": r.diff.approximate,
-             "strategy": r.diff.strategy, "message": r.diff.message,
-             "changes": [{"path": c.display_path, "pointer": c.path, "op": c.op, "live": c.live,
-                          "desired": c.desired, "manager": c.manager, "time": c.time} for c in r.diff.changes]}
-            for r in app.resources if r.managed and r.state.drifted
-        ],
+        "resources": app_diff_records(app),
         "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value} for c in app.conditions],
     }

@@ -294,6 +294,7 @@ def _sync_policy(values: Mapping[str, Any]) -> SyncPolicy:
         prune=bool(values.get("prune", False)),
         self_heal=bool(values.get("selfHeal", False)),
         allow_empty=bool(values.get("allowEmpty", False)),
+        respect_ignore=bool(values.get("respectIgnore", True)),
     )
 
 

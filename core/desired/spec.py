@@ -98,6 +98,9 @@ class SyncPolicy:
     self_heal: bool = False
     allow_empty: bool = False
     """Allow an automated sync to a render with no objects (it would prune everything)."""
+    respect_ignore: bool = True
+    """Leave fields covered by an ignore rule out of the apply when another field manager owns them live
+    (Argo CD's ``RespectIgnoreDifferences``); False applies them as Git says."""
 
 
 @dataclass(frozen=True, slots=True)

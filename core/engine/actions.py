@@ -14,6 +14,7 @@ import logging
 from collections.abc import AsyncIterator, Sequence
 from typing import TYPE_CHECKING, Any
 
+from core.engine.evaluate import LiveView
 from core.engine.targets import Desired, Target
 from core.errors import FleetdeckError, JournalError, ReadOnlyError
 from core.live.guard import RefusedRequest
@@ -30,8 +31,11 @@ from core.model import (
     SyncAction,
     SyncPlan,
 )
+from core.reconcile.plan import prunable
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
+from core.sync.kinds import crd_kind, is_crd
 from core.sync.operation import OperationOptions, SyncOperation
+from core.sync.state import NAMESPACES
 
 if TYPE_CHECKING:
     from core.engine.clusters import ClusterRuntime
@@ -79,6 +83,26 @@ def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *,
     return ""
 
 
+NOT_SERVED = "not served"
+DESTINATION_NAMESPACE = "destination namespace"
+
+
+def unserved_steps(steps: Sequence[PlanStep], desired: Desired, view: LiveView) -> tuple[PlanStep, ...]:
+    """``steps`` with every apply of a kind the cluster does not serve (and no CRD of this sync defines)
+    turned into a failed step saying so: such an object cannot be created, the plan must not say it will."""
+    defined = {crd_kind(obj) for key, obj in desired.objects.items() if is_crd(key)}
+    out = []
+    for step in steps:
+        key = step.key
+        applies = step.action in (SyncAction.CREATED, SyncAction.CONFIGURED, SyncAction.UNCHANGED)
+        if applies and not view.served(key.group, key.kind) and (key.group, key.kind) not in defined:
+            reason = f"{NOT_SERVED}: the cluster does not serve kind {key.kind}.{key.group or 'core'} " \
+                     "and no CRD in this sync defines it"
+            step = PlanStep(key, SyncAction.FAILED, step.wave, reason)
+        out.append(step)
+    return tuple(out)
+
+
 class Actions:
     """The acting half of the engine."""
 
@@ -105,12 +129,51 @@ class Actions:
             blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
         if self.engine.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
+        steps = unserved_steps(plan_steps(row.resources, prune=prune, selected=resources), desired, runtime.view)
+        unserved = [s for s in steps if s.action is SyncAction.FAILED and s.reason.startswith(NOT_SERVED)]
+        if unserved:
+            blocked = blocked or f"{unserved[0].key.short}: {unserved[0].reason}"
+        if prune:
+            steps = await self._prune_steps(steps, target, runtime)
+        namespace = await self._namespace_step(target, desired, runtime)
+        if namespace is not None and not resources:
+            steps = (namespace, *steps)
         return SyncPlan(
             app=AppName(app), cluster=ClusterName(cluster), revision=row.revision.sha if row.revision else "",
-            steps=plan_steps(row.resources, prune=prune, selected=resources), prune=prune, dry_run=dry_run,
+            steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
             warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
         )
+
+    async def _prune_steps(self, steps: tuple[PlanStep, ...], target: Target,
+                           runtime: ClusterRuntime) -> tuple[PlanStep, ...]:
+        """Prune steps as the prune will decide them: an object the app may not delete (not in its
+        inventory, tracking copied, ``Prune=false``…) is ``prune-skipped`` with the reason, not ``pruned``."""
+        try:
+            inventory = (await runtime.store.load(target.app.name)).inventory_keys
+        except FleetdeckError:
+            inventory = runtime.app_state(target.app.name).inventory_keys
+        out = []
+        for step in steps:
+            live = runtime.view.get(step.key) if step.action is SyncAction.PRUNED else None
+            if live is not None:
+                allowed, why = prunable(live, app=target.app.name, inventory=inventory)
+                if not allowed:
+                    step = PlanStep(step.key, SyncAction.PRUNE_SKIPPED, step.wave, why)
+            out.append(step)
+        return tuple(out)
+
+    async def _namespace_step(self, target: Target, desired: Desired, runtime: ClusterRuntime) -> PlanStep | None:
+        """The destination namespace the sync creates (it is missing and no manifest defines it), if any."""
+        name = target.app.namespace
+        key = ResourceKey("", "Namespace", "", name)
+        if not name or key in desired.objects:
+            return None
+        try:
+            found = await runtime.api.get(NAMESPACES, name)
+        except FleetdeckError:
+            return None
+        return None if found is not None else PlanStep(key, SyncAction.CREATED, 0, DESTINATION_NAMESPACE)
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
@@ -152,7 +215,8 @@ class Actions:
             journal=self.engine.journal, identity=runtime.identity, settings=self.engine.settings.sync,
             options=OperationOptions(create_namespace=target.app.namespace, allow_empty=target.app.sync.allow_empty,
                                      automated=automated, reason=f"rollback to {plan.revision[:8]}"
-                                     if plan.kind == "rollback" else ""),
+                                     if plan.kind == "rollback" else "",
+                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
             clock=self.engine.clock,
         )
         self._running[target.id] = operation

@@ -253,16 +253,29 @@ def _merge_keyed(
     live: list[Any], applied: list[Any], keys: tuple[str, ...], *, kind: str, names: tuple[str, ...],
     delete_nulls: bool,
 ) -> list[Any]:
-    by_key = {key_element(item, keys): item for item in applied}
-    out: list[Any] = []
+    """Merge a list-map as server-side apply does (checked against kube-apiserver 1.36): the applied items in
+    the applied order, so a reorder in the applied configuration reorders live; an item only live has is
+    placed right before the live item that followed it (at the end when none did)."""
+    applied_keys = {key_element(item, keys) for item in applied}
+    live_by_key: dict[Any, Any] = {}
+    preceding: dict[Any, list[Any]] = {}
+    pending: list[Any] = []
     for item in live:
         element = key_element(item, keys)
-        if element in by_key:
-            out.append(merge(item, by_key.pop(element), kind=kind, names=names, delete_nulls=delete_nulls))
+        if element in applied_keys:
+            live_by_key[element] = item
+            preceding[element], pending = pending, []
+        else:
+            pending.append(copy.deepcopy(item))
+    out: list[Any] = []
+    for item in applied:
+        element = key_element(item, keys)
+        out.extend(preceding.get(element, ()))
+        if element in live_by_key:
+            out.append(merge(live_by_key[element], item, kind=kind, names=names, delete_nulls=delete_nulls))
         else:
             out.append(copy.deepcopy(item))
-    out.extend(copy.deepcopy(item) for item in by_key.values())
-    return out
+    return out + pending
 
 
 def changed_paths(old: Mapping[str, Any] | None, new: Mapping[str, Any], *, kind: str, status: bool = False) -> set[Path]:

@@ -51,7 +51,7 @@ def item_token(item: Mapping[str, Any], fields: Sequence[str]) -> str:
     return KEY_PREFIX + key_json({name: item[name] for name in fields})
 
 
-def _keyed(items: list[Any], specs: tuple[tuple[str, ...], ...]) -> dict[str, Any] | None:
+def keyed(items: list[Any], specs: tuple[tuple[str, ...], ...]) -> dict[str, Any] | None:
     """``items`` as a token-keyed dict under the first usable key spec, or None when none fits."""
     for fields in specs:
         if all(isinstance(item, Mapping) and all(f in item for f in fields) for item in items):
@@ -75,9 +75,9 @@ def canonical(value: Json, merge_keys: MergeKeys = MERGE_KEYS, field: str = "") 
         return {key: canonical(item, merge_keys, key) for key, item in value.items()}
     if isinstance(value, list):
         items = list(value)
-        keyed = _keyed(items, merge_keys[field]) if items and field in merge_keys else None
-        if keyed is not None:
-            return {token: canonical(item, merge_keys) for token, item in keyed.items()}
+        by_token = keyed(items, merge_keys[field]) if items and field in merge_keys else None
+        if by_token is not None:
+            return {token: canonical(item, merge_keys) for token, item in by_token.items()}
         return [canonical(item, merge_keys) for item in items]
     return value
 
@@ -218,8 +218,8 @@ def field_path_of(plain: Json, pointer: str, merge_keys: MergeKeys = MERGE_KEYS)
             node, field = node[token], token
         elif isinstance(node, list) and token.isdigit() and int(token) < len(node):
             index = int(token)
-            keyed = _keyed(node, merge_keys[field]) if field in merge_keys else None
-            item = list(keyed)[index][len(KEY_PREFIX) :] if keyed is not None else None
+            by_token = keyed(node, merge_keys[field]) if field in merge_keys else None
+            item = list(by_token)[index][len(KEY_PREFIX) :] if by_token is not None else None
             elements.append(("k", item) if item is not None else ("i", index))
             node, field = node[index], ""
         else:

@@ -8,6 +8,11 @@ both values, who last wrote the live value and when) and the normalized, masked 
 * ``compare_predicted`` (5.1): the server-side apply dry-run result against live, both normalized.
   ``approximate=False``.
 
+Both also report a list-map whose shared items the apply would put in another order (``order differs``:
+server-side apply orders a list-map as the applied configuration does), and note each change's cause
+(``FieldChange.note``: changed in Git, not set live, removed from Git). For the local strategy the live
+object kept for display is projected onto the manifest, so a text diff never shows server defaults.
+
 Constraint: pure and synchronous; the engine runs big batches in a thread. deepdiff is expensive (about
 10 ms for two identical Deployments, PERFORMANCE.md finding 2), so it only runs after canonical byte
 equality failed, and only to explain the difference; its objects never leave this module. Secrets are
@@ -16,6 +21,7 @@ masked before anything is compared, so deepdiff never sees a secret value.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,26 +31,34 @@ from deepdiff.helper import notpresent
 
 from core.model import FieldChange, ResourceDiff, ResourceState
 from core.reconcile.canonical import (
+    KEY_PREFIX,
     MERGE_KEYS,
     MergeKeys,
     Resolver,
     canonical,
     canonical_bytes,
+    field_path_of,
+    keyed,
     restore,
     to_field_path,
     to_pointer,
 )
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
-from core.reconcile.jsonpath import freeze
+from core.reconcile.jsonpath import format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
 from core.reconcile.normalize import Side, normalize
-from core.reconcile.projection import drop_nulls, project
+from core.reconcile.projection import drop_nulls, project, project_plain
 from core.reconcile.secrets import mask_secrets
 
 Obj = dict[str, Any]
 Segments = tuple[str | int, ...]
 LOCAL = "local"
 SSA_DRY_RUN = "ssa-dry-run"
+
+ORDER_DIFFERS = "order differs"
+CHANGED_IN_GIT = "changed in Git"
+NOT_SET_LIVE = "not set live"
+REMOVED_FROM_GIT = "removed from Git"
 
 _OPS = {
     "values_changed": "replace",
@@ -63,6 +77,8 @@ class _Sides:
     desired: Obj | None
     live: Obj | None
     managed: ManagedFields
+    manager: str = FIELD_MANAGER
+    """fleetdeck's field manager (a field only it owns live holds what fleetdeck applied)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,6 +98,7 @@ def _prepare(
     *,
     desired_side: Side,
     options: _Options,
+    manager: str = FIELD_MANAGER,
 ) -> _Sides:
     """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets."""
     managed = ManagedFields.of(live)
@@ -99,7 +116,7 @@ def _prepare(
     nl = None if live is None else normalize(live, side="live", known_types=options.known_types)
     nd, nl = apply_ignore_rules(nd, nl, rules=options.ignore_rules, managed_fields=managed)
     mask_secrets(nd, nl)
-    return _Sides(nd, nl, managed)
+    return _Sides(nd, nl, managed, manager)
 
 
 def compare(
@@ -137,7 +154,7 @@ def compare(
         cluster_scoped=cluster_scoped,
         known_types=known_types,
     )
-    sides = _prepare(desired, live, desired_side="desired", options=options)
+    sides = _prepare(desired, live, desired_side="desired", options=options, manager=manager)
     early = _one_sided(sides, strategy=LOCAL, extraneous_ok=extraneous_ok)
     if early is not None:
         return early
@@ -149,7 +166,16 @@ def compare(
         [] if canonical_bytes(wanted) == canonical_bytes(projected) else _explain(projected, wanted, sides)
     )
     removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
-    return _verdict(sides, [*changes, *removals], strategy=LOCAL, warnings=warnings)
+    order = _order_changes(sides, options.merge_keys)
+    found = [*changes, *removals, *order]
+    shown = (
+        project_plain(
+            sides.live, drop_nulls(sides.desired), options.merge_keys, keep=frozenset(c.path for c in removals)
+        )
+        if found
+        else None
+    )
+    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live=shown)
 
 
 def compare_predicted(
@@ -158,6 +184,7 @@ def compare_predicted(
     *,
     ignore_rules: Sequence[IgnoreRule] = (),
     known_types: Mapping[str, str] | None = None,
+    manager: str = FIELD_MANAGER,
 ) -> ResourceDiff:
     """Compare a server-side apply dry-run result ("predicted live") with the live object.
 
@@ -174,14 +201,15 @@ def compare_predicted(
         Synced, OutOfSync or Missing, with ``approximate=False`` and ``strategy="ssa-dry-run"``.
     """
     options = _Options(ignore_rules, known_types=known_types)
-    sides = _prepare(predicted, live, desired_side="live", options=options)
+    sides = _prepare(predicted, live, desired_side="live", options=options, manager=manager)
     early = _one_sided(sides, strategy=SSA_DRY_RUN, extraneous_ok=False)
     if early is not None:
         return early
     wanted = canonical(sides.desired, options.merge_keys)
     actual = canonical(sides.live, options.merge_keys)
     changes = [] if canonical_bytes(wanted) == canonical_bytes(actual) else _explain(actual, wanted, sides)
-    return _verdict(sides, changes, strategy=SSA_DRY_RUN, warnings=[])
+    order = _order_changes(sides, options.merge_keys)
+    return _verdict(sides, [*changes, *order], strategy=SSA_DRY_RUN, warnings=[])
 
 
 def _one_sided(sides: _Sides, *, strategy: str, extraneous_ok: bool) -> ResourceDiff | None:
@@ -207,13 +235,20 @@ def _one_sided(sides: _Sides, *, strategy: str, extraneous_ok: bool) -> Resource
 
 
 def _verdict(
-    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str]
+    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str], live: Obj | None = None
 ) -> ResourceDiff:
-    """Synced or OutOfSync from the changes found, with the masked objects for display."""
+    """Synced or OutOfSync from the changes found, with the masked objects for display.
+
+    ``live`` is what to show of the live object (the local strategy's projection onto desired), when not
+    the whole normalized live object.
+    """
     ordered = tuple(sorted(changes, key=lambda change: (change.path, change.op)))
-    message = (
-        "" if not ordered else "1 field differs" if len(ordered) == 1 else f"{len(ordered)} fields differ"
-    )
+    fields = [c for c in ordered if c.note != ORDER_DIFFERS]
+    reordered = [c.display_path for c in ordered if c.note == ORDER_DIFFERS]
+    parts = [] if not fields else ["1 field differs" if len(fields) == 1 else f"{len(fields)} fields differ"]
+    if reordered:
+        parts.append(f"{ORDER_DIFFERS}: {', '.join(reordered)}")
+    message = "; ".join(parts)
     return ResourceDiff(
         state=ResourceState.OUT_OF_SYNC if ordered else ResourceState.SYNCED,
         changes=ordered,
@@ -222,7 +257,7 @@ def _verdict(
         message=message,
         warnings=tuple(warnings),
         desired=freeze(sides.desired),
-        live=freeze(sides.live),
+        live=freeze(sides.live if live is None else live),
     )
 
 
@@ -271,7 +306,8 @@ def _change(level: Any, op: str, sides: _Sides, roots: list[tuple[Segments, Any,
     index, *rest = level.path(output_format="list", use_t2=op == "add")
     segments: list[str | int] = [*roots[index][0], *rest]
     plain = sides.desired if op == "add" else sides.live
-    writer = None if op == "add" else sides.managed.last_writer(to_field_path(segments))
+    field = to_field_path(segments)
+    writer = None if op == "add" else sides.managed.last_writer(field)
     return FieldChange(
         path=to_pointer(segments, plain),
         op=op,
@@ -279,7 +315,25 @@ def _change(level: Any, op: str, sides: _Sides, roots: list[tuple[Segments, Any,
         live=_display(level.t1),
         manager=writer[0] if writer else None,
         time=writer[1] if writer else None,
+        note=_note(op, sides, field),
     )
+
+
+def _note(op: str, sides: _Sides, field: FieldPath) -> str:
+    """The cause of one change: not set live (an add), or Git's doing when fleetdeck alone owns the live
+    value (it is what fleetdeck applied; nobody edited it since), else empty (the manager tells)."""
+    if op == "add":
+        return NOT_SET_LIVE
+    if _only_fleetdeck(sides, field):
+        return REMOVED_FROM_GIT if op == "remove" else CHANGED_IN_GIT
+    return ""
+
+
+def _only_fleetdeck(sides: _Sides, path: FieldPath) -> bool:
+    """Whether fleetdeck's manager alone owns ``path`` live: the live value is what fleetdeck applied, so
+    the difference comes from Git, not from someone editing the object."""
+    owners = {entry.manager for entry in sides.managed.owners(path)}
+    return owners == {sides.manager}
 
 
 def _display(value: Any) -> Any:
@@ -327,4 +381,59 @@ def _removal(path: FieldPath, found: tuple[list[str | int], Any], sides: _Sides)
         live=freeze(restore(value)),
         manager=writer[0] if writer else None,
         time=writer[1] if writer else None,
+        note=REMOVED_FROM_GIT,
     )
+
+
+def _key_label(token: str) -> str:
+    """An associative-list item as an operator names it: ``MODE`` (one key field) or ``port=80,protocol=TCP``."""
+    wanted = json.loads(token[len(KEY_PREFIX) :])
+    if len(wanted) == 1:
+        return str(next(iter(wanted.values())))
+    return ",".join(f"{name}={value}" for name, value in wanted.items())
+
+
+def _order_changes(sides: _Sides, merge_keys: MergeKeys) -> list[FieldChange]:
+    """Associative lists whose items the apply would put in another order than live's.
+
+    Server-side apply orders a list-map's items as the applied configuration lists them, so when the items
+    both sides share appear in another order live (``kubectl edit`` swapping two env entries), a sync
+    rewrites the object (a new generation, a rollout) although every item compares equal by key. Each such
+    list is one ``replace`` change noted ``order differs``; its values are the item keys in each order.
+    """
+    found: list[FieldChange] = []
+    _walk_order(sides.desired, sides.live, "", [], sides, merge_keys, found)
+    return found
+
+
+def _walk_order(
+    desired: Any, live: Any, field: str, at: list[str | int], sides: _Sides, merge_keys: MergeKeys,
+    found: list[FieldChange],
+) -> None:
+    if isinstance(desired, dict) and isinstance(live, dict):
+        for name, value in desired.items():
+            if name in live:
+                _walk_order(value, live[name], name, [*at, name], sides, merge_keys, found)
+        return
+    if not (isinstance(desired, list) and isinstance(live, list)):
+        return
+    keyed_desired = keyed(desired, merge_keys[field]) if desired and field in merge_keys else None
+    keyed_live = keyed(live, merge_keys[field]) if live and field in merge_keys else None
+    if keyed_desired is None or keyed_live is None:
+        for index, (wanted, actual) in enumerate(zip(desired, live, strict=False)):
+            _walk_order(wanted, actual, "", [*at, index], sides, merge_keys, found)
+        return
+    shared_desired = [token for token in keyed_desired if token in keyed_live]
+    shared_live = [token for token in keyed_live if token in keyed_desired]
+    if shared_desired != shared_live:
+        pointer = format_pointer(at)
+        path = field_path_of(sides.live, pointer, merge_keys)
+        writer = sides.managed.last_writer(path) if path is not None else None
+        found.append(FieldChange(
+            path=pointer, op="replace", desired=tuple(_key_label(t) for t in shared_desired),
+            live=tuple(_key_label(t) for t in shared_live), manager=writer[0] if writer else None,
+            time=writer[1] if writer else None, note=ORDER_DIFFERS,
+        ))
+    live_index = {token: index for index, token in enumerate(keyed_live)}
+    for token in shared_desired:
+        _walk_order(keyed_desired[token], keyed_live[token], "", [*at, live_index[token]], sides, merge_keys, found)

@@ -18,7 +18,8 @@ from fnmatch import fnmatchcase
 from typing import Any
 
 from core.model import ResourceKey
-from core.reconcile.jsonpath import WILDCARD, copy_json, get_in, parse_pointer, remove_path
+from core.reconcile.canonical import field_path_of
+from core.reconcile.jsonpath import WILDCARD, copy_json, format_pointer, get_in, parse_pointer, remove_path
 from core.reconcile.managed_fields import FieldPath, ManagedFields, field_slot
 from core.reconcile.normalize import valid_ca_bundle
 
@@ -201,3 +202,102 @@ def rules_from_mapping(items: Sequence[Mapping[str, Any]]) -> tuple[IgnoreRule, 
         )
         for item in items
     )
+
+
+def _concrete(obj: Any, tokens: Sequence[str], prefix: tuple[str, ...] = ()) -> list[tuple[str, ...]]:
+    """Every existing concrete token path ``tokens`` reaches in ``obj`` (``*`` expanded, indices as digits)."""
+    if not tokens:
+        return [prefix]
+    head, rest = tokens[0], tokens[1:]
+    found: list[tuple[str, ...]] = []
+    if isinstance(obj, dict):
+        keys = list(obj) if head == WILDCARD else [head] if head in obj else []
+        for name in keys:
+            found += _concrete(obj[name], rest, (*prefix, str(name)))
+    elif isinstance(obj, list):
+        wanted = [int(head)] if head.isdigit() and int(head) < len(obj) else []
+        indices = range(len(obj)) if head == WILDCARD else wanted
+        for index in indices:
+            found += _concrete(obj[index], rest, (*prefix, str(index)))
+    return found
+
+
+def _plain_pointer(obj: Any, path: FieldPath) -> tuple[str, ...] | None:
+    """The token path (list indices as digits) of a fieldsV1 path in a plain object, if it exists."""
+    tokens: list[str] = []
+    for depth in range(1, len(path) + 1):
+        slot = field_slot(obj, path[:depth])
+        if slot is None:
+            return None
+        tokens.append(str(slot[1]))
+    return tuple(tokens)
+
+
+def _trusted_fields(
+    plain: Obj, managed: ManagedFields, managers: Sequence[str], *, manager: str
+) -> list[tuple[tuple[str, ...], str]]:
+    """Leaf fields the manifest sets that a trusted manager owns live and fleetdeck does not."""
+    found: list[tuple[tuple[str, ...], str]] = []
+    mine = managed.paths_of([manager])
+    for path in sorted(managed.paths_of(managers, leaves=True)):
+        if not path or path in mine:
+            continue
+        tokens = _plain_pointer(plain, path)
+        if tokens is not None:
+            owners = sorted({e.manager for e in managed.entries if e.manager in managers and path in e.owned})
+            found.append((tokens, ", ".join(owners)))
+    return found
+
+
+def respect_ignore(
+    obj: Mapping[str, Any],
+    live: Mapping[str, Any] | None,
+    rules: Sequence[IgnoreRule],
+    *,
+    manager: str,
+) -> tuple[dict[str, Any], tuple[tuple[str, str], ...]]:
+    """The apply body without the ignored fields that another field manager owns live.
+
+    A field an app's ignore rule covers (JSON pointer or jq path, evaluated on the manifest, or a leaf a
+    trusted ``managed_fields_managers`` manager owns) is left out of
+    the server-side apply when the live object exists, some other manager owns the field there and
+    ``manager`` (fleetdeck) does not: a sync then never takes the field back (an HPA's replicas stay the
+    HPA's), like Argo CD's ``RespectIgnoreDifferences``. When fleetdeck owns the field, or the object does
+    not exist yet, the field is sent as Git says.
+
+    Args:
+        obj: the manifest about to be applied (not modified).
+        live: the live object with ``metadata.managedFields``, or None when it does not exist.
+        rules: the app's ignore rules (only those matching the object apply; the built-ins never do).
+        manager: fleetdeck's field manager.
+
+    Returns:
+        The body to apply (a copy when anything was left out) and, per field left out, its JSON pointer
+        and the other managers owning it (comma-separated).
+    """
+    if live is None:
+        return dict(obj), ()
+    key = ResourceKey.of(obj)
+    matching = [rule for rule in rules if rule.matches(key)]
+    if not matching:
+        return dict(obj), ()
+    managed = ManagedFields.of(live)
+    plain: dict[str, Any] = copy_json(dict(obj))
+    left_out: list[tuple[tuple[str, ...], str]] = []
+    for rule in matching:
+        for tokens in rule.paths():
+            for path in _concrete(plain, tokens):
+                field = field_path_of(plain, format_pointer(path))
+                if field is None:
+                    continue
+                owners = {e.manager for e in managed.entries if e.rank(field) in (0, 1, 2)}
+                if owners and manager not in owners:
+                    left_out.append((path, ", ".join(sorted(owners))))
+        if rule.managed_fields_managers:
+            left_out += _trusted_fields(plain, managed, rule.managed_fields_managers, manager=manager)
+    if not left_out:
+        return plain, ()
+    unique = {path: owners for path, owners in left_out}
+    for path in sorted(unique, key=lambda p: [int(t) if t.isdigit() else -1 for t in p], reverse=True):
+        remove_path(plain, path)
+    return plain, tuple((format_pointer(path), owners) for path, owners in unique.items())

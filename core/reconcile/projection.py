@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.reconcile.canonical import MERGE_KEYS, MergeKeys, keyed
 from core.reconcile.jsonpath import Json
 
 
@@ -70,3 +71,56 @@ def _project_map(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any
         elif is_zero(wanted):
             out[key] = wanted
     return out
+
+
+def project_plain(
+    live: Json, desired: Json, merge_keys: MergeKeys = MERGE_KEYS, *, keep: frozenset[str] = frozenset(),
+    field: str = "", at: str = "",
+) -> Json:
+    """``project`` on plain (normalized, not canonical) objects, for display: what of live a diff shows.
+
+    Maps keep desired's keys (zero values standing in for keys live omits, as ``project`` does);
+    associative lists keep the items desired names, in live's order (so a reorder stays visible); atomic
+    lists project item by item and keep live's extra items. Server defaults and fields other managers
+    added are thus left out, and the diff body shows only what the apply would change.
+
+    Args:
+        live: the normalized live value.
+        desired: the normalized desired value (nulls dropped).
+        merge_keys: the list-key table.
+        keep: JSON pointers into live kept although desired lacks them (fleetdeck's pending removals).
+        field: the field name ``live`` sits under.
+        at: the JSON pointer of ``live``.
+    """
+    if isinstance(desired, dict) and isinstance(live, dict):
+        out: dict[str, Any] = {}
+        for key, value in live.items():
+            pointer = f"{at}/{_escape(key)}"
+            if key in desired:
+                out[key] = project_plain(value, desired[key], merge_keys, keep=keep, field=key, at=pointer)
+            elif pointer in keep:
+                out[key] = value
+        for key, wanted in desired.items():
+            if key not in live and is_zero(wanted):
+                out[key] = wanted
+        return out
+    if isinstance(desired, list) and isinstance(live, list):
+        by_key = keyed(desired, merge_keys[field]) if desired and field in merge_keys else None
+        live_keyed = keyed(live, merge_keys[field]) if live and field in merge_keys else None
+        if by_key is not None and live_keyed is not None:
+            return [
+                project_plain(item, by_key[token], merge_keys, keep=keep, at=f"{at}/{index}")
+                if token in by_key else item
+                for index, (token, item) in enumerate(live_keyed.items())
+                if token in by_key or f"{at}/{index}" in keep
+            ]
+        head = [
+            project_plain(item, wanted, merge_keys, keep=keep, at=f"{at}/{index}")
+            for index, (item, wanted) in enumerate(zip(live, desired, strict=False))
+        ]
+        return head + live[len(desired) :]
+    return live
+
+
+def _escape(key: str) -> str:
+    return key.replace("~", "~0").replace("/", "~1")

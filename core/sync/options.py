@@ -10,6 +10,8 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.reconcile.ignore import IgnoreRule
+
 
 class Stage(StrEnum):
     """Where the step machine is."""
@@ -53,6 +55,9 @@ class OperationOptions:
     wave_delay: float = 0.0
     """Extra pause after a healthy wave (Argo CD uses 2 s)."""
     prune_propagation: str = "Foreground"
+    respect_ignore: tuple[IgnoreRule, ...] = ()
+    """Ignore rules whose fields are left out of an apply when another field manager owns them live
+    (``core.reconcile.ignore.respect_ignore``); empty: every field is applied as Git says."""
 
 
 def new_operation_id() -> str:

@@ -71,6 +71,8 @@ class Target:
     before: Mapping[str, Any] | None
     """The live object as last seen (None: not in the cluster)."""
     wave: int = 0
+    note: str = ""
+    """Shown with the result (e.g. the fields left out because another manager owns them)."""
 
 
 async def dry_run(api: KubeAPI, target: Target, *, field_manager: str, attempts: int) -> ClusterError | None:
@@ -110,7 +112,8 @@ async def apply(api: KubeAPI, target: Target, *, field_manager: str, attempts: i
                 await asyncio.sleep(0.5)
                 continue
             return Applied(SyncResultEntry(target.key, SyncAction.FAILED, describe_error(exc), target.wave))
-        return Applied(SyncResultEntry(target.key, _action(target.before, result), "", target.wave), result)
+        entry = SyncResultEntry(target.key, _action(target.before, result), target.note, target.wave)
+        return Applied(entry, result)
     raise AssertionError("unreachable")
 
 
@@ -139,7 +142,7 @@ async def replace(api: KubeAPI, target: Target, *, field_manager: str, attempts:
             await _wait_gone(api, target, uid=uid, attempts=attempts)
     except ClusterError as exc:
         return Applied(SyncResultEntry(key, SyncAction.FAILED, f"replace: {describe_error(exc)}", target.wave))
-    applied = await apply(api, Target(key, target.resource, target.obj, None, target.wave),
+    applied = await apply(api, Target(key, target.resource, target.obj, None, target.wave, target.note),
                           field_manager=field_manager, attempts=attempts)
     if not applied.ok:
         return applied

@@ -18,7 +18,8 @@ from typing import Any, TypeVar
 
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
-from core.model import ResourceKey, SyncAction, SyncPlan, SyncResultEntry
+from core.model import ResourceKey, SyncAction, SyncPlan, SyncResultEntry, display_path
+from core.reconcile.ignore import respect_ignore
 from core.reconcile.plan import RECONCILE_ANNOTATION, order_for_apply, order_for_prune
 from core.reconcile.tracking import add_tracking
 from core.settings import SyncSettings
@@ -90,7 +91,10 @@ class StageRunner:
         applies = [s.key for s in self.plan.steps
                    if s.action in APPLY_ACTIONS and self._selected(s.key) and s.key in self.desired]
         prunes = [s.key for s in self.plan.steps if s.action is SyncAction.PRUNED and self._selected(s.key)]
+        destination = ResourceKey("", "Namespace", "", self.options.create_namespace)
         for step in self.plan.steps:
+            if step.key == destination and step.key not in self.desired:
+                continue  # the plan names the namespace the namespace stage creates
             if step.action in APPLY_ACTIONS and self._selected(step.key) and step.key not in self.desired:
                 self._entries[step.key] = SyncResultEntry(step.key, SyncAction.FAILED, "no desired manifest",
                                                           step.wave)
@@ -145,8 +149,13 @@ class StageRunner:
 
     async def _prepare(self, key: ResourceKey, wave: int, *, crd_kinds: set[tuple[str, str]],
                        missing_ns: set[str]) -> None:
-        obj = add_tracking(self.desired[key], app=self.plan.app, key=key)
+        obj: Mapping[str, Any] = add_tracking(self.desired[key], app=self.plan.app, key=key)
         before = self.live.get(key)
+        note = ""
+        if self.options.respect_ignore:
+            obj, left_out = respect_ignore(obj, before, self.options.respect_ignore,
+                                           manager=self.settings.field_manager)
+            note = "; ".join(f"left out {display_path(p)} (owned by {owners}; ignored)" for p, owners in left_out)
         annotations = ((before or {}).get("metadata") or {}).get("annotations") or {}
         if annotations.get(RECONCILE_ANNOTATION) == "disabled":
             self._set(key, SyncAction.SKIPPED, f"{RECONCILE_ANNOTATION}: disabled on the live object")
@@ -159,7 +168,7 @@ class StageRunner:
         if resource is None or key.namespace in missing_ns:
             self._deferred.add(key)
         placeholder = resource or _placeholder(key)
-        self._targets[key] = resources.Target(key, placeholder, obj, before, wave)
+        self._targets[key] = resources.Target(key, placeholder, obj, before, wave, note)
 
     async def _dry_run_one(self, target: resources.Target) -> SyncResultEntry | None:
         exc = await resources.dry_run(self.api, target, field_manager=self.settings.field_manager,

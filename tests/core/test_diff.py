@@ -15,6 +15,7 @@ from core.model import FieldChange, ResourceState
 from core.reconcile.diff import compare, compare_predicted
 from core.reconcile.drift_cli import drift_report
 from core.reconcile.ignore import IgnoreRule
+from core.reconcile.jsonpath import thaw
 
 OBJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "objects"
 LIVE = json.loads((OBJECTS / "deployment-live.json").read_text())
@@ -135,11 +136,6 @@ FALSE_POSITIVES = [
         id="int-vs-float",
     ),
     pytest.param(
-        deployment(containers=[container(env=[{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])]),
-        live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
-        id="env-reordered-by-name",
-    ),
-    pytest.param(
         deployment(containers=[container()]),
         live_of(deployment(containers=[container(), {"name": "istio-proxy", "image": "proxy:1"}])),
         id="injected-sidecar-keyed-extra",
@@ -246,8 +242,15 @@ REAL_CHANGES = [
     pytest.param(
         deployment(containers=[container(env=[{"name": "B", "value": "3"}, {"name": "A", "value": "1"}])]),
         live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
-        [("/spec/template/spec/containers/0/env/1/value", "replace", "3", "2")],
+        [("/spec/template/spec/containers/0/env", "replace", ("B", "A"), ("A", "B")),
+         ("/spec/template/spec/containers/0/env/1/value", "replace", "3", "2")],
         id="env-value-changed-pointer-into-live",
+    ),
+    pytest.param(
+        deployment(containers=[container(env=[{"name": "B", "value": "2"}, {"name": "A", "value": "1"}])]),
+        live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])),
+        [("/spec/template/spec/containers/0/env", "replace", ("B", "A"), ("A", "B"))],
+        id="env-reordered-by-name-apply-reorders",
     ),
     pytest.param(
         deployment(containers=[container(resources={"limits": {"cpu": "2"}})]),
@@ -327,9 +330,10 @@ def test_field_removed_from_git_but_owned_by_fleetdeck_is_pending_removal() -> N
     result = compare(desired, LIVE, namespace_default="shop")
     assert result.state is ResourceState.OUT_OF_SYNC
     assert result.changes == (
-        FieldChange("/metadata/labels/tier", "remove", None, "frontend", "fleetdeck", FLEETDECK_TIME),
+        FieldChange("/metadata/labels/tier", "remove", None, "frontend", "fleetdeck", FLEETDECK_TIME,
+                    note="removed from Git"),
         FieldChange("/spec/template/spec/containers/0/env/0", "remove", None, {"name": "LOG_LEVEL", "value": "info"},
-                    "fleetdeck", FLEETDECK_TIME),
+                    "fleetdeck", FLEETDECK_TIME, note="removed from Git"),
     )  # fmt: skip
 
 
@@ -536,3 +540,94 @@ def test_drift_report_in_sync_without_managed_fields() -> None:
     assert report["in_sync"] is False
     assert report["changes"] == [{"path": "/spec/template/spec/containers/0/image", "desired": "ghcr.io/acme/web:1.5.0",
                                   "live": "ghcr.io/acme/web:1.4.2", "manager": None, "time": None}]  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------------- the preview is the effect
+
+
+def _owned_by(obj: dict[str, Any], owners: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    obj["metadata"]["managedFields"] = [
+        {"manager": name, "operation": "Apply" if name == "fleetdeck" else "Update", "fieldsType": "FieldsV1",
+         "time": FLEETDECK_TIME, "fieldsV1": fields}
+        for name, fields in owners.items()
+    ]
+    return obj
+
+
+def test_value_only_fleetdeck_wrote_is_changed_in_git() -> None:
+    """Git moved on and live still holds what fleetdeck applied: the cause is Git, not a live edit."""
+    live = _owned_by(live_of(deployment(replicas=2)), {"fleetdeck": {"f:spec": {"f:replicas": {}}}})
+    result = compare(deployment(replicas=3), live, namespace_default="shop")
+    (change,) = result.changes
+    assert (change.op, change.note, change.cause) == ("replace", "changed in Git", "changed in Git")
+
+
+def test_value_another_manager_wrote_names_that_manager() -> None:
+    live = _owned_by(live_of(deployment(replicas=5)), {"fleetdeck": {"f:spec": {"f:template": {}}},
+                                                      "kubectl-edit": {"f:spec": {"f:replicas": {}}}})
+    (change,) = compare(deployment(replicas=3), live, namespace_default="shop").changes
+    assert (change.note, change.manager, change.cause) == ("", "kubectl-edit", f"changed by kubectl-edit at {FLEETDECK_TIME}")
+
+
+def test_field_missing_live_is_not_set_live_not_an_unknown_manager() -> None:
+    live = _owned_by(live_of(deployment()), {"fleetdeck": {"f:spec": {"f:template": {}}}})
+    (change,) = compare(deployment(paused=True), live, namespace_default="shop").changes
+    assert (change.op, change.manager, change.cause) == ("add", None, "not set live")
+
+
+def test_order_change_is_reported_by_the_dry_run_comparison_too() -> None:
+    """The predicted object lists env in Git's order, live in another: the apply would reorder it."""
+    env = [{"name": "A", "value": "1"}, {"name": "B", "value": "2"}]
+    live = live_of(deployment(containers=[container(env=env)]))
+    predicted = live_of(deployment(containers=[container(env=env[::-1])]))
+    result = compare_predicted(predicted, live)
+    assert result.state is ResourceState.OUT_OF_SYNC
+    assert result.message == "order differs: spec.template.spec.containers[0].env"
+    assert [(c.path, c.desired, c.live, c.note) for c in result.changes] == [
+        ("/spec/template/spec/containers/0/env", ("B", "A"), ("A", "B"), "order differs")]
+
+
+def test_order_of_items_only_one_side_has_does_not_count() -> None:
+    """A sidecar's env or an extra item another manager added does not make the shared order differ."""
+    desired = deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])])
+    live = live_of(deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "X", "value": "0"},
+                                                         {"name": "B", "value": "2"}])]))
+    assert compare(desired, live, namespace_default="shop").state is ResourceState.SYNCED
+
+
+def test_local_diff_shows_live_projected_onto_the_manifest() -> None:
+    """Server defaults and fields only live has are left out of the displayed live object; pending
+    removals (fields fleetdeck applied that Git dropped) stay, and keyed lists keep live's order."""
+    live = _owned_by(live_of(deployment(containers=[container(env=[{"name": "B", "value": "2"},
+                                                                   {"name": "A", "value": "1"}],
+                                                              imagePullPolicy="IfNotPresent")],
+                                        meta={"labels": {"tier": "web", "old": "x"}}),
+                             revisionHistoryLimit=10, progressDeadlineSeconds=600),
+                     {"fleetdeck": {"f:metadata": {"f:labels": {"f:old": {}, "f:tier": {}}}}})
+    desired = deployment(containers=[container(env=[{"name": "A", "value": "1"}, {"name": "B", "value": "2"}])],
+                         meta={"labels": {"tier": "web"}})
+    result = compare(desired, live, namespace_default="shop")
+    assert result.live is not None
+    shown = thaw(result.live)
+    assert "revisionHistoryLimit" not in shown["spec"] and "progressDeadlineSeconds" not in shown["spec"]
+    assert shown["metadata"]["labels"] == {"tier": "web", "old": "x"}
+    (web,) = shown["spec"]["template"]["spec"]["containers"]
+    assert "imagePullPolicy" not in web and [e["name"] for e in web["env"]] == ["B", "A"]
+    assert {(c.path, c.note) for c in result.changes} == {
+        ("/metadata/labels/old", "removed from Git"), ("/spec/template/spec/containers/0/env", "order differs")}
+
+
+def test_diff_records_are_plain_data_with_readable_paths() -> None:
+    from core.model import ResourceKey, ResourceStatus
+    from core.reconcile.diff_report import resource_diff_record
+
+    live = _owned_by(live_of(deployment(meta={"labels": {"app.kubernetes.io/name": "old"}})),
+                     {"kubectl-label": {"f:metadata": {"f:labels": {"f:app.kubernetes.io/name": {}}}}})
+    diff = compare(deployment(meta={"labels": {"app.kubernetes.io/name": "web"}}), live, namespace_default="shop")
+    status = ResourceStatus(ResourceKey("apps", "Deployment", "shop", "web"), "apps/v1", diff.state, None, diff)
+    record = resource_diff_record(status)
+    assert json.loads(json.dumps(record)) == record
+    assert record["key"] == "Deployment.apps/shop/web" and record["state"] == "OutOfSync"
+    (change,) = record["changes"]
+    assert change["display_path"] == 'metadata.labels["app.kubernetes.io/name"]'
+    assert (change["live"], change["desired"], change["manager"]) == ("old", "web", "kubectl-label")

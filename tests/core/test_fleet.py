@@ -464,3 +464,13 @@ def test_examples_validate_against_the_schema_with_jsonschema(example: Path) -> 
 def test_examples_load(example: Path) -> None:
     """Every example fixture loads."""
     assert load_fleet(example).clusters
+
+
+def test_respect_ignore_is_on_by_default_and_can_be_turned_off(tmp_path: Path) -> None:
+    """``sync.respectIgnore`` defaults to true; ``respect_ignore`` suggests the camelCase key."""
+    (default,) = load_fleet(write(tmp_path, VALID)).apps
+    assert default.sync.respect_ignore is True
+    (off,) = load_fleet(write(tmp_path, VALID + "    sync: {respectIgnore: false}\n")).apps
+    assert off.sync == SyncPolicy(respect_ignore=False)
+    error = load_error(tmp_path, VALID + "    sync: {respect_ignore: false}\n")
+    assert "did you mean 'respectIgnore'?" in str(error)

@@ -104,6 +104,21 @@ async def test_apply_merges_maps_and_keyed_lists(cluster: SimulatedCluster) -> N
     assert container(live)["terminationMessagePath"] == "/dev/termination-log"
 
 
+async def test_apply_puts_a_list_map_in_the_applied_order(cluster: SimulatedCluster) -> None:
+    """Like kube-apiserver 1.36: applying env in another order reorders live; an item only another manager
+    has stays right before the live item it preceded."""
+    deployments = await resource(cluster, "apps", "Deployment")
+    a, b, x = ({"name": n, "value": "1"} for n in ("A", "B", "X"))
+    await cluster.apply(deployments, deployment(env=[a, b]), field_manager="fleetdeck")
+    cluster.update_as("kubectl-edit", WEB, {
+        "spec": {"template": {"spec": {"containers": [{"name": "web", "env": [a, x, b]}]}}},
+    })
+    live = await cluster.apply(deployments, deployment(env=[b, a]), field_manager="fleetdeck")
+    assert [e["name"] for e in container(live)["env"]] == ["X", "B", "A"]
+    live = await cluster.apply(deployments, deployment(env=[a, b]), field_manager="fleetdeck")
+    assert [e["name"] for e in container(live)["env"]] == ["A", "X", "B"]
+
+
 async def test_apply_removes_fields_dropped_from_the_config(cluster: SimulatedCluster) -> None:
     """Fields only this manager applied before and no longer applies are removed."""
     deployments = await resource(cluster, "apps", "Deployment")

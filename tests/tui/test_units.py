@@ -206,3 +206,32 @@ def test_fake_engine_implements_the_protocol() -> None:
     """The fake is a FleetEngineAPI (checked by mypy --strict on this assignment, and at runtime here)."""
     engine: FleetEngineAPI = FakeEngine([fleet_snapshot()])
     assert callable(engine.snapshots) and not engine.read_only
+
+
+def test_synced_resource_with_keys_in_another_order_renders_no_change_lines() -> None:
+    """An in-sync object whose live map keys come in another order shows no +/- lines (only context)."""
+    from core.model import ResourceDiff, ResourceKey, ResourceState, ResourceStatus
+
+    desired = {"metadata": {"name": "web", "labels": {"a": "1", "b": "2"}}, "spec": {"replicas": 2, "paused": False}}
+    live = {"spec": {"paused": False, "replicas": 2}, "metadata": {"labels": {"b": "2", "a": "1"}, "name": "web"}}
+    status = ResourceStatus(ResourceKey("apps", "Deployment", "ns", "web"), "apps/v1", ResourceState.SYNCED, None,
+                            ResourceDiff(ResourceState.SYNCED, desired=desired, live=live))
+    from tui.diff_model import resource_rows
+
+    rows = resource_rows(status, now=0.0, fold=False)
+    assert not [r for r in rows if r.is_change]
+
+
+def test_drifted_resource_shows_only_the_real_change_despite_key_order() -> None:
+    """Keys that merely moved are aligned; only the changed value gives +/- lines."""
+    from core.model import FieldChange, ResourceDiff, ResourceKey, ResourceState, ResourceStatus
+    from tui.diff_model import resource_rows
+
+    desired = {"metadata": {"name": "web"}, "spec": {"replicas": 3, "paused": False, "minReadySeconds": 1}}
+    live = {"spec": {"minReadySeconds": 1, "paused": False, "replicas": 5}, "metadata": {"name": "web"}}
+    change = FieldChange("/spec/replicas", "replace", 3, 5, "kubectl-edit")
+    status = ResourceStatus(ResourceKey("apps", "Deployment", "ns", "web"), "apps/v1", ResourceState.OUT_OF_SYNC,
+                            None, ResourceDiff(ResourceState.OUT_OF_SYNC, (change,), desired=desired, live=live))
+    changed = [r for r in resource_rows(status, now=0.0, fold=False) if r.is_change]
+    lines = [(r.kind.value, line.text.strip()) for r in changed if (line := r.left or r.right) is not None]
+    assert lines == [("removed", "replicas: 5"), ("added", "replicas: 3")]
