@@ -96,12 +96,25 @@ async def test_read_only_walk_sends_no_mutating_request(tmp_path: Path, repo: Pa
 
 def test_dry_run_with_a_failed_resource_fails(tmp_path: Path, repo: Path, cluster: ClusterInfo,
                                               namespace: str) -> None:
-    """A kind the cluster does not serve fails the dry run: the result says Failed and the exit code is 1."""
+    """An object the server rejects fails the dry run: the result says Failed and the exit code is 1."""
     fleet = fleet_file(tmp_path, repo, cluster, namespace)
-    widget = {"apiVersion": "example.fleetdeck.dev/v1", "kind": "Widget", "metadata": {"name": "w"}}
-    commit(repo, [*app_objects(namespace), widget], "web + a widget")
+    invalid = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "bad"},
+               "spec": {"ports": [{"port": 99999}]}}
+    commit(repo, [*app_objects(namespace), invalid], "web + an invalid Service")
     result = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--dry-run", "-o", "json")
     assert result.returncode == 1, result.stdout + result.stderr
     state = json.loads(result.stdout[result.stdout.index("\n{") + 1:])
-    assert state["phase"] == "Failed" and "not served" in state["message"]
-    assert [e["action"] for e in state["entries"] if "Widget" in e["key"]["kind"]] == ["failed"]
+    assert state["phase"] == "Failed"
+    assert [e["action"] for e in state["entries"] if e["key"]["name"] == "bad"] == ["failed"]
+
+
+def test_an_unserved_kind_blocks_the_plan(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """A kind the cluster does not serve is shown as such and blocks the plan (exit 2), never "created"."""
+    fleet = fleet_file(tmp_path, repo, cluster, namespace)
+    widget = {"apiVersion": "example.fleetdeck.dev/v1", "kind": "Widget", "metadata": {"name": "w"}}
+    commit(repo, [*app_objects(namespace), widget], "web + a widget")
+    result = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--dry-run")
+    assert result.returncode == 2, result.stdout + result.stderr
+    widget_line = next(line for line in result.stdout.splitlines() if "Widget" in line and "wave" in line)
+    assert "not served" in widget_line and "created" not in widget_line
+    assert "blocked" in result.stdout
