@@ -19,7 +19,7 @@ import yaml
 
 from core.model import AppStatus, ResourceStatus
 from core.reconcile.diff_report import app_diff_records, resource_diff_record
-from core.sanitize import clean
+from core.sanitize import clean, escape_json_text, has_unsafe
 
 FORMATS = ("table", "json", "yaml")
 
@@ -41,8 +41,11 @@ def dump(data: Any, fmt: str) -> str:
     """Serialize ``data`` as ``json`` or ``yaml``."""
     plain = to_data(data)
     if fmt == "yaml":
-        return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
-    return json.dumps(plain, indent=2, ensure_ascii=False, default=str)
+        text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
+        if has_unsafe(text):  # a control or bidi character from a cluster or Git: let YAML escape it
+            text = yaml.safe_dump(plain, sort_keys=False, allow_unicode=False)
+        return text
+    return escape_json_text(json.dumps(plain, indent=2, ensure_ascii=False, default=str))
 
 
 def table(headers: Sequence[str], rows: Iterable[Sequence[object]]) -> str:
