@@ -317,6 +317,9 @@ class _Unconfigured:
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()
 
+    async def ping(self, timeout: float) -> None:
+        self._fail()
+
     async def apply(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()
 

@@ -5,6 +5,12 @@ each, named ``watch:<cluster>:<group>/<kind>``), cap concurrent lists per cluste
 CustomResourceDefinitions to re-discover when kinds appear, change version or vanish, age the connection
 state (Degraded → Unreachable) on a ticker, and tell the engine after every applied batch.
 
+Liveness: a watch on a frozen API server is just silence, and silence is also what a quiet healthy cluster
+sends. So a heartbeat task asks ``KubeAPI.ping`` (``GET /version``) every ``heartbeat_interval`` seconds
+with a ``heartbeat_timeout`` deadline; no answer marks the whole cluster stale (``ClusterCache.heartbeat_failed``:
+Degraded, then Unreachable after ``unreachable_after``), the first answer after that clears it and wakes every
+backoff sleep of this cluster (watches and discovery retry at once instead of after up to ``backoff_max``).
+
 Constraint: reads only. The watcher never writes to the cluster; it owns its tasks and nothing else (the
 ``KubeAPI`` is closed by whoever created it, the cache outlives the watcher).
 """
@@ -83,6 +89,10 @@ class ClusterWatcher:
         self._service: list[asyncio.Task[Any]] = []
         self._rediscover = asyncio.Event()
         self._changed = asyncio.Event()
+        self._answered_again = asyncio.Event()
+        """Set (then replaced) when the heartbeat is answered again after failing: ends backoff sleeps."""
+        self.heartbeats = 0
+        """Heartbeats sent (for tests and metrics)."""
 
     # ----- lifecycle --------------------------------------------------------------------------
 
@@ -95,6 +105,7 @@ class ClusterWatcher:
         self._service = [
             create_guarded_task(self._discovery_loop(), name=f"discover:{name}"),
             create_guarded_task(self._ticker(), name=f"tick:{name}"),
+            create_guarded_task(self._heartbeat(), name=f"heartbeat:{name}"),
         ]
 
     async def stop(self) -> None:
@@ -155,7 +166,7 @@ class ClusterWatcher:
             except ClusterError as exc:
                 log.warning("cluster %s: discovery failed: %s", self.api.cluster, exc.message)
                 self._fail_wanted(exc)
-                await asyncio.sleep(backoff.next())
+                await self._pause(backoff.next())
                 continue
             backoff.reset()
             self._apply_discovery(served)
@@ -210,7 +221,7 @@ class ClusterWatcher:
             self.api, resource, settings=self.settings, state=state,
             label_selector=self._selectors.get(gk, ""), list_gate=self._gate,
             on_error=lambda exc: self._kind_failed(gk, exc), on_healthy=lambda: self._kind_healthy(gk),
-            rng=random.Random(),
+            sleep=self._pause, rng=random.Random(),
         )
         async for event in events:
             before = self.cache.state
@@ -237,6 +248,41 @@ class ClusterWatcher:
     def _kind_healthy(self, gk: GroupKind) -> None:
         if self.cache.kind_healthy(gk):
             self._notify(())
+
+    # ----- liveness ---------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Ping the API server forever; its answers (or their absence) drive ``cache.responsive``."""
+        interval, timeout = self.settings.heartbeat_interval, self.settings.heartbeat_timeout
+        while True:
+            self.heartbeats += 1
+            try:
+                await self.api.ping(timeout)
+            except ClusterError as exc:
+                if exc.status is None:  # no HTTP answer at all; any status proves the server is alive
+                    if self.cache.heartbeat_failed(exc):
+                        log.warning("cluster %s: %s", self.api.cluster, self.cache.message)
+                        self._notify(())
+                    await asyncio.sleep(interval)
+                    continue
+            if self.cache.heartbeat_ok():
+                log.info("cluster %s: API server answers again", self.api.cluster)
+                self._wake_backoffs()
+                self._notify(())
+            await asyncio.sleep(interval)
+
+    def _wake_backoffs(self) -> None:
+        event, self._answered_again = self._answered_again, asyncio.Event()
+        event.set()
+
+    async def _pause(self, delay: float) -> None:
+        """A backoff sleep that ends early when the server answers again after an outage."""
+        event = self._answered_again
+        try:
+            async with asyncio.timeout(delay):
+                await event.wait()
+        except TimeoutError:
+            pass
 
     # ----- notifications ----------------------------------------------------------------------
 
