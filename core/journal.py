@@ -35,7 +35,7 @@ Result = Literal["started", "succeeded", "failed", "refused"]
 RESULTS: Final = frozenset({"started", "succeeded", "failed", "refused"})
 GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
-DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation"})
+DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease"})
 """The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
