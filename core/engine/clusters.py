@@ -262,7 +262,8 @@ class ClusterRuntime:
             conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
                                         Severity.ERROR))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
-                       stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions))
+                       stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
+                       revision_error="" if state.control.pinned else self.engine.repo.status.error)
 
     # ------------------------------------------------------------------------------------ dry run
 

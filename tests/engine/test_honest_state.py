@@ -1,0 +1,56 @@
+"""Honest rows when the desired state cannot be had: a failed render, a deleted branch."""
+
+from __future__ import annotations
+
+from core.model import HealthStatus, SyncAction, SyncStatus
+from tests.engine.conftest import Fleet, StartEngine, git
+from tests.engine.test_engine import app_row, wait_for
+
+
+async def test_app_that_cannot_render_is_unknown_not_healthy(fleet: Fleet, started: StartEngine) -> None:
+    """A render failure: health and sync Unknown with the reason, never Healthy with nothing live."""
+    (fleet.repo / "apps" / "web" / "broken.yaml").write_text("kind: [unclosed\n")
+    git(fleet.repo, "add", "-A")
+    git(fleet.repo, "commit", "-q", "-m", "web: broken manifest")
+    engine = await started()
+    row = app_row(engine.snapshot, "web", "dev")
+    assert row.sync is SyncStatus.UNKNOWN
+    assert row.health.status is HealthStatus.UNKNOWN
+    assert "does not render" in row.health.message and "broken.yaml" in row.health.message
+    assert any(c.type == "ComparisonError" for c in row.conditions)
+    assert row.revision is not None  # the revision that failed to render is still named
+    plan = await engine.plan_sync("web", "dev")
+    assert "does not render" in plan.blocked
+
+
+async def test_deleted_branch_keeps_the_last_fetched_revision_marked_stale(fleet: Fleet, started: StartEngine) -> None:
+    """A new process after the branch was deleted shows the last fetched revision, stale, and refuses prune."""
+    first = await started()
+    head = app_row(first.snapshot, "web", "dev").revision
+    assert head is not None
+    await first.stop()
+
+    git(fleet.repo, "checkout", "-q", "-b", "elsewhere")
+    git(fleet.repo, "branch", "-q", "-D", "main")
+    engine = await started()
+    snap = engine.snapshot
+    assert snap.repo is not None and "main" in snap.repo.error
+    row = app_row(snap, "web", "dev")
+    assert row.revision is not None and row.revision.sha == head.sha
+    assert row.revision_stale
+    stale = [c for c in row.conditions if c.type == "RevisionStale"]
+    assert stale and head.short in stale[0].message and "fetching fails" in stale[0].message
+    assert row.sync is SyncStatus.OUT_OF_SYNC  # still compared against the last good desired state
+    assert {s.action for s in (await engine.plan_sync("web", "dev")).steps} == {SyncAction.CREATED}
+    assert "cannot be fetched" in (await engine.plan_sync("web", "dev", prune=True)).blocked
+
+
+async def test_deleted_branch_in_a_running_engine_keeps_its_revision(fleet: Fleet, started: StartEngine) -> None:
+    """The branch vanishes under a running engine: a refresh keeps the revision and marks it stale."""
+    engine = await started()
+    head = app_row(engine.snapshot, "web", "dev").revision
+    git(fleet.repo, "checkout", "-q", "-b", "elsewhere")
+    git(fleet.repo, "branch", "-q", "-D", "main")
+    await engine.refresh(hard=True)
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").revision_stale)
+    assert app_row(snap, "web", "dev").revision == head
