@@ -13,12 +13,13 @@ class WatchSettings:
     """Objects per list page (Argo CD's page size): bounds memory during a relist."""
     watch_timeout: tuple[int, int] = (240, 290)
     """Server-side watch timeout, randomized in this range so reconnects do not align."""
-    read_timeout: float = 150.0
+    read_timeout: float = 180.0
     """Seconds a watch may stay silent before it is dropped and resumed (socket read timeout too).
 
-    Tied to bookmarks: kube-apiserver sends a bookmark on every watch about once a minute, so a
-    healthy watch is never silent this long; a half-open or frozen one is, and reconnects. A hung
-    server is noticed much sooner by the heartbeat, which marks the cluster stale."""
+    Tied to bookmarks: kube-apiserver 1.36 sends the first bookmark of a quiet watch after ~120 s,
+    then one every 60 s and one 2 s before ``timeoutSeconds`` (measured, docs/reliability.md), so a
+    healthy watch is never silent this long; a half-open one is, and resumes. A hung server is
+    noticed much sooner by the heartbeat, which marks the cluster stale."""
     connect_timeout: float = 5.0
     """A cluster that does not accept a connection (TCP and TLS) in this time is reported unreachable."""
     request_timeout: float = 20.0
