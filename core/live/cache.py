@@ -215,8 +215,8 @@ class ClusterCache:
         Every tracked kind counts as failing (the watches may be open but nothing arrives through them).
         """
         since = self._unresponsive.since if self._unresponsive is not None else self._clock()
-        self._unresponsive = KindFailure(message=f"API server not responding: {error.message}", since=since,
-                                         transient=True)
+        detail = error.message.removeprefix(f"cluster {error.cluster}: ")
+        self._unresponsive = KindFailure(message=f"API server not responding: {detail}", since=since, transient=True)
         return self.refresh_state()
 
     def heartbeat_ok(self) -> bool:

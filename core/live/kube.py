@@ -454,7 +454,7 @@ class KubeClient:
                 finally:
                     resp.response.release()
         except TimeoutError as exc:
-            raise ClusterError(f"GET {path}: no answer within {timeout:g}s (the API server is not responding)",
+            raise ClusterError(f"GET {path}: no answer within {timeout:g}s",
                                cluster=self.cluster, status=None, reason="Timeout",
                                hint=f"is {self.server} overloaded or hung?") from exc
         except _TRANSPORT_ERRORS as exc:
