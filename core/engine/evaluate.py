@@ -174,6 +174,23 @@ def _resources(
             result += _children(key, live_obj, live)
     if desired.ok:
         result += _extraneous(target, desired, live)
+    else:
+        result += _unjudged(target, desired, live)
+    return result
+
+
+def _unjudged(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:
+    """The app's live objects when there is no desired state to compare them with: shown, state Unknown."""
+    result = []
+    message = f"no desired state to compare with: {desired.error or 'not rendered'}"
+    for obj in live.tracked_by(target.app.name):
+        if not is_tracked_by(obj, target.app.name):
+            continue
+        key = ResourceKey.of(obj)
+        result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
+                                     state=ResourceState.UNKNOWN, health=health_of(obj),
+                                     diff=ResourceDiff(ResourceState.UNKNOWN, message=message)))
+        result += _children(key, obj, live)
     return result
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from core.model import HealthStatus, SyncAction, SyncStatus
+from core.model import HealthStatus, ResourceState, SyncAction, SyncStatus
 from tests.engine.conftest import Fleet, StartEngine, git
 from tests.engine.test_engine import app_row, wait_for
 
@@ -21,6 +21,28 @@ async def test_app_that_cannot_render_is_unknown_not_healthy(fleet: Fleet, start
     assert row.revision is not None  # the revision that failed to render is still named
     plan = await engine.plan_sync("web", "dev")
     assert "does not render" in plan.blocked
+
+
+async def test_live_objects_stay_listed_when_the_render_breaks(fleet: Fleet, started: StartEngine) -> None:
+    """After a sync, a broken commit: the live objects are still shown (Unknown, with live health), app Unknown."""
+    engine = await started()
+    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    assert states[-1].phase.successful, states[-1].message
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").health.status is HealthStatus.HEALTHY)
+    (fleet.repo / "apps" / "web" / "broken.yaml").write_text("kind: [unclosed\n")
+    git(fleet.repo, "add", "-A")
+    git(fleet.repo, "commit", "-q", "-m", "web: broken manifest")
+    await engine.refresh(hard=True)
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.UNKNOWN)
+    row = app_row(snap, "web", "dev")
+    assert row.health.status is HealthStatus.UNKNOWN
+    shown = {r.key.kind: r for r in row.resources if r.managed}
+    assert set(shown) == {"Deployment", "ConfigMap"}
+    assert {r.state for r in shown.values()} == {ResourceState.UNKNOWN}
+    assert "no desired state to compare with" in shown["Deployment"].diff.message
+    assert shown["Deployment"].health is not None
+    assert shown["Deployment"].health.status is HealthStatus.HEALTHY  # the live object's own health
+    assert "does not render" in (await engine.plan_sync("web", "dev", prune=True)).blocked
 
 
 async def test_deleted_branch_keeps_the_last_fetched_revision_marked_stale(fleet: Fleet, started: StartEngine) -> None:
