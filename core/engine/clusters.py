@@ -319,7 +319,7 @@ class _Unconfigured:
         return self._fail()
 
     async def ping(self, timeout: float) -> None:
-        self._fail()
+        return None  # nothing to ping: the watches report why the cluster cannot be reached
 
     async def apply(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()

@@ -259,7 +259,9 @@ class ClusterWatcher:
             try:
                 await self.api.ping(timeout)
             except ClusterError as exc:
-                if exc.status is None:  # no HTTP answer at all; any status proves the server is alive
+                # No HTTP answer at all. Any status proves the server is alive, and credentials that
+                # cannot be obtained are the watches' to report (the server was never asked).
+                if exc.status is None and exc.reason != "CredentialsFailed":
                     if self.cache.heartbeat_failed(exc):
                         log.warning("cluster %s: %s", self.api.cluster, self.cache.message)
                         self._notify(())
