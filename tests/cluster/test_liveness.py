@@ -8,25 +8,32 @@ only fleetdeck's heartbeat and deadlines can tell.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import os
 import signal
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
+import yaml
 
+from core.engine import FleetEngine, make_engine
 from core.errors import ClusterError
+from core.journal import Journal
 from core.live.api import APIResource
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
 from core.live.kube import KubeClient
 from core.live.kubeconfig import load_kubeconfig
-from core.model import ConnectionState, ResourceKey
+from core.model import ConnectionState, FleetSnapshot, ResourceKey
 from core.settings import WatchSettings
 from devcluster import ClusterInfo, ControlPlane
 from devcluster.processes import ProcessRecord
+from tests.cluster.conftest import commit
+from tests.engine.conftest import git
 
 pytestmark = pytest.mark.cluster
 
@@ -111,3 +118,54 @@ async def test_frozen_apiserver_is_marked_stale_bounded_and_recovers(
     print(f"\nliveness figures: {', '.join(f'{k}={v:.2f}s' for k, v in figures.items())}")
     assert watcher.heartbeats > 0
 
+
+
+async def test_engine_rows_go_stale_and_plans_block_while_the_apiserver_is_frozen(
+    lone: tuple[ClusterInfo, ProcessRecord], tmp_path: Path,
+) -> None:
+    """The engine (shipped defaults): the app row is stale and a sync plan blocked while frozen; fresh after."""
+    info, record = lone
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    commit(repo, [{"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "web-config"}, "data": {"a": "1"}}],
+           "web 1.0")
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main"},
+        "clusters": [{"name": info.name, "kubeconfig": str(info.kubeconfig), "context": info.admin_context}],
+        "apps": [{"name": "web", "path": "apps/web", "namespace": "default"}],
+    }))
+    engine = make_engine(fleet, read_only=False, journal=Journal(tmp_path / "journal.jsonl"), cache=tmp_path / "cache")
+    await engine.start()
+    try:
+        snap = await engine.wait_ready(timeout=60)
+        assert not snap.app("web", info.name).stale  # type: ignore[union-attr]
+        os.killpg(record.pid, signal.SIGSTOP)
+        frozen = time.monotonic()
+        try:
+            snap = await until(engine, lambda s: bool((row := s.app("web", info.name)) and row.stale), STALE_WITHIN)
+            stale_after = time.monotonic() - frozen
+            cluster = next(c for c in snap.clusters if c.name == info.name)
+            assert cluster.connection is ConnectionState.DEGRADED
+            assert "API server not responding" in cluster.message
+            stale_row = snap.app("web", info.name)
+            assert stale_row is not None and any(c.type == "Stale" for c in stale_row.conditions)
+            plan = await engine.plan_sync("web", info.name)
+            assert "live state is not current" in plan.blocked
+        finally:
+            os.killpg(record.pid, signal.SIGCONT)
+        resumed = time.monotonic()
+        await until(engine, lambda s: bool((row := s.app("web", info.name)) and not row.stale), RECOVER_WITHIN)
+        print(f"\nengine figures: stale_after={stale_after:.2f}s, fresh_after_sigcont={time.monotonic() - resumed:.2f}s")
+    finally:
+        await engine.stop()
+
+
+async def until(engine: FleetEngine, predicate: Callable[[FleetSnapshot], bool], timeout: float) -> FleetSnapshot:
+    """The first snapshot satisfying ``predicate`` within ``timeout`` seconds."""
+    async with asyncio.timeout(timeout):
+        async for snap in engine.snapshots():
+            if predicate(snap):
+                return snap
+    raise AssertionError("unreachable")
