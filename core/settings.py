@@ -29,8 +29,9 @@ class WatchSettings:
     """Seconds between heartbeats (``GET /version``) of a watched cluster."""
     heartbeat_timeout: float = 3.0
     """A heartbeat not answered within this time marks the cluster stale (connection not Connected),
-    so a frozen API server shows within ``heartbeat_interval + heartbeat_timeout`` seconds and a
-    recovered one within ``heartbeat_interval``."""
+    so a frozen API server shows within ``heartbeat_interval + heartbeat_timeout`` seconds. While it
+    stays frozen a heartbeat is always waiting (pings start at most ``heartbeat_interval`` apart, the
+    next at once after a timeout), so it shows Connected again as soon as it answers."""
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
     """Reconnect backoff (full jitter) between these bounds."""

@@ -252,9 +252,15 @@ class ClusterWatcher:
     # ----- liveness ---------------------------------------------------------------------------
 
     async def _heartbeat(self) -> None:
-        """Ping the API server forever; its answers (or their absence) drive ``cache.responsive``."""
+        """Ping the API server forever; its answers (or their absence) drive ``cache.responsive``.
+
+        Pings start ``heartbeat_interval`` apart; one that timed out is followed by the next at once, so
+        while a server is frozen a ping is always waiting and the first moment it answers is noticed.
+        """
+        loop = asyncio.get_running_loop()
         interval, timeout = self.settings.heartbeat_interval, self.settings.heartbeat_timeout
         while True:
+            began = loop.time()
             self.heartbeats += 1
             try:
                 await self.api.ping(timeout)
@@ -265,13 +271,13 @@ class ClusterWatcher:
                     if self.cache.heartbeat_failed(exc):
                         log.warning("cluster %s: %s", self.api.cluster, self.cache.message)
                         self._notify(())
-                    await asyncio.sleep(interval)
+                    await asyncio.sleep(max(0.0, interval - (loop.time() - began)))
                     continue
             if self.cache.heartbeat_ok():
                 log.info("cluster %s: API server answers again", self.api.cluster)
                 self._wake_backoffs()
                 self._notify(())
-            await asyncio.sleep(interval)
+            await asyncio.sleep(max(0.0, interval - (loop.time() - began)))
 
     def _wake_backoffs(self) -> None:
         event, self._answered_again = self._answered_again, asyncio.Event()
