@@ -450,13 +450,14 @@ class AutomationLease:
         settings: sync settings.
         clock: wall clock for lease timestamps (injected in tests).
         monotonic: clock for the local renew deadline (injected in tests).
+        on_takeover: awaited after the lease was taken over from a dead process on this host.
     """
 
     def __init__(self, api: KubeAPI, *, identity: OperatorIdentity, duration: float = 30.0,
                  renew_every: float = 10.0, settings: SyncSettings | None = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.client = LeaseClient(api, settings=settings, clock=clock)
+                 monotonic: Callable[[], float] = time.monotonic, on_takeover: OnTakeover | None = None) -> None:
+        self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=AUTOMATION_LEASE, holder=identity.holder, token="automation", by=identity.by,
                            what="automated sync owner", duration=duration)
         self.renew_every = renew_every

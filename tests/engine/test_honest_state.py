@@ -1,8 +1,16 @@
-"""Honest rows when the desired state cannot be had: a failed render, a deleted branch."""
+"""Honest state: rows when the desired state cannot be had (a failed render, a deleted branch); a dead
+process's automation Lease."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
+import subprocess
+import sys
+
+from core.journal import read_entries
 from core.model import HealthStatus, ResourceState, SyncAction, SyncStatus
+from core.sync.lease import AUTOMATION_LEASE, Claim, LeaseClient, this_process
 from tests.engine.conftest import Fleet, StartEngine, git
 from tests.engine.test_engine import app_row, wait_for
 
@@ -76,3 +84,23 @@ async def test_deleted_branch_in_a_running_engine_keeps_its_revision(fleet: Flee
     await engine.refresh(hard=True)
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").revision_stale)
     assert app_row(snap, "web", "dev").revision == head
+
+
+async def test_automation_lease_of_a_dead_local_process_is_taken_over_and_journalled(
+    fleet: Fleet, started: StartEngine,
+) -> None:
+    """The per-cluster automation Lease left by a dead fleetdeck on this host is taken over at once."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait(timeout=30)
+    dead = dataclasses.replace(this_process(), pid=proc.pid, start="")
+    await LeaseClient(fleet.clusters["dev"]).acquire(
+        Claim(AUTOMATION_LEASE, f"ghost@{dead.host}:{proc.pid}", "automation", "ghost", "automated sync owner",
+              duration=300, process=dead))
+    engine = await started()
+    async with asyncio.timeout(10):
+        while not [e for e in read_entries(fleet.journal) if e.action == "lock-takeover"]:
+            await asyncio.sleep(0.05)
+    entry = next(e for e in read_entries(fleet.journal) if e.action == "lock-takeover")
+    assert (entry.cluster, entry.result) == ("dev", "succeeded")
+    assert f"released lock of dead process {proc.pid}" in entry.message
+    assert engine.clusters["dev"].automation.held
