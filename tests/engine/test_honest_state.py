@@ -13,6 +13,7 @@ from core.model import HealthStatus, ResourceState, SyncAction, SyncStatus
 from core.sync.lease import AUTOMATION_LEASE, Claim, LeaseClient, this_process
 from tests.engine.conftest import Fleet, StartEngine, git
 from tests.engine.test_engine import app_row, wait_for
+from tui.output import status_rows
 
 
 async def test_app_that_cannot_render_is_unknown_not_healthy(fleet: Fleet, started: StartEngine) -> None:
@@ -68,6 +69,8 @@ async def test_deleted_branch_keeps_the_last_fetched_revision_marked_stale(fleet
     row = app_row(snap, "web", "dev")
     assert row.revision is not None and row.revision.sha == head.sha
     assert row.revision_stale
+    assert "old-rev" in status_rows([row])[0][7].split()  # `fleetdeck status` flags it
+    assert status_rows([row])[0][4] == head.short
     stale = [c for c in row.conditions if c.type == "RevisionStale"]
     assert stale and head.short in stale[0].message and "fetching fails" in stale[0].message
     assert row.sync is SyncStatus.OUT_OF_SYNC  # still compared against the last good desired state
