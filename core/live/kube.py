@@ -438,15 +438,18 @@ class KubeClient:
     async def ping(self, timeout: float) -> None:
         """Heartbeat: ``GET /version`` must be answered (any HTTP status) within ``timeout`` seconds.
 
+        Credentials are obtained first, outside the deadline (a slow exec plugin is not a hung server).
+
         Raises:
-            ClusterError: status None when the server does not answer in time or cannot be reached.
+            ClusterError: status None when the server does not answer in time or cannot be reached
+                (reason ``CredentialsFailed`` when no request could be sent).
         """
         self.counters["ping"] = self.counters.get("ping", 0) + 1
         path = "/version"
+        client = await self._api()
+        headers = await self._headers(accept=JSON_TYPE, content_type=JSON_TYPE)
         try:
             async with asyncio.timeout(timeout):
-                client = await self._api()
-                headers = await self._headers(accept=JSON_TYPE, content_type=JSON_TYPE)
                 resp = await client.call_api("GET", client.configuration.host + path, header_params=headers,
                                              _request_timeout=self._timeout(timeout, timeout))
                 try:
