@@ -266,8 +266,15 @@ def _read_head_file(path: Path) -> tuple[int, str] | None:
         os.close(fd)
 
 
+def _ensure_dir(directory: Path) -> None:
+    """Create a missing directory (and missing parents) 0700; an existing one is left as it is (it may be
+    ``/tmp`` or a home directory named by ``--path``)."""
+    if not directory.is_dir():
+        private_dir(directory)
+
+
 def _write_anchor(path: Path, *, journal: Path, seq: int, line_hash: str, fsync: Callable[[int], None]) -> None:
-    private_dir(path.parent)
+    _ensure_dir(path.parent)
     payload = json.dumps({"seq": seq, "hash": line_hash, "journal": str(journal.absolute())}).encode() + b"\n"
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
@@ -378,7 +385,7 @@ class Journal:
 
     def _append(self, *, who: OperatorIdentity, action: str, app: str, cluster: str, result: str,
                 details: Mapping[str, Any], message: str) -> JournalEntry:
-        private_dir(self.path.parent)
+        _ensure_dir(self.path.parent)
         with _locked_head(self.path) as head_fd:
             created = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)

@@ -395,3 +395,13 @@ def test_anchor_directory_follows_xdg_cache_home_or_the_override(monkeypatch: py
     assert anchor != anchor_path(tmp_path / "other.jsonl")
     monkeypatch.setenv("FLEETDECK_JOURNAL_ANCHORS", str(tmp_path / "anchors"))
     assert anchor_path(tmp_path / "j.jsonl") == tmp_path / "anchors" / anchor.name
+
+
+def test_an_existing_directory_is_left_as_it_is(tmp_path: Path) -> None:
+    """A journal put in an existing shared directory does not narrow that directory."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    _fill(Journal(shared / "j.jsonl"), 1)
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert (shared / "j.jsonl").stat().st_mode & 0o777 == 0o600
