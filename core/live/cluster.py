@@ -10,6 +10,9 @@ sends. So a heartbeat task asks ``KubeAPI.ping`` (``GET /version``) every ``hear
 with a ``heartbeat_timeout`` deadline; no answer marks the whole cluster stale (``ClusterCache.heartbeat_failed``:
 Degraded, then Unreachable after ``unreachable_after``), the first answer after that clears it and wakes every
 backoff sleep of this cluster (watches and discovery retry at once instead of after up to ``backoff_max``).
+Watch streams that heard nothing since the outage began are restarted then too (resuming from their
+resourceVersion, no relist): after a network outage their connections may be half-open, and waiting for the
+idle timeout (``read_timeout``) would show a Connected cluster whose events do not arrive.
 
 Constraint: reads only. The watcher never writes to the cluster; it owns its tasks and nothing else (the
 ``KubeAPI`` is closed by whoever created it, the cache outlives the watcher).
@@ -20,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -93,6 +97,8 @@ class ClusterWatcher:
         """Set (then replaced) when the heartbeat is answered again after failing: ends backoff sleeps."""
         self.heartbeats = 0
         """Heartbeats sent (for tests and metrics)."""
+        self.restarted_watches = 0
+        """Watch streams restarted because they stayed silent through an outage."""
 
     # ----- lifecycle --------------------------------------------------------------------------
 
@@ -257,10 +263,10 @@ class ClusterWatcher:
         Pings start ``heartbeat_interval`` apart; one that timed out is followed by the next at once, so
         while a server is frozen a ping is always waiting and the first moment it answers is noticed.
         """
-        loop = asyncio.get_running_loop()
         interval, timeout = self.settings.heartbeat_interval, self.settings.heartbeat_timeout
+        outage_began: float | None = None
         while True:
-            began = loop.time()
+            began = time.monotonic()
             self.heartbeats += 1
             try:
                 await self.api.ping(timeout)
@@ -268,16 +274,33 @@ class ClusterWatcher:
                 # No HTTP answer at all. Any status proves the server is alive, and credentials that
                 # cannot be obtained are the watches' to report (the server was never asked).
                 if exc.status is None and exc.reason != "CredentialsFailed":
+                    outage_began = began if outage_began is None else outage_began
                     if self.cache.heartbeat_failed(exc):
                         log.warning("cluster %s: %s", self.api.cluster, self.cache.message)
                         self._notify(())
-                    await asyncio.sleep(max(0.0, interval - (loop.time() - began)))
+                    await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
                     continue
             if self.cache.heartbeat_ok():
                 log.info("cluster %s: API server answers again", self.api.cluster)
+                if outage_began is not None:
+                    self._restart_silent_watches(outage_began)
                 self._wake_backoffs()
                 self._notify(())
-            await asyncio.sleep(max(0.0, interval - (loop.time() - began)))
+            outage_began = None
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+    def _restart_silent_watches(self, since: float) -> None:
+        """Restart the watch streams that heard nothing since ``since`` (monotonic); they resume, no relist."""
+        for gk, (resource, task) in list(self._watches.items()):
+            state = self._states.get(gk)
+            if task.done() or state is None or not state.resource_version:
+                continue  # finished, or still listing (a list has its own deadline)
+            if state.heard_at is not None and state.heard_at >= since:
+                continue
+            log.info("cluster %s: %s/%s heard nothing during the outage; resuming its watch", self.api.cluster, *gk)
+            task.cancel()
+            self.restarted_watches += 1
+            self._start_watch(resource)
 
     def _wake_backoffs(self) -> None:
         event, self._answered_again = self._answered_again, asyncio.Event()

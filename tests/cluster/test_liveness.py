@@ -104,6 +104,10 @@ async def test_frozen_apiserver_is_marked_stale_bounded_and_recovers(
         figures["connected_after_sigcont"] = time.monotonic() - resumed
         assert cache.message == ""
         assert not cache.stale
+        # streams silent through the freeze were resumed from their resourceVersion, not relisted
+        assert watcher.restarted_watches >= 1
+        configmaps = watcher.state_of("", "ConfigMap")
+        assert configmaps is not None and configmaps.lists == 1
 
         # the watches still deliver after the freeze
         name = "after-freeze"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import os
 import subprocess
@@ -129,3 +130,52 @@ def test_process_mark_round_trips_through_annotations() -> None:
     mark = this_process()
     assert ProcessMark.from_annotations(mark.annotations()) == mark
     assert ProcessMark.from_annotations({}) is None
+
+
+async def test_watches_silent_through_an_outage_resume_without_relisting() -> None:
+    """Streams that heard nothing (not even a bookmark) during the outage are restarted from their RV."""
+    timing = dataclasses.replace(SimulationTiming.instant(), bookmark_interval=3600.0)
+    sim = SimulatedCluster("c", timing=timing)
+    cache = ClusterCache("c", unreachable_after=30.0)
+    settings = WatchSettings(heartbeat_interval=0.05, heartbeat_timeout=0.1, backoff_initial=0.05, backoff_max=0.2)
+    watcher = ClusterWatcher(sim, cache, kinds=[CM], settings=settings, tick=0.05)
+    await watcher.start()
+    try:
+        await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
+        state = watcher.state_of(*CM)
+        assert state is not None
+        watches = state.watches
+        sim.set_latency(5.0)
+        await watcher.wait_until(lambda: cache.state is ConnectionState.DEGRADED, timeout=10)
+        sim.set_latency(0.0)
+        await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
+        await watcher.wait_until(lambda: state.watches > watches, timeout=10)
+        assert watcher.restarted_watches >= 1
+        assert state.lists == 1  # resumed from its resourceVersion
+    finally:
+        await watcher.stop()
+        await sim.close()
+
+
+async def test_watches_that_kept_hearing_bookmarks_are_left_alone() -> None:
+    """A stream that got bookmarks during the outage is healthy: not restarted."""
+    sim = SimulatedCluster("c", timing=SimulationTiming.instant())  # bookmarks every 20 ms
+    cache = ClusterCache("c", unreachable_after=30.0)
+    settings = WatchSettings(heartbeat_interval=0.05, heartbeat_timeout=0.1)
+    watcher = ClusterWatcher(sim, cache, kinds=[CM], settings=settings, tick=0.05)
+    await watcher.start()
+    try:
+        await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
+        state = watcher.state_of(*CM)
+        assert state is not None
+        async with asyncio.timeout(10):  # the watch is streaming (a bookmark arrived after the list)
+            while state.heard_at is None or state.listed_at is None or state.heard_at <= state.listed_at:
+                await asyncio.sleep(0.01)
+        sim.set_latency(5.0)
+        await watcher.wait_until(lambda: cache.state is ConnectionState.DEGRADED, timeout=10)
+        sim.set_latency(0.0)
+        await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
+        assert watcher.restarted_watches == 0
+    finally:
+        await watcher.stop()
+        await sim.close()
