@@ -8,9 +8,19 @@ file next to the journal (``<name>.head``) holds the last sequence number and ha
 ``fcntl`` lock that serializes appends from several fleetdeck processes on one bastion, and it lets
 ``verify`` notice lines cut off the end.
 
+A head next to the journal can be deleted together with the lines it would expose, so every append also
+writes an *anchor*, a second head in another directory: ``$XDG_CACHE_HOME/fleetdeck/journal-anchors/
+<digest of the journal's absolute path>.head`` (``~/.cache`` when unset). ``verify`` and every append check
+both: a journal shorter than either head, or whose entry at a head's sequence number has another hash,
+is reported ("truncated: the anchor records N entries …") and appends are refused. A missing head or
+anchor proves nothing by itself (caches get wiped) and is not an error. Files are 0600, directories 0700.
+
+``unfinished`` lists operations that were journalled ``started`` and never ``succeeded``, ``failed``
+or ``refused`` (a crash, a kill, or still running elsewhere); ``verify`` carries them too.
+
 Constraint: only allow-listed detail fields are stored (revision, dry_run, prune, resources, reason,
-operation); manifests, patches and secret values never are. This module imports only the standard
-library and ``core.model``/``core.errors``; it does no network I/O.
+operation, lease); manifests, patches and secret values never are. This module imports only the
+standard library and ``core.errors``/``core.files``; it does no network I/O.
 """
 
 from __future__ import annotations
@@ -25,21 +35,26 @@ import socket
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Final, Literal
 
 from core.errors import JournalError
+from core.files import private_dir
 
 Result = Literal["started", "succeeded", "failed", "refused"]
 RESULTS: Final = frozenset({"started", "succeeded", "failed", "refused"})
 GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
-DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation"})
+DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease"})
 """The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
 _TAIL_CHUNK: Final = 65536
+
+
+TERMINAL_RESULTS: Final = frozenset({"succeeded", "failed", "refused"})
+ANCHORS_ENV: Final = "FLEETDECK_JOURNAL_ANCHORS"
 
 
 def default_path() -> Path:
@@ -225,6 +240,51 @@ def _head_path(path: Path) -> Path:
     return path.with_name(path.name + ".head")
 
 
+def anchor_path(journal: Path | str) -> Path:
+    """Where the anchor of ``journal`` lives: ``$XDG_CACHE_HOME/fleetdeck/journal-anchors/<digest>.head``.
+
+    Another directory than the journal's, keyed by the journal's absolute path, so that deleting the
+    journal's own ``.head`` does not delete the record of how long the journal was.
+    ``$FLEETDECK_JOURNAL_ANCHORS`` names another directory (the test suite uses a private one).
+    """
+    key = hashlib.sha256(str(Path(journal).absolute()).encode()).hexdigest()[:24]
+    override = os.environ.get(ANCHORS_ENV)
+    if override:
+        return Path(override) / f"{key}.head"
+    cache_home = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache_home) / "fleetdeck" / "journal-anchors" / f"{key}.head"
+
+
+def _read_head_file(path: Path) -> tuple[int, str] | None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return None
+    try:
+        return _read_head(fd)
+    finally:
+        os.close(fd)
+
+
+def _ensure_dir(directory: Path) -> None:
+    """Create a missing directory (and missing parents) 0700; an existing one is left as it is (it may be
+    ``/tmp`` or a home directory named by ``--path``)."""
+    if not directory.is_dir():
+        private_dir(directory)
+
+
+def _write_anchor(path: Path, *, journal: Path, seq: int, line_hash: str, fsync: Callable[[int], None]) -> None:
+    _ensure_dir(path.parent)
+    payload = json.dumps({"seq": seq, "hash": line_hash, "journal": str(journal.absolute())}).encode() + b"\n"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, payload, 0)
+        fsync(fd)
+    finally:
+        os.close(fd)
+
+
 @contextmanager
 def _locked_head(path: Path) -> Iterator[int]:
     fd = os.open(_head_path(path), os.O_RDWR | os.O_CREAT, 0o600)
@@ -257,6 +317,13 @@ class Journal:
     path: Path = field(default_factory=default_path)
     fsync: Callable[[int], None] = os.fsync  # injected in tests
     clock: Callable[[], float] = time.time  # injected in tests
+    anchor: Path | None = None
+    """The second head, in another directory (default ``anchor_path(path)``)."""
+
+    def __post_init__(self) -> None:
+        self.path = Path(self.path)
+        if self.anchor is None:
+            self.anchor = anchor_path(self.path)
 
     def append(
         self,
@@ -318,9 +385,7 @@ class Journal:
 
     def _append(self, *, who: OperatorIdentity, action: str, app: str, cluster: str, result: str,
                 details: Mapping[str, Any], message: str) -> JournalEntry:
-        directory = self.path.parent
-        if not directory.is_dir():
-            directory.mkdir(parents=True, exist_ok=True, mode=0o700)
+        _ensure_dir(self.path.parent)
         with _locked_head(self.path) as head_fd:
             created = not self.path.exists()
             fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
@@ -340,6 +405,8 @@ class Journal:
         finally:
             os.close(read_fd)
         self._check_head(_read_head(head_fd), tail)
+        anchor = self.anchor or anchor_path(self.path)
+        self._check_head(_read_head_file(anchor), tail, what=f"its anchor {anchor}")
         seq = tail.seq + 1 if tail.seq >= 0 else _count_lines(self.path) + 1
         body = _body(seq=seq, ts=self.clock(), who=who, action=action,
                      app=app, cluster=cluster, details=details, result=result, message=message,
@@ -352,19 +419,20 @@ class Journal:
         if created:
             _fsync_dir(self.path.parent, self.fsync)
         _write_head(head_fd, seq=body["seq"], line_hash=_sha256(line), fsync=self.fsync)
+        _write_anchor(anchor, journal=self.path, seq=body["seq"], line_hash=_sha256(line), fsync=self.fsync)
         return _entry(body)
 
-    def _check_head(self, head: tuple[int, str] | None, tail: _Tail) -> None:
+    def _check_head(self, head: tuple[int, str] | None, tail: _Tail, *, what: str = "its head") -> None:
         if head is None or tail.torn:
             return
         seq, line_hash = head
         if seq > tail.seq or (seq == tail.seq and line_hash != tail.line_hash):
             raise JournalError(
-                f"the operator journal {self.path} ends at entry {tail.seq} but its head records entry "
+                f"the operator journal {self.path} ends at entry {tail.seq} but {what} records entry "
                 f"{seq}: lines were removed or rewritten",
                 title="Journal tampered",
-                hint=f"keep {self.path} and {_head_path(self.path)} as evidence, move both aside, and "
-                "restart to begin a new journal",
+                hint=f"keep {self.path}, {_head_path(self.path)} and {self.anchor} as evidence, move them "
+                "aside, and restart to begin a new journal",
             )
 
 
@@ -394,6 +462,8 @@ class VerifyResult:
     first_bad_line: int | None = None
     """1-based line number of the first problem (``entries + 1`` for a cut-off end)."""
     reason: str = ""
+    unfinished: tuple[JournalEntry, ...] = ()
+    """``started`` entries (among those that verified) with no ``succeeded``/``failed``/``refused`` after them."""
 
 
 def _check_line(raw: bytes, *, number: int, prev: str) -> str:
@@ -423,48 +493,108 @@ def _split_lines(content: bytes) -> tuple[list[bytes], bool]:
     return lines, torn
 
 
-def verify(path: Path | str) -> VerifyResult:
-    """Check every line's hash and chain, sequence numbers, a torn end and the head file.
+def verify(path: Path | str, *, anchor: Path | str | None = None) -> VerifyResult:
+    """Check every line's hash and chain, sequence numbers, a torn end, the head file and the anchor.
 
     Args:
         path: the journal file.
+        anchor: its anchor (default ``anchor_path(path)``, where ``Journal`` writes it).
 
     Returns:
         ``VerifyResult(ok=True, entries=n)`` for an intact journal (a missing file is an empty, intact
-        journal); otherwise the first bad line and why.
+        journal); otherwise the first bad line and why. Either way ``unfinished`` lists the operations
+        started and never ended among the entries that verified.
     """
     journal = Path(path)
     content = journal.read_bytes() if journal.exists() else b""
     lines, torn = _split_lines(content)
     prev = GENESIS
+    hashes: list[str] = []
     for number, raw in enumerate(lines, start=1):
         if torn and number == len(lines):
-            return VerifyResult(False, number - 1, number, f"line {number} is incomplete (torn write)")
+            return _with_unfinished(VerifyResult(False, number - 1, number,
+                                                 f"line {number} is incomplete (torn write)"), lines)
         reason = _check_line(raw, number=number, prev=prev)
         if reason:
-            return VerifyResult(False, number - 1, number, reason)
+            return _with_unfinished(VerifyResult(False, number - 1, number, reason), lines)
         prev = _sha256(raw)
-    return _check_against_head(journal, entries=len(lines), last_hash=prev)
+        hashes.append(prev)
+    heads = (("head", _head_path(journal)), ("anchor", Path(anchor) if anchor is not None else anchor_path(journal)))
+    for name, head_path in heads:
+        problem = _check_against(name, head_path, hashes)
+        if problem is not None:
+            return _with_unfinished(problem, lines)
+    return _with_unfinished(VerifyResult(True, len(lines)), lines)
 
 
-def _check_against_head(journal: Path, *, entries: int, last_hash: str) -> VerifyResult:
-    head_path = _head_path(journal)
-    if not head_path.exists():
-        return VerifyResult(True, entries)
-    fd = os.open(head_path, os.O_RDONLY)
-    try:
-        head = _read_head(fd)
-    finally:
-        os.close(fd)
+def _check_against(name: str, head_path: Path, hashes: Sequence[str]) -> VerifyResult | None:
+    """A problem when the head at ``head_path`` records more entries, or another hash, than the journal has."""
+    head = _read_head_file(head_path)
     if head is None:
-        return VerifyResult(True, entries)
+        return None
     seq, line_hash = head
+    entries = len(hashes)
     if seq > entries:
         return VerifyResult(False, entries, entries + 1,
-                            f"the journal ends at entry {entries} but its head records entry {seq} (truncated)")
-    if seq == entries and line_hash != last_hash:
-        return VerifyResult(False, entries - 1, entries, f"the last line (entry {entries}) was rewritten")
-    return VerifyResult(True, entries)
+                            f"truncated: the {name} records {seq} entries (last hash {line_hash[:12]}) but the "
+                            f"journal ends at {entries}")
+    if seq >= 1 and hashes[seq - 1] != line_hash:
+        if seq == entries:
+            return VerifyResult(False, entries - 1, entries,
+                                f"the last line (entry {entries}) was rewritten: the {name} records hash "
+                                f"{line_hash[:12]}")
+        return VerifyResult(False, seq - 1, seq, f"entry {seq} was rewritten: the {name} records hash {line_hash[:12]}")
+    return None
+
+
+def _with_unfinished(result: VerifyResult, lines: Sequence[bytes]) -> VerifyResult:
+    entries = _parse(lines[: result.entries])
+    return replace(result, unfinished=tuple(_unfinished(entries)))
+
+
+def _parse(lines: Sequence[bytes]) -> list[JournalEntry]:
+    entries: list[JournalEntry] = []
+    for raw in lines:
+        try:
+            entries.append(_entry(json.loads(raw)))
+        except (ValueError, KeyError, TypeError):
+            continue
+    return entries
+
+
+def _unfinished(entries: Sequence[JournalEntry]) -> list[JournalEntry]:
+    """``started`` entries without a later terminal entry of the same operation.
+
+    An operation is matched by its ``operation`` detail and action; entries without an operation id
+    (pause, resume…) by action, app and cluster, oldest first.
+    """
+    open_ops: dict[tuple[str, str], JournalEntry] = {}
+    open_plain: dict[tuple[str, str, str], list[JournalEntry]] = {}
+    for entry in entries:
+        op = str(entry.details.get("operation") or "")
+        if entry.result == "started":
+            if op:
+                open_ops[(entry.action, op)] = entry
+            else:
+                open_plain.setdefault((entry.action, entry.app, entry.cluster), []).append(entry)
+        elif entry.result in TERMINAL_RESULTS:
+            if op:
+                open_ops.pop((entry.action, op), None)
+            else:
+                pending = open_plain.get((entry.action, entry.app, entry.cluster))
+                if pending:
+                    pending.pop(0)
+    left = list(open_ops.values()) + [e for pending in open_plain.values() for e in pending]
+    return sorted(left, key=lambda e: e.seq)
+
+
+def unfinished(path: Path | str) -> list[JournalEntry]:
+    """Operations journalled ``started`` that never ``succeeded``, ``failed`` or were ``refused``.
+
+    They were interrupted (the process crashed or was killed) or are still running in another process;
+    the console and ``audit journal`` show them so an interrupted sync is never silently forgotten.
+    """
+    return _unfinished(read_entries(path))
 
 
 def read_entries(path: Path | str, *, limit: int | None = None) -> Sequence[JournalEntry]:
@@ -473,13 +603,7 @@ def read_entries(path: Path | str, *, limit: int | None = None) -> Sequence[Jour
     if not journal.exists():
         return ()
     lines, _ = _split_lines(journal.read_bytes())
-    entries: list[JournalEntry] = []
-    for raw in lines[-limit:] if limit else lines:
-        try:
-            entries.append(_entry(json.loads(raw)))
-        except (ValueError, KeyError, TypeError):
-            continue
-    return tuple(entries)
+    return tuple(_parse(lines[-limit:] if limit else lines))
 
 
 def configured_path() -> Path:

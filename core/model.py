@@ -436,6 +436,9 @@ class AppStatus:
     """The cluster's labels (env, region…), for filtering and grouping."""
     automated: bool = False
     """The app's sync policy asks for automated sync."""
+    revision_stale: bool = False
+    """The config repo cannot be fetched now: ``revision`` is the last one fetched (a ``RevisionStale``
+    condition says why); show it marked as such, never as ``-``."""
 
     @property
     def id(self) -> tuple[AppName, ClusterName]:

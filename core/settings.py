@@ -13,10 +13,25 @@ class WatchSettings:
     """Objects per list page (Argo CD's page size): bounds memory during a relist."""
     watch_timeout: tuple[int, int] = (240, 290)
     """Server-side watch timeout, randomized in this range so reconnects do not align."""
-    read_timeout: float = 330.0
-    """Socket read timeout: longer than the watch timeout, so only a silent network trips it."""
+    read_timeout: float = 180.0
+    """Seconds a watch may stay silent before it is dropped and resumed (socket read timeout too).
+
+    Tied to bookmarks: kube-apiserver 1.36 sends the first bookmark of a quiet watch after ~120 s,
+    then one every 60 s and one 2 s before ``timeoutSeconds`` (measured, docs/reliability.md), so a
+    healthy watch is never silent this long; a half-open one is, and resumes. A hung server is
+    noticed much sooner by the heartbeat, which marks the cluster stale."""
     connect_timeout: float = 5.0
-    """A cluster that does not accept a connection in this time is reported unreachable."""
+    """A cluster that does not accept a connection (TCP and TLS) in this time is reported unreachable."""
+    request_timeout: float = 20.0
+    """Total deadline of every non-watch request (list page, get, apply, dry run, review): a server
+    that accepted the connection and then froze cannot block a caller longer than this."""
+    heartbeat_interval: float = 2.0
+    """Seconds between heartbeats (``GET /version``) of a watched cluster."""
+    heartbeat_timeout: float = 3.0
+    """A heartbeat not answered within this time marks the cluster stale (connection not Connected),
+    so a frozen API server shows within ``heartbeat_interval + heartbeat_timeout`` seconds. While it
+    stays frozen a heartbeat is always waiting (pings start at most ``heartbeat_interval`` apart, the
+    next at once after a timeout), so it shows Connected again as soon as it answers."""
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
     """Reconnect backoff (full jitter) between these bounds."""

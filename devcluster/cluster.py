@@ -411,6 +411,60 @@ class ControlPlane:
         self.bump_revision()
         return self.start_apiserver(name)
 
+    def start_lone_apiserver(self, name: str) -> tuple[ClusterInfo, ProcessRecord]:
+        """Start one more kube-apiserver, alone, for a test that must freeze or kill it.
+
+        It stores under ``/<name>`` in this plane's etcd (started first if this plane has not been
+        started: a plane of one etcd and lone apiservers costs a few seconds), has its own PKI and audit log in
+        ``<state dir>/<name>/`` and a kubeconfig ``<state dir>/<name>/kubeconfig`` (contexts ``name`` and
+        ``name-viewer``). No controller manager, scheduler or kwok: the API server alone (it creates
+        ``default``, ``kube-system`` and the RBAC bootstrap roles itself). It is recorded in the state
+        file like every other process, so :meth:`stop` and the reaper stop it too; a test stops it earlier
+        with :meth:`stop_lone_apiserver`.
+
+        Returns:
+            The cluster's handle and the apiserver's process record (``.pid`` is its process group).
+        """
+        if not NAME_PATTERN.match(name) or name in self.names or name in self.ports:
+            raise ValueError(f"not a new cluster name: {name!r}")
+        if not self.etcd_port:
+            self.state_dir.mkdir(parents=True, exist_ok=True)
+            shutil.rmtree(self.state_dir / "etcd", ignore_errors=True)
+            self._start_etcd()
+        layout = self.layout(name)
+        shutil.rmtree(layout.directory, ignore_errors=True)
+        self._prepare_files(layout)
+
+        def make(port: int) -> ProcessRecord:
+            return components.apiserver(
+                self.binaries, layout, port=port, etcd_port=self.etcd_port, extra_args=self.apiserver_args
+            )
+
+        record = self._start_listening(f"{name}: kube-apiserver", make, lambda r: self._rest(name, r.port).healthy())
+        self.ports[name] = record.port
+        self.save()
+        config = layout.directory / "kubeconfig"
+        server = f"https://{LOOPBACK}:{record.port}"
+        kubeconfig.write(config, [
+            kubeconfig.Context(name=name, server=server, pki=layout.pki, who="admin"),
+            kubeconfig.Context(name=f"{name}-viewer", server=server, pki=layout.pki, who="viewer"),
+        ], current=name)
+        info = ClusterInfo(
+            name=name, kubeconfig=config, admin_context=name, viewer_context=f"{name}-viewer",
+            audit_log=layout.audit_log, server=server, port=record.port, etcd_prefix=layout.etcd_prefix,
+            directory=layout.directory,
+        )
+        return info, record
+
+    def stop_lone_apiserver(self, name: str) -> None:
+        """Stop (SIGTERM, then SIGKILL) an apiserver started by :meth:`start_lone_apiserver` and forget it."""
+        record = self._record("kube-apiserver", name)
+        if name in self.names:
+            raise ValueError(f"{name!r} is one of the plane's own clusters")
+        self._forget(record)
+        self.ports.pop(name, None)
+        self.save()
+
     def bump_revision(self) -> int:
         """Advance the shared etcd revision without touching any cluster's data; returns it."""
         return etcd.bump_revision(self.etcd_port)

@@ -183,6 +183,42 @@ def _binaries_or_skip(config: pytest.Config) -> Binaries:
 
 
 @pytest.fixture(scope="session")
+def control_plane_binaries(request: pytest.FixtureRequest) -> Binaries:
+    """The control-plane binaries (skips, or fails with FLEETDECK_REQUIRE_CLUSTER=1, when there are none)."""
+    return _binaries_or_skip(request.config)
+
+
+@pytest.fixture
+def private_plane_factory(
+    control_plane_binaries: Binaries, tmp_path: Path
+) -> Iterator[Callable[[], ControlPlane]]:
+    """``make()`` -> an unstarted :class:`ControlPlane` in the test's tmp dir, stopped after the test.
+
+    For tests that freeze or kill processes (``start_lone_apiserver``) without touching the session's
+    clusters. A reaper stops it even if pytest is SIGKILLed.
+    """
+    made: list[tuple[ControlPlane, Any]] = []
+
+    def make() -> ControlPlane:
+        plane = ControlPlane(tmp_path / f"plane-{len(made)}", binaries=control_plane_binaries, progress=None)
+        plane.state_dir.mkdir(parents=True, exist_ok=True)
+        made.append((plane, reaper.spawn(plane.state_dir)))
+        return plane
+
+    try:
+        yield make
+    finally:
+        for plane, watchdog in made:
+            try:
+                plane.stop()
+            finally:
+                if watchdog.stdin is not None:
+                    watchdog.stdin.close()
+                with contextlib.suppress(Exception):
+                    watchdog.wait(timeout=60)
+
+
+@pytest.fixture(scope="session")
 def control_plane(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[ControlPlane]:

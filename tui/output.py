@@ -76,7 +76,8 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
     for app in apps:
         revision = revision_text(app)
         badges = [b for b, on in (("paused", app.control.paused), ("pinned", bool(app.control.pinned)),
-                                  ("stale", app.stale), ("~", app.approximate)) if on]
+                                  ("stale", app.stale), ("old-rev", app.revision_stale),
+                                  ("~", app.approximate)) if on]
         rows.append([
             app.app, app.cluster, app.sync.value, app.health.status.value, revision,
             age(app.revision.committed_at if app.revision else None, now), str(app.drift_count),
@@ -123,6 +124,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "paused": app.control.paused,
         "pinned": app.control.pinned,
         "stale": app.stale,
+        "revision_stale": app.revision_stale,
         "approximate": app.approximate,
         "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
                        for c in app.conditions],

@@ -146,7 +146,9 @@ class ConfigRepo:
         """Fetch (remote) or re-read (local) the branch and resolve its head.
 
         A head that does not descend from the previous one (a force-push) is kept, and
-        ``status.warning`` says so. On failure the previous head stays in ``head``.
+        ``status.warning`` says so. On failure the previous head stays in ``head``; in a new process
+        (no previous fetch yet) that is the head the last process fetched, if the local copy still has it
+        (a deleted branch or an unreachable remote must not make the last good revision disappear).
 
         Returns:
             The branch head: full SHA, committer time, author and subject.
@@ -159,7 +161,9 @@ class ConfigRepo:
             try:
                 head, warning = await asyncio.to_thread(self._fetch_sync, previous)
             except GitError as exc:
-                self._status = replace(self._status, error=str(exc), fetched_at=time.time())
+                if self._head is None and previous is not None:
+                    self._head = await asyncio.to_thread(self._last_known, previous)
+                self._status = replace(self._status, head=self._head, error=str(exc), fetched_at=time.time())
                 raise
             if warning is None and head.sha == previous:
                 warning = self._status.warning
@@ -261,6 +265,14 @@ class ConfigRepo:
             script.chmod(0o700)
         return {**_GIT_ENV, "GIT_ASKPASS": str(script), "FLEETDECK_GIT_USERNAME": user,
                 "FLEETDECK_GIT_PASSWORD": password, "GIT_CONFIG_PARAMETERS": "'credential.helper='"}
+
+    def _last_known(self, sha: str) -> Revision | None:
+        """The head a previous process fetched, if the local copy still has it (the branch may be gone)."""
+        try:
+            revision: Revision = self._with_repo(_resolve, sha)
+        except (GitError, OSError, ValueError):
+            return None
+        return revision
 
     def _load_state(self) -> str | None:
         try:

@@ -78,6 +78,8 @@ def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *,
     invalid = [r for r in row.resources if r.managed and r.state is ResourceState.INVALID]
     if invalid:
         return f"{invalid[0].key.short} is rejected by the API server: {invalid[0].diff.message}"
+    if prune and row.revision_stale:
+        return "the config repo cannot be fetched: pruning from the last revision fetched is refused"
     if prune and not desired.objects and not allow_empty:
         return "the desired state is empty: pruning would delete every resource of the app (allow_empty is off)"
     return ""
@@ -316,7 +318,7 @@ class Actions:
 
     async def _maybe_auto_sync(self, target: Target, runtime: ClusterRuntime) -> None:
         row = self.engine._rows.get(target.id)
-        if row is None or row.stale:
+        if row is None or row.stale or row.revision_stale:
             return
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation

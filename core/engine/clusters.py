@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from core.desired.spec import ClusterSpec
 from core.engine.evaluate import Context, Predicted
 from core.engine.targets import Target, digest
-from core.errors import ConfigError, FleetdeckError
+from core.errors import ConfigError, FleetdeckError, JournalError
 from core.journal import OperatorIdentity, current_identity
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
@@ -40,7 +40,7 @@ from core.model import (
     Severity,
 )
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
-from core.sync.lease import AutomationLease
+from core.sync.lease import AutomationLease, LeaseRecord
 from core.sync.state import NAMESPACE, AppState, AppStateStore, decode, state_name
 
 if TYPE_CHECKING:
@@ -140,7 +140,7 @@ class ClusterRuntime:
         self.store = AppStateStore(self.api, settings=settings.sync, clock=engine.clock)
         self.identity: OperatorIdentity = current_identity()
         self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,
-                                          clock=engine.clock)
+                                          clock=engine.clock, on_takeover=self._journal_takeover)
         self.warnings: list[str] = []
         self.may_write = False
         """SelfSubjectAccessReview said these credentials may patch in the cluster."""
@@ -198,6 +198,15 @@ class ClusterRuntime:
 
     def _changed(self, changes: Sequence[Any]) -> None:
         self.engine.cluster_changed(self.spec.name, set(self.cache.drain_dirty()))
+
+    async def _journal_takeover(self, dead: LeaseRecord) -> None:
+        pid = dead.process.pid if dead.process is not None else 0
+        message = f"released lock of dead process {pid} ({dead.holder}, {dead.what or dead.name})"
+        try:
+            await self.engine.journal.record(who=self.identity, action="lock-takeover", cluster=self.spec.name,
+                                             result="succeeded", message=message, details={"lease": dead.name})
+        except JournalError as exc:
+            log.warning("cluster %s: %s; could not journal it: %s", self.spec.name, message, exc)
 
     def _refused(self, request: RefusedRequest) -> None:
         self.engine.actions.refused(self.spec.name, request)
@@ -262,7 +271,8 @@ class ClusterRuntime:
             conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
                                         Severity.ERROR))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
-                       stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions))
+                       stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
+                       revision_error="" if state.control.pinned else self.engine.repo.status.error)
 
     # ------------------------------------------------------------------------------------ dry run
 
@@ -316,6 +326,9 @@ class _Unconfigured:
 
     async def get(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()
+
+    async def ping(self, timeout: float) -> None:
+        return None  # nothing to ping: the watches report why the cluster cannot be reached
 
     async def apply(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()

@@ -99,6 +99,8 @@ class Context:
     stale_message: str = ""
     behind: int = 0
     conditions: tuple[Condition, ...] = ()
+    revision_error: str = ""
+    """Why the config repo cannot be fetched now (the desired state comes from the last revision fetched)."""
 
 
 def evaluate(
@@ -124,6 +126,10 @@ def evaluate(
     conditions = list(context.conditions)
     if desired.error:
         conditions.append(Condition("ComparisonError", desired.error, Severity.ERROR))
+    revision_stale = bool(context.revision_error) and desired.revision is not None
+    if revision_stale and desired.revision is not None:
+        conditions.append(Condition("RevisionStale", f"desired state from {desired.revision.short}, the last "
+                                    f"revision fetched; fetching fails: {context.revision_error}", Severity.WARNING))
     conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
@@ -131,7 +137,12 @@ def evaluate(
     managed = [r for r in resources if r.managed]
     sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
     known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
-    health = app_health(known) if known or not managed else Health(HealthStatus.UNKNOWN, managed[0].diff.message)
+    if desired.error:  # nothing to judge the live objects against: not "Healthy"
+        health = Health(HealthStatus.UNKNOWN, f"the desired state does not render: {desired.error}")
+    elif known or not managed:
+        health = app_health(known)
+    else:
+        health = Health(HealthStatus.UNKNOWN, managed[0].diff.message)
     return AppStatus(
         app=AppName(target.app.name), cluster=ClusterName(target.cluster.name), namespace=target.app.namespace,
         path=target.path, sync=sync, health=health, revision=desired.revision, resources=tuple(resources),
@@ -139,6 +150,7 @@ def evaluate(
         history=context.history, synced_revision=context.synced_revision, behind=context.behind,
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
+        revision_stale=revision_stale,
     )
 
 
@@ -162,6 +174,23 @@ def _resources(
             result += _children(key, live_obj, live)
     if desired.ok:
         result += _extraneous(target, desired, live)
+    else:
+        result += _unjudged(target, desired, live)
+    return result
+
+
+def _unjudged(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:
+    """The app's live objects when there is no desired state to compare them with: shown, state Unknown."""
+    result = []
+    message = f"no desired state to compare with: {desired.error or 'not rendered'}"
+    for obj in live.tracked_by(target.app.name):
+        if not is_tracked_by(obj, target.app.name):
+            continue
+        key = ResourceKey.of(obj)
+        result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
+                                     state=ResourceState.UNKNOWN, health=health_of(obj),
+                                     diff=ResourceDiff(ResourceState.UNKNOWN, message=message)))
+        result += _children(key, obj, live)
     return result
 
 

@@ -224,6 +224,7 @@ class FleetEngine:
             self._head = head
         except GitError as exc:
             self._repo_status = self.repo.status
+            self._head = self._head or self.repo.head  # the last head fetched, even by a previous process
             log.warning("fetch of %s failed: %s", self.repo.url, exc)
         if hard:
             self.renderer.clear()

@@ -85,6 +85,14 @@ class KubeAPI(Protocol):
         """The object, or None when it does not exist."""
         ...
 
+    async def ping(self, timeout: float) -> None:
+        """Heartbeat: return once the API server answered a cheap request (``GET /version``).
+
+        Raises:
+            ClusterError: status None when there is no answer within ``timeout`` seconds.
+        """
+        ...
+
     async def apply(
         self,
         resource: APIResource,

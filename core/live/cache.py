@@ -68,6 +68,8 @@ class ClusterCache:
         self._dirty: set[ResourceKey] = set()
         self._tracked: set[GroupKind] = set()
         self._failing: dict[GroupKind, KindFailure] = {}
+        self._unresponsive: KindFailure | None = None
+        """Set while the heartbeat gets no answer (a hung or unreachable API server)."""
         self._connected_once = False
         self.state = ConnectionState.CONNECTING
         self.since = clock()
@@ -198,13 +200,41 @@ class ClusterCache:
         return self.refresh_state()
 
     def failure(self, group: str, kind: str) -> KindFailure | None:
-        """Why the kind is failing, or None: its objects are current."""
-        return self._failing.get((group, kind))
+        """Why the kind is failing, or None: its objects are current.
+
+        While the API server does not answer the heartbeat, every tracked kind is failing with that reason.
+        """
+        failure = self._failing.get((group, kind))
+        if failure is None and self._unresponsive is not None and (group, kind) in self._tracked:
+            return self._unresponsive
+        return failure
+
+    def heartbeat_failed(self, error: ClusterError) -> bool:
+        """The API server did not answer the heartbeat; returns whether the connection state changed.
+
+        Every tracked kind counts as failing (the watches may be open but nothing arrives through them).
+        """
+        since = self._unresponsive.since if self._unresponsive is not None else self._clock()
+        detail = error.message.removeprefix(f"cluster {error.cluster}: ")
+        self._unresponsive = KindFailure(message=f"API server not responding: {detail}", since=since, transient=True)
+        return self.refresh_state()
+
+    def heartbeat_ok(self) -> bool:
+        """The API server answered the heartbeat; returns whether the connection state changed."""
+        if self._unresponsive is None:
+            return False
+        self._unresponsive = None
+        return self.refresh_state()
+
+    @property
+    def responsive(self) -> bool:
+        """False while the API server does not answer the heartbeat."""
+        return self._unresponsive is None
 
     @property
     def stale(self) -> bool:
-        """Whether the objects shown may be out of date (some tracked kind is failing)."""
-        return any(gk in self._tracked for gk in self._failing)
+        """Whether the objects shown may be out of date (some tracked kind is failing, or the server is hung)."""
+        return self._unresponsive is not None or any(gk in self._tracked for gk in self._failing)
 
     def refresh_state(self) -> bool:
         """Recompute the connection state (also call it periodically: Degraded ages into Unreachable).
@@ -224,6 +254,11 @@ class ClusterCache:
         return True
 
     def _compute(self) -> tuple[ConnectionState, str]:
+        hung = self._unresponsive
+        if hung is not None:
+            if not self._connected_once or self._clock() - hung.since >= self._unreachable_after:
+                return ConnectionState.UNREACHABLE, hung.message
+            return ConnectionState.DEGRADED, hung.message
         failing = {gk: f for gk, f in self._failing.items() if gk in self._tracked}
         if not failing:
             if self._connected_once or (self._tracked and self.all_listed):

@@ -5,6 +5,15 @@ each, named ``watch:<cluster>:<group>/<kind>``), cap concurrent lists per cluste
 CustomResourceDefinitions to re-discover when kinds appear, change version or vanish, age the connection
 state (Degraded → Unreachable) on a ticker, and tell the engine after every applied batch.
 
+Liveness: a watch on a frozen API server is just silence, and silence is also what a quiet healthy cluster
+sends. So a heartbeat task asks ``KubeAPI.ping`` (``GET /version``) every ``heartbeat_interval`` seconds
+with a ``heartbeat_timeout`` deadline; no answer marks the whole cluster stale (``ClusterCache.heartbeat_failed``:
+Degraded, then Unreachable after ``unreachable_after``), the first answer after that clears it and wakes every
+backoff sleep of this cluster (watches and discovery retry at once instead of after up to ``backoff_max``).
+Watch streams that heard nothing since the outage began are restarted then too (resuming from their
+resourceVersion, no relist): after a network outage their connections may be half-open, and waiting for the
+idle timeout (``read_timeout``) would show a Connected cluster whose events do not arrive.
+
 Constraint: reads only. The watcher never writes to the cluster; it owns its tasks and nothing else (the
 ``KubeAPI`` is closed by whoever created it, the cache outlives the watcher).
 """
@@ -14,6 +23,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
@@ -83,6 +93,12 @@ class ClusterWatcher:
         self._service: list[asyncio.Task[Any]] = []
         self._rediscover = asyncio.Event()
         self._changed = asyncio.Event()
+        self._answered_again = asyncio.Event()
+        """Set (then replaced) when the heartbeat is answered again after failing: ends backoff sleeps."""
+        self.heartbeats = 0
+        """Heartbeats sent (for tests and metrics)."""
+        self.restarted_watches = 0
+        """Watch streams restarted because they stayed silent through an outage."""
 
     # ----- lifecycle --------------------------------------------------------------------------
 
@@ -95,6 +111,7 @@ class ClusterWatcher:
         self._service = [
             create_guarded_task(self._discovery_loop(), name=f"discover:{name}"),
             create_guarded_task(self._ticker(), name=f"tick:{name}"),
+            create_guarded_task(self._heartbeat(), name=f"heartbeat:{name}"),
         ]
 
     async def stop(self) -> None:
@@ -155,7 +172,7 @@ class ClusterWatcher:
             except ClusterError as exc:
                 log.warning("cluster %s: discovery failed: %s", self.api.cluster, exc.message)
                 self._fail_wanted(exc)
-                await asyncio.sleep(backoff.next())
+                await self._pause(backoff.next())
                 continue
             backoff.reset()
             self._apply_discovery(served)
@@ -210,7 +227,7 @@ class ClusterWatcher:
             self.api, resource, settings=self.settings, state=state,
             label_selector=self._selectors.get(gk, ""), list_gate=self._gate,
             on_error=lambda exc: self._kind_failed(gk, exc), on_healthy=lambda: self._kind_healthy(gk),
-            rng=random.Random(),
+            sleep=self._pause, rng=random.Random(),
         )
         async for event in events:
             before = self.cache.state
@@ -237,6 +254,66 @@ class ClusterWatcher:
     def _kind_healthy(self, gk: GroupKind) -> None:
         if self.cache.kind_healthy(gk):
             self._notify(())
+
+    # ----- liveness ---------------------------------------------------------------------------
+
+    async def _heartbeat(self) -> None:
+        """Ping the API server forever; its answers (or their absence) drive ``cache.responsive``.
+
+        Pings start ``heartbeat_interval`` apart; one that timed out is followed by the next at once, so
+        while a server is frozen a ping is always waiting and the first moment it answers is noticed.
+        """
+        interval, timeout = self.settings.heartbeat_interval, self.settings.heartbeat_timeout
+        outage_began: float | None = None
+        while True:
+            began = time.monotonic()
+            self.heartbeats += 1
+            try:
+                await self.api.ping(timeout)
+            except ClusterError as exc:
+                # No HTTP answer at all. Any status proves the server is alive, and credentials that
+                # cannot be obtained are the watches' to report (the server was never asked).
+                if exc.status is None and exc.reason != "CredentialsFailed":
+                    outage_began = began if outage_began is None else outage_began
+                    if self.cache.heartbeat_failed(exc):
+                        log.warning("cluster %s: %s", self.api.cluster, self.cache.message)
+                        self._notify(())
+                    await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+                    continue
+            if self.cache.heartbeat_ok():
+                log.info("cluster %s: API server answers again", self.api.cluster)
+                if outage_began is not None:
+                    self._restart_silent_watches(outage_began)
+                self._wake_backoffs()
+                self._notify(())
+            outage_began = None
+            await asyncio.sleep(max(0.0, interval - (time.monotonic() - began)))
+
+    def _restart_silent_watches(self, since: float) -> None:
+        """Restart the watch streams that heard nothing since ``since`` (monotonic); they resume, no relist."""
+        for gk, (resource, task) in list(self._watches.items()):
+            state = self._states.get(gk)
+            if task.done() or state is None or not state.resource_version:
+                continue  # finished, or still listing (a list has its own deadline)
+            if state.heard_at is not None and state.heard_at >= since:
+                continue
+            log.info("cluster %s: %s/%s heard nothing during the outage; resuming its watch", self.api.cluster, *gk)
+            task.cancel()
+            self.restarted_watches += 1
+            self._start_watch(resource)
+
+    def _wake_backoffs(self) -> None:
+        event, self._answered_again = self._answered_again, asyncio.Event()
+        event.set()
+
+    async def _pause(self, delay: float) -> None:
+        """A backoff sleep that ends early when the server answers again after an outage."""
+        event = self._answered_again
+        try:
+            async with asyncio.timeout(delay):
+                await event.wait()
+        except TimeoutError:
+            pass
 
     # ----- notifications ----------------------------------------------------------------------
 

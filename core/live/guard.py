@@ -26,7 +26,7 @@ from core.live.api import JSON, APIResource, KubeAPI
 
 MUTATING_METHODS = frozenset({"apply", "delete", "create"})
 """Methods that change cluster state; refused in read-only mode even as dry runs."""
-READ_METHODS = frozenset({"discover", "list", "watch", "get", "can_i", "whoami", "close"})
+READ_METHODS = frozenset({"discover", "list", "watch", "get", "ping", "can_i", "whoami", "close"})
 """Methods that never change cluster state (``can_i``/``whoami`` are non-persisted reviews)."""
 
 
@@ -99,6 +99,10 @@ class GuardedAPI:
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         """Pass through."""
         return await self.inner.get(resource, name, namespace)
+
+    async def ping(self, timeout: float) -> None:
+        """Pass through (a read)."""
+        await self.inner.ping(timeout)
 
     async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:
         """Pass through: a SelfSubjectAccessReview is evaluated, never stored."""

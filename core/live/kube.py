@@ -15,8 +15,11 @@ code path, never ``create``, so the guard can let them through while refusing ``
 Timeouts (checked in ``kubernetes/aio/client/rest.py`` of ``kubernetes==37.0.2``): the REST layer passes
 ``_request_timeout`` straight to ``aiohttp.ClientSession.request(timeout=...)`` and defaults it to a
 300 s *total* timeout, which would kill every long watch. aiohttp accepts a ``ClientTimeout`` there, so
-every request passes one explicitly: no total limit, a connect limit, and a socket read limit (between
-chunks) so that a silent network never hangs a list or a watch.
+every request passes one explicitly. A watch gets no total limit, a connect limit and a socket read
+limit tied to bookmarks (``WatchSettings.read_timeout``). Every other request gets a total deadline
+(``WatchSettings.request_timeout``) on top of the connect and read limits: a server that accepts
+connections but never answers (a frozen process: the kernel still completes the TCP handshake) cannot
+hold a caller longer than that. ``ping`` (``GET /version``) is the heartbeat, with its own short deadline.
 """
 
 from __future__ import annotations
@@ -177,8 +180,9 @@ class KubeClient:
 
     # ----- transport --------------------------------------------------------------------------
 
-    def _timeout(self, read: float) -> aiohttp.ClientTimeout:
-        return aiohttp.ClientTimeout(total=None, sock_connect=self.settings.connect_timeout, sock_read=read)
+    def _timeout(self, read: float, total: float | None) -> aiohttp.ClientTimeout:
+        connect = self.settings.connect_timeout if total is None else min(self.settings.connect_timeout, total)
+        return aiohttp.ClientTimeout(total=total, sock_connect=connect, sock_read=read)
 
     async def _api(self) -> Any:
         async with self._lock:
@@ -227,10 +231,18 @@ class KubeClient:
         content_type: str = JSON_TYPE,
         accept: str = JSON_TYPE,
         read_timeout: float | None = None,
+        total_timeout: float | None = None,
+        stream: bool = False,
     ) -> Any:
-        """Send one request; returns the ``RESTResponse`` (status not checked). Retries once on 401."""
+        """Send one request; returns the ``RESTResponse`` (status not checked). Retries once on 401.
+
+        ``stream`` (watches) lifts the total deadline; every other request must complete, body
+        included, within ``total_timeout`` (default ``settings.request_timeout``).
+        """
         suffix = "?" + urlencode(query, quote_via=quote) if query else ""
-        timeout = self._timeout(read_timeout or self._request_timeout)
+        total = None if stream else (total_timeout or self.settings.request_timeout)
+        read = read_timeout or self._request_timeout
+        timeout = self._timeout(read if total is None else min(read, total), total)
         for attempt in (1, 2):
             client = await self._api()
             headers = await self._headers(accept=accept, content_type=content_type)
@@ -291,7 +303,8 @@ class KubeClient:
 
     def _transport_error(self, method: str, path: str, exc: BaseException) -> ClusterError:
         if isinstance(exc, TimeoutError):
-            detail = "timed out (no answer within the connect or read timeout)"
+            detail = (f"timed out (no answer within the connect, read or total deadline; "
+                      f"requests have {self.settings.request_timeout:g}s)")
         else:
             detail = str(exc) or type(exc).__name__
         return ClusterError(f"{method} {path}: {detail}", cluster=self.cluster, status=None,
@@ -385,7 +398,8 @@ class KubeClient:
         if label_selector:
             query["labelSelector"] = label_selector
         path = collection_path(resource)
-        resp = await self._send("watch", "GET", path, query=query, read_timeout=self.settings.read_timeout)
+        resp = await self._send("watch", "GET", path, query=query, read_timeout=self.settings.read_timeout,
+                                stream=True)
         try:
             if resp.status != 200:
                 data = await resp.read()
@@ -420,6 +434,34 @@ class KubeClient:
         self.counters["malformed_events"] = self.counters.get("malformed_events", 0) + 1
         return ClusterError(f"watch {_describe(resource)}: dropped a malformed event ({detail})",
                             cluster=self.cluster, status=None, reason=MALFORMED_EVENT)
+
+    async def ping(self, timeout: float) -> None:
+        """Heartbeat: ``GET /version`` must be answered (any HTTP status) within ``timeout`` seconds.
+
+        Credentials are obtained first, outside the deadline (a slow exec plugin is not a hung server).
+
+        Raises:
+            ClusterError: status None when the server does not answer in time or cannot be reached
+                (reason ``CredentialsFailed`` when no request could be sent).
+        """
+        self.counters["ping"] = self.counters.get("ping", 0) + 1
+        path = "/version"
+        client = await self._api()
+        headers = await self._headers(accept=JSON_TYPE, content_type=JSON_TYPE)
+        try:
+            async with asyncio.timeout(timeout):
+                resp = await client.call_api("GET", client.configuration.host + path, header_params=headers,
+                                             _request_timeout=self._timeout(timeout, timeout))
+                try:
+                    await resp.read()
+                finally:
+                    resp.response.release()
+        except TimeoutError as exc:
+            raise ClusterError(f"GET {path}: no answer within {timeout:g}s",
+                               cluster=self.cluster, status=None, reason="Timeout",
+                               hint=f"is {self.server} overloaded or hung?") from exc
+        except _TRANSPORT_ERRORS as exc:
+            raise self._transport_error("GET", path, exc) from exc
 
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         """The object, or None when it does not exist."""

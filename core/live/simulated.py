@@ -163,6 +163,17 @@ class SimulatedCluster:
         finally:
             self._watchers.discard(queue)
 
+    async def ping(self, timeout: float) -> None:
+        """Heartbeat: answers after the simulated latency unless unreachable (not counted in ``requests``)."""
+        if self._latency > 0:
+            await asyncio.sleep(min(self._latency, timeout))
+        if not self._reachable:
+            raise ClusterError("GET /version: connection refused", cluster=self.cluster, status=None,
+                               reason="ConnectionRefused")
+        if self._latency > timeout:
+            raise ClusterError(f"GET /version: no answer within {timeout:g}s", cluster=self.cluster,
+                               status=None, reason="Timeout")
+
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         """The object, or None when it does not exist."""
         await self._enter("get", resource, namespace, name)

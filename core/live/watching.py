@@ -63,6 +63,8 @@ class WatchState:
     """Complete lists done (for tests and metrics)."""
     watches: int = 0
     """Watch requests started."""
+    heard_at: float | None = None
+    """Clock time of the last list or watch event (bookmarks included): when the server last spoke."""
 
 
 @dataclass(slots=True)
@@ -207,6 +209,7 @@ async def continuous_watch(
             async for raw in watch_stream(api, resource, resource_version=state.resource_version,
                                           timeout_seconds=timeout, inactivity_timeout=settings.read_timeout,
                                           label_selector=label_selector):
+                state.heard_at = clock()
                 event = _event(api, resource, raw, state)
                 if event is not None:
                     yield event
@@ -241,6 +244,7 @@ async def _list(
                     kind_label(resource), version, state.newest_listed)
     state.newest_listed = version
     state.resource_version, state.listed_at = version, clock()
+    state.heard_at = state.listed_at
     state.lists += 1
     return Listed(resource=resource, items=tuple(items), resource_version=version, rewound=rewound)
 

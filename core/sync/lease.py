@@ -17,6 +17,14 @@ holder (two operations in one process must still exclude each other).
 Expiry is judged from the lease's ``renewTime`` and the local clock, so bastions must keep NTP time;
 a skew of a few seconds only shortens or lengthens a takeover by that much.
 
+Dead holders on this host: every lease written here names its process in annotations (hostname, pid,
+the kernel's boot id, the pid namespace and the process's start time). A lease held by a process on
+*this* host (same hostname, boot id and pid namespace) that no longer exists (no such pid, a zombie, or
+the pid now belongs to a process started at another time) is taken over at once instead of after its
+duration, and the takeover is reported (``on_takeover``; operations journal it as "released lock of
+dead process PID"). A holder on another host, or one whose liveness cannot be judged (annotations
+missing, /proc unreadable), still blocks until its lease expires.
+
 Constraint: only Lease objects in ``fleetdeck-system`` are written here.
 """
 
@@ -26,10 +34,13 @@ import asyncio
 import calendar
 import logging
 import math
+import os
 import re
+import socket
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Final
 
 from core.aio import create_guarded_task, stop_tasks
@@ -49,6 +60,14 @@ TOKEN_ANNOTATION: Final = "fleetdeck.io/token"
 """Which use of the holder's process holds it (an operation id, or ``automation``)."""
 BY_ANNOTATION: Final = "fleetdeck.io/by"
 WHAT_ANNOTATION: Final = "fleetdeck.io/what"
+HOST_ANNOTATION: Final = "fleetdeck.io/host"
+PID_ANNOTATION: Final = "fleetdeck.io/pid"
+BOOT_ANNOTATION: Final = "fleetdeck.io/boot-id"
+PIDNS_ANNOTATION: Final = "fleetdeck.io/pid-namespace"
+START_ANNOTATION: Final = "fleetdeck.io/process-start"
+"""The holder's process, so that a process on the same host can tell the holder died."""
+PROCESS_ANNOTATIONS: Final = (HOST_ANNOTATION, PID_ANNOTATION, BOOT_ANNOTATION, PIDNS_ANNOTATION, START_ANNOTATION)
+BOOT_ID_PATH = Path("/proc/sys/kernel/random/boot_id")
 CONFLICT_RETRIES: Final = 8
 _MICRO = re.compile(r"^(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d)(?:\.(\d{1,9}))?Z$")
 
@@ -74,6 +93,101 @@ def parse_micro_time(text: str) -> float | None:
     return whole + int(fraction) / float(10 ** len(fraction))
 
 
+# ---------------------------------------------------------------------------------------------- processes
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessMark:
+    """Enough about a process to tell, on the same host, whether it is still the one that took a lease."""
+
+    host: str
+    pid: int
+    boot_id: str = ""
+    """``/proc/sys/kernel/random/boot_id``: changes at every boot (pids are reused across boots)."""
+    pid_namespace: str = ""
+    """``/proc/self/ns/pid`` (``pid:[4026531836]``): containers on one host share the boot id, not this."""
+    start: str = ""
+    """Start time in clock ticks since boot (``/proc/PID/stat`` field 22): tells a reused pid apart."""
+
+    def annotations(self) -> dict[str, str]:
+        """The lease annotations naming this process."""
+        return {HOST_ANNOTATION: self.host, PID_ANNOTATION: str(self.pid), BOOT_ANNOTATION: self.boot_id,
+                PIDNS_ANNOTATION: self.pid_namespace, START_ANNOTATION: self.start}
+
+    @classmethod
+    def from_annotations(cls, notes: Mapping[str, Any]) -> ProcessMark | None:
+        """The process named by a lease's annotations, or None when they are missing."""
+        pid = str(notes.get(PID_ANNOTATION) or "")
+        host = str(notes.get(HOST_ANNOTATION) or "")
+        if not (pid.isdigit() and host):
+            return None
+        return cls(host=host, pid=int(pid), boot_id=str(notes.get(BOOT_ANNOTATION) or ""),
+                   pid_namespace=str(notes.get(PIDNS_ANNOTATION) or ""), start=str(notes.get(START_ANNOTATION) or ""))
+
+
+def _read(path: str | Path) -> str:
+    try:
+        return Path(path).read_text().strip()
+    except OSError:
+        return ""
+
+
+def _stat(pid: int) -> tuple[str, str] | None:
+    """``(state, start time in ticks)`` of a process from ``/proc/PID/stat``, or None."""
+    raw = _read(f"/proc/{pid}/stat")
+    _, paren, rest = raw.rpartition(")")  # the command name may contain spaces and parentheses
+    fields = rest.split()
+    if not paren or len(fields) < 20:
+        return None
+    return fields[0], fields[19]
+
+
+def mark_of(pid: int) -> ProcessMark:
+    """The mark of process ``pid`` of this host, as seen from this process's pid namespace."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    stat = _stat(pid)
+    return ProcessMark(host=socket.gethostname(), pid=pid, boot_id=_read(BOOT_ID_PATH), pid_namespace=namespace,
+                       start=stat[1] if stat else "")
+
+
+def this_process() -> ProcessMark:
+    """The mark of the current process."""
+    return mark_of(os.getpid())
+
+
+def process_gone(mark: ProcessMark, *, here: ProcessMark | None = None) -> bool:
+    """Whether ``mark`` names a process of this host (same hostname, boot and pid namespace) that is gone.
+
+    False whenever that cannot be told for sure: another host, missing boot id, a pid that exists and
+    cannot be inspected. A zombie counts as gone (it holds nothing), and so does a pid now used by a
+    process that started at another time.
+    """
+    here = here or this_process()
+    if not (mark.boot_id and here.boot_id) or (mark.host, mark.boot_id) != (here.host, here.boot_id):
+        return False
+    if mark.pid_namespace != here.pid_namespace:
+        return False
+    if mark.pid <= 0:
+        return False
+    try:
+        os.kill(mark.pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        pass  # exists, owned by someone else
+    stat = _stat(mark.pid)
+    if stat is None:
+        return False
+    state, start = stat
+    return state in ("Z", "X") or bool(mark.start and start != mark.start)
+
+
+# ---------------------------------------------------------------------------------------------- records
+
+
 @dataclass(frozen=True, slots=True)
 class LeaseRecord:
     """A Lease as read."""
@@ -88,6 +202,8 @@ class LeaseRecord:
     duration: float
     transitions: int
     resource_version: str
+    process: ProcessMark | None = None
+    """The holder's process, from the annotations (None for leases written without them)."""
 
     def expired(self, now: float) -> bool:
         """Whether nobody holds it any more (released, or not renewed within its duration)."""
@@ -111,6 +227,7 @@ def _record(obj: Mapping[str, Any]) -> LeaseRecord:
         renewed_at=parse_micro_time(str(spec.get("renewTime", ""))),
         duration=float(spec.get("leaseDurationSeconds") or 0), transitions=int(spec.get("leaseTransitions") or 0),
         resource_version=str(meta.get("resourceVersion", "")),
+        process=ProcessMark.from_annotations(notes),
     )
 
 
@@ -129,6 +246,8 @@ class Claim:
     by: str
     what: str
     duration: float
+    process: ProcessMark = field(default_factory=this_process)
+    """The claiming process (recorded in the lease so a dead holder on this host can be told)."""
 
 
 def _body(claim: Claim, *, previous: LeaseRecord | None, now: float) -> dict[str, Any]:
@@ -137,7 +256,8 @@ def _body(claim: Claim, *, previous: LeaseRecord | None, now: float) -> dict[str
     transitions = (previous.transitions if previous else 0) + (0 if same or previous is None else 1)
     metadata: dict[str, Any] = {
         "name": claim.name, "namespace": NAMESPACE, "labels": dict(MANAGED_BY),
-        "annotations": {TOKEN_ANNOTATION: claim.token, BY_ANNOTATION: claim.by, WHAT_ANNOTATION: claim.what},
+        "annotations": {TOKEN_ANNOTATION: claim.token, BY_ANNOTATION: claim.by, WHAT_ANNOTATION: claim.what,
+                        **claim.process.annotations()},
     }
     if previous is not None:
         metadata["resourceVersion"] = previous.resource_version
@@ -147,6 +267,10 @@ def _body(claim: Claim, *, previous: LeaseRecord | None, now: float) -> dict[str
     return {"apiVersion": "coordination.k8s.io/v1", "kind": "Lease", "metadata": metadata, "spec": spec}
 
 
+OnTakeover = Callable[[LeaseRecord], Awaitable[None]]
+"""Told about a lease taken over from a dead process on this host (the record as it was)."""
+
+
 class LeaseClient:
     """Conditional reads and writes of Leases in ``fleetdeck-system``.
 
@@ -154,13 +278,18 @@ class LeaseClient:
         api: the destination cluster.
         settings: sync settings (field manager, request retries).
         clock: wall clock (injected in tests).
+        on_takeover: awaited after a lease of a dead process on this host was taken over.
+        gone: whether a holder's process is gone (``process_gone``; injected in tests).
     """
 
     def __init__(self, api: KubeAPI, *, settings: SyncSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, on_takeover: OnTakeover | None = None,
+                 gone: Callable[[ProcessMark], bool] = process_gone) -> None:
         self.api = api
         self.settings = settings or SyncSettings()
         self.clock = clock
+        self.on_takeover = on_takeover
+        self._gone = gone
 
     async def _retry(self, request: Callable[[], Any]) -> Any:
         return await with_retries(request, attempts=self.settings.request_retries)
@@ -196,14 +325,24 @@ class LeaseClient:
             if attempt:
                 await conflict_pause(attempt)
             current = await self.read(claim.name)
+            dead = False
             if current is not None and not current.expired(self.clock()) \
                     and not current.held_by(claim.holder, claim.token):
-                raise self._locked(claim, current)
+                dead = current.process is not None and self._gone(current.process)
+                if not dead:
+                    raise self._locked(claim, current)
             try:
-                return await self._write(claim, current)
+                record = await self._write(claim, current)
             except ClusterError as exc:
                 if not exc.conflict:
                     raise
+                continue
+            if dead and current is not None and current.process is not None:
+                log.warning("lease %s on %s: released lock of dead process %d (%s)", claim.name,
+                            self.api.cluster, current.process.pid, current.holder)
+                if self.on_takeover is not None:
+                    await self.on_takeover(current)
+            return record
         raise ClusterError(f"lease {claim.name} kept changing under concurrent writers",
                            cluster=self.api.cluster, status=409, reason="Conflict")
 
@@ -215,7 +354,8 @@ class LeaseClient:
         body = _body(claim, previous=current, now=self.clock())
         body["spec"]["holderIdentity"] = ""
         body["spec"]["leaseDurationSeconds"] = 1
-        body["metadata"]["annotations"] = {TOKEN_ANNOTATION: "", BY_ANNOTATION: "", WHAT_ANNOTATION: ""}
+        body["metadata"]["annotations"] = dict.fromkeys((TOKEN_ANNOTATION, BY_ANNOTATION, WHAT_ANNOTATION,
+                                                         *PROCESS_ANNOTATIONS), "")
         try:
             await self._retry(lambda: self.api.apply(LEASES, body, field_manager=self.settings.field_manager))
         except ClusterError as exc:
@@ -232,16 +372,18 @@ class OperationLease:
         identity: the operator.
         token: the operation id (two operations in one process exclude each other too).
         what: shown to a refused operator, e.g. ``sync of 1a2b3c4d``.
-        duration: lease duration in seconds; a crashed holder blocks others at most this long.
+        duration: lease duration in seconds; a crashed holder on another host blocks others at most
+            this long (on this host, its lease is taken over at once).
         renew_every: renewal period while held.
         settings: sync settings.
         clock: wall clock (injected in tests).
+        on_takeover: awaited after the lease was taken over from a dead process on this host.
     """
 
     def __init__(self, api: KubeAPI, *, app: str, identity: OperatorIdentity, token: str, what: str = "",
                  duration: float = 60.0, renew_every: float = 15.0, settings: SyncSettings | None = None,
-                 clock: Callable[[], float] = time.time) -> None:
-        self.client = LeaseClient(api, settings=settings, clock=clock)
+                 clock: Callable[[], float] = time.time, on_takeover: OnTakeover | None = None) -> None:
+        self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=operation_lease_name(app), holder=identity.holder, token=token,
                            by=identity.by, what=what, duration=duration)
         self.renew_every = renew_every
@@ -308,13 +450,14 @@ class AutomationLease:
         settings: sync settings.
         clock: wall clock for lease timestamps (injected in tests).
         monotonic: clock for the local renew deadline (injected in tests).
+        on_takeover: awaited after the lease was taken over from a dead process on this host.
     """
 
     def __init__(self, api: KubeAPI, *, identity: OperatorIdentity, duration: float = 30.0,
                  renew_every: float = 10.0, settings: SyncSettings | None = None,
                  clock: Callable[[], float] = time.time,
-                 monotonic: Callable[[], float] = time.monotonic) -> None:
-        self.client = LeaseClient(api, settings=settings, clock=clock)
+                 monotonic: Callable[[], float] = time.monotonic, on_takeover: OnTakeover | None = None) -> None:
+        self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=AUTOMATION_LEASE, holder=identity.holder, token="automation", by=identity.by,
                            what="automated sync owner", duration=duration)
         self.renew_every = renew_every

@@ -40,7 +40,7 @@ from core.model import OperationPhase, OperationState, ResourceKey, SyncAction, 
 from core.settings import SyncSettings
 from core.sync import record
 from core.sync.kinds import KindResolver
-from core.sync.lease import OperationLease
+from core.sync.lease import LeaseRecord, OperationLease
 from core.sync.options import OperationOptions, Stage, new_operation_id
 from core.sync.stages import StageRunner
 from core.sync.state import AppState, AppStateStore, OperationRecord
@@ -233,7 +233,7 @@ class SyncOperation(StageRunner):
         lease = OperationLease(self.api, app=self.plan.app, identity=self.identity, token=self.id,
                                what=f"{self.plan.kind} {self.id} to {self.plan.revision[:12]}",
                                duration=self.options.lease_duration, renew_every=self.options.lease_renew,
-                               settings=self.settings, clock=self.clock)
+                               settings=self.settings, clock=self.clock, on_takeover=self._journal_takeover)
         try:
             await lease.acquire()
         except (LockedError, ClusterError) as exc:
@@ -241,6 +241,16 @@ class SyncOperation(StageRunner):
             await self._journal_quietly("refused", self._message)
             raise
         self._lease = lease
+
+    async def _journal_takeover(self, dead: LeaseRecord) -> None:
+        pid = dead.process.pid if dead.process is not None else 0
+        message = f"released lock of dead process {pid} ({dead.holder}{', ' + dead.what if dead.what else ''})"
+        try:
+            await self.journal.record(who=self.identity, action="lock-takeover", app=self.plan.app,
+                                      cluster=self.plan.cluster, result="succeeded", message=message,
+                                      details={"operation": self.id, "lease": dead.name})
+        except JournalError as exc:
+            log.warning("operation %s: %s; could not journal it: %s", self.id, message, exc)
 
     async def _start_state(self) -> None:
         self._app_state = await self.store.load(self.plan.app)

@@ -131,7 +131,10 @@ async def test_sigkill_mid_sync_leaves_consistent_state(
     result, holders = await _run_when_lease_expires(api, app, namespace, journal)
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert "interrupted at wave" in result.message
-    assert set(holders) <= {crashed_holder}  # refused only while the dead process's lease lasted
+    assert holders == []  # the dead process ran on this host: its lease was released at once, not waited out
+    takeovers = [e for e in read_entries(journal.path) if e.action == "lock-takeover"]
+    assert [e.result for e in takeovers] == ["succeeded"]
+    assert f"released lock of dead process {proc.pid}" in takeovers[0].message
     state = await store.load(app)
     assert state.operation is None
     assert [h.revision for h in state.history] == [REVISION_B]

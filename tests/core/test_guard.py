@@ -20,6 +20,7 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "list": ((CM,), {}),
     "watch": ((CM,), {"resource_version": "1", "timeout_seconds": 5}),
     "get": ((CM, "x", "ns"), {}),
+    "ping": ((1.0,), {}),
     "apply": ((CM, OBJ), {"field_manager": "fleetdeck"}),
     "delete": ((CM, "x", "ns"), {}),
     "create": ((CM, OBJ), {}),
@@ -54,6 +55,9 @@ class Recorder:
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         self.reached.append("get")
         return None
+
+    async def ping(self, timeout: float) -> None:
+        self.reached.append("ping")
 
     async def apply(self, resource: APIResource, obj: Any, **kwargs: Any) -> JSON:
         self.reached.append("apply")

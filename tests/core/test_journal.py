@@ -15,14 +15,23 @@ from core.journal import (
     GENESIS,
     Journal,
     OperatorIdentity,
+    anchor_path,
     current_identity,
     default_path,
     read_entries,
+    unfinished,
     verify,
 )
 
 ROOT = Path(__file__).resolve().parents[2]
 WHO = OperatorIdentity(os_user="alice", host="bastion", pid=42, ssh_client="10.0.0.7:50022", kube_user="alice@corp")
+
+
+@pytest.fixture(autouse=True)
+def _private_cache(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Anchors go to $XDG_CACHE_HOME: keep each test's in its tmp dir."""
+    monkeypatch.delenv("FLEETDECK_JOURNAL_ANCHORS", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
 def _fill(journal: Journal, count: int) -> None:
@@ -167,14 +176,14 @@ def test_append_after_a_torn_line_keeps_it_as_evidence(tmp_path: Path) -> None:
 
 
 def test_fsync_is_called_on_every_append(tmp_path: Path) -> None:
-    """Every append fsyncs the journal (and the head) before returning."""
+    """Every append fsyncs the journal, the head and the anchor before returning."""
     calls: list[int] = []
     journal = Journal(tmp_path / "j.jsonl", fsync=calls.append)
     journal.append(who=WHO, action="sync", result="started")
     first = len(calls)
     journal.append(who=WHO, action="sync", result="succeeded")
-    assert first >= 2  # journal, directory entry, head
-    assert len(calls) - first == 2  # journal, head
+    assert first >= 3  # journal, directory entry, head, anchor
+    assert len(calls) - first == 3  # journal, head, anchor
 
 
 def test_fsync_failure_refuses_the_action(tmp_path: Path) -> None:
@@ -265,3 +274,134 @@ def test_journal_directory_that_cannot_exist_raises_journal_error(tmp_path: Path
     blocker.write_text("")
     with pytest.raises(JournalError, match="failed to write the operator journal"):
         Journal(blocker / "sub" / "j.jsonl").append(who=WHO, action="sync", result="started")
+
+
+# ---------------------------------------------------------------------------------------------- anchor
+
+
+def test_removing_the_last_line_and_the_head_is_caught_by_the_anchor(tmp_path: Path) -> None:
+    """The anchor, in another directory, still records how long the journal was."""
+    journal = Journal(tmp_path / "state" / "j.jsonl")
+    _fill(journal, 3)
+    assert journal.anchor == anchor_path(journal.path)
+    assert journal.anchor.parent != journal.path.parent
+    last_hash = json.loads(_lines(journal.anchor)[0])["hash"]
+    journal.path.write_bytes(b"\n".join(_lines(journal.path)[:2]) + b"\n")
+    (tmp_path / "state" / "j.jsonl.head").unlink()
+
+    result = verify(journal.path)
+    assert (result.ok, result.entries, result.first_bad_line) == (False, 2, 3)
+    assert result.reason == (f"truncated: the anchor records 3 entries (last hash {last_hash[:12]}) "
+                             "but the journal ends at 2")
+    with pytest.raises(JournalError, match=r"its anchor .* records entry 3"):
+        _fill(journal, 1)
+
+
+def test_removing_the_journal_and_its_head_is_caught_by_the_anchor(tmp_path: Path) -> None:
+    """Deleting everything next to the journal leaves an anchor that says entries existed."""
+    journal = Journal(tmp_path / "j.jsonl")
+    _fill(journal, 2)
+    journal.path.unlink()
+    (tmp_path / "j.jsonl.head").unlink()
+    result = verify(journal.path)
+    assert not result.ok and result.reason.startswith("truncated: the anchor records 2 entries")
+
+
+def test_rewritten_entry_at_the_anchor_is_detected(tmp_path: Path) -> None:
+    """A consistently re-chained journal still disagrees with the hash the anchor recorded."""
+    journal = Journal(tmp_path / "j.jsonl")
+    _fill(journal, 2)
+    (tmp_path / "j.jsonl.head").unlink()
+    lines = _lines(journal.path)
+    journal.path.write_bytes(lines[0] + b"\n")  # drop entry 2 ...
+    _fill(Journal(journal.path, anchor=tmp_path / "other.head"), 1)  # ... and write a different entry 2
+    result = verify(journal.path)
+    assert not result.ok and "the anchor records hash" in result.reason
+
+
+def test_missing_anchor_proves_nothing(tmp_path: Path) -> None:
+    """A wiped cache (no anchor) is not an error: the journal and its head still verify."""
+    journal = Journal(tmp_path / "j.jsonl")
+    _fill(journal, 2)
+    assert journal.anchor is not None
+    journal.anchor.unlink()
+    assert verify(journal.path).ok
+    _fill(journal, 1)
+    assert verify(journal.path).entries == 3
+
+
+def test_journal_files_are_private(tmp_path: Path) -> None:
+    """Journal, head and anchor are 0600 and their directories 0700, whatever the umask."""
+    old = os.umask(0)
+    try:
+        journal = Journal(tmp_path / "state" / "fleetdeck" / "j.jsonl")
+        _fill(journal, 1)
+    finally:
+        os.umask(old)
+    assert journal.anchor is not None
+    for path in (journal.path, tmp_path / "state" / "fleetdeck" / "j.jsonl.head", journal.anchor):
+        assert path.stat().st_mode & 0o777 == 0o600, path
+    for directory in (journal.path.parent, journal.anchor.parent):
+        assert directory.stat().st_mode & 0o777 == 0o700, directory
+
+
+# ---------------------------------------------------------------------------------------------- unfinished
+
+
+def test_started_operations_that_never_ended_are_listed(tmp_path: Path) -> None:
+    """Matched by operation id (and action); id-less entries by action, app and cluster."""
+    journal = Journal(tmp_path / "j.jsonl")
+
+    def add(action: str, result: str, op: str = "", app: str = "web") -> None:
+        journal.append(who=WHO, action=action, app=app, cluster="prod", result=result,  # type: ignore[arg-type]
+                       details={"operation": op} if op else {})
+
+    add("sync", "started", "op-1")
+    add("sync", "succeeded", "op-1")
+    add("sync", "started", "op-2")  # killed mid-sync
+    add("lock-takeover", "succeeded", "op-3")
+    add("sync", "started", "op-3")
+    add("sync", "failed", "op-3")
+    add("rollback", "started", "op-4")
+    add("rollback", "refused", "op-4")
+    add("pause", "started")
+    add("pause", "succeeded")
+    add("resume", "started", app="api")  # never ended
+
+    left = unfinished(journal.path)
+    assert [(e.action, e.details.get("operation", ""), e.app) for e in left] == [
+        ("sync", "op-2", "web"), ("resume", "", "api")]
+    result = verify(journal.path)
+    assert result.ok and result.unfinished == tuple(left)
+
+
+def test_unfinished_covers_only_verified_entries(tmp_path: Path) -> None:
+    """After a tampered line, only the entries before it count."""
+    journal = Journal(tmp_path / "j.jsonl")
+    journal.append(who=WHO, action="sync", result="started", details={"operation": "op-1"})
+    journal.append(who=WHO, action="sync", result="succeeded", details={"operation": "op-1"})
+    lines = _lines(journal.path)
+    journal.path.write_bytes(lines[0] + b"\n" + lines[1].replace(b"succeeded", b"failed") + b"\n")
+    result = verify(journal.path)
+    assert not result.ok
+    assert [e.seq for e in result.unfinished] == [1]
+
+
+def test_anchor_directory_follows_xdg_cache_home_or_the_override(monkeypatch: pytest.MonkeyPatch,
+                                                                  tmp_path: Path) -> None:
+    """$XDG_CACHE_HOME/fleetdeck/journal-anchors by default; $FLEETDECK_JOURNAL_ANCHORS when set."""
+    anchor = anchor_path(tmp_path / "j.jsonl")
+    assert anchor.parent == tmp_path / "cache" / "fleetdeck" / "journal-anchors"
+    assert anchor != anchor_path(tmp_path / "other.jsonl")
+    monkeypatch.setenv("FLEETDECK_JOURNAL_ANCHORS", str(tmp_path / "anchors"))
+    assert anchor_path(tmp_path / "j.jsonl") == tmp_path / "anchors" / anchor.name
+
+
+def test_an_existing_directory_is_left_as_it_is(tmp_path: Path) -> None:
+    """A journal put in an existing shared directory does not narrow that directory."""
+    shared = tmp_path / "shared"
+    shared.mkdir(mode=0o755)
+    shared.chmod(0o755)
+    _fill(Journal(shared / "j.jsonl"), 1)
+    assert shared.stat().st_mode & 0o777 == 0o755
+    assert (shared / "j.jsonl").stat().st_mode & 0o777 == 0o600

@@ -150,6 +150,9 @@ class FakeAPI:
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         raise NotImplementedError
 
+    async def ping(self, timeout: float) -> None:
+        pass
+
     async def apply(self, resource: APIResource, obj: Mapping[str, Any], *, field_manager: str,
                     dry_run: bool = False, force: bool = True) -> JSON:
         raise NotImplementedError

@@ -98,7 +98,7 @@ def _drift_cell(row: FleetRow, ctx: CellContext) -> Text:
 
 
 def flags_text(app: AppStatus, ctx: CellContext) -> Text:
-    """Badges for paused, pinned, stale, approximate and running, each a glyph and a word."""
+    """Badges for paused, pinned, stale (cluster or revision), approximate and running, each a glyph and a word."""
     g = ctx.glyphs
     text = Text(end="")
     if app.operation is not None and not app.operation.phase.completed:
@@ -110,6 +110,8 @@ def flags_text(app: AppStatus, ctx: CellContext) -> Text:
         text.append(f"{g.pinned} pin{behind} ", style=ctx.style("pinned"))
     if app.stale:
         text.append(f"{g.stale} stale ", style=ctx.style("stale"))
+    if app.revision_stale:
+        text.append(f"{g.stale} old rev ", style=ctx.style("stale"))
     if any(c.severity is Severity.ERROR for c in app.conditions):
         text.append(f"{g.warning} error ", style=ctx.style("degraded"))
     if app.approximate:
