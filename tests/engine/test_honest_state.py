@@ -70,7 +70,7 @@ async def test_deleted_branch_keeps_the_last_fetched_revision_marked_stale(fleet
     assert row.revision is not None and row.revision.sha == head.sha
     assert row.revision_stale
     assert "old-rev" in status_rows([row])[0][7].split()  # `fleetdeck status` flags it
-    assert status_rows([row])[0][4] == head.short
+    assert status_rows([row])[0][4] == f"- → {head.short}"  # never synced here; Git wants the last fetched head
     stale = [c for c in row.conditions if c.type == "RevisionStale"]
     assert stale and head.short in stale[0].message and "fetching fails" in stale[0].message
     assert row.sync is SyncStatus.OUT_OF_SYNC  # still compared against the last good desired state
