@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from core.journal import Journal, current_identity
+from core.journal import Journal, Result, current_identity
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
@@ -24,7 +24,7 @@ def audit(tmp: Path, *args: str) -> subprocess.CompletedProcess[str]:
                           timeout=60)
 
 
-def write(tmp: Path, monkeypatch: pytest.MonkeyPatch, *results: str) -> Path:
+def write(tmp: Path, monkeypatch: pytest.MonkeyPatch, *results: Result) -> Path:
     monkeypatch.delenv("FLEETDECK_JOURNAL_ANCHORS", raising=False)  # anchor where the command looks for it
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp / "xdg"))
     path = tmp / "journal.jsonl"
