@@ -7,6 +7,8 @@ computed from a ``now`` the caller passes in, because the app takes its clock as
 
 from __future__ import annotations
 
+import math
+
 import re
 from collections.abc import Iterable
 from datetime import datetime
@@ -59,13 +61,28 @@ def age_since(timestamp: float | None, now: float) -> str:
     return age if age == "now" else f"{age} ago"
 
 
+def remaining(seconds: float) -> str:
+    """Time left, rounded up to the minute and in two units, so a 2 h pause set a moment ago reads ``2h``
+    (never ``1h``): ``45s``, ``12m``, ``1h 59m``, ``2h``, ``3d 4h``."""
+    if math.ceil(seconds) < 60:
+        return f"{max(1, math.ceil(seconds))}s"
+    minutes = math.ceil(seconds / 60)
+    days, rest = divmod(minutes, 1440)
+    hours, mins = divmod(rest, 60)
+    if days:
+        return f"{days}d {hours}h" if hours else f"{days}d"
+    if hours:
+        return f"{hours}h {mins}m" if mins else f"{hours}h"
+    return f"{mins}m"
+
+
 def age_until(timestamp: float | None, now: float) -> str:
-    """``in 2h`` for a future Unix timestamp, ``expired`` when past, ``-`` when unknown."""
+    """``in 2h`` (``in 1h 59m``) for a future Unix timestamp, ``expired`` when past, ``-`` when unknown."""
     if timestamp is None:
         return "-"
     if timestamp <= now:
         return "expired"
-    return f"in {short_age(timestamp - now)}"
+    return f"in {remaining(timestamp - now)}"
 
 
 def parse_rfc3339(value: str | None) -> float | None:

@@ -235,3 +235,14 @@ def test_drifted_resource_shows_only_the_real_change_despite_key_order() -> None
     changed = [r for r in resource_rows(status, now=0.0, fold=False) if r.is_change]
     lines = [(r.kind.value, line.text.strip()) for r in changed if (line := r.left or r.right) is not None]
     assert lines == [("removed", "replicas: 5"), ("added", "replicas: 3")]
+
+
+def test_time_left_is_never_shown_shorter_than_it_is() -> None:
+    """A 2 h pause set a moment ago reads "in 2h", not "in 1h" (time left rounds up, in two units)."""
+    from tui.formatting import age_until, remaining
+
+    assert age_until(NOW + 7200 - 3, NOW) == "in 2h"
+    assert remaining(7200 - 61) == "1h 59m"
+    assert remaining(59.2) == "1m" and remaining(45) == "45s"
+    assert remaining(3 * 86400 + 4 * 3600 - 10) == "3d 4h"
+    assert age_until(NOW - 1, NOW) == "expired"

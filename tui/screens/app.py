@@ -74,8 +74,9 @@ def control_lines(app: AppStatus, now: float, glyphs: Glyphs) -> list[Text]:
         if control.reason:
             text.append(": ")
             text.append_text(safe(control.reason, max_length=200))
-        text.append(f" {glyphs.dot} until ")
-        text.append(age_until(control.expires_at, now) if control.expires_at else "resumed by hand")
+        text.append(f" {glyphs.dot} ")
+        text.append(f"expires {age_until(control.expires_at, now)}" if control.expires_at
+                    else "until resumed by hand")
         lines.append(text)
     if control.pinned is not None:
         text = Text(f"{glyphs.pinned} pinned", style="bold", end="")
