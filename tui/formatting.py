@@ -8,7 +8,6 @@ computed from a ``now`` the caller passes in, because the app takes its clock as
 from __future__ import annotations
 
 import math
-
 import re
 from collections.abc import Iterable
 from datetime import datetime
