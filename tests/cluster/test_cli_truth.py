@@ -118,3 +118,27 @@ def test_an_unserved_kind_blocks_the_plan(tmp_path: Path, repo: Path, cluster: C
     widget_line = next(line for line in result.stdout.splitlines() if "Widget" in line and "wave" in line)
     assert "not served" in widget_line and "created" not in widget_line
     assert "blocked" in result.stdout
+
+
+def test_every_verb_honours_a_rollback_pin(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """After `rollback --previous`, status and diff compare against the pinned revision (as the console
+    does), not the branch head; REVISION reads the pinned revision as what runs."""
+    app = namespace
+    fleet = fleet_file(tmp_path, repo, cluster, namespace)
+    assert run(tmp_path, "sync", app, "--fleet", str(fleet), "--yes").returncode == 0
+    commit(repo, app_objects(namespace, replicas=3), "web: 3 replicas")
+    assert run(tmp_path, "sync", app, "--fleet", str(fleet), "--yes").returncode == 0
+    revisions = json.loads(run(tmp_path, "history", app, "--fleet", str(fleet), "-o", "json").stdout)["revisions"]
+    head, first = revisions[0]["sha"], revisions[1]["sha"]
+    back = run(tmp_path, "rollback", app, "--previous", "--fleet", str(fleet), "--yes")
+    assert back.returncode == 0, back.stdout + back.stderr
+    assert f"to {first[:8]}" in back.stdout
+    result = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json")
+    row = json.loads(result.stdout)["apps"][0]
+    assert result.returncode == 0, result.stdout + result.stderr  # in sync with the pin
+    assert row["pinned"] == first and row["revision"] == first and row["synced_revision"] == first
+    assert row["paused"] is True
+    diff = run(tmp_path, "diff", app, "--fleet", str(fleet))
+    assert diff.returncode == 0, diff.stdout + diff.stderr
+    table = run(tmp_path, "status", "--fleet", str(fleet))
+    assert first[:8] in table.stdout and head[:8] not in table.stdout
