@@ -197,3 +197,19 @@ def test_health_exit_codes(tmp_path: Path) -> None:
     assert degraded.returncode == 1 and degraded.stdout.startswith("Degraded"), degraded.stdout + degraded.stderr
     ok = run(tmp_path, ["health", str(healthy), "-o", "json"])
     assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "Healthy", ok.stdout + ok.stderr
+
+
+def test_rollback_previous_picks_the_sync_before_the_current_one() -> None:
+    """With syncs of A, B, C (C running), --previous is B, whatever order the history is stored in."""
+    from dataclasses import replace
+
+    from core.model import HistoryEntry
+    from tests.fixtures.snapshots import fleet_snapshot
+    from tui.cli.act import previous_revision
+
+    entries = [HistoryEntry(id=i, revision=sha * 40, kind="sync", by="op", at=1000.0 + i, result="Succeeded")
+               for i, sha in enumerate("abc", start=1)]
+    row = fleet_snapshot().apps[0]
+    for history in (tuple(entries), tuple(reversed(entries))):
+        target = replace(row, history=history, synced_revision="c" * 40)
+        assert previous_revision(target) == "b" * 40
