@@ -213,3 +213,24 @@ def test_rollback_previous_picks_the_sync_before_the_current_one() -> None:
     for history in (tuple(entries), tuple(reversed(entries))):
         target = replace(row, history=history, synced_revision="c" * 40)
         assert previous_revision(target) == "b" * 40
+
+
+def test_console_log_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The console's log file (it may quote cluster errors) is 0600 in a 0700 directory, whatever the umask."""
+    import logging
+    import stat
+
+    from tui.cli.options import configure_logging, log_path
+
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    old = os.umask(0o022)
+    try:
+        configure_logging(0, to_file=True)
+        logging.getLogger("fleetdeck.test").warning("hello")
+    finally:
+        os.umask(old)
+        logging.basicConfig(handlers=[logging.NullHandler()], force=True)
+    path = Path(log_path())
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    assert "hello" in path.read_text()
