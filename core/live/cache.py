@@ -216,7 +216,8 @@ class ClusterCache:
         """
         since = self._unresponsive.since if self._unresponsive is not None else self._clock()
         detail = error.message.removeprefix(f"cluster {error.cluster}: ")
-        self._unresponsive = KindFailure(message=f"API server not responding: {detail}", since=since, transient=True)
+        self._unresponsive = KindFailure(message=f"API server of cluster {error.cluster} not responding: {detail}",
+                                         since=since, transient=True)
         return self.refresh_state()
 
     def heartbeat_ok(self) -> bool:

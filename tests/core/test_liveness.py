@@ -52,7 +52,7 @@ def test_heartbeat_failure_degrades_then_ages_into_unreachable() -> None:
     cache = connected_cache(clock)
     assert cache.heartbeat_failed(HUNG)
     assert cache.state is ConnectionState.DEGRADED
-    assert cache.message == "API server not responding: GET /version: no answer within 3s"
+    assert cache.message == "API server of cluster c not responding: GET /version: no answer within 3s"
     assert cache.stale and not cache.responsive
     failure = cache.failure(*CM)
     assert failure is not None and failure.transient
@@ -86,7 +86,7 @@ async def test_watcher_marks_a_silent_server_stale_and_recovers() -> None:
         await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
         sim.set_latency(5.0)
         await watcher.wait_until(lambda: cache.state is ConnectionState.DEGRADED, timeout=10)
-        assert "API server not responding" in cache.message
+        assert "API server of cluster" in cache.message and "not responding" in cache.message
         sim.set_latency(0.0)
         await watcher.wait_until(lambda: cache.state is ConnectionState.CONNECTED, timeout=10)
         assert watcher.heartbeats > 2
