@@ -46,7 +46,7 @@ def drift_pass(n: int = 1000) -> list[RatioResult]:
         f"drift pass, {n} Deployments (vs ==)",
         candidate=lambda: [compare(d, lv, namespace_default="shop") for d, lv in data],
         baseline=lambda: [a == b for a, b in normalized],
-        target=8.0,  # PERFORMANCE.md P2
+        target=8.0,  # docs/performance.md
         notes={"drifted": drifted, "deepdiff_calls": calls["deepdiff"]},
     )
     return [result]

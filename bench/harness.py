@@ -2,7 +2,7 @@
 
 Every timing runs next to a calibration kernel measured in the same process on the same data,
 interleaved ABAB, and is reported as the median of per-pair ratios with its MAD. Absolute times move
-by 30% between runs here; ratios move by about 10% (see ``PERFORMANCE.md``). Counters (calls made,
+by 30% between runs here; ratios move by about 10% (see ``docs/performance.md``). Counters (calls made,
 bytes written) are exact and reported as they are.
 """
 

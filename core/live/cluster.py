@@ -42,7 +42,7 @@ CRD_RESOURCE = APIResource(group="apiextensions.k8s.io", version="v1", kind="Cus
                            plural="customresourcedefinitions", namespaced=False,
                            verbs=frozenset({"get", "list", "watch"}))
 LIST_CONCURRENCY = 4
-"""Concurrent lists per cluster (RELIABILITY K7: a 410 storm must not relist everything at once)."""
+"""Concurrent lists per cluster (fault K7 in docs/reliability.md: a 410 storm must not relist everything at once)."""
 
 OnChange = Callable[[Sequence[Upserted | Deleted]], None]
 

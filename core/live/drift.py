@@ -1,4 +1,4 @@
-"""Server-side apply dry run for drift detection (CORE_DESIGN §5.1), with its errors classified.
+"""Server-side apply dry run for drift detection, with its errors classified.
 
 Role: send the desired object as a dry-run SSA PATCH (``fieldValidation=Strict``, forced, fixed field
 manager) and return the server's predicted live object, or a typed verdict the engine can act on:
@@ -83,7 +83,7 @@ def dry_run_body(desired: Mapping[str, Any]) -> JSON:
 
 
 def classify(error: ClusterError) -> DryRunVerdict:
-    """Map a dry-run failure to a verdict (CORE_DESIGN §5.1 step 2)."""
+    """Map a dry-run failure to a verdict."""
     text = error.message
     if error.status in (400, 422) and _IMMUTABLE.search(text):
         return DryRunVerdict.REQUIRES_REPLACE

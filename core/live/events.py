@@ -12,7 +12,7 @@ from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 
 MALFORMED_EVENT = "MalformedEvent"
-"""``ClusterError.reason`` of a watch line that is not a JSON event (RELIABILITY K11): relist the kind."""
+"""``ClusterError.reason`` of a watch line that is not a JSON event (fault K11 in docs/reliability.md): relist the kind."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,7 +23,7 @@ class Listed:
     items: tuple[JSON, ...]
     resource_version: str
     rewound: bool = False
-    """The list's resourceVersion is older than one seen before (etcd restore, RELIABILITY K14)."""
+    """The list's resourceVersion is older than one seen before (etcd restore, fault K14 in docs/reliability.md)."""
 
 
 @dataclass(frozen=True, slots=True)

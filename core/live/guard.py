@@ -7,7 +7,7 @@ and ``create`` raise ``ReadOnlyError`` *before* any request is sent, and report 
 ``can_i`` and ``whoami`` pass through too, deliberately: they POST SelfSubjectAccessReview and
 SelfSubjectReview objects, which the API server evaluates and never stores (the audit log shows the
 verb ``create`` on ``selfsubjectaccessreviews``/``selfsubjectreviews``, but nothing is persisted and no
-other object changes). Read-only mode needs them: its start-up check (RELIABILITY S2) asks whether the
+other object changes). Read-only mode needs them: its start-up check (fault S2 in docs/reliability.md) asks whether the
 credentials could write. ``create`` itself stays refused, reviews included: the reviews are reachable
 only through these two methods.
 

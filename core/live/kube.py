@@ -155,7 +155,7 @@ class KubeClient:
         self.counters: dict[str, int] = dict.fromkeys(VERBS, 0)
         """Requests sent, per verb (plus ``malformed_events`` and ``retried_401``), for benchmarks."""
         self.discovery_warnings: tuple[str, ...] = ()
-        """API groups skipped by the last ``discover`` (an aggregated API that is down, RELIABILITY K12)."""
+        """API groups skipped by the last ``discover`` (an aggregated API that is down, fault K12 in docs/reliability.md)."""
         self._request_timeout = request_timeout
         self._client: Any = None
         self._client_cert: tuple[bytes, bytes] | None = None

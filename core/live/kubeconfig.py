@@ -50,7 +50,7 @@ import yaml
 from core.errors import ConfigError
 
 EXEC_TIMEOUT = 10.0
-"""Seconds an exec credential plugin may run (RELIABILITY B11: a hanging plugin must not hang a cluster)."""
+"""Seconds an exec credential plugin may run (fault B11 in docs/reliability.md: a hanging plugin must not hang a cluster)."""
 EXPIRY_SKEW = 30.0
 """A credential expiring within this many seconds is treated as expired and fetched again."""
 TOKEN_FILE_TTL = 60.0

@@ -3,9 +3,9 @@
 Role: produce the ``ResourceDiff`` the console shows: a verdict, the drifted fields (JSON pointer, op,
 both values, who last wrote the live value and when) and the normalized, masked objects. Two strategies:
 
-* ``compare`` (local, CORE_DESIGN 5.2): project live onto desired, zero values as absent (N11), lists by
+* ``compare`` (local): project live onto desired, zero values as absent (N11), lists by
   merge key (N13), plus pending removals from fleetdeck's own managedFields. ``approximate=True``.
-* ``compare_predicted`` (5.1): the server-side apply dry-run result against live, both normalized.
+* ``compare_predicted`` (dry run): the server-side apply dry-run result against live, both normalized.
   ``approximate=False``.
 
 Both also report a list-map whose shared items the apply would put in another order (``order differs``:
@@ -14,7 +14,7 @@ server-side apply orders a list-map as the applied configuration does), and note
 object kept for display is projected onto the manifest, so a text diff never shows server defaults.
 
 Constraint: pure and synchronous; the engine runs big batches in a thread. deepdiff is expensive (about
-10 ms for two identical Deployments, PERFORMANCE.md finding 2), so it only runs after canonical byte
+10 ms for two identical Deployments; docs/performance.md), so it only runs after canonical byte
 equality failed, and only to explain the difference; its objects never leave this module. Secrets are
 masked before anything is compared, so deepdiff never sees a secret value.
 """

@@ -1,4 +1,4 @@
-"""Resource and app health (CORE_DESIGN §7): dispatch by (group, kind), then aggregate per app.
+"""Resource and app health: dispatch by (group, kind), then aggregate per app.
 
 Role: the order gitops-engine's ``GetResourceHealth`` uses (pending deletion first, then the built-in
 rule for the kind, which must support the object's API version), a kstatus-style fallback for custom

@@ -2,7 +2,7 @@
 
 Role: tells the diff who last wrote a drifted field (``FieldChange.manager``/``time``) and which fields
 fleetdeck applied before (its ``Apply`` entry), so a field deleted from Git but still owned by fleetdeck is
-reported as a pending removal (CORE_DESIGN 5.2 step 2). Constraint: pure; it reads the raw live object
+reported as a pending removal. Constraint: pure; it reads the raw live object
 only, before normalization strips ``managedFields``.
 
 A field path is a tuple of elements in fieldsV1 vocabulary: ``("f", "spec")`` for a map key,

@@ -1,4 +1,4 @@
-"""The normalization pipeline shared by both drift strategies (CORE_DESIGN 5.3, rules N1-N16).
+"""The normalization pipeline shared by both drift strategies (rules N1-N16, listed below).
 
 Role: turn a desired manifest or a live object into the form both sides are compared in, so that what
 the API server adds, drops or rewrites (timestamps, defaults, quantity spelling, list order) is not

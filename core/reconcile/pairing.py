@@ -1,4 +1,4 @@
-"""Pair desired with live objects by ``ResourceKey`` (CORE_DESIGN S5).
+"""Pair desired with live objects by ``ResourceKey``.
 
 Role: decide which live objects belong in an app's comparison: the objects at desired keys, plus live
 objects whose self-referencing tracking annotation names this app (prune candidates). An object tracked

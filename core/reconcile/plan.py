@@ -1,4 +1,4 @@
-"""Sync ordering and prune safety (CORE_DESIGN D5, D6, §6.1).
+"""Sync ordering and prune safety.
 
 Role: order applies by (wave, kind, name) with Namespaces and CRDs moved ahead of what depends on them
 (gitops-engine ``syncTasks.Sort`` and ``adjustDeps``), order prunes in reverse, and decide whether a live

@@ -1,4 +1,4 @@
-"""Projection of live onto desired for the local structural diff (CORE_DESIGN 5.2 step 1, rule N11).
+"""Projection of live onto desired for the local structural diff (rule N11 of core/reconcile/normalize.py).
 
 Role: keep only the parts of the live object that Git specifies, so fields the API server or other
 controllers add (defaults, injected sidecars, extra labels) are not drift, exactly as a server-side apply

@@ -1,4 +1,4 @@
-"""Resource tracking: which app owns a live object (CORE_DESIGN D5, S3).
+"""Resource tracking: which app owns a live object.
 
 Role: the tracking annotation ``fleetdeck.io/tracking-id: <app>:<group>/<kind>:<ns>/<name>`` (Argo CD's
 format, self-referencing so a copied object is not mistaken for an owned one) and the owner label

@@ -2,7 +2,7 @@
 
 The engine builds it from a confirmed ``SyncPlan`` and calls ``step()`` until it returns False,
 publishing ``state()`` after each step; ``terminate()`` asks it to stop at the next resource-batch
-boundary. Stages (CORE_DESIGN §6, RELIABILITY O1–O8):
+boundary. Stages (faults O1–O8 in docs/reliability.md):
 
 1. begin: refuse a blocked plan or an empty-desired prune-everything; journal ``started`` (refused if
    the journal cannot be written); take the app's operation Lease (``LockedError`` names the holder);

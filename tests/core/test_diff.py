@@ -206,7 +206,7 @@ FALSE_POSITIVES = [
 
 @pytest.mark.parametrize(("desired", "live"), FALSE_POSITIVES)
 def test_false_positive_catalog_is_synced(desired: dict[str, Any], live: dict[str, Any]) -> None:
-    """Every false positive of CORE_DESIGN §5.6 compares Synced by the local strategy."""
+    """Every known false positive of a naive comparison compares Synced by the local strategy."""
     scoped = True if desired["kind"] == "Widget" else None
     result = compare(desired, live, namespace_default="shop", cluster_scoped=scoped)
     assert result.state is ResourceState.SYNCED, result.changes

@@ -1,4 +1,4 @@
-"""Health rules (CORE_DESIGN §7) against golden fixtures, and app-level aggregation."""
+"""Health rules against golden fixtures, and app-level aggregation."""
 
 from __future__ import annotations
 

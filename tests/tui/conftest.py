@@ -4,7 +4,7 @@ pytest-textual-snapshot 1.1.0 compares through syrupy: ``snap_compare`` takes th
 and calls ``snapshot.use_extension(SVGImageExtension)``, whose ``dirname`` is
 ``<test dir>/__snapshots__/<module>``. The shim below overrides ``snapshot`` with an assertion whose
 ``use_extension`` wraps any extension class in a subclass rooted at the repository's top-level
-``snapshots/<test module>/`` (HOUSE_STYLE rule 25), so SVGs live where reviewers look for them.
+``snapshots/<test module>/``, so SVGs live where reviewers look for them.
 """
 
 from __future__ import annotations
