@@ -39,6 +39,8 @@ class WatchSettings:
     """Forced relist as a safety net (Argo CD's watch resync)."""
     unreachable_after: float = 30.0
     """A cluster whose lists keep failing this long is Unreachable rather than Degraded."""
+    list_only: bool = False
+    """List each kind once and open no watch (one-shot verbs: a settled snapshot is all they need)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -81,8 +83,8 @@ class EngineSettings:
     """Snapshots are published at most this often: a burst of events costs one recompute."""
     read_only: bool = False
     one_shot: bool = False
-    """A one-shot verb (status, diff, sync…): no Git polling, no automated syncs, and server-side dry
-    runs settled before the first snapshot is returned."""
+    """A one-shot verb (status, diff, sync…): kinds are listed once and no watch is opened, no Git
+    polling, no automated syncs, and server-side dry runs settled before the first snapshot is returned."""
     only_apps: frozenset[str] | None = None
     """Evaluate only these apps (every app when None): a verb about one app renders only that app."""
 

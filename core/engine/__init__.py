@@ -45,6 +45,8 @@ def make_engine(
     """
     fleet = load_fleet(fleet_file)
     base = settings or default_settings()
+    if one_shot or base.one_shot:
+        base = replace(base, watch=replace(base.watch, list_only=True))
     return FleetEngine(
         fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot,
                                 only_apps=only_apps if only_apps is not None else base.only_apps),

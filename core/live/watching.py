@@ -347,6 +347,10 @@ async def infinite_watch(
                                                 clock=clock, rng=pick):
                 if isinstance(event, Listed):
                     healthy_since = _healthy(on_healthy, clock)
+                    yield event
+                    if settings.list_only:
+                        await asyncio.Event().wait()  # a one-shot reader needs the listed state only: no watch
+                    continue
                 yield event
             continue  # a relist is due: no delay
         except KindNotServed as exc:

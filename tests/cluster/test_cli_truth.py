@@ -86,6 +86,8 @@ async def test_read_only_walk_sends_no_mutating_request(tmp_path: Path, repo: Pa
     assert writes == [], [(e.get("verb"), e.get("requestURI")) for e in writes]
     reads = [e for e in events if e.get("user", {}).get("username") == ADMIN]
     assert len(reads) > 50  # the looking verbs did read the cluster
+    watches = [e["requestURI"] for e in reads if e.get("verb") == "watch"]
+    assert watches == []  # one-shot verbs list what they need once and open no watch
     journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     refused = [e for e in journal if e["result"] == "refused" and e["app"] in (app, "")]
     assert len(refused) == refusals
