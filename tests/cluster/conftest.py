@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +10,10 @@ import pytest
 import pytest_asyncio
 import yaml
 
+from core.engine import FleetEngine, make_engine
+from core.journal import Journal
 from core.live.kube import KubeClient
+from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo
 from tests.cluster.test_sync_support import kube
 from tests.engine.conftest import git
@@ -73,3 +76,28 @@ def fleet_file(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str,
         "apps": [{"name": namespace, "path": "apps/web", "namespace": namespace}],
     }))
     return path
+
+
+StartEngine = Callable[..., Awaitable[FleetEngine]]
+"""The ``engines`` fixture: ``await engines(fleet_file, read_only=...)`` is a started, ready engine."""
+
+
+@pytest_asyncio.fixture
+async def engines(tmp_path: Path) -> AsyncIterator[StartEngine]:
+    """Start engines on fleet files (quick reconnects, fast publishing); all are stopped at the end."""
+    started: list[FleetEngine] = []
+
+    async def start(path: Path, *, read_only: bool = False) -> FleetEngine:
+        settings = EngineSettings(watch=WatchSettings(backoff_initial=0.2, backoff_max=1.0, unreachable_after=2.0),
+                                  publish_interval=0.05)
+        engine = make_engine(path, read_only=read_only, settings=settings,
+                             journal=Journal(tmp_path / f"journal-{len(started)}.jsonl"),
+                             cache=tmp_path / f"cache-{len(started)}")
+        await engine.start()
+        started.append(engine)
+        await engine.wait_ready(timeout=60)
+        return engine
+
+    yield start
+    for engine in started:
+        await engine.stop()

@@ -9,14 +9,13 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import subprocess
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import yaml
 
-from core.engine import FleetEngine, make_engine
-from core.journal import Journal
+from core.engine import FleetEngine
 from core.live.kube import KubeClient
 from core.model import (
     AppStatus,
@@ -29,37 +28,13 @@ from core.model import (
     SyncStatus,
 )
 from core.offline import drift_report
-from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo, ControlPlane
 from devcluster.audit import audit_events, mutating_events
 from devcluster.binaries import Binaries
-from tests.cluster.conftest import app_objects, commit, fleet_file
+from tests.cluster.conftest import StartEngine, app_objects, commit, fleet_file
 
 pytestmark = pytest.mark.cluster
 
-StartEngine = Callable[..., Awaitable[FleetEngine]]
-"""The ``engines`` fixture: ``await engines(fleet_file, read_only=...)`` is a started, ready engine."""
-
-
-@pytest.fixture
-async def engines(tmp_path: Path) -> AsyncIterator[StartEngine]:
-    """Start engines on fleet files; all are stopped at the end."""
-    started: list[FleetEngine] = []
-
-    async def start(path: Path, *, read_only: bool = False) -> FleetEngine:
-        settings = EngineSettings(watch=WatchSettings(backoff_initial=0.2, backoff_max=1.0, unreachable_after=2.0),
-                                  publish_interval=0.05)
-        engine = make_engine(path, read_only=read_only, settings=settings,
-                             journal=Journal(tmp_path / f"journal-{len(started)}.jsonl"),
-                             cache=tmp_path / f"cache-{len(started)}")
-        await engine.start()
-        started.append(engine)
-        await engine.wait_ready(timeout=60)
-        return engine
-
-    yield start
-    for engine in started:
-        await engine.stop()
 
 
 async def until(engine: FleetEngine, predicate: Callable[[FleetSnapshot], bool], timeout: float = 60) -> FleetSnapshot:

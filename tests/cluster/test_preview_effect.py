@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -18,15 +18,13 @@ from typing import Any
 import pytest
 import yaml
 
-from core.engine import FleetEngine, make_engine
-from core.journal import Journal
+from core.engine import FleetEngine
 from core.live.api import APIResource
 from core.live.kube import KubeClient
 from core.model import AppStatus, OperationState, ResourceKey, ResourceState, ResourceStatus, SyncAction
 from core.reconcile.diff import compare
-from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo, ControlPlane
-from tests.cluster.conftest import app_objects, commit, fleet_file
+from tests.cluster.conftest import StartEngine, app_objects, commit, fleet_file
 from tests.cluster.test_engine_observe import kubectl
 from tests.cluster.test_sync_support import unique
 from tests.engine.conftest import git
@@ -38,28 +36,6 @@ DEPLOY = APIResource(group="apps", version="v1", kind="Deployment", plural="depl
 CONFIGMAPS = APIResource(group="", version="v1", kind="ConfigMap", plural="configmaps", namespaced=True)
 SECRETS = APIResource(group="", version="v1", kind="Secret", plural="secrets", namespaced=True)
 NAMESPACE_RESOURCE = APIResource(group="", version="v1", kind="Namespace", plural="namespaces", namespaced=False)
-StartEngine = Callable[[Path], Awaitable[FleetEngine]]
-
-
-@pytest.fixture
-async def engines(tmp_path: Path) -> AsyncIterator[StartEngine]:
-    """``await engines(fleet_file)`` is a started, ready engine (admin); all are stopped at the end."""
-    started: list[FleetEngine] = []
-
-    async def start(path: Path) -> FleetEngine:
-        settings = EngineSettings(watch=WatchSettings(backoff_initial=0.2, backoff_max=1.0, unreachable_after=2.0),
-                                  publish_interval=0.05)
-        engine = make_engine(path, read_only=False, settings=settings,
-                             journal=Journal(tmp_path / f"journal-{len(started)}.jsonl"),
-                             cache=tmp_path / f"cache-{len(started)}")
-        await engine.start()
-        started.append(engine)
-        await engine.wait_ready(timeout=60)
-        return engine
-
-    yield start
-    for engine in started:
-        await engine.stop()
 
 
 def fleet(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, *, respect: bool | None = None,
