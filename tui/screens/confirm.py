@@ -107,8 +107,8 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
         return Text("Nothing can run: every plan is blocked.", style="bold", end="")
     waiting = unacknowledged(plans)
     if waiting:
-        clusters = ", ".join(sorted({p.cluster for p in waiting}))
-        text = Text(f"History would be replaced on {clusters}: ", style="bold", end="")
+        where = ", ".join(sorted({p.cluster for p in waiting}))
+        text = Text(f"History would be replaced on {where}: ", style="bold", end="")
         text.append("press a to acknowledge it before y can run.")
         return text
     clusters = sorted({p.cluster for p in ok})
