@@ -13,6 +13,7 @@ check per (synced, desired) pair and marks the waiting targets dirty when it lan
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable, Coroutine
 from typing import Any
 
@@ -23,6 +24,8 @@ log = logging.getLogger(__name__)
 
 MAX_PAIRS = 1024
 """Verdicts kept (oldest dropped first); one per (synced, desired) pair ever seen."""
+RETRY_FAILED_AFTER = 30.0
+"""Seconds before a row's failed check (a Git error) is tried again in the background."""
 
 
 def describe(lineage: Lineage, cluster: str) -> str:
@@ -56,6 +59,7 @@ class LineageChecks:
         self._spawn = spawn
         self._mark_dirty = mark_dirty
         self._known: dict[tuple[str, str], Lineage] = {}
+        self._failed_at: dict[tuple[str, str], float] = {}
         self._waiting: dict[tuple[str, str], set[tuple[str, str]]] = {}
         self.started = 0
         """Background checks started so far (a one-shot engine waits for them before reporting)."""
@@ -71,16 +75,18 @@ class LineageChecks:
             return Lineage(old, new, descends=True)
         pair = (old, new)
         known = self._known.get(pair)
-        if known is not None:
-            return known
+        retry = known is not None and bool(known.error) and \
+            time.monotonic() - self._failed_at.get(pair, 0.0) >= RETRY_FAILED_AFTER
         waiting = self._waiting.get(pair)
         if waiting is not None:
             waiting.add(target_id)
-            return None
+            return known
+        if known is not None and not retry:
+            return known
         self._waiting[pair] = {target_id}
         self.started += 1
         self._spawn(self._background(pair), f"lineage:{old[:8]}..{new[:8]}")
-        return None
+        return known  # a failure stays shown while it is tried again
 
     async def check(self, old: str, new: str) -> Lineage:
         """The verdict, from Git if not known (a verdict that could not be computed is computed again).
@@ -96,7 +102,11 @@ class LineageChecks:
         except GitError as exc:
             log.warning("cannot check that %s descends from %s: %s", new[:8], old[:8], exc)
             lineage = Lineage(old, new, descends=False, error=str(exc))
-        if len(self._known) >= MAX_PAIRS:
+            self._failed_at[(old, new)] = time.monotonic()
+        else:
+            self._failed_at.pop((old, new), None)
+        if (old, new) not in self._known and len(self._known) >= MAX_PAIRS:
+            self._failed_at.pop(next(iter(self._known)), None)
             self._known.pop(next(iter(self._known)))
         self._known[(old, new)] = lineage
         return lineage

@@ -6,7 +6,10 @@ import asyncio
 from collections.abc import Coroutine
 from typing import Any, cast
 
+import pytest
+
 from core.desired.repo import ConfigRepo, Lineage
+from core.engine import lineage as lineage_module
 from core.engine.lineage import LineageChecks, describe
 from core.errors import GitError
 
@@ -80,3 +83,18 @@ async def test_a_failed_check_is_not_a_descendant_and_is_retried_by_plans() -> N
     assert len(tasks) == 1 and repo.calls == 1 and dirty == [("web", "dev")]  # peeking again schedules nothing
     again = await lineage.check(OLD, NEW)
     assert again.error and repo.calls == 2
+
+
+async def test_a_failed_check_is_retried_for_rows_after_a_while(monkeypatch: pytest.MonkeyPatch) -> None:
+    """After ``RETRY_FAILED_AFTER`` a row's failed check runs again (the failure stays shown meanwhile)."""
+    repo = StubRepo({})
+    lineage, _, tasks = checks(repo)
+    lineage.peek(OLD, NEW, ("web", "dev"))
+    await asyncio.gather(*tasks)
+    monkeypatch.setattr(lineage_module, "RETRY_FAILED_AFTER", 0.0)
+    repo.answers[(OLD, NEW)] = Lineage(OLD, NEW, descends=True)
+    shown = lineage.peek(OLD, NEW, ("web", "dev"))
+    assert shown is not None and shown.error and len(tasks) == 2
+    await asyncio.gather(*tasks)
+    healed = lineage.peek(OLD, NEW, ("web", "dev"))
+    assert healed is not None and healed.descends and len(tasks) == 2

@@ -147,3 +147,24 @@ async def test_automation_waits_for_an_operator(fleet: Fleet, started: StartEngi
     waits = [c.message for c in app_row(snap, "web", "dev").conditions if c.type == "NonDescendant"]
     assert waits and "automated sync waits for an operator" in waits[0]
     assert not [e for e in read_entries(fleet.journal) if e.action == "sync" and e.result == "refused"]
+
+
+async def test_acknowledgement_of_another_situation_is_refused(fleet: Fleet, started: StartEngine) -> None:
+    """An acknowledged plan whose situation changed before it ran (another operator rolled the cluster back,
+    so the synced revision is another one) is refused: the acknowledgement named other revisions."""
+    engine, first = await synced_once(fleet, started)
+    second = write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 3}}, CONFIG], "web: 3 replicas")
+    await engine.refresh()
+    assert [s async for s in engine.run(await engine.plan_sync("web", "dev"))][-1].phase.successful
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == second)
+    force_push_orphan(fleet, replicas=7)
+    await engine.refresh()
+    acknowledged = await engine.plan_sync("web", "dev", allow_non_descendant=True)
+    assert second[:8] in acknowledged.non_descendant and acknowledged.non_descendant_allowed
+    assert [s async for s in engine.run(await engine.plan_rollback("web", "dev", first))][-1].phase.successful
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == first)
+    with pytest.raises(NotAcknowledgedError, match="not what was acknowledged"):
+        _ = [s async for s in engine.run(acknowledged)]
+    assert replicas(fleet) == 2
+    refused = read_entries(fleet.journal)[-1]
+    assert refused.result == "refused" and refused.details["synced_revision"] == first
