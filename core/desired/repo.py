@@ -85,6 +85,10 @@ def redact(text: str) -> str:
     return _USERINFO.sub("***@", text)
 
 
+DROPPED_SHOWN = 5
+"""Commits named when a revision leaves history behind (``Lineage.dropped_commits``)."""
+
+
 @dataclass(frozen=True, slots=True)
 class Lineage:
     """How a revision to deploy (``new``) relates to the one deployed before (``old``)."""
@@ -101,6 +105,8 @@ class Lineage:
     """Commits reachable from ``old`` but not from ``new``: the history deploying ``new`` leaves behind."""
     error: str = ""
     """Set when the relation could not be computed (then ``descends`` is False: nothing is assumed)."""
+    dropped_commits: tuple[Revision, ...] = ()
+    """The newest of the ``dropped`` commits (at most ``DROPPED_SHOWN``), newest first."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -460,8 +466,12 @@ def _lineage(git: _Git, old: str, new: str) -> Lineage:
     if not _has_commit(git, old):
         return Lineage(old, new, descends=False, old_exists=False)
     descends = git.status("merge-base", "--is-ancestor", old, new) == 0
-    dropped = 0 if descends else _count_between(git, new, old)
-    return Lineage(old, new, descends=descends, added=_count_between(git, old, new), dropped=dropped)
+    if descends:
+        return Lineage(old, new, descends=True, added=_count_between(git, old, new))
+    out = git.run("log", "-z", f"--format={_LOG_FORMAT}", f"--max-count={DROPPED_SHOWN}", old, f"^{new}", "--",
+                  what="read history of")
+    return Lineage(old, new, descends=False, added=_count_between(git, old, new),
+                   dropped=_count_between(git, new, old), dropped_commits=_parse_log(out))
 
 
 def _count_between(git: _Git, old: str, new: str) -> int:

@@ -15,8 +15,9 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from core.desired.repo import Lineage
 from core.engine.evaluate import LiveView
-from core.engine.lineage import describe
+from core.engine.lineage import describe, dropped_summary
 from core.engine.targets import Desired, Target
 from core.errors import FleetdeckError, JournalError, NotAcknowledgedError, ReadOnlyError
 from core.live.guard import RefusedRequest
@@ -147,23 +148,31 @@ class Actions:
         if namespace is not None and not resources:
             steps = (namespace, *steps)
         revision = row.revision.sha if row.revision else ""
-        non_descendant = await self._non_descendant(target, row, revision)
+        lineage = await self._lineage(row, revision)
+        non_descendant = describe(lineage, cluster) if lineage is not None else ""
+        dropped = dropped_summary(lineage, cluster) if lineage is not None else ""
         return SyncPlan(
             app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
+            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite"))
+            + ((dropped,) if dropped else ()),
             synced_revision=row.synced_revision or "", non_descendant=non_descendant,
             non_descendant_allowed=allow_non_descendant and bool(non_descendant),
         )
 
-    async def _non_descendant(self, target: Target, row: AppStatus, revision: str) -> str:
-        """Why syncing ``revision`` would replace history on the cluster, or "": it does not descend from the
-        revision last synced there (a pin, the operator's rollback, is never concerned)."""
+    async def _lineage(self, row: AppStatus, revision: str) -> Lineage | None:
+        """How ``revision`` relates to the revision last synced on the cluster; None when there is nothing to
+        compare (never synced, the same revision, or the pin: a rollback is the operator's choice)."""
         synced = row.synced_revision
         if not revision or not synced or revision == synced or revision == row.control.pinned:
-            return ""
-        return describe(await self.engine.lineage.check(synced, revision), target.cluster.name)
+            return None
+        return await self.engine.lineage.check(synced, revision)
+
+    async def _non_descendant(self, target: Target, row: AppStatus, revision: str) -> str:
+        """Why syncing ``revision`` would replace history on the cluster, or ""."""
+        lineage = await self._lineage(row, revision)
+        return describe(lineage, target.cluster.name) if lineage is not None else ""
 
     async def _check_acknowledged(self, target: Target, runtime: ClusterRuntime, plan: SyncPlan) -> SyncPlan:
         """Refuse (journalled) a sync that replaces history unless the plan carries the operator's

@@ -44,6 +44,16 @@ def describe(lineage: Lineage, cluster: str) -> str:
             f"{lineage.added} are new")
 
 
+def dropped_summary(lineage: Lineage, cluster: str) -> str:
+    """The commits synced on ``cluster`` that the new revision leaves behind, newest first ("" when none
+    are known): ``synced on prod, not in 4f9d2c1e: 0badc0de web: 3 replicas; 1a2b3c4d web: 2 (and 3 more)``."""
+    if lineage.descends or not lineage.dropped_commits:
+        return ""
+    shown = "; ".join(f"{c.short} {c.subject}" for c in lineage.dropped_commits)
+    more = lineage.dropped - len(lineage.dropped_commits)
+    return f"synced on {cluster}, not in {lineage.new[:8]}: {shown}" + (f" (and {more} more)" if more > 0 else "")
+
+
 class LineageChecks:
     """Cached ancestry verdicts, per (synced revision, desired revision).
 

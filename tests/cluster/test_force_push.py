@@ -69,6 +69,7 @@ async def test_force_push_is_refused_until_acknowledged(tmp_path: Path, repo: Pa
     refused = await asyncio.to_thread(run, tmp_path, "sync", app, "--fleet", str(fleet), "--yes")
     assert refused.returncode == 3, refused.stdout + refused.stderr
     assert "WARNING, history is replaced" in refused.stdout and synced[:8] in refused.stdout
+    assert f"warning: synced on {cluster.name}, not in {forced[:8]}: {synced[:8]} web 1.0" in refused.stdout
     assert "refused" in refused.stderr and "--allow-non-descendant" in refused.stderr
     assert await api.get(CM, "audit-marker", namespace) is None  # the last request: wait for it in the log
     await asyncio.to_thread(

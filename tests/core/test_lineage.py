@@ -10,8 +10,9 @@ import pytest
 
 from core.desired.repo import ConfigRepo, Lineage
 from core.engine import lineage as lineage_module
-from core.engine.lineage import LineageChecks, describe
+from core.engine.lineage import LineageChecks, describe, dropped_summary
 from core.errors import GitError
+from core.model import Revision
 
 OLD, NEW = "a" * 40, "b" * 40
 
@@ -39,6 +40,15 @@ def checks(repo: StubRepo) -> tuple[LineageChecks, list[tuple[str, str]], list[a
         tasks.append(asyncio.ensure_future(coro))
 
     return LineageChecks(cast(ConfigRepo, repo), spawn, dirty.append), dirty, tasks
+
+
+def test_dropped_commits_are_named_newest_first() -> None:
+    """The plan's warning names the commits left behind, and how many more."""
+    commits = (Revision("c" * 40, subject="web: 3 replicas"), Revision("d" * 40, subject="web: 2 replicas"))
+    lineage = Lineage(OLD, NEW, descends=False, added=1, dropped=5, dropped_commits=commits)
+    assert dropped_summary(lineage, "prod") == ("synced on prod, not in bbbbbbbb: cccccccc web: 3 replicas; "
+                                                "dddddddd web: 2 replicas (and 3 more)")
+    assert dropped_summary(Lineage(OLD, NEW, descends=False, old_exists=False), "prod") == ""
 
 
 def test_messages_name_both_revisions_and_the_cluster() -> None:

@@ -385,6 +385,7 @@ async def test_lineage_of_a_fast_forward_a_force_push_and_a_lost_revision(work: 
     await repo.fetch()
     forced = await repo.lineage(third, rewritten)  # the mirror keeps the commits it fetched before
     assert (forced.descends, forced.added, forced.dropped, forced.old_exists) == (False, 1, 2, True)
+    assert [c.subject for c in forced.dropped_commits] == ["three", "two"]  # newest first
     back = await repo.lineage(third, second)  # the branch moved back: nothing new, one commit dropped
     assert (back.descends, back.added, back.dropped) == (False, 0, 1)
     fresh = ConfigRepo(RepoSpec(url=work.url, branch="main"), tmp_path / "other-cache")

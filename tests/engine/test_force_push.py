@@ -64,6 +64,7 @@ async def test_force_pushed_head_needs_an_acknowledgement(fleet: Fleet, started:
     plan = await engine.plan_sync("web", "dev")
     assert plan.non_descendant == row.non_descendant and plan.synced_revision == first
     assert plan.needs_acknowledgement and not plan.blocked
+    assert f"synced on dev, not in {second[:8]}: {first[:8]} web: first version" in plan.warnings
     assert not (await engine.plan_sync("web", "dev", dry_run=True)).needs_acknowledgement
     with pytest.raises(NotAcknowledgedError, match="does not descend"):
         _ = [s async for s in engine.run(plan)]
