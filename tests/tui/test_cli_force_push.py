@@ -35,3 +35,12 @@ def test_terminal_question_says_history_is_replaced() -> None:
                        "synced there?"
     plain = dataclasses.replace(PLAN, non_descendant="", synced_revision="")
     assert _question(plain, "Sync") == "Sync web on prod?"
+
+
+def test_dropped_commit_subjects_are_printed_inert(capsys: pytest.CaptureFixture[str]) -> None:
+    """Commit subjects come from Git (untrusted): the plan prints them without escape sequences."""
+    hostile = "synced on prod, not in bbbbbbbb: cccccccc \x1b]0;owned\x07 fix\x1b[2J"
+    print_plan(dataclasses.replace(PLAN, warnings=(hostile,)))
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "cccccccc" in out and "fix" in out
