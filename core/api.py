@@ -51,8 +51,10 @@ class FleetEngineAPI(Protocol):
         dry_run: bool = False,
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
+        allow_non_descendant: bool = False,
     ) -> SyncPlan:
-        """What a sync would do, for the operator to confirm. Never writes."""
+        """What a sync would do, for the operator to confirm. Never writes. A revision that does not descend
+        from the one last synced (``SyncPlan.non_descendant``) runs only with ``allow_non_descendant``."""
         ...
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:

@@ -162,3 +162,16 @@ class LockedError(PermanentError):
         super().__init__(message, title="Locked", hint="wait for the other operation to finish, or ask its holder")
         self.holder = holder
         self.since = since
+
+
+class NotAcknowledgedError(PermanentError):
+    """A sync would replace history (its revision does not descend from the one synced: a force-push, or the
+    synced revision is gone) and the operator did not acknowledge it; nothing was changed."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(
+            message,
+            title="History replaced",
+            hint="review the change (`fleetdeck diff APP`, `fleetdeck history APP`), then acknowledge it: "
+            "`fleetdeck sync APP --allow-non-descendant`, or the console's confirmation",
+        )

@@ -46,7 +46,8 @@ Result = Literal["started", "succeeded", "failed", "refused"]
 RESULTS: Final = frozenset({"started", "succeeded", "failed", "refused"})
 GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
-DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease"})
+DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease",
+                                "synced_revision", "non_descendant", "acknowledged"})
 """The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
@@ -169,7 +170,7 @@ def clean_details(details: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in details.items():
         if key not in DETAIL_KEYS or value is None:
             continue
-        if key in ("dry_run", "prune"):
+        if key in ("dry_run", "prune", "acknowledged"):
             cleaned[key] = bool(value)
         elif key == "resources":
             items = [str(item) for item in value][:MAX_RESOURCES]

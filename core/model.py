@@ -439,6 +439,10 @@ class AppStatus:
     revision_stale: bool = False
     """The config repo cannot be fetched now: ``revision`` is the last one fetched (a ``RevisionStale``
     condition says why); show it marked as such, never as ``-``."""
+    non_descendant: str = ""
+    """Set when the desired revision (the branch head, not a pin) does not descend from ``synced_revision``
+    (a force-push, or the synced revision no longer exists in the repo): the message names both revisions.
+    A sync of it needs an explicit acknowledgement; automated syncs wait for an operator."""
 
     @property
     def id(self) -> tuple[AppName, ClusterName]:
@@ -540,6 +544,19 @@ class SyncPlan:
     blocked: str = ""
     """Why the plan must not run (render failed, cluster stale, empty render…); empty when it may."""
     warnings: tuple[str, ...] = ()
+    synced_revision: str = ""
+    """The revision last synced on the cluster (what the sync replaces), when known."""
+    non_descendant: str = ""
+    """Set when ``revision`` does not descend from ``synced_revision`` (a force-push, or the synced revision
+    is gone from the repo): the message names both revisions. Such a sync runs only when acknowledged."""
+    non_descendant_allowed: bool = False
+    """The operator's explicit acknowledgement of ``non_descendant`` (``--allow-non-descendant``)."""
+
+    @property
+    def needs_acknowledgement(self) -> bool:
+        """Whether running this plan is refused until the operator acknowledges ``non_descendant`` (a dry
+        run writes nothing and needs none)."""
+        return bool(self.non_descendant) and not self.non_descendant_allowed and not self.dry_run
 
     def count(self, action: SyncAction) -> int:
         """How many steps will ``action``."""

@@ -163,6 +163,9 @@ _CONFIRM = (
        "run (nothing is written).", mutating=True, palette=False),
     _a("confirm", "prune", "p", "toggle_prune", "confirm: toggle prune", "Prune", "Re-plan with or without "
        "pruning extraneous resources.", mutating=True, palette=False),
+    _a("confirm", "acknowledge", "a", "acknowledge", "confirm: acknowledge replaced history", "Acknowledge",
+       "Shown when a revision does not descend from the one synced (force-push): acknowledge it, or take the "
+       "acknowledgement back; y runs such a sync only when acknowledged.", mutating=True, palette=False),
 )
 
 _DIALOGS = (

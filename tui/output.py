@@ -77,7 +77,7 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
         revision = revision_text(app)
         badges = [b for b, on in (("paused", app.control.paused), ("pinned", bool(app.control.pinned)),
                                   ("stale", app.stale), ("old-rev", app.revision_stale),
-                                  ("~", app.approximate)) if on]
+                                  ("non-descendant", bool(app.non_descendant)), ("~", app.approximate)) if on]
         rows.append([
             app.app, app.cluster, app.sync.value, app.health.status.value, revision,
             age(app.revision.committed_at if app.revision else None, now), str(app.drift_count),
@@ -105,7 +105,9 @@ def first_condition(app: AppStatus) -> str:
     """The most severe condition's message, shortened for a table cell."""
     if not app.conditions:
         return app.health.message if app.health.status.value != "Healthy" else ""
-    worst = sorted(app.conditions, key=lambda c: ("error", "warning", "info").index(c.severity.value))[0]
+    # errors first, then a revision that would replace history (it stops the next sync), then the rest
+    worst = sorted(app.conditions, key=lambda c: (("error", "warning", "info").index(c.severity.value),
+                                                  c.type != "NonDescendant"))[0]
     return clean(worst.message, max_length=80)
 
 
@@ -125,6 +127,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "pinned": app.control.pinned,
         "stale": app.stale,
         "revision_stale": app.revision_stale,
+        "non_descendant": app.non_descendant,
         "approximate": app.approximate,
         "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
                        for c in app.conditions],

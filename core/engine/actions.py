@@ -12,11 +12,14 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from core.desired.repo import Lineage
 from core.engine.evaluate import LiveView
+from core.engine.lineage import describe, dropped_summary
 from core.engine.targets import Desired, Target
-from core.errors import FleetdeckError, JournalError, ReadOnlyError
+from core.errors import FleetdeckError, JournalError, NotAcknowledgedError, ReadOnlyError
 from core.live.guard import RefusedRequest
 from core.model import (
     AppName,
@@ -119,8 +122,12 @@ class Actions:
         return self.engine._evaluate(target)
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
-                        resources: Sequence[ResourceKey] = (), force_replace: bool = False) -> SyncPlan:
-        """What a sync of ``app`` on ``cluster`` would do, from the current evaluation."""
+                        resources: Sequence[ResourceKey] = (), force_replace: bool = False,
+                        allow_non_descendant: bool = False) -> SyncPlan:
+        """What a sync of ``app`` on ``cluster`` would do, from the current evaluation.
+
+        When the revision does not descend from the one last synced on the cluster, ``non_descendant``
+        says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement)."""
         target = self.engine.target(app, cluster)
         row = self._row(target)
         desired = self.engine.desired.get(target.id) or Desired(None, error="not rendered yet")
@@ -140,12 +147,53 @@ class Actions:
         namespace = await self._namespace_step(target, desired, runtime)
         if namespace is not None and not resources:
             steps = (namespace, *steps)
+        revision = row.revision.sha if row.revision else ""
+        lineage = await self._lineage(row, revision)
+        non_descendant = describe(lineage, cluster) if lineage is not None else ""
+        dropped = dropped_summary(lineage, cluster) if lineage is not None else ""
         return SyncPlan(
-            app=AppName(app), cluster=ClusterName(cluster), revision=row.revision.sha if row.revision else "",
+            app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
+            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite"))
+            + ((dropped,) if dropped else ()),
+            synced_revision=row.synced_revision or "", non_descendant=non_descendant,
+            non_descendant_allowed=allow_non_descendant and bool(non_descendant),
         )
+
+    async def _lineage(self, row: AppStatus, revision: str) -> Lineage | None:
+        """How ``revision`` relates to the revision last synced on the cluster; None when there is nothing to
+        compare (never synced, the same revision, or the pin: a rollback is the operator's choice)."""
+        synced = row.synced_revision
+        if not revision or not synced or revision == synced or revision == row.control.pinned:
+            return None
+        return await self.engine.lineage.check(synced, revision)
+
+    async def _non_descendant(self, target: Target, row: AppStatus, revision: str) -> str:
+        """Why syncing ``revision`` would replace history on the cluster, or ""."""
+        lineage = await self._lineage(row, revision)
+        return describe(lineage, target.cluster.name) if lineage is not None else ""
+
+    async def _check_acknowledged(self, target: Target, runtime: ClusterRuntime, plan: SyncPlan) -> SyncPlan:
+        """Refuse (journalled) a sync that replaces history unless the plan carries the operator's
+        acknowledgement of exactly the situation found now; the plan as it will run."""
+        if plan.kind != "sync" or plan.dry_run:
+            return plan
+        row = self._row(target)
+        current = await self._non_descendant(target, row, plan.revision)
+        if not current:
+            return replace(plan, non_descendant="", non_descendant_allowed=False)
+        if plan.non_descendant_allowed and plan.non_descendant == current:
+            return plan
+        changed = plan.non_descendant_allowed and plan.non_descendant != current
+        message = f"sync of {plan.app} on {plan.cluster} refused: {current}" + (
+            "; this is not what was acknowledged (plan again)" if changed else
+            "; syncing it needs an explicit acknowledgement")
+        await self._record(runtime.identity, "sync", plan.app, plan.cluster, "refused", message,
+                           {"revision": plan.revision, "dry_run": plan.dry_run, "prune": plan.prune,
+                            "synced_revision": row.synced_revision, "non_descendant": current,
+                            "acknowledged": False})
+        raise NotAcknowledgedError(message)
 
     async def _prune_steps(self, steps: tuple[PlanStep, ...], target: Target,
                            runtime: ClusterRuntime) -> tuple[PlanStep, ...]:
@@ -206,6 +254,7 @@ class Actions:
                                 plan.blocked)
             raise FleetdeckError(f"{plan.kind} of {plan.app} on {plan.cluster} refused: {plan.blocked}",
                                  title="Refused")
+        plan = await self._check_acknowledged(target, runtime, plan)
         desired = self.engine.desired.get(target.id)
         if plan.kind == "rollback" or desired is None or (desired.revision and desired.revision.sha != plan.revision):
             desired = await self.engine.render_target(target, revision=plan.revision)
@@ -332,7 +381,7 @@ class Actions:
             return
         plan = await self.plan_sync(target.app.name, target.cluster.name, prune=target.app.sync.prune,
                                     resources=decision.resources)
-        if plan.blocked:
+        if plan.blocked or plan.needs_acknowledgement:  # history replaced: an operator decides
             return
         self.engine._spawn(self._drain(plan), f"auto-sync:{target.cluster.name}:{target.app.name}")
 

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Any
 
 from core.desired.spec import ClusterSpec
 from core.engine.evaluate import Context, Predicted
+from core.engine.lineage import describe
 from core.engine.targets import Target, digest
 from core.errors import ConfigError, FleetdeckError, JournalError
 from core.journal import OperatorIdentity, current_identity
@@ -272,7 +273,18 @@ class ClusterRuntime:
                                         Severity.ERROR))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
-                       revision_error="" if state.control.pinned else self.engine.repo.status.error)
+                       revision_error="" if state.control.pinned else self.engine.repo.status.error,
+                       non_descendant=self._non_descendant(target, synced, pinned=bool(state.control.pinned)))
+
+    def _non_descendant(self, target: Target, synced: str | None, *, pinned: bool) -> str:
+        """Why the desired revision (the branch head; a pin is the operator's choice) does not descend from
+        the revision last synced here, or "" (also while the check is still running)."""
+        desired = self.engine.desired.get(target.id)
+        wanted = desired.revision.sha if desired is not None and desired.revision is not None else None
+        if pinned or not synced or not wanted or wanted == synced:
+            return ""
+        lineage = self.engine.lineage.peek(synced, wanted, target.id)
+        return describe(lineage, self.spec.name) if lineage is not None else ""
 
     # ------------------------------------------------------------------------------------ dry run
 

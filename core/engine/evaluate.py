@@ -101,6 +101,8 @@ class Context:
     conditions: tuple[Condition, ...] = ()
     revision_error: str = ""
     """Why the config repo cannot be fetched now (the desired state comes from the last revision fetched)."""
+    non_descendant: str = ""
+    """Why the desired revision does not descend from the synced one (``core.engine.lineage``), or ""."""
 
 
 def evaluate(
@@ -130,6 +132,10 @@ def evaluate(
     if revision_stale and desired.revision is not None:
         conditions.append(Condition("RevisionStale", f"desired state from {desired.revision.short}, the last "
                                     f"revision fetched; fetching fails: {context.revision_error}", Severity.WARNING))
+    if context.non_descendant:
+        waits = "; automated sync waits for an operator" if target.app.sync.automated else ""
+        conditions.append(Condition("NonDescendant", f"{context.non_descendant}: a sync needs an explicit "
+                                    f"acknowledgement{waits}", Severity.WARNING))
     conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
@@ -150,7 +156,7 @@ def evaluate(
         history=context.history, synced_revision=context.synced_revision, behind=context.behind,
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
-        revision_stale=revision_stale,
+        revision_stale=revision_stale, non_descendant=context.non_descendant,
     )
 
 

@@ -27,6 +27,7 @@ from core.engine.actions import Actions
 from core.engine.clusters import ClusterRuntime
 from core.engine.evaluate import Memo, Predicted, evaluate
 from core.engine.gcpolicy import GCPolicy
+from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -105,6 +106,8 @@ class FleetEngine:
         self._ready = asyncio.Event()
         self.actions = Actions(self)
         self.gc = GCPolicy()
+        self.lineage = LineageChecks(self.repo, self._spawn, self.mark_dirty)
+        """Whether each desired revision descends from the revision last synced (force-push detection)."""
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -189,11 +192,11 @@ class FleetEngine:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
-            while self._dry_runs and loop.time() < deadline:
+            while (self._dry_runs or self.lineage.pending) and loop.time() < deadline:
                 await asyncio.sleep(0.02)
-            started = self._dry_runs_started
+            started = self._dry_runs_started + self.lineage.started
             await self._publish_now()  # verdicts arrived: evaluate again (this may ask for more)
-            if self._dry_runs_started == started:
+            if self._dry_runs_started + self.lineage.started == started:
                 return
 
     @property
@@ -409,10 +412,11 @@ class FleetEngine:
         return target
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
-                        resources: Sequence[ResourceKey] = (), force_replace: bool = False) -> SyncPlan:
+                        resources: Sequence[ResourceKey] = (), force_replace: bool = False,
+                        allow_non_descendant: bool = False) -> SyncPlan:
         """Forwarded to ``Actions.plan_sync``."""
         return await self.actions.plan_sync(app, cluster, prune=prune, dry_run=dry_run, resources=resources,
-                                            force_replace=force_replace)
+                                            force_replace=force_replace, allow_non_descendant=allow_non_descendant)
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """Forwarded to ``Actions.plan_rollback``."""

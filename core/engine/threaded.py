@@ -80,10 +80,12 @@ class ThreadedEngine:
         dry_run: bool = False,
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
+        allow_non_descendant: bool = False,
     ) -> SyncPlan:
         """Forwarded to ``FleetEngine.plan_sync``."""
         return await self._t().call(self.engine.plan_sync(
-            app, cluster, prune=prune, dry_run=dry_run, resources=resources, force_replace=force_replace
+            app, cluster, prune=prune, dry_run=dry_run, resources=resources, force_replace=force_replace,
+            allow_non_descendant=allow_non_descendant,
         ))
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:

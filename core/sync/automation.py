@@ -7,6 +7,9 @@ sync only on ``sync=True``. Safeguards, in Argo's order (``argo:controller/appco
 * automation enabled, app neither paused (expired pauses already read as not paused) nor suspended,
   this process the automation owner, no operation in progress, app not being deleted;
 * only when the app is ``OutOfSync``: ``Unknown`` (render failed, cluster unreachable) never syncs;
+* never a revision that does not descend from the one last synced (a force-push, or the synced revision is
+  gone from the repo): replacing history waits for an operator's explicit acknowledgement (fleetdeck's own
+  safeguard; Argo CD syncs it);
 * with auto-prune off, skip when only prunes are pending;
 * once per revision: a revision whose last sync failed is never retried automatically (a
   ``SyncError`` condition); a revision already synced is synced again only by self-heal, with
@@ -57,6 +60,8 @@ class AppInputs:
     deleting: bool = False
     automation_owner: bool = True
     """This process holds the cluster's automation lease."""
+    non_descendant: str = ""
+    """Why the revision does not descend from the one last synced (``AppStatus.non_descendant``), or ""."""
 
     @classmethod
     def of(cls, app: AppStatus, *, suspended: bool = False, automation_owner: bool = True) -> AppInputs:
@@ -70,6 +75,7 @@ class AppInputs:
             suspended=suspended,
             operation_running=running,
             automation_owner=automation_owner,
+            non_descendant=app.non_descendant,
         )
 
 
@@ -126,6 +132,8 @@ def _gate(app: AppInputs, policy: AutoSyncPolicy) -> AutoSyncDecision | None:
         return _skip("sync status is Unknown (render or comparison failed): never synced automatically")
     if app.sync is not SyncStatus.OUT_OF_SYNC:
         return _skip("app is Synced")
+    if app.non_descendant:
+        return _skip(f"waiting for an operator: {app.non_descendant}", error=True)
     return None
 
 

@@ -169,6 +169,8 @@ class SyncOperation(StageRunner):
     def _refusal(self) -> str:
         if self.plan.blocked:
             return f"plan is blocked: {self.plan.blocked}"
+        if self.plan.needs_acknowledgement:
+            return f"not acknowledged: {self.plan.non_descendant}"
         if any(e.action is SyncAction.FAILED for e in self._entries.values()):
             return "the plan names resources without a desired manifest"
         applies = sum(len(keys) for _, keys in self._apply_waves)
@@ -184,6 +186,9 @@ class SyncOperation(StageRunner):
             details["resources"] = [str(k) for k in self.plan.selected]
         if self.options.reason:
             details["reason"] = self.options.reason
+        if self.plan.non_descendant:
+            details.update(synced_revision=self.plan.synced_revision, non_descendant=self.plan.non_descendant,
+                           acknowledged=self.plan.non_descendant_allowed)
         return details
 
     async def _journal(self, result: Result, message: str) -> None:

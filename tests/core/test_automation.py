@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from core.model import (
@@ -42,7 +44,7 @@ HEAL = AutoSyncPolicy(enabled=True, self_heal=True)
 
 
 def _app(sync: SyncStatus = SyncStatus.OUT_OF_SYNC, *states: tuple[ResourceKey, ResourceState],
-         **kw: bool) -> AppInputs:
+         **kw: Any) -> AppInputs:
     resources = states or ((DEP, ResourceState.OUT_OF_SYNC), (CM, ResourceState.SYNCED))
     return AppInputs(sync=sync, revision=SHA, resources=tuple(resources), **kw)
 
@@ -91,6 +93,10 @@ CASES = [
                  id="wipe-out-with-allow-empty"),
     pytest.param(_app(SyncStatus.OUT_OF_SYNC, (DEP, ResourceState.MISSING)), AUTO, None, True, "OutOfSync",
                  id="missing-resource"),
+    pytest.param(_app(non_descendant="bbbbbbbb does not descend from aaaaaaaa"), AUTO, None, False,
+                 "waiting for an operator: bbbbbbbb does not descend", id="force-pushed-head-waits"),
+    pytest.param(_app(non_descendant="gone"), HEAL, _last(OperationPhase.SUCCEEDED, finished=NOW - 60), False,
+                 "waiting for an operator", id="force-pushed-head-not-self-healed"),
 ]
 
 
@@ -150,3 +156,15 @@ def test_inputs_from_app_status() -> None:
     assert inputs.revision == SHA
     assert inputs.resources == ((DEP, ResourceState.OUT_OF_SYNC),)
     assert inputs.paused and inputs.operation_running
+
+
+def test_non_descendant_head_is_an_error_condition_and_read_from_the_row() -> None:
+    """A head that does not descend from the synced revision is never synced automatically: the decision is
+    an error condition naming why, and AppInputs.of carries the row's message."""
+    decision = decide_auto_sync(app=_app(non_descendant="force-pushed"), policy=AUTO_PRUNE, last_operation=None,
+                                now=NOW)
+    assert not decision.sync and decision.error
+    status = AppStatus(app=AppName("web"), cluster=ClusterName("prod"), namespace="web", path="apps/web",
+                       sync=SyncStatus.OUT_OF_SYNC, health=Health(HealthStatus.HEALTHY), revision=Revision(sha=SHA),
+                       non_descendant="force-pushed")
+    assert AppInputs.of(status).non_descendant == "force-pushed"

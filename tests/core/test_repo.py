@@ -365,3 +365,32 @@ def test_split_credentials() -> None:
     assert split_credentials("https://host/r.git") == ("https://host/r.git", "", "")
     assert split_credentials("git@host:org/r.git") == ("git@host:org/r.git", "", "")
     assert split_credentials("file:///tmp/r.git") == ("file:///tmp/r.git", "", "")
+
+
+async def test_lineage_of_a_fast_forward_a_force_push_and_a_lost_revision(work: Work, tmp_path: Path) -> None:
+    """``lineage(old, new)``: descends with the commits added; after a force-push, not descending with the
+    commits each side lacks; an old revision the mirror never had is reported missing, an unknown new one
+    is an error."""
+    first = work.commit({"a.yaml": "a: 1\n"}, "one")
+    repo = mirrored(work, tmp_path)
+    await repo.fetch()
+    second = work.commit({"a.yaml": "a: 2\n"}, "two")
+    third = work.commit({"a.yaml": "a: 3\n"}, "three")
+    await repo.fetch()
+    forward = await repo.lineage(first, third)
+    assert (forward.descends, forward.added, forward.dropped, forward.old_exists) == (True, 2, 0, True)
+    assert (await repo.lineage(third, third)).descends
+    git(work.dir, "reset", "-q", "--hard", first)
+    rewritten = work.commit({"a.yaml": "a: 9\n"}, "rewritten")
+    await repo.fetch()
+    forced = await repo.lineage(third, rewritten)  # the mirror keeps the commits it fetched before
+    assert (forced.descends, forced.added, forced.dropped, forced.old_exists) == (False, 1, 2, True)
+    assert [c.subject for c in forced.dropped_commits] == ["three", "two"]  # newest first
+    back = await repo.lineage(third, second)  # the branch moved back: nothing new, one commit dropped
+    assert (back.descends, back.added, back.dropped) == (False, 0, 1)
+    fresh = ConfigRepo(RepoSpec(url=work.url, branch="main"), tmp_path / "other-cache")
+    await fresh.fetch()
+    lost = await fresh.lineage(third, rewritten)  # a new mirror never had it
+    assert (lost.descends, lost.old_exists) == (False, False)
+    with pytest.raises(GitError):
+        await repo.lineage(first, "f" * 40)

@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.errors import FleetdeckError, ReadOnlyError
+from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
 from core.model import (
     AppControl,
     AppName,
@@ -122,8 +122,10 @@ class FakeEngine:
         dry_run: bool = False,
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
+        allow_non_descendant: bool = False,
     ) -> SyncPlan:
-        """A plan from the current snapshot: drifted resources, prune as asked, blocked when unsafe."""
+        """A plan from the current snapshot: drifted resources, prune as asked, blocked when unsafe; the row's
+        ``non_descendant`` carried over (acknowledged with ``allow_non_descendant``)."""
         self._record("plan_sync", app, cluster, prune, dry_run, tuple(resources))
         status = self._app(app, cluster)
         steps = tuple(_step(r, prune) for r in status.resources if _in_plan(r, resources))
@@ -134,7 +136,9 @@ class FakeEngine:
             blocked = f"render failed: {status.conditions[0].message}"
         plan = SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=status.revision.sha if
                         status.revision else "", steps=steps, prune=prune, dry_run=dry_run,
-                        selected=tuple(resources), blocked=blocked)
+                        selected=tuple(resources), blocked=blocked, synced_revision=status.synced_revision or "",
+                        non_descendant=status.non_descendant,
+                        non_descendant_allowed=allow_non_descendant and bool(status.non_descendant))
         self.plans.append(plan)
         return plan
 
@@ -152,6 +156,8 @@ class FakeEngine:
         """Pending, one Running per step, then Succeeded; live mode then publishes the synced row."""
         self._record("run", plan)
         self._refuse(f"sync {plan.app} on {plan.cluster}")
+        if plan.needs_acknowledgement:  # like the core: history is replaced only when acknowledged
+            raise NotAcknowledgedError(f"sync of {plan.app} on {plan.cluster} refused: {plan.non_descendant}")
         self.runs.append(plan)
         state = OperationState(id=f"op-{len(self.runs)}", app=plan.app, cluster=plan.cluster, kind=plan.kind,
                                revision=plan.revision, phase=OperationPhase.RUNNING, dry_run=plan.dry_run,

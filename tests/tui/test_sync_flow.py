@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 
 from core.errors import ClusterError
 from core.model import OperationPhase, ResourceKey, SyncAction, SyncStatus
-from tests.fixtures.snapshots import fleet_snapshot
+from tests.fixtures.snapshots import fleet_snapshot, with_app
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, settle_node, unique, wait_for_screen
@@ -128,6 +129,74 @@ async def test_blocked_plan_cannot_run(engine: FakeEngine, build_app: AppFactory
         await pilot.pause()
         assert isinstance(app.screen, ConfirmSyncModal)
         assert engine.runs == []
+
+
+FORCED = "4f9d2c1e does not descend from 0badc0de, the revision last synced on prod-us (force-push?)"
+
+
+def force_pushed_engine() -> FakeEngine:
+    """The standard fleet with web on prod-us's head force-pushed: not a descendant of what runs there."""
+    snap = fleet_snapshot()
+    row = snap.app(*WEB_PROD_US)
+    assert row is not None
+    return FakeEngine([with_app(snap, dataclasses.replace(row, non_descendant=FORCED, synced_revision="0badc0de" * 5))])
+
+
+async def test_force_push_needs_a_second_key_before_y(build_app: AppFactory) -> None:
+    """A plan that replaces history: the modal shows the warning with both revisions, `y` does nothing until
+    `a` acknowledges it, `a` again takes it back, a re-plan keeps it; the run gets the acknowledged plan."""
+    engine = force_pushed_engine()
+    app = build_app(engine)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await settle(pilot)
+        assert "rewritten" in screen_text(app)  # the row's flag
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        text = screen_text(app)
+        assert "HISTORY REPLACED: 4f9d2c1e does not descend from 0badc0de" in text
+        assert "not acknowledged: press a to acknowledge, then y" in text
+        assert "History would be replaced on prod-us: press a to acknowledge it before y can run." in text
+        assert "a acknowledge replaced history: off" in text
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmSyncModal) and engine.runs == []
+        await pilot.press("a")
+        await pilot.pause()
+        assert modal.plans[0].non_descendant_allowed
+        assert "acknowledged (a to take it back)" in screen_text(app)
+        assert "Press y to run 1 of 1 plans." in screen_text(app)
+        await pilot.press("a")
+        await pilot.pause()
+        assert not modal.plans[0].non_descendant_allowed
+        await pilot.press("y")
+        await pilot.pause()
+        assert engine.runs == []
+        await pilot.press("a")
+        await pilot.press("p")  # a re-plan keeps the acknowledgement of the same message
+        await settle_node(pilot, modal)
+        assert modal.plans[0].prune and modal.plans[0].non_descendant_allowed
+        await pilot.press("y")
+        await settle(pilot)
+        assert len(engine.runs) == 1
+        ran = engine.runs[0]
+        assert ran.non_descendant == FORCED and ran.non_descendant_allowed and not ran.needs_acknowledgement
+
+
+async def test_plain_plan_has_no_acknowledgement_key(engine: FakeEngine, build_app: AppFactory) -> None:
+    """Without a history replacement the dialog offers no `a` and `y` runs at once."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        assert "acknowledge" not in screen_text(app).lower()
+        assert modal.check_action("acknowledge", ()) is False
+        await pilot.press("a")
+        await pilot.press("y")
+        await settle(pilot)
+        assert len(engine.runs) == 1 and not engine.runs[0].non_descendant
 
 
 async def test_selective_sync_of_marked_resources(engine: FakeEngine, build_app: AppFactory) -> None:

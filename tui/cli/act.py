@@ -42,6 +42,12 @@ def print_plan(plan: Any) -> None:
         click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {clean(str(step.key))}{reason}")
     for warning in plan.warnings:
         click.echo(f"  warning: {clean(warning)}")
+    if plan.non_descendant:
+        click.echo(f"  WARNING, history is replaced: {clean(plan.non_descendant)}")
+        if plan.non_descendant_allowed:
+            click.echo("  acknowledged with --allow-non-descendant")
+        elif not plan.dry_run:
+            click.echo("  this sync runs only with --allow-non-descendant")
     if plan.blocked:
         click.echo(f"  blocked: {clean(plan.blocked)}")
 
@@ -59,7 +65,28 @@ def confirm(question: str, yes: bool) -> None:
 def _question(plan: Any, verb_text: str) -> str:
     pruned = [clean(str(s.key)) for s in plan.steps if s.action.value == "pruned"]
     deletes = f"; this DELETES {len(pruned)} object(s): {', '.join(pruned)}" if pruned else ""
-    return f"{verb_text} {plan.app} on {plan.cluster}{deletes}?"
+    replaces = ""
+    if plan.non_descendant and not plan.dry_run:
+        replaces = f"; this REPLACES HISTORY: {plan.revision[:8]} does not descend from " \
+                   f"{plan.synced_revision[:8] or 'the synced revision'}, synced there"
+    return f"{verb_text} {plan.app} on {plan.cluster}{deletes}{replaces}?"
+
+
+async def _run_sync(engine: Any, plan: Any, fmt: str) -> Exit:
+    """Run a sync plan and report it. A sync that replaces history without (or with another) acknowledgement
+    is refused and journalled by the engine: say why and how to proceed (exit 3). A plan that needs one is
+    still handed to the engine, which is what refuses it and writes the journal entry."""
+    from core.errors import NotAcknowledgedError
+
+    try:
+        state = await run_plan(engine, plan)
+    except NotAcknowledgedError as exc:
+        click.echo(f"error: {clean(exc.message)}", err=True)
+        click.echo(f"hint: review the change (`fleetdeck diff {plan.app}`, `fleetdeck history {plan.app}`), "
+                   f"then run `fleetdeck sync {plan.app} --cluster {plan.cluster} --allow-non-descendant`",
+                   err=True)
+        return Exit.REFUSED
+    return report_result(state, fmt)
 
 
 async def run_plan(engine: Any, plan: Any) -> Any:
@@ -99,15 +126,22 @@ def report_result(state: Any, fmt: str) -> Exit:
 @click.option("--resource", "resources", multiple=True, metavar="KIND/NS/NAME", help="Sync only these.")
 @click.option("--force-replace", is_flag=True, help="Delete and recreate objects whose immutable fields changed.")
 @click.option("--yes", "-y", is_flag=True, help="Do not ask for confirmation.")
+@click.option("--allow-non-descendant", is_flag=True,
+              help="Sync even though the revision does not descend from the one synced on the cluster "
+                   "(the branch was force-pushed, or the synced revision is gone from the repo).")
 @global_options(output=RESULT_FORMATS)
 @verb
 @changes("sync")
 def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune: bool,
-         resources: tuple[str, ...], force_replace: bool, yes: bool) -> None:
+         resources: tuple[str, ...], force_replace: bool, yes: bool, allow_non_descendant: bool) -> None:
     """Sync APP: show the plan, ask, apply.
 
+    A revision that does not descend from the one last synced on the cluster (a force-push) replaces
+    history: the plan says so and the sync runs only with --allow-non-descendant.
+
     Output (the result): table, json, yaml. Exit 0 succeeded, 1 a resource failed (dry runs too),
-    2 the plan is blocked or the cluster cannot be read, 3 refused (read-only, locked, declined).
+    2 the plan is blocked or the cluster cannot be read, 3 refused (read-only, locked, declined,
+    history replaced without --allow-non-descendant).
     """
     from core.model import ResourceKey
 
@@ -127,14 +161,15 @@ def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune
                            f"{': ' + clean(row.control.reason) if row.control.reason else ''};"
                            " a manual sync still applies (the pause only stops automated syncs)")
             plan = await engine.plan_sync(app, row.cluster, prune=prune, dry_run=dry_run,
-                                          resources=keys, force_replace=force_replace)
+                                          resources=keys, force_replace=force_replace,
+                                          allow_non_descendant=allow_non_descendant)
             print_plan(plan)
             if plan.blocked:
                 code = max(code, Exit.ERROR)
                 continue
-            confirm(_question(plan, "Dry-run" if dry_run else "Sync"), yes or dry_run)
-            state = await run_plan(engine, plan)
-            code = max(code, report_result(state, fmt))
+            if not plan.needs_acknowledgement:  # else the engine refuses it at once: nothing to ask
+                confirm(_question(plan, "Dry-run" if dry_run else "Sync"), yes or dry_run)
+            code = max(code, await _run_sync(engine, plan, fmt))
         return code
 
     sys.exit(int(with_engine(body, only_app=app)))

@@ -1,13 +1,16 @@
 """Confirmation dialogs: the sync/rollback plan preview, and a plain yes/no question.
 
 ``ConfirmSyncModal`` states exactly what will happen on which cluster (created, changed, pruned,
-skipped, blocked) and returns the plans to run, or ``None``. Toggling dry run or prune re-plans through a
+skipped, blocked) and returns the plans to run, or ``None``. A plan whose revision does not descend from
+the one synced (a force-push) is shown with a HISTORY REPLACED warning, and ``y`` runs nothing until the
+operator acknowledged it with ``a`` (the returned plans then carry ``non_descendant_allowed``). Toggling dry run or prune re-plans through a
 callback the caller provides (run in a worker: planning is I/O). The dialog never runs anything itself.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import replace
 
 from rich.text import Text
 from textual import work
@@ -49,6 +52,8 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     if plan.selected:
         heading.append(f" (only {len(plan.selected)} selected resources)")
     lines = [heading]
+    if plan.non_descendant:
+        lines.extend(history_lines(plan, glyphs))
     if plan.blocked:
         blocked = Text(f"    {glyphs.action[SyncAction.FAILED]} blocked: ", style="bold", end="")
         blocked.append_text(safe(plan.blocked, max_length=400))
@@ -71,9 +76,28 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     return lines
 
 
+def history_lines(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
+    """The warning of a plan whose revision does not descend from the one synced (a force-push), and
+    whether it is acknowledged."""
+    warning = Text(f"    {glyphs.warning} HISTORY REPLACED: ", style="bold reverse", end="")
+    warning.append_text(safe(plan.non_descendant, "bold", max_length=400))
+    if plan.dry_run:
+        state = Text("      dry run: nothing is written, no acknowledgement needed", style="dim", end="")
+    elif plan.non_descendant_allowed:
+        state = Text("      acknowledged (a to take it back)", style="bold", end="")
+    else:
+        state = Text("      not acknowledged: press a to acknowledge, then y", style="bold", end="")
+    return [warning, state]
+
+
 def runnable(plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
     """The plans that may run (not blocked)."""
     return tuple(p for p in plans if not p.blocked)
+
+
+def unacknowledged(plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
+    """Runnable plans that replace history and are not acknowledged: ``y`` does nothing while any is left."""
+    return tuple(p for p in runnable(plans) if p.needs_acknowledgement)
 
 
 def summary_line(plans: Sequence[SyncPlan]) -> Text:
@@ -81,6 +105,12 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
     ok = runnable(plans)
     if not ok:
         return Text("Nothing can run: every plan is blocked.", style="bold", end="")
+    waiting = unacknowledged(plans)
+    if waiting:
+        where = ", ".join(sorted({p.cluster for p in waiting}))
+        text = Text(f"History would be replaced on {where}: ", style="bold", end="")
+        text.append("press a to acknowledge it before y can run.")
+        return text
     clusters = sorted({p.cluster for p in ok})
     dry = all(p.dry_run for p in ok)
     prune = any(p.prune for p in ok)
@@ -116,6 +146,9 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.title_text = title or self._make_title()
         self.prune = any(p.prune for p in self.plans)
         self.dry_run = bool(self.plans) and all(p.dry_run for p in self.plans)
+        self.acknowledged: frozenset[tuple[str, str, str]] = frozenset()
+        """(app, cluster, message) of each history replacement the operator acknowledged with ``a``; a re-plan
+        keeps an acknowledgement only for the same message."""
 
     def _make_title(self) -> str:
         kind = "Roll back" if any(p.kind == "rollback" for p in self.plans) else "Sync"
@@ -140,26 +173,53 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         return join_lines(lines)
 
     def _options_text(self) -> Text:
+        acknowledge = ""
+        if self._replacing():
+            done = all(p.non_descendant_allowed for p in self._replacing())
+            acknowledge = f", a acknowledge replaced history: {'on' if done else 'off'}"
         if self.replan is None:
-            return Text("y run, n cancel", end="")
+            return Text(f"y run, n cancel{acknowledge}", end="")
         return Text(
             f"y run, n cancel, d dry run: {'on' if self.dry_run else 'off'}, "
-            f"p prune: {'on' if self.prune else 'off'}",
+            f"p prune: {'on' if self.prune else 'off'}{acknowledge}",
             end="",
         )
 
+    def _replacing(self) -> tuple[SyncPlan, ...]:
+        """Runnable plans that would replace history (dry runs write nothing: not concerned)."""
+        return tuple(p for p in runnable(self.plans) if p.non_descendant and not p.dry_run)
+
+    def _with_acknowledgements(self, plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
+        return tuple(replace(p, non_descendant_allowed=True)
+                     if p.non_descendant and (p.app, p.cluster, p.non_descendant) in self.acknowledged else p
+                     for p in plans)
+
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Re-planning toggles exist only when the caller can re-plan."""
+        """Re-planning toggles exist only when the caller can re-plan; the acknowledgement only when a plan
+        replaces history; ``y`` only when something can run and every history replacement is acknowledged."""
         if action in ("toggle_dry_run", "toggle_prune"):
             return self.replan is not None
+        if action == "acknowledge":
+            return bool(self._replacing())
         if action == "confirm":
-            return bool(runnable(self.plans))
+            return bool(runnable(self.plans)) and not unacknowledged(self.plans)
         return True
 
     def action_confirm(self) -> None:
-        """Run the runnable plans."""
-        if runnable(self.plans):
+        """Run the runnable plans (never while a history replacement is not acknowledged)."""
+        if runnable(self.plans) and not unacknowledged(self.plans):
             self.dismiss(runnable(self.plans))
+
+    def action_acknowledge(self) -> None:
+        """Acknowledge every history replacement shown (or take the acknowledgement back)."""
+        replacing = self._replacing()
+        if not replacing:
+            return
+        if all(p.non_descendant_allowed for p in replacing):
+            self.acknowledged = frozenset()
+        else:
+            self.acknowledged = frozenset((p.app, p.cluster, p.non_descendant) for p in replacing)
+        self.show_plans(tuple(replace(p, non_descendant_allowed=False) for p in self.plans))
 
     def action_cancel(self) -> None:
         """Close; nothing runs."""
@@ -183,8 +243,8 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.show_plans(await self.replan(self.prune, self.dry_run))
 
     def show_plans(self, plans: Sequence[SyncPlan]) -> None:
-        """Replace the plans shown (after a re-plan)."""
-        self.plans = tuple(plans)
+        """Replace the plans shown (after a re-plan), applying the acknowledgements still valid."""
+        self.plans = self._with_acknowledgements(plans)
         self.query_one("#plans", Static).update(self._plans_renderable())
         self.query_one("#consequences", Static).update(summary_line(self.plans))
         self.query_one("#options", Static).update(self._options_text())
@@ -211,8 +271,8 @@ class ConfirmModal(ModalScreen[bool]):
         yield Footer()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No re-planning in a plain question."""
-        return action not in ("toggle_dry_run", "toggle_prune")
+        """No re-planning or acknowledgement in a plain question."""
+        return action not in ("toggle_dry_run", "toggle_prune", "acknowledge")
 
     def action_confirm(self) -> None:
         """Answer yes."""

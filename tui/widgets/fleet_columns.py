@@ -98,7 +98,8 @@ def _drift_cell(row: FleetRow, ctx: CellContext) -> Text:
 
 
 def flags_text(app: AppStatus, ctx: CellContext) -> Text:
-    """Badges for paused, pinned, stale (cluster or revision), approximate and running, each a glyph and a word."""
+    """Badges for paused, pinned, stale (cluster or revision), rewritten history (the revision does not descend
+    from the one synced), approximate and running, each a glyph and a word."""
     g = ctx.glyphs
     text = Text(end="")
     if app.operation is not None and not app.operation.phase.completed:
@@ -112,6 +113,8 @@ def flags_text(app: AppStatus, ctx: CellContext) -> Text:
         text.append(f"{g.stale} stale ", style=ctx.style("stale"))
     if app.revision_stale:
         text.append(f"{g.stale} old rev ", style=ctx.style("stale"))
+    if app.non_descendant:
+        text.append(f"{g.warning} rewritten ", style=ctx.style("degraded"))
     if any(c.severity is Severity.ERROR for c in app.conditions):
         text.append(f"{g.warning} error ", style=ctx.style("degraded"))
     if app.approximate:
