@@ -234,3 +234,16 @@ def test_console_log_is_private(tmp_path: Path, monkeypatch: pytest.MonkeyPatch)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
     assert "hello" in path.read_text()
+
+
+def test_exit_code_mapping_of_errors() -> None:
+    """The one mapping from an error to an exit code: refusals are 3, everything else 2."""
+    from core.errors import ClusterError, ConfigError, LockedError, NotAcknowledgedError, ReadOnlyError
+    from tui.cli.options import Exit, exit_code_of
+
+    assert exit_code_of(ReadOnlyError("sync web")) is Exit.REFUSED
+    assert exit_code_of(NotAcknowledgedError("history replaced")) is Exit.REFUSED
+    assert exit_code_of(KeyboardInterrupt()) is Exit.INTERRUPTED
+    assert exit_code_of(ConfigError("bad fleet file")) is Exit.ERROR
+    assert exit_code_of(ClusterError("down", cluster="a", status=None)) is Exit.ERROR
+    assert exit_code_of(LockedError("web is being synced by ops@bastion", holder="ops@bastion")) is Exit.REFUSED

@@ -19,7 +19,7 @@ from typing import Any, NoReturn, TypeVar
 
 import click
 
-from core.errors import FleetdeckError, LockedError, ReadOnlyError
+from core.errors import FleetdeckError, LockedError, NotAcknowledgedError, ReadOnlyError
 from core.files import private_dir
 
 T = TypeVar("T")
@@ -160,7 +160,7 @@ def exit_code_of(exc: BaseException) -> Exit:
     """The one mapping from an error to an exit code."""
     if isinstance(exc, KeyboardInterrupt):
         return Exit.INTERRUPTED
-    if isinstance(exc, (ReadOnlyError, LockedError)):
+    if isinstance(exc, (ReadOnlyError, LockedError, NotAcknowledgedError)):
         return Exit.REFUSED
     return Exit.ERROR
 
