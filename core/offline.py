@@ -11,7 +11,7 @@ from typing import Any
 
 from core.desired.yamlload import load_documents
 from core.errors import ManifestError
-from core.reconcile.drift_cli import drift_report as _drift_report
+from core.reconcile.drift_report import drift_report as _drift_report
 from core.reconcile.health import health_of
 
 

@@ -10,5 +10,5 @@ Public entry points:
 * ``health.health_of`` / ``health.app_health``.
 * ``plan.order_for_apply`` / ``plan.order_for_prune`` / ``plan.prunable`` / ``plan.sync_wave``.
 * ``tracking.add_tracking`` / ``tracking.tracking_id`` / ``tracking.tracking_of``.
-* ``pairing.pair``; ``drift_cli.drift_report`` for ``fleetdeck drift``.
+* ``pairing.pair``; ``drift_report.drift_report`` for ``fleetdeck drift``.
 """

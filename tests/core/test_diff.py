@@ -13,7 +13,7 @@ from deepdiff import DeepDiff
 
 from core.model import FieldChange, ResourceState
 from core.reconcile.diff import compare, compare_predicted
-from core.reconcile.drift_cli import drift_report
+from core.reconcile.drift_report import drift_report
 from core.reconcile.ignore import IgnoreRule
 from core.reconcile.jsonpath import thaw
 

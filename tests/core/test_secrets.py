@@ -12,7 +12,7 @@ from deepdiff import DeepDiff
 
 from core.model import ResourceState
 from core.reconcile.diff import compare, compare_predicted
-from core.reconcile.drift_cli import drift_report
+from core.reconcile.drift_report import drift_report
 from core.reconcile.secrets import MASK, mask_object, mask_secrets
 
 CANARY = "canary-7f3e9b1c-do-not-leak"
