@@ -27,7 +27,7 @@ FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
 LOOKING = {"status", "diff", "history", "audit report", "console"}
 """Verbs that read a fleet and never change a cluster."""
-OFFLINE = {"drift", "health", "schema", "audit journal", "demo"}
+OFFLINE = {"drift", "health", "schema", "audit journal", "demo", "completion"}
 """Verbs that read no fleet file."""
 VERB_ARGS = {
     "status": [], "diff": ["web"], "history": ["web"], "audit report": [], "console": [],
@@ -247,3 +247,21 @@ def test_exit_code_mapping_of_errors() -> None:
     assert exit_code_of(ConfigError("bad fleet file")) is Exit.ERROR
     assert exit_code_of(ClusterError("down", cluster="a", status=None)) is Exit.ERROR
     assert exit_code_of(LockedError("web is being synced by ops@bastion", holder="ops@bastion")) is Exit.REFUSED
+
+
+def test_shell_completion_offers_verbs_and_the_fleet_file_apps(tmp_path: Path, fleet: Path) -> None:
+    """`fleetdeck completion bash` prints a script; completing APP lists the apps of the fleet file named
+    by --fleet (before the verb) or FLEETDECK_FLEET."""
+    script = run(tmp_path, ["completion", "bash"])
+    assert script.returncode == 0 and "_FLEETDECK_COMPLETE=bash_complete" in script.stdout
+
+    def complete(words: str, env: dict[str, str] | None = None) -> list[str]:
+        cword = str(len(words.split()) - 1)
+        result = run(tmp_path, [], {"_FLEETDECK_COMPLETE": "bash_complete", "COMP_WORDS": words,
+                                    "COMP_CWORD": cword, **(env or {})})
+        return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
+
+    assert "sync" in complete("fleetdeck sy")
+    assert complete(f"fleetdeck --fleet {fleet} diff w") == ["web"]
+    assert complete("fleetdeck sync w", {"FLEETDECK_FLEET": str(fleet)}) == ["web"]
+    assert complete("fleetdeck sync w") == []  # no fleet file here: nothing, and no error

@@ -12,7 +12,7 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui.cli.common import targets, with_engine
+from tui.cli.common import complete_app, targets, with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
 from tui.cli.wall import changes, check_clusters
@@ -118,7 +118,7 @@ def report_result(state: Any, fmt: str) -> Exit:
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.option("--cluster", "-c", default=None)
 @click.option("--all-clusters", is_flag=True, help="Sync the app on every cluster it targets.")
 @click.option("--dry-run", is_flag=True, help="Send the whole plan through the server's dry run; write nothing.")
@@ -186,7 +186,7 @@ def previous_revision(target: Any) -> str:
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.argument("revision", required=False)
 @click.option("--previous", is_flag=True, help="Roll back to the newest recorded sync before the current one.")
 @click.option("--cluster", "-c", default=None)
@@ -218,7 +218,7 @@ def rollback(app: str, revision: str | None, previous: bool, cluster: str | None
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.option("--cluster", "-c", default=None)
 @click.option("--all-clusters", is_flag=True)
 @click.option("--reason", default="", help="Why (shown to every operator).")
@@ -249,7 +249,7 @@ def pause(app: str, cluster: str | None, all_clusters: bool, reason: str, durati
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.option("--cluster", "-c", default=None)
 @click.option("--all-clusters", is_flag=True)
 @global_options(output=RESULT_FORMATS)

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any, TypeVar
 
-from tui.cli.options import Exit, current, fail, run_async
+from tui.cli.options import OPTIONS_KEY, Exit, current, fail, run_async
 
 T = TypeVar("T")
 
@@ -54,3 +55,20 @@ def read_input(name: str) -> str:
         return Path(name).read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         fail(f"cannot read {name}: {exc}", Exit.ERROR)
+
+
+def complete_app(ctx: Any, param: Any, incomplete: str) -> list[Any]:
+    """Shell completion of APP: the app names of the fleet file (``--fleet`` as typed so far, else the
+    default); nothing when it cannot be read (completion must never print an error)."""
+    from click.shell_completion import CompletionItem
+
+    from core.desired.fleet import find_fleet_file, load_fleet
+    from core.errors import FleetdeckError
+
+    recorded = ctx.find_root().meta.get(OPTIONS_KEY)
+    explicit = (recorded.fleet if recorded is not None else None) or os.environ.get("FLEETDECK_FLEET")
+    try:
+        fleet = load_fleet(find_fleet_file(explicit))
+    except (FleetdeckError, OSError):
+        return []
+    return [CompletionItem(app.name) for app in fleet.apps if app.name.startswith(incomplete)]

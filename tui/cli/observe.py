@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui.cli.common import targets, with_engine
+from tui.cli.common import complete_app, targets, with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
 
@@ -90,7 +90,7 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.option("--cluster", "-c", default=None, help="Only this cluster (default: every cluster the app targets).")
 @global_options(output=OBSERVE_FORMATS)
 @verb
@@ -127,7 +127,7 @@ def diff(app: str, cluster: str | None) -> None:
 
 
 @main.command()
-@click.argument("app")
+@click.argument("app", shell_complete=complete_app)
 @click.option("--cluster", "-c", default=None, help="Cluster whose path template to use (default: the first).")
 @click.option("--limit", default=20, show_default=True)
 @global_options(output=OBSERVE_FORMATS)

@@ -84,3 +84,20 @@ def schema() -> None:
     from tui import output
 
     click.echo(output.dump(fleet_schema(), "json"))
+
+
+@main.command()
+@click.argument("shell", type=click.Choice(["bash", "zsh", "fish"]))
+@global_options(fleet=False)
+@verb
+def completion(shell: str) -> None:
+    """Print the shell completion script for SHELL (verbs, options, and app names from the fleet file).
+
+    bash: `eval "$(fleetdeck completion bash)"` in ~/.bashrc; zsh: the same with zsh in ~/.zshrc;
+    fish: `fleetdeck completion fish > ~/.config/fish/completions/fleetdeck.fish`.
+    """
+    from click.shell_completion import get_completion_class
+
+    completer = get_completion_class(shell)
+    assert completer is not None  # the choice above lists only shells click knows
+    click.echo(completer(main, {}, "fleetdeck", "_FLEETDECK_COMPLETE").source())

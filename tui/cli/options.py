@@ -58,12 +58,13 @@ class Options:
     """``--output`` as given (None: the verb's default)."""
 
 
-_KEY = "fleetdeck.options"
+OPTIONS_KEY = "fleetdeck.options"
+"""Where the resolved options live: ``ctx.find_root().meta[OPTIONS_KEY]``."""
 
 
 def _store(ctx: click.Context, name: str, value: Any, source: click.core.ParameterSource | None) -> None:
     root = ctx.find_root()
-    current: Options = root.meta.get(_KEY, Options())
+    current: Options = root.meta.get(OPTIONS_KEY, Options())
     given = source not in (None, click.core.ParameterSource.DEFAULT)
     if name == "fleet" and value is not None:
         if current.fleet is not None and current.fleet != value:
@@ -79,7 +80,7 @@ def _store(ctx: click.Context, name: str, value: Any, source: click.core.Paramet
         if current.output is not None and current.output != value:
             raise click.UsageError(f"--output given twice: {current.output} and {value}")
         current = replace(current, output=value)
-    root.meta[_KEY] = current
+    root.meta[OPTIONS_KEY] = current
 
 
 def _callback(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]:
@@ -119,7 +120,7 @@ def global_options(*, output: tuple[str, ...] = (), fleet: bool = True) -> Calla
 def current() -> Options:
     """The options of this invocation, wherever they were written."""
     ctx = click.get_current_context()
-    options: Options = ctx.find_root().meta.get(_KEY, Options())
+    options: Options = ctx.find_root().meta.get(OPTIONS_KEY, Options())
     return options
 
 
