@@ -163,6 +163,8 @@ _CONFIRM = (
        "run (nothing is written).", mutating=True, palette=False),
     _a("confirm", "prune", "p", "toggle_prune", "confirm: toggle prune", "Prune", "Re-plan with or without "
        "pruning extraneous resources.", mutating=True, palette=False),
+    _a("confirm", "paused", "i", "toggle_paused", "confirm: include paused rows", "Paused", "Include the paused "
+       "rows in a bulk sync, or leave them out (the default).", mutating=True, palette=False),
 )
 
 _DIALOGS = (

@@ -125,6 +125,15 @@ def test_sync_confirmation(snap_compare: SnapCompare, engine: FakeEngine, build_
                                          "space", "s", ConfirmSyncModal))
 
 
+def test_bulk_sync_with_a_paused_row(snap_compare: SnapCompare, engine: FakeEngine, build_app: AppFactory) -> None:
+    """You should see the bulk preview of web on prod-us and the paused api on staging: api's plan under
+    "‖ paused by alice: load test in progress · left out of this sync (i includes it)", "Press y to run 1
+    of 2 plans", the line "1 paused row(s) left out (i includes them).", and `i Paused` in the keys."""
+    assert snap_compare(build_app(engine), terminal_size=(120, 36),
+                        run_before=steps(("cursor", WEB_PROD_US), "space", ("cursor", ("api", "staging")),
+                                         "space", "s", ConfirmSyncModal))
+
+
 def test_sync_in_progress(snap_compare: SnapCompare, build_app: AppFactory) -> None:
     """You should see the sync log open under the table: "↻ sync web on prod-us … Running" with the first
     resource configured; the web row still ✗ OutOfSync (the drift clears only with a new snapshot)."""

@@ -191,6 +191,13 @@ class AppScreen(ConsoleScreen):
         tree.action_cursor_down()
         self._refresh_status()
 
+    def after_request(self, what: str) -> None:
+        """A confirmed selective sync was requested: its resource marks are cleared."""
+        if what == "sync" and self.marked:
+            self.marked = frozenset()
+            self.query_one(ResourceTree).show(self.status.resources if self.status else (), self.marked)
+            self._refresh_status()
+
     def action_diff_resource(self) -> None:
         """Diff the resource under the cursor."""
         key = self.query_one(ResourceTree).cursor_key

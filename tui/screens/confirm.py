@@ -3,11 +3,16 @@
 ``ConfirmSyncModal`` states exactly what will happen on which cluster (created, changed, pruned,
 skipped, blocked) and returns the plans to run, or ``None``. Toggling dry run or prune re-plans through a
 callback the caller provides (run in a worker: planning is I/O). The dialog never runs anything itself.
+
+Paused rows are named in the preview with who paused them and why. A pause stops automated syncs only (as
+Argo CD's disabled auto-sync): a manual sync of one paused row still applies, and the preview says so. In a
+bulk preview (several rows) the paused rows are left out unless the operator includes them with ``i``:
+marking many rows (``a`` marks every row shown) must not silently override a colleague's pause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 
 from rich.text import Text
 from textual import work
@@ -16,8 +21,9 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
 from textual.widgets import Footer, Static
 
-from core.model import SyncAction, SyncPlan
+from core.model import AppControl, SyncAction, SyncPlan
 from tui.actions import install_bindings
+from tui.fleet_query import RowKey
 from tui.formatting import join_lines, safe
 from tui.glyphs import UNICODE, Glyphs
 from tui.screens.worker_errors import ForwardsWorkerErrors
@@ -37,8 +43,34 @@ def plan_counts(plan: SyncPlan) -> str:
     return ", ".join(parts) or "nothing to change"
 
 
-def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
-    """The lines describing one plan: heading, blocked reason or steps, warnings."""
+def plan_key(plan: SyncPlan) -> RowKey:
+    """The (app, cluster) row a plan is for."""
+    return (plan.app, plan.cluster)
+
+
+def paused_line(control: AppControl, glyphs: Glyphs, *, left_out: bool) -> Text:
+    """``‖ paused by alice: load test · left out of this sync (i includes it)``."""
+    line = Text(f"    {glyphs.paused} paused", style="bold", no_wrap=True, end="")
+    if control.by:
+        line.append(" by ")
+        line.append_text(safe(control.by, max_length=80))
+    if control.reason:
+        line.append(": ")
+        line.append_text(safe(control.reason, max_length=200))
+    line.append(f" {glyphs.dot} ")
+    if left_out:
+        line.append("left out of this sync (i includes it)", style="bold")
+    else:
+        line.append("a manual sync still applies; automated sync stays paused")
+    return line
+
+
+def plan_block(plan: SyncPlan, glyphs: Glyphs, *, paused: AppControl | None = None,
+               left_out: bool = False) -> list[Text]:
+    """The lines describing one plan: heading, pause, blocked reason or steps, warnings.
+
+    ``paused`` is the row's pause, if any; ``left_out`` says the preview will not run this plan.
+    """
     verb = "roll back" if plan.kind == "rollback" else "sync"
     heading = Text(f"{glyphs.dot} {verb} ", no_wrap=True, end="")
     heading.append_text(safe(plan.app, "bold"))
@@ -49,6 +81,8 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     if plan.selected:
         heading.append(f" (only {len(plan.selected)} selected resources)")
     lines = [heading]
+    if paused is not None:
+        lines.append(paused_line(paused, glyphs, left_out=left_out))
     if plan.blocked:
         blocked = Text(f"    {glyphs.action[SyncAction.FAILED]} blocked: ", style="bold", end="")
         blocked.append_text(safe(plan.blocked, max_length=400))
@@ -71,15 +105,26 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     return lines
 
 
-def runnable(plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
-    """The plans that may run (not blocked)."""
-    return tuple(p for p in plans if not p.blocked)
+def runnable(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tuple[SyncPlan, ...]:
+    """The plans that may run: not blocked, and not left out (paused rows of a bulk sync)."""
+    return tuple(p for p in plans if not p.blocked and plan_key(p) not in left_out)
 
 
-def summary_line(plans: Sequence[SyncPlan]) -> Text:
-    """What pressing ``y`` does, in one sentence."""
-    ok = runnable(plans)
+def summary_line(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = (),
+                 paused_included: int = 0) -> Text:
+    """What pressing ``y`` does, in one or two sentences.
+
+    Args:
+        plans: every plan shown.
+        left_out: rows that will not run although their plan could (paused, not included).
+        paused_included: paused rows that will run.
+    """
+    ok = runnable(plans, left_out)
+    skipped = sum(1 for p in plans if plan_key(p) in left_out and not p.blocked)
     if not ok:
+        if skipped:
+            return Text(f"Nothing runs: {skipped} paused row(s) left out (i includes them), the rest blocked.",
+                        style="bold", end="")
         return Text("Nothing can run: every plan is blocked.", style="bold", end="")
     clusters = sorted({p.cluster for p in ok})
     dry = all(p.dry_run for p in ok)
@@ -92,6 +137,11 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
         text.append_text(safe(", ".join(clusters), "bold"))
         text.append(". ")
     text.append("Prune on: extraneous resources are deleted." if prune else "Prune off: nothing is deleted.")
+    if skipped:
+        text.append(f"\n{skipped} paused row(s) left out (i includes them).", style="bold")
+    elif paused_included:
+        text.append(f"\nIncludes {paused_included} paused row(s): their automated sync stays paused.",
+                    style="bold")
     return text
 
 
@@ -107,12 +157,27 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         replan: Replan | None = None,
         glyphs: Glyphs = UNICODE,
         title: str = "",
+        paused: Mapping[RowKey, AppControl] | None = None,
+        include_paused: bool | None = None,
     ) -> None:
+        """
+        Args:
+            plans: one plan per target.
+            replan: re-plans the same targets with new options; ``None`` hides the dry-run/prune toggles.
+            glyphs: glyph set.
+            title: dialog title; by default "Sync N app(s) on M cluster(s)".
+            paused: the pause of each paused target.
+            include_paused: run the paused targets' plans; by default only when a single row is previewed.
+        """
         super().__init__(classes="confirm-modal")
         install_bindings(self, "confirm", read_only=False)
         self.plans = tuple(plans)
         self.replan = replan
         self.glyphs = glyphs
+        self.paused: dict[RowKey, AppControl] = {
+            k: c for k, c in (paused or {}).items() if c.paused
+        }
+        self.include_paused = len(self.plans) <= 1 if include_paused is None else include_paused
         self.title_text = title or self._make_title()
         self.prune = any(p.prune for p in self.plans)
         self.dry_run = bool(self.plans) and all(p.dry_run for p in self.plans)
@@ -123,43 +188,67 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         clusters = len({p.cluster for p in self.plans})
         return f"{kind} {apps} app(s) on {clusters} cluster(s)"
 
+    @property
+    def left_out(self) -> frozenset[RowKey]:
+        """Rows whose plan will not run because they are paused and not included."""
+        return frozenset() if self.include_paused else frozenset(self.paused)
+
+    def to_run(self) -> tuple[SyncPlan, ...]:
+        """The plans ``y`` runs."""
+        return runnable(self.plans, self.left_out)
+
     def compose(self) -> ComposeResult:
         """Title, the plans, the consequences line and the keys."""
         with Vertical(id="dialog"):
             yield Static(safe(self.title_text, "bold"), id="dialog-title")
             with VerticalScroll(id="plan-list"):
                 yield Static(self._plans_renderable(), id="plans")
-            yield Static(summary_line(self.plans), id="consequences")
+            yield Static(self._summary(), id="consequences")
             yield Static(self._options_text(), id="options")
         yield Footer()
 
+    def _summary(self) -> Text:
+        included = 0 if not self.include_paused else sum(
+            1 for p in self.plans if plan_key(p) in self.paused and not p.blocked)
+        return summary_line(self.plans, self.left_out, included)
+
     def _plans_renderable(self) -> Text:
         lines: list[Text] = []
+        left_out = self.left_out
         for plan in self.plans:
-            lines.extend(plan_block(plan, self.glyphs))
+            key = plan_key(plan)
+            lines.extend(plan_block(plan, self.glyphs, paused=self.paused.get(key), left_out=key in left_out))
         return join_lines(lines)
 
     def _options_text(self) -> Text:
-        if self.replan is None:
-            return Text("y run, n cancel", end="")
-        return Text(
-            f"y run, n cancel, d dry run: {'on' if self.dry_run else 'off'}, "
-            f"p prune: {'on' if self.prune else 'off'}",
-            end="",
-        )
+        parts = ["y run", "n cancel"]
+        if self.replan is not None:
+            parts += [f"d dry run: {'on' if self.dry_run else 'off'}", f"p prune: {'on' if self.prune else 'off'}"]
+        if self.paused:
+            parts.append(f"i paused rows: {'included' if self.include_paused else 'left out'}")
+        return Text(", ".join(parts), end="")
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Re-planning toggles exist only when the caller can re-plan."""
+        """Re-planning toggles exist only when the caller can re-plan; the paused toggle when a row is paused."""
         if action in ("toggle_dry_run", "toggle_prune"):
             return self.replan is not None
+        if action == "toggle_paused":
+            return bool(self.paused)
         if action == "confirm":
-            return bool(runnable(self.plans))
+            return bool(self.to_run())
         return True
 
     def action_confirm(self) -> None:
-        """Run the runnable plans."""
-        if runnable(self.plans):
-            self.dismiss(runnable(self.plans))
+        """Run the runnable plans (paused rows only when included)."""
+        if plans := self.to_run():
+            self.dismiss(plans)
+
+    def action_toggle_paused(self) -> None:
+        """Include the paused rows in the run, or leave them out."""
+        if not self.paused:
+            return
+        self.include_paused = not self.include_paused
+        self._show()
 
     def action_cancel(self) -> None:
         """Close; nothing runs."""
@@ -185,8 +274,11 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
     def show_plans(self, plans: Sequence[SyncPlan]) -> None:
         """Replace the plans shown (after a re-plan)."""
         self.plans = tuple(plans)
+        self._show()
+
+    def _show(self) -> None:
         self.query_one("#plans", Static).update(self._plans_renderable())
-        self.query_one("#consequences", Static).update(summary_line(self.plans))
+        self.query_one("#consequences", Static).update(self._summary())
         self.query_one("#options", Static).update(self._options_text())
         self.refresh_bindings()
 
@@ -212,7 +304,7 @@ class ConfirmModal(ModalScreen[bool]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No re-planning in a plain question."""
-        return action not in ("toggle_dry_run", "toggle_prune")
+        return action not in ("toggle_dry_run", "toggle_prune", "toggle_paused")
 
     def action_confirm(self) -> None:
         """Answer yes."""

@@ -223,6 +223,11 @@ class FleetScreen(ConsoleScreen):
         self.marked = frozenset()
         self._push_marks()
 
+    def after_request(self, what: str) -> None:
+        """A confirmed sync, pause or resume of the marked rows was requested: the marks have done their job."""
+        if self.marked:
+            self.action_clear_marks()
+
     def _push_marks(self) -> None:
         if self.matrix:
             self._render_rows()
