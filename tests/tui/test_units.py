@@ -17,7 +17,16 @@ from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, build_rows, co
 from tui.formatting import age_since, fit, parse_duration, safe, short_age
 from tui.glyphs import ASCII, UNICODE, locale_is_utf8
 from tui.screens.diff import write_sides
-from tui.widgets.fleet_columns import COLUMNS, SELECT_WIDTH, CellContext, layout_columns, render_cells
+from tui.widgets.fleet_columns import (
+    COLUMNS,
+    SELECT_WIDTH,
+    CellContext,
+    full_width,
+    layout_columns,
+    render_cells,
+    render_titles,
+)
+from tui.widgets.footer import fit_keys, key_width, more_text
 
 
 def keys(text: str, **kwargs: object) -> list[tuple[str, str]]:
@@ -80,6 +89,37 @@ def test_layout_at_80_drops_message_and_connection_first() -> None:
     """At 80 columns the message and connection columns go; revision and drift stay."""
     ids = [c.id for c in layout_columns(80 - SELECT_WIDTH, {"app": 8, "cluster": 7, "flags": 16}).columns]
     assert ids == ["app", "cluster", "sync", "health", "flags", "revision", "drift"]
+
+
+def test_layout_hides_a_column_before_cutting_a_name() -> None:
+    """Names keep their natural width: a cluster cut to `staging-…` could be any staging cluster, so the
+    lower-priority columns go first; the hidden ones are listed and the header ends with `›`."""
+    natural = {"app": 8, "cluster": 10, "flags": 8}
+    layout = layout_columns(79 - SELECT_WIDTH, natural)  # an 80-column terminal, less the scrollbar
+    widths = dict(zip([c.id for c in layout.columns], layout.widths, strict=True))
+    assert widths["app"] == 8 and widths["cluster"] == 10
+    assert [c.title for c in layout.hidden] == ["CLUSTER STATE", "MESSAGE"]
+    titles = render_titles(layout, Style(), UNICODE, 79).plain
+    assert titles.endswith(" ›") and titles[:-1].rstrip().endswith("DRIFT") and len(titles) == 79
+    assert render_titles(layout, Style(), ASCII, 79).plain.endswith(" >")
+    every = layout_columns(full_width(natural) - SELECT_WIDTH, natural)
+    assert every.hidden == () and "›" not in render_titles(every, Style(), UNICODE, full_width(natural)).plain
+    assert layout_columns(full_width(natural) - SELECT_WIDTH - 1, natural).hidden != ()
+
+
+def test_footer_keeps_the_first_keys_and_counts_the_rest() -> None:
+    """All keys when they fit; else the first ones and room for `? N more keys`."""
+    widths = [key_width("enter", "Open"), key_width("s", "Sync"), key_width("p", "Pause"), key_width("q", "Quit")]
+    assert widths[0] == 12
+
+    def more(hidden: int) -> int:
+        return key_width(*more_text(hidden, True)) if hidden else 0
+
+    assert fit_keys(widths, sum(widths), more) == 4
+    assert fit_keys(widths, sum(widths) - 1, more) == 2  # 12 + 8 + "? 2 more keys" (15) fit in 36
+    assert fit_keys(widths, 34, more) == 1
+    assert more_text(3, True) == ("?", "3 more keys")
+    assert more_text(3, False) == ("", "3 more keys: ^p palette")
 
 
 def test_cells_say_state_in_words_and_ascii() -> None:

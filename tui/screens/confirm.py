@@ -19,7 +19,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core.model import AppControl, SyncAction, SyncPlan
 from tui.actions import install_bindings
@@ -27,6 +27,7 @@ from tui.fleet_query import RowKey
 from tui.formatting import join_lines, safe
 from tui.glyphs import UNICODE, Glyphs
 from tui.screens.worker_errors import ForwardsWorkerErrors
+from tui.widgets.footer import KeysFooter
 
 Replan = Callable[[bool, bool], Awaitable[tuple[SyncPlan, ...]]]
 """``replan(prune, dry_run)``: plan the same targets again with new options."""
@@ -205,7 +206,7 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
                 yield Static(self._plans_renderable(), id="plans")
             yield Static(self._summary(), id="consequences")
             yield Static(self._options_text(), id="options")
-        yield Footer()
+        yield KeysFooter()
 
     def _summary(self) -> Text:
         included = 0 if not self.include_paused else sum(
@@ -300,7 +301,7 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(safe(self.title_text, "bold"), id="dialog-title")
             yield Static(self.body, id="body")
             yield Static(Text("y confirm, n cancel", end=""), id="options")
-        yield Footer()
+        yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No re-planning in a plain question."""

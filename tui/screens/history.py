@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from core.model import FleetSnapshot, HistoryEntry, Revision, SyncStatus
@@ -26,6 +26,7 @@ from tui.messages import SyncRequested
 from tui.screens.base import ConsoleScreen, row_title
 from tui.screens.confirm import ConfirmSyncModal
 from tui.widgets.diff_view import DiffView
+from tui.widgets.footer import KeysFooter
 
 
 @dataclass(frozen=True, slots=True)
@@ -102,7 +103,7 @@ class HistoryScreen(ConsoleScreen):
         yield Static(Text("enter previews a revision: its diff against live", end=""), id="preview-title")
         yield DiffView(glyphs=self.ctx.glyphs, id="preview")
         yield Static(self._status_text(), id="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def _status_text(self) -> Text:
         g = self.ctx.glyphs
