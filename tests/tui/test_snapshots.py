@@ -110,8 +110,9 @@ def test_diff_side_by_side(snap_compare: SnapCompare, engine: FakeEngine, build_
 
 
 def test_history_with_preview(snap_compare: SnapCompare, engine: FakeEngine, build_app: AppFactory) -> None:
-    """You should see web on prod-us's revisions (newest first, the desired one marked, recorded syncs by
-    dana/alice/carol) and, below, the rollback preview of 9e8d7c6b against live."""
+    """You should see web on prod-us's revisions (newest first, the desired one marked, recorded syncs
+    labelled by what started them: self-heal and manual by dana, automated by alice, manual by carol) and,
+    below, the rollback preview of 9e8d7c6b against live."""
     assert snap_compare(build_app(engine), terminal_size=(120, 36),
                         run_before=steps(("cursor", WEB_PROD_US), "h", HistoryScreen, "settle", "down",
                                          "enter", "settle"))
