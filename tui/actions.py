@@ -214,6 +214,10 @@ def install_bindings(node: DOMNode, scope: str, *, read_only: bool) -> None:
         node: the screen or app receiving the bindings.
         scope: the registry scope.
         read_only: leave out mutating actions.
+
+    Textual 8 has no public per-instance binding API (``App.bind`` is app-only, flagged as possibly
+    private, and drops ``id`` and ``tooltip``): see ``docs/decisions.md``. This is the only private call;
+    ``tests/tui/test_units.py`` fails if a Textual upgrade changes it.
     """
     for binding in Binding.make_bindings(bindings_for(scope, read_only=read_only)):
         node._bindings._add_binding(binding)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.style import Style
@@ -132,6 +133,28 @@ def test_cells_say_state_in_words_and_ascii() -> None:
         assert "1a2b3c4d 1w" in text
     ascii_text = render_cells(row, layout, CellContext(glyphs=ASCII, now=NOW, styles={})).plain
     assert ascii_text.isascii()
+
+
+def test_install_bindings_keeps_id_and_tooltip() -> None:
+    """The one private Textual call (``docs/decisions.md``): the registry's bindings land on the instance
+    only, with id, tooltip and key display, and the read-only ones lack the mutating actions."""
+    from textual.binding import BindingsMap
+    from textual.screen import Screen
+
+    from tui.actions import install_bindings
+
+    assert callable(getattr(BindingsMap, "_add_binding", None)), "Textual changed BindingsMap: see docs/decisions.md"
+    writable, read_only, untouched = Screen[None](), Screen[None](), Screen[None]()
+    install_bindings(writable, "fleet", read_only=False)
+    install_bindings(read_only, "fleet", read_only=True)
+    def bound(screen: Screen[None], key: str) -> list[Any]:
+        return list(screen._bindings.key_to_bindings.get(key, []))
+
+    assert [(b.action, b.id, b.tooltip) for b in bound(writable, "s")] == [
+        ("sync_selected", "fleet.sync", ACTIONS["fleet.sync"].help)]
+    assert bound(writable, "space")[0].key_display == "space"
+    assert not bound(read_only, "s") and bound(read_only, "slash")
+    assert not bound(untouched, "s")
 
 
 def test_emit_yaml_tracks_pointers_and_quotes() -> None:
