@@ -1,4 +1,4 @@
-"""``fleetdeck history``: recorded syncs say what started them and are listed newest first.
+"""``fleetdeck history`` and the audit report: recorded syncs say what started them, newest first.
 
 The engine is replaced by the fixture fleet's row for web on prod-us (``with_engine`` returns the target
 and Git's revisions), so the verb's own output is what is checked, in every format it speaks.
@@ -61,3 +61,16 @@ def test_machine_output_has_trigger_and_label_newest_first(web_prod_us: Any, fmt
         (5, "manual", "rollback"), (4, "self-heal", "self-heal sync"), (3, "manual", "manual sync"),
         (2, "automated", "automated sync"), (1, "manual", "manual sync")]
     assert [r["sha"] for r in data["revisions"]] == [r.sha for r in REVISIONS]
+
+
+def test_audit_report_lists_recent_syncs_newest_first_with_their_kind() -> None:
+    """The evidence report's five most recent syncs per row are newest first and say what started them."""
+    from tui.report import markdown_report, report_data
+
+    data = report_data(fleet_snapshot())
+    web = next(a for a in data["apps"] if (a["app"], a["cluster"]) == ("web", "prod-us"))
+    assert [(h["id"], h["trigger"], h["label"]) for h in web["history"]] == [
+        (4, "self-heal", "self-heal sync"), (3, "manual", "manual sync"), (2, "automated", "automated sync"),
+        (1, "manual", "manual sync")]
+    markdown = markdown_report(data)
+    assert "| web | prod-us | 4 | self-heal sync | 4f9d2c1e | dana |" in markdown
