@@ -20,10 +20,11 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text
 from tui.actions import actions_for
+from tui.glyphs import UNICODE
 from tui.screens.diff import DiffScreen
 from tui.screens.error import ErrorModal
 from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen, merge_history
+from tui.screens.history import HistoryScreen, item_prompt, merge_history
 from tui.screens.pause import PauseModal
 from tui.widgets.fleet_table import FleetTable
 
@@ -161,3 +162,13 @@ def test_merge_history_orders_by_commit_not_by_sync() -> None:
     items = merge_history(REVISIONS, entries)
     assert [i.sha for i in items] == [REVISIONS[0].sha, REVISIONS[1].sha, stray, REVISIONS[2].sha, OLDEST.sha]
     assert [e.id for e in items[-1].entries] == [3, 1]
+
+
+def test_history_line_counts_the_syncs_it_does_not_show() -> None:
+    """A revision synced more than twice shows the two newest syncs and counts the others."""
+    entries = tuple(HistoryEntry(i, OLDEST.sha, "sync", "a", NOW - 100 * i, "Succeeded",
+                                 trigger=SyncTrigger.AUTOMATED) for i in range(1, 5))
+    item = merge_history((OLDEST,), entries)[0]
+    text = item_prompt(item, current=None, now=NOW, glyphs=UNICODE).plain
+    assert text.count("automated sync by a") == 2
+    assert text.endswith("⋯ 2 older syncs of it (fleetdeck history)")

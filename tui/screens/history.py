@@ -80,6 +80,8 @@ def item_prompt(item: HistoryItem, *, current: str | None, now: float, glyphs: G
         if entry.summary:
             text.append(": ")
             text.append_text(safe(entry.summary, max_length=60))
+    if len(item.entries) > 2:
+        text.append(f"  {glyphs.fold} {len(item.entries) - 2} older syncs of it (fleetdeck history)")
     return text
 
 
