@@ -207,6 +207,19 @@ class OperationPhase(StrEnum):
         return self is OperationPhase.SUCCEEDED
 
 
+class SyncTrigger(StrEnum):
+    """What started a recorded sync."""
+
+    MANUAL = "manual"
+    """An operator (console or command line)."""
+    AUTOMATED = "automated"
+    """Automated sync of a new revision."""
+    SELF_HEAL = "self-heal"
+    """Automated sync undoing drift from the revision already synced."""
+    UNKNOWN = ""
+    """Recorded before fleetdeck recorded what started a sync."""
+
+
 class Severity(StrEnum):
     """Severity of an app or cluster condition."""
 
@@ -365,6 +378,21 @@ class HistoryEntry:
     result: str
     summary: str = ""
     """E.g. ``2 created, 1 configured, 1 pruned``."""
+    trigger: SyncTrigger = SyncTrigger.UNKNOWN
+    """What started it: an operator, automation, or self-heal (a rollback is always an operator's)."""
+
+    @property
+    def label(self) -> str:
+        """``manual sync``, ``automated sync``, ``self-heal sync``, ``rollback``, or ``sync`` when unknown."""
+        if self.kind == "rollback":
+            return "rollback"
+        return f"{self.trigger.value} sync" if self.trigger is not SyncTrigger.UNKNOWN else "sync"
+
+
+def newest_first(history: Iterable[HistoryEntry]) -> tuple[HistoryEntry, ...]:
+    """``history`` newest first: by id, which the store assigns in the order entries are written (operators'
+    clocks may disagree; the order of writes to the one ConfigMap does not), then by time."""
+    return tuple(sorted(history, key=lambda h: (h.id, h.at), reverse=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -424,6 +452,7 @@ class AppStatus:
     control: AppControl = field(default_factory=AppControl)
     operation: OperationState | None = None
     history: tuple[HistoryEntry, ...] = ()
+    """Recorded syncs and rollbacks, oldest first as stored; ``newest_first`` for display."""
     synced_revision: str | None = None
     """The SHA of the last recorded successful sync, if any."""
     behind: int = 0

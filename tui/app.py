@@ -258,7 +258,8 @@ class FleetdeckApp(App[None]):
         if isinstance(self.screen, HelpScreen):
             return
         scope = getattr(self.screen, "SCOPE", "fleet")
-        self.push_screen(HelpScreen(scope, read_only=self.read_only))
+        notes = getattr(self.screen, "help_notes", None)
+        self.push_screen(HelpScreen(scope, read_only=self.read_only, notes=notes() if callable(notes) else ()))
 
 
 def make_app(

@@ -39,6 +39,8 @@ class Glyphs:
     arrow: str = "<-"
     forward: str = ">"
     """Between the revision that runs and the one Git wants (``9e8d7c>4f9d2c``)."""
+    more: str = ">"
+    """After a count of things cut off on the right (``+2>``: two columns hidden for width)."""
     warning: str = "!"
     unicode: bool = False
 
@@ -111,6 +113,7 @@ UNICODE = Glyphs(
     dot="·",
     arrow="←",
     forward="→",
+    more="›",
     warning="⚠",
     unicode=True,
 )

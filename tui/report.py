@@ -9,12 +9,13 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from core.model import FleetSnapshot
+from core.model import FleetSnapshot, newest_first
 from core.sanitize import clean
 
 
 def report_data(snap: FleetSnapshot) -> dict[str, Any]:
-    """Per app and cluster: desired and live revision, drift with managers, pause, recent history."""
+    """Per app and cluster: desired and live revision, drift with managers, pause, the five newest recorded
+    syncs (newest first, with what started them)."""
     apps = []
     for app in snap.apps:
         apps.append({
@@ -26,8 +27,9 @@ def report_data(snap: FleetSnapshot) -> dict[str, Any]:
             "drift": [{"resource": str(r.key), "state": r.state.value,
                        "changes": [{"path": c.path, "manager": c.manager, "time": c.time} for c in r.diff.changes]}
                       for r in app.resources if r.managed and r.state.drifted],
-            "history": [{"id": h.id, "kind": h.kind, "revision": h.revision, "by": h.by, "at": h.at,
-                         "result": h.result, "summary": h.summary} for h in app.history[-5:]],
+            "history": [{"id": h.id, "kind": h.kind, "trigger": h.trigger.value, "label": h.label,
+                         "revision": h.revision, "by": h.by, "at": h.at, "result": h.result, "summary": h.summary}
+                        for h in newest_first(app.history)[:5]],
             "conditions": [{"type": c.type, "message": c.message} for c in app.conditions],
         })
     return {
@@ -73,7 +75,7 @@ def markdown_report(data: dict[str, Any]) -> str:
         lines += ["", "## Recent syncs", "", "| app | cluster | # | kind | revision | by | result | changes |",
                   "| --- | --- | --- | --- | --- | --- | --- | --- |"]
         for a in history:
-            lines += [f"| {_cell(a['app'])} | {_cell(a['cluster'])} | {h['id']} | {h['kind']} | "
+            lines += [f"| {_cell(a['app'])} | {_cell(a['cluster'])} | {h['id']} | {h['label']} | "
                       f"{_cell(h['revision'][:8])} | {_cell(h['by'])} | {_cell(h['result'])} | {_cell(h['summary'])} |"
                       for h in a["history"]]
     return "\n".join(lines) + "\n"

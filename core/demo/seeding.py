@@ -21,7 +21,7 @@ from core.desired.kustomize import kustomize_command
 from core.desired.yamlload import load_documents
 from core.errors import RenderError
 from core.live.simulated import SimulatedCluster
-from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey
+from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey, SyncTrigger
 from core.reconcile.tracking import add_tracking
 from core.sync.state import NAMESPACE as STATE_NAMESPACE
 from core.sync.state import (
@@ -97,7 +97,8 @@ def seed_app(
     inventory = tuple(InventoryItem(key, str(obj["apiVersion"])) for key, obj in zip(keys, applied, strict=True))
     entries = tuple(
         HistoryEntry(id=index + 1, revision=sha, kind="sync", by=by, at=at + 600.0, result="Succeeded",
-                     summary=f"{len(keys)} created" if index == 0 else "configured")
+                     summary=f"{len(keys)} created" if index == 0 else "configured",
+                     trigger=SyncTrigger.AUTOMATED if automated else SyncTrigger.MANUAL)
         for index, (sha, at) in enumerate(history)
     )
     synced = revision or (history[-1] if history else None)

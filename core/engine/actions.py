@@ -245,8 +245,13 @@ class Actions:
 
     # ------------------------------------------------------------------------------------ running
 
-    async def run(self, plan: SyncPlan, *, automated: bool = False) -> AsyncIterator[OperationState]:
-        """Run a confirmed plan, yielding its progress; the last state is the result."""
+    async def run(self, plan: SyncPlan, *, automated: bool = False,
+                  self_heal: bool = False) -> AsyncIterator[OperationState]:
+        """Run a confirmed plan, yielding its progress; the last state is the result.
+
+        ``automated`` and ``self_heal`` say what started it (automation; automation undoing drift); its
+        history entry records it.
+        """
         target = self.engine.target(plan.app, plan.cluster)
         runtime = self.engine.clusters[plan.cluster]
         if plan.blocked:
@@ -265,7 +270,8 @@ class Actions:
             plan=plan, desired=desired.objects, live=live, api=runtime.api, store=runtime.store,
             journal=self.engine.journal, identity=runtime.identity, settings=self.engine.settings.sync,
             options=OperationOptions(create_namespace=target.app.namespace, allow_empty=target.app.sync.allow_empty,
-                                     automated=automated, reason=f"rollback to {plan.revision[:8]}"
+                                     automated=automated, self_heal=automated and self_heal,
+                                     reason=f"rollback to {plan.revision[:8]}"
                                      if plan.kind == "rollback" else "",
                                      respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
             clock=self.engine.clock,
@@ -383,11 +389,12 @@ class Actions:
                                     resources=decision.resources)
         if plan.blocked or plan.needs_acknowledgement:  # history replaced: an operator decides
             return
-        self.engine._spawn(self._drain(plan), f"auto-sync:{target.cluster.name}:{target.app.name}")
+        self.engine._spawn(self._drain(plan, self_heal=decision.self_heal),
+                           f"auto-sync:{target.cluster.name}:{target.app.name}")
 
-    async def _drain(self, plan: SyncPlan) -> None:
+    async def _drain(self, plan: SyncPlan, *, self_heal: bool = False) -> None:
         try:
-            async for state in self.run(plan, automated=True):
+            async for state in self.run(plan, automated=True, self_heal=self_heal):
                 if state.phase.completed and state.phase is not OperationPhase.SUCCEEDED:
                     log.warning("automated sync of %s on %s: %s", plan.app, plan.cluster, state.message)
         except FleetdeckError as exc:

@@ -17,7 +17,8 @@ boundary. Stages (faults O1–O8 in docs/reliability.md):
 5. prune, in reverse order: only what ``core.reconcile.plan.prunable`` allows on a fresh copy
    (inventory, self-referencing tracking annotation, owner label), deleted with a UID precondition.
 6. record: one state write sets the inventory (applied ∪ previous − pruned), the last operation, a
-   history entry (full, non-dry-run, successful operations only) and clears ``operation``; then the
+   history entry (non-dry-run, successful, full or self-heal operations only, with what started them:
+   manual, automated or self-heal) and clears ``operation``; then the
    journal gets the result and the lease is released.
 
 A dry run sends every apply and prune through the server's dry run and writes nothing to the cluster,
@@ -202,6 +203,7 @@ class SyncOperation(StageRunner):
             started_at=self._started_at or self.clock(), by=self.identity.by, holder=self.identity.holder,
             wave=self._wave, stage=self._stage_name, finished_at=self._finished_at, message=self._message,
             automated=self.options.automated, selective=bool(self.plan.selected),
+            self_heal=self.options.automated and self.options.self_heal,
         )
 
     async def _begin(self) -> Stage:
@@ -302,7 +304,11 @@ class SyncOperation(StageRunner):
         return f"{prefix}{self.plan.kind} to {self.plan.revision[:12]} succeeded: {self.state().summary}{recovered}"
 
     async def _write_outcome(self) -> None:
-        record_history = not self._failed and not self.plan.selected
+        # A selective sync leaves the rest of the app as it was: not a sync of the revision. Self-heal
+        # selects only the drifted resources of the revision already synced, so afterwards the whole
+        # app runs that revision again: it is recorded.
+        self_heal = self.options.automated and self.options.self_heal
+        record_history = not self._failed and (not self.plan.selected or self_heal)
         outcome = record.Outcome(
             operation=self._op_record(phase=self._phase),
             entries=tuple(self._entries.values()),

@@ -39,6 +39,8 @@ class OperationOptions:
     """The operator confirmed prunes of objects marked ``Prune=confirm``."""
     automated: bool = False
     """Started by automation (recorded so automation never retries a failed revision)."""
+    self_heal: bool = False
+    """An automated sync undoing drift (of the drifted resources only): recorded in history as self-heal."""
     reason: str = ""
     """Why (shown in the journal; for a rollback, the pause reason)."""
     take_lease: bool = True

@@ -85,7 +85,7 @@ class Outcome:
     api_versions: Mapping[ResourceKey, str]
     """apiVersion of every object the operation applied."""
     record_history: bool
-    """Full, non-dry-run and successful: append a history entry."""
+    """Successful, not a dry run, and full or self-heal: append a history entry."""
     summary: str
 
 
@@ -93,7 +93,7 @@ def _next_history(history: tuple[HistoryEntry, ...], outcome: Outcome, *, limit:
     op = outcome.operation
     entry = HistoryEntry(id=max((h.id for h in history), default=0) + 1, revision=op.revision, kind=op.kind,
                          by=op.by, at=op.finished_at or op.started_at, result=op.phase.value,
-                         summary=outcome.summary)
+                         summary=outcome.summary, trigger=op.trigger)
     return (*history, entry)[-limit:]
 
 

@@ -31,7 +31,7 @@ from typing import Any, Final
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
-from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey
+from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey, SyncTrigger
 from core.reconcile.tracking import app_label_value
 from core.settings import SyncSettings
 from core.sync.retry import conflict_pause, with_retries
@@ -105,6 +105,15 @@ class OperationRecord:
     automated: bool = False
     selective: bool = False
     self_heal_attempts: int = 0
+    self_heal: bool = False
+    """An automated sync undoing drift from the revision already synced (only its drifted resources)."""
+
+    @property
+    def trigger(self) -> SyncTrigger:
+        """What started it, as its history entry records."""
+        if not self.automated:
+            return SyncTrigger.MANUAL
+        return SyncTrigger.SELF_HEAL if self.self_heal else SyncTrigger.AUTOMATED
 
     @property
     def where(self) -> str:
@@ -171,11 +180,19 @@ def _inventory(raw: Any) -> tuple[InventoryItem, ...]:
                  for item in raw)
 
 
+def _trigger(raw: Any) -> SyncTrigger:
+    """A stored trigger; absent (written before triggers were recorded) or unknown reads as UNKNOWN."""
+    try:
+        return SyncTrigger(str(raw)) if raw else SyncTrigger.UNKNOWN
+    except ValueError:
+        return SyncTrigger.UNKNOWN
+
+
 def _history(raw: Any) -> tuple[HistoryEntry, ...]:
     return tuple(
         HistoryEntry(id=int(e["id"]), revision=str(e["revision"]), kind=str(e.get("kind", "sync")),
                      by=str(e.get("by", "")), at=float(e.get("at", 0)), result=str(e.get("result", "")),
-                     summary=str(e.get("summary", "")))
+                     summary=str(e.get("summary", "")), trigger=_trigger(e.get("trigger")))
         for e in raw
     )
 
@@ -189,7 +206,7 @@ def _operation(raw: Any) -> OperationRecord | None:
         by=str(raw.get("by", "")), holder=str(raw.get("holder", "")), wave=raw.get("wave"),
         stage=str(raw.get("stage", "")), finished_at=raw.get("finished_at"), message=str(raw.get("message", "")),
         automated=bool(raw.get("automated", False)), selective=bool(raw.get("selective", False)),
-        self_heal_attempts=int(raw.get("self_heal_attempts", 0)),
+        self_heal_attempts=int(raw.get("self_heal_attempts", 0)), self_heal=bool(raw.get("self_heal", False)),
     )
 
 
@@ -251,12 +268,12 @@ def _operation_json(op: OperationRecord | None) -> dict[str, Any] | None:
     return {"id": op.id, "kind": op.kind, "revision": op.revision, "phase": op.phase.value,
             "started_at": op.started_at, "by": op.by, "holder": op.holder, "wave": op.wave, "stage": op.stage,
             "finished_at": op.finished_at, "message": op.message, "automated": op.automated,
-            "selective": op.selective, "self_heal_attempts": op.self_heal_attempts}
+            "selective": op.selective, "self_heal_attempts": op.self_heal_attempts, "self_heal": op.self_heal}
 
 
 def _history_json(entry: HistoryEntry) -> dict[str, Any]:
     return {"id": entry.id, "revision": entry.revision, "kind": entry.kind, "by": entry.by, "at": entry.at,
-            "result": entry.result, "summary": entry.summary}
+            "result": entry.result, "summary": entry.summary, "trigger": entry.trigger.value}
 
 
 def encode(state: AppState, *, history_limit: int) -> dict[str, Any]:

@@ -255,3 +255,30 @@ async def test_rollback_pins_pauses_and_is_recorded(api: KubeClient, namespace: 
     resumed = await store.resume(app)
     assert not resumed.control.paused and resumed.control.pinned is None
     assert [e.action for e in read_entries(journal.path)][-2:] == ["rollback", "rollback"]
+
+
+async def test_history_records_what_started_each_sync(api: KubeClient, namespace: str, tmp_path: Path) -> None:
+    """Against the real apiserver: manual, automated and self-heal syncs and a rollback each land in the
+    state ConfigMap's history with their trigger, and read back with their labels."""
+    app = unique("trigger")
+    journal = Journal(tmp_path / "j.jsonl")
+    old, new = configmap("cfg", namespace, mode="old"), configmap("cfg", namespace, mode="new")
+    auto = OperationOptions(health_timeout=120, automated=True)
+    assert (await sync(api, app=app, desired=by_key([old]), journal=journal, revision=REVISION_A)).phase.successful
+    assert (await sync(api, app=app, desired=by_key([new]), journal=journal, revision=REVISION_B,
+                       options=auto)).phase.successful
+    drifted = ResourceKey("", "ConfigMap", namespace, "cfg")
+    healed = await sync(api, app=app, desired=by_key([new]), journal=journal, revision=REVISION_B,
+                        selected=(drifted,), options=OperationOptions(health_timeout=120, automated=True,
+                                                                      self_heal=True))
+    assert healed.phase.successful, healed.message
+    assert (await sync(api, app=app, desired=by_key([old]), journal=journal, revision=REVISION_A,
+                       kind="rollback")).phase.successful
+    state = await AppStateStore(api).load(app)
+    assert [(h.label, h.revision) for h in state.history] == [
+        ("manual sync", REVISION_A), ("automated sync", REVISION_B), ("self-heal sync", REVISION_B),
+        ("rollback", REVISION_A)]
+    stored = await api.get(CONFIGMAPS, state_name(app), NAMESPACE)
+    assert stored is not None
+    assert [e["trigger"] for e in json.loads(stored["data"]["history"])] == [
+        "manual", "automated", "self-heal", "manual"]

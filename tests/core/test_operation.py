@@ -421,6 +421,26 @@ async def test_selective_sync_applies_only_selection_and_skips_history(api: Faul
     assert state.last_operation is not None and state.last_operation.selective
 
 
+async def test_history_records_what_started_each_sync(api: FaultyCluster, journal: Journal) -> None:
+    """Manual, automated and self-heal syncs and a rollback are recorded as such; a self-heal sync (only
+    the drifted resources of the synced revision) is recorded, an operator's selective sync is not."""
+    await sync(api, journal, namespace(), cm("a"), cm("b"))
+    await sync(api, journal, namespace(), cm("a", value="2"), cm("b"), revision=REV_B,
+               options=replace(FAST, automated=True))
+    drifted = ResourceKey("", "ConfigMap", NS, "a")
+    await sync(api, journal, namespace(), cm("a", value="2"), cm("b"), revision=REV_B, selected=(drifted,),
+               options=replace(FAST, automated=True, self_heal=True))
+    await sync(api, journal, namespace(), cm("a", value="2"), cm("b"), revision=REV_B, selected=(drifted,))
+    await sync(api, journal, namespace(), cm("a"), cm("b"), revision=REV_A, kind="rollback")
+    state = await AppStateStore(api).load(APP)
+    assert [(h.id, h.label, h.revision) for h in state.history] == [
+        (1, "manual sync", REV_A), (2, "automated sync", REV_B), (3, "self-heal sync", REV_B),
+        (4, "rollback", REV_A)]
+    stored = json.loads(api.state_bodies[-1]["data"]["history"])
+    assert [e["trigger"] for e in stored] == ["manual", "automated", "self-heal", "manual"]
+    assert state.last_operation is not None and state.last_operation.trigger.value == "manual"
+
+
 async def test_rollback_pins_and_pauses_in_the_operation_start_write(api: FaultyCluster, journal: Journal) -> None:
     """Rollback: one state write sets the pin, the pause and the running operation; history says rollback."""
     await sync(api, journal, namespace(), cm("a", value="new"), revision=REV_B)

@@ -13,7 +13,16 @@ import pytest_asyncio
 from core.errors import ClusterError, LockedError
 from core.journal import OperatorIdentity
 from core.live.simulated import SimulatedCluster, SimulationTiming
-from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey, SyncAction, SyncResultEntry
+from core.model import (
+    AppControl,
+    HistoryEntry,
+    OperationPhase,
+    ResourceKey,
+    SyncAction,
+    SyncResultEntry,
+    SyncTrigger,
+    newest_first,
+)
 from core.sync import record
 from core.sync.lease import (
     AUTOMATION_LEASE,
@@ -98,8 +107,11 @@ def test_encode_decode_round_trip() -> None:
         app="web",
         control=AppControl(paused=True, reason="incident", by="alice", at=10.0, expires_at=None, pinned="b" * 40),
         inventory=(InventoryItem(CM, "v1"), InventoryItem(DEP, "apps/v1")),
-        history=(HistoryEntry(1, "a" * 40, "sync", "alice", 5.0, "Succeeded", "1 created"),),
-        operation=_op(), last_operation=_op("op-0", phase=OperationPhase.FAILED),
+        history=(HistoryEntry(1, "a" * 40, "sync", "alice", 5.0, "Succeeded", "1 created"),
+                 HistoryEntry(2, "b" * 40, "sync", "alice", 6.0, "Succeeded", "1 configured",
+                              trigger=SyncTrigger.SELF_HEAL)),
+        operation=_op(), last_operation=replace(_op("op-0", phase=OperationPhase.FAILED), automated=True,
+                                                self_heal=True),
     )
     body = encode(state, history_limit=10)
     body["metadata"]["resourceVersion"] = "7"
@@ -125,6 +137,19 @@ def test_damaged_keys_never_loosen_safety() -> None:
     assert state.control.paused and "unreadable" in state.control.reason
     assert state.inventory == ()
     assert state.operation is not None and state.operation.phase is OperationPhase.ERROR
+
+
+def test_history_written_before_triggers_reads_as_unknown() -> None:
+    """An entry stored without a trigger (or with one this version does not know) is labelled "sync": it
+    may have been manual or automated, so the console does not claim either."""
+    raw = [{"id": 1, "revision": "a", "kind": "sync", "by": "x", "at": 1.0, "result": "Succeeded"},
+           {"id": 2, "revision": "b", "kind": "sync", "by": "x", "at": 2.0, "result": "Succeeded",
+            "trigger": "webhook"},
+           {"id": 3, "revision": "a", "kind": "rollback", "by": "x", "at": 3.0, "result": "Succeeded"}]
+    state = decode("web", {"metadata": {}, "data": {"history": json.dumps(raw)}}, now=0.0)
+    assert [(h.trigger, h.label) for h in state.history] == [
+        (SyncTrigger.UNKNOWN, "sync"), (SyncTrigger.UNKNOWN, "sync"), (SyncTrigger.UNKNOWN, "rollback")]
+    assert [h.id for h in newest_first(state.history)] == [3, 2, 1]
 
 
 def test_history_is_capped_on_write() -> None:

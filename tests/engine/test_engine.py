@@ -187,3 +187,31 @@ async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet,
     live = fleet.clusters["dev"].get_object(ResourceKey("apps", "Deployment", "web", "web"))
     assert live is not None
     assert live["spec"]["replicas"] == 2
+
+
+async def test_automation_records_automated_and_self_heal_syncs(fleet: Fleet, started: StartEngine) -> None:
+    """With automated sync and self-heal, the first automated sync is recorded as "automated sync" and the
+    sync undoing a kubectl edit as "self-heal sync" (it was not recorded at all: it syncs only the drifted
+    resources)."""
+    import time
+
+    import yaml
+
+    config = yaml.safe_load(fleet.fleet_file.read_text())
+    config["apps"][0]["sync"] = {"automated": True, "selfHeal": True}
+    fleet.fleet_file.write_text(yaml.safe_dump(config))
+    engine = await started()
+    await engine.actions.automation_pass()
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                   and len(app_row(s, "web", "dev").history) == 1)
+    key = ResourceKey("apps", "Deployment", "web", "web")
+    fleet.clusters["dev"].update_as("kubectl-edit", key, {"spec": {"replicas": 5}})
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.OUT_OF_SYNC)
+    engine.clock = lambda: time.time() + 60.0  # past the first self-heal backoff (5 s)
+    await engine.actions.automation_pass()
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                          and len(app_row(s, "web", "dev").history) == 2)
+    row = app_row(snap, "web", "dev")
+    assert [(h.label, h.revision) for h in row.history] == [("automated sync", sha(row)), ("self-heal sync", sha(row))]
+    live = fleet.clusters["dev"].get_object(key)
+    assert live is not None and live["spec"]["replicas"] == 2

@@ -58,3 +58,17 @@ async def test_ascii_glyphs_when_the_locale_is_not_utf8(engine: FakeEngine, buil
         dialog = next(line for line in screens[-1].splitlines() if "Nothing can run" in line)
         assert dialog.isascii(), dialog
         assert "|" in dialog  # the ASCII border
+
+
+async def test_ascii_at_80_columns_marks_hidden_columns_with_ascii(engine: FakeEngine, build_app: AppFactory,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """Under LANG=C at 80x24 the hidden-columns sign is `>` and the status line stays ASCII."""
+    monkeypatch.setenv("LANG", "C")
+    app = build_app(engine, ascii_only=None)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if line.startswith("  APP "))
+        assert header.rstrip().endswith(" >") and header.isascii()
+        status = next(line for line in lines if line.startswith("sort:"))
+        assert "> 2 columns hidden" in status and status.isascii()

@@ -18,7 +18,9 @@ from tui.messages import SnapshotChanged
 from tui.screens.app import AppScreen
 from tui.screens.diff import DiffScreen
 from tui.screens.fleet import FleetScreen
+from tui.screens.help import HelpScreen
 from tui.widgets.fleet_table import FleetTable
+from tui.widgets.footer import PALETTE_CLASS, KeysFooter, key_width, palette_width
 
 WEB_PROD_US = (AppName("web"), ClusterName("prod-us"))
 
@@ -210,3 +212,60 @@ async def test_narrow_terminal_collapses_columns(engine: FakeEngine, build_app: 
         assert "MESSAGE" not in text and "CLUSTER STATE" not in text
         assert "✗ OutOfSync" in text
         assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def fleet_table_width(app: object) -> int:
+    return app.screen_stack[0].query_one(FleetTable).width_for_all_columns()  # type: ignore[attr-defined, no-any-return]
+
+
+def footer_line(app: object) -> str:
+    return screen_text(app).splitlines()[-1].rstrip()  # type: ignore[arg-type]
+
+
+async def test_narrow_terminal_says_what_it_hides(engine: FakeEngine, build_app: AppFactory) -> None:
+    """At 80x24 the table header ends with `›`, the status line counts the hidden columns, help names them
+    with the width that shows them, and the footer ends with `? 6 more keys` before `^p palette`."""
+    app = build_app(engine)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        lines = screen_text(app).splitlines()
+        header = next(line for line in lines if line.startswith("  APP "))
+        assert header.rstrip().endswith("DRIFT ›")
+        status = next(line for line in lines if line.startswith("sort:"))
+        assert "› 2 columns hidden · ? help" in status
+        assert footer_line(app).endswith("? 6 more keys       ▏^p palette")
+        footer = app.screen.query_one(KeysFooter)
+        assert footer.hidden_keys == ("Mark", "History", "Matrix", "Group", "Help", "Quit")
+        await pilot.press("question_mark")
+        await pilot.pause()
+        assert isinstance(app.screen, HelpScreen)
+        text = " ".join(app.screen.notes)
+        assert "Hidden at this width (› at the end of the table header): CLUSTER STATE, MESSAGE." in text
+        wide = fleet_table_width(app)
+        assert f"A terminal {wide} columns wide shows every column" in text
+        await pilot.press("escape")
+        for width, hidden in ((wide - 1, "› 1 column hidden"), (wide, "")):
+            await pilot.resize_terminal(width, 24)
+            await settle(pilot)
+            await pilot.pause()
+            lines = screen_text(app).splitlines()
+            status = next(line for line in lines if line.startswith("sort:"))
+            assert (hidden in status) if hidden else ("hidden" not in status)
+        assert next(line for line in lines if line.startswith("  APP ")).rstrip().endswith("MESSAGE")
+        assert "  web      prod-eu " in "\n".join(lines)
+        assert "h History  ? 4 more keys" in footer_line(app)
+
+
+async def test_footer_measures_keys_as_textual_lays_them_out(engine: FakeEngine, build_app: AppFactory) -> None:
+    """The widths the footer computes are the widths Textual gives its keys (a Textual upgrade that
+    changes the footer's CSS fails here, not silently on a terminal)."""
+    app = build_app(engine)
+    async with app.run_test(size=(160, 24)) as pilot:
+        await settle(pilot)
+        footer = app.screen.query_one(KeysFooter)
+        assert footer.hidden_keys == ()
+        for child in footer.children:
+            key_display, description = getattr(child, "key_display"), getattr(child, "description")  # noqa: B009
+            expected = (palette_width if child.has_class(PALETTE_CLASS) else key_width)(key_display, description)
+            assert child.outer_size.width == expected, (key_display, description)
+        assert "? Help  q Quit" in footer_line(app)

@@ -6,22 +6,25 @@ from __future__ import annotations
 import contextlib
 import subprocess
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from core.errors import GitError
-from tests.fixtures.snapshots import fleet_snapshot
+from core.model import HistoryEntry, SyncTrigger
+from tests.fixtures.snapshots import NOW, OLDER, OLDEST, REVISIONS, fleet_snapshot, with_app
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text
 from tui.actions import actions_for
+from tui.glyphs import UNICODE
 from tui.screens.diff import DiffScreen
 from tui.screens.error import ErrorModal
 from tui.screens.help import HelpScreen
-from tui.screens.history import HistoryScreen
+from tui.screens.history import HistoryScreen, item_prompt, merge_history
 from tui.screens.pause import PauseModal
 from tui.widgets.fleet_table import FleetTable
 
@@ -123,3 +126,49 @@ async def test_external_diff_without_a_command_explains(engine: FakeEngine, buil
         await pilot.press("o")
         await pilot.pause()
         assert any("FLEETDECK_DIFF" in n.message for n in app._notifications)
+
+
+async def test_history_says_what_started_each_sync_newest_first(build_app: AppFactory) -> None:
+    """Each recorded sync is labelled manual, automated, self-heal or rollback, newest first; a rollback
+    to an old revision annotates that revision where Git has it instead of lifting it above newer ones."""
+    snapshot = fleet_snapshot()
+    row = snapshot.app("web", "prod-us")
+    assert row is not None
+    rollback = HistoryEntry(5, OLDER.sha, "rollback", "bob", NOW - 300, "Succeeded", "2 configured",
+                            trigger=SyncTrigger.MANUAL)
+    app = build_app(FakeEngine([with_app(snapshot, replace(row, history=(*row.history, rollback)))]))
+    async with app.run_test(size=(200, 36)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(FleetTable).move_to(("web", "prod-us"))  # type: ignore[arg-type]
+        await pilot.press("h")
+        screen = await wait_for_screen(pilot, HistoryScreen)
+        await settle(pilot)
+        assert [item.sha for item in screen.items] == [r.sha for r in REVISIONS]  # HEAD, PREVIOUS, OLDER, OLDEST
+        lines = [line for line in screen_text(app).splitlines() if line.lstrip()[:8] in {r.short for r in REVISIONS}]
+        assert [line.split()[0] for line in lines] == [r.sha[:8] for r in REVISIONS]
+        assert "✓ self-heal sync by dana 10m ago: 1 configured  ✓ manual sync by dana 1h ago: 2 configured" in lines[0]
+        assert "✓ automated sync by alice 2d ago" in lines[1]
+        assert "✓ rollback by bob 5m ago: 2 configured" in lines[2]
+        assert "✓ manual sync by carol 4w ago: 12 created" in lines[3]
+
+
+def test_merge_history_orders_by_commit_not_by_sync() -> None:
+    """Revisions stay in commit order whatever was synced last; their entries are newest first (by id);
+    a recorded SHA that Git did not list is placed by its newest sync."""
+    stray = "f" * 40
+    entries = (HistoryEntry(1, OLDEST.sha, "sync", "a", NOW - 100, "Succeeded"),
+               HistoryEntry(2, stray, "sync", "a", NOW - 3 * 86400, "Succeeded"),
+               HistoryEntry(3, OLDEST.sha, "rollback", "b", NOW - 50, "Succeeded"))
+    items = merge_history(REVISIONS, entries)
+    assert [i.sha for i in items] == [REVISIONS[0].sha, REVISIONS[1].sha, stray, REVISIONS[2].sha, OLDEST.sha]
+    assert [e.id for e in items[-1].entries] == [3, 1]
+
+
+def test_history_line_counts_the_syncs_it_does_not_show() -> None:
+    """A revision synced more than twice shows the two newest syncs and counts the others."""
+    entries = tuple(HistoryEntry(i, OLDEST.sha, "sync", "a", NOW - 100 * i, "Succeeded",
+                                 trigger=SyncTrigger.AUTOMATED) for i in range(1, 5))
+    item = merge_history((OLDEST,), entries)[0]
+    text = item_prompt(item, current=None, now=NOW, glyphs=UNICODE).plain
+    assert text.count("automated sync by a") == 2
+    assert text.endswith("⋯ 2 older syncs of it (fleetdeck history)")

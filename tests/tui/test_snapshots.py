@@ -110,8 +110,9 @@ def test_diff_side_by_side(snap_compare: SnapCompare, engine: FakeEngine, build_
 
 
 def test_history_with_preview(snap_compare: SnapCompare, engine: FakeEngine, build_app: AppFactory) -> None:
-    """You should see web on prod-us's revisions (newest first, the desired one marked, recorded syncs by
-    dana/alice/carol) and, below, the rollback preview of 9e8d7c6b against live."""
+    """You should see web on prod-us's revisions (newest first, the desired one marked, recorded syncs
+    labelled by what started them: self-heal and manual by dana, automated by alice, manual by carol) and,
+    below, the rollback preview of 9e8d7c6b against live."""
     assert snap_compare(build_app(engine), terminal_size=(120, 36),
                         run_before=steps(("cursor", WEB_PROD_US), "h", HistoryScreen, "settle", "down",
                                          "enter", "settle"))
@@ -122,6 +123,15 @@ def test_sync_confirmation(snap_compare: SnapCompare, engine: FakeEngine, build_
     worker on prod-eu (1 created, 1 prune-skipped), which clusters get writes, and the y/n/d/p keys."""
     assert snap_compare(build_app(engine), terminal_size=(120, 36),
                         run_before=steps(("cursor", WEB_PROD_US), "space", ("cursor", ("worker", "prod-eu")),
+                                         "space", "s", ConfirmSyncModal))
+
+
+def test_bulk_sync_with_a_paused_row(snap_compare: SnapCompare, engine: FakeEngine, build_app: AppFactory) -> None:
+    """You should see the bulk preview of web on prod-us and the paused api on staging: api's plan under
+    "‖ paused by alice: load test in progress · left out of this sync (i includes it)", "Press y to run 1
+    of 2 plans", the line "1 paused row(s) left out (i includes them).", and `i Paused` in the keys."""
+    assert snap_compare(build_app(engine), terminal_size=(120, 36),
+                        run_before=steps(("cursor", WEB_PROD_US), "space", ("cursor", ("api", "staging")),
                                          "space", "s", ConfirmSyncModal))
 
 

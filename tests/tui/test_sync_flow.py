@@ -315,3 +315,159 @@ async def test_rollback_from_history(engine: FakeEngine, build_app: AppFactory) 
         await settle(pilot)
         assert engine.runs[0].kind == "rollback"
         assert engine.runs[0].revision.startswith("9e8d7c6b")
+
+
+API_STAGING = ("api", "staging")
+"""Paused by alice: "load test in progress"."""
+
+
+def fleet_screen(app: object) -> FleetScreen:
+    screen = app.screen  # type: ignore[attr-defined]
+    assert isinstance(screen, FleetScreen)
+    return screen
+
+
+def status_line(app: object) -> str:
+    return next(line for line in screen_text(app).splitlines() if line.startswith("sort:")).rstrip()  # type: ignore[arg-type]
+
+
+async def mark(pilot: object, app: object, *keys: tuple[str, str]) -> None:
+    for key in keys:
+        put_cursor(app, key)
+        await pilot.press("space")  # type: ignore[attr-defined]
+
+
+async def test_bulk_sync_names_and_leaves_out_paused_rows(engine: FakeEngine, build_app: AppFactory) -> None:
+    """A marked paused row is named in the bulk preview with who paused it and why, and left out by
+    default; `y` runs the others and clears the marks."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await mark(pilot, app, WEB_PROD_US, API_STAGING)
+        assert fleet_screen(app).marked == {WEB_PROD_US, API_STAGING}
+        await pilot.press("s")
+        modal = await wait_for_screen(pilot, ConfirmSyncModal)
+        text = screen_text(app)
+        assert "‖ paused by alice: load test in progress · left out of this sync (i includes it)" in text
+        assert "Press y to run 1 of 2 plans." in text
+        assert "1 paused row(s) left out (i includes them)." in text
+        assert "i paused rows: left out" in text
+        assert [(p.app, p.cluster) for p in modal.to_run()] == [WEB_PROD_US]
+        await pilot.press("y")
+        await settle(pilot)
+        assert [(p.app, p.cluster) for p in engine.runs] == [WEB_PROD_US]
+        assert fleet_screen(app).marked == frozenset()
+        assert status_line(app).endswith("16 of 16 rows · ? help")
+
+
+async def test_bulk_sync_includes_paused_rows_on_request(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`i` includes the paused rows: the preview says a manual sync still applies, `y` runs both."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await mark(pilot, app, WEB_PROD_US, API_STAGING)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("i")
+        await pilot.pause()
+        text = screen_text(app)
+        assert "‖ paused by alice: load test in progress · a manual sync still applies; automated sync stays " \
+               "paused" in text
+        assert "Press y to run 2 of 2 plans." in text
+        assert "Includes 1 paused row(s): their automated sync stays paused." in text
+        await pilot.press("y")
+        await settle(pilot)
+        assert {(p.app, p.cluster) for p in engine.runs} == {WEB_PROD_US, API_STAGING}
+        assert fleet_screen(app).marked == frozenset()
+
+
+async def test_only_paused_rows_marked_runs_nothing_until_included(engine: FakeEngine,
+                                                                   build_app: AppFactory) -> None:
+    """Two paused rows marked: nothing runs by default (`y` does nothing), `i` then `y` runs both."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await mark(pilot, app, API_STAGING, ("billing", "prod-eu"))
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        assert "Nothing runs: 2 paused row(s) left out (i includes them)" in screen_text(app)
+        await pilot.press("y")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmSyncModal) and engine.runs == []
+        await pilot.press("i", "y")
+        await settle(pilot)
+        assert {(p.app, p.cluster) for p in engine.runs} == {API_STAGING, ("billing", "prod-eu")}
+
+
+async def test_cancelled_bulk_sync_keeps_the_marks(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`n` in the bulk preview runs nothing and keeps the marks for another try."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await mark(pilot, app, WEB_PROD_US, WORKER_PROD_EU)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("n")
+        await settle(pilot)
+        assert engine.runs == []
+        assert fleet_screen(app).marked == {WEB_PROD_US, WORKER_PROD_EU}
+        assert "2 marked" in status_line(app)
+
+
+async def test_single_paused_row_sync_says_it_still_applies(engine: FakeEngine, build_app: AppFactory) -> None:
+    """`s` on one paused row (no marks) includes it, as `fleetdeck sync` does, and says the pause stays."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, API_STAGING)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        text = screen_text(app)
+        assert "paused by alice: load test in progress · a manual sync still applies" in text
+        assert "i paused rows: included" in text
+        await pilot.press("y")
+        await settle(pilot)
+        assert [(p.app, p.cluster) for p in engine.runs] == [API_STAGING]
+
+
+async def test_bulk_pause_and_resume_clear_the_marks(engine: FakeEngine, build_app: AppFactory) -> None:
+    """A confirmed bulk pause clears the marks; a cancelled resume keeps them, a confirmed one clears them."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await mark(pilot, app, WEB_PROD_US, WORKER_PROD_EU)
+        await pilot.press("p")
+        await wait_for_screen(pilot, PauseModal)
+        await pilot.press(*"maintenance", "enter", "enter")
+        await settle(pilot)
+        assert {p[:2] for p in engine.pauses} == {WEB_PROD_US, WORKER_PROD_EU}
+        assert fleet_screen(app).marked == frozenset()
+        await mark(pilot, app, WEB_PROD_US, WORKER_PROD_EU)
+        await pilot.press("u")
+        await wait_for_screen(pilot, ConfirmModal)
+        await pilot.press("n")
+        await settle(pilot)
+        assert fleet_screen(app).marked == {WEB_PROD_US, WORKER_PROD_EU}
+        await pilot.press("u")
+        await wait_for_screen(pilot, ConfirmModal)
+        await pilot.press("y")
+        await settle(pilot)
+        assert set(engine.resumes) == {WEB_PROD_US, WORKER_PROD_EU}
+        assert fleet_screen(app).marked == frozenset()
+
+
+async def test_selective_sync_clears_resource_marks(engine: FakeEngine, build_app: AppFactory) -> None:
+    """After a confirmed selective sync the app screen's resource marks are cleared."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("enter")
+        screen = await wait_for_screen(pilot, AppScreen)
+        await pilot.press("space", "s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.runs[0].selected == (ResourceKey("apps", "Deployment", "shop", "web"),)
+        assert screen.marked == frozenset()
+        assert "marked" not in screen_text(app)

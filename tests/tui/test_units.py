@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 from rich.style import Style
@@ -17,7 +18,16 @@ from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, build_rows, co
 from tui.formatting import age_since, fit, parse_duration, safe, short_age
 from tui.glyphs import ASCII, UNICODE, locale_is_utf8
 from tui.screens.diff import write_sides
-from tui.widgets.fleet_columns import COLUMNS, SELECT_WIDTH, CellContext, layout_columns, render_cells
+from tui.widgets.fleet_columns import (
+    COLUMNS,
+    SELECT_WIDTH,
+    CellContext,
+    full_width,
+    layout_columns,
+    render_cells,
+    render_titles,
+)
+from tui.widgets.footer import fit_keys, key_width, more_text
 
 
 def keys(text: str, **kwargs: object) -> list[tuple[str, str]]:
@@ -82,6 +92,37 @@ def test_layout_at_80_drops_message_and_connection_first() -> None:
     assert ids == ["app", "cluster", "sync", "health", "flags", "revision", "drift"]
 
 
+def test_layout_hides_a_column_before_cutting_a_name() -> None:
+    """Names keep their natural width: a cluster cut to `staging-…` could be any staging cluster, so the
+    lower-priority columns go first; the hidden ones are listed and the header ends with `›`."""
+    natural = {"app": 8, "cluster": 10, "flags": 8}
+    layout = layout_columns(79 - SELECT_WIDTH, natural)  # an 80-column terminal, less the scrollbar
+    widths = dict(zip([c.id for c in layout.columns], layout.widths, strict=True))
+    assert widths["app"] == 8 and widths["cluster"] == 10
+    assert [c.title for c in layout.hidden] == ["CLUSTER STATE", "MESSAGE"]
+    titles = render_titles(layout, Style(), UNICODE, 79).plain
+    assert titles.endswith(" ›") and titles[:-1].rstrip().endswith("DRIFT") and len(titles) == 79
+    assert render_titles(layout, Style(), ASCII, 79).plain.endswith(" >")
+    every = layout_columns(full_width(natural) - SELECT_WIDTH, natural)
+    assert every.hidden == () and "›" not in render_titles(every, Style(), UNICODE, full_width(natural)).plain
+    assert layout_columns(full_width(natural) - SELECT_WIDTH - 1, natural).hidden != ()
+
+
+def test_footer_keeps_the_first_keys_and_counts_the_rest() -> None:
+    """All keys when they fit; else the first ones and room for `? N more keys`."""
+    widths = [key_width("enter", "Open"), key_width("s", "Sync"), key_width("p", "Pause"), key_width("q", "Quit")]
+    assert widths[0] == 12
+
+    def more(hidden: int) -> int:
+        return key_width(*more_text(hidden, True)) if hidden else 0
+
+    assert fit_keys(widths, sum(widths), more) == 4
+    assert fit_keys(widths, sum(widths) - 1, more) == 2  # 12 + 8 + "? 2 more keys" (15) fit in 36
+    assert fit_keys(widths, 34, more) == 1
+    assert more_text(3, True) == ("?", "3 more keys")
+    assert more_text(3, False) == ("", "3 more keys: ^p palette")
+
+
 def test_cells_say_state_in_words_and_ascii() -> None:
     """A row renders glyph plus word; the ASCII set has no character outside ASCII."""
     row = next(r for r in build_rows(fleet_snapshot()) if isinstance(r, FleetRow) and r.key == ("billing", "prod-eu"))
@@ -92,6 +133,28 @@ def test_cells_say_state_in_words_and_ascii() -> None:
         assert "1a2b3c4d 1w" in text
     ascii_text = render_cells(row, layout, CellContext(glyphs=ASCII, now=NOW, styles={})).plain
     assert ascii_text.isascii()
+
+
+def test_install_bindings_keeps_id_and_tooltip() -> None:
+    """The one private Textual call (``docs/decisions.md``): the registry's bindings land on the instance
+    only, with id, tooltip and key display, and the read-only ones lack the mutating actions."""
+    from textual.binding import BindingsMap
+    from textual.screen import Screen
+
+    from tui.actions import install_bindings
+
+    assert callable(getattr(BindingsMap, "_add_binding", None)), "Textual changed BindingsMap: see docs/decisions.md"
+    writable, read_only, untouched = Screen[None](), Screen[None](), Screen[None]()
+    install_bindings(writable, "fleet", read_only=False)
+    install_bindings(read_only, "fleet", read_only=True)
+    def bound(screen: Screen[None], key: str) -> list[Any]:
+        return list(screen._bindings.key_to_bindings.get(key, []))
+
+    assert [(b.action, b.id, b.tooltip) for b in bound(writable, "s")] == [
+        ("sync_selected", "fleet.sync", ACTIONS["fleet.sync"].help)]
+    assert bound(writable, "space")[0].key_display == "space"
+    assert not bound(read_only, "s") and bound(read_only, "slash")
+    assert not bound(untouched, "s")
 
 
 def test_emit_yaml_tracks_pointers_and_quotes() -> None:

@@ -133,10 +133,12 @@ def diff(app: str, cluster: str | None) -> None:
 @global_options(output=OBSERVE_FORMATS)
 @verb
 def history(app: str, cluster: str | None, limit: int) -> None:
-    """Git revisions that changed APP's rendered output, newest first, and its recorded syncs.
+    """Git revisions that changed APP's rendered output, and its recorded syncs and rollbacks (manual,
+    automated or self-heal), newest first.
 
     Output: table, json, yaml.
     """
+    from core.model import newest_first
     from tui import output
 
     fmt = output_format(OBSERVE_FORMATS)
@@ -147,14 +149,15 @@ def history(app: str, cluster: str | None, limit: int) -> None:
         return target, revisions
 
     target, revisions = with_engine(body, only_app=app)
+    syncs = newest_first(target.history)
     if fmt != "table":
         click.echo(output.dump({"app": app, "cluster": target.cluster, "revisions": revisions,
-                                "syncs": target.history}, fmt))
+                                "syncs": [{**output.to_data(h), "label": h.label} for h in syncs]}, fmt))
         return
     click.echo(output.table(("REVISION", "AGE", "AUTHOR", "SUBJECT"),
                             [(r.short, output.age(r.committed_at), r.author, r.subject) for r in revisions]))
-    if target.history:
+    if syncs:
         click.echo("")
         click.echo(output.table(("#", "KIND", "REVISION", "BY", "AGE", "RESULT", "CHANGES"),
-                                [(h.id, h.kind, h.revision[:8], h.by, output.age(h.at), h.result, h.summary)
-                                 for h in target.history]))
+                                [(h.id, h.label, h.revision[:8], h.by, output.age(h.at), h.result, h.summary)
+                                 for h in syncs]))

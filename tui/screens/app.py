@@ -10,7 +10,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import var
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core.model import (
     AppStatus,
@@ -27,6 +27,7 @@ from tui.glyphs import Glyphs
 from tui.screens.base import ConsoleScreen, row_title
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen
+from tui.widgets.footer import KeysFooter
 from tui.widgets.resource_tree import ResourceTree
 from tui.widgets.sync_log import SyncLog
 
@@ -142,7 +143,7 @@ class AppScreen(ConsoleScreen):
         yield ResourceTree(glyphs=self.ctx.glyphs, id="tree")
         yield SyncLog(glyphs=self.ctx.glyphs, id="sync-log", classes="-hidden")
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
         """Re-render from the new snapshot."""
@@ -190,6 +191,13 @@ class AppScreen(ConsoleScreen):
         tree.show(self.status.resources if self.status else (), self.marked)
         tree.action_cursor_down()
         self._refresh_status()
+
+    def after_request(self, what: str) -> None:
+        """A confirmed selective sync was requested: its resource marks are cleared."""
+        if what == "sync" and self.marked:
+            self.marked = frozenset()
+            self.query_one(ResourceTree).show(self.status.resources if self.status else (), self.marked)
+            self._refresh_status()
 
     def action_diff_resource(self) -> None:
         """Diff the resource under the cursor."""

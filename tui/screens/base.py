@@ -15,7 +15,7 @@ from rich.text import Text
 from textual import events, on, work
 from textual.screen import Screen
 
-from core.model import FleetSnapshot, OperationState, ResourceKey, SyncPlan
+from core.model import AppControl, FleetSnapshot, OperationState, ResourceKey, SyncPlan
 from tui.actions import install_bindings
 from tui.context import ConsoleContext
 from tui.fleet_query import RowKey
@@ -89,10 +89,25 @@ class ConsoleScreen(ForwardsWorkerErrors, Screen[None]):
         async def replan(prune: bool, dry_run: bool) -> tuple[SyncPlan, ...]:
             return await plan_targets(engine, targets, prune=prune, dry_run=dry_run, resources=resources)
 
-        modal = ConfirmSyncModal(plans, replan=replan, glyphs=self.ctx.glyphs)
+        modal = ConfirmSyncModal(plans, replan=replan, glyphs=self.ctx.glyphs, paused=self.paused_rows(targets))
         confirmed = await self.app.push_screen_wait(modal)
         if confirmed:
             self.post_message(SyncRequested(tuple(confirmed)))
+            self.after_request("sync")
+
+    def paused_rows(self, targets: Sequence[RowKey]) -> dict[RowKey, AppControl]:
+        """The pause of each paused target, from the current snapshot."""
+        snapshot = self.snapshot
+        if snapshot is None:
+            return {}
+        found = {t: snapshot.app(*t) for t in targets}
+        return {t: status.control for t, status in found.items() if status is not None and status.control.paused}
+
+    def after_request(self, what: str) -> None:
+        """The operator confirmed ``what`` (``sync``, ``pause``, ``resume``) and it was requested.
+
+        Subclasses clear their marks here; a cancelled dialog never calls this, so marks survive it.
+        """
 
     def request_pause(self, targets: Sequence[RowKey]) -> None:
         """Ask for a reason and expiry, then request the pause (no-op in read-only mode)."""
@@ -103,6 +118,7 @@ class ConsoleScreen(ForwardsWorkerErrors, Screen[None]):
         def done(result: PauseRequest | None) -> None:
             if result is not None:
                 self.post_message(PauseRequested(chosen, result.reason, result.expires_in))
+                self.after_request("pause")
 
         self.app.push_screen(
             PauseModal(chosen, glyphs=self.ctx.glyphs, cursor_blink=self.ctx.cursor_blink), done
@@ -120,6 +136,7 @@ class ConsoleScreen(ForwardsWorkerErrors, Screen[None]):
         def done(yes: bool | None) -> None:
             if yes:
                 self.post_message(ResumeRequested(chosen))
+                self.after_request("resume")
 
         self.app.push_screen(ConfirmModal(f"Resume {len(chosen)} row(s)", body), done)
 

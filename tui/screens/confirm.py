@@ -3,13 +3,19 @@
 ``ConfirmSyncModal`` states exactly what will happen on which cluster (created, changed, pruned,
 skipped, blocked) and returns the plans to run, or ``None``. A plan whose revision does not descend from
 the one synced (a force-push) is shown with a HISTORY REPLACED warning, and ``y`` runs nothing until the
-operator acknowledged it with ``a`` (the returned plans then carry ``non_descendant_allowed``). Toggling dry run or prune re-plans through a
+operator acknowledged it with ``a`` (the returned plans then carry ``non_descendant_allowed``). Toggling dry
+run or prune re-plans through a
 callback the caller provides (run in a worker: planning is I/O). The dialog never runs anything itself.
+
+Paused rows are named in the preview with who paused them and why. A pause stops automated syncs only (as
+Argo CD's disabled auto-sync): a manual sync of one paused row still applies, and the preview says so. In a
+bulk preview (several rows) the paused rows are left out unless the operator includes them with ``i``:
+marking many rows (``a`` marks every row shown) must not silently override a colleague's pause.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import replace
 
 from rich.text import Text
@@ -17,13 +23,15 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
-from core.model import SyncAction, SyncPlan
+from core.model import AppControl, SyncAction, SyncPlan
 from tui.actions import install_bindings
+from tui.fleet_query import RowKey
 from tui.formatting import join_lines, safe
 from tui.glyphs import UNICODE, Glyphs
 from tui.screens.worker_errors import ForwardsWorkerErrors
+from tui.widgets.footer import KeysFooter
 
 Replan = Callable[[bool, bool], Awaitable[tuple[SyncPlan, ...]]]
 """``replan(prune, dry_run)``: plan the same targets again with new options."""
@@ -40,8 +48,34 @@ def plan_counts(plan: SyncPlan) -> str:
     return ", ".join(parts) or "nothing to change"
 
 
-def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
-    """The lines describing one plan: heading, blocked reason or steps, warnings."""
+def plan_key(plan: SyncPlan) -> RowKey:
+    """The (app, cluster) row a plan is for."""
+    return (plan.app, plan.cluster)
+
+
+def paused_line(control: AppControl, glyphs: Glyphs, *, left_out: bool) -> Text:
+    """``‖ paused by alice: load test · left out of this sync (i includes it)``."""
+    line = Text(f"    {glyphs.paused} paused", style="bold", no_wrap=True, end="")
+    if control.by:
+        line.append(" by ")
+        line.append_text(safe(control.by, max_length=80))
+    if control.reason:
+        line.append(": ")
+        line.append_text(safe(control.reason, max_length=200))
+    line.append(f" {glyphs.dot} ")
+    if left_out:
+        line.append("left out of this sync (i includes it)", style="bold")
+    else:
+        line.append("a manual sync still applies; automated sync stays paused")
+    return line
+
+
+def plan_block(plan: SyncPlan, glyphs: Glyphs, *, paused: AppControl | None = None,
+               left_out: bool = False) -> list[Text]:
+    """The lines describing one plan: heading, pause, blocked reason or steps, warnings.
+
+    ``paused`` is the row's pause, if any; ``left_out`` says the preview will not run this plan.
+    """
     verb = "roll back" if plan.kind == "rollback" else "sync"
     heading = Text(f"{glyphs.dot} {verb} ", no_wrap=True, end="")
     heading.append_text(safe(plan.app, "bold"))
@@ -54,6 +88,8 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     lines = [heading]
     if plan.non_descendant:
         lines.extend(history_lines(plan, glyphs))
+    if paused is not None:
+        lines.append(paused_line(paused, glyphs, left_out=left_out))
     if plan.blocked:
         blocked = Text(f"    {glyphs.action[SyncAction.FAILED]} blocked: ", style="bold", end="")
         blocked.append_text(safe(plan.blocked, max_length=400))
@@ -90,22 +126,33 @@ def history_lines(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     return [warning, state]
 
 
-def runnable(plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
-    """The plans that may run (not blocked)."""
-    return tuple(p for p in plans if not p.blocked)
+def runnable(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tuple[SyncPlan, ...]:
+    """The plans that may run: not blocked, and not left out (paused rows of a bulk sync)."""
+    return tuple(p for p in plans if not p.blocked and plan_key(p) not in left_out)
 
 
-def unacknowledged(plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
-    """Runnable plans that replace history and are not acknowledged: ``y`` does nothing while any is left."""
-    return tuple(p for p in runnable(plans) if p.needs_acknowledgement)
+def unacknowledged(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tuple[SyncPlan, ...]:
+    """Plans that would run and replace history unacknowledged: ``y`` does nothing while any is left."""
+    return tuple(p for p in runnable(plans, left_out) if p.needs_acknowledgement)
 
 
-def summary_line(plans: Sequence[SyncPlan]) -> Text:
-    """What pressing ``y`` does, in one sentence."""
-    ok = runnable(plans)
+def summary_line(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = (),
+                 paused_included: int = 0) -> Text:
+    """What pressing ``y`` does, in one or two sentences.
+
+    Args:
+        plans: every plan shown.
+        left_out: rows that will not run although their plan could (paused, not included).
+        paused_included: paused rows that will run.
+    """
+    ok = runnable(plans, left_out)
+    skipped = sum(1 for p in plans if plan_key(p) in left_out and not p.blocked)
     if not ok:
+        if skipped:
+            return Text(f"Nothing runs: {skipped} paused row(s) left out (i includes them), the rest blocked.",
+                        style="bold", end="")
         return Text("Nothing can run: every plan is blocked.", style="bold", end="")
-    waiting = unacknowledged(plans)
+    waiting = unacknowledged(plans, left_out)
     if waiting:
         where = ", ".join(sorted({p.cluster for p in waiting}))
         text = Text(f"History would be replaced on {where}: ", style="bold", end="")
@@ -122,6 +169,11 @@ def summary_line(plans: Sequence[SyncPlan]) -> Text:
         text.append_text(safe(", ".join(clusters), "bold"))
         text.append(". ")
     text.append("Prune on: extraneous resources are deleted." if prune else "Prune off: nothing is deleted.")
+    if skipped:
+        text.append(f"\n{skipped} paused row(s) left out (i includes them).", style="bold")
+    elif paused_included:
+        text.append(f"\nIncludes {paused_included} paused row(s): their automated sync stays paused.",
+                    style="bold")
     return text
 
 
@@ -137,18 +189,33 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         replan: Replan | None = None,
         glyphs: Glyphs = UNICODE,
         title: str = "",
+        paused: Mapping[RowKey, AppControl] | None = None,
+        include_paused: bool | None = None,
     ) -> None:
+        """
+        Args:
+            plans: one plan per target.
+            replan: re-plans the same targets with new options; ``None`` hides the dry-run/prune toggles.
+            glyphs: glyph set.
+            title: dialog title; by default "Sync N app(s) on M cluster(s)".
+            paused: the pause of each paused target.
+            include_paused: run the paused targets' plans; by default only when a single row is previewed.
+        """
         super().__init__(classes="confirm-modal")
         install_bindings(self, "confirm", read_only=False)
         self.plans = tuple(plans)
         self.replan = replan
         self.glyphs = glyphs
-        self.title_text = title or self._make_title()
-        self.prune = any(p.prune for p in self.plans)
-        self.dry_run = bool(self.plans) and all(p.dry_run for p in self.plans)
+        self.paused: dict[RowKey, AppControl] = {
+            k: c for k, c in (paused or {}).items() if c.paused
+        }
+        self.include_paused = len(self.plans) <= 1 if include_paused is None else include_paused
         self.acknowledged: frozenset[tuple[str, str, str]] = frozenset()
         """(app, cluster, message) of each history replacement the operator acknowledged with ``a``; a re-plan
         keeps an acknowledgement only for the same message."""
+        self.title_text = title or self._make_title()
+        self.prune = any(p.prune for p in self.plans)
+        self.dry_run = bool(self.plans) and all(p.dry_run for p in self.plans)
 
     def _make_title(self) -> str:
         kind = "Roll back" if any(p.kind == "rollback" for p in self.plans) else "Sync"
@@ -156,38 +223,52 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         clusters = len({p.cluster for p in self.plans})
         return f"{kind} {apps} app(s) on {clusters} cluster(s)"
 
+    @property
+    def left_out(self) -> frozenset[RowKey]:
+        """Rows whose plan will not run because they are paused and not included."""
+        return frozenset() if self.include_paused else frozenset(self.paused)
+
+    def to_run(self) -> tuple[SyncPlan, ...]:
+        """The plans ``y`` runs."""
+        return runnable(self.plans, self.left_out)
+
     def compose(self) -> ComposeResult:
         """Title, the plans, the consequences line and the keys."""
         with Vertical(id="dialog"):
             yield Static(safe(self.title_text, "bold"), id="dialog-title")
             with VerticalScroll(id="plan-list"):
                 yield Static(self._plans_renderable(), id="plans")
-            yield Static(summary_line(self.plans), id="consequences")
+            yield Static(self._summary(), id="consequences")
             yield Static(self._options_text(), id="options")
-        yield Footer()
+        yield KeysFooter()
+
+    def _summary(self) -> Text:
+        included = 0 if not self.include_paused else sum(
+            1 for p in self.plans if plan_key(p) in self.paused and not p.blocked)
+        return summary_line(self.plans, self.left_out, included)
 
     def _plans_renderable(self) -> Text:
         lines: list[Text] = []
+        left_out = self.left_out
         for plan in self.plans:
-            lines.extend(plan_block(plan, self.glyphs))
+            key = plan_key(plan)
+            lines.extend(plan_block(plan, self.glyphs, paused=self.paused.get(key), left_out=key in left_out))
         return join_lines(lines)
 
     def _options_text(self) -> Text:
-        acknowledge = ""
-        if self._replacing():
-            done = all(p.non_descendant_allowed for p in self._replacing())
-            acknowledge = f", a acknowledge replaced history: {'on' if done else 'off'}"
-        if self.replan is None:
-            return Text(f"y run, n cancel{acknowledge}", end="")
-        return Text(
-            f"y run, n cancel, d dry run: {'on' if self.dry_run else 'off'}, "
-            f"p prune: {'on' if self.prune else 'off'}{acknowledge}",
-            end="",
-        )
+        parts = ["y run", "n cancel"]
+        if self.replan is not None:
+            parts += [f"d dry run: {'on' if self.dry_run else 'off'}", f"p prune: {'on' if self.prune else 'off'}"]
+        if self.paused:
+            parts.append(f"i paused rows: {'included' if self.include_paused else 'left out'}")
+        if replacing := self._replacing():
+            done = all(p.non_descendant_allowed for p in replacing)
+            parts.append(f"a acknowledge replaced history: {'on' if done else 'off'}")
+        return Text(", ".join(parts), end="")
 
     def _replacing(self) -> tuple[SyncPlan, ...]:
-        """Runnable plans that would replace history (dry runs write nothing: not concerned)."""
-        return tuple(p for p in runnable(self.plans) if p.non_descendant and not p.dry_run)
+        """Plans that would run and replace history (dry runs write nothing: not concerned)."""
+        return tuple(p for p in self.to_run() if p.non_descendant and not p.dry_run)
 
     def _with_acknowledgements(self, plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
         return tuple(replace(p, non_descendant_allowed=True)
@@ -195,20 +276,24 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
                      for p in plans)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """Re-planning toggles exist only when the caller can re-plan; the acknowledgement only when a plan
-        replaces history; ``y`` only when something can run and every history replacement is acknowledged."""
+        """Re-planning toggles exist only when the caller can re-plan; the paused toggle when a row is paused;
+        the acknowledgement only when a plan replaces history; ``y`` only when something runs and every history
+        replacement among it is acknowledged."""
         if action in ("toggle_dry_run", "toggle_prune"):
             return self.replan is not None
+        if action == "toggle_paused":
+            return bool(self.paused)
         if action == "acknowledge":
             return bool(self._replacing())
         if action == "confirm":
-            return bool(runnable(self.plans)) and not unacknowledged(self.plans)
+            return bool(self.to_run()) and not unacknowledged(self.plans, self.left_out)
         return True
 
     def action_confirm(self) -> None:
-        """Run the runnable plans (never while a history replacement is not acknowledged)."""
-        if runnable(self.plans) and not unacknowledged(self.plans):
-            self.dismiss(runnable(self.plans))
+        """Run the runnable plans (paused rows only when included; never while a history replacement is not
+        acknowledged)."""
+        if (plans := self.to_run()) and not unacknowledged(self.plans, self.left_out):
+            self.dismiss(plans)
 
     def action_acknowledge(self) -> None:
         """Acknowledge every history replacement shown (or take the acknowledgement back)."""
@@ -220,6 +305,13 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         else:
             self.acknowledged = frozenset((p.app, p.cluster, p.non_descendant) for p in replacing)
         self.show_plans(tuple(replace(p, non_descendant_allowed=False) for p in self.plans))
+
+    def action_toggle_paused(self) -> None:
+        """Include the paused rows in the run, or leave them out."""
+        if not self.paused:
+            return
+        self.include_paused = not self.include_paused
+        self._show()
 
     def action_cancel(self) -> None:
         """Close; nothing runs."""
@@ -245,8 +337,11 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
     def show_plans(self, plans: Sequence[SyncPlan]) -> None:
         """Replace the plans shown (after a re-plan), applying the acknowledgements still valid."""
         self.plans = self._with_acknowledgements(plans)
+        self._show()
+
+    def _show(self) -> None:
         self.query_one("#plans", Static).update(self._plans_renderable())
-        self.query_one("#consequences", Static).update(summary_line(self.plans))
+        self.query_one("#consequences", Static).update(self._summary())
         self.query_one("#options", Static).update(self._options_text())
         self.refresh_bindings()
 
@@ -268,11 +363,11 @@ class ConfirmModal(ModalScreen[bool]):
             yield Static(safe(self.title_text, "bold"), id="dialog-title")
             yield Static(self.body, id="body")
             yield Static(Text("y confirm, n cancel", end=""), id="options")
-        yield Footer()
+        yield KeysFooter()
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        """No re-planning or acknowledgement in a plain question."""
-        return action not in ("toggle_dry_run", "toggle_prune", "acknowledge")
+        """No re-planning, paused toggle or acknowledgement in a plain question."""
+        return action not in ("toggle_dry_run", "toggle_prune", "toggle_paused", "acknowledge")
 
     def action_confirm(self) -> None:
         """Answer yes."""

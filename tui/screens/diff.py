@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import events
 from textual.app import ComposeResult, SuspendNotSupported
 from textual.reactive import var
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core.model import FleetSnapshot, ResourceKey, ResourceStatus
 from core.sanitize import clean
@@ -29,6 +29,7 @@ from tui.fleet_query import RowKey
 from tui.formatting import safe
 from tui.screens.base import ConsoleScreen, row_title
 from tui.widgets.diff_view import SIDE_BY_SIDE_MIN_WIDTH, DiffView
+from tui.widgets.footer import KeysFooter
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -81,7 +82,7 @@ class DiffScreen(ConsoleScreen):
         yield Static("", id="diff-title")
         yield DiffView(glyphs=self.ctx.glyphs, id="diff")
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         """A preview is fixed: render it now."""

@@ -10,11 +10,12 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from core.errors import FleetdeckError
 from tui.actions import install_bindings
 from tui.formatting import safe, safe_block
+from tui.widgets.footer import KeysFooter
 
 
 def describe_error(error: BaseException) -> tuple[str, str, str]:
@@ -54,7 +55,7 @@ class ErrorModal(ModalScreen[None]):
                 hint.append_text(safe_block(self.hint))
                 yield Static(hint, id="error-hint")
             yield Static(Text("esc close", end=""), id="options")
-        yield Footer()
+        yield KeysFooter()
 
     def action_close(self) -> None:
         """Close the dialog."""

@@ -13,7 +13,7 @@ from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.reactive import var
-from textual.widgets import ContentSwitcher, Footer, Input, Static
+from textual.widgets import ContentSwitcher, Input, Static
 
 from core.model import ClusterName, FleetSnapshot, HealthStatus, OperationState, SyncStatus
 from tui.context import ConsoleContext
@@ -26,6 +26,7 @@ from tui.screens.base import ConsoleScreen
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen
 from tui.widgets.fleet_table import FleetTable
+from tui.widgets.footer import KeysFooter
 from tui.widgets.header import FleetHeader, set_line
 from tui.widgets.matrix import FleetMatrix
 from tui.widgets.sync_log import SyncLog
@@ -82,7 +83,7 @@ class FleetScreen(ConsoleScreen):
             yield FleetMatrix(glyphs=glyphs, id="matrix")
         yield SyncLog(glyphs=glyphs, id="sync-log", classes="-hidden")
         yield Static("", id="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def on_mount(self) -> None:
         """Start the age tick."""
@@ -151,8 +152,25 @@ class FleetScreen(ConsoleScreen):
         if self.filter_text:
             text.append(f" {g.dot} filter: ")
             text.append_text(safe(self.filter_text, "bold", max_length=60))
+        if not self.matrix and (hidden := len(self.query_one(FleetTable).hidden_columns)):
+            text.append(f" {g.dot} {g.more} {hidden} column{'s' if hidden > 1 else ''} hidden")
         text.append(f" {g.dot} ? help")
         set_line(self.query_one("#status-line", Static), text)
+
+    def on_resize(self) -> None:
+        """Another width may hide other columns: the status line counts them."""
+        self.call_after_refresh(self._refresh_status)
+
+    def help_notes(self) -> list[str]:
+        """For the help screen: which columns the table hides at this width, and how to see them."""
+        table = self.query_one(FleetTable)
+        hidden = table.hidden_columns
+        if self.matrix or not hidden:
+            return []
+        needed = table.width_for_all_columns()
+        return [f"Hidden at this width ({self.ctx.glyphs.more} at the end of the table header): "
+                f"{', '.join(hidden)}. A terminal {needed} columns wide shows every column; enter opens "
+                "the app under the cursor with its cluster state and messages."]
 
     def watch_filter_text(self) -> None:
         """Filter changed."""
@@ -222,6 +240,11 @@ class FleetScreen(ConsoleScreen):
         """Clear every mark."""
         self.marked = frozenset()
         self._push_marks()
+
+    def after_request(self, what: str) -> None:
+        """A confirmed sync, pause or resume of the marked rows was requested: the marks have done their job."""
+        if self.marked:
+            self.action_clear_marks()
 
     def _push_marks(self) -> None:
         if self.matrix:

@@ -6,15 +6,18 @@ from the bindings. In read-only mode the mutating actions are absent, as they ar
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from tui.actions import SCOPE_TITLES, actions_for, install_bindings
+from tui.widgets.footer import KeysFooter
 
 FILTER_HELP = (
     "Filter terms (all must match; -term negates): a word matches app, cluster or namespace; "
@@ -36,11 +39,13 @@ def help_table(scope: str, *, read_only: bool) -> Table:
 class HelpScreen(ModalScreen[None]):
     """Keys of ``scope`` first, then the global ones and the dialogs'."""
 
-    def __init__(self, scope: str, *, read_only: bool) -> None:
+    def __init__(self, scope: str, *, read_only: bool, notes: Sequence[str] = ()) -> None:
         super().__init__(classes="help-modal")
         install_bindings(self, "help", read_only=read_only)
         self.scope = scope
         self.read_only = read_only
+        self.notes = tuple(notes)
+        """What the screen cannot show at this size (hidden columns), first in the help."""
 
     def compose(self) -> ComposeResult:
         """One section per scope."""
@@ -49,6 +54,7 @@ class HelpScreen(ModalScreen[None]):
         if self.read_only:
             parts.append(Text("Read-only audit mode: sync, rollback, pause and resume are not available.",
                               style="bold"))
+        parts.extend(Text(note, style="bold") for note in self.notes)
         for scope in dict.fromkeys(scopes):
             parts.append(Text(f"\n{SCOPE_TITLES.get(scope, scope)}", style="bold underline"))
             parts.append(help_table(scope, read_only=self.read_only))
@@ -58,7 +64,7 @@ class HelpScreen(ModalScreen[None]):
             yield Static(Text("fleetdeck keys", style="bold", end=""), id="dialog-title")
             with VerticalScroll(id="help-body"):
                 yield Static(Group(*parts), id="help-text")
-        yield Footer()
+        yield KeysFooter()
 
     def action_close(self) -> None:
         """Close help."""

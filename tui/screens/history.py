@@ -13,10 +13,10 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual import on, work
 from textual.app import ComposeResult
-from textual.widgets import Footer, OptionList, Static
+from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
-from core.model import FleetSnapshot, HistoryEntry, Revision, SyncStatus
+from core.model import FleetSnapshot, HistoryEntry, Revision, SyncStatus, newest_first
 from tui.context import ConsoleContext
 from tui.diff_model import app_rows
 from tui.fleet_query import RowKey
@@ -26,6 +26,7 @@ from tui.messages import SyncRequested
 from tui.screens.base import ConsoleScreen, row_title
 from tui.screens.confirm import ConfirmSyncModal
 from tui.widgets.diff_view import DiffView
+from tui.widgets.footer import KeysFooter
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,27 +39,29 @@ class HistoryItem:
 
 
 def merge_history(revisions: Sequence[Revision], entries: Sequence[HistoryEntry]) -> list[HistoryItem]:
-    """Revisions with their recorded syncs, newest first (by commit time or, failing that, sync time).
+    """Revisions with their recorded syncs (newest first), the newest revision first.
 
-    A recorded SHA that Git did not list (a commit that did not change this app's output) is kept.
+    Revisions are ordered by commit time, Git's order breaking ties; a sync of an old revision (a
+    rollback) annotates that revision where it is and does not lift it above newer ones. A recorded SHA
+    that Git did not list (a commit that did not change this app's output) is placed by its newest sync.
     """
     by_sha: dict[str, list[HistoryEntry]] = {}
-    for entry in sorted(entries, key=lambda e: e.at, reverse=True):
+    for entry in newest_first(entries):
         by_sha.setdefault(entry.revision, []).append(entry)
     items = [HistoryItem(r.sha, r, tuple(by_sha.pop(r.sha, ()))) for r in revisions]
     items += [HistoryItem(sha, None, tuple(found)) for sha, found in by_sha.items()]
-    return sorted(items, key=_item_time, reverse=True)
+    return sorted(items, key=_item_time, reverse=True)  # stable: Git's order among equal times
 
 
 def _item_time(item: HistoryItem) -> float:
-    times = [e.at for e in item.entries]
+    """The commit time of a listed revision, else the time of its newest recorded sync."""
     if item.revision is not None and item.revision.committed_at is not None:
-        times.append(item.revision.committed_at)
-    return max(times, default=0.0)
+        return item.revision.committed_at
+    return max((e.at for e in item.entries), default=0.0)
 
 
 def item_prompt(item: HistoryItem, *, current: str | None, now: float, glyphs: Glyphs) -> Text:
-    """``abc12345  2d ago  alice  subject  ● deployed  ✓ sync by bob 3d ago: 2 created``."""
+    """``abc12345  2d ago  alice  subject  ● desired now  ✓ manual sync by bob 3d ago: 2 created``."""
     text = safe(item.sha[:8], "bold")
     revision = item.revision
     if revision is not None:
@@ -71,12 +74,14 @@ def item_prompt(item: HistoryItem, *, current: str | None, now: float, glyphs: G
     if current is not None and item.sha == current:
         text.append(f"  {glyphs.marked} desired now", style="bold")
     for entry in item.entries[:2]:
-        text.append(f"  {glyphs.sync[SyncStatus.SYNCED]} {entry.kind} by ")
+        text.append(f"  {glyphs.sync[SyncStatus.SYNCED]} {entry.label} by ")
         text.append_text(safe(entry.by, max_length=20))
         text.append(f" {age_since(entry.at, now)}")
         if entry.summary:
             text.append(": ")
             text.append_text(safe(entry.summary, max_length=60))
+    if len(item.entries) > 2:
+        text.append(f"  {glyphs.fold} {len(item.entries) - 2} older syncs of it (fleetdeck history)")
     return text
 
 
@@ -102,7 +107,7 @@ class HistoryScreen(ConsoleScreen):
         yield Static(Text("enter previews a revision: its diff against live", end=""), id="preview-title")
         yield DiffView(glyphs=self.ctx.glyphs, id="preview")
         yield Static(self._status_text(), id="status-line")
-        yield Footer()
+        yield KeysFooter()
 
     def _status_text(self) -> Text:
         g = self.ctx.glyphs

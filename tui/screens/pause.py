@@ -14,12 +14,13 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Input, Static
+from textual.widgets import Input, Static
 
 from tui.actions import install_bindings
 from tui.fleet_query import RowKey
 from tui.formatting import parse_duration, safe
 from tui.glyphs import UNICODE, Glyphs
+from tui.widgets.footer import KeysFooter
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class PauseModal(ModalScreen[PauseRequest | None]):
                 yield box
             yield Static("", id="pause-error")
             yield Static(Text("enter pause, esc cancel", end=""), id="options")
-        yield Footer()
+        yield KeysFooter()
 
     @on(Input.Submitted, "#reason")
     def _reason_done(self) -> None:

@@ -179,6 +179,41 @@ class Layout:
 
     columns: tuple[Column, ...]
     widths: tuple[int, ...]
+    hidden: tuple[Column, ...] = ()
+    """Columns dropped for width, in display order; the header ends with ``›`` when there are any."""
+
+
+MORE_WIDTH = 1
+"""Cells of the header's hidden-columns sign (``›``, ASCII ``>``), kept free after a ``GAP``."""
+
+
+def _wanted(column: Column, natural: Mapping[str, int]) -> int:
+    """Cells a column needs before a lower-priority column may be shown: the natural width of an
+    always-shown column (names are not cut to make room for extra columns), else the minimum."""
+    return natural_width(column, natural) if column.priority == 0 and not column.flex else column.min_width
+
+
+def full_width(natural: Mapping[str, int], columns: Sequence[Column] = COLUMNS) -> int:
+    """The narrowest table (select cells included) that shows every column without cutting names."""
+    return SELECT_WIDTH + sum(_wanted(c, natural) for c in columns) + GAP * (len(columns) - 1)
+
+
+def _admit(width: int, natural: Mapping[str, int], columns: Sequence[Column]) -> tuple[set[str], int]:
+    """Columns admitted in priority order, and the width used at their minimum widths.
+
+    The always-shown columns (priority 0) are admitted at their minimum width while they fit; another
+    column only while the always-shown ones still get their natural width (``_wanted``).
+    """
+    admitted: set[str] = set()
+    used = wanted = 0
+    for column in sorted(columns, key=lambda c: c.priority):
+        cost = column.min_width + (GAP if admitted else 0)
+        need = _wanted(column, natural) + (GAP if admitted else 0)
+        if used + cost <= width and (column.priority == 0 or wanted + need <= width):
+            admitted.add(column.id)
+            used += cost
+            wanted += need
+    return admitted, used
 
 
 def natural_width(column: Column, natural: Mapping[str, int]) -> int:
@@ -194,21 +229,21 @@ def natural_width(column: Column, natural: Mapping[str, int]) -> int:
 def layout_columns(width: int, natural: Mapping[str, int], columns: Sequence[Column] = COLUMNS) -> Layout:
     """Fit ``columns`` into ``width`` cells, dropping the lowest priority first.
 
-    Columns are admitted in priority order at their minimum width while they fit; then each admitted
-    column grows towards its natural width, in priority order; a flex column takes what is left.
+    Columns are admitted in priority order: the always-shown ones at their minimum width while they fit,
+    the others only while the always-shown ones keep their natural width (a name cut to ``prod-…`` could
+    be prod-eu or prod-us: a lower-priority column is hidden first). Then each admitted column grows
+    towards its natural width, in priority order; a flex column takes what is left. When a column is
+    dropped, room is kept at the right for the header's ``›`` sign.
 
     Args:
         width: cells available after the select column.
         natural: cached content widths of the variable columns, by column id.
         columns: the candidate columns, in display order.
     """
-    admitted: set[str] = set()
-    used = 0
-    for column in sorted(columns, key=lambda c: c.priority):
-        cost = column.min_width + (GAP if admitted else 0)
-        if used + cost <= width:
-            admitted.add(column.id)
-            used += cost
+    admitted, used = _admit(width, natural, columns)
+    if len(admitted) < len(columns):
+        width -= GAP + MORE_WIDTH
+        admitted, used = _admit(width, natural, columns)
     shown = [c for c in columns if c.id in admitted]
     widths = {c.id: c.min_width for c in shown}
     spare = width - used
@@ -222,7 +257,8 @@ def layout_columns(width: int, natural: Mapping[str, int], columns: Sequence[Col
         if column.flex:
             widths[column.id] += spare
             break
-    return Layout(columns=tuple(shown), widths=tuple(widths[c.id] for c in shown))
+    return Layout(columns=tuple(shown), widths=tuple(widths[c.id] for c in shown),
+                  hidden=tuple(c for c in columns if c.id not in admitted))
 
 
 def render_cells(row: FleetRow, layout: Layout, ctx: CellContext) -> Text:
@@ -235,13 +271,24 @@ def render_cells(row: FleetRow, layout: Layout, ctx: CellContext) -> Text:
     return line
 
 
-def render_titles(layout: Layout, style: Style) -> Text:
-    """The header line of the table."""
+def render_titles(layout: Layout, style: Style, glyphs: Glyphs | None = None, width: int = 0) -> Text:
+    """The header line of the table; with columns hidden, ``›`` ends it at ``width`` (bold).
+
+    Args:
+        layout: the columns shown and hidden.
+        style: the header style.
+        glyphs: for the hidden-columns sign (``›`` or ``>``); ``None`` leaves the sign out.
+        width: the whole line's width, select cells included.
+    """
     line = Text(" " * SELECT_WIDTH, style=style, no_wrap=True, end="")
-    for index, (column, width) in enumerate(zip(layout.columns, layout.widths, strict=True)):
+    for index, (column, cells) in enumerate(zip(layout.columns, layout.widths, strict=True)):
         if index:
             line.append(" " * GAP, style=style)
-        line.append(column.title[:width].ljust(width), style=style)
+        line.append(column.title[:cells].ljust(cells), style=style)
+    mark = glyphs.more if glyphs is not None and layout.hidden else ""
+    if mark:
+        line.append(" " * max(GAP, width - line.cell_len - len(mark)), style=style)
+        line.append(mark, style=style + Style(bold=True))
     return line
 
 

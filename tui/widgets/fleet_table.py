@@ -32,6 +32,7 @@ from tui.widgets.fleet_columns import (
     CellContext,
     ContentWidths,
     Layout,
+    full_width,
     layout_columns,
     render_cells,
     render_titles,
@@ -359,6 +360,19 @@ class FleetTable(ScrollView, can_focus=True):
     def _cell_context(self) -> CellContext:
         return CellContext(glyphs=self.glyphs, now=self.now, styles=self._styles() if self.is_mounted else {})
 
+    @property
+    def hidden_columns(self) -> tuple[str, ...]:
+        """Titles of the columns dropped for width, in display order."""
+        if not self.is_mounted or not self.scrollable_content_region.width:
+            return ()  # not laid out yet
+        return tuple(c.title for c in self._current_layout().hidden)
+
+    def width_for_all_columns(self) -> int:
+        """The terminal width at which every column shows without cutting names (this table's margins
+        and scrollbar included)."""
+        chrome = self.app.size.width - self.scrollable_content_region.width
+        return full_width(self._natural) + chrome
+
     def _current_layout(self) -> Layout:
         width = self.scrollable_content_region.width
         if self._column_layout is None or width != self._column_layout_width:
@@ -372,7 +386,8 @@ class FleetTable(ScrollView, can_focus=True):
         base = self.rich_style
         if y == 0:
             header = self.get_component_rich_style("fleet-table--header")
-            return self._to_strip(render_titles(self._current_layout(), header), width, base + header)
+            titles = render_titles(self._current_layout(), header, self.glyphs, width)
+            return self._to_strip(titles, width, base + header)
         index = int(self.scroll_y) + y - 1
         if not 0 <= index < len(self.rows):
             return Strip.blank(width, base)
