@@ -479,6 +479,15 @@ class AppStatus:
         return (self.app, self.cluster)
 
     @property
+    def running_revision(self) -> str | None:
+        """The revision whose content runs on the cluster: the desired one while the app is Synced (a later
+        commit that renders the same objects runs as much as the one last synced), else the last revision
+        synced there (None when fleetdeck never synced it). REVISION, the matrix and ``status`` show it."""
+        if self.sync is SyncStatus.SYNCED and self.revision is not None:
+            return self.revision.sha
+        return self.synced_revision
+
+    @property
     def drift_count(self) -> int:
         """Resources a sync would change."""
         return sum(1 for r in self.resources if r.managed and r.state.drifted)

@@ -88,12 +88,12 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
 
 def revision_text(app: AppStatus) -> str:
     """What runs on the cluster and what Git wants: ``9f7680a → 405dd38`` when they differ, one SHA when
-    they agree, ``- → 405dd38`` when nothing was ever synced by fleetdeck."""
+    they agree (``AppStatus.running_revision``), ``- → 405dd38`` when fleetdeck never synced it there."""
     desired = app.revision.short if app.revision else "-"
-    running = (app.synced_revision or "")[:len(desired) if app.revision else 8]
+    running = (app.running_revision or "")[:len(desired) if app.revision else 8]
     if not running:
         return f"- → {desired}" if app.revision else "-"
-    if app.revision and app.revision.sha == app.synced_revision:
+    if app.revision and app.revision.sha == app.running_revision:
         return desired
     return f"{running} → {desired}"
 
@@ -122,6 +122,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "health": {"status": app.health.status.value, "message": app.health.message},
         "revision": app.revision.sha if app.revision else None,
         "synced_revision": app.synced_revision,
+        "running_revision": app.running_revision,
         "drifted": [str(r.key) for r in app.resources if r.managed and r.state.drifted],
         "paused": app.control.paused,
         "pinned": app.control.pinned,

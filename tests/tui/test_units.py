@@ -309,3 +309,23 @@ def test_time_left_is_never_shown_shorter_than_it_is() -> None:
     assert remaining(59.2) == "1m" and remaining(45) == "45s"
     assert remaining(3 * 86400 + 4 * 3600 - 10) == "3d 4h"
     assert age_until(NOW - 1, NOW) == "expired"
+
+
+def test_revision_shows_what_runs_and_what_git_wants() -> None:
+    """OutOfSync after a commit: ``running → desired``; Synced (the new commit rendered the same objects):
+    the desired revision alone, since that is what runs; never synced here: ``- → desired``."""
+    from dataclasses import replace as change
+
+    from core.model import SyncStatus
+    from tui.output import revision_text
+
+    row = fleet_snapshot().apps[0]
+    assert row.revision is not None
+    old = "0" * 40
+    pending = change(row, sync=SyncStatus.OUT_OF_SYNC, synced_revision=old)
+    assert pending.running_revision == old
+    assert revision_text(pending) == f"{old[:8]} → {row.revision.short}"
+    same = change(row, sync=SyncStatus.SYNCED, synced_revision=old)
+    assert same.running_revision == row.revision.sha and revision_text(same) == row.revision.short
+    never = change(row, sync=SyncStatus.OUT_OF_SYNC, synced_revision=None)
+    assert revision_text(never) == f"- → {row.revision.short}"

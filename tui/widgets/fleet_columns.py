@@ -71,10 +71,10 @@ def _health_cell(row: FleetRow, ctx: CellContext) -> Text:
 
 
 def _revision_cell(row: FleetRow, ctx: CellContext) -> Text:
-    """What runs on the cluster (the last revision fleetdeck synced there) and, when Git wants another one,
+    """What runs on the cluster (``AppStatus.running_revision``) and, when Git wants another one,
     ``running → desired``; never the desired revision alone as if it were running."""
     desired = row.app.revision
-    running = row.app.synced_revision
+    running = row.app.running_revision
     if desired is None and not running:
         return Text("-", style=ctx.style("dim"), end="")
     if running and desired is not None and running == desired.sha:

@@ -201,7 +201,7 @@ class FleetMatrix(ScrollView, can_focus=True):
             return Text(f"{prefix}{g.dot}".ljust(CELL_WIDTH), style=self._style("empty") + cursor_style, end="")
         if status.id in self.marked and not is_cursor:
             prefix = g.marked
-        running = status.synced_revision  # which revision runs where: the last one synced, never the desired one
+        running = status.running_revision  # which revision runs where, never merely the desired one
         sha = clean(running[:7]) if running else "-------"
         badge = g.paused if status.control.paused else g.pinned if status.control.pinned else ""
         badge = g.stale if status.stale else badge
