@@ -44,7 +44,7 @@ from devcluster.pytest_plugin import make_namespace
 from tests.cluster.conftest import app_objects
 from tests.cluster.test_cli import run
 from tests.engine.conftest import git
-from tui.actions import ACTIONS
+from tui.actions import ACTIONS, actions_for
 from tui.app import FleetdeckApp, make_app
 from tui.screens.error import ErrorModal
 from tui.screens.help import HelpScreen
@@ -62,6 +62,7 @@ MOVES = ("up", "down", "left", "right", "pageup", "pagedown", "home", "end", "ta
 HIDDEN = ("s", "S", "p", "u", "r", "R", "ctrl+r", "space", "enter", "escape", "d", "D", "h", "y", "n",
           "ctrl+s", "slash", "question_mark", "f1", "colon", "ctrl+p")
 """Keys of every scope, the mutating ones read-only mode leaves unbound included."""
+PALETTE_MOVES = ("up", "down", "pageup", "pagedown", "ctrl+home", "ctrl+end", "home", "end", "left", "right")
 QUITS = frozenset({"q", "ctrl+q", "ctrl+c"})
 PALETTE_KEYS = frozenset({"ctrl+p", "colon"})
 PRINTABLE = string.ascii_letters + string.digits + "-_=:./ "
@@ -104,11 +105,12 @@ class Walk:
         self.pilot = pilot
         self.rng = rng
         self.steps = 0
-        self.keys = 0
+        self.commands = 0
         self.screens: Counter[str] = Counter()
         self.palette: Counter[str] = Counter()
         self.seconds: dict[str, float] = {}
-        self.titles = sorted({a.title for a in ACTIONS.values() if a.action != "app.quit"} | set(rows))
+        self.rows = set(rows)
+        self.titles = sorted({a.title for a in ACTIONS.values() if a.action != "app.quit"} | self.rows)
 
     def bound_keys(self) -> list[str]:
         """Every key a binding of the active screen, the focused widget's chain or the app declares."""
@@ -121,18 +123,20 @@ class Walk:
             keys.update(node._bindings.key_to_bindings)
         return sorted(keys - QUITS)
 
-    async def press(self, *keys: str) -> None:
+    async def press(self, *keys: str, each: bool = True) -> None:
         """Press ``keys`` as ``Pilot.press`` does, settling on message queues instead of CPU idleness.
 
         ``Pilot.press`` waits (up to 1 s, twice per key) for the process's CPU time to stop advancing,
         which never happens while the engine thread reads two clusters on a shared 2-core machine.
+        ``each=False`` (text typed into a focused input) settles once, after the last key, as a paste would.
         """
         began = time.monotonic()
         for key in keys:
             await self.app._post_message(key_event(key))
-            await self.pilot._wait_for_screen()
+            if each:
+                await self.pilot._wait_for_screen()
         await self.pilot._wait_for_screen()
-        self.keys += len(keys)
+        self.steps += len(keys)
         name = type(self.app.screen).__name__
         self.seconds[name] = self.seconds.get(name, 0.0) + time.monotonic() - began
 
@@ -145,11 +149,9 @@ class Walk:
             return
         if isinstance(self.app.focused, Input) and self.rng.random() < 0.5:
             await self.type_text()
-            self.steps += 1
             return
         if isinstance(screen, HelpScreen | ErrorModal) and self.rng.random() < 0.1:
             await self.press("q")  # these screens bind q to close; alone in its batch
-            self.steps += 1
             return
         pool = [*self.bound_keys(), *MOVES, *HIDDEN]
         batch: list[str] = []
@@ -159,18 +161,17 @@ class Walk:
             if batch[-1] in PALETTE_KEYS:
                 break  # what is typed into the palette is chosen by palette_step
         await self.press(*batch)
-        self.steps += len(batch)
 
     async def type_text(self) -> None:
         text = self.rng.choice(WORDS) if self.rng.random() < 0.5 else "".join(
             self.rng.choice(PRINTABLE) for _ in range(self.rng.randint(1, 8)))
-        await self.press(*(key_of(c) for c in text))
+        await self.press(*(key_of(c) for c in text), each=False)
         if self.rng.random() < 0.3:
             await self.press(self.rng.choice(("enter", "backspace", "escape", "ctrl+a", "ctrl+k")))
 
     async def palette_step(self, palette: CommandPalette) -> None:
-        """Type a command name (or random text); run it only if it is the highlighted hit, else escape."""
-        self.steps += 1
+        """Type a command name (or random text); run it only if it is the highlighted hit, else move
+        around the hits and escape."""
         deadline = time.monotonic() + 2.0
         while not (isinstance(self.app.focused, Input) and self.app.focused.screen is palette):
             if time.monotonic() > deadline or self.app.screen is not palette:
@@ -182,16 +183,27 @@ class Walk:
         roll = self.rng.random()
         title = self.rng.choice(self.titles) if roll < 0.8 else "".join(
             self.rng.choice(PRINTABLE) for _ in range(self.rng.randint(1, 6)))
-        await self.press(*(key_of(c) for c in title))
-        if roll < 0.8 and await self.top_hit_is(palette, title):
+        await self.press(*(key_of(c) for c in title), each=False)
+        self.commands += 1
+        if title in self.offered() and await self.top_hit_is(palette, title):
             await self.press("down")
             if self.highlighted(palette) == title:
                 await self.press("enter")
                 self.palette[f"ran: {title.split(':')[0]}"] += 1
                 return
         self.palette["escaped"] += 1
+        if self.rng.random() < 0.3:
+            await self.press(*self.rng.choices(PALETTE_MOVES, k=3))
         if self.app.screen is palette:
             await self.press("escape")
+
+    def offered(self) -> set[str]:
+        """The palette titles of the screen below the palette in read-only mode (the rows on the fleet)."""
+        below = self.app.screen_stack[-2] if len(self.app.screen_stack) > 1 else self.app.screen
+        scope = getattr(below, "SCOPE", "")
+        titles = {a.title for a in (*actions_for(scope, read_only=True), *actions_for("global", read_only=True))
+                  if a.palette and a.action != "app.quit"}
+        return titles | (self.rows if scope == "fleet" else set())
 
     async def top_hit_is(self, palette: CommandPalette, title: str) -> bool:
         """Wait (briefly) for the search to settle; whether its first hit is ``title``."""
@@ -358,7 +370,7 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
     journal = [json.loads(line) for line in (tmp_path / "journal.jsonl").read_text().splitlines()]
     during = [e for e in journal if e["ts"] >= since.timestamp()]
 
-    print(f"\nread-only walk: seed {SEED}, {walk.steps} steps ({walk.keys} keys) in {walk_seconds:.1f} s "
+    print(f"\nread-only walk: seed {SEED}, {walk.steps} steps ({walk.commands} typed into the palette) in {walk_seconds:.1f} s "
           f"= {walk.steps / walk_seconds:.0f} steps/s; console settled in {settled:.1f} s; "
           f"total {time.monotonic() - started:.1f} s")
     print(f"screens: {dict(walk.screens)}")
@@ -369,6 +381,9 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
         print(f"{name}: {reads[name]} reads, {len(writes[name])} mutating requests by {ADMIN} (reviews excepted)")
     print(f"journal during the walk: {Counter(e['result'] for e in during)}")
 
+    reachable = {"FleetScreen", "AppScreen", "DiffScreen", "HistoryScreen", "HelpScreen", "CommandPalette"}
+    assert reachable <= set(walk.screens), walk.screens
+    assert not {"ConfirmSyncModal", "ConfirmModal", "PauseModal"} & set(walk.screens), walk.screens
     for name in reads:
         assert writes[name] == [], [(e.get("verb"), e.get("requestURI")) for e in writes[name]]
         assert reads[name] > 20, name  # the console (and the CLI) did read this cluster
