@@ -381,7 +381,7 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
         print(f"{name}: {reads[name]} reads, {len(writes[name])} mutating requests by {ADMIN} (reviews excepted)")
     print(f"journal during the walk: {Counter(e['result'] for e in during)}")
 
-    reachable = {"FleetScreen", "AppScreen", "DiffScreen", "HistoryScreen", "HelpScreen", "CommandPalette"}
+    reachable = {"FleetScreen", "AppScreen", "DiffScreen", "HistoryScreen", "HelpScreen", "ConsolePalette"}
     assert reachable <= set(walk.screens), walk.screens
     assert not {"ConfirmSyncModal", "ConfirmModal", "PauseModal"} & set(walk.screens), walk.screens
     for name in reads:
