@@ -111,6 +111,8 @@ class Walk:
         self.seconds: dict[str, float] = {}
         self.rows = set(rows)
         self.titles = sorted({a.title for a in ACTIONS.values() if a.action != "app.quit"} | self.rows)
+        self.queue: list[str] = []
+        self.typed: set[str] = set()
 
     def bound_keys(self) -> list[str]:
         """Every key a binding of the active screen, the focused widget's chain or the app declares."""
@@ -181,7 +183,7 @@ class Walk:
                 return
             await self.pilot.pause(0.01)
         roll = self.rng.random()
-        title = self.rng.choice(self.titles) if roll < 0.8 else "".join(
+        title = self.next_title() if roll < 0.8 else "".join(
             self.rng.choice(PRINTABLE) for _ in range(self.rng.randint(1, 6)))
         await self.press(*(key_of(c) for c in title), each=False)
         self.commands += 1
@@ -196,6 +198,14 @@ class Walk:
             await self.press(*self.rng.choices(PALETTE_MOVES, k=3))
         if self.app.screen is palette:
             await self.press("escape")
+
+    def next_title(self) -> str:
+        """Every command title (and row) in turn, each round in a new random order."""
+        if not self.queue:
+            self.queue = self.rng.sample(self.titles, len(self.titles))
+        title = self.queue.pop()
+        self.typed.add(title)
+        return title
 
     def offered(self) -> set[str]:
         """The palette titles of the screen below the palette in read-only mode (the rows on the fleet)."""
@@ -347,10 +357,15 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
             assert console.is_running, f"the console stopped at step {walk.steps}"
         walk_seconds = time.monotonic() - walk_started
         codes = await cli
-        while len(console.screen_stack) > 1:  # back to the fleet, then the one q of the walk
+        for _ in range(20):  # back to the fleet, out of the filter box, then the one q of the walk
+            if len(console.screen_stack) == 1 and not isinstance(console.focused, Input):
+                break
             await pilot.press("escape")
         await pilot.press("q")
-        await pilot.pause(0.5)
+        for _ in range(100):
+            if console.return_code is not None:
+                break
+            await pilot.pause(0.05)
     assert console.return_code == 0, console.return_code
     assert console._exception is None, console._exception
 
@@ -374,7 +389,7 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
           f"= {walk.steps / walk_seconds:.0f} steps/s; console settled in {settled:.1f} s; "
           f"total {time.monotonic() - started:.1f} s")
     print(f"screens: {dict(walk.screens)}")
-    print(f"palette: {dict(walk.palette)}")
+    print(f"palette: {dict(walk.palette)}; {len(walk.typed)} of {len(walk.titles)} command names typed")
     print(f"seconds by screen after the keys: { {k: round(v, 1) for k, v in walk.seconds.items()} }")
     print(f"CLI: {dict(codes)}")
     for name in reads:
@@ -384,6 +399,8 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
     reachable = {"FleetScreen", "AppScreen", "DiffScreen", "HistoryScreen", "HelpScreen", "ConsolePalette"}
     assert reachable <= set(walk.screens), walk.screens
     assert not {"ConfirmSyncModal", "ConfirmModal", "PauseModal"} & set(walk.screens), walk.screens
+    if STEPS >= 10_000:
+        assert walk.typed == set(walk.titles), set(walk.titles) - walk.typed  # every command name typed
     for name in reads:
         assert writes[name] == [], [(e.get("verb"), e.get("requestURI")) for e in writes[name]]
         assert reads[name] > 20, name  # the console (and the CLI) did read this cluster
