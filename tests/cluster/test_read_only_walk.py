@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import random
 import secrets
@@ -278,7 +279,7 @@ def wait_settled(snapshot: FleetSnapshot | None, apps: list[str]) -> bool:
 
 
 async def test_read_only_random_walk(tmp_path: Path, clusters: list[ClusterInfo],
-                                     monkeypatch: pytest.MonkeyPatch) -> None:
+                                     monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     """10,000 random steps over every screen, key and palette command, plus the CLI verbs: zero writes."""
     first, second = clusters
     token = secrets.token_hex(3)
@@ -289,7 +290,7 @@ async def test_read_only_random_walk(tmp_path: Path, clusters: list[ClusterInfo]
             created.append((cluster, make_namespace(cluster, app)))
     created.append((first, make_namespace(first, apps[2])))
     try:
-        await walk_the_fleet(tmp_path, first, second, apps, monkeypatch)
+        await walk_the_fleet(tmp_path, first, second, apps, monkeypatch, caplog)
     finally:
         for cluster, name in created:
             with contextlib.suppress(ApiError):
@@ -297,7 +298,7 @@ async def test_read_only_random_walk(tmp_path: Path, clusters: list[ClusterInfo]
 
 
 async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo, apps: list[str],
-                         monkeypatch: pytest.MonkeyPatch) -> None:
+                         monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     web, api, cache = apps
     repo = tmp_path / "repo"
     repo.mkdir()
@@ -331,6 +332,7 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
     monkeypatch.delenv("FLEETDECK_DIFF", raising=False)
     monkeypatch.delenv("FLEETDECK_READ_ONLY", raising=False)
 
+    caplog.set_level(logging.WARNING)
     since = dt.datetime.now(dt.UTC)
     started = time.monotonic()
     engine = ThreadedEngine(lambda: engine_from_fleet_file(str(fleet), read_only=True), read_only=True)
@@ -395,12 +397,15 @@ async def walk_the_fleet(tmp_path: Path, first: ClusterInfo, second: ClusterInfo
     for name in reads:
         print(f"{name}: {reads[name]} reads, {len(writes[name])} mutating requests by {ADMIN} (reviews excepted)")
     print(f"journal during the walk: {Counter(e['result'] for e in during)}")
+    logged = [f"{r.levelname} {r.name}: {r.getMessage()[:200]}" for r in caplog.records]
+    print(f"log records at WARNING or above: {len(logged)}", *logged[:20], sep="\n  ")
 
     reachable = {"FleetScreen", "AppScreen", "DiffScreen", "HistoryScreen", "HelpScreen", "ConsolePalette"}
     assert reachable <= set(walk.screens), walk.screens
     assert not {"ConfirmSyncModal", "ConfirmModal", "PauseModal"} & set(walk.screens), walk.screens
     if STEPS >= 10_000:
         assert walk.typed == set(walk.titles), set(walk.titles) - walk.typed  # every command name typed
+    assert [r for r in logged if not r.startswith("WARNING")] == []  # no error, no logged exception
     for name in reads:
         assert writes[name] == [], [(e.get("verb"), e.get("requestURI")) for e in writes[name]]
         assert reads[name] > 20, name  # the console (and the CLI) did read this cluster
