@@ -27,7 +27,7 @@ from core.errors import FleetdeckError
 from core.model import FleetSnapshot, OperationState, SyncPlan
 from core.sanitize import clean
 from tui.actions import install_bindings
-from tui.commands import FleetdeckCommands
+from tui.commands import ConsolePalette, FleetdeckCommands
 from tui.context import ConsoleContext
 from tui.fleet_query import RowKey
 from tui.glyphs import default_glyphs
@@ -252,6 +252,11 @@ class FleetdeckApp(App[None]):
         """Show ``error`` in an ErrorModal; ``doing`` is the failed worker's description."""
         context = f"while {doing[:1].lower()}{doing[1:]}" if doing else ""
         self.push_screen(ErrorModal.from_exception(error, context=context))
+
+    def action_command_palette(self) -> None:
+        """Open the command palette (``ConsolePalette``: Textual's, with the page-key crash guarded)."""
+        if self.use_command_palette and not self.screen.has_class("--textual-command-palette"):
+            self.push_screen(ConsolePalette(id="--command-palette"))
 
     def action_show_help(self) -> None:
         """Keys of the current screen, generated from the registry."""

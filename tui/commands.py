@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from functools import partial
 from typing import Any
 
-from textual.command import DiscoveryHit, Hit, Hits, Provider
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
 
@@ -76,3 +76,18 @@ class FleetdeckCommands(Provider):
                 found += 1
                 if found >= MAX_ROW_HITS:
                     return
+
+
+class ConsolePalette(CommandPalette):
+    """Textual's command palette, with page keys ignored while the hit list has no size yet.
+
+    Hits that have just arrived are not laid out until the next refresh; Textual 8.2.8's
+    ``OptionList._move_page`` then raised ``KeyError`` on PageDown/PageUp and the console exited.
+    """
+
+    def _action_command_list(self, action: str) -> None:
+        if action in ("page_up", "page_down"):
+            found = self.query(CommandList)
+            if not found or not found.first().scrollable_content_region:
+                return
+        super()._action_command_list(action)

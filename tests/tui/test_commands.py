@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from textual.command import CommandPalette, DiscoveryHit, Hit
+from textual.command import CommandList, CommandPalette, DiscoveryHit, Hit
 
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
@@ -64,3 +64,29 @@ async def test_colon_and_ctrl_p_open_the_palette(engine: FakeEngine, build_app: 
         await pilot.pause()
         await pilot.press("ctrl+p")
         await wait_for_screen(pilot, CommandPalette)
+
+
+async def test_page_keys_before_the_hit_list_is_laid_out_do_not_crash(engine: FakeEngine,
+                                                                      build_app: AppFactory) -> None:
+    """PageDown/PageUp in the palette while its hit list has no size yet (hits just arrived, not laid out)
+    are ignored; Textual's OptionList raised KeyError there and the console exited (found by the read-only
+    random walk, tests/cluster/test_read_only_walk.py)."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("colon", "v", "i", "e", "w")
+        palette = await wait_for_screen(pilot, CommandPalette)
+        commands = palette.query_one(CommandList)
+        for _ in range(50):
+            if commands.option_count:
+                break
+            await pilot.pause(0.02)
+        commands.highlighted = 0
+        commands.styles.max_height = 0  # no content region: the list cannot compute its lines
+        await pilot.pause()
+        await pilot.press("pagedown", "pageup", "pagedown")
+        assert app.is_running and isinstance(app.screen, CommandPalette)
+        commands.styles.max_height = None
+        await pilot.pause()
+        await pilot.press("pagedown", "escape")
+        assert isinstance(app.screen, FleetScreen)
