@@ -10,6 +10,7 @@ Constraint: pure; no I/O, no knowledge of where the documents came from beyond t
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,6 +24,8 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _HOOK_ANNOTATIONS = ("fleetdeck.io/hook", "argocd.argoproj.io/hook", "helm.sh/hook")
 _STRING_MAPS = ("labels", "annotations")
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+"""A namespace name (RFC 1123 label), as the API server validates it for every namespaced object."""
 _STRING_DATA_KINDS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "stringData")}
 MAX_WARNINGS = 20
 
@@ -159,8 +162,12 @@ def _identity_problems(obj: dict[str, Any]) -> list[str]:
     name_problem = _name_problem(meta)
     if name_problem:
         problems.append(name_problem)
-    if "namespace" in meta and not isinstance(meta["namespace"], str):
+    namespace = meta.get("namespace", "")
+    if not isinstance(namespace, str):
         problems.append("metadata.namespace must be a string")
+    elif namespace and not _DNS_LABEL.fullmatch(namespace):
+        problems.append(f"metadata.namespace {namespace[:80]!r} is not a valid namespace name (lowercase letters, "
+                        "digits and '-', at most 63 characters, starting and ending with a letter or digit)")
     return problems
 
 
