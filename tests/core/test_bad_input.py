@@ -186,3 +186,35 @@ async def test_bom_crlf_and_cr_only_files_render_like_lf(tmp_path: Path) -> None
         assert other.objects == plain.objects, app
     key = ResourceKey("", "ConfigMap", "", "fine")
     assert key.name == plain.objects[0]["metadata"]["name"]
+
+
+def annotated(size: int) -> str:
+    """A ConfigMap whose one annotation has key plus value of exactly ``size`` bytes."""
+    key = "example.com/blob"
+    return ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: big\n  annotations:\n"
+            f"    {key}: '{'a' * (size - len(key))}'\n")
+
+
+async def test_annotations_over_the_api_server_limit_are_refused(tmp_path: Path) -> None:
+    """B5: annotations of 262,145 bytes (keys plus values), one over the API server's limit, are an error
+    at the annotations' line; exactly 262,144 bytes load."""
+    root = write(tmp_path, {"apps/bad/cm.yaml": annotated(256 * 1024 + 1), "apps/edge/cm.yaml": annotated(256 * 1024),
+                            "apps/good/cm.yaml": GOOD})
+    ((path, line, message),) = await errors_of(root, "apps/bad")
+    assert (path, line) == ("apps/bad/cm.yaml", 6)
+    assert "262145 bytes" in message and "262144-byte limit" in message, message
+    assert len((await render(root, "apps/edge")).objects) == 1
+    await neighbour_renders(root)
+
+
+async def test_object_over_the_etcd_request_limit_is_flagged(tmp_path: Path) -> None:
+    """B5: a 1.6 MB custom resource renders (the API server has the last word) with a warning naming its
+    size and the 1.5 MiB limit; a normal object gets no such warning."""
+    blob = "b" * 1_600_000
+    text = f"apiVersion: example.com/v1\nkind: Widget\nmetadata:\n  name: huge\nspec:\n  blob: '{blob}'\n"
+    root = write(tmp_path, {"apps/huge/w.yaml": text, "apps/good/cm.yaml": GOOD})
+    result = await render(root, "apps/huge")
+    assert len(result.objects) == 1
+    assert any(w.startswith("apps/huge/w.yaml:") and "1572864-byte (1.5 MiB)" in w for w in result.warnings), \
+        result.warnings
+    assert (await neighbour_renders(root)).warnings == ()
