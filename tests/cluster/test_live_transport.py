@@ -160,6 +160,36 @@ async def test_malformed_watch_line_is_dropped_and_counted(serve: Callable[..., 
         await api.close()
 
 
+@pytest.mark.parametrize("bad", [
+    pytest.param(b'{"type":"ADDED","object":{"metadata":{"name":"caf\xe9"}}}\n', id="invalid-utf8"),
+    pytest.param(b'[1, 2]\n', id="not-an-object"),
+    pytest.param(b'{"type":"ADDED","object":"x"}\n', id="object-not-a-mapping"),
+    pytest.param(b'{"type":"ADDED","object":{"metadata":{"name":"a\x00"}}\x00}\n', id="nul-byte"),
+])
+async def test_undecodable_watch_lines_are_dropped_counted_and_end_the_watch(
+        serve: Callable[..., Awaitable[str]], bad: bytes) -> None:
+    """K11: invalid UTF-8, a JSON value that is not an event, a NUL byte: after the good event the watch
+    ends with reason MalformedEvent (so the caller relists the kind), counted once, no other exception."""
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n' + bad)
+        return resp
+
+    api = client(await serve({"/api/v1/configmaps": watch}))
+    seen: list[dict[str, object]] = []
+    try:
+        with pytest.raises(ClusterError) as caught:
+            async for event in api.watch(CM, resource_version="1", timeout_seconds=5):
+                seen.append(event)
+        assert caught.value.reason == MALFORMED_EVENT and caught.value.status is None
+        assert api.counters["malformed_events"] == 1
+        assert len(seen) == 1
+    finally:
+        await api.close()
+
+
 async def test_status_message_and_reason_are_kept(serve: Callable[..., Awaitable[str]]) -> None:
     """A non-2xx answer becomes ClusterError with the Status's message, reason and code."""
 
