@@ -1,0 +1,69 @@
+"""Failures stay contained (rows K1, G1): one unreachable cluster, or a config repo that vanished, costs
+only what it must. The engine runs on simulated clusters and a real Git repo."""
+
+from __future__ import annotations
+
+import os
+import time
+
+from core.model import ConnectionState, ResourceState, SyncStatus
+from tests.engine.conftest import Fleet, StartEngine
+from tests.engine.test_engine import app_row, wait_for
+
+
+async def test_cluster_unreachable_at_start_leaves_the_others_working(fleet: Fleet, started: StartEngine) -> None:
+    """K1: prod refuses connections from the start. The engine gets ready; prod is Unreachable with a
+    reason and its row Unknown (never "in sync", nothing to plan); dev loads normally and can be synced."""
+    fleet.clusters["prod"].set_reachable(False)
+    began = time.monotonic()
+    engine = await started()
+    snap = await wait_for(engine, lambda s: s.cluster("prod") is not None
+                          and s.cluster("prod").connection is ConnectionState.UNREACHABLE)  # type: ignore[union-attr]
+    detected = time.monotonic() - began
+    prod = snap.cluster("prod")
+    assert prod is not None and prod.message and prod.since is not None
+    assert app_row(snap, "web", "prod").sync is SyncStatus.UNKNOWN
+    assert (await engine.plan_sync("web", "prod")).blocked
+    dev = app_row(snap, "web", "dev")
+    assert snap.cluster("dev").connection is ConnectionState.CONNECTED  # type: ignore[union-attr]
+    assert dev.sync is SyncStatus.OUT_OF_SYNC
+    assert {r.state for r in dev.resources if r.managed} == {ResourceState.MISSING}
+    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    assert states[-1].phase.successful, states[-1].message
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
+    print(f"\nK1: prod Unreachable {detected:.2f}s after the engine started; dev synced meanwhile")
+
+    fleet.clusters["prod"].set_reachable(True)
+    began = time.monotonic()
+    snap = await wait_for(engine, lambda s: s.cluster("prod").connection is ConnectionState.CONNECTED  # type: ignore[union-attr]
+                          and app_row(s, "web", "prod").sync is SyncStatus.OUT_OF_SYNC)
+    print(f"K1: prod back and compared {time.monotonic() - began:.2f}s after it answered")
+
+
+async def test_config_repo_gone_keeps_every_row_at_its_revision(fleet: Fleet, started: StartEngine) -> None:
+    """G1: the config repo vanishes (moved away) under a running engine: a hard refresh fails to fetch, but
+    every row keeps the last fetched revision, marked stale, with its objects; prune is refused; once the
+    repo is back the rows are fresh again."""
+    engine = await started()
+    head = app_row(engine.snapshot, "web", "dev").revision
+    assert head is not None
+    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    assert states[-1].phase.successful, states[-1].message
+    moved = fleet.repo.with_name("repo-moved")
+    os.rename(fleet.repo, moved)
+    try:
+        await engine.refresh(hard=True)
+        snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").revision_stale
+                              and app_row(s, "web", "prod").revision_stale)
+        for cluster in ("dev", "prod"):
+            row = app_row(snap, "web", cluster)
+            assert row.revision is not None and row.revision.sha == head.sha
+            assert any(c.type == "RevisionStale" for c in row.conditions), row.conditions
+            assert {r.key.kind for r in row.resources if r.managed} == {"Deployment", "ConfigMap"}, row.health
+        assert app_row(snap, "web", "dev").sync is SyncStatus.SYNCED, "the last desired state is still compared"
+        assert snap.repo is not None and snap.repo.error
+        assert (await engine.plan_sync("web", "dev", prune=True)).blocked
+    finally:
+        os.rename(moved, fleet.repo)
+    await engine.refresh(hard=True)
+    await wait_for(engine, lambda s: not app_row(s, "web", "dev").revision_stale)
