@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 import time
 
+import pytest
+
 from core.model import ConnectionState, ResourceState, SyncStatus
-from tests.engine.conftest import Fleet, StartEngine
+from tests.engine.conftest import CONFIG, Fleet, StartEngine
 from tests.engine.test_engine import app_row, wait_for
 
 
@@ -67,3 +69,41 @@ async def test_config_repo_gone_keeps_every_row_at_its_revision(fleet: Fleet, st
         os.rename(moved, fleet.repo)
     await engine.refresh(hard=True)
     await wait_for(engine, lambda s: not app_row(s, "web", "dev").revision_stale)
+
+
+async def test_unwritable_journal_refuses_changes_and_browsing_continues(fleet: Fleet) -> None:
+    """R3: the journal cannot be written (its directory is a file, as good as a full disk for it): the
+    engine starts and shows every row; a sync is refused before any cluster write; the rows stay current."""
+    from core.engine import make_engine
+    from core.errors import FleetdeckError
+    from core.journal import Journal
+    from core.settings import EngineSettings, WatchSettings
+
+    blocker = fleet.tmp / "not-a-directory"
+    blocker.write_text("")
+    engine = make_engine(fleet.fleet_file, read_only=False, clients=fleet.clusters,
+                         journal=Journal(blocker / "journal.jsonl"),
+                         cache=fleet.tmp / "cache",
+                         settings=EngineSettings(watch=WatchSettings(backoff_initial=0.05, backoff_max=0.2),
+                                                 publish_interval=0.01))
+    await engine.start()
+    try:
+        await engine.wait_ready(timeout=10)
+        assert {(a.app, a.cluster) for a in engine.snapshot.apps} == {("web", "dev"), ("web", "prod")}
+        cluster = fleet.clusters["dev"]
+        before = cluster.store.resource_version
+        plan = await engine.plan_sync("web", "dev")
+        with pytest.raises(FleetdeckError) as caught:
+            _ = [s async for s in engine.run(plan)]
+        assert "journal" in str(caught.value).lower(), str(caught.value)
+        kinds = (("", "Namespace"), ("", "ConfigMap"), ("apps", "Deployment"), ("coordination.k8s.io", "Lease"))
+        written = {(e.obj["kind"], e.obj["metadata"]["name"]) for gk in kinds for e in cluster.store.events_after(gk, before)}
+        # The engine's own automation lease (taken at start, whatever the journal) is all there may be.
+        assert written <= {("Lease", "fleetdeck-automation"), ("Namespace", "fleetdeck-system")}, written
+        cluster.seed_apply({**CONFIG, "metadata": {"name": "web-config", "namespace": "web"}}, field_manager="kubectl")
+        await wait_for(engine, lambda s: any(r.key.name == "web-config" and r.state is ResourceState.OUT_OF_SYNC
+                                             for r in app_row(s, "web", "dev").resources))
+    finally:
+        await engine.stop()
+        for sim in fleet.clusters.values():
+            await sim.close()
