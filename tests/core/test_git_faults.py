@@ -130,3 +130,44 @@ async def test_remote_gone_after_a_fetch_keeps_the_last_head(work: Work, tmp_pat
     assert repo.status.error and repo.status.head is not None and repo.status.head.sha == sha
     tree = await repo.materialize(sha)
     assert [o["metadata"]["name"] for o in (await render(tree, "apps/web")).objects] == ["fine"]
+
+
+async def test_stalled_remote_fetch_is_killed_at_its_timeout(tmp_path: Path) -> None:
+    """G8: an HTTP remote on 127.0.0.1 that accepts the connection and never answers: the fetch is killed
+    at ``fetch_timeout`` with a GitError saying so, instead of hanging the refresh loop; two fetches of the
+    same repo asked at once run one after the other."""
+    import asyncio
+
+    from core.desired.repo import ConfigRepo
+    from core.desired.spec import RepoSpec
+
+    accepted: list[asyncio.StreamWriter] = []
+    done = asyncio.Event()
+
+    async def stall(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)
+        await done.wait()
+        writer.close()
+
+    server = await asyncio.start_server(stall, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    repo = ConfigRepo(RepoSpec(url=f"http://127.0.0.1:{port}/config.git"), tmp_path / "cache", fetch_timeout=1.0)
+    started = time.perf_counter()
+    try:
+        with pytest.raises(GitError) as caught:
+            await repo.fetch()
+        elapsed = time.perf_counter() - started
+        began = time.perf_counter()
+        both = await asyncio.gather(repo.fetch(), repo.fetch(), return_exceptions=True)
+        serial = time.perf_counter() - began
+    finally:
+        done.set()
+        server.close()
+        await server.wait_closed()
+    assert all(isinstance(e, GitError) for e in both)
+    assert serial >= 2.0, f"two fetches of one repo ran at the same time ({serial:.2f}s)"
+    assert accepted, "git reached the stalled remote"
+    assert "did not complete in 1 secs" in str(caught.value) and "last fetched revision stays" in str(caught.value)
+    assert 1.0 <= elapsed < 5.0, f"{elapsed:.2f}s"
+    assert repo.head is None and repo.status.error
+    print(f"\nG8: stalled fetch killed after {elapsed:.2f}s (fetch_timeout 1 s)")
