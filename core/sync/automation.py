@@ -57,6 +57,8 @@ class AppInputs:
     deleting: bool = False
     automation_owner: bool = True
     """This process holds the cluster's automation lease."""
+    shared: tuple[str, ...] = ()
+    """Why some desired objects are tracked by another app (``SharedResourceWarning`` messages)."""
 
     @classmethod
     def of(cls, app: AppStatus, *, suspended: bool = False, automation_owner: bool = True) -> AppInputs:
@@ -70,6 +72,7 @@ class AppInputs:
             suspended=suspended,
             operation_running=running,
             automation_owner=automation_owner,
+            shared=tuple(c.message for c in app.conditions if c.type == "SharedResourceWarning"),
         )
 
 
@@ -126,6 +129,8 @@ def _gate(app: AppInputs, policy: AutoSyncPolicy) -> AutoSyncDecision | None:
         return _skip("sync status is Unknown (render or comparison failed): never synced automatically")
     if app.sync is not SyncStatus.OUT_OF_SYNC:
         return _skip("app is Synced")
+    if app.shared:  # two apps taking one object from each other would flip it back and forth forever
+        return _skip(f"never synced automatically while another app tracks its objects: {app.shared[0]}")
     return None
 
 

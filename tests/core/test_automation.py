@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from core.model import (
@@ -42,7 +44,7 @@ HEAL = AutoSyncPolicy(enabled=True, self_heal=True)
 
 
 def _app(sync: SyncStatus = SyncStatus.OUT_OF_SYNC, *states: tuple[ResourceKey, ResourceState],
-         **kw: bool) -> AppInputs:
+         **kw: Any) -> AppInputs:
     resources = states or ((DEP, ResourceState.OUT_OF_SYNC), (CM, ResourceState.SYNCED))
     return AppInputs(sync=sync, revision=SHA, resources=tuple(resources), **kw)
 
@@ -150,3 +152,11 @@ def test_inputs_from_app_status() -> None:
     assert inputs.revision == SHA
     assert inputs.resources == ((DEP, ResourceState.OUT_OF_SYNC),)
     assert inputs.paused and inputs.operation_running
+
+
+def test_an_app_sharing_objects_with_another_app_is_never_synced_automatically() -> None:
+    """B8: while another app tracks one of its objects, the app is left alone (no flip-flop), with the reason."""
+    shared = ("ConfigMap/web/cfg is also tracked by app 'billing': automated sync leaves it to that app",)
+    decision = decide_auto_sync(app=_app(shared=shared), policy=HEAL, last_operation=None, now=NOW)
+    assert not decision.sync and "another app tracks its objects" in decision.reason and "billing" in decision.reason
+    assert decide_auto_sync(app=_app(), policy=HEAL, last_operation=None, now=NOW).sync
