@@ -303,3 +303,59 @@ async def test_throttling_carries_retry_after(serve: Callable[..., Awaitable[str
         assert delays == [7, 7]
     finally:
         await api.close()
+
+
+async def test_throttled_kind_shows_on_the_cluster_and_waits_retry_after(serve: Callable[..., Awaitable[str]]) -> None:
+    """K8 in a watcher: ConfigMaps answer 429 with Retry-After 2 while Secrets list fine. The cluster is
+    Degraded (not Unreachable) with a message saying it is throttled, the other kind is listed, and the
+    throttled list is not retried before Retry-After (one request in the first second, not a storm)."""
+    from core.live.cache import ClusterCache
+    from core.live.cluster import ClusterWatcher
+    from core.model import ConnectionState
+
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def busy(request: web.Request) -> web.Response:
+        calls.append(loop.time())
+        response = status(429, "Too many requests, please try again later.", "TooManyRequests")
+        response.headers["Retry-After"] = "2"
+        return response
+
+    async def secrets(request: web.Request) -> web.Response:
+        if request.query.get("watch") == "true":
+            await asyncio.sleep(30)
+        return web.json_response({"kind": "SecretList", "items": [], "metadata": {"resourceVersion": "5"}})
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response({"major": "1", "minor": "36"})
+
+    async def discovery(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            {"name": "configmaps", "namespaced": True, "kind": "ConfigMap", "verbs": ["list", "watch", "get"]},
+            {"name": "secrets", "namespaced": True, "kind": "Secret", "verbs": ["list", "watch", "get"]}]})
+
+    async def api_versions(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+
+    async def groups(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIGroupList", "groups": []})
+
+    url = await serve({"/api/v1/configmaps": busy, "/api/v1/secrets": secrets, "/version": version,
+                       "/api/v1": discovery, "/api": api_versions, "/apis": groups})
+    api = client(url)
+    cache = ClusterCache("local", unreachable_after=30.0)
+    watcher = ClusterWatcher(api, cache, kinds=[("", "ConfigMap"), ("", "Secret")], tick=0.05,
+                             settings=WatchSettings(heartbeat_interval=0.2))
+    started = loop.time()
+    await watcher.start()
+    try:
+        await watcher.wait_until(lambda: cache.listed("", "Secret") and cache.state is ConnectionState.DEGRADED,
+                                 timeout=5)
+        assert "Too many requests" in cache.message or "TooManyRequests" in cache.message, cache.message
+        await asyncio.sleep(1.0)
+        early = [t for t in calls if t - started < 1.5]
+        assert len(early) == 1, [round(t - started, 2) for t in calls]
+    finally:
+        await watcher.stop()
+        await api.close()
