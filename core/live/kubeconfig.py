@@ -423,6 +423,10 @@ async def _communicate(proc: asyncio.subprocess.Process, *, timeout: float, what
         raise ConfigError(f"{what} did not finish within {timeout:g}s and was killed") from None
     except asyncio.CancelledError:
         _kill_group(proc)
+        # Reap it before the cancellation goes on: a killed plugin left unawaited stays a zombie and its
+        # pipes' transport is only closed by the garbage collector, after the event loop may be gone.
+        with contextlib.suppress(TimeoutError, ProcessLookupError, asyncio.CancelledError):
+            await asyncio.wait_for(proc.wait(), timeout=1)
         raise
 
 
