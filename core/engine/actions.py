@@ -144,8 +144,19 @@ class Actions:
             app=AppName(app), cluster=ClusterName(cluster), revision=row.revision.sha if row.revision else "",
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite")),
+            warnings=self._warnings(row),
         )
+
+    def _warnings(self, row: AppStatus) -> tuple[str, ...]:
+        """What the confirmation shows before a sync: render and credential warnings, objects another app
+        tracks (a sync takes them over), and a force-pushed branch (the new head is not a descendant of
+        the one fetched before)."""
+        kinds = ("RenderWarning", "CredentialsCanWrite", "SharedResourceWarning")
+        warnings = [c.message for c in row.conditions if c.type in kinds]
+        repo_warning = self.engine.repo.status.warning
+        if repo_warning:
+            warnings.append(repo_warning)
+        return tuple(warnings)
 
     async def _prune_steps(self, steps: tuple[PlanStep, ...], target: Target,
                            runtime: ClusterRuntime) -> tuple[PlanStep, ...]:

@@ -61,7 +61,9 @@ async def test_two_automated_apps_do_not_flip_flop_a_shared_object(fleet: Fleet,
     assert not decision.sync and "another app tracks its objects" in decision.reason
 
     # A hand sync is the explicit way to take the object over; the warning then moves to the other app.
-    states = [s async for s in engine.run(await engine.plan_sync(loser, "dev"))]
+    plan = await engine.plan_sync(loser, "dev")
+    assert any(f"also tracked by app {owner!r}" in w for w in plan.warnings), plan.warnings  # shown to confirm
+    states = [s async for s in engine.run(plan)]
     assert states[-1].phase.successful, states[-1].message
     snap = await wait_for(engine, lambda s: any(c.type == "SharedResourceWarning"
                                                 for c in app_row(s, owner, "dev").conditions))
