@@ -10,6 +10,8 @@ Constraint: pure; no I/O, no knowledge of where the documents came from beyond t
 
 from __future__ import annotations
 
+import json
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +25,14 @@ _BOOL_TAG = "tag:yaml.org,2002:bool"
 _FLOAT_TAG = "tag:yaml.org,2002:float"
 _HOOK_ANNOTATIONS = ("fleetdeck.io/hook", "argocd.argoproj.io/hook", "helm.sh/hook")
 _STRING_MAPS = ("labels", "annotations")
+_DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
+"""A namespace name (RFC 1123 label), as the API server validates it for every namespaced object."""
 _STRING_DATA_KINDS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "stringData")}
 MAX_WARNINGS = 20
+MAX_ANNOTATIONS_BYTES = 256 * 1024
+"""The API server's limit on an object's annotations, keys and values together (TotalAnnotationSizeLimitB)."""
+MAX_OBJECT_BYTES = 3 * 512 * 1024
+"""etcd's default request size limit (``--max-request-bytes``, 1.5 MiB): a larger object is refused."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,7 +121,7 @@ def check_objects(
         if problems:
             errors.extend(DocumentError(msg, path=path, line=node_line(at)) for at, msg in problems)
         elif value:
-            docs.append(LoadedDoc(value, path, node_line(node), _warnings(node)))
+            docs.append(LoadedDoc(value, path, node_line(node), _warnings(node) + _size_warnings(value)))
     return tuple(docs), tuple(errors)
 
 
@@ -145,7 +153,31 @@ def _object_problems(node: Node, value: Any) -> list[tuple[Node, str]]:
         problems.extend(_metadata_problems(meta, "metadata"))
     problems.extend(_template_problems(node))
     problems.extend(_data_problems(node, value))
+    problems.extend(_annotation_size_problems(node, value))
     return problems
+
+
+def _annotation_size_problems(node: Node, obj: dict[str, Any]) -> list[tuple[Node, str]]:
+    """Annotations over the API server's total (keys plus values) limit: it refuses such an object."""
+    meta = obj.get("metadata")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if not isinstance(annotations, dict):
+        return []
+    total = sum(len(str(k).encode()) + len(str(v).encode()) for k, v in annotations.items())
+    if total <= MAX_ANNOTATIONS_BYTES:
+        return []
+    at = child(child(node, "metadata"), "annotations") or node
+    return [(at, f"metadata.annotations hold {total} bytes, over the API server's {MAX_ANNOTATIONS_BYTES}-byte "
+                 "limit for keys and values together; it will refuse the object")]
+
+
+def _size_warnings(obj: dict[str, Any]) -> tuple[str, ...]:
+    """An object larger than etcd's default request limit: the API server will most likely refuse it."""
+    size = len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    if size <= MAX_OBJECT_BYTES:
+        return ()
+    return (f"the object is {size} bytes as JSON, over etcd's default {MAX_OBJECT_BYTES}-byte (1.5 MiB) request "
+            "limit; the API server will most likely refuse it",)
 
 
 def _identity_problems(obj: dict[str, Any]) -> list[str]:
@@ -159,8 +191,12 @@ def _identity_problems(obj: dict[str, Any]) -> list[str]:
     name_problem = _name_problem(meta)
     if name_problem:
         problems.append(name_problem)
-    if "namespace" in meta and not isinstance(meta["namespace"], str):
+    namespace = meta.get("namespace", "")
+    if not isinstance(namespace, str):
         problems.append("metadata.namespace must be a string")
+    elif namespace and not _DNS_LABEL.fullmatch(namespace):
+        problems.append(f"metadata.namespace {namespace[:80]!r} is not a valid namespace name (lowercase letters, "
+                        "digits and '-', at most 63 characters, starting and ending with a letter or digit)")
     return problems
 
 

@@ -144,6 +144,7 @@ class ConfigRepo:
         self._timeout = git_timeout
         self._fetch_lock = asyncio.Lock()
         self._tree_locks: dict[str, asyncio.Lock] = {}
+        self._resolved: dict[str, Revision] = {}
         self._head: Revision | None = None
         self._status = RepoStatus(url=redact(spec.url), branch=spec.branch)
 
@@ -202,7 +203,14 @@ class ConfigRepo:
         Raises:
             GitError: the ref is not found (deleted, force-pushed away, garbage-collected) or invalid.
         """
-        return await asyncio.to_thread(self._with_repo, _resolve, ref)
+        if ref in self._resolved:  # a full SHA names the same commit forever
+            return self._resolved[ref]
+        revision: Revision = await asyncio.to_thread(self._with_repo, _resolve, ref)
+        if _SHA.match(ref):
+            # Remembered so a commit already read keeps rendering when the repo cannot be opened any more
+            # (a local path moved away or unmounted): its tree is materialized, only Git is gone.
+            self._resolved[ref] = revision
+        return revision
 
     async def materialize(self, sha: str) -> Path:
         """An isolated, read-only-by-convention tree of commit ``sha``, reused per SHA.

@@ -303,7 +303,14 @@ def decode(data: bytes | str, path: str, *, budget: Budget = DEFAULT_BUDGET) -> 
         raise DocumentError(f"{len(data)} bytes is over the {budget.max_bytes}-byte limit", path=path, line=None)
     if isinstance(data, bytes):
         data = _decode_bytes(data, path)
-    return data.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    text = data.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
+    bad = yaml.reader.Reader.NON_PRINTABLE.search(text)
+    if bad is not None:  # found here, the error can say where (the YAML reader's own error cannot)
+        line = text.count("\n", 0, bad.start()) + 1
+        column = bad.start() - (text.rfind("\n", 0, bad.start()) + 1) + 1
+        raise DocumentError(f"unacceptable character #x{ord(bad.group()):04x}: special characters are not allowed "
+                            "in YAML (a binary file?)", path=path, line=line, column=column)
+    return text
 
 
 def _decode_bytes(data: bytes, path: str) -> str:

@@ -155,8 +155,7 @@ class Actions:
             app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=tuple(c.message for c in row.conditions if c.type in ("RenderWarning", "CredentialsCanWrite"))
-            + ((dropped,) if dropped else ()),
+            warnings=self._warnings(row) + ((dropped,) if dropped else ()),
             synced_revision=row.synced_revision or "", non_descendant=non_descendant,
             non_descendant_allowed=allow_non_descendant and bool(non_descendant),
         )
@@ -194,6 +193,17 @@ class Actions:
                             "synced_revision": row.synced_revision, "non_descendant": current,
                             "acknowledged": False})
         raise NotAcknowledgedError(message)
+
+    def _warnings(self, row: AppStatus) -> tuple[str, ...]:
+        """What the confirmation shows before a sync: render and credential warnings, objects another app
+        tracks (a sync takes them over), and a force-pushed branch (the new head is not a descendant of
+        the one fetched before)."""
+        kinds = ("RenderWarning", "CredentialsCanWrite", "SharedResourceWarning")
+        warnings = [c.message for c in row.conditions if c.type in kinds]
+        repo_warning = self.engine.repo.status.warning
+        if repo_warning:
+            warnings.append(repo_warning)
+        return tuple(warnings)
 
     async def _prune_steps(self, steps: tuple[PlanStep, ...], target: Target,
                            runtime: ClusterRuntime) -> tuple[PlanStep, ...]:

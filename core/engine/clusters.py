@@ -63,6 +63,10 @@ CLUSTER_SCOPED = frozenset({
 """Scope of well-known kinds, used until discovery answers."""
 
 
+REWOUND_SHOWN = 3600.0
+"""Seconds a cluster's rows warn that its state went back in time (an etcd restore)."""
+
+
 class CacheView:
     """The read side of a ``ClusterCache`` for evaluation, with indexes rebuilt once per cache version."""
 
@@ -260,6 +264,9 @@ class ClusterRuntime:
         stale = self.cache.state is ConnectionState.UNREACHABLE or (
             self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
         conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
+        rewound = self.cache.rewound
+        if rewound is not None and self.engine.clock() - rewound[0] < REWOUND_SHOWN:
+            conditions.append(Condition("StateRewound", rewound[1], Severity.WARNING))
         if state.interrupted and (operation is None or operation.phase.completed):
             conditions.append(Condition("OperationInterrupted", state.interrupted, Severity.WARNING))
         last = state.last_operation

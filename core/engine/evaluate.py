@@ -33,6 +33,7 @@ from core.model import (
 from core.reconcile.diff import compare, compare_predicted
 from core.reconcile.health import app_health, health_of
 from core.reconcile.plan import is_tracked_by, sync_wave
+from core.reconcile.tracking import tracking_of
 
 CHILD_KINDS = {("apps", "Deployment"): ("apps", "ReplicaSet"), ("apps", "ReplicaSet"): ("", "Pod"),
                ("apps", "StatefulSet"): ("", "Pod"), ("apps", "DaemonSet"): ("", "Pod"),
@@ -137,6 +138,7 @@ def evaluate(
         conditions.append(Condition("NonDescendant", f"{context.non_descendant}: a sync needs an explicit "
                                     f"acknowledgement{waits}", Severity.WARNING))
     conditions += [Condition("RenderWarning", w, Severity.INFO) for w in desired.warnings]
+    conditions += _shared(target, desired, live)
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
     resources = _resources(target, desired, live, predicted, {} if memo is None else memo)
@@ -183,6 +185,24 @@ def _resources(
     else:
         result += _unjudged(target, desired, live)
     return result
+
+
+SHARED_RESOURCE = "SharedResourceWarning"
+"""Condition type: a desired object's live copy is tracked by another app (Argo CD's name for it)."""
+
+
+def _shared(target: Target, desired: Desired, live: LiveView) -> list[Condition]:
+    """One warning per desired object whose live copy another app's tracking annotation claims."""
+    conditions = []
+    for key in sorted(desired.objects):
+        live_obj = live.get(key)
+        tracking = tracking_of(live_obj) if live_obj is not None else None
+        if tracking is None or not tracking.self_referenced or tracking.app == target.app.name:
+            continue
+        conditions.append(Condition(
+            SHARED_RESOURCE, f"{key.short} is also tracked by app {tracking.app!r}: automated sync leaves it to "
+            f"that app, and {target.app.name!r} never prunes it; sync by hand to take it over", Severity.WARNING))
+    return conditions
 
 
 def _unjudged(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:

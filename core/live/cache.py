@@ -75,6 +75,8 @@ class ClusterCache:
         self.since = clock()
         """Unix time the cluster entered ``state``."""
         self.message = ""
+        self.rewound: tuple[float, str] | None = None
+        """When and how the cluster's state last went back in time (a list older than one seen before)."""
 
     # ----- objects ----------------------------------------------------------------------------
 
@@ -82,6 +84,11 @@ class ClusterCache:
         """Apply one event; returns the effective changes (with synthetic deletes after a relist)."""
         gk = event.resource.group_kind
         if isinstance(event, Listed):
+            if event.rewound:
+                kind = f"{event.resource.group}/{event.resource.kind}" if event.resource.group else event.resource.kind
+                self.rewound = (self._clock(), f"cluster state rewound: {kind} was listed at resourceVersion "
+                                f"{event.resource_version}, older than before (etcd restored from a backup?); "
+                                f"relisted, objects may have reverted")
             changes = self._replace(event)
             self._list_versions[gk] = event.resource_version
             self.version += 1

@@ -73,6 +73,11 @@ class ExecConfig:
     api_version: str = "client.authentication.k8s.io/v1"
     install_hint: str = ""
 
+    def __repr__(self) -> str:
+        # env values often carry a credential (an API key for the plugin): names only.
+        names = [name for name, _ in self.env]
+        return f"ExecConfig(command={self.command!r}, args={self.args!r}, env names={names!r})"
+
 
 @dataclass(frozen=True, slots=True)
 class ContextConfig:
@@ -107,7 +112,8 @@ class ContextConfig:
 class _Entry:
     """A named stanza (cluster, user or context) and the file it came from."""
 
-    body: Mapping[str, Any]
+    body: Mapping[str, Any] = field(repr=False)
+    """The raw stanza: a user's holds tokens, passwords and keys, so it is never printed."""
     origin: Path
 
 
@@ -417,6 +423,10 @@ async def _communicate(proc: asyncio.subprocess.Process, *, timeout: float, what
         raise ConfigError(f"{what} did not finish within {timeout:g}s and was killed") from None
     except asyncio.CancelledError:
         _kill_group(proc)
+        # Reap it before the cancellation goes on: a killed plugin left unawaited stays a zombie and its
+        # pipes' transport is only closed by the garbage collector, after the event loop may be gone.
+        with contextlib.suppress(TimeoutError, ProcessLookupError, asyncio.CancelledError):
+            await asyncio.wait_for(proc.wait(), timeout=1)
         raise
 
 

@@ -62,6 +62,8 @@ class AppInputs:
     """This process holds the cluster's automation lease."""
     non_descendant: str = ""
     """Why the revision does not descend from the one last synced (``AppStatus.non_descendant``), or ""."""
+    shared: tuple[str, ...] = ()
+    """Why some desired objects are tracked by another app (``SharedResourceWarning`` messages)."""
 
     @classmethod
     def of(cls, app: AppStatus, *, suspended: bool = False, automation_owner: bool = True) -> AppInputs:
@@ -76,6 +78,7 @@ class AppInputs:
             operation_running=running,
             automation_owner=automation_owner,
             non_descendant=app.non_descendant,
+            shared=tuple(c.message for c in app.conditions if c.type == "SharedResourceWarning"),
         )
 
 
@@ -134,6 +137,8 @@ def _gate(app: AppInputs, policy: AutoSyncPolicy) -> AutoSyncDecision | None:
         return _skip("app is Synced")
     if app.non_descendant:
         return _skip(f"waiting for an operator: {app.non_descendant}", error=True)
+    if app.shared:  # two apps taking one object from each other would flip it back and forth forever
+        return _skip(f"never synced automatically while another app tracks its objects: {app.shared[0]}")
     return None
 
 

@@ -160,6 +160,36 @@ async def test_malformed_watch_line_is_dropped_and_counted(serve: Callable[..., 
         await api.close()
 
 
+@pytest.mark.parametrize("bad", [
+    pytest.param(b'{"type":"ADDED","object":{"metadata":{"name":"caf\xe9"}}}\n', id="invalid-utf8"),
+    pytest.param(b'[1, 2]\n', id="not-an-object"),
+    pytest.param(b'{"type":"ADDED","object":"x"}\n', id="object-not-a-mapping"),
+    pytest.param(b'{"type":"ADDED","object":{"metadata":{"name":"a\x00"}}\x00}\n', id="nul-byte"),
+])
+async def test_undecodable_watch_lines_are_dropped_counted_and_end_the_watch(
+        serve: Callable[..., Awaitable[str]], bad: bytes) -> None:
+    """K11: invalid UTF-8, a JSON value that is not an event, a NUL byte: after the good event the watch
+    ends with reason MalformedEvent (so the caller relists the kind), counted once, no other exception."""
+
+    async def watch(request: web.Request) -> web.StreamResponse:
+        resp = web.StreamResponse()
+        await resp.prepare(request)
+        await resp.write(b'{"type":"ADDED","object":{"metadata":{"name":"a"}}}\n' + bad)
+        return resp
+
+    api = client(await serve({"/api/v1/configmaps": watch}))
+    seen: list[dict[str, object]] = []
+    try:
+        with pytest.raises(ClusterError) as caught:
+            async for event in api.watch(CM, resource_version="1", timeout_seconds=5):
+                seen.append(event)
+        assert caught.value.reason == MALFORMED_EVENT and caught.value.status is None
+        assert api.counters["malformed_events"] == 1
+        assert len(seen) == 1
+    finally:
+        await api.close()
+
+
 async def test_status_message_and_reason_are_kept(serve: Callable[..., Awaitable[str]]) -> None:
     """A non-2xx answer becomes ClusterError with the Status's message, reason and code."""
 
@@ -236,7 +266,10 @@ async def test_cluster_unreachable_at_start_is_reported_quickly() -> None:
     await watcher.start()
     try:
         await watcher.wait_until(lambda: cache.state is ConnectionState.UNREACHABLE, timeout=5)
-        assert "local" in cache.message
+        # The message says what cannot be reached (the cluster's own row names the cluster; the heartbeat's
+        # "API server not responding: ..." no longer repeats the cluster prefix).
+        assert "127.0.0.1:1" in cache.message and "Connect" in cache.message, cache.message
+        assert cache.since is not None
     finally:
         await watcher.stop()
         await api.close()
@@ -269,4 +302,60 @@ async def test_throttling_carries_retry_after(serve: Callable[..., Awaitable[str
                 pass
         assert delays == [7, 7]
     finally:
+        await api.close()
+
+
+async def test_throttled_kind_shows_on_the_cluster_and_waits_retry_after(serve: Callable[..., Awaitable[str]]) -> None:
+    """K8 in a watcher: ConfigMaps answer 429 with Retry-After 2 while Secrets list fine. The cluster is
+    Degraded (not Unreachable) with a message saying it is throttled, the other kind is listed, and the
+    throttled list is not retried before Retry-After (one request in the first second, not a storm)."""
+    from core.live.cache import ClusterCache
+    from core.live.cluster import ClusterWatcher
+    from core.model import ConnectionState
+
+    calls: list[float] = []
+    loop = asyncio.get_running_loop()
+
+    async def busy(request: web.Request) -> web.Response:
+        calls.append(loop.time())
+        response = status(429, "Too many requests, please try again later.", "TooManyRequests")
+        response.headers["Retry-After"] = "2"
+        return response
+
+    async def secrets(request: web.Request) -> web.Response:
+        if request.query.get("watch") == "true":
+            await asyncio.sleep(30)
+        return web.json_response({"kind": "SecretList", "items": [], "metadata": {"resourceVersion": "5"}})
+
+    async def version(request: web.Request) -> web.Response:
+        return web.json_response({"major": "1", "minor": "36"})
+
+    async def discovery(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIResourceList", "groupVersion": "v1", "resources": [
+            {"name": "configmaps", "namespaced": True, "kind": "ConfigMap", "verbs": ["list", "watch", "get"]},
+            {"name": "secrets", "namespaced": True, "kind": "Secret", "verbs": ["list", "watch", "get"]}]})
+
+    async def api_versions(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIVersions", "versions": ["v1"]})
+
+    async def groups(request: web.Request) -> web.Response:
+        return web.json_response({"kind": "APIGroupList", "groups": []})
+
+    url = await serve({"/api/v1/configmaps": busy, "/api/v1/secrets": secrets, "/version": version,
+                       "/api/v1": discovery, "/api": api_versions, "/apis": groups})
+    api = client(url)
+    cache = ClusterCache("local", unreachable_after=30.0)
+    watcher = ClusterWatcher(api, cache, kinds=[("", "ConfigMap"), ("", "Secret")], tick=0.05,
+                             settings=WatchSettings(heartbeat_interval=0.2))
+    started = loop.time()
+    await watcher.start()
+    try:
+        await watcher.wait_until(lambda: cache.listed("", "Secret") and cache.state is ConnectionState.DEGRADED,
+                                 timeout=5)
+        assert "Too many requests" in cache.message or "TooManyRequests" in cache.message, cache.message
+        await asyncio.sleep(1.0)
+        early = [t for t in calls if t - started < 1.5]
+        assert len(early) == 1, [round(t - started, 2) for t in calls]
+    finally:
+        await watcher.stop()
         await api.close()

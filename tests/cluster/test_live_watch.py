@@ -341,3 +341,53 @@ async def test_crd_lifecycle_starts_and_drops_the_kind(cluster: ClusterInfo, nam
     await h.until(lambda: h.cache.get(key) is None and not h.cache.listed(*kind), "kind dropped")
     await h.until(lambda: h.watcher.resource_for(*kind) is None, "re-discovered without the kind")
     assert h.cache.state is ConnectionState.CONNECTED, h.cache.message
+
+
+async def test_crd_recreated_with_a_new_version_is_rediscovered(cluster: ClusterInfo, namespace: str,
+                                                                admin_context: ContextConfig,
+                                                                harness_factory: Callable[..., Harness]) -> None:
+    """K13, the second half: the CRD is deleted and created again serving only ``v2`` with a different
+    schema. The watcher re-discovers the kind at its new version, lists and watches it, and the cluster
+    stays Connected throughout."""
+    group = f"{namespace}.fleetdeck.test"
+    kind = (group, "Widget")
+    h = harness_factory(cluster.name, admin_context)
+    await h.watcher.start()
+    await h.until(lambda: h.cache.state is ConnectionState.CONNECTED, "connected")
+    await h.watcher.ensure_kinds([kind])
+
+    def served_version() -> str | None:
+        resource = h.watcher.resource_for(*kind)
+        return resource.version if resource is not None else None
+
+    rest = cluster.rest()
+    crd_path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}"
+    await asyncio.to_thread(rest.apply, crd_path, widget_crd(group))
+    await h.until(lambda: served_version() == "v1", "v1 discovered")
+    await asyncio.to_thread(rest.delete, crd_path)
+    await h.until(lambda: h.watcher.resource_for(*kind) is None, "kind dropped with its CRD")
+
+    v2 = widget_crd(group)
+    v2["spec"]["versions"] = [{"name": "v2", "served": True, "storage": True, "schema": {"openAPIV3Schema": {
+        "type": "object", "properties": {"spec": {"type": "object", "required": ["colour"], "properties": {
+            "colour": {"type": "string"}}}}}}}]
+    started = time.monotonic()
+    for _ in range(60):  # the old CRD may still be terminating
+        status, _body = await asyncio.to_thread(rest.raw, "GET", crd_path)
+        if status == 404:
+            break
+        await asyncio.sleep(0.5)
+    await asyncio.to_thread(rest.apply, crd_path, v2)
+    try:
+        await h.until(lambda: served_version() == "v2", "v2 discovered")
+        widget = {"apiVersion": f"{group}/v2", "kind": "Widget", "metadata": {"name": "w2", "namespace": namespace},
+                  "spec": {"colour": "blue"}}
+        await asyncio.to_thread(rest.apply, f"/apis/{group}/v2/namespaces/{namespace}/widgets/w2", widget)
+        key = ResourceKey(group=group, kind="Widget", namespace=namespace, name="w2")
+        await h.until(lambda: h.cache.get(key) is not None, "v2 object watched")
+        obj = h.cache.get(key)
+        assert obj is not None and obj["apiVersion"] == f"{group}/v2" and obj["spec"] == {"colour": "blue"}
+        assert h.cache.state is ConnectionState.CONNECTED, h.cache.message
+        print(f"\nK13: re-created CRD served at v2 and its object watched {time.monotonic() - started:.2f}s after apply")
+    finally:
+        await asyncio.to_thread(rest.delete, crd_path)

@@ -168,3 +168,11 @@ def test_non_descendant_head_is_an_error_condition_and_read_from_the_row() -> No
                        sync=SyncStatus.OUT_OF_SYNC, health=Health(HealthStatus.HEALTHY), revision=Revision(sha=SHA),
                        non_descendant="force-pushed")
     assert AppInputs.of(status).non_descendant == "force-pushed"
+
+
+def test_an_app_sharing_objects_with_another_app_is_never_synced_automatically() -> None:
+    """B8: while another app tracks one of its objects, the app is left alone (no flip-flop), with the reason."""
+    shared = ("ConfigMap/web/cfg is also tracked by app 'billing': automated sync leaves it to that app",)
+    decision = decide_auto_sync(app=_app(shared=shared), policy=HEAL, last_operation=None, now=NOW)
+    assert not decision.sync and "another app tracks its objects" in decision.reason and "billing" in decision.reason
+    assert decide_auto_sync(app=_app(), policy=HEAL, last_operation=None, now=NOW).sync
