@@ -7,6 +7,7 @@ asks (unless ``--yes``), and exits 1 when any resource failed, dry runs included
 from __future__ import annotations
 
 import sys
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import click
@@ -231,21 +232,14 @@ def pause(app: str, cluster: str | None, all_clusters: bool, reason: str, durati
 
     Output: table, json, yaml.
     """
-    fmt = output_format(RESULT_FORMATS)
     expires = parse_duration(duration)
 
-    async def body(engine: Any) -> list[dict[str, Any]]:
-        rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
-        check_clusters("pause", app, engine.snapshot, [r.cluster for r in rows])
-        done = []
-        for row in rows:
-            await engine.pause(app, row.cluster, reason=reason, expires_in=expires)
-            done.append({"app": app, "cluster": row.cluster, "paused": True, "reason": reason,
-                         "expires_in": expires})
-        return done
+    async def one(engine: Any, target: str) -> dict[str, Any]:
+        await engine.pause(app, target, reason=reason, expires_in=expires)
+        return {"app": app, "cluster": target, "paused": True, "reason": reason, "expires_in": expires}
 
-    _report_control(with_engine(body, only_app=app), fmt,
-                    lambda d: f"paused {app} on {d['cluster']}" + (f" for {duration}" if duration else ""))
+    _control("pause", app, cluster, all_clusters, one,
+             lambda d: f"paused {app} on {d['cluster']}" + (f" for {duration}" if duration else ""))
 
 
 @main.command()
@@ -260,23 +254,27 @@ def resume(app: str, cluster: str | None, all_clusters: bool) -> None:
 
     Output: table, json, yaml.
     """
+
+    async def one(engine: Any, target: str) -> dict[str, Any]:
+        await engine.resume(app, target)
+        return {"app": app, "cluster": target, "paused": False}
+
+    _control("resume", app, cluster, all_clusters, one, lambda d: f"resumed {app} on {d['cluster']}")
+
+
+def _control(action: str, app: str, cluster: str | None, all_clusters: bool,
+             one: Callable[[Any, str], Awaitable[dict[str, Any]]], line: Callable[[dict[str, Any]], str]) -> None:
+    """Pause or resume ``app`` on its target clusters (after the per-cluster read-only check) and report it."""
+    from tui import output
+
     fmt = output_format(RESULT_FORMATS)
 
     async def body(engine: Any) -> list[dict[str, Any]]:
         rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
-        check_clusters("resume", app, engine.snapshot, [r.cluster for r in rows])
-        done = []
-        for row in rows:
-            await engine.resume(app, row.cluster)
-            done.append({"app": app, "cluster": row.cluster, "paused": False})
-        return done
+        check_clusters(action, app, engine.snapshot, [r.cluster for r in rows])
+        return [await one(engine, row.cluster) for row in rows]
 
-    _report_control(with_engine(body, only_app=app), fmt, lambda d: f"resumed {app} on {d['cluster']}")
-
-
-def _report_control(done: list[dict[str, Any]], fmt: str, line: Any) -> None:
-    from tui import output
-
+    done = with_engine(body, only_app=app)
     if fmt != "table":
         click.echo(output.dump(done, fmt))
     else:
