@@ -243,22 +243,29 @@ class FleetEngine:
         else:
             desired = await self._render(target, sha)
         if revision is None:
-            await self._count_behind(target, sha)  # before the desired state, so one snapshot shows both
+            behind = await self._behind(sha)
+            wanted = runtime.control(target.app.name).pinned or (self._head.sha if self._head else None)
+            if wanted != sha:  # the pin (or head) moved while this ran: the render of what is wanted now stores
+                self.mark_dirty(target.id)  # its result (the next evaluation starts it if nothing has)
+                return desired
+            if behind is None:  # desired state and distance from the head change together, in one step
+                self.behind.pop(target.id, None)
+            else:
+                self.behind[target.id] = behind
             self.desired[target.id] = desired
             await runtime.ensure_kinds(desired.objects.values())
             self.mark_dirty(target.id)
         return desired
 
-    async def _count_behind(self, target: Target, sha: str | None) -> None:
-        """For a pinned target: how many commits its branch head is ahead of the pin."""
-        pinned = sha is not None and self._head is not None and sha != self._head.sha
-        if not pinned:
-            self.behind.pop(target.id, None)
-            return
+    async def _behind(self, sha: str | None) -> int | None:
+        """For a pinned revision: how many commits the branch head is ahead of it (None when not pinned)."""
+        head = self._head
+        if sha is None or head is None or sha == head.sha:
+            return None
         try:
-            self.behind[target.id] = await self.repo.commits_between(str(sha), self._head.sha)  # type: ignore[union-attr]
+            return await self.repo.commits_between(sha, head.sha)
         except FleetdeckError:
-            self.behind.pop(target.id, None)
+            return None
 
     async def _render(self, target: Target, sha: str) -> Desired:
         try:
