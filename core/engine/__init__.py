@@ -58,8 +58,8 @@ def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: b
                            only_apps: frozenset[str] | None = None) -> FleetEngine:
     """The engine for ``--fleet`` (or ``./fleetdeck.yaml``).
 
-    ``one_shot`` is for headless verbs (no Git polling or automation; dry runs settled before the first
-    snapshot);
+    ``one_shot`` is for headless verbs (kinds listed once and no watch, no Git polling or automation, dry
+    runs settled before the first snapshot);
     ``only_apps`` limits the engine to these apps' targets (every app when None).
     """
     return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps)

@@ -177,13 +177,8 @@ class FleetEngine:
 
     async def _render_pinned(self) -> None:
         """Render, now, every target whose pin (read from its cluster) differs from what was rendered."""
-        stale = []
-        for target in self.targets.values():
-            pin = self.clusters[target.cluster.name].control(target.app.name).pinned
-            desired = self.desired.get(target.id)
-            have = desired.revision.sha if desired is not None and desired.revision else None
-            if pin and pin != have:
-                stale.append(target)
+        stale = [t for t in self.targets.values()
+                 if self._pin(t) and self._wanted(t) != _rendered_sha(self.desired.get(t.id))]
         await asyncio.gather(*(self.render_target(t) for t in stale))
 
     async def _settle_dry_runs(self, timeout: float) -> None:
@@ -237,15 +232,14 @@ class FleetEngine:
     async def render_target(self, target: Target, *, revision: str | None = None) -> Desired:
         """Render ``target`` at ``revision`` (default: its pin, else the branch head) and remember it."""
         runtime = self.clusters[target.cluster.name]
-        sha = revision or runtime.control(target.app.name).pinned or (self._head.sha if self._head else None)
+        sha = revision or self._wanted(target)
         if sha is None:
             desired = Desired(None, error=self._repo_status.error or "the config repo has no revision yet")
         else:
             desired = await self._render(target, sha)
         if revision is None:
             behind = await self._behind(sha)
-            wanted = runtime.control(target.app.name).pinned or (self._head.sha if self._head else None)
-            if wanted != sha:  # the pin (or head) moved while this ran: the render of what is wanted now stores
+            if self._wanted(target) != sha:  # the pin (or head) moved while this ran: the render of what is wanted now stores
                 self.mark_dirty(target.id)  # its result (the next evaluation starts it if nothing has)
                 return desired
             if behind is None:  # desired state and distance from the head change together, in one step
@@ -331,12 +325,18 @@ class FleetEngine:
         self.gc.cache_size(sum(len(c.cache) for c in self.clusters.values()))
         self._ready.set()
 
+    def _pin(self, target: Target) -> str | None:
+        """The rollback pin of ``target``, as its cluster's shared state says."""
+        return self.clusters[target.cluster.name].control(target.app.name).pinned
+
+    def _wanted(self, target: Target) -> str | None:
+        """The revision ``target`` should be rendered at: its pin, else the branch head."""
+        return self._pin(target) or (self._head.sha if self._head else None)
+
     def _follow_pin(self, target: Target, desired: Desired | None) -> None:
         """Re-render when the pin changed (a rollback or resume, by this or another operator)."""
-        pin = self.clusters[target.cluster.name].control(target.app.name).pinned
-        wanted = pin or (self._head.sha if self._head else None)
-        have = desired.revision.sha if desired is not None and desired.revision else None
-        if wanted is None or wanted == have or target.id in self._rendering:
+        wanted = self._wanted(target)
+        if wanted is None or wanted == _rendered_sha(desired) or target.id in self._rendering:
             return
         self._rendering.add(target.id)
 
@@ -462,3 +462,8 @@ class FleetEngine:
     async def resume(self, app: str, cluster: str) -> None:
         """Forwarded to ``Actions.resume``."""
         await self.actions.resume(app, cluster)
+
+
+def _rendered_sha(desired: Desired | None) -> str | None:
+    """The revision a desired state was rendered from, if any."""
+    return desired.revision.sha if desired is not None and desired.revision else None
