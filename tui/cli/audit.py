@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Any
 
 import click
 
-from tui.cli.common import with_engine
+from tui.cli.common import settled_snapshot
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
 
@@ -79,8 +78,5 @@ def audit_report() -> None:
 
     fmt = output_format(REPORT_FORMATS)
 
-    async def snapshot(engine: Any) -> Any:
-        return engine.snapshot
-
-    data = report_data(with_engine(snapshot, read_only=True))
+    data = report_data(settled_snapshot(read_only=True))
     click.echo(output.dump(data, "json") if fmt == "json" else markdown_report(data))

@@ -34,6 +34,15 @@ def with_engine(body: Callable[[Any], Awaitable[T]], *, only_app: str | None = N
     return run_async(_with_engine(body, read_only=ro, only_apps=only))
 
 
+def settled_snapshot(*, only_app: str | None = None, read_only: bool | None = None) -> Any:
+    """The fleet's settled snapshot from a one-shot engine (see :func:`with_engine`)."""
+
+    async def snapshot(engine: Any) -> Any:
+        return engine.snapshot
+
+    return with_engine(snapshot, only_app=only_app, read_only=read_only)
+
+
 def targets(snap: Any, app: str, cluster: str | None, *, all_clusters: bool) -> list[Any]:
     """The rows of ``app`` (on ``cluster``); a clear error when there is none or the choice is ambiguous."""
     rows = [a for a in snap.apps if a.app == app and cluster in (None, a.cluster)]

@@ -13,7 +13,7 @@ from typing import Any
 import click
 
 from core.sanitize import clean
-from tui.cli.common import complete_app, targets, with_engine
+from tui.cli.common import complete_app, settled_snapshot, targets, with_engine
 from tui.cli.options import Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
 
@@ -62,10 +62,7 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
 
     fmt = output_format(OBSERVE_FORMATS)
 
-    async def snapshot(engine: Any) -> Any:
-        return engine.snapshot
-
-    snap = with_engine(snapshot, only_app=app_filter)
+    snap = settled_snapshot(only_app=app_filter)
     apps = [a for a in snap.apps if app_filter in (None, a.app) and cluster_filter in (None, a.cluster)]
     if app_filter and not apps:
         fail(f"no app {app_filter!r}" + (f" on cluster {cluster_filter!r}" if cluster_filter else "")
@@ -104,10 +101,7 @@ def diff(app: str, cluster: str | None) -> None:
 
     fmt = output_format(OBSERVE_FORMATS)
 
-    async def snapshot(engine: Any) -> Any:
-        return engine.snapshot
-
-    snap = with_engine(snapshot, only_app=app)
+    snap = settled_snapshot(only_app=app)
     rows = targets(snap, app, cluster, all_clusters=True)
     code = max(row_exit(r) for r in rows)
     if fmt != "table":

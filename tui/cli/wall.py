@@ -42,8 +42,8 @@ def refuse(action: str, app: str, reason: str, *, clusters: Iterable[str] = ("",
             break
     where = f" {app}" if app else ""
     fail(f"{action}{where} refused: {reason}", Exit.REFUSED,
-         "read-only mode refuses every change, dry runs included; drop --read-only (and the fleet file's readOnly)"
-         " to act")
+         "read-only mode refuses every change, dry runs included; to act, lift it where the reason above says it"
+         " was set")
 
 
 def global_refusal() -> str:
