@@ -44,12 +44,9 @@ def clean(text: object, *, max_length: int = 10_000, keep_newlines: bool = False
     return value
 
 
-_UNSAFE_IN_DATA = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-
-
 def has_unsafe(text: str) -> bool:
     """Whether ``text`` holds a character a terminal would interpret (controls, C1, bidi overrides)."""
-    return _UNSAFE_IN_DATA.search(text) is not None
+    return _CONTROL.search(text) is not None
 
 
 def escape_json_text(text: str) -> str:
@@ -59,4 +56,4 @@ def escape_json_text(text: str) -> str:
     unchanged; only the bytes printed to the terminal are inert. (The serializer already escapes C0
     controls inside strings; C1 controls and bidi overrides it writes raw.)
     """
-    return _UNSAFE_IN_DATA.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
+    return _CONTROL.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
