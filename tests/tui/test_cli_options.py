@@ -265,3 +265,25 @@ def test_shell_completion_offers_verbs_and_the_fleet_file_apps(tmp_path: Path, f
     assert complete(f"fleetdeck --fleet {fleet} diff w") == ["web"]
     assert complete("fleetdeck sync w", {"FLEETDECK_FLEET": str(fleet)}) == ["web"]
     assert complete("fleetdeck sync w") == []  # no fleet file here: nothing, and no error
+
+
+def test_status_and_diff_exit_codes_follow_the_table() -> None:
+    """0 in sync and healthy, 1 drift or Degraded/Missing, 2 when a cluster or the repo cannot be read (a
+    fetch failing while the last revision is still compared counts: the verdict may be out of date)."""
+    from dataclasses import replace
+
+    from core.model import ConnectionState, Health, HealthStatus, SyncStatus
+    from tests.fixtures.snapshots import fleet_snapshot
+    from tui.cli.observe import fleet_exit, row_exit
+    from tui.cli.options import Exit
+
+    snap = fleet_snapshot()
+    healthy = replace(snap.apps[0], sync=SyncStatus.SYNCED, health=Health(HealthStatus.HEALTHY), stale=False)
+    on = {c.name for c in snap.clusters if c.connection is ConnectionState.CONNECTED}
+    assert healthy.cluster in on
+    assert row_exit(healthy) is Exit.OK
+    assert row_exit(replace(healthy, sync=SyncStatus.OUT_OF_SYNC)) is Exit.PROBLEM
+    assert row_exit(replace(healthy, health=Health(HealthStatus.DEGRADED))) is Exit.PROBLEM
+    assert row_exit(replace(healthy, stale=True)) is Exit.ERROR
+    assert fleet_exit(replace(snap, apps=(healthy,)), [healthy]) is Exit.OK
+    assert fleet_exit(fleet_snapshot(repo_error="fetch failed"), [healthy]) is Exit.ERROR

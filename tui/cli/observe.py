@@ -14,7 +14,7 @@ import click
 
 from core.sanitize import clean
 from tui.cli.common import complete_app, settled_snapshot, targets, with_engine
-from tui.cli.options import Exit, fail, global_options, output_format, verb
+from tui.cli.options import PROBLEM_HEALTH, Exit, fail, global_options, output_format, verb
 from tui.cli.root import main
 
 OBSERVE_FORMATS = ("table", "json", "yaml")
@@ -24,13 +24,14 @@ def row_exit(row: Any) -> Exit:
     """One app target's contribution to the exit code of ``status`` and ``diff``."""
     if row.stale or row.sync.value == "Unknown":
         return Exit.ERROR
-    if row.sync.value == "OutOfSync" or row.health.status.value in ("Degraded", "Missing"):
+    if row.sync.value == "OutOfSync" or row.health.status.value in PROBLEM_HEALTH:
         return Exit.PROBLEM
     return Exit.OK
 
 
 def fleet_exit(snap: Any, rows: list[Any]) -> Exit:
-    """``status``: 2 when a cluster or the repo cannot be read, else 1 on drift or a Degraded/Missing app."""
+    """``status`` and ``diff``: 2 when a cluster or the repo cannot be read, else 1 on drift or a
+    Degraded/Missing app."""
     code = max((row_exit(r) for r in rows), default=Exit.OK)
     clusters = {r.cluster for r in rows}
     if any(c.connection.value in ("Unreachable", "Connecting") for c in snap.clusters
@@ -103,7 +104,7 @@ def diff(app: str, cluster: str | None) -> None:
 
     snap = settled_snapshot(only_app=app)
     rows = targets(snap, app, cluster, all_clusters=True)
-    code = max(row_exit(r) for r in rows)
+    code = fleet_exit(snap, rows)
     if fmt != "table":
         click.echo(output.dump({"app": app, "targets": [output.diff_record(r) for r in rows]}, fmt))
         sys.exit(int(code))

@@ -9,7 +9,7 @@ import click
 
 from core.sanitize import clean
 from tui.cli.common import read_input
-from tui.cli.options import Exit, global_options, output_format, verb
+from tui.cli.options import PROBLEM_HEALTH, Exit, global_options, output_format, verb
 from tui.cli.root import main
 
 TEXT_FORMATS = ("text", "json", "yaml")
@@ -50,9 +50,6 @@ def drift(desired: str, live: str, namespace: str) -> None:
     sys.exit(int(Exit.OK if report["in_sync"] else Exit.PROBLEM))
 
 
-HEALTH_PROBLEMS = ("Degraded", "Missing")
-
-
 @main.command()
 @click.argument("live", type=click.Path(dir_okay=False, allow_dash=True))
 @global_options(output=TEXT_FORMATS, fleet=False)
@@ -72,7 +69,7 @@ def health(live: str) -> None:
         click.echo(output.dump(report, fmt))
     else:
         click.echo(f"{report['status']}" + (f": {clean(report['message'])}" if report["message"] else ""))
-    sys.exit(int(Exit.PROBLEM if report["status"] in HEALTH_PROBLEMS else Exit.OK))
+    sys.exit(int(Exit.PROBLEM if report["status"] in PROBLEM_HEALTH else Exit.OK))
 
 
 @main.command()

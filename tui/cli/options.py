@@ -40,6 +40,9 @@ class Exit(enum.IntEnum):
     INTERRUPTED = 130
 
 
+PROBLEM_HEALTH = ("Degraded", "Missing")
+"""Health statuses that make ``status``, ``diff`` and ``health`` exit 1."""
+
 ALL_FORMATS = ("table", "json", "yaml", "text", "markdown")
 
 
