@@ -237,6 +237,9 @@ class Health:
 
     status: HealthStatus
     message: str = ""
+    source: str = ""
+    """Where the verdict came from: ``built-in: Deployment``, ``kstatus conditions``, or the health script
+    that gave it (``script: apps/Deployment/health.lua``); empty when nothing judged it."""
 
 
 @dataclass(frozen=True, slots=True)

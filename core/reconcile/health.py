@@ -8,7 +8,7 @@ resources, and Argo CD's ``setApplicationHealth`` aggregation. Constraint: pure;
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from core.model import Health, HealthStatus, ResourceKey, ResourceStatus
 from core.reconcile.health_services import (
@@ -59,11 +59,20 @@ _BUILTIN_GROUPS = frozenset(group for group, _ in RULES) | {
 }
 
 
-def health_of(obj: Mapping[str, Any]) -> Health | None:
+class ScriptedHealth(Protocol):
+    """Custom health checks (health scripts) that take precedence over the built-in rule of their kind."""
+
+    def check(self, obj: Mapping[str, Any]) -> Health | None:
+        """The script's verdict for ``obj``, or None when no script covers its kind."""
+        ...
+
+
+def health_of(obj: Mapping[str, Any], scripts: ScriptedHealth | None = None) -> Health | None:
     """The health of one live object.
 
     Args:
         obj: the live object as the API returns it.
+        scripts: custom health checks; a script for the object's kind overrides the built-in rule.
 
     Returns:
         The verdict, or None for kinds without a health rule (ConfigMap, Secret, custom resources that
@@ -72,6 +81,8 @@ def health_of(obj: Mapping[str, Any]) -> Health | None:
     deleting = get_in(obj, "metadata", "deletionTimestamp") is not None
     if deleting and HOOK_FINALIZER not in as_list(get_in(obj, "metadata", "finalizers")):
         return Health(HealthStatus.PROGRESSING, "Pending deletion")
+    if scripts is not None and (scripted := scripts.check(obj)) is not None:
+        return scripted
     api_version = str(obj.get("apiVersion") or "")
     group, _, version = api_version.rpartition("/")
     kind = str(obj.get("kind") or "")
