@@ -145,7 +145,7 @@ class ClusterRuntime:
         self.store = AppStateStore(self.api, settings=settings.sync, clock=engine.clock)
         self.identity: OperatorIdentity = current_identity()
         self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,
-                                          clock=engine.clock, on_takeover=self._journal_takeover)
+                                          on_takeover=self._journal_takeover)  # on the API server's clock
         self.warnings: list[str] = []
         self.may_write = False
         """SelfSubjectAccessReview said these credentials may patch in the cluster."""
@@ -363,6 +363,9 @@ class _Unconfigured:
 
     async def whoami(self) -> str:
         return ""
+
+    def server_time(self) -> float:
+        return time.time()
 
     async def close(self) -> None:
         return None

@@ -130,6 +130,14 @@ class KubeAPI(Protocol):
         """The authenticated user's name (SelfSubjectReview), or ``""`` when the server does not say."""
         ...
 
+    def server_time(self) -> float:
+        """The API server's clock now (Unix time), as estimated from its answers; the local clock before any.
+
+        Leases are written and judged on this clock, so two bastions whose clocks disagree still agree on
+        whether a lease has expired (docs/reliability.md, K15).
+        """
+        ...
+
     async def close(self) -> None:
         """Release connections."""
         ...

@@ -112,6 +112,10 @@ class GuardedAPI:
         """Pass through: a SelfSubjectReview is evaluated, never stored."""
         return await self.inner.whoami()
 
+    def server_time(self) -> float:
+        """Pass through."""
+        return self.inner.server_time()
+
     async def close(self) -> None:
         """Pass through."""
         await self.inner.close()

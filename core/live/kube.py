@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Iterable, Mapping
+from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlencode
 
@@ -157,6 +159,8 @@ class KubeClient:
         self.discovery_warnings: tuple[str, ...] = ()
         """API groups skipped by the last ``discover`` (an aggregated API that is down, fault K12 in docs/reliability.md)."""
         self._request_timeout = request_timeout
+        self._clock_offset = 0.0
+        """The server's clock minus the local one, from the last answer's ``Date`` header."""
         self._client: Any = None
         self._client_cert: tuple[bytes, bytes] | None = None
         self._lock = asyncio.Lock()
@@ -252,11 +256,27 @@ class KubeClient:
                                              header_params=headers, body=body, _request_timeout=timeout)
             except _TRANSPORT_ERRORS as exc:
                 raise self._transport_error(method, path, exc) from exc
+            self._read_server_clock(resp.headers)
             if resp.status == 401 and attempt == 1 and await self._after_unauthorized():
                 resp.response.release()
                 continue
             return resp
         raise AssertionError("unreachable")  # pragma: no cover
+
+    def _read_server_clock(self, headers: Mapping[str, str]) -> None:
+        """Note the server's clock from a ``Date`` header (whole seconds, so the middle of that second)."""
+        date = headers.get("Date")
+        if not date:
+            return
+        try:
+            stamp = parsedate_to_datetime(date).timestamp()
+        except (TypeError, ValueError, IndexError):
+            return
+        self._clock_offset = stamp + 0.5 - time.time()
+
+    def server_time(self) -> float:
+        """The API server's clock now, from the offset its last answer showed (the local clock before any)."""
+        return time.time() + self._clock_offset
 
     async def _json(self, verb: str, method: str, path: str, *, what: str, missing_ok: bool = False,
                     **kwargs: Any) -> JSON | None:
@@ -452,6 +472,7 @@ class KubeClient:
             async with asyncio.timeout(timeout):
                 resp = await client.call_api("GET", client.configuration.host + path, header_params=headers,
                                              _request_timeout=self._timeout(timeout, timeout))
+                self._read_server_clock(resp.headers)
                 try:
                     await resp.read()
                 finally:

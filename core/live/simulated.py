@@ -225,6 +225,10 @@ class SimulatedCluster:
         await self._enter("create", None, what="selfsubjectaccessreviews")
         return self._user.allows(verb, resource)
 
+    def server_time(self) -> float:
+        """The simulated server's clock (the one it stamps objects with)."""
+        return self.store.clock()
+
     async def whoami(self) -> str:
         """The simulated user's name."""
         await self._enter("create", None, what="selfsubjectreviews")

@@ -14,8 +14,10 @@ and ``kubernetes.aio``'s leader election, written on the ``KubeAPI`` protocol in
 this one also runs against the simulated cluster, and leases here need an operation token besides the
 holder (two operations in one process must still exclude each other).
 
-Expiry is judged from the lease's ``renewTime`` and the local clock, so bastions must keep NTP time;
-a skew of a few seconds only shortens or lengthens a takeover by that much.
+Time is the API server's: ``renewTime`` is written and expiry judged on the clock the server shows in
+its answers (``KubeAPI.server_time``), not the bastion's. Two fleetdecks whose clocks disagree by minutes
+still agree on whether a lease is live; the estimate is good to about a second (the ``Date`` header's
+resolution), which only shortens or lengthens a takeover by that much.
 
 Dead holders on this host: every lease written here names its process in annotations (hostname, pid,
 the kernel's boot id, the pid namespace and the process's start time). A lease held by a process on
@@ -277,17 +279,17 @@ class LeaseClient:
     Args:
         api: the destination cluster.
         settings: sync settings (field manager, request retries).
-        clock: wall clock (injected in tests).
+        clock: wall clock for lease times (default: the API server's, ``api.server_time``; injected in tests).
         on_takeover: awaited after a lease of a dead process on this host was taken over.
         gone: whether a holder's process is gone (``process_gone``; injected in tests).
     """
 
     def __init__(self, api: KubeAPI, *, settings: SyncSettings | None = None,
-                 clock: Callable[[], float] = time.time, on_takeover: OnTakeover | None = None,
+                 clock: Callable[[], float] | None = None, on_takeover: OnTakeover | None = None,
                  gone: Callable[[ProcessMark], bool] = process_gone) -> None:
         self.api = api
         self.settings = settings or SyncSettings()
-        self.clock = clock
+        self.clock = clock or api.server_time
         self.on_takeover = on_takeover
         self._gone = gone
 
@@ -382,7 +384,7 @@ class OperationLease:
 
     def __init__(self, api: KubeAPI, *, app: str, identity: OperatorIdentity, token: str, what: str = "",
                  duration: float = 60.0, renew_every: float = 15.0, settings: SyncSettings | None = None,
-                 clock: Callable[[], float] = time.time, on_takeover: OnTakeover | None = None) -> None:
+                 clock: Callable[[], float] | None = None, on_takeover: OnTakeover | None = None) -> None:
         self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=operation_lease_name(app), holder=identity.holder, token=token,
                            by=identity.by, what=what, duration=duration)
@@ -455,7 +457,7 @@ class AutomationLease:
 
     def __init__(self, api: KubeAPI, *, identity: OperatorIdentity, duration: float = 30.0,
                  renew_every: float = 10.0, settings: SyncSettings | None = None,
-                 clock: Callable[[], float] = time.time,
+                 clock: Callable[[], float] | None = None,
                  monotonic: Callable[[], float] = time.monotonic, on_takeover: OnTakeover | None = None) -> None:
         self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=AUTOMATION_LEASE, holder=identity.holder, token="automation", by=identity.by,

@@ -66,7 +66,8 @@ class SyncOperation(StageRunner):
         options: operation options.
         resolver: kind discovery (a fresh ``KindResolver`` when omitted).
         operation_id: the id (fresh when omitted).
-        clock: wall clock (injected in tests).
+        clock: wall clock for records and the journal (injected in tests); the operation's lease is on the
+            API server's clock (``KubeAPI.server_time``).
     """
 
     def __init__(
@@ -240,7 +241,7 @@ class SyncOperation(StageRunner):
         lease = OperationLease(self.api, app=self.plan.app, identity=self.identity, token=self.id,
                                what=f"{self.plan.kind} {self.id} to {self.plan.revision[:12]}",
                                duration=self.options.lease_duration, renew_every=self.options.lease_renew,
-                               settings=self.settings, clock=self.clock, on_takeover=self._journal_takeover)
+                               settings=self.settings, on_takeover=self._journal_takeover)  # server's clock
         try:
             await lease.acquire()
         except (LockedError, ClusterError) as exc:

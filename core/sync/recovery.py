@@ -8,7 +8,6 @@ when it starts (``core.sync.record.begin``). Constraint: reads only.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
 
 from core.live.api import KubeAPI
@@ -20,19 +19,20 @@ async def interrupted_operation(
     api: KubeAPI,
     state: AppState,
     *,
-    clock: Callable[[], float] = time.time,  # injected in tests
+    clock: Callable[[], float] | None = None,  # injected in tests
 ) -> OperationRecord | None:
     """The app's in-flight operation if its process is gone (its lease expired or was taken), else None.
 
     Args:
         api: the destination cluster.
         state: the app's state, as just loaded.
-        clock: wall clock.
+        clock: wall clock (default: the API server's).
     """
     op = state.operation
     if op is None:
         return None
-    lease = await LeaseClient(api, clock=clock).read(operation_lease_name(state.app))
-    if lease is not None and not lease.expired(clock()) and lease.token == op.id:
+    leases = LeaseClient(api, clock=clock)
+    lease = await leases.read(operation_lease_name(state.app))
+    if lease is not None and not lease.expired(leases.clock()) and lease.token == op.id:
         return None
     return op

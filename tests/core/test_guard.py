@@ -78,6 +78,10 @@ class Recorder:
         self.reached.append("whoami")
         return "viewer"
 
+    def server_time(self) -> float:
+        self.reached.append("server_time")
+        return 0.0
+
     async def close(self) -> None:
         self.reached.append("close")
 

@@ -515,6 +515,7 @@ async def test_crash_mid_sync_is_reported_and_recorded_once(api: FaultyCluster, 
     assert await interrupted_operation(api, state, clock=later) == state.operation
     with pytest.raises(LockedError):
         await make_op(api, plan, desired, live, journal).step()
+    api.store.clock = later  # two minutes pass on the server's clock, which leases are judged on
     restarted = await make_op(api, plan, desired, live, journal, clock=later).run()
     assert restarted.phase is OperationPhase.SUCCEEDED, restarted.message
     assert "interrupted at wave 1" in restarted.message

@@ -170,6 +170,9 @@ class FakeAPI:
     async def whoami(self) -> str:
         return "fake"
 
+    def server_time(self) -> float:
+        return time.time()
+
     async def close(self) -> None:
         pass
 
