@@ -154,7 +154,7 @@ class FleetEngine:
                                                argocd=imports.argocd, flux=imports.flux)
         except FleetdeckError as exc:
             self._conditions = [Condition("ImportError", f"reading Argo CD/Flux apps at {head.short}: {exc}",
-                                          Severity.WARNING)]
+                                          Severity.ERROR)]  # those apps are not shown at all
             return
         self._conditions = []
         self._set_targets(merge_apps(self.fleet.apps, imported))

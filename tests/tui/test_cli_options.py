@@ -287,3 +287,27 @@ def test_status_and_diff_exit_codes_follow_the_table() -> None:
     assert row_exit(replace(healthy, stale=True)) is Exit.ERROR
     assert fleet_exit(replace(snap, apps=(healthy,)), [healthy]) is Exit.OK
     assert fleet_exit(fleet_snapshot(repo_error="fetch failed"), [healthy]) is Exit.ERROR
+
+
+def test_fleet_conditions_are_an_error_exit_and_shown() -> None:
+    """Apps the config defines but fleetdeck could not read (``ImportError``, ``ConfigError``: fleet-level
+    conditions) make ``status`` exit 2 and are shown on the console's repo line, escaped; a warning alone
+    does not change the exit code."""
+    from dataclasses import replace
+
+    from core.model import Condition, Health, HealthStatus, Severity, SyncStatus
+    from tests.fixtures.snapshots import NOW, fleet_snapshot
+    from tui.cli.observe import fleet_exit
+    from tui.cli.options import Exit
+    from tui.glyphs import ASCII
+    from tui.widgets.header import repo_text
+
+    snap = fleet_snapshot()
+    healthy = replace(snap.apps[0], sync=SyncStatus.SYNCED, health=Health(HealthStatus.HEALTHY), stale=False)
+    failed = Condition("ImportError", "reading Argo CD/Flux apps at abc123: \x1b[2J[bold]boom[/]", Severity.ERROR)
+    warned = Condition("Notice", "something to know", Severity.WARNING)
+    assert fleet_exit(replace(snap, apps=(healthy,), conditions=(warned,)), [healthy]) is Exit.OK
+    assert fleet_exit(replace(snap, apps=(healthy,), conditions=(failed,)), [healthy]) is Exit.ERROR
+    line = repo_text(snap.repo, NOW, ASCII, (failed, warned)).plain
+    assert "ImportError: reading Argo CD/Flux apps at abc123:" in line and "(+1 more)" in line
+    assert "\x1b" not in line and "[bold]boom[/]" in line  # shown as text, never as markup or control

@@ -30,15 +30,15 @@ def row_exit(row: Any) -> Exit:
 
 
 def fleet_exit(snap: Any, rows: list[Any]) -> Exit:
-    """``status`` and ``diff``: 2 when a cluster or the repo cannot be read, else 1 on drift or a
-    Degraded/Missing app."""
+    """``status`` and ``diff``: 2 when a cluster, the repo or apps defined in it cannot be read (a fleet
+    condition of severity error), else 1 on drift or a Degraded/Missing app."""
     code = max((row_exit(r) for r in rows), default=Exit.OK)
     clusters = {r.cluster for r in rows}
     if any(c.connection.value in ("Unreachable", "Connecting") for c in snap.clusters
            if c.name in clusters or not rows):
         code = Exit.ERROR
-    if snap.repo.error:
-        code = Exit.ERROR
+    if snap.repo.error or any(c.severity.value == "error" for c in snap.conditions):
+        code = Exit.ERROR  # the repo, or apps in it, could not be read
     return code
 
 
@@ -76,13 +76,17 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
                            f" {clean(cluster.message)}", err=True)
         if snap.repo.error:
             click.echo(f"repo: {clean(snap.repo.error)}", err=True)
+        for condition in snap.conditions:
+            click.echo(f"fleet: {condition.type}: {clean(condition.message)}", err=True)
         if any(a.approximate for a in apps):
             click.echo("~ compared locally (approximate): read-only mode, or the server's dry run was not "
                        "available", err=True)
     else:
         data = {"apps": [output.status_record(a) for a in apps],
                 "clusters": [_cluster_record(c) for c in snap.clusters],
-                "repo": output.to_data(snap.repo), "read_only": snap.read_only}
+                "repo": output.to_data(snap.repo), "read_only": snap.read_only,
+                "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
+                               for c in snap.conditions]}
         click.echo(output.dump(data, fmt))
     sys.exit(int(fleet_exit(snap, apps)))
 

@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Static
 
-from core.model import FleetSnapshot, RepoStatus
+from core.model import Condition, FleetSnapshot, RepoStatus, Severity
 from tui.fleet_query import FleetCounts, count_fleet
 from tui.formatting import age_since, safe
 from tui.glyphs import UNICODE, Glyphs
@@ -42,10 +42,12 @@ def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     return text
 
 
-def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs) -> Text:
-    """``repo main @ a1b2c3d4 "subject" · fetched 20s ago``, or the fetch error."""
+def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs,
+              conditions: tuple[Condition, ...] = ()) -> Text:
+    """``repo main @ a1b2c3d4 "subject" · fetched 20s ago``, the fetch error, and the fleet's own conditions
+    (apps that could not be read from the config: ``ConfigError``, ``ImportError``), first one in full."""
     if repo is None:
-        return Text("repo: not loaded yet", no_wrap=True, end="")
+        return _with_conditions(Text("repo: not loaded yet", no_wrap=True, end=""), conditions, glyphs)
     text = Text("repo ", no_wrap=True, end="")
     text.append_text(safe(repo.branch or "?"))
     if repo.head is not None:
@@ -61,6 +63,17 @@ def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs) -> Text:
     if repo.warning:
         text.append(f"  {glyphs.warning} ", style="bold")
         text.append_text(safe(repo.warning, max_length=200))
+    return _with_conditions(text, conditions, glyphs)
+
+
+def _with_conditions(text: Text, conditions: tuple[Condition, ...], glyphs: Glyphs) -> Text:
+    if not conditions:
+        return text
+    first = conditions[0]
+    text.append(f"  {glyphs.warning} {first.type}: ", style="bold")
+    text.append_text(safe(first.message, max_length=200))
+    if len(conditions) > 1:
+        text.append(f" (+{len(conditions) - 1} more)")
     return text
 
 
@@ -98,6 +111,7 @@ class FleetHeader(Vertical):
         line.append_text(counts_text(counts, self.glyphs))
         set_line(self.query_one("#fleet-counts", Static), line)
         repo_line = self.query_one("#repo-line", Static)
-        set_line(repo_line, repo_text(snapshot.repo, now, self.glyphs))
-        repo_line.set_class(bool(snapshot.repo and snapshot.repo.error), "-error")
+        set_line(repo_line, repo_text(snapshot.repo, now, self.glyphs, snapshot.conditions))
+        failing = any(c.severity is Severity.ERROR for c in snapshot.conditions)
+        repo_line.set_class(bool(snapshot.repo and snapshot.repo.error) or failing, "-error")
         self.set_class(counts.out_of_sync + counts.degraded + counts.unreachable > 0, "-attention")
