@@ -40,6 +40,7 @@ from git.exc import GitCommandError, InvalidGitRepositoryError, NoSuchPathError
 from core.desired.spec import RepoSpec
 from core.errors import GitError
 from core.files import private_dir, write_private
+from core.limits import OUT_OF_FILES, out_of_files
 from core.model import RepoStatus, Revision
 
 _SHA = re.compile(r"^[0-9a-f]{40}$")
@@ -273,7 +274,10 @@ class ConfigRepo:
     def _open(self) -> Repo:
         try:
             return Repo(self._paths.git_dir)
-        except (InvalidGitRepositoryError, NoSuchPathError):
+        except (InvalidGitRepositoryError, NoSuchPathError) as exc:
+            if out_of_files(exc) or _out_of_files(self._paths.git_dir):
+                raise GitError(f"cannot open {self.url}: the process has too many open files",
+                               hint="raise the open-file limit (`ulimit -n`); see the OpenFileLimit warning") from None
             raise GitError(
                 f"{self.url} is not a Git repository",
                 hint="point repo.url at the top of a Git checkout (run `git init` and commit), or at a Git URL",
@@ -539,3 +543,13 @@ def _prune_trees(trees: Path, keep: set[str], max_trees: int) -> int:
 def _repo_key(url: str) -> str:
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", url.rstrip("/").rsplit("/", 1)[-1].removesuffix(".git"))[:40]
     return f"{slug or 'repo'}-{hashlib.sha256(url.encode()).hexdigest()[:12]}"
+
+
+def _out_of_files(path: str | os.PathLike[str]) -> bool:
+    """Whether opening ``path`` fails because the process (or the system) is out of file descriptors
+    (GitPython reports that as "not a Git repository")."""
+    try:
+        os.close(os.open(path, os.O_RDONLY))
+    except OSError as exc:
+        return exc.errno in OUT_OF_FILES
+    return False

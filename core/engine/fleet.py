@@ -24,14 +24,16 @@ from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
 from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions
-from core.engine.clusters import ClusterRuntime
+from core.engine.clusters import BASE_KINDS, ClusterRuntime
 from core.engine.evaluate import Memo, Predicted, evaluate
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
+from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
+from core.live.cluster import LIST_CONCURRENCY
 from core.model import (
     AppStatus,
     Condition,
@@ -44,6 +46,10 @@ from core.model import (
     SyncPlan,
 )
 from core.settings import EngineSettings
+
+TYPICAL_APP_KINDS = 6
+"""Kinds an app typically adds to the watched ones (Deployment, Service, ServiceAccount, Secret, Ingress, one
+CRD), for the open-file estimate made before discovery."""
 
 log = logging.getLogger(__name__)
 
@@ -98,6 +104,8 @@ class FleetEngine:
         self._repo_status = self.repo.status
         self._conditions: list[Condition] = []
         self._config_errors: list[Condition] = []
+        self._limits: list[Condition] = []
+        """What the process's limits (open files) will not allow this fleet."""
         self._tasks: list[asyncio.Task[Any]] = []
         self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
         self._dry_runs_started = 0
@@ -115,6 +123,7 @@ class FleetEngine:
         """Connect clusters, fetch and render, start watchers and the publisher."""
         self.gc.start()
         self._set_targets(self.fleet.apps)
+        self._check_limits()
         for spec in self.fleet.clusters:
             runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
             self.clusters[spec.name] = runtime
@@ -126,6 +135,12 @@ class FleetEngine:
             if not self.read_only:
                 self._spawn(self.actions.automation_loop(), "automation")
         self.mark_all_dirty()
+
+    def _check_limits(self) -> None:
+        """A fleet condition when the open-file limit is below what this fleet's connections need."""
+        per_cluster = LIST_CONCURRENCY if self.settings.one_shot else len(BASE_KINDS) + TYPICAL_APP_KINDS
+        shortfall = open_file_shortfall(len(self.fleet.clusters), per_cluster)
+        self._limits = [Condition("OpenFileLimit", shortfall, Severity.WARNING)] if shortfall else []
 
     async def stop(self) -> None:
         """Stop every task and close every cluster connection."""
@@ -268,6 +283,8 @@ class FleetEngine:
                                                     namespace=target.app.namespace)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
+        except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
+            return Desired(self._head, error=f"cannot render at {sha[:12]}: {os_error_text(exc)}")
         runtime = self.clusters[target.cluster.name]
         objects = runtime.prepare(target, result.objects)
         digests = {key: digest(obj) for key, obj in objects.items()}
@@ -363,7 +380,7 @@ class FleetEngine:
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
             clusters=tuple(c.status() for c in self.clusters.values()), repo=self._repo_status,
-            read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions),
+            read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions + self._limits),
         )
 
     # ------------------------------------------------------------------------------------ dry runs

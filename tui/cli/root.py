@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import click
 
+from core.limits import raise_open_file_limit
 from tui.cli.options import ALL_FORMATS, current, global_options
 
 
@@ -23,6 +24,7 @@ def main(ctx: click.Context, mouse: bool) -> None:
     2 the command could not do its job, 3 refused (read-only, locked, declined), 130 interrupted.
     """
     ctx.meta["fleetdeck.mouse"] = mouse
+    raise_open_file_limit()  # a watch is a socket: allow what the system allows (docs/reliability.md, K17)
     if ctx.invoked_subcommand is None:
         from tui.cli.console import open_console
 
