@@ -167,12 +167,16 @@ def _flux_revision(obj: Obj) -> str:
     return ", ".join(part for part in parts if part)
 
 
+_FLUX_WAITING = frozenset({"DependencyNotReady", "Progressing"})
+"""Ready False reasons that mean waiting (on a dependency, or a reconciliation under way), not failure."""
+
+
 def flux_health(obj: Obj) -> Health:
     """Flux kinds (Kustomization, HelmRelease, sources, image policy/repository): kstatus conditions.
 
     ``spec.suspend`` → Suspended; not yet observed → Progressing; Stalled → Degraded; Reconciling →
     Progressing (a retry after a failure, ProgressingWithRetry, is Degraded); Ready True → Healthy,
-    False → Degraded; no Ready yet → Progressing.
+    False → Degraded unless it waits on a dependency (DependencyNotReady); no Ready yet → Progressing.
     """
     kind, revision = str(obj.get("kind") or ""), _flux_revision(obj)
     if get_in(obj, "spec", "suspend") is True:
@@ -188,7 +192,8 @@ def flux_health(obj: Obj) -> Health:
         return Health(P, _join(text(reconciling, "Reconciling"), revision))
     if is_true(ready):
         return Health(H, _join(str((ready or {}).get("message") or ""), revision))
-    if is_false(ready):
+    waiting = (ready or {}).get("reason") in _FLUX_WAITING
+    if is_false(ready) and not waiting:
         return Health(D, _join(text(ready, "Ready is False"), revision))
     return Health(P, _join(text(ready, "Waiting for the controller to report Ready"), revision))
 

@@ -142,6 +142,9 @@ FLUX_STATES = [
         cond("Ready", "False", "BuildFailed", "kustomize build failed")]}, False, D, "kustomize build failed"),
     ("failed", {"observedGeneration": 3, "conditions": [cond("Ready", "False", "ArtifactFailed", "auth failed")]},
      False, D, "auth failed"),
+    ("dependency-not-ready", {"observedGeneration": 3, "conditions": [
+        cond("Ready", "False", "DependencyNotReady", "dependency 'flux-system/infra' is not ready")]},
+     False, P, "dependency 'flux-system/infra' is not ready"),
     ("stalled", {"observedGeneration": 3, "conditions": [cond("Stalled", "True", "InvalidURL", "bad url"),
                                                          cond("Ready", "False", "InvalidURL", "bad url")]},
      False, D, "bad url"),
