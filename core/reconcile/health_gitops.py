@@ -32,6 +32,11 @@ def _status(obj: Obj) -> Mapping[str, Any]:
     return as_dict(obj.get("status"))
 
 
+def _count(value: Any) -> int:
+    """A replica count; 0 when absent or malformed."""
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0
+
+
 def _join(*parts: str) -> str:
     """Non-empty parts joined with ``; ``."""
     return "; ".join(part for part in parts if part)
@@ -81,7 +86,7 @@ def _rollout_failure(obj: Obj) -> str | None:
 def _rollout_replicas(obj: Obj) -> Health:
     """Rollouts without ``status.phase`` (before v1.0): updated and available replicas against desired."""
     status, desired = _status(obj), get_in(obj, "spec", "replicas", default=1)
-    updated, available = status.get("updatedReplicas") or 0, status.get("availableReplicas") or 0
+    updated, available = _count(status.get("updatedReplicas")), _count(status.get("availableReplicas"))
     if isinstance(desired, int) and updated < desired:
         return Health(P, "Waiting for rollout to finish: more replicas need to be updated")
     if available < updated:

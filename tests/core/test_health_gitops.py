@@ -281,3 +281,26 @@ def test_every_rule_is_documented() -> None:
 
     doc = (Path(__file__).resolve().parents[2] / "docs" / "health.md").read_text()
     assert [kind for _, kind in RULES if f"`{kind}`" not in doc] == []
+
+
+GARBAGE: list[Any] = [
+    "a string", 7, [1, 2], {"phase": 3, "conditions": "Ready"}, {"conditions": [None, 5, {"type": 3}]},
+    {"observedGeneration": "x", "currentStepIndex": "1", "replicas": "3", "updatedReplicas": "1",
+     "availableReplicas": [], "pauseConditions": "CanaryPauseStep", "abort": "yes", "health": "Healthy",
+     "sync": [], "history": "1.0", "artifact": "rev", "latestRef": 3, "lastScanResult": {"tagCount": "9"},
+     "canaryWeight": "50"},
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("status", GARBAGE)
+def test_malformed_status_never_raises(status: Any) -> None:
+    """Every built-in rule and the conventions take malformed status values without raising."""
+    from core.reconcile.health import RULES
+
+    for (group, kind), (_, versions) in RULES.items():
+        api_version = f"{group}/{sorted(versions)[0]}" if group else sorted(versions)[0]
+        spec = {"replicas": "2", "paused": "no", "suspend": "true", "strategy": {"canary": {"steps": "x"}}}
+        result = health_of({"apiVersion": api_version, "kind": kind, "metadata": {"generation": "2"},
+                            "spec": spec, "status": status})  # fmt: skip
+        assert result is None or result.source, (kind, result)
+    health_of({"apiVersion": "example.com/v1", "kind": "Widget", "status": status})
