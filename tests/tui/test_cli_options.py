@@ -307,3 +307,15 @@ def test_status_and_diff_exit_codes_follow_the_table() -> None:
     assert row_exit(replace(healthy, stale=True)) is Exit.ERROR
     assert fleet_exit(replace(snap, apps=(healthy,)), [healthy]) is Exit.OK
     assert fleet_exit(fleet_snapshot(repo_error="fetch failed"), [healthy]) is Exit.ERROR
+
+
+def test_health_exit_code_table_matches_the_code() -> None:
+    """docs/cli.md's `health` row puts exactly the problem health states (PROBLEM_HEALTH) under exit 1."""
+    from tui.cli.options import PROBLEM_HEALTH
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    row = next(line for line in doc.splitlines() if line.startswith("| `health` |"))
+    ok, problem = (cell.strip() for cell in row.split("|")[2:4])
+    states = ("Healthy", "Progressing", "Suspended", "Unknown", "Degraded", "Missing")
+    assert {s for s in states if s in problem} == set(PROBLEM_HEALTH), row
+    assert not {s for s in states if s in ok} & set(PROBLEM_HEALTH), row
