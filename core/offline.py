@@ -39,13 +39,22 @@ def drift_report(desired: str, live: str, *, namespace: str, desired_name: str, 
     return _drift_report(desired_obj, live_obj, namespace_default=namespace)
 
 
+MISSING_SOURCE = "input"
+"""The source of the Missing verdict for an empty input (the object does not exist)."""
+
+
 def health_report(live: str, *, name: str) -> dict[str, Any]:
-    """``{"status", "message"}`` for a live object text; kinds without a health rule report ``None``.
+    """``{"status", "message", "source"}`` for a live object text.
+
+    Kinds without a health rule report status ``None``. An input with no object at all (what
+    ``kubectl get --ignore-not-found -o yaml`` prints for an absent object) is Missing.
 
     Raises:
-        ManifestError: the input is not exactly one valid Kubernetes object.
+        ManifestError: the input holds more than one object, or one that is not a valid Kubernetes object.
     """
+    if not load_documents(live, name):
+        return {"status": "Missing", "message": "the input holds no object (not found)", "source": MISSING_SOURCE}
     health = health_of(_one_object(live, name))
     if health is None:
-        return {"status": None, "message": "this kind has no health rule"}
-    return {"status": health.status.value, "message": health.message}
+        return {"status": None, "message": "this kind has no health rule", "source": ""}
+    return {"status": health.status.value, "message": health.message, "source": health.source}

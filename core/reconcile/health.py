@@ -1,22 +1,37 @@
 """Resource and app health: dispatch by (group, kind), then aggregate per app.
 
-Role: the order gitops-engine's ``GetResourceHealth`` uses (pending deletion first, then the built-in
-rule for the kind, which must support the object's API version), a kstatus-style fallback for custom
-resources, and Argo CD's ``setApplicationHealth`` aggregation. Constraint: pure; reads live objects only.
+Role: the order gitops-engine's ``GetResourceHealth`` uses (pending deletion first, then custom health
+scripts, then the built-in rule for the kind, which must support the object's API version), the
+conventions fallback for other custom resources (``health_conventions``), and Argo CD's
+``setApplicationHealth`` aggregation. Every verdict names its source (``built-in: Deployment``,
+``built-in: Rollout (argoproj.io)``, ``kstatus conditions``, ``status.phase``); the rules are listed in
+``docs/health.md``. Constraint: pure; reads live objects only.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import replace
 from typing import Any, Protocol
 
 from core.model import Health, HealthStatus, ResourceKey, ResourceStatus
+from core.reconcile.health_conventions import convention_health
+from core.reconcile.health_gitops import (
+    analysisrun_health,
+    application_health,
+    canary_health,
+    certificate_health,
+    certificaterequest_health,
+    flux_health,
+    issuer_health,
+    rollout_health,
+    sealedsecret_health,
+)
 from core.reconcile.health_services import (
     apiservice_health,
     crd_health,
     hpa_health,
     ingress_health,
-    kstatus_health,
     pvc_health,
     service_health,
 )
@@ -32,6 +47,8 @@ from core.reconcile.health_workloads import (
 from core.reconcile.jsonpath import as_list, get_in
 
 Rule = Callable[[Mapping[str, Any]], Health]
+_FLUX_V1 = frozenset({"v1", "v1beta1", "v1beta2"})
+_CERT_MANAGER = frozenset({"v1", "v1beta1", "v1alpha2", "v1alpha3"})
 
 RULES: Mapping[tuple[str, str], tuple[Rule, frozenset[str]]] = {
     ("apps", "Deployment"): (deployment_health, frozenset({"v1", "v1beta1", "v1beta2"})),
@@ -48,15 +65,37 @@ RULES: Mapping[tuple[str, str], tuple[Rule, frozenset[str]]] = {
     ("autoscaling", "HorizontalPodAutoscaler"): (hpa_health, frozenset({"v1", "v2", "v2beta1", "v2beta2"})),
     ("apiregistration.k8s.io", "APIService"): (apiservice_health, frozenset({"v1", "v1beta1"})),
     ("apiextensions.k8s.io", "CustomResourceDefinition"): (crd_health, frozenset({"v1", "v1beta1"})),
+    ("argoproj.io", "Rollout"): (rollout_health, frozenset({"v1alpha1"})),
+    ("argoproj.io", "AnalysisRun"): (analysisrun_health, frozenset({"v1alpha1"})),
+    ("argoproj.io", "Application"): (application_health, frozenset({"v1alpha1"})),
+    ("kustomize.toolkit.fluxcd.io", "Kustomization"): (flux_health, _FLUX_V1),
+    ("helm.toolkit.fluxcd.io", "HelmRelease"): (flux_health, frozenset({"v2", "v2beta1", "v2beta2"})),
+    ("source.toolkit.fluxcd.io", "GitRepository"): (flux_health, _FLUX_V1),
+    ("source.toolkit.fluxcd.io", "HelmRepository"): (flux_health, _FLUX_V1),
+    ("source.toolkit.fluxcd.io", "OCIRepository"): (flux_health, _FLUX_V1),
+    ("image.toolkit.fluxcd.io", "ImagePolicy"): (flux_health, _FLUX_V1),
+    ("image.toolkit.fluxcd.io", "ImageRepository"): (flux_health, _FLUX_V1),
+    ("bitnami.com", "SealedSecret"): (sealedsecret_health, frozenset({"v1alpha1"})),
+    ("cert-manager.io", "Certificate"): (certificate_health, _CERT_MANAGER),
+    ("cert-manager.io", "CertificateRequest"): (certificaterequest_health, _CERT_MANAGER),
+    ("cert-manager.io", "Issuer"): (issuer_health, _CERT_MANAGER),
+    ("cert-manager.io", "ClusterIssuer"): (issuer_health, _CERT_MANAGER),
+    ("flagger.app", "Canary"): (canary_health, frozenset({"v1beta1", "v1alpha3"})),
 }
 """Built-in rules and the API versions each one understands."""
 
 HOOK_FINALIZER = "argocd.argoproj.io/hook-finalizer"
-_BUILTIN_GROUPS = frozenset(group for group, _ in RULES) | {
-    "policy",
-    "rbac.authorization.k8s.io",
-    "storage.k8s.io",
-}
+_KUBERNETES_GROUPS = frozenset(
+    {"", "apps", "batch", "autoscaling", "networking.k8s.io", "extensions", "apiregistration.k8s.io",
+     "apiextensions.k8s.io", "policy", "rbac.authorization.k8s.io", "storage.k8s.io"}
+)  # fmt: skip
+"""Kubernetes' own groups: their kinds without a rule have no health (not judged by conventions)."""
+PENDING_DELETION = "metadata.deletionTimestamp"
+
+
+def rule_source(group: str, kind: str) -> str:
+    """The source of a built-in rule's verdict: ``built-in: Deployment``, ``built-in: Rollout (argoproj.io)``."""
+    return f"built-in: {kind}" if group in _KUBERNETES_GROUPS else f"built-in: {kind} ({group})"
 
 
 class ScriptedHealth(Protocol):
@@ -75,24 +114,26 @@ def health_of(obj: Mapping[str, Any], scripts: ScriptedHealth | None = None) -> 
         scripts: custom health checks; a script for the object's kind overrides the built-in rule.
 
     Returns:
-        The verdict, or None for kinds without a health rule (ConfigMap, Secret, custom resources that
-        report no conditions): such resources do not take part in app health.
+        The verdict with its source, or None for kinds without a health rule (ConfigMap, Secret, custom
+        resources that report neither conditions nor a phase): such resources do not take part in app health.
     """
     deleting = get_in(obj, "metadata", "deletionTimestamp") is not None
     if deleting and HOOK_FINALIZER not in as_list(get_in(obj, "metadata", "finalizers")):
-        return Health(HealthStatus.PROGRESSING, "Pending deletion")
+        return Health(HealthStatus.PROGRESSING, "Pending deletion", PENDING_DELETION)
     if scripts is not None and (scripted := scripts.check(obj)) is not None:
         return scripted
     api_version = str(obj.get("apiVersion") or "")
     group, _, version = api_version.rpartition("/")
     kind = str(obj.get("kind") or "")
     rule = RULES.get((group, kind))
-    if rule is not None:
-        check, versions = rule
-        if version not in versions:
-            return Health(HealthStatus.UNKNOWN, f"unsupported {kind} version {api_version}")
-        return check(obj)
-    return None if group in _BUILTIN_GROUPS else kstatus_health(obj)
+    if rule is None:
+        return None if group in _KUBERNETES_GROUPS else convention_health(obj)
+    check, versions = rule
+    source = rule_source(group, kind)
+    if version not in versions:
+        return Health(HealthStatus.UNKNOWN, f"unsupported {kind} version {api_version}", source)
+    verdict = check(obj)
+    return verdict if verdict.source else replace(verdict, source=source)
 
 
 Entry = ResourceStatus | tuple[ResourceKey, Health | None]

@@ -1,8 +1,8 @@
-"""Health rules for non-workload kinds: Service, Ingress, PVC, HPA, APIService, CRD, and custom resources.
+"""Health rules for non-workload kinds: Service, Ingress, PVC, HPA, APIService, CRD.
 
-Role: an exact port of gitops-engine's built-in checks for these kinds, Argo CD's CRD Lua rule, and a
-kstatus-style fallback (sigs.k8s.io/cli-utils ``kstatus``) for custom resources. Constraint: pure; each
-function reads one raw live object.
+Role: ports of gitops-engine's built-in checks for these kinds and of Argo CD's CRD Lua rule. The HPA rule
+judges a failing condition Degraded wherever it sits in the list (Argo CD's failed-metric rule); custom
+resources are judged in ``health_conventions``. Constraint: pure; each function reads one raw live object.
 """
 
 from __future__ import annotations
@@ -70,14 +70,23 @@ def pvc_health(obj: Obj) -> Health:
     return Health(status.get(str(phase), HealthStatus.UNKNOWN))
 
 
+def _hpa_failed(condition: Mapping[str, Any]) -> bool:
+    """A failing HPA condition: a known failure reason, or AbleToScale/ScalingActive False for a ``Failed*`` or
+    ``Invalid*`` reason (AbleToScale False for ``Backoff*`` is the normal stabilisation window, not a failure)."""
+    kind, reason, status = condition.get("type"), str(condition.get("reason") or ""), condition.get("status")
+    if (kind, reason) in _HPA_DEGRADED:
+        return True
+    failing = reason.startswith(("Failed", "Invalid"))
+    return kind in ("AbleToScale", "ScalingActive") and status == "False" and failing
+
+
 def _hpa_verdict(conditions: list[Mapping[str, Any]]) -> Health:
-    """The first degraded or healthy HPA condition decides; otherwise still waiting."""
+    """Any failing condition → Degraded (whatever its position); then AbleToScale/ScalingLimited True → Healthy."""
+    if (failed := next((c for c in conditions if _hpa_failed(c)), None)) is not None:
+        return Health(HealthStatus.DEGRADED, str(failed.get("message") or ""))
     for condition in conditions:
-        message = str(condition.get("message") or "")
-        if (condition.get("type"), condition.get("reason")) in _HPA_DEGRADED:
-            return Health(HealthStatus.DEGRADED, message)
         if condition.get("type") in ("AbleToScale", "ScalingLimited") and condition.get("status") == "True":
-            return Health(HealthStatus.HEALTHY, message)
+            return Health(HealthStatus.HEALTHY, str(condition.get("message") or ""))
     return _HPA_WAITING
 
 
@@ -128,34 +137,3 @@ def crd_health(obj: Obj) -> Health:
     if (violation := _true(conditions, "NonStructuralSchema")) is not None:
         return Health(HealthStatus.DEGRADED, f"Schema violations found: {violation.get('message', '')}")
     return Health(HealthStatus.HEALTHY, "CRD is healthy")
-
-
-def kstatus_health(obj: Obj) -> Health | None:
-    """Generic rule for custom resources, after kstatus: generations, Stalled, Ready, Reconciling.
-
-    Returns:
-        None when the resource reports nothing to judge by (no conditions).
-    """
-    generation = get_in(obj, "metadata", "generation")
-    observed = get_in(obj, "status", "observedGeneration")
-    if isinstance(generation, int) and isinstance(observed, int) and observed < generation:
-        return Health(
-            HealthStatus.PROGRESSING, f"Waiting for the controller to observe generation {generation}"
-        )
-    conditions = _conditions(obj)
-    if not conditions:
-        return None
-    if (stalled := _true(conditions, "Stalled")) is not None:
-        return Health(HealthStatus.DEGRADED, str(stalled.get("message") or "Stalled"))
-    for condition in conditions:
-        failed = "Failed" in str(condition.get("reason") or "")
-        if condition.get("type") in ("Ready", "Available") and condition.get("status") == "False" and failed:
-            return Health(HealthStatus.DEGRADED, str(condition.get("message") or condition.get("reason")))
-    if (reconciling := _true(conditions, "Reconciling")) is not None:
-        return Health(HealthStatus.PROGRESSING, str(reconciling.get("message") or "Reconciling"))
-    if (ready := _true(conditions, "Ready")) is not None:
-        return Health(HealthStatus.HEALTHY, str(ready.get("message") or ""))
-    ready_false = next((c for c in conditions if c.get("type") == "Ready"), None)
-    if ready_false is not None:
-        return Health(HealthStatus.PROGRESSING, str(ready_false.get("message") or ""))
-    return None

@@ -15,23 +15,27 @@ FIXTURES = Path(__file__).resolve().parents[1] / "fixtures" / "health"
 
 
 def _fixture_params() -> list[Any]:
-    """One param per golden file: (object, expected status or None, expected message)."""
+    """One param per golden file: (object, expected status or None, expected message, expected source)."""
     params = []
     for path in sorted(FIXTURES.glob("*.yaml")):
         doc = yaml.safe_load(path.read_text())
         expected = doc["expected"]
-        params.append(pytest.param(doc["object"], expected["status"], expected["message"], id=path.stem))
+        params.append(
+            pytest.param(doc["object"], expected["status"], expected["message"], expected["source"], id=path.stem)
+        )
     return params
 
 
-@pytest.mark.parametrize(("obj", "status", "message"), _fixture_params())
-def test_health_matches_golden_fixture(obj: dict[str, Any], status: str | None, message: str | None) -> None:
-    """Every fixture's object gets exactly the status and message recorded next to it."""
+@pytest.mark.parametrize(("obj", "status", "message", "source"), _fixture_params())
+def test_health_matches_golden_fixture(
+    obj: dict[str, Any], status: str | None, message: str | None, source: str | None
+) -> None:
+    """Every fixture's object gets exactly the status, message and source recorded next to it."""
     result = health_of(obj)
     if status is None:
-        assert result is None
+        assert result is None and source is None
     else:
-        assert result == Health(HealthStatus(status), message or "")
+        assert result == Health(HealthStatus(status), message or "", source or "")
 
 
 def test_fixture_names_follow_kind_state_convention() -> None:
@@ -55,7 +59,7 @@ def test_hook_finalizer_keeps_builtin_rule_while_deleting() -> None:
         },
         "status": {"phase": "Bound"},
     }
-    assert health_of(pvc) == Health(HealthStatus.HEALTHY)
+    assert health_of(pvc) == Health(HealthStatus.HEALTHY, source="built-in: PersistentVolumeClaim")
 
 
 def test_hpa_v1_bad_annotation_is_unknown() -> None:

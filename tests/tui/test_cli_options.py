@@ -197,6 +197,26 @@ def test_health_exit_codes(tmp_path: Path) -> None:
     assert degraded.returncode == 1 and degraded.stdout.startswith("Degraded"), degraded.stdout + degraded.stderr
     ok = run(tmp_path, ["health", str(healthy), "-o", "json"])
     assert ok.returncode == 0 and json.loads(ok.stdout)["status"] == "Healthy", ok.stdout + ok.stderr
+    assert json.loads(ok.stdout)["source"] == "built-in: Deployment", ok.stdout
+    assert degraded.stdout.rstrip().endswith("[built-in: Deployment]"), degraded.stdout
+
+
+def test_health_missing_and_unknown_exit_codes(tmp_path: Path) -> None:
+    """docs/cli.md: an empty input (the object does not exist) is Missing, exit 1; no rule and Unknown exit 0."""
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    missing = run(tmp_path, ["health", str(empty), "-o", "json"])
+    assert missing.returncode == 1 and json.loads(missing.stdout)["status"] == "Missing", missing.stdout + missing.stderr
+    config = tmp_path / "cm.yaml"
+    config.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c"}}))
+    no_rule = run(tmp_path, ["health", str(config)])
+    assert no_rule.returncode == 0 and "no health rule" in no_rule.stdout, no_rule.stdout + no_rule.stderr
+    odd = tmp_path / "odd.yaml"
+    odd.write_text(yaml.safe_dump({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"},
+                                   "status": {"phase": "Blooming"}}))
+    unknown = run(tmp_path, ["health", str(odd)])
+    assert unknown.returncode == 0 and unknown.stdout.startswith("Unknown"), unknown.stdout + unknown.stderr
+    assert "[status.phase]" in unknown.stdout, unknown.stdout
 
 
 def test_rollback_previous_picks_the_sync_before_the_current_one() -> None:
@@ -311,3 +331,15 @@ def test_fleet_conditions_are_an_error_exit_and_shown() -> None:
     line = repo_text(snap.repo, NOW, ASCII, (failed, warned)).plain
     assert "ImportError: reading Argo CD/Flux apps at abc123:" in line and "(+1 more)" in line
     assert "\x1b" not in line and "[bold]boom[/]" in line  # shown as text, never as markup or control
+
+
+def test_health_exit_code_table_matches_the_code() -> None:
+    """docs/cli.md's `health` row puts exactly the problem health states (PROBLEM_HEALTH) under exit 1."""
+    from tui.cli.options import PROBLEM_HEALTH
+
+    doc = (Path(__file__).resolve().parents[2] / "docs" / "cli.md").read_text()
+    row = next(line for line in doc.splitlines() if line.startswith("| `health` |"))
+    ok, problem = (cell.strip() for cell in row.split("|")[2:4])
+    states = ("Healthy", "Progressing", "Suspended", "Unknown", "Degraded", "Missing")
+    assert {s for s in states if s in problem} == set(PROBLEM_HEALTH), row
+    assert not {s for s in states if s in ok} & set(PROBLEM_HEALTH), row

@@ -172,3 +172,24 @@ def test_history_line_counts_the_syncs_it_does_not_show() -> None:
     text = item_prompt(item, current=None, now=NOW, glyphs=UNICODE).plain
     assert text.count("automated sync by a") == 2
     assert text.endswith("⋯ 2 older syncs of it (fleetdeck history)")
+
+
+async def test_resource_diff_shows_its_health_and_the_rule_that_judged_it(build_app: AppFactory) -> None:
+    """The one-resource view (enter on a resource) names its health and its source in the title."""
+    from core.model import Health, HealthStatus
+
+    base = fleet_snapshot()
+    web = next(a for a in base.apps if (a.app, a.cluster) == ("web", "prod-us"))
+    judged = Health(HealthStatus.PROGRESSING, "rolling", "built-in: Deployment")
+    resources = tuple(replace(r, health=judged) if r.key.kind == "Deployment" else r for r in web.resources)
+    app = build_app(FakeEngine([with_app(base, replace(web, resources=resources))]))
+    async with app.run_test(size=(160, 36)) as pilot:
+        await settle(pilot)
+        app.screen.query_one(FleetTable).move_to(("web", "prod-us"))  # type: ignore[arg-type]
+        await pilot.press("enter")
+        await pilot.pause()
+        await pilot.press("enter")
+        await wait_for_screen(pilot, DiffScreen)
+        await pilot.pause()
+        assert "Deployment/shop/web" in screen_text(app)
+        assert "Progressing (built-in: Deployment)" in screen_text(app)

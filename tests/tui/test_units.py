@@ -329,3 +329,25 @@ def test_revision_shows_what_runs_and_what_git_wants() -> None:
     assert same.running_revision == row.revision.sha and revision_text(same) == row.revision.short
     never = change(row, sync=SyncStatus.OUT_OF_SYNC, synced_revision=None)
     assert revision_text(never) == f"- → {row.revision.short}"
+
+
+def test_health_detail_names_the_rule_escaped() -> None:
+    """The resource detail shows the health and the rule that judged it; a hostile source is escaped."""
+    from core.model import Health, HealthStatus, ResourceDiff, ResourceKey, ResourceState, ResourceStatus
+    from tests.fixtures.snapshots import HOSTILE
+    from tui.widgets.resource_tree import health_detail
+
+    key = ResourceKey("argoproj.io", "Rollout", "shop", "web")
+
+    def status(health: Health | None) -> ResourceStatus:
+        return ResourceStatus(key=key, api_version="argoproj.io/v1alpha1", state=ResourceState.SYNCED,
+                              health=health, diff=ResourceDiff(state=ResourceState.SYNCED))
+
+    degraded = health_detail(status(Health(HealthStatus.DEGRADED, "aborted", "built-in: Rollout (argoproj.io)")),
+                             glyphs=ASCII)
+    assert degraded is not None and degraded.plain == "! Degraded (built-in: Rollout (argoproj.io))"
+    plain = health_detail(status(Health(HealthStatus.HEALTHY)), glyphs=ASCII)
+    assert plain is not None and plain.plain == f"{ASCII.health[HealthStatus.HEALTHY]} Healthy"
+    hostile = health_detail(status(Health(HealthStatus.HEALTHY, "", HOSTILE)), glyphs=UNICODE)
+    assert hostile is not None and "\x1b" not in hostile.plain and "\x07" not in hostile.plain
+    assert health_detail(status(None), glyphs=ASCII) is None

@@ -57,8 +57,9 @@ def drift(desired: str, live: str, namespace: str) -> None:
 def health(live: str) -> None:
     """The health of a LIVE object file (or - for stdin).
 
-    Output: text, json, yaml. Exit 0 Healthy, Progressing, Suspended or Unknown (no rule); 1 Degraded or
-    Missing; 2 invalid input.
+    Text output: ``Status: message  [source]``, the source naming the rule that judged it (see
+    docs/health.md). Output: text, json, yaml. Exit 0 Healthy, Progressing, Suspended, Unknown or no rule;
+    1 Degraded or Missing (an empty input: the object does not exist); 2 invalid input.
     """
     from core.offline import health_report
     from tui import output
@@ -68,7 +69,9 @@ def health(live: str) -> None:
     if fmt != "text":
         click.echo(output.dump(report, fmt))
     else:
-        click.echo(f"{report['status']}" + (f": {clean(report['message'])}" if report["message"] else ""))
+        message = f": {clean(report['message'])}" if report["message"] else ""
+        source = f"  [{clean(report['source'])}]" if report["source"] else ""
+        click.echo(f"{report['status']}{message}{source}")
     sys.exit(int(Exit.PROBLEM if report["status"] in PROBLEM_HEALTH else Exit.OK))
 
 

@@ -30,6 +30,7 @@ from tui.formatting import safe
 from tui.screens.base import ConsoleScreen, row_title
 from tui.widgets.diff_view import SIDE_BY_SIDE_MIN_WIDTH, DiffView
 from tui.widgets.footer import KeysFooter
+from tui.widgets.resource_tree import health_detail
 
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9_.-]+")
 
@@ -128,6 +129,10 @@ class DiffScreen(ConsoleScreen):
         if self.resource is not None:
             title.append(f" {self.ctx.glyphs.dot} ")
             title.append_text(safe(self.resource.short))
+            health = health_detail(self.resources[0], glyphs=self.ctx.glyphs) if self.resources else None
+            if health is not None:
+                title.append(f" {self.ctx.glyphs.dot} ")
+                title.append_text(health)
         title.append(f" {self.ctx.glyphs.dot} - live (cluster)  + desired (Git)")
         return title
 

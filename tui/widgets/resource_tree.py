@@ -54,6 +54,22 @@ def resource_label(status: ResourceStatus, *, marked: bool, glyphs: Glyphs) -> T
     return text
 
 
+def health_detail(status: ResourceStatus, *, glyphs: Glyphs) -> Text | None:
+    """``♥ Degraded (built-in: Rollout (argoproj.io))``: one resource's health and the rule that judged it.
+
+    None for a resource without a health verdict; the source is left out when nothing names one.
+    """
+    if status.health is None:
+        return None
+    text = Text(glyphs.health_label(status.health.status), no_wrap=True, end="",
+                style="bold" if status.health.status is HealthStatus.DEGRADED else "")
+    if status.health.source:
+        text.append(" (")
+        text.append_text(safe(status.health.source, "dim", max_length=120))
+        text.append(")")
+    return text
+
+
 class ResourceTree(Tree[ResourceKey], inherit_bindings=False):
     """The resource tree of one app on one cluster."""
 
