@@ -524,6 +524,8 @@ class RepoStatus:
     """Why the last fetch failed; the last good head stays in use."""
     warning: str = ""
     """E.g. a force-push: the new head does not descend from the previous one."""
+    rendering: int = 0
+    """App targets being rendered right now (a new commit touching many apps: shown as progress)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -15,6 +15,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -110,6 +111,8 @@ class FleetEngine:
         self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
         self._dry_runs_started = 0
         self._rendering: set[tuple[str, str]] = set()
+        self._renders_running = 0
+        """Renders in flight, published as ``RepoStatus.rendering`` (progress on a commit touching many apps)."""
         self._dry_run_limit = asyncio.Semaphore(8)
         self._ready = asyncio.Event()
         self.actions = Actions(self)
@@ -277,6 +280,15 @@ class FleetEngine:
             return None
 
     async def _render(self, target: Target, sha: str) -> Desired:
+        self._renders_running += 1
+        if self._renders_running == 1:
+            self.wake()  # the first of possibly many: let the snapshot say that rendering has started
+        try:
+            return await self._render_now(target, sha)
+        finally:
+            self._renders_running -= 1
+
+    async def _render_now(self, target: Target, sha: str) -> Desired:
         try:
             revision = await self.repo.resolve(sha)
             result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
@@ -379,7 +391,7 @@ class FleetEngine:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
-            clusters=tuple(c.status() for c in self.clusters.values()), repo=self._repo_status,
+            clusters=tuple(c.status() for c in self.clusters.values()), repo=replace(self._repo_status, rendering=self._renders_running),
             read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions + self._limits),
         )
 

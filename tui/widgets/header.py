@@ -57,6 +57,8 @@ def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs,
             text.append(" ")
             text.append_text(safe(repo.head.subject, max_length=60))
     text.append(f" {glyphs.dot} fetched {age_since(repo.fetched_at, now)}")
+    if repo.rendering:
+        text.append(f" {glyphs.dot} rendering {repo.rendering} app{'s' if repo.rendering != 1 else ''}", style="bold")
     if repo.error:
         text.append(f"  {glyphs.warning} fetch failed: ", style="bold")
         text.append_text(safe(repo.error, max_length=200))
