@@ -59,7 +59,7 @@ class LineageChecks:
 
     Args:
         repo: the config repository.
-        spawn: the engine's task spawner (``FleetEngine._spawn``): the only way tasks are created.
+        spawn: the engine's task spawner (``FleetEngine.spawn``): the only way tasks are created.
         mark_dirty: marks a target for re-evaluation when its verdict lands.
     """
 
