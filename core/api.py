@@ -71,12 +71,12 @@ class FleetEngineAPI(Protocol):
         progress; the last value is the result."""
         ...
 
-    async def sync_automated_apps(self) -> None:
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
         """One round of Argo CD's auto-sync decision over every app whose policy is automated, on each
-        cluster whose automation Lease this process holds (or can take); each sync it decides is started
-        in the background, and this returns without waiting for it. The engine also does this by itself
-        every 2 s unless it is one-shot or read-only; the headless agent (``core.engine.agent``) calls it
-        for ``agent --once``."""
+        cluster whose automation Lease this process holds (or can take). Each sync it decides is started in
+        the background and this returns without waiting for it; with ``wait`` it returns when every one of
+        them has ended. The engine also does this by itself every 2 s unless it is one-shot or read-only;
+        the headless agent (``core.engine.agent``) calls it with ``wait`` for ``agent --once``."""
         ...
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:

@@ -401,9 +401,13 @@ class Actions:
             await asyncio.sleep(2.0)
             await self.sync_automated_apps()
 
-    async def sync_automated_apps(self) -> None:
-        """One round of automated-sync decisions over every automated target; each sync decided is started
-        as a task of the engine (this returns without waiting for it)."""
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """One round of automated-sync decisions over every automated target.
+
+        Each sync decided is started as a task of the engine and this returns without waiting for it; with
+        ``wait`` the syncs run here, concurrently, and this returns when every one has ended (``agent
+        --once``: a process that stops right after must not cancel them)."""
+        decided: list[tuple[SyncPlan, bool]] = []
         for target in self.fleet.targets():
             runtime = self.clusters[target.cluster.name]
             if not target.app.sync.automated or runtime.read_only or target.id in self._running:
@@ -412,12 +416,23 @@ class Actions:
                 await runtime.automation.tick()
                 if not runtime.automation.held:
                     continue
-            await self._maybe_auto_sync(target, runtime)
+            decision = await self._automated_plan(target, runtime)
+            if decision is None:
+                continue
+            if wait:
+                decided.append(decision)
+            else:
+                plan, self_heal = decision
+                self._spawn(self._drain(plan, self_heal=self_heal),
+                            f"auto-sync:{target.cluster.name}:{target.app.name}")
+        await asyncio.gather(*(self._drain(plan, self_heal=self_heal) for plan, self_heal in decided))
 
-    async def _maybe_auto_sync(self, target: Target, runtime: ClusterRuntime) -> None:
+    async def _automated_plan(self, target: Target, runtime: ClusterRuntime) -> tuple[SyncPlan, bool] | None:
+        """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says
+        no, or the plan is blocked or replaces history, which an operator decides)."""
         row = self.fleet.published_row(target)
         if row is None or row.stale or row.revision_stale:
-            return
+            return None
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation
         last = LastOperation(last_record.revision, last_record.phase, last_record.finished_at, last_record.message,
@@ -427,13 +442,12 @@ class Actions:
         decision = decide_auto_sync(app=AppInputs.of(row, suspended=target.app.suspended), policy=policy,
                                     last_operation=last, now=self.clock())
         if not decision.sync:
-            return
+            return None
         plan = await self.plan_sync(target.app.name, target.cluster.name, prune=target.app.sync.prune,
                                     resources=decision.resources)
         if plan.blocked or plan.needs_acknowledgement:  # history replaced: an operator decides
-            return
-        self._spawn(self._drain(plan, self_heal=decision.self_heal),
-                           f"auto-sync:{target.cluster.name}:{target.app.name}")
+            return None
+        return plan, decision.self_heal
 
     async def _drain(self, plan: SyncPlan, *, self_heal: bool = False) -> None:
         try:

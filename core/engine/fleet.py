@@ -467,9 +467,9 @@ class FleetEngine:
         """Forwarded to ``Actions.execute_plan``."""
         return self.actions.execute_plan(plan)
 
-    async def sync_automated_apps(self) -> None:
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
         """Forwarded to ``Actions.sync_automated_apps``."""
-        await self.actions.sync_automated_apps()
+        await self.actions.sync_automated_apps(wait=wait)
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
         """The app's resources as they would compare if ``revision`` were desired."""

@@ -100,9 +100,9 @@ class ThreadedEngine:
         """Forwarded to ``FleetEngine.execute_plan``: progress of the operation, every state delivered."""
         return self._t().iterate(lambda: self.engine.execute_plan(plan), latest_only=False)
 
-    async def sync_automated_apps(self) -> None:
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
         """Forwarded to ``FleetEngine.sync_automated_apps``."""
-        await self._t().call(self.engine.sync_automated_apps())
+        await self._t().call(self.engine.sync_automated_apps(wait=wait))
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
         """Forwarded to ``FleetEngine.preview``."""

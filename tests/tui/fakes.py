@@ -94,9 +94,9 @@ class FakeEngine:
             raise RuntimeError("no snapshot scripted")
         return self.current
 
-    async def sync_automated_apps(self) -> None:
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
         """Nothing is automated here."""
-        self._record("sync_automated_apps")
+        self._record("sync_automated_apps", wait)
         self._refuse("automated syncs")
 
     async def snapshots(self) -> AsyncIterator[FleetSnapshot]:
