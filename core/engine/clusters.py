@@ -296,7 +296,8 @@ class ClusterRuntime:
                 behind: int, revision_error: str) -> Context:
         """The non-object inputs of the target's row: ``desired`` is the target's current desired state
         (force-push detection), ``behind`` how many commits a pin is behind the branch head, and
-        ``revision_error`` why the config repo cannot be fetched ("" when it can)."""
+        ``revision_error`` why the config repo cannot be fetched ("" when it can). A (synced, desired) pair
+        never checked starts its ancestry check (``LineageChecks.known_or_start_check``)."""
         state = self.app_state(target.app.name)
         stale = self.cache.state is ConnectionState.UNREACHABLE or (
             self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
@@ -327,7 +328,7 @@ class ClusterRuntime:
         wanted = desired.revision.sha if desired is not None and desired.revision is not None else None
         if pinned or not synced or not wanted or wanted == synced:
             return ""
-        lineage = self.lineage.peek(synced, wanted, target.id)
+        lineage = self.lineage.known_or_start_check(synced, wanted, target.id)
         return describe(lineage, self.spec.name) if lineage is not None else ""
 
     # ------------------------------------------------------------------------------------ dry run

@@ -374,7 +374,9 @@ class FleetEngine:
     def evaluate_target(self, target: Target) -> AppStatus:
         """``target``'s row now, from its desired state, its cluster's cache and the dry-run verdicts.
 
-        No side effect but the local-verdict memo (following a moved pin is ``_start_render_if_pin_moved``)."""
+        It starts no render (following a moved pin is ``_start_render_if_pin_moved``); what it may change is
+        the local-verdict memo, and a revision pair never checked starts its ancestry check
+        (``LineageChecks.known_or_start_check``), whose verdict marks the target dirty."""
         desired = self.desired.get(target.id) or Desired(None, error="not rendered yet")
         return evaluate(target, desired, self.clusters[target.cluster.name].view,
                         predicted=self.predicted.get(target.id, {}),
