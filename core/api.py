@@ -34,6 +34,11 @@ class FleetEngineAPI(Protocol):
         """Stop watchers and release connections."""
         ...
 
+    async def wait_ready(self, timeout: float = 30.0) -> FleetSnapshot:
+        """Wait until every cluster has listed once (or is known unreachable) and a snapshot is out; that
+        snapshot. A one-shot engine also waits for the dry runs that snapshot asked for."""
+        ...
+
     def snapshots(self) -> AsyncIterator[FleetSnapshot]:
         """The current snapshot, then each newer one (newest wins; none is queued)."""
         ...
@@ -61,8 +66,17 @@ class FleetEngineAPI(Protocol):
         """What rolling back to ``revision`` would do. Never writes."""
         ...
 
-    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
-        """Run a confirmed sync or rollback plan, yielding its progress; the last value is the result."""
+    def execute_plan(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Execute a confirmed sync or rollback plan (the only call that applies objects), yielding its
+        progress; the last value is the result."""
+        ...
+
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """One round of Argo CD's auto-sync decision over every app whose policy is automated, on each
+        cluster whose automation Lease this process holds (or can take). Each sync it decides is started in
+        the background and this returns without waiting for it; with ``wait`` it returns when every one of
+        them has ended. The engine also does this by itself every 2 s unless it is one-shot or read-only;
+        the headless agent (``core.engine.agent``) calls it with ``wait`` for ``agent --once``."""
         ...
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:

@@ -2,7 +2,7 @@
 
 The app owns the engine's lifetime (``start`` on mount, ``stop`` on unmount) and is the only place that
 assigns the ``snapshot`` reactive. Every engine call runs in a worker: the snapshot stream (posted as
-coalescing ``SnapshotChanged`` messages), operations (``engine.run`` progress as ``SyncProgressed``),
+coalescing ``SnapshotChanged`` messages), operations (``engine.execute_plan`` progress as ``SyncProgressed``),
 pause, resume and refresh. Worker failures become an ``ErrorModal``. In read-only mode mutating requests
 are refused here too, whatever posted them: the UI never offers them, and this is the second guard.
 """
@@ -152,7 +152,7 @@ class FleetdeckApp(App[None]):
 
     async def _drive(self, plan: SyncPlan) -> None:
         last: OperationState | None = None
-        async for state in self.ctx.engine.run(plan):
+        async for state in self.ctx.engine.execute_plan(plan):
             last = state
             self.post_message(SyncProgressed(state))
         if last is not None:

@@ -1,7 +1,10 @@
 """The engine: wires the adapters and the pure core into live fleet snapshots and safe actions.
 
 ``engine_from_fleet_file`` builds a ``FleetEngine`` for a fleet file (headless verbs run it on their
-own loop); ``ThreadedEngine`` runs one on a dedicated thread for the console.
+own loop); ``ThreadedEngine`` runs one on a dedicated thread for the console; ``core.engine.agent.run_agent``
+is the headless agent, driving one through ``core.api.FleetEngineAPI``. Inside the package each part gets
+the callables it needs from ``FleetEngine`` and never imports it (contract ``engine-parts`` in
+``pyproject.toml``; see docs/architecture.md).
 """
 
 from __future__ import annotations

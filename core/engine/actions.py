@@ -1,26 +1,30 @@
 """What operators (and automation) do to the fleet: plan, sync, roll back, pause, resume.
 
-Plans are built from the current evaluation and never write. Running a plan builds a
-``core.sync.operation.SyncOperation`` and steps it, publishing each ``OperationState`` in the snapshot
-and yielding it to the caller. Every action and every refusal is journalled; a journal that cannot be
+Plans are built from the current evaluation and never write. ``Actions.execute_plan`` builds a
+``core.sync.operation.SyncOperation`` from a confirmed plan and executes it, publishing each
+``OperationState`` in the snapshot and yielding it to the caller. Every action and every refusal is journalled; a journal that cannot be
 written refuses the action. Automation runs only where this process holds the cluster's automation
 Lease and only with Argo CD's safeguards (``core.sync.automation``).
+
+``Actions`` never sees the engine: it reads targets, rows and desired state through ``FleetAccess`` (callables
+the engine passes in) and the cluster runtimes, repo, lineage checks and journal it is given.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Sequence
-from dataclasses import replace
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
-from core.desired.repo import Lineage
+from core.desired.repo import ConfigRepo, Lineage
 from core.engine.evaluate import LiveView
-from core.engine.lineage import describe, dropped_summary
+from core.engine.lineage import LineageChecks, describe, dropped_summary
 from core.engine.targets import Desired, Target
-from core.errors import FleetdeckError, JournalError, NotAcknowledgedError, ReadOnlyError
-from core.live.guard import RefusedRequest
+from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
+from core.journal import Journal
 from core.model import (
     AppName,
     AppStatus,
@@ -35,14 +39,14 @@ from core.model import (
     SyncPlan,
 )
 from core.reconcile.plan import prunable
+from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
 from core.sync.kinds import crd_kind, is_crd
 from core.sync.operation import OperationOptions, SyncOperation
 from core.sync.state import NAMESPACES
 
 if TYPE_CHECKING:
-    from core.engine.clusters import ClusterRuntime
-    from core.engine.fleet import FleetEngine
+    from core.engine.clusters import ClusterRuntime, Spawn
 
 log = logging.getLogger(__name__)
 
@@ -108,18 +112,64 @@ def unserved_steps(steps: Sequence[PlanStep], desired: Desired, view: LiveView) 
     return tuple(out)
 
 
-class Actions:
-    """The acting half of the engine."""
+@dataclass(frozen=True)
+class FleetAccess:
+    """What actions read of the fleet and tell it, as callables the engine passes in."""
 
-    def __init__(self, engine: FleetEngine) -> None:
-        self.engine = engine
+    target: Callable[[str, str], Target]
+    """The target of (app, cluster), or a ``FleetdeckError`` naming what exists."""
+    targets: Callable[[], Iterable[Target]]
+    """Every target of the fleet now."""
+    desired: Callable[[Target], Desired | None]
+    """The target's current desired state (None before its first render)."""
+    evaluate: Callable[[Target], AppStatus]
+    """The target's row, evaluated now from its desired state and the cache (no side effect)."""
+    evaluate_at: Callable[[Target, Desired], AppStatus]
+    """The target's row as it would be if ``desired`` were desired (a preview, never published)."""
+    published_row: Callable[[Target], AppStatus | None]
+    """The target's row in the last published snapshot."""
+    render: Callable[[Target, str | None], Awaitable[Desired]]
+    """Render the target at a revision (None: its pin, else the branch head, which is then stored)."""
+    publish_operation: Callable[[Target, OperationState], None]
+    """Show an operation's progress in the target's row at the next publish."""
+    mark_dirty: Callable[[tuple[str, str]], None]
+    """Re-evaluate one target at the next publish."""
+
+
+class Actions:
+    """The acting half of the engine.
+
+    Args:
+        fleet: targets, rows and desired state, as the engine's callables.
+        clusters: the cluster runtimes by name (filled when the engine starts).
+        repo: the config repository (revisions to roll back to; its fetch warning).
+        lineage: the engine's ancestry checks (force-push detection).
+        journal: the operator journal; an action is refused when it cannot be written.
+        settings: engine settings (sync).
+        read_only: refuse every change.
+        spawn: starts a task the engine owns (automation Leases, automated syncs).
+        clock: the wall clock.
+    """
+
+    def __init__(self, fleet: FleetAccess, *, clusters: Mapping[str, ClusterRuntime], repo: ConfigRepo,
+                 lineage: LineageChecks, journal: Journal, settings: EngineSettings, read_only: bool,
+                 spawn: Spawn, clock: Callable[[], float] = time.time) -> None:
+        self.fleet = fleet
+        self.clusters = clusters
+        self.repo = repo
+        self.lineage = lineage
+        self.journal = journal
+        self.settings = settings
+        self.read_only = read_only
+        self.clock = clock
+        self._spawn = spawn
         self._running: dict[tuple[str, str], SyncOperation] = {}
         self._last_auto: dict[tuple[str, str], LastOperation] = {}
 
     # ------------------------------------------------------------------------------------ plans
 
     def _row(self, target: Target) -> AppStatus:
-        return self.engine._evaluate(target)
+        return self.fleet.evaluate(target)
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
@@ -128,15 +178,15 @@ class Actions:
 
         When the revision does not descend from the one last synced on the cluster, ``non_descendant``
         says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement)."""
-        target = self.engine.target(app, cluster)
+        target = self.fleet.target(app, cluster)
         row = self._row(target)
-        desired = self.engine.desired.get(target.id) or Desired(None, error="not rendered yet")
-        runtime = self.engine.clusters[cluster]
+        desired = self.fleet.desired(target) or Desired(None, error="not rendered yet")
+        runtime = self.clusters[cluster]
         unknown = [k for k in resources if k not in {r.key for r in row.resources}]
         blocked = blocked_reason(row, desired, runtime, prune=prune, allow_empty=target.app.sync.allow_empty)
         if unknown:
             blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
-        if self.engine.read_only or runtime.read_only:
+        if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
         steps = unserved_steps(plan_steps(row.resources, prune=prune, selected=resources), desired, runtime.view)
         unserved = [s for s in steps if s.action is SyncAction.FAILED and s.reason.startswith(NOT_SERVED)]
@@ -166,7 +216,7 @@ class Actions:
         synced = row.synced_revision
         if not revision or not synced or revision == synced or revision == row.control.pinned:
             return None
-        return await self.engine.lineage.check(synced, revision)
+        return await self.lineage.check(synced, revision)
 
     async def _non_descendant(self, target: Target, row: AppStatus, revision: str) -> str:
         """Why syncing ``revision`` would replace history on the cluster, or ""."""
@@ -200,7 +250,7 @@ class Actions:
         the one fetched before)."""
         kinds = ("RenderWarning", "CredentialsCanWrite", "SharedResourceWarning")
         warnings = [c.message for c in row.conditions if c.type in kinds]
-        repo_warning = self.engine.repo.status.warning
+        repo_warning = self.repo.status.warning
         if repo_warning:
             warnings.append(repo_warning)
         return tuple(warnings)
@@ -237,17 +287,17 @@ class Actions:
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
-        target = self.engine.target(app, cluster)
-        runtime = self.engine.clusters[cluster]
+        target = self.fleet.target(app, cluster)
+        runtime = self.clusters[cluster]
         try:
-            sha = (await self.engine.repo.resolve(revision)).sha
+            sha = (await self.repo.resolve(revision)).sha
         except FleetdeckError as exc:
             raise FleetdeckError(f"cannot roll back {app} to {revision}: {exc}", title="Unknown revision",
                                  hint="pick one from `fleetdeck history APP`") from exc
-        desired = await self.engine.render_target(target, revision=sha)
-        row = self.engine.evaluate_at(target, desired)
+        desired = await self.fleet.render(target, sha)
+        row = self.fleet.evaluate_at(target, desired)
         blocked = blocked_reason(row, desired, runtime, prune=False, allow_empty=False)
-        if self.engine.read_only or runtime.read_only:
+        if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change"
         return SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=sha,
                         steps=plan_steps(row.resources, prune=False), kind="rollback", blocked=blocked,
@@ -255,71 +305,65 @@ class Actions:
 
     # ------------------------------------------------------------------------------------ running
 
-    async def run(self, plan: SyncPlan, *, automated: bool = False,
-                  self_heal: bool = False) -> AsyncIterator[OperationState]:
-        """Run a confirmed plan, yielding its progress; the last state is the result.
+    async def execute_plan(self, plan: SyncPlan, *, automated: bool = False,
+                           self_heal: bool = False) -> AsyncIterator[OperationState]:
+        """Execute a confirmed sync or rollback plan, yielding its progress; the last state is the result.
 
         ``automated`` and ``self_heal`` say what started it (automation; automation undoing drift); its
         history entry records it.
         """
-        target = self.engine.target(plan.app, plan.cluster)
-        runtime = self.engine.clusters[plan.cluster]
+        target = self.fleet.target(plan.app, plan.cluster)
+        runtime = self.clusters[plan.cluster]
         if plan.blocked:
             await self._journal(runtime, "sync" if plan.kind == "sync" else "rollback", plan, "refused",
                                 plan.blocked)
             raise FleetdeckError(f"{plan.kind} of {plan.app} on {plan.cluster} refused: {plan.blocked}",
                                  title="Refused")
         plan = await self._check_acknowledged(target, runtime, plan)
-        desired = self.engine.desired.get(target.id)
+        desired = self.fleet.desired(target)
         if plan.kind == "rollback" or desired is None or (desired.revision and desired.revision.sha != plan.revision):
-            desired = await self.engine.render_target(target, revision=plan.revision)
+            desired = await self.fleet.render(target, plan.revision)
         live = {k: v for k in list(desired.objects) if (v := runtime.view.get(k)) is not None}
         for obj in runtime.view.tracked_by(target.app.name):
             live.setdefault(ResourceKey.of(obj), obj)
         operation = SyncOperation(
             plan=plan, desired=desired.objects, live=live, api=runtime.api, store=runtime.store,
-            journal=self.engine.journal, identity=runtime.identity, settings=self.engine.settings.sync,
+            journal=self.journal, identity=runtime.identity, settings=self.settings.sync,
             options=OperationOptions(create_namespace=target.app.namespace, allow_empty=target.app.sync.allow_empty,
                                      automated=automated, self_heal=automated and self_heal,
                                      reason=f"rollback to {plan.revision[:8]}"
                                      if plan.kind == "rollback" else "",
                                      respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
-            clock=self.engine.clock,
+            clock=self.clock,
         )
         self._running[target.id] = operation
         try:
-            while await operation.step():
-                yield self._publish(target, operation.state())
-            final = self._publish(target, operation.state())
-            yield final
+            async for state in operation.execute():
+                self.fleet.publish_operation(target, state)
+                yield state
         finally:
             self._running.pop(target.id, None)
-            self.engine.mark_dirty(target.id)
+            self.fleet.mark_dirty(target.id)
             if plan.kind == "rollback":
-                await self.engine.render_target(target)
-
-    def _publish(self, target: Target, state: OperationState) -> OperationState:
-        self.engine.operations[target.id] = state
-        self.engine.mark_dirty(target.id)
-        return state
+                await self.fleet.render(target, None)
 
     # ------------------------------------------------------------------------------------ control
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Stop automated syncs of the app on the cluster (journalled first)."""
-        target = self.engine.target(app, cluster)
-        runtime = self.engine.clusters[cluster]
+        target = self.fleet.target(app, cluster)
+        runtime = self.clusters[cluster]
         details = {"reason": reason, "expires_in": expires_in}
         await self._guarded_control(runtime, "pause", target, details, lambda: runtime.store.pause(
             app, reason=reason, by=runtime.identity.by,
-            expires_at=self.engine.clock() + expires_in if expires_in else None))
+            expires_at=self.clock() + expires_in if expires_in else None))
 
     async def resume(self, app: str, cluster: str) -> None:
         """Clear the pause and any rollback pin (journalled first)."""
-        target = self.engine.target(app, cluster)
-        runtime = self.engine.clusters[cluster]
+        target = self.fleet.target(app, cluster)
+        runtime = self.clusters[cluster]
         await self._guarded_control(runtime, "resume", target, {}, lambda: runtime.store.resume(app))
-        await self.engine.render_target(target)
+        await self.fleet.render(target, None)
 
     async def _guarded_control(self, runtime: ClusterRuntime, action: str, target: Target,
                                details: dict[str, Any], write: Any) -> None:
@@ -335,56 +379,60 @@ class Actions:
             await self._record(who, action, app, cluster, "failed", str(exc), details)
             raise
         await self._record(who, action, app, cluster, "succeeded", "", details)
-        self.engine.mark_dirty(target.id)
+        self.fleet.mark_dirty(target.id)
 
     async def _record(self, who: Any, action: str, app: str, cluster: str, result: Any, message: str,
                       details: dict[str, Any]) -> None:
-        await self.engine.journal.record(who=who, action=action, app=app, cluster=cluster, result=result,
+        await self.journal.record(who=who, action=action, app=app, cluster=cluster, result=result,
                                          message=message, details=details)
 
     async def _journal(self, runtime: ClusterRuntime, action: str, plan: SyncPlan, result: Any, message: str) -> None:
         await self._record(runtime.identity, action, plan.app, plan.cluster, result, message,
                            {"revision": plan.revision, "dry_run": plan.dry_run, "prune": plan.prune})
 
-    def refused(self, cluster: str, request: RefusedRequest) -> None:
-        """Journal a request the read-only guard refused (called synchronously by the guard)."""
-        runtime = self.engine.clusters.get(cluster)
-        who = runtime.identity if runtime else None
-        if who is None:
-            return
-        try:
-            self.engine.journal.append(who=who, action="refused-request", cluster=cluster, result="refused",
-                                       message=str(request), details={"dry_run": request.dry_run})
-        except JournalError as exc:
-            log.warning("could not journal a refused request: %s", exc)
-
     # ------------------------------------------------------------------------------------ automation
 
     async def automation_loop(self) -> None:
         """Hold each cluster's automation Lease when free, and sync automated apps that need it."""
-        for name, runtime in self.engine.clusters.items():
+        for name, runtime in self.clusters.items():
             if not runtime.read_only:
-                self.engine._spawn(runtime.automation.run(), f"automation-lease:{name}")
+                self._spawn(runtime.automation.run(), f"automation-lease:{name}")
         while True:
             await asyncio.sleep(2.0)
-            await self.automation_pass()
+            await self.sync_automated_apps()
 
-    async def automation_pass(self) -> None:
-        """One round of automated-sync decisions over every automated target."""
-        for tid, target in self.engine.targets.items():
-            runtime = self.engine.clusters[target.cluster.name]
-            if not target.app.sync.automated or runtime.read_only or tid in self._running:
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """One round of automated-sync decisions over every automated target.
+
+        Each sync decided is started as a task of the engine and this returns without waiting for it; with
+        ``wait`` the syncs run here, concurrently, and this returns when every one has ended (``agent
+        --once``: a process that stops right after must not cancel them)."""
+        decided: list[tuple[SyncPlan, bool]] = []
+        for target in self.fleet.targets():
+            runtime = self.clusters[target.cluster.name]
+            if not target.app.sync.automated or runtime.read_only or target.id in self._running:
                 continue
             if not runtime.automation.held:
                 await runtime.automation.tick()
                 if not runtime.automation.held:
                     continue
-            await self._maybe_auto_sync(target, runtime)
+            decision = await self._automated_plan(target, runtime)
+            if decision is None:
+                continue
+            if wait:
+                decided.append(decision)
+            else:
+                plan, self_heal = decision
+                self._spawn(self._drain(plan, self_heal=self_heal),
+                            f"auto-sync:{target.cluster.name}:{target.app.name}")
+        await asyncio.gather(*(self._drain(plan, self_heal=self_heal) for plan, self_heal in decided))
 
-    async def _maybe_auto_sync(self, target: Target, runtime: ClusterRuntime) -> None:
-        row = self.engine._rows.get(target.id)
+    async def _automated_plan(self, target: Target, runtime: ClusterRuntime) -> tuple[SyncPlan, bool] | None:
+        """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says
+        no, or the plan is blocked or replaces history, which an operator decides)."""
+        row = self.fleet.published_row(target)
         if row is None or row.stale or row.revision_stale:
-            return
+            return None
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation
         last = LastOperation(last_record.revision, last_record.phase, last_record.finished_at, last_record.message,
@@ -392,19 +440,18 @@ class Actions:
         policy = AutoSyncPolicy(enabled=True, prune=target.app.sync.prune, self_heal=target.app.sync.self_heal,
                                 allow_empty=target.app.sync.allow_empty)
         decision = decide_auto_sync(app=AppInputs.of(row, suspended=target.app.suspended), policy=policy,
-                                    last_operation=last, now=self.engine.clock())
+                                    last_operation=last, now=self.clock())
         if not decision.sync:
-            return
+            return None
         plan = await self.plan_sync(target.app.name, target.cluster.name, prune=target.app.sync.prune,
                                     resources=decision.resources)
         if plan.blocked or plan.needs_acknowledgement:  # history replaced: an operator decides
-            return
-        self.engine._spawn(self._drain(plan, self_heal=decision.self_heal),
-                           f"auto-sync:{target.cluster.name}:{target.app.name}")
+            return None
+        return plan, decision.self_heal
 
     async def _drain(self, plan: SyncPlan, *, self_heal: bool = False) -> None:
         try:
-            async for state in self.run(plan, automated=True, self_heal=self_heal):
+            async for state in self.execute_plan(plan, automated=True, self_heal=self_heal):
                 if state.phase.completed and state.phase is not OperationPhase.SUCCEEDED:
                     log.warning("automated sync of %s on %s: %s", plan.app, plan.cluster, state.message)
         except FleetdeckError as exc:

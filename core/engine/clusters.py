@@ -13,15 +13,15 @@ import contextlib
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from typing import Any
 
 from core.desired.spec import ClusterSpec
 from core.engine.evaluate import Context, Predicted
-from core.engine.lineage import describe
-from core.engine.targets import Target, digest
+from core.engine.lineage import LineageChecks, describe
+from core.engine.targets import Desired, Target, digest
 from core.errors import ConfigError, FleetdeckError, JournalError
-from core.journal import OperatorIdentity, current_identity
+from core.journal import Journal, OperatorIdentity, current_identity
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
@@ -37,15 +37,12 @@ from core.model import (
     OperationState,
     ResourceKey,
     ResourceState,
-    Revision,
     Severity,
 )
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
+from core.settings import EngineSettings
 from core.sync.lease import AutomationLease, LeaseRecord
 from core.sync.state import NAMESPACE, AppState, AppStateStore, decode, state_name
-
-if TYPE_CHECKING:
-    from core.engine.fleet import FleetEngine
 
 log = logging.getLogger(__name__)
 
@@ -127,22 +124,50 @@ class CacheView:
         return self._by_owner.get((uid, group, kind), ())
 
 
-class ClusterRuntime:
-    """Client, cache, watcher and shared state of one cluster."""
+Spawn = Callable[[Coroutine[Any, Any, None], str], None]
+"""Starts a long-lived task owned (and stopped) by the engine: ``spawn(coroutine, name)``."""
 
-    def __init__(self, spec: ClusterSpec, engine: FleetEngine, api: KubeAPI, *, read_only: bool) -> None:
+
+class ClusterRuntime:
+    """Client, cache, watcher and shared state of one cluster.
+
+    It never sees the engine: what it needs is passed in.
+
+    Args:
+        spec: the cluster in the fleet file.
+        api: the cluster's client (wrapped here in the read-only guard).
+        read_only: refuse every change to this cluster.
+        settings: engine settings (watch and sync).
+        journal: the operator journal (lock takeovers and requests the guard refused).
+        lineage: the engine's ancestry checks (force-push detection in each row).
+        spawn: starts a task the engine owns (the identity check).
+        on_change: called with (cluster name, changed keys) after watch events; no keys means the
+            connection state changed.
+        on_identity: called once the identity check has learnt who we are and whether we could write.
+        clock: the wall clock.
+    """
+
+    def __init__(self, spec: ClusterSpec, api: KubeAPI, *, read_only: bool, settings: EngineSettings,
+                 journal: Journal, lineage: LineageChecks, spawn: Spawn,
+                 on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
+                 clock: Callable[[], float] = time.time) -> None:
         self.spec = spec
-        self.engine = engine
+        self.settings = settings
+        self.journal = journal
+        self.lineage = lineage
+        self.clock = clock
+        self._spawn = spawn
+        self._on_change = on_change
+        self._on_identity = on_identity
         self.read_only = read_only
         self.raw = api
         self.api: GuardedAPI = guard(api, read_only=read_only, on_refused=self._refused)
-        settings = engine.settings
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
-                                  clock=engine.clock)
+                                  clock=clock)
         self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
                                       on_change=self._changed)
         self.view = CacheView(self.cache, self.watcher)
-        self.store = AppStateStore(self.api, settings=settings.sync, clock=engine.clock)
+        self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
         self.identity: OperatorIdentity = current_identity()
         self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,
                                           on_takeover=self._journal_takeover)  # on the API server's clock
@@ -151,24 +176,28 @@ class ClusterRuntime:
         """SelfSubjectAccessReview said these credentials may patch in the cluster."""
 
     @classmethod
-    def create(cls, spec: ClusterSpec, engine: FleetEngine, *, client: KubeAPI | None) -> ClusterRuntime:
-        """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig."""
-        read_only = engine.read_only or spec.read_only
+    def create(cls, spec: ClusterSpec, *, client: KubeAPI | None, read_only: bool, settings: EngineSettings,
+               journal: Journal, lineage: LineageChecks, spawn: Spawn,
+               on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
+               clock: Callable[[], float] = time.time) -> ClusterRuntime:
+        """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig; read-only
+        when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
             try:
                 kubeconfig = load_kubeconfig(spec.kubeconfig)
                 client = KubeClient.from_kubeconfig(spec.name, context=spec.context, kubeconfig=kubeconfig,
-                                                    settings=engine.settings.watch)
+                                                    settings=settings.watch)
             except ConfigError as exc:
                 client = _Unconfigured(spec.name, str(exc))
-        return cls(spec, engine, client, read_only=read_only)
+        return cls(spec, client, read_only=read_only or spec.read_only, settings=settings, journal=journal,
+                   lineage=lineage, spawn=spawn, on_change=on_change, on_identity=on_identity, clock=clock)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
     async def start(self) -> None:
         """Start watching; learn who we are and whether we could write (never blocks on a dead cluster)."""
         await self.watcher.start()
-        self.engine._spawn(self._check_identity(), f"whoami:{self.spec.name}")
+        self._spawn(self._check_identity(), f"whoami:{self.spec.name}")
 
     async def stop(self) -> None:
         """Stop watching, release the automation lease, close the connection."""
@@ -190,7 +219,7 @@ class ClusterRuntime:
         if self.read_only and self.may_write:
             self.warnings.append(f"credentials for {self.spec.name} ({user or 'unknown user'}) could write: "
                                  "fleetdeck refuses every change, but a read-only context should not be able to")
-        self.engine.mark_all_dirty()
+        self._on_identity()
 
     async def wait_settled(self, timeout: float) -> None:
         """Wait until every watched kind has listed once, or the cluster is known unreachable."""
@@ -202,19 +231,24 @@ class ClusterRuntime:
             log.info("cluster %s not settled after %.0fs", self.spec.name, timeout)
 
     def _changed(self, changes: Sequence[Any]) -> None:
-        self.engine.cluster_changed(self.spec.name, set(self.cache.drain_dirty()))
+        self._on_change(self.spec.name, set(self.cache.drain_dirty()))
 
     async def _journal_takeover(self, dead: LeaseRecord) -> None:
         pid = dead.process.pid if dead.process is not None else 0
         message = f"released lock of dead process {pid} ({dead.holder}, {dead.what or dead.name})"
         try:
-            await self.engine.journal.record(who=self.identity, action="lock-takeover", cluster=self.spec.name,
+            await self.journal.record(who=self.identity, action="lock-takeover", cluster=self.spec.name,
                                              result="succeeded", message=message, details={"lease": dead.name})
         except JournalError as exc:
             log.warning("cluster %s: %s; could not journal it: %s", self.spec.name, message, exc)
 
     def _refused(self, request: RefusedRequest) -> None:
-        self.engine.actions.refused(self.spec.name, request)
+        """Journal a request the read-only guard refused (called synchronously by the guard)."""
+        try:
+            self.journal.append(who=self.identity, action="refused-request", cluster=self.spec.name,
+                                result="refused", message=str(request), details={"dry_run": request.dry_run})
+        except JournalError as exc:
+            log.warning("could not journal a refused request: %s", exc)
 
     # ------------------------------------------------------------------------------------ desired
 
@@ -252,26 +286,30 @@ class ClusterRuntime:
     def app_state(self, app: str) -> AppState:
         """The app's shared state as the cache last saw it."""
         key = ResourceKey("", "ConfigMap", NAMESPACE, state_name(app))
-        return decode(app, self.cache.get(key), now=self.engine.clock())
+        return decode(app, self.cache.get(key), now=self.clock())
 
     def control(self, app: str) -> AppControl:
         """The app's pause and pin."""
         return self.app_state(app).control
 
-    def context(self, target: Target, operation: OperationState | None, *, head: Revision | None) -> Context:
-        """The non-object inputs of the target's row."""
+    def context(self, target: Target, operation: OperationState | None, *, desired: Desired | None,
+                behind: int, revision_error: str) -> Context:
+        """The non-object inputs of the target's row: ``desired`` is the target's current desired state
+        (force-push detection), ``behind`` how many commits a pin is behind the branch head, and
+        ``revision_error`` why the config repo cannot be fetched ("" when it can). A (synced, desired) pair
+        never checked starts its ancestry check (``LineageChecks.known_or_start_check``)."""
         state = self.app_state(target.app.name)
         stale = self.cache.state is ConnectionState.UNREACHABLE or (
             self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
         conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
         rewound = self.cache.rewound
-        if rewound is not None and self.engine.clock() - rewound[0] < REWOUND_SHOWN:
+        if rewound is not None and self.clock() - rewound[0] < REWOUND_SHOWN:
             conditions.append(Condition("StateRewound", rewound[1], Severity.WARNING))
         if state.interrupted and (operation is None or operation.phase.completed):
             conditions.append(Condition("OperationInterrupted", state.interrupted, Severity.WARNING))
         last = state.last_operation
         synced = next((h.revision for h in reversed(state.history) if h.result == "Succeeded"), None)
-        behind = self.engine.behind.get(target.id, 0) if state.control.pinned else 0
+        behind = behind if state.control.pinned else 0
         shown = "showing the last known state" if self.view.listed else "its state has never been seen"
         message = f"cluster {self.spec.name} {self.cache.state.value.lower()} since " \
                   f"{time.strftime('%H:%M:%S', time.localtime(self.cache.since))}: {shown}"
@@ -280,17 +318,17 @@ class ClusterRuntime:
                                         Severity.ERROR))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
-                       revision_error="" if state.control.pinned else self.engine.repo.status.error,
-                       non_descendant=self._non_descendant(target, synced, pinned=bool(state.control.pinned)))
+                       revision_error="" if state.control.pinned else revision_error,
+                       non_descendant=self._non_descendant(target, desired, synced,
+                                                           pinned=bool(state.control.pinned)))
 
-    def _non_descendant(self, target: Target, synced: str | None, *, pinned: bool) -> str:
+    def _non_descendant(self, target: Target, desired: Desired | None, synced: str | None, *, pinned: bool) -> str:
         """Why the desired revision (the branch head; a pin is the operator's choice) does not descend from
         the revision last synced here, or "" (also while the check is still running)."""
-        desired = self.engine.desired.get(target.id)
         wanted = desired.revision.sha if desired is not None and desired.revision is not None else None
         if pinned or not synced or not wanted or wanted == synced:
             return ""
-        lineage = self.engine.lineage.peek(synced, wanted, target.id)
+        lineage = self.lineage.known_or_start_check(synced, wanted, target.id)
         return describe(lineage, self.spec.name) if lineage is not None else ""
 
     # ------------------------------------------------------------------------------------ dry run
@@ -305,7 +343,7 @@ class ClusterRuntime:
         resource = self.watcher.resource_for(key.group, key.kind)
         if resource is None:
             return None
-        result = await dry_run_apply(self.api, resource, obj, field_manager=self.engine.settings.sync.field_manager)
+        result = await dry_run_apply(self.api, resource, obj, field_manager=self.settings.sync.field_manager)
         pred_digest = digest(obj)
         if result.verdict is DryRunVerdict.PREDICTED:
             return Predicted(pred_digest, version, predicted=result.predicted)

@@ -6,7 +6,9 @@ burst, re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` re
 ``AppStatus``. Server-side apply dry runs refine local verdicts in the background and mark their
 target dirty when they land. Actions (sync, rollback, pause) go through ``core.engine.actions``.
 
-This module is the only one that creates long-lived tasks.
+The engine's parts never see the engine: ``ClusterRuntime``, ``Actions`` and ``LineageChecks`` get the
+callables they need (``spawn``, ``mark_dirty``, ``cluster_changed``, ``FleetAccess``…) when they are built
+here. Every task the engine owns is started through ``FleetEngine.spawn`` and stopped by ``stop``.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -24,9 +26,9 @@ from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
 from core.desired.spec import AppSpec, FleetConfig
-from core.engine.actions import Actions
+from core.engine.actions import Actions, FleetAccess
 from core.engine.clusters import BASE_KINDS, ClusterRuntime
-from core.engine.evaluate import Memo, Predicted, evaluate
+from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
@@ -115,10 +117,18 @@ class FleetEngine:
         """Renders in flight, published as ``RepoStatus.rendering`` (progress on a commit touching many apps)."""
         self._dry_run_limit = asyncio.Semaphore(8)
         self._ready = asyncio.Event()
-        self.actions = Actions(self)
         self.gc = GCPolicy()
-        self.lineage = LineageChecks(self.repo, self._spawn, self.mark_dirty)
+        self.lineage = LineageChecks(self.repo, self.spawn, self.mark_dirty)
         """Whether each desired revision descends from the revision last synced (force-push detection)."""
+        self.actions = Actions(
+            FleetAccess(target=self.target, targets=lambda: tuple(self.targets.values()),
+                        desired=lambda t: self.desired.get(t.id), evaluate=self.evaluate_target,
+                        evaluate_at=self.evaluate_at, published_row=lambda t: self._rows.get(t.id),
+                        render=lambda t, revision: self.render_target(t, revision=revision),
+                        publish_operation=self._publish_operation, mark_dirty=self.mark_dirty),
+            clusters=self.clusters, repo=self.repo, lineage=self.lineage, journal=journal, settings=settings,
+            read_only=self.read_only, spawn=self.spawn, clock=self.now,
+        )
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -128,15 +138,18 @@ class FleetEngine:
         self._set_targets(self.fleet.apps)
         self._check_limits()
         for spec in self.fleet.clusters:
-            runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
+            runtime = ClusterRuntime.create(
+                spec, client=self._clients.get(spec.name), read_only=self.read_only, settings=self.settings,
+                journal=self.journal, lineage=self.lineage, spawn=self.spawn, on_change=self.cluster_changed,
+                on_identity=self.mark_all_dirty, clock=self.now)
             self.clusters[spec.name] = runtime
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
         await self._fetch_and_render()
-        self._spawn(self._publisher(), "publisher")
+        self.spawn(self._publisher(), "publisher")
         if not self.settings.one_shot:  # a headless verb neither polls Git nor syncs anything by itself
-            self._spawn(self._poll_git(), "git-poll")
+            self.spawn(self._poll_git(), "git-poll")
             if not self.read_only:
-                self._spawn(self.actions.automation_loop(), "automation")
+                self.spawn(self.actions.automation_loop(), "automation")
         self.mark_all_dirty()
 
     def _check_limits(self) -> None:
@@ -177,8 +190,13 @@ class FleetEngine:
         self._conditions = []
         self._set_targets(merge_apps(self.fleet.apps, imported))
 
-    def _spawn(self, coro: Any, name: str) -> None:
+    def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
+        """Start a task the engine owns (a failure is logged, never lost); ``stop`` cancels it."""
         self._tasks.append(create_guarded_task(coro, name=name))
+
+    def now(self) -> float:
+        """The wall clock (``clock``, read at each call: tests move it)."""
+        return self.clock()
 
     async def wait_ready(self, timeout: float = 30.0) -> FleetSnapshot:
         """Wait until every cluster has listed once (or is unreachable) and a snapshot is out."""
@@ -347,7 +365,8 @@ class FleetEngine:
         for tid in dirty:
             target = self.targets.get(tid)
             if target is not None:
-                self._rows[tid] = self._evaluate(target)
+                self._start_render_if_pin_moved(target)
+                self._rows[tid] = self.evaluate_target(target)
                 self._schedule_dry_runs(target)
         self._generation += 1
         await self._latest.publish(self._build_snapshot())
@@ -362,8 +381,12 @@ class FleetEngine:
         """The revision ``target`` should be rendered at: its pin, else the branch head."""
         return self._pin(target) or (self._head.sha if self._head else None)
 
-    def _follow_pin(self, target: Target, desired: Desired | None) -> None:
-        """Re-render when the pin changed (a rollback or resume, by this or another operator)."""
+    def _start_render_if_pin_moved(self, target: Target) -> None:
+        """Start a re-render (a task) when the revision ``target`` should be rendered at is not the one its
+        desired state was rendered from: the pin changed (a rollback or resume, by this or another operator)."""
+        desired = self.desired.get(target.id)
+        if desired is None or desired.error:
+            return
         wanted = self._wanted(target)
         if wanted is None or wanted == _rendered_sha(desired) or target.id in self._rendering:
             return
@@ -375,17 +398,30 @@ class FleetEngine:
             finally:
                 self._rendering.discard(target.id)
 
-        self._spawn(rerender(), f"render:{target.cluster.name}:{target.app.name}")
+        self.spawn(rerender(), f"render:{target.cluster.name}:{target.app.name}")
 
-    def _evaluate(self, target: Target) -> AppStatus:
-        runtime = self.clusters[target.cluster.name]
-        desired = self.desired.get(target.id)
-        if desired is not None and not desired.error:
-            self._follow_pin(target, desired)
-        desired = desired or Desired(None, error="not rendered yet")
-        return evaluate(target, desired, runtime.view, predicted=self.predicted.get(target.id, {}),
-                        context=runtime.context(target, self.operations.get(target.id), head=self._head),
+    def evaluate_target(self, target: Target) -> AppStatus:
+        """``target``'s row now, from its desired state, its cluster's cache and the dry-run verdicts.
+
+        It starts no render (following a moved pin is ``_start_render_if_pin_moved``); what it may change is
+        the local-verdict memo, and a revision pair never checked starts its ancestry check
+        (``LineageChecks.known_or_start_check``), whose verdict marks the target dirty."""
+        desired = self.desired.get(target.id) or Desired(None, error="not rendered yet")
+        return evaluate(target, desired, self.clusters[target.cluster.name].view,
+                        predicted=self.predicted.get(target.id, {}),
+                        context=self._context(target, self.operations.get(target.id)),
                         memo=self.verdicts.setdefault(target.id, {}))
+
+    def _context(self, target: Target, operation: OperationState | None) -> Context:
+        """The non-object inputs of ``target``'s row, from its cluster's shared state and the repo."""
+        return self.clusters[target.cluster.name].context(
+            target, operation, desired=self.desired.get(target.id), behind=self.behind.get(target.id, 0),
+            revision_error=self.repo.status.error)
+
+    def _publish_operation(self, target: Target, state: OperationState) -> None:
+        """Show ``state`` in ``target``'s row at the next publish."""
+        self.operations[target.id] = state
+        self.mark_dirty(target.id)
 
     def _build_snapshot(self) -> FleetSnapshot:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
@@ -417,7 +453,7 @@ class FleetEngine:
             if job not in self._dry_runs:
                 self._dry_runs.add(job)
                 self._dry_runs_started += 1
-                self._spawn(self._dry_run(target, key, obj, version), f"dry-run:{target.cluster.name}:{key}")
+                self.spawn(self._dry_run(target, key, obj, version), f"dry-run:{target.cluster.name}:{key}")
 
     async def _dry_run(self, target: Target, key: ResourceKey, obj: Mapping[str, Any], version: str) -> None:
         runtime = self.clusters[target.cluster.name]
@@ -458,9 +494,13 @@ class FleetEngine:
         """Forwarded to ``Actions.plan_rollback``."""
         return await self.actions.plan_rollback(app, cluster, revision)
 
-    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
-        """Forwarded to ``Actions.run``."""
-        return self.actions.run(plan)
+    def execute_plan(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Forwarded to ``Actions.execute_plan``."""
+        return self.actions.execute_plan(plan)
+
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """Forwarded to ``Actions.sync_automated_apps``."""
+        await self.actions.sync_automated_apps(wait=wait)
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
         """The app's resources as they would compare if ``revision`` were desired."""
@@ -475,9 +515,8 @@ class FleetEngine:
 
         Local comparison only and no memo: the result is a preview, never published.
         """
-        runtime = self.clusters[target.cluster.name]
-        return evaluate(target, desired, runtime.view, predicted={},
-                        context=runtime.context(target, None, head=self._head))
+        return evaluate(target, desired, self.clusters[target.cluster.name].view, predicted={},
+                        context=self._context(target, None))
 
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""

@@ -5,7 +5,7 @@ revision no longer exists in the repository) silently replaces history: the plan
 an explicit acknowledgement (``core.engine.actions``), automated syncs wait for an operator, and the row
 carries the message (``AppStatus.non_descendant``).
 
-Evaluation is synchronous and free of I/O, so rows read verdicts through ``peek``: a miss schedules one Git
+Evaluation is synchronous and free of I/O, so rows read verdicts through ``known_or_start_check``: a miss starts one Git
 check per (synced, desired) pair and marks the waiting targets dirty when it lands. Plans ``check``
 (awaited), so a plan is never built on a verdict that is not known yet.
 """
@@ -59,7 +59,7 @@ class LineageChecks:
 
     Args:
         repo: the config repository.
-        spawn: the engine's task spawner (``FleetEngine._spawn``): the only way tasks are created.
+        spawn: the engine's task spawner (``FleetEngine.spawn``): the only way tasks are created.
         mark_dirty: marks a target for re-evaluation when its verdict lands.
     """
 
@@ -79,7 +79,7 @@ class LineageChecks:
         """Whether any background check is still running."""
         return bool(self._waiting)
 
-    def peek(self, old: str, new: str, target_id: tuple[str, str]) -> Lineage | None:
+    def known_or_start_check(self, old: str, new: str, target_id: tuple[str, str]) -> Lineage | None:
         """The verdict if known; else None, and a check is scheduled that marks ``target_id`` dirty."""
         if old == new:
             return Lineage(old, new, descends=True)

@@ -63,6 +63,10 @@ class ThreadedEngine:
             raise RuntimeError("the engine has not been started")
         return self._thread
 
+    async def wait_ready(self, timeout: float = 30.0) -> FleetSnapshot:
+        """Forwarded to ``FleetEngine.wait_ready``."""
+        return await self._t().call(self.engine.wait_ready(timeout))
+
     def snapshots(self) -> AsyncIterator[FleetSnapshot]:
         """Snapshots from the engine thread, newest only."""
         return self._t().iterate(lambda: self.engine.snapshots(), latest_only=True)
@@ -92,9 +96,13 @@ class ThreadedEngine:
         """Forwarded to ``FleetEngine.plan_rollback``."""
         return await self._t().call(self.engine.plan_rollback(app, cluster, revision))
 
-    def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
-        """Progress of the operation, every state delivered."""
-        return self._t().iterate(lambda: self.engine.run(plan), latest_only=False)
+    def execute_plan(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+        """Forwarded to ``FleetEngine.execute_plan``: progress of the operation, every state delivered."""
+        return self._t().iterate(lambda: self.engine.execute_plan(plan), latest_only=False)
+
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """Forwarded to ``FleetEngine.sync_automated_apps``."""
+        await self._t().call(self.engine.sync_automated_apps(wait=wait))
 
     async def preview(self, app: str, cluster: str, revision: str) -> tuple[ResourceStatus, ...]:
         """Forwarded to ``FleetEngine.preview``."""

@@ -1,8 +1,8 @@
 """``SyncOperation``: one sync or rollback of one app on one cluster, as a step machine.
 
-The engine builds it from a confirmed ``SyncPlan`` and calls ``step()`` until it returns False,
-publishing ``state()`` after each step; ``terminate()`` asks it to stop at the next resource-batch
-boundary. Stages (faults O1–O8 in docs/reliability.md):
+The engine builds it from a confirmed ``SyncPlan`` and iterates ``execute()``, which calls ``step()`` until
+it returns False and yields ``state()`` after each step (``run_to_completion()`` returns only the result);
+``terminate()`` asks it to stop at the next resource-batch boundary. Stages (faults O1–O8 in docs/reliability.md):
 
 1. begin: refuse a blocked plan or an empty-desired prune-everything; journal ``started`` (refused if
    the journal cannot be written); take the app's operation Lease (``LockedError`` names the holder);
@@ -31,7 +31,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 from core.errors import ClusterError, FleetdeckError, JournalError, LockedError
@@ -146,7 +146,13 @@ class SyncOperation(StageRunner):
             raise
         return not self.done
 
-    async def run(self) -> OperationState:
+    async def execute(self) -> AsyncIterator[OperationState]:
+        """Step until done, yielding the state after each step; the last state yielded is the result."""
+        while await self.step():
+            yield self.state()
+        yield self.state()
+
+    async def run_to_completion(self) -> OperationState:
         """Step until done (for callers that do not publish progress); the final state."""
         while await self.step():
             pass

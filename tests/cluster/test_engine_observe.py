@@ -73,7 +73,7 @@ async def synced_app(engines: StartEngine, tmp_path: Path, repo: Path, cluster: 
     engine = await engines(fleet_file(tmp_path, repo, cluster, namespace))
     plan = await engine.plan_sync(namespace, cluster.name)
     assert not plan.blocked, plan.blocked
-    result = [s async for s in engine.run(plan)][-1]
+    result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
     await until(engine, lambda s: row(s, cluster).sync is SyncStatus.SYNCED
                 and row(s, cluster).health.status is HealthStatus.HEALTHY and not row(s, cluster).approximate)

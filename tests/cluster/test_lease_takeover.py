@@ -158,7 +158,7 @@ async def test_sync_journals_the_takeover(api: KubeClient, lone_cluster: Cluster
     journal = Journal(tmp_path / "journal.jsonl")
     op = operation(api, plan, desired=desired, live=live, journal=journal,
                    options=OperationOptions(wait_between_waves=False))
-    result = await op.run()
+    result = await op.run_to_completion()
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     entries = [(e.action, e.result, e.message) for e in read_entries(journal.path)]
     assert ("lock-takeover", "succeeded") in [(a, r) for a, r, _ in entries]

@@ -58,7 +58,7 @@ async def sync(engine: FleetEngine, app: str, cluster: ClusterInfo) -> Operation
     """Plan and run a sync; its result."""
     plan = await engine.plan_sync(app, cluster.name)
     assert not plan.blocked, plan.blocked
-    result = [s async for s in engine.run(plan)][-1]
+    result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
     return result
 
@@ -245,7 +245,7 @@ async def test_plan_names_the_namespace_it_creates_and_every_prune(
     first = plan.steps[0]
     assert (first.key, first.action, first.reason) == (
         ResourceKey("", "Namespace", "", new_namespace), SyncAction.CREATED, "destination namespace")
-    result = [s async for s in engine.run(plan)][-1]
+    result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
     assert await api.get(NAMESPACE_RESOURCE, new_namespace) is not None
     again = await engine.plan_sync(new_namespace, cluster.name)
@@ -266,7 +266,7 @@ async def test_plan_names_the_namespace_it_creates_and_every_prune(
                if s.action in (SyncAction.PRUNED, SyncAction.PRUNE_SKIPPED)}
     assert planned == {("Secret", "web-secret"): (SyncAction.PRUNED, ""),
                        ("ConfigMap", "web-config"): (SyncAction.PRUNE_SKIPPED, "Prune=false")}
-    result = [s async for s in engine.run(prune)][-1]
+    result = [s async for s in engine.execute_plan(prune)][-1]
     assert result.phase.successful, result.message
     done = {(e.key.kind, e.key.name): e.action for e in result.entries
             if e.action in (SyncAction.PRUNED, SyncAction.PRUNE_SKIPPED)}

@@ -223,7 +223,7 @@ async def test_prune_refuses_objects_without_every_ownership_signal(
     stray_key = ResourceKey("", "ConfigMap", namespace, "stray")
     plan = type(plan)(**{**{f: getattr(plan, f) for f in plan.__dataclass_fields__},
                          "steps": (*plan.steps, PlanStep(stray_key, SyncAction.PRUNED))})
-    result = await operation(api, plan, desired=by_key([keep]), live=live_objs, journal=journal).run()
+    result = await operation(api, plan, desired=by_key([keep]), live=live_objs, journal=journal).run_to_completion()
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     entries = {e.key.name: e for e in result.entries}
     assert entries["copied"].action is SyncAction.PRUNE_SKIPPED

@@ -87,7 +87,7 @@ async def _run_when_lease_expires(
         op = operation(api, plan, desired=desired, live=live, journal=journal,
                        options=OperationOptions(wait_between_waves=False))
         try:
-            return await op.run(), holders
+            return await op.run_to_completion(), holders
         except LockedError as exc:
             holders.append(exc.holder)
             if time.monotonic() > deadline:

@@ -82,7 +82,7 @@ async def test_sigint_mid_sync_is_journalled_and_resumable(
     plan, live = await make_plan(api, app=app, desired=desired, revision=REVISION_B)
     began = time.monotonic()
     result = await operation(api, plan, desired=desired, live=live, journal=journal,
-                             options=OperationOptions(wait_between_waves=False)).run()
+                             options=OperationOptions(wait_between_waves=False)).run_to_completion()
     assert result.phase is OperationPhase.SUCCEEDED, result.message
     assert "interrupted at wave" in result.message
     takeovers = [e for e in read_entries(journal.path) if e.action == "lock-takeover"]

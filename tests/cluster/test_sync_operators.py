@@ -46,7 +46,7 @@ async def main():
     await op.step()
     print("HOLDING", op.identity.holder, flush=True)
     await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
-    state = await op.run()
+    state = await op.run_to_completion()
     print("DONE", state.phase.value, flush=True)
     await api.close()
 
@@ -96,7 +96,7 @@ async def test_second_operator_process_is_told_who_holds_the_app(
         proc.kill()
         proc.wait(timeout=30)
     retry = operation(api, plan, desired=desired, live=live, journal=journal, identity=bob)
-    assert (await retry.run()).phase is OperationPhase.SUCCEEDED
+    assert (await retry.run_to_completion()).phase is OperationPhase.SUCCEEDED
     assert verify(journal.path).ok
     assert len((await AppStateStore(api).load(app)).history) == 2
 
@@ -115,6 +115,6 @@ async def test_two_operations_in_one_process_exclude_each_other(
     winners = [op for op, r in zip(ops, begun, strict=True) if r is True]
     assert len(locked) == 1 and len(winners) == 1, begun
     assert winners[0].identity.holder in str(locked[0])
-    assert (await winners[0].run()).phase is OperationPhase.SUCCEEDED
+    assert (await winners[0].run_to_completion()).phase is OperationPhase.SUCCEEDED
     assert len((await AppStateStore(api).load(app)).history) == 1
     assert verify(journal.path).ok

@@ -201,7 +201,7 @@ async def sync(
 ) -> OperationState:
     """Plan and run a sync to its end; the final state."""
     plan, live = await make_plan(api, app=app, desired=desired, prune=prune, revision=revision, **plan_args)
-    return await operation(api, plan, desired=desired, live=live, journal=journal, options=options).run()
+    return await operation(api, plan, desired=desired, live=live, journal=journal, options=options).run_to_completion()
 
 
 def actions(state: OperationState) -> dict[str, str]:

@@ -69,13 +69,13 @@ async def test_peek_schedules_one_check_per_pair_and_marks_waiting_targets() -> 
     and the verdict is served from the cache."""
     repo = StubRepo({(OLD, NEW): Lineage(OLD, NEW, descends=False, added=1, dropped=1)})
     lineage, dirty, tasks = checks(repo)
-    assert lineage.peek(OLD, OLD, ("web", "dev")) is not None  # same revision: no Git at all
-    assert lineage.peek(OLD, NEW, ("web", "dev")) is None
-    assert lineage.peek(OLD, NEW, ("web", "prod")) is None
+    assert lineage.known_or_start_check(OLD, OLD, ("web", "dev")) is not None  # same revision: no Git at all
+    assert lineage.known_or_start_check(OLD, NEW, ("web", "dev")) is None
+    assert lineage.known_or_start_check(OLD, NEW, ("web", "prod")) is None
     assert lineage.pending and lineage.started == 1 and len(tasks) == 1
     await asyncio.gather(*tasks)
     assert sorted(dirty) == [("web", "dev"), ("web", "prod")] and not lineage.pending
-    known = lineage.peek(OLD, NEW, ("web", "dev"))
+    known = lineage.known_or_start_check(OLD, NEW, ("web", "dev"))
     assert known is not None and not known.descends
     assert (await lineage.check(OLD, NEW)).added == 1
     assert repo.calls == 1
@@ -86,9 +86,9 @@ async def test_a_failed_check_is_not_a_descendant_and_is_retried_by_plans() -> N
     asks Git again."""
     repo = StubRepo({})
     lineage, dirty, tasks = checks(repo)
-    assert lineage.peek(OLD, NEW, ("web", "dev")) is None
+    assert lineage.known_or_start_check(OLD, NEW, ("web", "dev")) is None
     await asyncio.gather(*tasks)
-    failed = lineage.peek(OLD, NEW, ("web", "dev"))
+    failed = lineage.known_or_start_check(OLD, NEW, ("web", "dev"))
     assert failed is not None and not failed.descends and "broken" in failed.error
     assert len(tasks) == 1 and repo.calls == 1 and dirty == [("web", "dev")]  # peeking again schedules nothing
     again = await lineage.check(OLD, NEW)
@@ -99,12 +99,12 @@ async def test_a_failed_check_is_retried_for_rows_after_a_while(monkeypatch: pyt
     """After ``RETRY_FAILED_AFTER`` a row's failed check runs again (the failure stays shown meanwhile)."""
     repo = StubRepo({})
     lineage, _, tasks = checks(repo)
-    lineage.peek(OLD, NEW, ("web", "dev"))
+    lineage.known_or_start_check(OLD, NEW, ("web", "dev"))
     await asyncio.gather(*tasks)
     monkeypatch.setattr(lineage_module, "RETRY_FAILED_AFTER", 0.0)
     repo.answers[(OLD, NEW)] = Lineage(OLD, NEW, descends=True)
-    shown = lineage.peek(OLD, NEW, ("web", "dev"))
+    shown = lineage.known_or_start_check(OLD, NEW, ("web", "dev"))
     assert shown is not None and shown.error and len(tasks) == 2
     await asyncio.gather(*tasks)
-    healed = lineage.peek(OLD, NEW, ("web", "dev"))
+    healed = lineage.known_or_start_check(OLD, NEW, ("web", "dev"))
     assert healed is not None and healed.descends and len(tasks) == 2

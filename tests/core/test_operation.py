@@ -164,7 +164,7 @@ async def sync(api: SimulatedCluster, journal: Journal, *objs: Mapping[str, Any]
                revision: str = REV_A, options: OperationOptions = FAST, **fields: Any) -> OperationState:
     desired = keyed(*objs)
     plan, live = await plan_for(api, desired, prune=prune, revision=revision, **fields)
-    return await make_op(api, plan, desired, live, journal, options=options).run()
+    return await make_op(api, plan, desired, live, journal, options=options).run_to_completion()
 
 
 def actions(state: OperationState) -> dict[str, str]:
@@ -362,7 +362,7 @@ async def test_prune_never_touches_keys_outside_the_inventory(api: FaultyCluster
     plan, live = await plan_for(api, desired, prune=True)
     forged_key = ResourceKey("", "ConfigMap", NS, "forged")
     plan = replace(plan, steps=(*plan.steps, PlanStep(forged_key, SyncAction.PRUNED)))
-    result = await make_op(api, plan, desired, live, journal).run()
+    result = await make_op(api, plan, desired, live, journal).run_to_completion()
     assert actions(result)["forged"] == "prune-skipped"
     assert api.get_object(forged_key) is not None
 
@@ -374,7 +374,7 @@ async def test_blocked_plan_is_refused(api: FaultyCluster, journal: Journal) -> 
     desired = keyed(namespace())
     plan, live = await plan_for(api, desired, prune=True)
     plan = replace(plan, blocked="render failed: kustomize exited 1")
-    result = await make_op(api, plan, desired, live, journal).run()
+    result = await make_op(api, plan, desired, live, journal).run_to_completion()
     assert result.phase is OperationPhase.FAILED and "render failed" in result.message
     assert api.writes == []
     assert read_entries(journal.path)[-1].result == "refused"
@@ -473,8 +473,8 @@ async def test_second_operator_gets_locked_error_naming_the_holder(api: FaultyCl
         await bob.step()
     assert refused.value.holder == ALICE.holder
     assert "alice@bastion-1" in str(refused.value) and refused.value.since
-    assert (await alice.run()).phase is OperationPhase.SUCCEEDED
-    assert (await make_op(api, plan, desired, live, journal, who=BOB).run()).phase is OperationPhase.SUCCEEDED
+    assert (await alice.run_to_completion()).phase is OperationPhase.SUCCEEDED
+    assert (await make_op(api, plan, desired, live, journal, who=BOB).run_to_completion()).phase is OperationPhase.SUCCEEDED
     assert [e.result for e in read_entries(journal.path)] == ["started", "started", "refused", "succeeded",
                                                                "started", "succeeded"]
 
@@ -516,7 +516,7 @@ async def test_crash_mid_sync_is_reported_and_recorded_once(api: FaultyCluster, 
     with pytest.raises(LockedError):
         await make_op(api, plan, desired, live, journal).step()
     api.store.clock = later  # two minutes pass on the server's clock, which leases are judged on
-    restarted = await make_op(api, plan, desired, live, journal, clock=later).run()
+    restarted = await make_op(api, plan, desired, live, journal, clock=later).run_to_completion()
     assert restarted.phase is OperationPhase.SUCCEEDED, restarted.message
     assert "interrupted at wave 1" in restarted.message
     state = await store.load(APP)
@@ -543,7 +543,7 @@ async def test_pause_during_an_automated_sync_stops_it_at_the_next_wave(api: Fau
     while "w0" not in applied_order(api):
         assert await op.step()
     await AppStateStore(api).pause(APP, reason="incident 42", by="bob@bastion-2")
-    result = await op.run()
+    result = await op.run_to_completion()
     assert result.phase is OperationPhase.FAILED
     assert result.message.startswith("paused by bob@bastion-2 (incident 42): stopped before wave 1")
     assert "w1" not in applied_order(api)

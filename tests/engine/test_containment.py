@@ -30,7 +30,7 @@ async def test_cluster_unreachable_at_start_leaves_the_others_working(fleet: Fle
     assert snap.cluster("dev").connection is ConnectionState.CONNECTED  # type: ignore[union-attr]
     assert dev.sync is SyncStatus.OUT_OF_SYNC
     assert {r.state for r in dev.resources if r.managed} == {ResourceState.MISSING}
-    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    states = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     assert states[-1].phase.successful, states[-1].message
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     print(f"\nK1: prod Unreachable {detected:.2f}s after the engine started; dev synced meanwhile")
@@ -49,7 +49,7 @@ async def test_config_repo_gone_keeps_every_row_at_its_revision(fleet: Fleet, st
     engine = await started()
     head = app_row(engine.snapshot, "web", "dev").revision
     assert head is not None
-    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    states = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     assert states[-1].phase.successful, states[-1].message
     moved = fleet.repo.with_name("repo-moved")
     os.rename(fleet.repo, moved)
@@ -94,7 +94,7 @@ async def test_unwritable_journal_refuses_changes_and_browsing_continues(fleet: 
         before = cluster.store.resource_version
         plan = await engine.plan_sync("web", "dev")
         with pytest.raises(FleetdeckError) as caught:
-            _ = [s async for s in engine.run(plan)]
+            _ = [s async for s in engine.execute_plan(plan)]
         assert "journal" in str(caught.value).lower(), str(caught.value)
         kinds = (("", "Namespace"), ("", "ConfigMap"), ("apps", "Deployment"), ("coordination.k8s.io", "Lease"))
         written = {(e.obj["kind"], e.obj["metadata"]["name"]) for gk in kinds for e in cluster.store.events_after(gk, before)}

@@ -57,7 +57,7 @@ async def test_sync_then_synced_and_healthy(fleet: Fleet, started: StartEngine) 
     plan = await engine.plan_sync("web", "dev")
     assert not plan.blocked
     assert {s.action for s in plan.steps} == {SyncAction.CREATED}
-    states = [s async for s in engine.run(plan)]
+    states = [s async for s in engine.execute_plan(plan)]
     assert states[-1].phase.successful, states[-1].message
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
                           and app_row(s, "web", "dev").health.status is HealthStatus.HEALTHY)
@@ -69,7 +69,7 @@ async def test_sync_then_synced_and_healthy(fleet: Fleet, started: StartEngine) 
 async def test_kubectl_edit_shows_drift_with_manager(fleet: Fleet, started: StartEngine) -> None:
     """A field changed by another manager shows OutOfSync with that field and its manager."""
     engine = await started()
-    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    _ = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     key = ResourceKey("apps", "Deployment", "web", "web")
     fleet.clusters["dev"].update_as("kubectl-edit", key, {"spec": {"replicas": 5}})
@@ -112,15 +112,15 @@ async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started: Sta
 
     engine = await started()
     first = (await engine.plan_sync("web", "dev")).revision
-    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    _ = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     changed = {**WEB, "spec": {**WEB["spec"], "replicas": 4}}
     write_app(fleet.repo, [changed, CONFIG], "web: 4 replicas")
     await engine.refresh()
-    _ = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    _ = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     plan = await engine.plan_rollback("web", "dev", first)
     assert plan.kind == "rollback" and not plan.blocked
     assert [s.key.kind for s in plan.steps if s.action is SyncAction.CONFIGURED] == ["Deployment"]
-    result = [s async for s in engine.run(plan)][-1]
+    result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first
                           and app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
@@ -170,17 +170,17 @@ async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet,
     fleet.fleet_file.write_text(yaml.safe_dump(config))
     engine = await started()
     first = sha(app_row(engine.snapshot, "web", "dev"))
-    await engine.actions.automation_pass()
+    await engine.sync_automated_apps()
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 4}}, CONFIG], "web: 4 replicas")
     await engine.refresh()
-    await engine.actions.automation_pass()
+    await engine.sync_automated_apps()
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
                    and sha(app_row(s, "web", "dev")) != first)
-    _ = [s async for s in engine.run(await engine.plan_rollback("web", "dev", first))]
+    _ = [s async for s in engine.execute_plan(await engine.plan_rollback("web", "dev", first))]
     await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first)
     for _ in range(3):
-        await engine.actions.automation_pass()
+        await engine.sync_automated_apps()
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     row = app_row(snap, "web", "dev")
     assert sha(row) == first and row.control.paused
@@ -201,14 +201,14 @@ async def test_automation_records_automated_and_self_heal_syncs(fleet: Fleet, st
     config["apps"][0]["sync"] = {"automated": True, "selfHeal": True}
     fleet.fleet_file.write_text(yaml.safe_dump(config))
     engine = await started()
-    await engine.actions.automation_pass()
+    await engine.sync_automated_apps()
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
                    and len(app_row(s, "web", "dev").history) == 1)
     key = ResourceKey("apps", "Deployment", "web", "web")
     fleet.clusters["dev"].update_as("kubectl-edit", key, {"spec": {"replicas": 5}})
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.OUT_OF_SYNC)
     engine.clock = lambda: time.time() + 60.0  # past the first self-heal backoff (5 s)
-    await engine.actions.automation_pass()
+    await engine.sync_automated_apps()
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
                           and len(app_row(s, "web", "dev").history) == 2)
     row = app_row(snap, "web", "dev")

@@ -32,7 +32,7 @@ async def synced_once(fleet: Fleet, started: StartEngine) -> tuple[FleetEngine, 
     engine = await started()
     plan = await engine.plan_sync("web", "dev")
     assert not plan.non_descendant and not plan.needs_acknowledgement  # never synced: nothing to replace
-    result = [s async for s in engine.run(plan)][-1]
+    result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
     await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == plan.revision)
     return engine, plan.revision
@@ -67,7 +67,7 @@ async def test_force_pushed_head_needs_an_acknowledgement(fleet: Fleet, started:
     assert f"synced on dev, not in {second[:8]}: {first[:8]} web: first version" in plan.warnings
     assert not (await engine.plan_sync("web", "dev", dry_run=True)).needs_acknowledgement
     with pytest.raises(NotAcknowledgedError, match="does not descend"):
-        _ = [s async for s in engine.run(plan)]
+        _ = [s async for s in engine.execute_plan(plan)]
     assert replicas(fleet) == 2
     refused = read_entries(fleet.journal)[-1]
     assert (refused.action, refused.result) == ("sync", "refused")
@@ -77,7 +77,7 @@ async def test_force_pushed_head_needs_an_acknowledgement(fleet: Fleet, started:
 
     allowed = await engine.plan_sync("web", "dev", allow_non_descendant=True)
     assert allowed.non_descendant_allowed and not allowed.needs_acknowledgement
-    result = [s async for s in engine.run(allowed)][-1]
+    result = [s async for s in engine.execute_plan(allowed)][-1]
     assert result.phase.successful, result.message
     assert replicas(fleet) == 5
     entries = [e for e in read_entries(fleet.journal) if e.action == "sync"][-2:]
@@ -96,10 +96,10 @@ async def test_descendant_head_and_rollback_need_nothing(fleet: Fleet, started: 
     await engine.refresh()
     plan = await engine.plan_sync("web", "dev")
     assert plan.revision != first and not plan.non_descendant
-    assert [s async for s in engine.run(plan)][-1].phase.successful
+    assert [s async for s in engine.execute_plan(plan)][-1].phase.successful
     rollback = await engine.plan_rollback("web", "dev", first)
     assert not rollback.non_descendant and not rollback.needs_acknowledgement
-    assert [s async for s in engine.run(rollback)][-1].phase.successful
+    assert [s async for s in engine.execute_plan(rollback)][-1].phase.successful
     assert replicas(fleet) == 2
 
 
@@ -109,7 +109,7 @@ async def test_branch_moved_back_is_flagged(fleet: Fleet, started: StartEngine) 
     engine, first = await synced_once(fleet, started)
     second = write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 3}}, CONFIG], "web: 3 replicas")
     await engine.refresh()
-    assert [s async for s in engine.run(await engine.plan_sync("web", "dev"))][-1].phase.successful
+    assert [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))][-1].phase.successful
     await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == second)
     git(fleet.repo, "reset", "-q", "--hard", first)
     await engine.refresh()
@@ -136,14 +136,14 @@ async def test_automation_waits_for_an_operator(fleet: Fleet, started: StartEngi
     config["apps"][0]["sync"] = {"automated": True}
     fleet.fleet_file.write_text(yaml.safe_dump(config))
     engine = await started()
-    await engine.actions.automation_pass()
+    await engine.sync_automated_apps()
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
                    and app_row(s, "web", "dev").synced_revision is not None)
     force_push_orphan(fleet, replicas=6)
     await engine.refresh()
     snap = await wait_for(engine, lambda s: bool(app_row(s, "web", "dev").non_descendant))
     for _ in range(3):
-        await engine.actions.automation_pass()
+        await engine.sync_automated_apps()
     assert replicas(fleet) == 2
     waits = [c.message for c in app_row(snap, "web", "dev").conditions if c.type == "NonDescendant"]
     assert waits and "automated sync waits for an operator" in waits[0]
@@ -156,16 +156,16 @@ async def test_acknowledgement_of_another_situation_is_refused(fleet: Fleet, sta
     engine, first = await synced_once(fleet, started)
     second = write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 3}}, CONFIG], "web: 3 replicas")
     await engine.refresh()
-    assert [s async for s in engine.run(await engine.plan_sync("web", "dev"))][-1].phase.successful
+    assert [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))][-1].phase.successful
     await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == second)
     force_push_orphan(fleet, replicas=7)
     await engine.refresh()
     acknowledged = await engine.plan_sync("web", "dev", allow_non_descendant=True)
     assert second[:8] in acknowledged.non_descendant and acknowledged.non_descendant_allowed
-    assert [s async for s in engine.run(await engine.plan_rollback("web", "dev", first))][-1].phase.successful
+    assert [s async for s in engine.execute_plan(await engine.plan_rollback("web", "dev", first))][-1].phase.successful
     await wait_for(engine, lambda s: app_row(s, "web", "dev").synced_revision == first)
     with pytest.raises(NotAcknowledgedError, match="not what was acknowledged"):
-        _ = [s async for s in engine.run(acknowledged)]
+        _ = [s async for s in engine.execute_plan(acknowledged)]
     assert replicas(fleet) == 2
     refused = read_entries(fleet.journal)[-1]
     assert refused.result == "refused" and refused.details["synced_revision"] == first

@@ -35,7 +35,7 @@ async def test_app_that_cannot_render_is_unknown_not_healthy(fleet: Fleet, start
 async def test_live_objects_stay_listed_when_the_render_breaks(fleet: Fleet, started: StartEngine) -> None:
     """After a sync, a broken commit: the live objects are still shown (Unknown, with live health), app Unknown."""
     engine = await started()
-    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    states = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     assert states[-1].phase.successful, states[-1].message
     await wait_for(engine, lambda s: app_row(s, "web", "dev").health.status is HealthStatus.HEALTHY)
     (fleet.repo / "apps" / "web" / "broken.yaml").write_text("kind: [unclosed\n")

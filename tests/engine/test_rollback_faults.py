@@ -19,7 +19,7 @@ async def test_rollback_to_a_revision_that_does_not_render_is_refused(fleet: Fle
     broken = git(fleet.repo, "rev-parse", "HEAD").strip()
     write_app(fleet.repo, [WEB, CONFIG], "web: fixed")
     engine = await started()
-    states = [s async for s in engine.run(await engine.plan_sync("web", "dev"))]
+    states = [s async for s in engine.execute_plan(await engine.plan_sync("web", "dev"))]
     assert states[-1].phase.successful, states[-1].message
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     cluster = fleet.clusters["dev"]
@@ -29,7 +29,7 @@ async def test_rollback_to_a_revision_that_does_not_render_is_refused(fleet: Fle
     assert plan.blocked and "broken.yaml" in plan.blocked, plan.blocked
     assert plan.steps == () or all(s.key.kind in ("Deployment", "ConfigMap") for s in plan.steps)
     with pytest.raises(FleetdeckError, match="rollback of web on dev refused: the desired state does not render"):
-        _ = [s async for s in engine.run(plan)]
+        _ = [s async for s in engine.execute_plan(plan)]
     assert [(e.action, e.result) for e in read_entries(fleet.journal)][-1] == ("rollback", "refused")
     assert cluster.store.resource_version == before, "nothing was written: no object, no state, no lease"
     row = app_row(engine.snapshot, "web", "dev")

@@ -40,7 +40,7 @@ async def test_secret_values_never_reach_snapshots_plans_errors_or_logs(
     seen: list[str] = []
     plan = await engine.plan_sync("web", "dev")
     seen.append(repr(plan))
-    states = [s async for s in engine.run(plan)]
+    states = [s async for s in engine.execute_plan(plan)]
     seen.extend(repr(s) for s in states)
     assert states[-1].phase.successful, states[-1].message
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync.value == "Synced")

@@ -41,7 +41,7 @@ async def test_two_automated_apps_do_not_flip_flop_a_shared_object(fleet: Fleet,
     values: list[str] = []
     for _ in range(8):
         clock[0] += 3600
-        await engine.actions.automation_pass()
+        await engine.sync_automated_apps()
         await asyncio.sleep(0.3)
         await engine.refresh()
         live = cluster.get_object(SHARED)
@@ -63,7 +63,7 @@ async def test_two_automated_apps_do_not_flip_flop_a_shared_object(fleet: Fleet,
     # A hand sync is the explicit way to take the object over; the warning then moves to the other app.
     plan = await engine.plan_sync(loser, "dev")
     assert any(f"also tracked by app {owner!r}" in w for w in plan.warnings), plan.warnings  # shown to confirm
-    states = [s async for s in engine.run(plan)]
+    states = [s async for s in engine.execute_plan(plan)]
     assert states[-1].phase.successful, states[-1].message
     snap = await wait_for(engine, lambda s: any(c.type == "SharedResourceWarning"
                                                 for c in app_row(s, owner, "dev").conditions))

@@ -28,7 +28,7 @@ async def test_engine_keeps_ingesting_while_the_console_loop_is_stalled(fleet: F
 
     consumer = asyncio.create_task(consume())
     try:
-        states = [s async for s in threaded.run(await threaded.plan_sync("web", "dev"))]
+        states = [s async for s in threaded.execute_plan(await threaded.plan_sync("web", "dev"))]
         assert states[-1].phase.successful, states[-1].message
         engine = threaded.engine
         cluster = fleet.clusters["dev"]

@@ -48,7 +48,7 @@ class FakeEngine:
     live: bool = False
     """Keep the snapshot stream open and publish follow-up snapshots (for a person at a terminal)."""
     hold_run: asyncio.Event | None = None
-    """When set, ``run`` pauses after its first progress until the event is set (sync in progress)."""
+    """When set, ``execute_plan`` pauses after its first progress until the event is set (sync in progress)."""
     errors: dict[str, FleetdeckError] = field(default_factory=dict)
     """Method name → error it raises."""
     revision_list: tuple[Revision, ...] = REVISIONS
@@ -86,6 +86,18 @@ class FakeEngine:
         """Nothing to release."""
         self._record("stop")
         self.stopped = True
+
+    async def wait_ready(self, timeout: float = 30.0) -> FleetSnapshot:
+        """The current snapshot (nothing to wait for)."""
+        self._record("wait_ready", timeout)
+        if self.current is None:
+            raise RuntimeError("no snapshot scripted")
+        return self.current
+
+    async def sync_automated_apps(self, *, wait: bool = False) -> None:
+        """Nothing is automated here."""
+        self._record("sync_automated_apps", wait)
+        self._refuse("automated syncs")
 
     async def snapshots(self) -> AsyncIterator[FleetSnapshot]:
         """The scripted snapshots, then (live only) every published one."""
@@ -152,9 +164,9 @@ class FakeEngine:
         self.plans.append(plan)
         return plan
 
-    async def run(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
+    async def execute_plan(self, plan: SyncPlan) -> AsyncIterator[OperationState]:
         """Pending, one Running per step, then Succeeded; live mode then publishes the synced row."""
-        self._record("run", plan)
+        self._record("execute_plan", plan)
         self._refuse(f"sync {plan.app} on {plan.cluster}")
         if plan.needs_acknowledgement:  # like the core: history is replaced only when acknowledged
             raise NotAcknowledgedError(f"sync of {plan.app} on {plan.cluster} refused: {plan.non_descendant}")

@@ -35,7 +35,7 @@ def read_only_engine() -> FakeEngine:
 
 
 async def test_mutating_keys_do_nothing(build_app: AppFactory) -> None:
-    """Pressing s, p, u and R on every screen never reaches engine.run, pause or resume."""
+    """Pressing s, p, u and R on every screen never reaches engine.execute_plan, pause or resume."""
     engine = read_only_engine()
     app = build_app(engine)
     async with app.run_test(size=(120, 36)) as pilot:
@@ -55,7 +55,7 @@ async def test_mutating_keys_do_nothing(build_app: AppFactory) -> None:
         await settle(pilot)
         assert isinstance(app.screen, HistoryScreen)
         called = {name for name, _ in engine.calls}
-        assert called.isdisjoint({"run", "pause", "resume", "plan_sync", "plan_rollback"})
+        assert called.isdisjoint({"execute_plan", "pause", "resume", "plan_sync", "plan_rollback"})
         assert "preview" in called and "revisions" in called
 
 

@@ -17,7 +17,7 @@ KEYS = ["up", "down", "pageup", "pagedown", "home", "end", "enter", "enter", "es
         "s", "p", "u", "R", "S", "P", "d", "D", "h", "m", "v", "g", "y", "Y", "n", "left", "right", "x", "a",
         "r", "1", "2", "f5", "ctrl+r"]
 """The filter box and the palette take typed keys as text; they have their own read-only tests."""
-MUTATING = {"run", "pause", "resume", "plan_sync", "plan_rollback"}
+MUTATING = {"execute_plan", "pause", "resume", "plan_sync", "plan_rollback"}
 STEPS = 300
 
 

@@ -273,7 +273,7 @@ async def test_engine_error_opens_the_error_modal(build_app: AppFactory) -> None
 
 
 async def test_progress_is_shown_while_the_sync_runs(build_app: AppFactory) -> None:
-    """While engine.run is mid-way, the sync log shows the running operation per resource."""
+    """While engine.execute_plan is mid-way, the sync log shows the running operation per resource."""
     hold = asyncio.Event()
     engine = FakeEngine([fleet_snapshot()], hold_run=hold)
     app = build_app(engine)

@@ -93,7 +93,7 @@ async def _run_sync(engine: Any, plan: Any, fmt: str) -> Exit:
 async def run_plan(engine: Any, plan: Any) -> Any:
     """Run a confirmed plan, with a progress line on a terminal; the final state."""
     final = None
-    async for state in engine.run(plan):
+    async for state in engine.execute_plan(plan):
         final = state
         if sys.stderr.isatty():
             done = sum(1 for e in state.entries if e.action.value != "pending")

@@ -6,6 +6,7 @@ import sys
 
 import click
 
+from core.model import FleetSnapshot
 from tui.cli.options import Exit, current, global_options, run_async, verb
 from tui.cli.root import main
 from tui.cli.wall import changes
@@ -23,20 +24,13 @@ def agent(once: bool) -> None:
     Clusters marked readOnly in the fleet file are watched and never synced.
     """
     from core.engine import engine_from_fleet_file
+    from core.engine.agent import run_agent
+
+    def ready(snap: FleetSnapshot) -> None:
+        click.echo(f"agent: watching {len(snap.apps)} app targets on {len(snap.clusters)} clusters", err=True)
 
     async def main_loop() -> Exit:
-        engine = engine_from_fleet_file(current().fleet, read_only=False)
-        await engine.start()
-        try:
-            snap = await engine.wait_ready()
-            click.echo(f"agent: watching {len(snap.apps)} app targets on {len(snap.clusters)} clusters", err=True)
-            if once:
-                await engine.actions.automation_pass()
-                return Exit.OK
-            async for _ in engine.snapshots():  # automation runs inside the engine until interrupted
-                pass
-            return Exit.OK
-        finally:
-            await engine.stop()
+        await run_agent(engine_from_fleet_file(current().fleet, read_only=False), once=once, on_ready=ready)
+        return Exit.OK
 
     sys.exit(int(run_async(main_loop())))

@@ -1,6 +1,6 @@
 """SyncLog: live progress of syncs and rollbacks, one block per operation, newest first.
 
-The panel shows what the engine reported (``OperationState`` from ``engine.run``), per resource, with an
+The panel shows what the engine reported (``OperationState`` from ``engine.execute_plan``), per resource, with an
 action glyph and word for each entry. It never infers the fleet's state from a result: rows clear only
 when a new snapshot says so. Resource names and messages are untrusted and rendered through ``safe``.
 """
