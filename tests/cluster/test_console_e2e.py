@@ -34,7 +34,7 @@ class Console:
     def __init__(self, tmp: Path, args: list[str], *, size: tuple[int, int] = (120, 36)) -> None:
         self.socket = f"fd-e2e-{os.getpid()}-{time.monotonic_ns()}"
         env = {**os.environ, "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl"), "XDG_CACHE_HOME": str(tmp / "xdg"),
-               "TERM": "xterm-256color"}
+               "XDG_STATE_HOME": str(tmp / "state"), "TERM": "xterm-256color"}
         env.pop("COLORTERM", None)
         command = " ".join([FLEETDECK, *args])
         self._tmux("new-session", "-d", "-s", "fd", "-x", str(size[0]), "-y", str(size[1]), command, env=env)
@@ -137,3 +137,50 @@ def test_read_only_walk_sends_no_mutation(console: Callable[..., Console], tmp_p
     writes = [e for e in mutating_events(audit_events(cluster, since=since), user="fleetdeck-viewer")
               if (e.get("objectRef") or {}).get("resource") not in reviews]
     assert writes == []
+
+
+SECRET_CANARY = "canary-secret-7f3a9c"
+TOKEN_CANARY = "canary-token-51d0e2"
+
+
+def test_debug_log_of_the_console_holds_no_secret_or_token(console: Callable[..., Console], tmp_path: Path,
+                                                           repo: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """The console at DEBUG level (``-vv``), synced, diffed and browsed, with a Secret whose value is a canary
+    and a second cluster whose kubeconfig token is one (its server is down, so every retry carries it): the
+    private log file has plenty of DEBUG lines and neither canary, plain or base64 (docs/reliability.md, S8)."""
+    import base64
+
+    import yaml
+
+    from tests.cluster.conftest import app_objects, commit
+
+    objects = app_objects(namespace)
+    objects[2]["stringData"] = {"token": SECRET_CANARY}
+    commit(repo, objects, "web: canary secret")
+    kubeconfig = tmp_path / "token.kubeconfig"
+    kubeconfig.write_text(yaml.safe_dump({
+        "apiVersion": "v1", "kind": "Config", "current-context": "down",
+        "clusters": [{"name": "down", "cluster": {"server": "https://127.0.0.1:1", "insecure-skip-tls-verify": True}}],
+        "users": [{"name": "tok", "user": {"token": TOKEN_CANARY}}],
+        "contexts": [{"name": "down", "context": {"cluster": "down", "user": "tok"}}]}))
+    fleet = fleet_file(tmp_path, repo, cluster, namespace)
+    data = yaml.safe_load(fleet.read_text())
+    data["clusters"].append({"name": "down", "kubeconfig": str(kubeconfig), "context": "down"})
+    data["apps"][0]["clusters"] = [cluster.name]
+    fleet.write_text(yaml.safe_dump(data))
+    c = console("-vv", "console", "--fleet", str(fleet))
+    c.wait_for(lambda s: "OutOfSync" in app_line(s, namespace), "the app, not yet synced")
+    c.keys("s")
+    c.wait_for(lambda s: "Press y" in s, "the sync confirmation")
+    c.keys("y")
+    c.wait_for(lambda s: "Synced" in app_line(s, namespace) and "OutOfSync" not in app_line(s, namespace),
+               "the app synced")
+    c.keys("Enter", "d", "Escape", "Escape", "h", "Escape", "q")
+    time.sleep(1)
+    log = tmp_path / "state" / "fleetdeck" / "fleetdeck.log"
+    text = log.read_text(errors="replace")
+    assert text.count(" DEBUG ") > 10, text[-2000:]
+    for canary in (SECRET_CANARY, TOKEN_CANARY):
+        for form in (canary, base64.b64encode(canary.encode()).decode()):
+            assert form not in text, f"{form} in the console's log"
+    assert "down" in text  # the dead cluster's retries were logged, so the token had its chance to leak
