@@ -7,12 +7,15 @@ malformed or hostile file is a ``ManifestError`` naming the file and line, never
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from core.desired.health_scripts import load_health_checks
 from core.desired.yamlload import load_documents
 from core.errors import ManifestError
 from core.reconcile.drift_report import drift_report as _drift_report
 from core.reconcile.health import health_of
+from core.settings import HealthSettings
 
 
 def _one_object(text: str, name: str) -> dict[str, Any]:
@@ -39,13 +42,20 @@ def drift_report(desired: str, live: str, *, namespace: str, desired_name: str, 
     return _drift_report(desired_obj, live_obj, namespace_default=namespace)
 
 
-def health_report(live: str, *, name: str) -> dict[str, Any]:
-    """``{"status", "message"}`` for a live object text; kinds without a health rule report ``None``.
+def health_report(live: str, *, name: str, customizations: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"status", "message", "source"}`` for a live object text; kinds without a health rule report ``None``.
+
+    Custom health scripts come from ``customizations`` and ``FLEETDECK_RESOURCE_CUSTOMIZATIONS``, loaded by
+    the same ``core.desired.health_scripts.load_health_checks`` the engine uses; ``source`` says which
+    script judged the object (``script: …``).
 
     Raises:
         ManifestError: the input is not exactly one valid Kubernetes object.
+        ConfigError: a customizations path does not exist or cannot be parsed.
     """
-    health = health_of(_one_object(live, name))
+    obj = _one_object(live, name)
+    scripts = load_health_checks(HealthSettings(customizations=tuple(customizations)))
+    health = health_of(obj, scripts)
     if health is None:
-        return {"status": None, "message": "this kind has no health rule"}
-    return {"status": health.status.value, "message": health.message}
+        return {"status": None, "message": "this kind has no health rule", "source": ""}
+    return {"status": health.status.value, "message": health.message, "source": health.source}

@@ -30,6 +30,7 @@ from core.desired.spec import (
     AppSpec,
     ClusterSpec,
     FleetConfig,
+    HealthSpec,
     IgnoreSpec,
     ImportSpec,
     RepoSpec,
@@ -47,6 +48,7 @@ __all__ = [
     "ClusterSpec",
     "ConfigErrors",
     "FleetConfig",
+    "HealthSpec",
     "IgnoreSpec",
     "ImportSpec",
     "RepoSpec",
@@ -205,6 +207,8 @@ class _Builder:
             apps=apps,
             read_only=bool(values.get("readOnly", False)),
             imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux"))),
+            health=HealthSpec(customizations=tuple(str(p) for p in (values.get("health") or {}).get(
+                "customizations", ()))),
         )
 
     def repo(self, values: Mapping[str, Any]) -> RepoSpec:

@@ -176,6 +176,14 @@ class AppSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """The fleet file's ``health`` section."""
+
+    customizations: tuple[str, ...] = ()
+    """Argo CD resource customizations (directories or argocd-cm files), relative to the fleet file."""
+
+
+@dataclass(frozen=True, slots=True)
 class FleetConfig:
     """The whole fleet file."""
 
@@ -185,6 +193,12 @@ class FleetConfig:
     apps: tuple[AppSpec, ...]
     read_only: bool = False
     imports: ImportSpec = field(default_factory=ImportSpec)
+    health: HealthSpec = field(default_factory=HealthSpec)
+
+    @property
+    def health_customizations(self) -> tuple[str, ...]:
+        """The ``health.customizations`` paths as written (relative to the fleet file's directory)."""
+        return self.health.customizations
 
     def cluster(self, name: str) -> ClusterSpec | None:
         """The cluster called ``name``, if any."""

@@ -283,7 +283,8 @@ class Actions:
                                      automated=automated, self_heal=automated and self_heal,
                                      reason=f"rollback to {plan.revision[:8]}"
                                      if plan.kind == "rollback" else "",
-                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
+                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else (),
+                                     health_checks=self.engine.health_checks),
             clock=self.engine.clock,
         )
         self._running[target.id] = operation

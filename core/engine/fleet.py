@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.aio import Latest, create_guarded_task, stop_tasks
+from core.desired.health_scripts import load_health_checks
 from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
@@ -78,6 +79,8 @@ class FleetEngine:
         self.clock = clock
         self.repo = ConfigRepo(fleet.repo, cache_dir / "git")
         self.renderer = Renderer(settings.git)
+        self.health_checks = load_health_checks(settings.health, fleet)
+        """Custom health scripts (Argo CD health.lua): rows, sync health waits and previews all use these."""
         self.clusters: dict[str, ClusterRuntime] = {}
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
@@ -356,7 +359,7 @@ class FleetEngine:
         desired = desired or Desired(None, error="not rendered yet")
         return evaluate(target, desired, runtime.view, predicted=self.predicted.get(target.id, {}),
                         context=runtime.context(target, self.operations.get(target.id), head=self._head),
-                        memo=self.verdicts.setdefault(target.id, {}))
+                        memo=self.verdicts.setdefault(target.id, {}), scripts=self.health_checks)
 
     def _build_snapshot(self) -> FleetSnapshot:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
@@ -448,7 +451,7 @@ class FleetEngine:
         """
         runtime = self.clusters[target.cluster.name]
         return evaluate(target, desired, runtime.view, predicted={},
-                        context=runtime.context(target, None, head=self._head))
+                        context=runtime.context(target, None, head=self._head), scripts=self.health_checks)
 
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""

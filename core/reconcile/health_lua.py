@@ -1,0 +1,327 @@
+"""Argo CD custom health checks (``health.lua`` resource customizations), run unmodified in a Lua sandbox.
+
+Role: implements ``core.reconcile.health.ScriptedHealth``. Each script is an Argo CD health check as
+written for ``argocd-cm`` or the ``resource_customizations`` directory: it reads the global ``obj`` (the
+live object as a Lua table) and returns a table ``hs`` with ``status`` (Healthy, Progressing, Degraded,
+Suspended, Missing, Unknown) and ``message``. The scripts run in LuaJIT 2.1 (``lupa.luajit21``; Lua 5.1
+semantics like Argo CD's gopher-lua), falling back to lupa's Lua 5.1 or default runtime.
+
+Which script judges an object (Argo CD's order): an argocd-cm entry for the exact ``group/Kind`` (``Kind``
+for the core group), then an argocd-cm wildcard entry (``*.crossplane.io/*``), then a directory script for
+the exact kind, then a directory wildcard (``_.crossplane.io/_`` in a directory name, ``_`` standing for
+``*``). Within one tier the source configured first wins, and among wildcards the most specific pattern
+(most literal characters). Patterns are globs (``*``, ``?``, ``[...]``) matched against ``group/Kind``.
+
+Sandbox: the script sees ``obj``, the base functions of Lua (``pairs``, ``ipairs``, ``type``, ``tostring``,
+``tonumber``, ``pcall``, ``error``, ``select``, ``unpack``, ``next``, ``setmetatable``…), read-only
+``string``, ``table`` and ``math`` libraries, and Argo CD's safe ``os`` (``os.time``, ``os.date``; also
+what ``require("os")`` returns, as in Argo CD). There is no ``io``, no other ``os`` function, no ``load``,
+``loadstring``, ``dofile``, ``loadfile``, ``require`` of anything else, ``debug``, ``package``,
+``collectgarbage``, ``getfenv``/``setfenv``, ``coroutine``, ``jit`` or ``string.dump``; the string
+metatable is protected. Every call gets fresh globals, so nothing one call sets is seen by the next.
+Each call runs under an instruction budget (a count hook installed before ``debug`` is taken away; the
+JIT compiler is off so the hook always fires), a memory budget (lupa's ``max_memory`` allocator limit,
+counted from the runtime's use before the call) and a wall-time limit (checked in the hook); a script
+cannot catch these with ``pcall``. A script that fails, exceeds a budget or returns something else than a
+table with a valid status judges its object ``Unknown`` with ``health script failed: …``; its message is
+sanitized (``core.sanitize.clean``). One Lua runtime per thread; each script is compiled once per runtime.
+
+Known limit: a single library call (a pathological ``string.find`` pattern over a long string) runs to its
+end before the hook can stop it. ``metadata.managedFields`` is not passed to scripts (no health check
+reads it, and it is often the largest part of an object); a ``null`` inside a list leaves a hole
+(gopher-lua drops it instead).
+
+Constraint: pure; no I/O. Scripts arrive as text (``HealthScript``); ``core.desired.health_scripts``
+reads them from directories and argocd-cm files.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import importlib
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from types import ModuleType
+from typing import Any
+
+from core.model import Health, HealthStatus
+from core.sanitize import clean
+from core.settings import HealthSettings
+
+ARGOCD_CM = 0
+"""Tier of scripts from argocd-cm entries (checked before directory scripts, as Argo CD does)."""
+DIRECTORY = 1
+"""Tier of scripts from a ``resource_customizations``-style directory."""
+
+FAILED = "health script failed: "
+MESSAGE_LIMIT = 1000
+"""Longest message kept from a script (characters)."""
+HOOK_EVERY = 1000
+"""VM instructions between two calls of the budget hook."""
+CLOCK_EVERY = 10
+"""Hook calls between two looks at the wall clock."""
+
+_VALID = {status.value: status for status in HealthStatus}
+
+
+@dataclass(frozen=True, slots=True)
+class HealthScript:
+    """One ``health.lua``: the kinds it judges, its text and where it came from."""
+
+    pattern: str
+    """``group/Kind`` (``Kind`` for the core group), or a glob over that (``*.crossplane.io/*``)."""
+    source: str
+    """The Lua text, exactly as Argo CD would run it."""
+    where: str
+    """Where it was configured, for ``Health.source``: ``argoproj.io/Rollout/health.lua`` or
+    ``argocd-cm resource.customizations.health.cert-manager.io_Certificate``."""
+    tier: int = DIRECTORY
+    """``ARGOCD_CM`` or ``DIRECTORY``."""
+
+    @property
+    def wildcard(self) -> bool:
+        """Whether the pattern is a glob rather than one kind."""
+        return any(ch in self.pattern for ch in "*?[")
+
+
+def kind_key(group: str, kind: str) -> str:
+    """Argo CD's key of a kind: ``group/Kind``, or ``Kind`` for the core group."""
+    return f"{group}/{kind}" if group else kind
+
+
+def _specificity(script: HealthScript) -> int:
+    return sum(1 for ch in script.pattern if ch not in "*?[]")
+
+
+def _lua_module() -> ModuleType:
+    """``lupa.luajit21`` (Lua 5.1 semantics, as gopher-lua), else ``lupa.lua51``, else lupa's default."""
+    for name in ("lupa.luajit21", "lupa.lua51", "lupa"):
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise ImportError("lupa is not installed")
+
+
+# The privileged part runs once per runtime with the full standard library; it keeps what the sandbox
+# needs in locals and gives Python one function, ``run``. Scripts never see this chunk's environment.
+_SETUP = r"""
+local now, instruction_budget, hook_every, clock_every = ...
+local sethook = debug.sethook
+local pcall_, xpcall_, error_, type_, select_, rawget_ = pcall, xpcall, error, type, select, rawget
+local setfenv_, setmetatable_, tostring_, loadstring_ = setfenv, setmetatable, tostring, loadstring
+local pairs_ = pairs
+if jit then jit.off() end
+getmetatable("").__metatable = false
+
+local function readonly(lib, name, skip)
+  local copy = {}
+  for k, v in pairs_(lib) do if not (skip and skip[k]) then copy[k] = v end end
+  return setmetatable_({}, {
+    __index = copy,
+    __newindex = function() error_(name .. " is read-only in health scripts", 2) end,
+    __metatable = false,
+  })
+end
+
+local safe_os = readonly({time = os.time, date = os.date}, "os")
+local call = {failure = nil}
+
+local function checked(ok, ...)
+  if call.failure then error_(call.failure, 0) end
+  if not ok and select_(1, ...) == "not enough memory" then
+    call.failure = "memory budget exhausted"
+    error_(call.failure, 0)
+  end
+  return ok, ...
+end
+
+local base = {
+  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
+  tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, rawequal = rawequal,
+  rawget = rawget, setmetatable = setmetatable, getmetatable = getmetatable, _VERSION = _VERSION,
+  pcall = function(f, ...) return checked(pcall_(f, ...)) end,
+  xpcall = function(f, handler) return checked(xpcall_(f, handler)) end,
+  print = function() end,
+  string = readonly(string, "string", {dump = true}),
+  table = readonly(table, "table"),
+  math = readonly(math, "math"),
+  os = safe_os,
+  require = function(name)
+    if name == "os" then return safe_os end
+    error_("require is not available to health scripts (" .. tostring_(name) .. ")", 2)
+  end,
+}
+local env_meta = {__index = base, __metatable = false}
+
+local function compile(text, where)
+  local fn, err = loadstring_(text, "=" .. where)
+  if fn == nil then return false, err end
+  return fn, false
+end
+
+local function judge(ok, hs)
+  if not ok then
+    if call.failure then return "error", call.failure end
+    if type_(hs) == "string" or type_(hs) == "number" then return "error", tostring_(hs) end
+    return "error", "the script raised a " .. type_(hs)
+  end
+  if hs == nil then return "empty" end
+  if type_(hs) ~= "table" then return "error", "expect table output from Lua script, not " .. type_(hs) end
+  local status, message = rawget_(hs, "status"), rawget_(hs, "message")
+  if type_(status) ~= "string" then status = nil end
+  if type_(message) == "number" then message = tostring_(message) end
+  if type_(message) ~= "string" then message = nil end
+  return "ok", status, message
+end
+
+local function run(fn, obj, deadline)
+  local env = setmetatable_({obj = obj}, env_meta)
+  env._G = env
+  setfenv_(fn, env)
+  call.failure = nil
+  local hooks = 0
+  sethook(function()
+    hooks = hooks + 1
+    if call.failure == nil then
+      if hooks > instruction_budget then
+        call.failure = "instruction budget exhausted"
+      elseif hooks % clock_every == 0 and now() > deadline then
+        call.failure = "time limit exceeded"
+      end
+    end
+    if call.failure then error_(call.failure, 0) end
+  end, "", hook_every)
+  local ok, hs = pcall_(fn)
+  sethook()
+  setfenv_(fn, base)
+  return judge(ok, hs)
+end
+
+return compile, run
+"""
+
+
+class _Runtime:
+    """One Lua state (per thread) with its compiled scripts."""
+
+    def __init__(self, module: ModuleType, settings: HealthSettings) -> None:
+        self.runtime = module.LuaRuntime(max_memory=0, register_eval=False, register_builtins=False,
+                                         unpack_returned_tuples=True)
+        self.memory = settings.script_memory
+        self.seconds = settings.script_seconds
+        budget = max(1, settings.script_instructions // HOOK_EVERY)
+        setup = self.runtime.execute("return function(...) " + _SETUP + " end")
+        self.compile, self.run = setup(time.monotonic, budget, HOOK_EVERY, CLOCK_EVERY)
+        self.compiled: dict[int, Any] = {}
+        """id(HealthScript) → compiled chunk, or the compile error as a str."""
+        self.error_type: type[BaseException] = module.LuaError
+
+    def call(self, script: HealthScript, obj: Mapping[str, Any]) -> tuple[Any, ...]:
+        fn = self.compiled.get(id(script))
+        if fn is None:
+            compiled, error = self.compile(script.source, script.where)
+            fn = self.compiled[id(script)] = compiled if compiled is not False else str(error)
+        if isinstance(fn, str):
+            return ("error", fn)
+        runtime = self.runtime
+        table = runtime.table_from(_visible(obj), recursive=True)
+        runtime.set_max_memory(runtime.get_memory_used() + self.memory)
+        try:
+            result: tuple[Any, ...] = self.run(fn, table, time.monotonic() + self.seconds)
+        except self.error_type as exc:  # outside the script's pcall: the budget ran out in the runner
+            message = str(exc)
+            result = ("error", "memory budget exhausted" if "not enough memory" in message else message)
+        finally:
+            runtime.set_max_memory(0)
+        if result[0] == "error":
+            del table
+            runtime.gccollect()
+        return result
+
+
+def _visible(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``obj`` without ``metadata.managedFields``."""
+    meta = obj.get("metadata")
+    if isinstance(meta, Mapping) and "managedFields" in meta:
+        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
+    return obj
+
+
+class LuaHealthChecks:
+    """Argo CD health scripts by kind; ``check`` runs the one for an object's kind.
+
+    Args:
+        scripts: every configured script, in the order their sources were configured.
+        settings: the budgets of one call (instructions, memory, wall time).
+    """
+
+    def __init__(self, scripts: Iterable[HealthScript], settings: HealthSettings | None = None) -> None:
+        self.settings = settings or HealthSettings()
+        ordered = sorted(scripts, key=lambda s: s.tier)  # stable: configuration order within a tier
+        self.scripts = tuple(ordered)
+        self._exact: dict[str, HealthScript] = {}
+        for script in ordered:
+            if not script.wildcard:
+                self._exact.setdefault(script.pattern, script)
+        self._wildcards = sorted((s for s in ordered if s.wildcard), key=lambda s: (s.tier, -_specificity(s)))
+        self._by_kind: dict[tuple[str, str], HealthScript | None] = {}
+        self._module = _lua_module()
+        self._local = threading.local()
+
+    def __len__(self) -> int:
+        return len(self.scripts)
+
+    @property
+    def lua_implementation(self) -> str:
+        """The Lua runtime in use (``LuaJIT 2.1…`` or ``Lua 5.1``)."""
+        return str(self._runtime().runtime.lua_implementation)
+
+    def script_for(self, group: str, kind: str) -> HealthScript | None:
+        """The script that judges ``group/kind``, or None."""
+        cached = self._by_kind.get((group, kind), ...)
+        if cached is not ...:
+            return cached
+        key = kind_key(group, kind)
+        found = None
+        for tier in (ARGOCD_CM, DIRECTORY):
+            exact = self._exact.get(key)
+            if exact is not None and exact.tier == tier:
+                found = exact
+                break
+            found = next((s for s in self._wildcards if s.tier == tier and fnmatch.fnmatchcase(key, s.pattern)),
+                         None)
+            if found is not None:
+                break
+        self._by_kind[(group, kind)] = found
+        return found
+
+    def check(self, obj: Mapping[str, Any]) -> Health | None:
+        """The verdict of the script for ``obj``'s kind, or None when no script covers it."""
+        group = str(obj.get("apiVersion") or "").rpartition("/")[0]
+        script = self.script_for(group, str(obj.get("kind") or ""))
+        if script is None:
+            return None
+        return self.run(script, obj)
+
+    def run(self, script: HealthScript, obj: Mapping[str, Any]) -> Health:
+        """Run ``script`` on ``obj`` (whatever its kind)."""
+        source = f"script: {script.where}"
+        outcome = self._runtime().call(script, obj)
+        if outcome[0] == "error":
+            return Health(HealthStatus.UNKNOWN, clean(FAILED + str(outcome[1]), max_length=MESSAGE_LIMIT), source)
+        if outcome[0] == "empty":
+            return Health(HealthStatus.UNKNOWN, FAILED + "it returned nothing", source)
+        status = _VALID.get(outcome[1]) if isinstance(outcome[1], str) else None
+        if status is None:
+            return Health(HealthStatus.UNKNOWN, "Lua returned an invalid health status", source)
+        message = outcome[2] if isinstance(outcome[2], str) else ""
+        return Health(status, clean(message, max_length=MESSAGE_LIMIT), source)
+
+    def _runtime(self) -> _Runtime:
+        runtime: _Runtime | None = getattr(self._local, "runtime", None)
+        if runtime is None:
+            runtime = self._local.runtime = _Runtime(self._module, self.settings)
+        return runtime
