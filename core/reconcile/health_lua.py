@@ -165,10 +165,11 @@ end
 local function judge(ok, hs)
   if not ok then
     if call.failure then return "error", call.failure end
+    if hs == "not enough memory" then return "error", "memory budget exhausted" end
     if type_(hs) == "string" or type_(hs) == "number" then return "error", tostring_(hs) end
     return "error", "the script raised a " .. type_(hs)
   end
-  if hs == nil then return "empty" end
+  if hs == nil then return "empty", false, false end
   if type_(hs) ~= "table" then return "error", "expect table output from Lua script, not " .. type_(hs) end
   local status, message = rawget_(hs, "status"), rawget_(hs, "message")
   if type_(status) ~= "string" then status = nil end

@@ -1,0 +1,68 @@
+"""Health scripts named by the fleet file judge the engine's rows and a sync's health waits alike."""
+
+from __future__ import annotations
+
+import yaml
+
+from core.model import HealthStatus, ResourceKey, SyncStatus
+from tests.engine.conftest import CONFIG, WEB, Fleet, StartEngine, write_app
+from tests.engine.test_engine import app_row, wait_for
+
+CONFIGMAP_SCRIPT = """
+hs = {}
+hs.status = "Healthy"
+hs.message = "mode " .. obj.data.mode
+return hs
+"""
+
+HELD_DEPLOYMENT = """
+hs = {}
+if obj.spec.replicas ~= nil and obj.spec.replicas > 1 then
+  hs.status = "Degraded"
+  hs.message = string.format("held by policy: %d replicas", obj.spec.replicas)
+  return hs
+end
+hs.status = "Healthy"
+return hs
+"""
+
+
+def with_customizations(fleet: Fleet, scripts: dict[str, str]) -> None:
+    root = fleet.tmp / "customizations"
+    for relative, text in scripts.items():
+        (root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (root / relative).write_text(text)
+    config = yaml.safe_load(fleet.fleet_file.read_text())
+    config["health"] = {"customizations": ["customizations"]}
+    fleet.fleet_file.write_text(yaml.safe_dump(config))
+
+
+async def test_rows_show_script_health_and_its_source(fleet: Fleet, started: StartEngine) -> None:
+    with_customizations(fleet, {"ConfigMap/health.lua": CONFIGMAP_SCRIPT})
+    engine = await started()
+    plan = await engine.plan_sync("web", "dev")
+    states = [s async for s in engine.run(plan)]
+    assert states[-1].phase.successful, states[-1].message
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                          and app_row(s, "web", "dev").health.status is HealthStatus.HEALTHY)
+    row = app_row(snap, "web", "dev")
+    config = next(r for r in row.resources if r.key == ResourceKey("", "ConfigMap", "web", "web-config"))
+    assert config.health is not None
+    assert (config.health.status, config.health.message, config.health.source) == (
+        HealthStatus.HEALTHY, "mode blue", "script: ConfigMap/health.lua")
+
+
+async def test_sync_health_wait_uses_the_same_scripts(fleet: Fleet, started: StartEngine) -> None:
+    """The built-in rule would call the Deployment Healthy; the script holds it Degraded and the sync stops
+    before the next wave."""
+    later = {**CONFIG, "metadata": {**CONFIG["metadata"], "annotations": {"argocd.argoproj.io/sync-wave": "1"}}}
+    write_app(fleet.repo, [WEB, later], "web: config in a later wave")
+    with_customizations(fleet, {"apps/Deployment/health.lua": HELD_DEPLOYMENT})
+    engine = await started()
+    plan = await engine.plan_sync("web", "dev")
+    states = [s async for s in engine.run(plan)]
+    assert not states[-1].phase.successful
+    assert "is Degraded: held by policy: 2 replicas" in states[-1].message
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").health.status is HealthStatus.DEGRADED)
+    web = next(r for r in app_row(snap, "web", "dev").resources if r.key.kind == "Deployment")
+    assert web.health is not None and web.health.source == "script: apps/Deployment/health.lua"
