@@ -26,10 +26,15 @@ cannot catch these with ``pcall``. A script that fails, exceeds a budget or retu
 table with a valid status judges its object ``Unknown`` with ``health script failed: …``; its message is
 sanitized (``core.sanitize.clean``). One Lua runtime per thread; each script is compiled once per runtime.
 
+The object crosses into Lua as tables filled in as the script reads them: a map's scalars and lists (with
+the maps inside the lists) are set the first time the script touches the map, its nested maps wait the
+same way; ``pairs``, ``next``, ``rawget``, ``getmetatable`` and ``setmetatable`` fill a map first, so the
+tables behave as gopher-lua's (``#`` and ``ipairs`` on lists, ``nil`` for absent fields, JSON ``null``
+dropped from maps and lists). ``metadata.managedFields`` is not passed (no health check reads it, and it
+is often the largest part of an object).
+
 Known limit: a single library call (a pathological ``string.find`` pattern over a long string) runs to its
-end before the hook can stop it. ``metadata.managedFields`` is not passed to scripts (no health check
-reads it, and it is often the largest part of an object); a ``null`` inside a list leaves a hole
-(gopher-lua drops it instead).
+end before the hook can stop it.
 
 Constraint: pure; no I/O. Scripts arrive as text (``HealthScript``); ``core.desired.health_scripts``
 reads them from directories and argocd-cm files.
@@ -64,6 +69,10 @@ CLOCK_EVERY = 10
 """Hook calls between two looks at the wall clock."""
 
 _VALID = {status.value: status for status in HealthStatus}
+FLAT_LIMIT = 2000
+"""Most values a map's level is passed as (beyond it, as two tables: Lua's C stack is bounded)."""
+_SCALARS = frozenset({str, int, float, bool})
+"""JSON scalar types (null is left out: nil in Lua)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,13 +117,70 @@ def _lua_module() -> ModuleType:
 # The privileged part runs once per runtime with the full standard library; it keeps what the sandbox
 # needs in locals and gives Python one function, ``run``. Scripts never see this chunk's environment.
 _SETUP = r"""
-local now, instruction_budget, hook_every, clock_every = ...
-local sethook = debug.sethook
+local now, expand, instruction_budget, hook_every, clock_every = ...
+local sethook, force_metatable = debug.sethook, debug.setmetatable
 local pcall_, xpcall_, error_, type_, select_, rawget_ = pcall, xpcall, error, type, select, rawget
 local setfenv_, setmetatable_, tostring_, loadstring_ = setfenv, setmetatable, tostring, loadstring
-local pairs_ = pairs
+local pairs_, next_, rawset_, getmetatable_ = pairs, next, rawset, getmetatable
 if jit then jit.off() end
 getmetatable("").__metatable = false
+
+-- The live object becomes Lua tables as the script reads it: a map is filled in (its scalars and
+-- lists, lists converted whole so # and ipairs work) the first time it is touched; its nested maps
+-- wait the same way. pairs, next, rawget, getmetatable and setmetatable fill a map first, so a script
+-- cannot tell a waiting map from a filled one.
+local sources = setmetatable_({}, {__mode = "k"})
+local waiting = {__metatable = false}
+local function lazy(source)
+  local t = setmetatable_({}, waiting)
+  sources[t] = source
+  return t
+end
+-- expand() returns one level of a map flat, as (key, tag, value) triples: tag 0 a scalar, tag 1 the
+-- handle of a nested map, tag 2 a list of n items, each (tag, value) in turn, tag 3 a map inside a list
+-- given inline as n triples (or, for a large map, -1 and two tables: its plain entries and its nested
+-- maps' handles).
+local list_from, map_from
+function list_from(r, i, n)
+  local list = {}
+  for j = 1, n do
+    local tag, v = r[i], r[i + 1]
+    i = i + 2
+    if tag == 1 then v = lazy(v) elseif tag == 2 then v, i = list_from(r, i, v)
+    elseif tag == 3 then v, i = map_from(r, i, v) end
+    list[j] = v
+  end
+  return list, i
+end
+function map_from(r, i, n, t)
+  t = t or {}
+  for _ = 1, n do
+    local k, tag, v = r[i], r[i + 1], r[i + 2]
+    i = i + 3
+    if tag == 1 then v = lazy(v) elseif tag == 2 then v, i = list_from(r, i, v)
+    elseif tag == 3 then v, i = map_from(r, i, v) end
+    rawset_(t, k, v)
+  end
+  return t, i
+end
+local function put(t, first, ...)
+  if first == -1 then
+    local plain, maps = ...
+    for k, v in next_, plain do rawset_(t, k, v) end
+    for k, handle in next_, maps do rawset_(t, k, lazy(handle)) end
+    return t
+  end
+  return (map_from({...}, 1, first, t))
+end
+local function fill(t)
+  local source = sources[t]
+  if source == nil then return t end
+  sources[t] = nil
+  force_metatable(t, nil)
+  return put(t, expand(source))
+end
+waiting.__index = function(t, k) return rawget_(fill(t), k) end
+waiting.__newindex = function(t, k, v) rawset_(fill(t), k, v) end
 
 local function readonly(lib, name, skip)
   local copy = {}
@@ -139,9 +205,14 @@ local function checked(ok, ...)
 end
 
 local base = {
-  assert = assert, error = error, ipairs = ipairs, next = next, pairs = pairs, select = select,
+  assert = assert, error = error, ipairs = ipairs, select = select,
   tonumber = tonumber, tostring = tostring, type = type, unpack = unpack, rawequal = rawequal,
-  rawget = rawget, setmetatable = setmetatable, getmetatable = getmetatable, _VERSION = _VERSION,
+  _VERSION = _VERSION,
+  next = function(t, k) return next_(fill(t), k) end,
+  pairs = function(t) return pairs_(fill(t)) end,
+  rawget = function(t, k) return rawget_(fill(t), k) end,
+  getmetatable = function(t) return getmetatable_(fill(t)) end,
+  setmetatable = function(t, m) return setmetatable_(fill(t), m) end,
   pcall = function(f, ...) return checked(pcall_(f, ...)) end,
   xpcall = function(f, handler) return checked(xpcall_(f, handler)) end,
   print = function() end,
@@ -171,6 +242,7 @@ local function judge(ok, hs)
   end
   if hs == nil then return "empty", false, false end
   if type_(hs) ~= "table" then return "error", "expect table output from Lua script, not " .. type_(hs) end
+  fill(hs)
   local status, message = rawget_(hs, "status"), rawget_(hs, "message")
   if type_(status) ~= "string" then status = nil end
   if type_(message) == "number" then message = tostring_(message) end
@@ -178,23 +250,25 @@ local function judge(ok, hs)
   return "ok", status, message
 end
 
-local function run(fn, obj, deadline)
-  local env = setmetatable_({obj = obj}, env_meta)
+local hooks, deadline = 0, 0
+local function hook()
+  hooks = hooks + 1
+  if call.failure == nil then
+    if hooks > instruction_budget then
+      call.failure = "instruction budget exhausted"
+    elseif hooks % clock_every == 0 and now() > deadline then
+      call.failure = "time limit exceeded"
+    end
+  end
+  if call.failure then error_(call.failure, 0) end
+end
+
+local function run(fn, until_, ...)
+  local env = setmetatable_({obj = put({}, ...)}, env_meta)
   env._G = env
   setfenv_(fn, env)
-  call.failure = nil
-  local hooks = 0
-  sethook(function()
-    hooks = hooks + 1
-    if call.failure == nil then
-      if hooks > instruction_budget then
-        call.failure = "instruction budget exhausted"
-      elseif hooks % clock_every == 0 and now() > deadline then
-        call.failure = "time limit exceeded"
-      end
-    end
-    if call.failure then error_(call.failure, 0) end
-  end, "", hook_every)
+  call.failure, hooks, deadline = nil, 0, until_
+  sethook(hook, "", hook_every)
   local ok, hs = pcall_(fn)
   sethook()
   setfenv_(fn, base)
@@ -210,13 +284,17 @@ class _Runtime:
 
     def __init__(self, module: ModuleType, settings: HealthSettings) -> None:
         self.runtime = module.LuaRuntime(max_memory=0, register_eval=False, register_builtins=False,
-                                         unpack_returned_tuples=True)
+                                         unpack_returned_tuples=True, attribute_filter=_opaque)
         self.memory = settings.script_memory
         self.seconds = settings.script_seconds
         budget = max(1, settings.script_instructions // HOOK_EVERY)
         setup = self.runtime.execute("return function(...) " + _SETUP + " end")
-        self.compile, self.run = setup(time.monotonic, budget, HOOK_EVERY, CLOCK_EVERY)
+        self.compile, self.run = setup(time.monotonic, self.expand, budget, HOOK_EVERY, CLOCK_EVERY)
         self.compiled: dict[int, Any] = {}
+        self.maps: list[Mapping[str, Any]] = []
+        """The maps of the object being judged; Lua refers to them by index (no Python object crosses)."""
+        self.limit = 0
+        """The memory limit in force (0 while no script runs)."""
         """id(HealthScript) → compiled chunk, or the compile error as a str."""
         self.error_type: type[BaseException] = module.LuaError
 
@@ -228,27 +306,110 @@ class _Runtime:
         if isinstance(fn, str):
             return ("error", fn)
         runtime = self.runtime
-        table = runtime.table_from(_visible(obj), recursive=True)
-        runtime.set_max_memory(runtime.get_memory_used() + self.memory)
+        self.maps = [obj]
+        self.limit = runtime.get_memory_used() + self.memory
+        runtime.set_max_memory(self.limit)
         try:
-            result: tuple[Any, ...] = self.run(fn, table, time.monotonic() + self.seconds)
+            result: tuple[Any, ...] = self.run(fn, time.monotonic() + self.seconds, *self.expand(0))
         except self.error_type as exc:  # outside the script's pcall: the budget ran out in the runner
             message = str(exc)
             result = ("error", "memory budget exhausted" if "not enough memory" in message else message)
         finally:
             runtime.set_max_memory(0)
+            self.limit = 0
+            self.maps = []
         if result[0] == "error":
-            del table
             runtime.gccollect()
         return result
 
+    def expand(self, handle: int) -> tuple[Any, ...]:
+        """One level of a map for Lua (the root before the call; a nested map when the script touches it).
 
-def _visible(obj: Mapping[str, Any]) -> Mapping[str, Any]:
-    """``obj`` without ``metadata.managedFields``."""
-    meta = obj.get("metadata")
-    if isinstance(meta, Mapping) and "managedFields" in meta:
-        return {**obj, "metadata": {k: v for k, v in meta.items() if k != "managedFields"}}
-    return obj
+        Returns, flat, ``(key, tag, value)`` per entry: tag 0 a scalar; tag 1 a nested map's handle (its index
+        in ``self.maps``; the Lua side fills it in the same way when touched); tag 2 a list, whose value is
+        its length, followed by each item as ``(tag, value)``. No table is built on this side, and nothing
+        of a map is converted before the script touches it. A level of more than ``FLAT_LIMIT`` values
+        comes as ``(-1, plain table, nested table)`` instead. JSON null (also inside lists, as gopher-lua
+        drops it) and ``managedFields`` are left out.
+        The conversion is not charged to the script's memory budget: the limit is lifted while it runs (no
+        allocation may fail inside a callback) and raised by what it used.
+        """
+        runtime, maps = self.runtime, self.maps
+        limit = self.limit
+        if limit:
+            runtime.set_max_memory(0)
+        before = runtime.get_memory_used()
+        try:
+            out: list[Any] = [0]
+            source = maps[int(handle)]
+            out[0] = self._map(source, out)
+            if len(out) > FLAT_LIMIT:
+                return self._large(source)
+            return tuple(out)
+        finally:
+            if limit:
+                self.limit = limit + runtime.get_memory_used() - before
+                runtime.set_max_memory(self.limit)
+
+
+    def _map(self, source: Mapping[str, Any], out: list[Any]) -> int:
+        """Append ``(key, tag, value)`` per entry of one map level; the number of entries appended."""
+        maps, count = self.maps, 0
+        for key, item in source.items():
+            kind = type(item)
+            if kind in _SCALARS:
+                out += (key, 0, item)
+            elif kind is dict or isinstance(item, Mapping):
+                out += (key, 1, len(maps))
+                maps.append(item)
+            elif (kind is list or kind is tuple) and key != "managedFields":
+                out.append(key)
+                self._list(item, out)
+            else:
+                continue
+            count += 1
+        return count
+
+    def _list(self, items: Any, out: list[Any]) -> None:
+        """Append ``2, n, (tag, value)…`` for a list; its maps inline (``3, n, triples…``): lists are short
+        and read whole (ipairs over conditions). Null items are dropped, as gopher-lua does."""
+        out += (2, 0)
+        at, count = len(out) - 1, 0
+        for item in items:
+            kind = type(item)
+            if kind in _SCALARS:
+                out += (0, item)
+            elif kind is dict or isinstance(item, Mapping):
+                out += (3, 0)
+                slot = len(out) - 1
+                out[slot] = self._map(item, out)
+            elif kind is list or kind is tuple:
+                self._list(item, out)
+            else:
+                continue
+            count += 1
+        out[at] = count
+
+    def _large(self, source: Mapping[str, Any]) -> tuple[Any, ...]:
+        """A map too large to pass flat: ``(-1, plain entries, nested maps' handles)`` as two tables."""
+        runtime, maps = self.runtime, self.maps
+        plain: dict[str, Any] = {}
+        nested: dict[str, int] = {}
+        for key, item in source.items():
+            if isinstance(item, Mapping):
+                nested[key] = len(maps)
+                maps.append(item)
+            elif isinstance(item, list | tuple):
+                if key != "managedFields":
+                    plain[key] = runtime.table_from([i for i in item if i is not None], recursive=True)
+            elif item is not None:
+                plain[key] = item
+        return (-1, runtime.table_from(plain), runtime.table_from(nested))
+
+
+def _opaque(obj: object, name: object, setting: bool) -> object:
+    """lupa's attribute filter: Lua code may not read or write any attribute of a Python object."""
+    raise AttributeError("Python objects are opaque to health scripts")
 
 
 class LuaHealthChecks:
@@ -318,8 +479,8 @@ class LuaHealthChecks:
         status = _VALID.get(outcome[1]) if isinstance(outcome[1], str) else None
         if status is None:
             return Health(HealthStatus.UNKNOWN, "Lua returned an invalid health status", source)
-        message = outcome[2] if isinstance(outcome[2], str) else ""
-        return Health(status, clean(message, max_length=MESSAGE_LIMIT), source)
+        message = clean(outcome[2], max_length=MESSAGE_LIMIT) if isinstance(outcome[2], str) and outcome[2] else ""
+        return Health(status, message, source)
 
     def _runtime(self) -> _Runtime:
         runtime: _Runtime | None = getattr(self._local, "runtime", None)
