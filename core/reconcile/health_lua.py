@@ -342,7 +342,7 @@ class _Runtime:
         try:
             out: list[Any] = [0]
             source = maps[int(handle)]
-            out[0] = self._map(source, out)
+            out[0] = self._map(source, out, inline=0 if handle else 1)
             if len(out) > FLAT_LIMIT:
                 return self._large(source)
             return tuple(out)
@@ -352,16 +352,26 @@ class _Runtime:
                 runtime.set_max_memory(self.limit)
 
 
-    def _map(self, source: Mapping[str, Any], out: list[Any]) -> int:
-        """Append ``(key, tag, value)`` per entry of one map level; the number of entries appended."""
+    def _map(self, source: Mapping[str, Any], out: list[Any], inline: int = 0) -> int:
+        """Append ``(key, tag, value)`` per entry of one map level; the number of entries appended.
+
+        ``inline`` levels of nested maps are given inline (``3, n, triples…``) rather than as handles: the
+        object's own top-level maps (metadata, spec, status) come with it, as nearly every script reads
+        them, which saves a call back per map.
+        """
         maps, count = self.maps, 0
         for key, item in source.items():
             kind = type(item)
             if kind in _SCALARS:
                 out += (key, 0, item)
             elif kind is dict or isinstance(item, Mapping):
-                out += (key, 1, len(maps))
-                maps.append(item)
+                if inline:
+                    out += (key, 3, 0)
+                    slot = len(out) - 1
+                    out[slot] = self._map(item, out, inline - 1)
+                else:
+                    out += (key, 1, len(maps))
+                    maps.append(item)
             elif (kind is list or kind is tuple) and key != "managedFields":
                 out.append(key)
                 self._list(item, out)

@@ -266,6 +266,37 @@ def test_obj_tables_behave_as_in_gopher_lua() -> None:
                                        "script: t")
 
 
+def test_maps_filled_as_read_are_indistinguishable_from_tables() -> None:
+    """Deep maps (filled when touched), pairs/next/rawget/getmetatable on them, a map returned as hs,
+    maps inside lists, null dropped from lists, and a map too large to pass flat."""
+    script = """
+    local deep = obj.spec.template.spec
+    local keys = {}
+    for k, v in pairs(obj.spec.template.metadata.labels) do keys[#keys + 1] = k .. "=" .. v end
+    table.sort(keys)
+    local first = next(obj.spec.selector)
+    local raw = rawget(obj.spec.strategy, "type")
+    local meta = getmetatable(obj.spec.other)
+    local items = {}
+    for i, item in ipairs(obj.spec.items) do items[#items + 1] = tostring(item.detail and item.detail.reason or item) end
+    local count = 0
+    for _ in pairs(obj.data) do count = count + 1 end
+    obj.spec.result.message = table.concat({deep.containers[1].name, table.concat(keys, ","), first, raw,
+      tostring(meta), #obj.spec.items, table.concat(items, ","), count}, " ")
+    return obj.spec.result
+    """
+    obj = {"apiVersion": "example.com/v1", "kind": "Thing", "metadata": {"name": "t"},
+           "data": {f"k{i}": str(i) for i in range(3000)},
+           "spec": {"template": {"metadata": {"labels": {"b": "2", "a": "1"}},
+                                 "spec": {"containers": [{"name": "web", "image": "nginx"}]}},
+                    "selector": {"app": "web"}, "strategy": {"type": "Recreate"}, "other": {"x": 1},
+                    "items": [{"detail": {"reason": "deep"}}, None, "plain", {"detail": {"reason": "second"}}],
+                    "result": {"status": "Healthy"}}}
+    checks = LuaHealthChecks([HealthScript("example.com/Thing", script, "t")])
+    assert checks.check(obj) == Health(HealthStatus.HEALTHY, "web a=1,b=2 app Recreate nil 3 deep,plain,second 3000",
+                                       "script: t")
+
+
 def test_globals_do_not_leak_between_calls_and_libraries_are_read_only() -> None:
     counting = LuaHealthChecks([HealthScript("example.com/Thing", """
     calls = (calls or 0) + 1
