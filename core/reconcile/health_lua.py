@@ -481,7 +481,10 @@ class LuaHealthChecks:
     def run(self, script: HealthScript, obj: Mapping[str, Any]) -> Health:
         """Run ``script`` on ``obj`` (whatever its kind)."""
         source = f"script: {script.where}"
-        outcome = self._runtime().call(script, obj)
+        try:
+            outcome = self._runtime().call(script, obj)
+        except Exception as exc:  # one object's odd shape must not stop the evaluation of the others
+            outcome = ("error", f"{type(exc).__name__}: {exc}")
         if outcome[0] == "error":
             return Health(HealthStatus.UNKNOWN, clean(FAILED + str(outcome[1]), max_length=MESSAGE_LIMIT), source)
         if outcome[0] == "empty":

@@ -381,6 +381,16 @@ def test_errors_and_bad_results_are_unknown_on_that_resource_only() -> None:
     assert run_one("error({})").message == "health script failed: the script raised a table"
 
 
+def test_an_object_python_cannot_pass_is_unknown_not_a_crash() -> None:
+    deep: Any = "leaf"
+    for _ in range(5000):
+        deep = [deep]
+    checks = LuaHealthChecks([HealthScript("example.com/Thing", 'return {status = "Healthy"}', "t")])
+    verdict = checks.check({**managed("example.com", "Thing"), "spec": {"nested": deep}})
+    assert verdict is not None and verdict.status is HealthStatus.UNKNOWN
+    assert verdict.message.startswith("health script failed: ")
+
+
 def test_script_output_is_sanitized() -> None:
     verdict = run_one('return {status = "Degraded", message = "\\27]0;owned\\7red\\27[31m!\\n" .. string.rep("x", 5000)}')
     assert verdict.status is HealthStatus.DEGRADED
