@@ -64,6 +64,20 @@ def load_health_checks(settings: HealthSettings, fleet: FleetConfig | None = Non
     return LuaHealthChecks(scripts, settings) if scripts else None
 
 
+def with_configmap(checks: LuaHealthChecks | None, configmap: Mapping[str, Any], where: str,
+                   settings: HealthSettings) -> LuaHealthChecks | None:
+    """``checks`` plus the health scripts of an argocd-cm object (read live), which come after them.
+
+    Raises:
+        ConfigError: a ``resource.customizations.health.`` key names no kind.
+    """
+    data = configmap.get("data")
+    added = scripts_from_configmap(data if isinstance(data, Mapping) else {}, where)
+    if not added:
+        return checks
+    return LuaHealthChecks([*(checks.scripts if checks is not None else ()), *added], settings)
+
+
 def read_customizations(path: Path) -> list[HealthScript]:
     """The scripts of one source: a ``resource_customizations`` directory or an argocd-cm file.
 

@@ -176,11 +176,22 @@ class AppSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigMapRef:
+    """A ConfigMap in one of the fleet's clusters."""
+
+    cluster: str
+    namespace: str = "argocd"
+    name: str = "argocd-cm"
+
+
+@dataclass(frozen=True, slots=True)
 class HealthSpec:
     """The fleet file's ``health`` section."""
 
     customizations: tuple[str, ...] = ()
     """Argo CD resource customizations (directories or argocd-cm files), relative to the fleet file."""
+    argocd_config_map: ConfigMapRef | None = None
+    """An argocd-cm read once, live (GET), from a cluster of the fleet when the engine starts."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from core.aio import Latest, create_guarded_task, stop_tasks
-from core.desired.health_scripts import load_health_checks
+from core.desired.health_scripts import load_health_checks, with_configmap
 from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
@@ -45,6 +45,7 @@ from core.model import (
     SyncPlan,
 )
 from core.settings import EngineSettings
+from core.sync.state import CONFIGMAPS
 
 log = logging.getLogger(__name__)
 
@@ -100,6 +101,7 @@ class FleetEngine:
         self._head: Revision | None = None
         self._repo_status = self.repo.status
         self._conditions: list[Condition] = []
+        self._health_errors: list[Condition] = []
         self._config_errors: list[Condition] = []
         self._tasks: list[asyncio.Task[Any]] = []
         self._dry_runs: set[tuple[str, str, ResourceKey]] = set()
@@ -122,6 +124,7 @@ class FleetEngine:
             runtime = ClusterRuntime.create(spec, self, client=self._clients.get(spec.name))
             self.clusters[spec.name] = runtime
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
+        await self._read_live_health_scripts()
         await self._fetch_and_render()
         self._spawn(self._publisher(), "publisher")
         if not self.settings.one_shot:  # a headless verb neither polls Git nor syncs anything by itself
@@ -129,6 +132,22 @@ class FleetEngine:
             if not self.read_only:
                 self._spawn(self.actions.automation_loop(), "automation")
         self.mark_all_dirty()
+
+    async def _read_live_health_scripts(self) -> None:
+        """Add the health scripts of the argocd-cm the fleet file names, read once (GET) from its cluster."""
+        ref = self.fleet.health.argocd_config_map
+        runtime = self.clusters.get(ref.cluster) if ref is not None else None
+        if ref is None or runtime is None:
+            return
+        where = f"{ref.namespace}/{ref.name} on {ref.cluster}"
+        try:
+            obj = await runtime.api.get(CONFIGMAPS, ref.name, ref.namespace)
+            if obj is None:
+                raise FleetdeckError(f"ConfigMap {where} not found")
+            self.health_checks = with_configmap(self.health_checks, obj, f"argocd-cm {where}", self.settings.health)
+        except FleetdeckError as exc:
+            self._health_errors = [Condition("HealthScripts", f"health scripts of {where} not loaded: {exc}",
+                                             Severity.WARNING)]
 
     async def stop(self) -> None:
         """Stop every task and close every cluster connection."""
@@ -366,7 +385,8 @@ class FleetEngine:
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
             clusters=tuple(c.status() for c in self.clusters.values()), repo=self._repo_status,
-            read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions),
+            read_only=self.read_only,
+            conditions=tuple(self._config_errors + self._conditions + self._health_errors),
         )
 
     # ------------------------------------------------------------------------------------ dry runs

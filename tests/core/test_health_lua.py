@@ -527,3 +527,13 @@ def test_fleet_file_names_customizations_relative_to_itself(tmp_path: Path, cust
     }))
     with pytest.raises(ConfigError, match="customization"):
         load_fleet(fleet_file)
+    fleet_file.write_text(yaml.safe_dump({
+        "repo": {"url": str(tmp_path)}, "clusters": [{"name": "dev"}], "health": {"argocdConfigMap": {"cluster": "nope"}},
+    }))
+    with pytest.raises(ConfigError, match="unknown cluster 'nope'"):
+        load_fleet(fleet_file)
+    fleet_file.write_text(yaml.safe_dump({
+        "repo": {"url": str(tmp_path)}, "clusters": [{"name": "dev"}], "health": {"argocdConfigMap": {"cluster": "dev"}},
+    }))
+    ref = load_fleet(fleet_file).health.argocd_config_map
+    assert ref is not None and (ref.cluster, ref.namespace, ref.name) == ("dev", "argocd", "argocd-cm")

@@ -66,3 +66,36 @@ async def test_sync_health_wait_uses_the_same_scripts(fleet: Fleet, started: Sta
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").health.status is HealthStatus.DEGRADED)
     web = next(r for r in app_row(snap, "web", "dev").resources if r.key.kind == "Deployment")
     assert web.health is not None and web.health.source == "script: apps/Deployment/health.lua"
+
+
+def with_live_argocd_cm(fleet: Fleet, cluster: str = "prod") -> None:
+    config = yaml.safe_load(fleet.fleet_file.read_text())
+    config["health"] = {"argocdConfigMap": {"cluster": cluster}}
+    fleet.fleet_file.write_text(yaml.safe_dump(config))
+
+
+async def test_argocd_cm_read_live_from_a_cluster(fleet: Fleet, started: StartEngine) -> None:
+    """The argocd-cm named by the fleet file is read (GET) from its cluster; its scripts judge every cluster."""
+    fleet.clusters["prod"].seed_apply({
+        "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "argocd-cm", "namespace": "argocd"},
+        "data": {"resource.customizations.health.ConfigMap": CONFIGMAP_SCRIPT}})
+    with_live_argocd_cm(fleet)
+    engine = await started()
+    plan = await engine.plan_sync("web", "dev")
+    states = [s async for s in engine.run(plan)]
+    assert states[-1].phase.successful, states[-1].message
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
+    config = next(r for r in app_row(snap, "web", "dev").resources if r.key.kind == "ConfigMap")
+    assert config.health is not None
+    assert (config.health.message, config.health.source) == (
+        "mode blue", "script: argocd-cm resource.customizations.health.ConfigMap")
+    assert not [c for c in snap.conditions if c.type == "HealthScripts"]
+
+
+async def test_a_missing_live_argocd_cm_is_a_warning(fleet: Fleet, started: StartEngine) -> None:
+    with_live_argocd_cm(fleet)
+    engine = await started()
+    snap = await wait_for(engine, lambda s: any(c.type == "HealthScripts" for c in s.conditions))
+    warning = next(c for c in snap.conditions if c.type == "HealthScripts")
+    assert "argocd/argocd-cm on prod" in warning.message and "not found" in warning.message
+    assert engine.health_checks is None
