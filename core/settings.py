@@ -84,8 +84,8 @@ class HealthSettings:
     """Lua VM instructions one call may run: a health check needs a few thousand; 10 million take about
     0.1 s, so a script stuck in a loop fails in well under the time limit."""
     script_memory: int = 32 * 1024 * 1024
-    """Bytes one call may allocate beyond what the runtime held before it (the object's table is counted
-    before the call): a check builds a few small tables."""
+    """Bytes one call may allocate beyond what the runtime held before it, the tables of the object parts
+    the script reads included: a check builds a few small tables, and an object is at most ~1.5 MiB."""
     script_seconds: float = 1.0
     """Wall time one call may take (Argo CD's own limit for a Lua script)."""
 

@@ -21,14 +21,16 @@ what ``require("os")`` returns, as in Argo CD). There is no ``io``, no other ``o
 metatable is protected. Every call gets fresh globals, so nothing one call sets is seen by the next.
 Each call runs under an instruction budget (a count hook installed before ``debug`` is taken away; the
 JIT compiler is off so the hook always fires), a memory budget (lupa's ``max_memory`` allocator limit,
-counted from the runtime's use before the call) and a wall-time limit (checked in the hook); a script
+counted from the runtime's use before the call; the tables of the object parts the script reads count,
+the conversion work on the Python side does not) and a wall-time limit (checked in the hook); a script
 cannot catch these with ``pcall``. A script that fails, exceeds a budget or returns something else than a
 table with a valid status judges its object ``Unknown`` with ``health script failed: …``; its message is
 sanitized (``core.sanitize.clean``). One Lua runtime per thread; each script is compiled once per runtime.
 
-The object crosses into Lua as tables filled in as the script reads them: a map's scalars and lists (with
-the maps inside the lists) are set the first time the script touches the map, its nested maps wait the
-same way; ``pairs``, ``next``, ``rawget``, ``getmetatable`` and ``setmetatable`` fill a map first, so the
+The object crosses into Lua as tables filled in as the script reads them: its top two levels come with
+the call (nearly every script reads ``metadata``, ``spec`` and ``status``); a deeper map's scalars and
+lists (with the maps inside the lists) are set the first time the script touches it, its nested maps wait
+the same way; ``pairs``, ``next``, ``rawget``, ``getmetatable`` and ``setmetatable`` fill a map first, so the
 tables behave as gopher-lua's (``#`` and ``ipairs`` on lists, ``nil`` for absent fields, JSON ``null``
 dropped from maps and lists). ``metadata.managedFields`` is not passed (no health check reads it, and it
 is often the largest part of an object).
@@ -226,6 +228,7 @@ local base = {
   end,
 }
 local env_meta = {__index = base, __metatable = false}
+local idle = {}  -- a compiled script's environment between calls (so it keeps no object alive)
 
 local function compile(text, where)
   local fn, err = loadstring_(text, "=" .. where)
@@ -271,7 +274,7 @@ local function run(fn, until_, ...)
   sethook(hook, "", hook_every)
   local ok, hs = pcall_(fn)
   sethook()
-  setfenv_(fn, base)
+  setfenv_(fn, idle)
   return judge(ok, hs)
 end
 
