@@ -141,12 +141,14 @@ class FleetEngine:
             return
         where = f"{ref.namespace}/{ref.name} on {ref.cluster}"
         try:
-            obj = await runtime.api.get(CONFIGMAPS, ref.name, ref.namespace)
+            async with asyncio.timeout(self.settings.watch.connect_timeout):  # never hold up the start for long
+                obj = await runtime.api.get(CONFIGMAPS, ref.name, ref.namespace)
             if obj is None:
                 raise FleetdeckError(f"ConfigMap {where} not found")
             self.health_checks = with_configmap(self.health_checks, obj, f"argocd-cm {where}", self.settings.health)
-        except FleetdeckError as exc:
-            self._health_errors = [Condition("HealthScripts", f"health scripts of {where} not loaded: {exc}",
+        except (FleetdeckError, TimeoutError) as exc:
+            reason = str(exc) or "no answer in time"
+            self._health_errors = [Condition("HealthScripts", f"health scripts of {where} not loaded: {reason}",
                                              Severity.WARNING)]
 
     async def stop(self) -> None:

@@ -99,3 +99,13 @@ async def test_a_missing_live_argocd_cm_is_a_warning(fleet: Fleet, started: Star
     warning = next(c for c in snap.conditions if c.type == "HealthScripts")
     assert "argocd/argocd-cm on prod" in warning.message and "not found" in warning.message
     assert engine.health_checks is None
+
+
+async def test_an_unreachable_argocd_cluster_does_not_hold_up_the_start(fleet: Fleet, started: StartEngine) -> None:
+    fleet.clusters["prod"].set_reachable(False)
+    with_live_argocd_cm(fleet)
+    engine = await started()
+    snap = await wait_for(engine, lambda s: any(c.type == "HealthScripts" for c in s.conditions))
+    warning = next(c for c in snap.conditions if c.type == "HealthScripts")
+    assert warning.message.startswith("health scripts of argocd/argocd-cm on prod not loaded: ")
+    assert app_row(snap, "web", "dev") is not None
