@@ -236,11 +236,20 @@ local function compile(text, where)
   return fn, false
 end
 
+-- Text for Python: at most 4000 bytes, and as its bytes when not ASCII (Python decodes them leniently;
+-- a script may produce any bytes).
+local sub_, find_, byte_ = string.sub, string.find, string.byte
+local function text(s)
+  s = sub_(s, 1, 4000)
+  if find_(s, "[\128-\255]") then return {byte_(s, 1, #s)} end
+  return s
+end
+
 local function judge(ok, hs)
   if not ok then
     if call.failure then return "error", call.failure end
     if hs == "not enough memory" then return "error", "memory budget exhausted" end
-    if type_(hs) == "string" or type_(hs) == "number" then return "error", tostring_(hs) end
+    if type_(hs) == "string" or type_(hs) == "number" then return "error", text(tostring_(hs)) end
     return "error", "the script raised a " .. type_(hs)
   end
   if hs == nil then return "empty", false, false end
@@ -249,7 +258,7 @@ local function judge(ok, hs)
   local status, message = rawget_(hs, "status"), rawget_(hs, "message")
   if type_(status) ~= "string" then status = nil end
   if type_(message) == "number" then message = tostring_(message) end
-  if type_(message) ~= "string" then message = nil end
+  if type_(message) ~= "string" then message = nil else message = text(message) end
   return "ok", status, message
 end
 
@@ -420,6 +429,16 @@ class _Runtime:
         return (-1, runtime.table_from(plain), runtime.table_from(nested))
 
 
+def _text(value: Any) -> str:
+    """A message from Lua: a str, or (not ASCII) a Lua table of its bytes, decoded leniently."""
+    if isinstance(value, str):
+        return value
+    try:
+        return bytes(int(b) for b in value.values()).decode("utf-8", errors="replace")
+    except (AttributeError, TypeError, ValueError):
+        return str(value)
+
+
 def _opaque(obj: object, name: object, setting: bool) -> object:
     """lupa's attribute filter: Lua code may not read or write any attribute of a Python object."""
     raise AttributeError("Python objects are opaque to health scripts")
@@ -489,13 +508,13 @@ class LuaHealthChecks:
         except Exception as exc:  # one object's odd shape must not stop the evaluation of the others
             outcome = ("error", f"{type(exc).__name__}: {exc}")
         if outcome[0] == "error":
-            return Health(HealthStatus.UNKNOWN, clean(FAILED + str(outcome[1]), max_length=MESSAGE_LIMIT), source)
+            return Health(HealthStatus.UNKNOWN, clean(FAILED + _text(outcome[1]), max_length=MESSAGE_LIMIT), source)
         if outcome[0] == "empty":
             return Health(HealthStatus.UNKNOWN, FAILED + "it returned nothing", source)
         status = _VALID.get(outcome[1]) if isinstance(outcome[1], str) else None
         if status is None:
             return Health(HealthStatus.UNKNOWN, "Lua returned an invalid health status", source)
-        message = clean(outcome[2], max_length=MESSAGE_LIMIT) if isinstance(outcome[2], str) and outcome[2] else ""
+        message = clean(_text(outcome[2]), max_length=MESSAGE_LIMIT) if outcome[2] else ""
         return Health(status, message, source)
 
     def _runtime(self) -> _Runtime:

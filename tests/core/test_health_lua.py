@@ -398,6 +398,8 @@ def test_script_output_is_sanitized() -> None:
     assert verdict.message.startswith("red! x") and len(verdict.message) <= 1000
     failed = run_one('error("\\27[2Jgone")')
     assert "\x1b" not in failed.message and failed.message.endswith("gone")
+    mixed = run_one('return {status = "Healthy", message = "caf\\195\\169 " .. string.char(255) .. "!"}')
+    assert mixed.message == "café \ufffd!"
 
 
 # ---------------------------------------------------------------------------------------------- budgets
