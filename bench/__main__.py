@@ -13,7 +13,7 @@ import sys
 from dataclasses import asdict
 from pathlib import Path
 
-from bench import core_bench, engine_bench
+from bench import core_bench, engine_bench, health_bench
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -24,7 +24,8 @@ def main(argv: list[str] | None = None) -> int:
     if hasattr(os, "sched_setaffinity") and len(os.sched_getaffinity(0)) > 1:
         os.sched_setaffinity(0, {max(os.sched_getaffinity(0))})  # one core for us, one for the OS
     scale = 5 if args.quick else 1
-    results = [*core_bench.drift_pass(1000 // scale), *core_bench.ingest(5000 // scale)]
+    results = [*core_bench.drift_pass(1000 // scale), *core_bench.ingest(5000 // scale),
+               *health_bench.lua_vs_builtin(1000 // scale)]
     try:
         from bench import tui_bench
     except ImportError as exc:  # the console benchmarks need the console package

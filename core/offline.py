@@ -7,12 +7,15 @@ malformed or hostile file is a ``ManifestError`` naming the file and line, never
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
+from core.desired.health_scripts import load_health_checks
 from core.desired.yamlload import load_documents
 from core.errors import ManifestError
 from core.reconcile.drift_report import drift_report as _drift_report
 from core.reconcile.health import health_of
+from core.settings import HealthSettings
 
 
 def _one_object(text: str, name: str) -> dict[str, Any]:
@@ -43,18 +46,23 @@ MISSING_SOURCE = "input"
 """The source of the Missing verdict for an empty input (the object does not exist)."""
 
 
-def health_report(live: str, *, name: str) -> dict[str, Any]:
-    """``{"status", "message", "source"}`` for a live object text.
+def health_report(live: str, *, name: str, customizations: Sequence[str] = ()) -> dict[str, Any]:
+    """``{"status", "message", "source"}`` for a live object text; kinds without a health rule report ``None``.
 
-    Kinds without a health rule report status ``None``. An input with no object at all (what
-    ``kubectl get --ignore-not-found -o yaml`` prints for an absent object) is Missing.
+    An input with no object at all (what ``kubectl get --ignore-not-found -o yaml`` prints for an absent
+    object) is Missing. Custom health scripts come from ``customizations`` and
+    ``FLEETDECK_RESOURCE_CUSTOMIZATIONS``, loaded by the same ``core.desired.health_scripts.load_health_checks``
+    the engine uses; ``source`` says which rule or script judged the object.
 
     Raises:
         ManifestError: the input holds more than one object, or one that is not a valid Kubernetes object.
+        ConfigError: a customizations path does not exist or cannot be parsed.
     """
     if not load_documents(live, name):
         return {"status": "Missing", "message": "the input holds no object (not found)", "source": MISSING_SOURCE}
-    health = health_of(_one_object(live, name))
+    obj = _one_object(live, name)
+    scripts = load_health_checks(HealthSettings(customizations=tuple(customizations)))
+    health = health_of(obj, scripts)
     if health is None:
         return {"status": None, "message": "this kind has no health rule", "source": ""}
     return {"status": health.status.value, "message": health.message, "source": health.source}

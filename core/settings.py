@@ -73,12 +73,31 @@ class SyncSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSettings:
+    """Custom health checks (Argo CD ``health.lua`` scripts) and the budgets each call runs under."""
+
+    customizations: tuple[str, ...] = ()
+    """Where scripts come from, first wins: directories laid out like Argo CD's ``resource_customizations``
+    or argocd-cm ConfigMap files. ``FLEETDECK_RESOURCE_CUSTOMIZATIONS`` and the fleet file's
+    ``health.customizations`` add theirs after these (``core.desired.health_scripts``)."""
+    script_instructions: int = 10_000_000
+    """Lua VM instructions one call may run: a health check needs a few thousand; 10 million take about
+    0.1 s, so a script stuck in a loop fails in well under the time limit."""
+    script_memory: int = 32 * 1024 * 1024
+    """Bytes one call may allocate beyond what the runtime held before it, the tables of the object parts
+    the script reads included: a check builds a few small tables, and an object is at most ~1.5 MiB."""
+    script_seconds: float = 1.0
+    """Wall time one call may take (Argo CD's own limit for a Lua script)."""
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSettings:
     """All settings of the engine."""
 
     watch: WatchSettings = field(default_factory=WatchSettings)
     git: GitSettings = field(default_factory=GitSettings)
     sync: SyncSettings = field(default_factory=SyncSettings)
+    health: HealthSettings = field(default_factory=HealthSettings)
     publish_interval: float = 0.1
     """Snapshots are published at most this often: a burst of events costs one recompute."""
     read_only: bool = False

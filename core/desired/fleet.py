@@ -29,7 +29,9 @@ from core.desired.spec import (
     AppSource,
     AppSpec,
     ClusterSpec,
+    ConfigMapRef,
     FleetConfig,
+    HealthSpec,
     IgnoreSpec,
     ImportSpec,
     RepoSpec,
@@ -47,6 +49,7 @@ __all__ = [
     "ClusterSpec",
     "ConfigErrors",
     "FleetConfig",
+    "HealthSpec",
     "IgnoreSpec",
     "ImportSpec",
     "RepoSpec",
@@ -205,7 +208,21 @@ class _Builder:
             apps=apps,
             read_only=bool(values.get("readOnly", False)),
             imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux"))),
+            health=self.health(values.get("health") or {}, clusters),
         )
+
+    def health(self, values: Mapping[str, Any], clusters: Sequence[ClusterSpec]) -> HealthSpec:
+        live = values.get("argocdConfigMap")
+        ref = None
+        if live is not None:
+            ref = ConfigMapRef(cluster=str(live["cluster"]), namespace=str(live.get("namespace", "argocd")),
+                               name=str(live.get("name", "argocd-cm")))
+            names = [c.name for c in clusters]
+            if ref.cluster not in names:
+                self.problem("health.argocdConfigMap.cluster", f"unknown cluster {ref.cluster!r}",
+                             hint=f"expected one of the clusters: {', '.join(names)}")
+        return HealthSpec(customizations=tuple(str(p) for p in values.get("customizations", ())),
+                          argocd_config_map=ref)
 
     def repo(self, values: Mapping[str, Any]) -> RepoSpec:
         url = str(values["url"])

@@ -176,6 +176,25 @@ class AppSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class ConfigMapRef:
+    """A ConfigMap in one of the fleet's clusters."""
+
+    cluster: str
+    namespace: str = "argocd"
+    name: str = "argocd-cm"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthSpec:
+    """The fleet file's ``health`` section."""
+
+    customizations: tuple[str, ...] = ()
+    """Argo CD resource customizations (directories or argocd-cm files), relative to the fleet file."""
+    argocd_config_map: ConfigMapRef | None = None
+    """An argocd-cm read once, live (GET), from a cluster of the fleet when the engine starts."""
+
+
+@dataclass(frozen=True, slots=True)
 class FleetConfig:
     """The whole fleet file."""
 
@@ -185,6 +204,12 @@ class FleetConfig:
     apps: tuple[AppSpec, ...]
     read_only: bool = False
     imports: ImportSpec = field(default_factory=ImportSpec)
+    health: HealthSpec = field(default_factory=HealthSpec)
+
+    @property
+    def health_customizations(self) -> tuple[str, ...]:
+        """The ``health.customizations`` paths as written (relative to the fleet file's directory)."""
+        return self.health.customizations
 
     def cluster(self, name: str) -> ClusterSpec | None:
         """The cluster called ``name``, if any."""

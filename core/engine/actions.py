@@ -38,6 +38,7 @@ from core.model import (
     SyncAction,
     SyncPlan,
 )
+from core.reconcile.health import ScriptedHealth
 from core.reconcile.plan import prunable
 from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
@@ -134,6 +135,8 @@ class FleetAccess:
     """Show an operation's progress in the target's row at the next publish."""
     mark_dirty: Callable[[tuple[str, str]], None]
     """Re-evaluate one target at the next publish."""
+    health_checks: Callable[[], ScriptedHealth | None]
+    """The custom health scripts in force now (a sync's health waits use the same ones as the rows)."""
 
 
 class Actions:
@@ -165,6 +168,13 @@ class Actions:
         self._spawn = spawn
         self._running: dict[tuple[str, str], SyncOperation] = {}
         self._last_auto: dict[tuple[str, str], LastOperation] = {}
+        """The automated syncs this process ran, as they ended: the cluster's record of them reaches the cache
+        a watch event later, and a round deciding in between must not sync the same revision again."""
+        self._automating: dict[tuple[str, str], asyncio.Event] = {}
+        """Automated syncs started and not yet ended, by target: set when each ends."""
+        self._deciding = asyncio.Lock()
+        """One automation round decides at a time (the engine's own loop and an explicit call never both
+        start a sync of the same app)."""
 
     # ------------------------------------------------------------------------------------ plans
 
@@ -333,7 +343,8 @@ class Actions:
                                      automated=automated, self_heal=automated and self_heal,
                                      reason=f"rollback to {plan.revision[:8]}"
                                      if plan.kind == "rollback" else "",
-                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else ()),
+                                     respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else (),
+                                     health_checks=self.fleet.health_checks()),
             clock=self.clock,
         )
         self._running[target.id] = operation
@@ -405,27 +416,34 @@ class Actions:
         """One round of automated-sync decisions over every automated target.
 
         Each sync decided is started as a task of the engine and this returns without waiting for it; with
-        ``wait`` the syncs run here, concurrently, and this returns when every one has ended (``agent
-        --once``: a process that stops right after must not cancel them)."""
-        decided: list[tuple[SyncPlan, bool]] = []
-        for target in self.fleet.targets():
-            runtime = self.clusters[target.cluster.name]
-            if not target.app.sync.automated or runtime.read_only or target.id in self._running:
-                continue
-            if not runtime.automation.held:
-                await runtime.automation.tick()
-                if not runtime.automation.held:
+        ``wait`` this returns when every automated sync of the fleet has ended, those started here and those
+        an earlier round started (``agent --once``: a process that stops right after must not cancel them).
+        Rounds decide one at a time, so the engine's own loop and a caller never start two syncs of one app."""
+        started: list[asyncio.Event] = []
+        async with self._deciding:
+            for target in self.fleet.targets():
+                runtime = self.clusters[target.cluster.name]
+                if not target.app.sync.automated or runtime.read_only:
                     continue
-            decision = await self._automated_plan(target, runtime)
-            if decision is None:
-                continue
-            if wait:
-                decided.append(decision)
-            else:
+                if target.id in self._automating:  # an automated sync of it has not ended yet
+                    started.append(self._automating[target.id])
+                    continue
+                if target.id in self._running:
+                    continue
+                if not runtime.automation.held:
+                    await runtime.automation.tick()
+                    if not runtime.automation.held:
+                        continue
+                decision = await self._automated_plan(target, runtime)
+                if decision is None:
+                    continue
                 plan, self_heal = decision
-                self._spawn(self._drain(plan, self_heal=self_heal),
+                ended = self._automating[target.id] = asyncio.Event()
+                started.append(ended)
+                self._spawn(self._drain(plan, self_heal=self_heal, ended=ended),
                             f"auto-sync:{target.cluster.name}:{target.app.name}")
-        await asyncio.gather(*(self._drain(plan, self_heal=self_heal) for plan, self_heal in decided))
+        if wait:
+            await asyncio.gather(*(ended.wait() for ended in started))
 
     async def _automated_plan(self, target: Target, runtime: ClusterRuntime) -> tuple[SyncPlan, bool] | None:
         """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says
@@ -435,8 +453,9 @@ class Actions:
             return None
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation
-        last = LastOperation(last_record.revision, last_record.phase, last_record.finished_at, last_record.message,
-                             last_record.self_heal_attempts) if last_record else None
+        recorded = LastOperation(last_record.revision, last_record.phase, last_record.finished_at,
+                                 last_record.message, last_record.self_heal_attempts) if last_record else None
+        last = _newest(recorded, self._last_auto.get(target.id))
         policy = AutoSyncPolicy(enabled=True, prune=target.app.sync.prune, self_heal=target.app.sync.self_heal,
                                 allow_empty=target.app.sync.allow_empty)
         decision = decide_auto_sync(app=AppInputs.of(row, suspended=target.app.suspended), policy=policy,
@@ -449,10 +468,27 @@ class Actions:
             return None
         return plan, decision.self_heal
 
-    async def _drain(self, plan: SyncPlan, *, self_heal: bool = False) -> None:
+    async def _drain(self, plan: SyncPlan, *, self_heal: bool = False, ended: asyncio.Event) -> None:
+        target_id = (plan.app, plan.cluster)
         try:
             async for state in self.execute_plan(plan, automated=True, self_heal=self_heal):
                 if state.phase.completed and state.phase is not OperationPhase.SUCCEEDED:
                     log.warning("automated sync of %s on %s: %s", plan.app, plan.cluster, state.message)
+                if state.phase.completed:
+                    before = self._last_auto.get(target_id)
+                    attempts = (before.self_heal_attempts + 1 if before and before.revision == plan.revision
+                                else 1) if self_heal else 0
+                    self._last_auto[target_id] = LastOperation(plan.revision, state.phase, self.clock(),
+                                                               state.message, attempts)
         except FleetdeckError as exc:
             log.warning("automated sync of %s on %s refused: %s", plan.app, plan.cluster, exc)
+        finally:
+            if self._automating.get((plan.app, plan.cluster)) is ended:
+                del self._automating[(plan.app, plan.cluster)]
+            ended.set()
+
+
+def _newest(*operations: LastOperation | None) -> LastOperation | None:
+    """The operation that ended last (one without an end time counts as the oldest)."""
+    known = [op for op in operations if op is not None]
+    return max(known, key=lambda op: op.finished_at or 0.0) if known else None

@@ -31,7 +31,7 @@ from core.model import (
     frozen_mapping,
 )
 from core.reconcile.diff import compare, compare_predicted
-from core.reconcile.health import app_health, health_of
+from core.reconcile.health import ScriptedHealth, app_health, health_of
 from core.reconcile.plan import is_tracked_by, sync_wave
 from core.reconcile.tracking import tracking_of
 
@@ -114,6 +114,7 @@ def evaluate(
     predicted: Mapping[ResourceKey, Predicted],
     context: Context,
     memo: Memo | None = None,
+    scripts: ScriptedHealth | None = None,
 ) -> AppStatus:
     """The ``AppStatus`` of ``target``.
 
@@ -125,6 +126,7 @@ def evaluate(
         context: control state, history, operation, staleness.
         memo: verdicts from earlier evaluations; pairs whose desired digest and live resourceVersion are
             unchanged reuse theirs (and new ones are stored).
+        scripts: custom health checks (``core.reconcile.health_lua``), run before the built-in rules.
     """
     conditions = list(context.conditions)
     if desired.error:
@@ -141,7 +143,7 @@ def evaluate(
     conditions += _shared(target, desired, live)
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
-    resources = _resources(target, desired, live, predicted, {} if memo is None else memo)
+    resources = _resources(target, desired, live, predicted, {} if memo is None else memo, scripts)
     managed = [r for r in resources if r.managed]
     sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
     known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
@@ -163,7 +165,8 @@ def evaluate(
 
 
 def _resources(
-    target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted], memo: Memo
+    target: Target, desired: Desired, live: LiveView, predicted: Mapping[ResourceKey, Predicted], memo: Memo,
+    scripts: ScriptedHealth | None = None,
 ) -> list[ResourceStatus]:
     result: list[ResourceStatus] = []
     for key, obj in sorted(desired.objects.items()):
@@ -175,15 +178,16 @@ def _resources(
             continue
         live_obj = live.get(key)
         diff = _memoized(key, obj, live_obj, predicted.get(key), target, desired, memo)
-        health = health_of(live_obj) if live_obj is not None else Health(HealthStatus.MISSING, "not in the cluster")
+        health = health_of(live_obj, scripts) if live_obj is not None else Health(HealthStatus.MISSING,
+                                                                                   "not in the cluster")
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=diff.state,
                                      health=health, diff=diff, wave=sync_wave(obj)[0]))
         if live_obj is not None:
-            result += _children(key, live_obj, live)
+            result += _children(key, live_obj, live, scripts=scripts)
     if desired.ok:
-        result += _extraneous(target, desired, live)
+        result += _extraneous(target, desired, live, scripts)
     else:
-        result += _unjudged(target, desired, live)
+        result += _unjudged(target, desired, live, scripts)
     return result
 
 
@@ -205,7 +209,8 @@ def _shared(target: Target, desired: Desired, live: LiveView) -> list[Condition]
     return conditions
 
 
-def _unjudged(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:
+def _unjudged(target: Target, desired: Desired, live: LiveView,
+              scripts: ScriptedHealth | None = None) -> list[ResourceStatus]:
     """The app's live objects when there is no desired state to compare them with: shown, state Unknown."""
     result = []
     message = f"no desired state to compare with: {desired.error or 'not rendered'}"
@@ -214,9 +219,9 @@ def _unjudged(target: Target, desired: Desired, live: LiveView) -> list[Resource
             continue
         key = ResourceKey.of(obj)
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
-                                     state=ResourceState.UNKNOWN, health=health_of(obj),
+                                     state=ResourceState.UNKNOWN, health=health_of(obj, scripts),
                                      diff=ResourceDiff(ResourceState.UNKNOWN, message=message)))
-        result += _children(key, obj, live)
+        result += _children(key, obj, live, scripts=scripts)
     return result
 
 
@@ -254,7 +259,8 @@ def _diff(
     return compare(desired, live, ignore_rules=rules)
 
 
-def _extraneous(target: Target, desired: Desired, live: LiveView) -> list[ResourceStatus]:
+def _extraneous(target: Target, desired: Desired, live: LiveView,
+                scripts: ScriptedHealth | None = None) -> list[ResourceStatus]:
     result = []
     for obj in live.tracked_by(target.app.name):
         key = ResourceKey.of(obj)
@@ -262,11 +268,12 @@ def _extraneous(target: Target, desired: Desired, live: LiveView) -> list[Resour
             continue
         diff = compare(None, obj)
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
-                                     state=ResourceState.EXTRANEOUS, health=health_of(obj), diff=diff))
+                                     state=ResourceState.EXTRANEOUS, health=health_of(obj, scripts), diff=diff))
     return result
 
 
-def _children(parent: ResourceKey, obj: Mapping[str, Any], live: LiveView, depth: int = 0) -> list[ResourceStatus]:
+def _children(parent: ResourceKey, obj: Mapping[str, Any], live: LiveView, depth: int = 0, *,
+              scripts: ScriptedHealth | None = None) -> list[ResourceStatus]:
     child_kind = CHILD_KINDS.get((parent.group, parent.kind))
     uid = str((obj.get("metadata") or {}).get("uid", ""))
     if child_kind is None or not uid or depth > 2:
@@ -275,7 +282,7 @@ def _children(parent: ResourceKey, obj: Mapping[str, Any], live: LiveView, depth
     for child in live.owned_by(uid, *child_kind):
         key = ResourceKey.of(child)
         result.append(ResourceStatus(key=key, api_version=str(child.get("apiVersion", "")),
-                                     state=ResourceState.SYNCED, health=health_of(child),
+                                     state=ResourceState.SYNCED, health=health_of(child, scripts),
                                      diff=ResourceDiff(ResourceState.SYNCED), parent=parent, managed=False))
-        result += _children(key, child, live, depth + 1)
+        result += _children(key, child, live, depth + 1, scripts=scripts)
     return result

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from core.aio import Latest, create_guarded_task, stop_tasks
+from core.desired.health_scripts import load_health_checks, with_configmap
 from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
@@ -49,6 +50,7 @@ from core.model import (
     SyncPlan,
 )
 from core.settings import EngineSettings
+from core.sync.state import CONFIGMAPS
 
 TYPICAL_APP_KINDS = 6
 """Kinds an app typically adds to the watched ones (Deployment, Service, ServiceAccount, Secret, Ingress, one
@@ -87,6 +89,8 @@ class FleetEngine:
         self.clock = clock
         self.repo = ConfigRepo(fleet.repo, cache_dir / "git")
         self.renderer = Renderer(settings.git)
+        self.health_checks = load_health_checks(settings.health, fleet)
+        """Custom health scripts (Argo CD health.lua): rows, sync health waits and previews all use these."""
         self.clusters: dict[str, ClusterRuntime] = {}
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
@@ -106,6 +110,7 @@ class FleetEngine:
         self._head: Revision | None = None
         self._repo_status = self.repo.status
         self._conditions: list[Condition] = []
+        self._health_errors: list[Condition] = []
         self._config_errors: list[Condition] = []
         self._limits: list[Condition] = []
         """What the process's limits (open files) will not allow this fleet."""
@@ -125,7 +130,8 @@ class FleetEngine:
                         desired=lambda t: self.desired.get(t.id), evaluate=self.evaluate_target,
                         evaluate_at=self.evaluate_at, published_row=lambda t: self._rows.get(t.id),
                         render=lambda t, revision: self.render_target(t, revision=revision),
-                        publish_operation=self._publish_operation, mark_dirty=self.mark_dirty),
+                        publish_operation=self._publish_operation, mark_dirty=self.mark_dirty,
+                        health_checks=lambda: self.health_checks),
             clusters=self.clusters, repo=self.repo, lineage=self.lineage, journal=journal, settings=settings,
             read_only=self.read_only, spawn=self.spawn, clock=self.now,
         )
@@ -144,6 +150,7 @@ class FleetEngine:
                 on_identity=self.mark_all_dirty, clock=self.now)
             self.clusters[spec.name] = runtime
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
+        await self._read_live_health_scripts()
         await self._fetch_and_render()
         self.spawn(self._publisher(), "publisher")
         if not self.settings.one_shot:  # a headless verb neither polls Git nor syncs anything by itself
@@ -157,6 +164,24 @@ class FleetEngine:
         per_cluster = LIST_CONCURRENCY if self.settings.one_shot else len(BASE_KINDS) + TYPICAL_APP_KINDS
         shortfall = open_file_shortfall(len(self.fleet.clusters), per_cluster)
         self._limits = [Condition("OpenFileLimit", shortfall, Severity.WARNING)] if shortfall else []
+
+    async def _read_live_health_scripts(self) -> None:
+        """Add the health scripts of the argocd-cm the fleet file names, read once (GET) from its cluster."""
+        ref = self.fleet.health.argocd_config_map
+        runtime = self.clusters.get(ref.cluster) if ref is not None else None
+        if ref is None or runtime is None:
+            return
+        where = f"{ref.namespace}/{ref.name} on {ref.cluster}"
+        try:
+            async with asyncio.timeout(self.settings.watch.connect_timeout):  # never hold up the start for long
+                obj = await runtime.api.get(CONFIGMAPS, ref.name, ref.namespace)
+            if obj is None:
+                raise FleetdeckError(f"ConfigMap {where} not found")
+            self.health_checks = with_configmap(self.health_checks, obj, f"argocd-cm {where}", self.settings.health)
+        except (FleetdeckError, TimeoutError) as exc:
+            reason = str(exc) or "no answer in time"
+            self._health_errors = [Condition("HealthScripts", f"health scripts of {where} not loaded: {reason}",
+                                             Severity.WARNING)]
 
     async def stop(self) -> None:
         """Stop every task and close every cluster connection."""
@@ -410,7 +435,7 @@ class FleetEngine:
         return evaluate(target, desired, self.clusters[target.cluster.name].view,
                         predicted=self.predicted.get(target.id, {}),
                         context=self._context(target, self.operations.get(target.id)),
-                        memo=self.verdicts.setdefault(target.id, {}))
+                        memo=self.verdicts.setdefault(target.id, {}), scripts=self.health_checks)
 
     def _context(self, target: Target, operation: OperationState | None) -> Context:
         """The non-object inputs of ``target``'s row, from its cluster's shared state and the repo."""
@@ -427,8 +452,9 @@ class FleetEngine:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
-            clusters=tuple(c.status() for c in self.clusters.values()), repo=replace(self._repo_status, rendering=self._renders_running),
-            read_only=self.read_only, conditions=tuple(self._config_errors + self._conditions + self._limits),
+            clusters=tuple(c.status() for c in self.clusters.values()),
+            repo=replace(self._repo_status, rendering=self._renders_running), read_only=self.read_only,
+            conditions=tuple(self._config_errors + self._conditions + self._health_errors + self._limits),
         )
 
     # ------------------------------------------------------------------------------------ dry runs
@@ -516,7 +542,7 @@ class FleetEngine:
         Local comparison only and no memo: the result is a preview, never published.
         """
         return evaluate(target, desired, self.clusters[target.cluster.name].view, predicted={},
-                        context=self._context(target, None))
+                        context=self._context(target, None), scripts=self.health_checks)
 
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""

@@ -10,6 +10,7 @@ import time
 from dataclasses import dataclass
 from enum import StrEnum
 
+from core.reconcile.health import ScriptedHealth
 from core.reconcile.ignore import IgnoreRule
 
 
@@ -60,6 +61,8 @@ class OperationOptions:
     respect_ignore: tuple[IgnoreRule, ...] = ()
     """Ignore rules whose fields are left out of an apply when another field manager owns them live
     (``core.reconcile.ignore.respect_ignore``); empty: every field is applied as Git says."""
+    health_checks: ScriptedHealth | None = None
+    """Custom health scripts the engine loaded: the health waits judge with them as the rows do."""
 
 
 def new_operation_id() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
 from core.model import HealthStatus, ResourceKey, SyncAction, SyncResultEntry
-from core.reconcile.health import health_of
+from core.reconcile.health import ScriptedHealth, health_of
 from core.reconcile.plan import prunable
 from core.sync.retry import with_retries
 
@@ -199,12 +199,16 @@ async def prune(
     return SyncResultEntry(key, SyncAction.PRUNED, "dry run" if dry_run else "", target.wave)
 
 
-async def health(api: KubeAPI, key: ResourceKey, resource: APIResource, *, attempts: int) -> tuple[HealthStatus, str]:
-    """The live health of ``key`` (Healthy for kinds without a health rule; Missing when absent)."""
+async def health(api: KubeAPI, key: ResourceKey, resource: APIResource, *, attempts: int,
+                 scripts: ScriptedHealth | None = None) -> tuple[HealthStatus, str]:
+    """The live health of ``key`` (Healthy for kinds without a health rule; Missing when absent).
+
+    ``scripts`` are the custom health checks the engine loaded (they override the built-in rule of their kind).
+    """
     obj = await with_retries(lambda: api.get(resource, key.name, key.namespace), attempts=attempts)
     if obj is None:
         return HealthStatus.MISSING, "not found"
-    verdict = health_of(obj)
+    verdict = health_of(obj, scripts)
     if verdict is None:
         return HealthStatus.HEALTHY, ""
     return verdict.status, verdict.message

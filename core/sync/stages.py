@@ -314,7 +314,8 @@ class StageRunner:
 
     async def _health_of(self, key: ResourceKey) -> tuple[str, str]:
         status, message = await resources.health(self.api, key, self._targets[key].resource,
-                                                 attempts=self.settings.request_retries)
+                                                 attempts=self.settings.request_retries,
+                                                 scripts=self.options.health_checks)
         return status.value, message
 
     # ------------------------------------------------------------------------------------ prune

@@ -16,6 +16,7 @@ from core.desired.fleet import (
     AppSpec,
     ClusterSpec,
     ConfigErrors,
+    HealthSpec,
     IgnoreSpec,
     SyncPolicy,
     discover_imported_apps,
@@ -441,6 +442,7 @@ def camel(name: str) -> str:
         pytest.param("app", AppSpec, {"source", "origin"}, id="app"),
         pytest.param("sync", SyncPolicy, set(), id="sync"),
         pytest.param("ignore", IgnoreSpec, set(), id="ignore"),
+        pytest.param("health", HealthSpec, set(), id="health"),
     ],
 )
 def test_schema_keys_match_the_dataclasses(definition: str, cls: type[Any], not_in_file: set[str]) -> None:

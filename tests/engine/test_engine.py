@@ -25,6 +25,11 @@ def app_row(snap: FleetSnapshot, app: str, cluster: str) -> AppStatus:
     return status
 
 
+def idle(status: AppStatus) -> bool:
+    """No operation is running on the row's app (none, or the last one has ended)."""
+    return status.operation is None or status.operation.phase.completed
+
+
 def sha(status: AppStatus) -> str:
     """The SHA of the revision the test expects the row to have."""
     assert status.revision is not None
@@ -122,7 +127,10 @@ async def test_rollback_pins_pauses_and_counts_behind(fleet: Fleet, started: Sta
     assert [s.key.kind for s in plan.steps if s.action is SyncAction.CONFIGURED] == ["Deployment"]
     result = [s async for s in engine.execute_plan(plan)][-1]
     assert result.phase.successful, result.message
+    # wait for the row to be rendered at the pin: until then (a few ms after the pin is seen) it still
+    # compares the head's render, and the pin's distance from the head is stored with the pin's render
     snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first
+                          and getattr(app_row(s, "web", "dev").revision, "sha", None) == first
                           and app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     row = app_row(snap, "web", "dev")
     assert row.control.paused and row.behind == 1 and sha(row) == first
@@ -170,18 +178,24 @@ async def test_automation_syncs_but_never_rolls_a_rollback_forward(fleet: Fleet,
     fleet.fleet_file.write_text(yaml.safe_dump(config))
     engine = await started()
     first = sha(app_row(engine.snapshot, "web", "dev"))
-    await engine.sync_automated_apps()
+    await engine.sync_automated_apps(wait=True)  # finished, lease released: the rollback below cannot meet it
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
     write_app(fleet.repo, [{**WEB, "spec": {**WEB["spec"], "replicas": 4}}, CONFIG], "web: 4 replicas")
     await engine.refresh()
-    await engine.sync_automated_apps()
+    await engine.sync_automated_apps(wait=True)
+    # the engine's own automation round may be the one that syncs the new head: wait until that sync has
+    # ended too (its objects look synced a moment before it releases the app), or the rollback meets its lock
     await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
-                   and sha(app_row(s, "web", "dev")) != first)
+                   and sha(app_row(s, "web", "dev")) != first
+                   and idle(app_row(s, "web", "dev")))
     _ = [s async for s in engine.execute_plan(await engine.plan_rollback("web", "dev", first))]
     await wait_for(engine, lambda s: app_row(s, "web", "dev").control.pinned == first)
     for _ in range(3):
         await engine.sync_automated_apps()
-    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED)
+    # rendered at the pin and compared with what the rollback applied (a moment after the pin is seen, the
+    # row still compares the head's render with objects the cache has not seen change yet)
+    snap = await wait_for(engine, lambda s: app_row(s, "web", "dev").sync is SyncStatus.SYNCED
+                          and getattr(app_row(s, "web", "dev").revision, "sha", None) == first)
     row = app_row(snap, "web", "dev")
     assert sha(row) == first and row.control.paused
     live = fleet.clusters["dev"].get_object(ResourceKey("apps", "Deployment", "web", "web"))

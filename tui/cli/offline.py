@@ -52,9 +52,12 @@ def drift(desired: str, live: str, namespace: str) -> None:
 
 @main.command()
 @click.argument("live", type=click.Path(dir_okay=False, allow_dash=True))
+@click.option("--customizations", "customizations", multiple=True, type=click.Path(exists=False),
+              help="Argo CD health scripts: a resource_customizations directory or an argocd-cm file "
+                   "(repeatable; also env FLEETDECK_RESOURCE_CUSTOMIZATIONS).")
 @global_options(output=TEXT_FORMATS, fleet=False)
 @verb
-def health(live: str) -> None:
+def health(live: str, customizations: tuple[str, ...]) -> None:
     """The health of a LIVE object file (or - for stdin).
 
     Text output: ``Status: message  [source]``, the source naming the rule that judged it (see
@@ -65,7 +68,7 @@ def health(live: str) -> None:
     from tui import output
 
     fmt = output_format(TEXT_FORMATS)
-    report = health_report(read_input(live), name=live)
+    report = health_report(read_input(live), name=live, customizations=customizations)
     if fmt != "text":
         click.echo(output.dump(report, fmt))
     else:
