@@ -26,6 +26,7 @@ from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions
 from core.engine.clusters import ClusterRuntime
 from core.engine.evaluate import Memo, Predicted, evaluate
+from core.engine.events import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
@@ -33,6 +34,7 @@ from core.errors import FleetdeckError, GitError
 from core.journal import Journal
 from core.live.api import KubeAPI
 from core.model import (
+    AppEvents,
     AppStatus,
     Condition,
     FleetSnapshot,
@@ -108,6 +110,8 @@ class FleetEngine:
         self.gc = GCPolicy()
         self.lineage = LineageChecks(self.repo, self._spawn, self.mark_dirty)
         """Whether each desired revision descends from the revision last synced (force-push detection)."""
+        self.events = EventFeeds(settings.watch, clock=clock)
+        """Kubernetes Events per cluster, listed and watched from the first time an app's are asked for."""
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -130,6 +134,7 @@ class FleetEngine:
     async def stop(self) -> None:
         """Stop every task and close every cluster connection."""
         await stop_tasks(self._tasks)
+        await self.events.stop()
         await asyncio.gather(*(c.stop() for c in self.clusters.values()), return_exceptions=True)
         await self._latest.close()
 
@@ -454,6 +459,15 @@ class FleetEngine:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
         return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit)
+
+    async def app_events(self, app: str, cluster: str) -> AppEvents:
+        """The Kubernetes Events of the app's objects and their children on ``cluster`` (see
+        ``core.engine.events``); a one-shot engine waits for the first list."""
+        target = self.target(app, cluster)
+        wait = self.settings.watch.request_timeout if self.settings.one_shot else 0.0
+        return await self.events.app_events(
+            target, self.clusters[cluster].api, self._rows.get(target.id), wait=wait,
+            namespaces=lambda: fleet_namespaces(cluster, self.targets.values(), self.desired, self._rows))
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Forwarded to ``Actions.pause``."""
