@@ -25,12 +25,12 @@ from tui.cli.wall import CHANGING
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
-LOOKING = {"status", "diff", "history", "audit report", "console"}
+LOOKING = {"status", "diff", "history", "events", "audit report", "console"}
 """Verbs that read a fleet and never change a cluster."""
 OFFLINE = {"drift", "health", "schema", "audit journal", "demo", "completion"}
 """Verbs that read no fleet file."""
 VERB_ARGS = {
-    "status": [], "diff": ["web"], "history": ["web"], "audit report": [], "console": [],
+    "status": [], "diff": ["web"], "history": ["web"], "events": ["web"], "audit report": [], "console": [],
     "sync": ["web", "--yes"], "rollback": ["web", "--previous", "--yes"], "pause": ["web"], "resume": ["web"],
     "agent": ["--once"],
 }
@@ -287,3 +287,16 @@ def test_status_and_diff_exit_codes_follow_the_table() -> None:
     assert row_exit(replace(healthy, stale=True)) is Exit.ERROR
     assert fleet_exit(replace(snap, apps=(healthy,)), [healthy]) is Exit.OK
     assert fleet_exit(fleet_snapshot(repo_error="fetch failed"), [healthy]) is Exit.ERROR
+
+
+def test_events_of_an_unreachable_cluster_exit_2(tmp_path: Path, fleet: Path) -> None:
+    """`events` is a looking verb: its cluster refuses connections, so it says so and exits 2 (never a
+    traceback), with the reason in JSON too."""
+    result = run(tmp_path, ["--fleet", str(fleet), "events", "web", "-o", "json"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    target = json.loads(result.stdout)["targets"][0]
+    assert target["cluster"] == "dead" and target["events"] == [] and not target["listed"]
+    assert target["error"].startswith("events not readable"), target
+    table = run(tmp_path, ["--fleet", str(fleet), "events", "web"])
+    assert table.returncode == 2 and "cluster dead: events not readable" in table.stderr, table.stderr
+    assert "Traceback" not in table.stderr
