@@ -262,6 +262,8 @@ def test_shell_completion_offers_verbs_and_the_fleet_file_apps(tmp_path: Path, f
         return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
 
     assert "sync" in complete("fleetdeck sy")
+    assert "events" in complete("fleetdeck ev")
+    assert complete(f"fleetdeck --fleet {fleet} events w") == ["web"]
     assert complete(f"fleetdeck --fleet {fleet} diff w") == ["web"]
     assert complete("fleetdeck sync w", {"FLEETDECK_FLEET": str(fleet)}) == ["web"]
     assert complete("fleetdeck sync w") == []  # no fleet file here: nothing, and no error
