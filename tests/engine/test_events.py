@@ -145,3 +145,18 @@ async def test_engine_shows_the_backoff_warning_of_a_crash_looping_pod(fleet: Fl
     assert any(e.reason == "ScalingReplicaSet" and e.object == ResourceKey("apps", "Deployment", "web", "web")
                for e in found.events)
     assert (await engine.app_events("web", "prod")).events == ()
+
+
+async def test_engine_says_events_are_forbidden_and_the_row_is_unaffected(fleet: Fleet, started: StartEngine) -> None:
+    """Credentials that may not list events: app_events says "events not readable: forbidden"; the row's
+    sync and health are what they were (the app does not fail)."""
+    fleet.clusters["dev"].set_user(SimulatedUser(name="viewer", denied=frozenset({("", "Event")})))
+    engine = await started()
+    before = app_row(engine.snapshot, "web", "dev")
+    async with asyncio.timeout(10):
+        while not (found := await engine.app_events("web", "dev")).error:
+            await asyncio.sleep(0.05)
+    assert found.error == FORBIDDEN and found.events == () and not found.listed
+    after = app_row(engine.snapshot, "web", "dev")
+    assert (after.sync, after.health.status, after.stale) == (before.sync, before.health.status, before.stale)
+    assert await engine.app_events("web", "dev") is found  # nothing changed: the same answer, not recomputed
