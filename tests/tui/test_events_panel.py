@@ -6,7 +6,11 @@ forbids listing events says so without failing the screen, and ``e`` hides or sh
 
 from __future__ import annotations
 
-from core.model import EventRecord, ResourceKey
+import asyncio
+import time
+from pathlib import Path
+
+from core.model import AppName, ClusterName, EventRecord, ResourceKey
 from tests.fixtures.snapshots import HOSTILE, NOW, fleet_snapshot, hostile_snapshot
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
@@ -15,6 +19,7 @@ from tests.tui.screen import screen_text
 from tests.tui.test_injection import assert_clean
 from tui.screens.app import AppScreen
 from tui.widgets.events_panel import EventsPanel
+from tui.widgets.fleet_table import FleetTable
 
 
 def lines_for(namespace: str, *, hostile: str = "") -> tuple[EventRecord, ...]:
@@ -100,3 +105,26 @@ async def test_no_events_keeps_the_panel_out_of_the_way(build_app: AppFactory) -
         await pilot.press("e")
         await pilot.pause()
         assert "no events for this app's objects" in screen_text(app)
+
+
+async def test_demo_events_reach_the_app_screen_live(tmp_path: Path, build_app: AppFactory) -> None:
+    """The real engine on its own thread over the demo's simulated clusters: opening worker on staging-eu
+    (crash looping) starts the cluster's event watch, and the kubelet's BackOff Warning arrives in the panel."""
+    from core.demo import demo_engine
+    from core.engine import ThreadedEngine
+
+    engine = ThreadedEngine(lambda: demo_engine(tmp_path / "demo", live_changes=False))
+    app = build_app(engine, clock=time.time)
+    async with app.run_test(size=(200, 50)) as pilot:
+        async with asyncio.timeout(60):
+            while app.snapshot is None or app.snapshot.app("worker", "staging-eu") is None:
+                await asyncio.sleep(0.05)
+            app.screen.query_one(FleetTable).move_to((AppName("worker"), ClusterName("staging-eu")))
+            await pilot.press("enter")
+            screen = await wait_for_screen(pilot, AppScreen)
+            while screen.events is None or not screen.events.warnings:
+                await asyncio.sleep(0.1)
+        await pilot.pause()
+        text = screen_text(app)
+        assert "BackOff" in text and "Back-off restarting failed container" in text, text
+        assert screen.events.events[0].reason == "BackOff" and screen.events.events[0].object.kind == "Pod"
