@@ -172,6 +172,9 @@ class EventFeed:
                     backoff.reset()
                     if self.settings.list_only:
                         return
+                    if not version:  # nothing to watch from (not a real API server): list again later
+                        await asyncio.sleep(self.settings.backoff_max)
+                        continue
                 version = await self._watch(version)
             except ClusterError as exc:
                 version = ""

@@ -128,3 +128,21 @@ async def test_demo_events_reach_the_app_screen_live(tmp_path: Path, build_app: 
         text = screen_text(app)
         assert "BackOff" in text and "Back-off restarting failed container" in text, text
         assert screen.events.events[0].reason == "BackOff" and screen.events.events[0].object.kind == "Pod"
+
+
+async def test_an_engine_failure_is_said_in_the_panel_not_in_a_dialog(build_app: AppFactory) -> None:
+    """Asked every 2 s, a failing answer must not open an error dialog each time: the panel says it."""
+    engine = FakeEngine([fleet_snapshot()])
+
+    async def broken(app: str, cluster: str) -> object:
+        raise RuntimeError("the engine has not been started")
+
+    engine.app_events = broken  # type: ignore[method-assign, assignment]
+    app = build_app(engine)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        screen = await wait_for_screen(pilot, AppScreen)
+        await settle(pilot)
+        assert isinstance(app.screen, AppScreen) and screen.events is not None
+        assert "events not readable: the engine has not been started" in screen_text(app)

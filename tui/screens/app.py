@@ -7,6 +7,8 @@ never from an operation's result. Untrusted strings go through ``safe``.
 
 from __future__ import annotations
 
+import logging
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import var
@@ -126,6 +128,8 @@ def condition_lines(app: AppStatus, cluster: ClusterStatus | None, now: float, g
     return lines
 
 
+log = logging.getLogger(__name__)
+
 EVENTS_INTERVAL = 2.0
 """Seconds between two asks for the app's events while the screen is open (the engine watches them; the
 answer is a frozen ``AppEvents``)."""
@@ -171,6 +175,9 @@ class AppScreen(ConsoleScreen):
             found = await self.ctx.engine.app_events(*self.key)
         except FleetdeckError as exc:
             found = AppEvents(app=self.key[0], cluster=self.key[1], error=f"events not readable: {exc.message}")
+        except Exception as exc:  # events explain, they never interrupt: no error dialog every 2 s
+            log.warning("events of %s on %s: %s", *self.key, exc)
+            found = AppEvents(app=self.key[0], cluster=self.key[1], error=f"events not readable: {exc}")
         self.show_events(found)
 
     def show_events(self, found: AppEvents) -> None:
