@@ -1,6 +1,7 @@
 """``events``: the Kubernetes Events of an app's objects and of the objects they own. Looks, never changes.
 
-A one-shot engine lists the events of each targeted cluster once (no watch), keeps those of the app's
+A one-shot, read-only engine (no dry run is sent: the verb needs none) lists the events of each targeted
+cluster once (no watch), keeps those of the app's
 resources and of their children (Deployment → ReplicaSet → Pod), folds identical ones into one line with
 the counts summed, and prints Warnings first, then newest first (at most 50 lines per cluster; see
 docs/events.md).
@@ -52,7 +53,8 @@ def events(app: str, cluster: str | None) -> None:
         rows = targets(engine.snapshot, app, cluster, all_clusters=True)
         return engine.snapshot, [await engine.app_events(app, row.cluster) for row in rows]
 
-    snap, found = with_engine(body, only_app=app)
+    # read-only: the events need no server-side dry run, so none is sent (and nothing can be written)
+    snap, found = with_engine(body, only_app=app, read_only=True)
     code = events_exit(snap, found)
     if fmt != "table":
         click.echo(output.dump({"app": app, "targets": [output.event_record(f) for f in found]}, fmt))
