@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Protocol
 
 from core.model import (
+    AppEvents,
     FleetSnapshot,
     OperationState,
     ResourceKey,
@@ -85,6 +86,11 @@ class FleetEngineAPI(Protocol):
 
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output, newest first."""
+        ...
+
+    async def app_events(self, app: str, cluster: str) -> AppEvents:
+        """The Kubernetes Events of the app's objects and of the objects they own on ``cluster``: Warnings
+        first, duplicates folded, capped. Events are listed and watched from the first call on."""
         ...
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:

@@ -604,3 +604,53 @@ class SyncPlan:
     def count(self, action: SyncAction) -> int:
         """How many steps will ``action``."""
         return sum(1 for step in self.steps if step.action is action)
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class EventRecord:
+    """One line of an app's Kubernetes Events: identical events (same type, reason, message and object)
+    folded into one, with their counts summed. Every string comes from the cluster (untrusted)."""
+
+    type: str
+    """``Warning`` or ``Normal`` (anything else as the cluster sent it)."""
+    reason: str
+    message: str
+    object: ResourceKey
+    """The object the event concerns (``involvedObject`` / ``regarding``)."""
+    count: int = 1
+    first_seen: float | None = None
+    """Unix time the event was first seen, when the cluster says."""
+    last_seen: float | None = None
+    """Unix time the event was last seen (its age is measured from here)."""
+    source: str = ""
+    """The component that reported it (``kubelet``, ``deployment-controller``…)."""
+
+    @property
+    def warning(self) -> bool:
+        """A Warning (shown first)."""
+        return self.type == "Warning"
+
+
+@dataclass(frozen=True, slots=True)
+class AppEvents:
+    """The Kubernetes Events of an app's objects and of the objects they own, on one cluster: Warnings
+    first, then newest first, at most a capped number of lines."""
+
+    app: AppName
+    cluster: ClusterName
+    events: tuple[EventRecord, ...] = ()
+    listed: bool = False
+    """The cluster's events were listed at least once (else nothing is known yet)."""
+    error: str = ""
+    """Why the events cannot be read now (``events not readable: forbidden``); the last known lines stay."""
+    omitted: int = 0
+    """Lines left out beyond the cap (oldest Normal ones first)."""
+    taken_at: float = 0.0
+
+    @property
+    def warnings(self) -> int:
+        """Warning lines shown."""
+        return sum(1 for e in self.events if e.warning)

@@ -125,6 +125,8 @@ _APP = (
        "resource of the app."),
     _a("app", "history", "h", "open_history", "history: open", "History", "Git revisions and recorded "
        "syncs; preview a rollback."),
+    _a("app", "events", "e", "toggle_events", "view: toggle events", "Events", "Show or hide the Kubernetes "
+       "Events of the app's objects and of the pods they own (Warnings first)."),
     _a("app", "refresh", "r", "refresh_app", "refresh: this app", "Refresh", "Fetch Git and recompute this "
        "app.", show=False),
     _a("app", "log", "l", "toggle_log", "view: toggle sync log", "Log", "Show or hide the live sync log.",

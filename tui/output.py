@@ -194,3 +194,30 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "resources": app_diff_records(app),
         "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value} for c in app.conditions],
     }
+
+
+# ---------------------------------------------------------------------------------------------- events
+
+EVENT_HEADERS = ("CLUSTER", "LAST SEEN", "TYPE", "REASON", "OBJECT", "COUNT", "MESSAGE")
+
+
+def event_rows(found: Iterable[Any], now: float | None = None) -> list[list[str]]:
+    """One row per folded event line of each ``AppEvents`` for ``fleetdeck events`` (cells are cleaned by
+    ``table``)."""
+    return [[f.cluster, age(e.last_seen, now), e.type, e.reason, e.object.short, str(e.count), e.message]
+            for f in found for e in f.events]
+
+
+def event_record(found: Any) -> dict[str, Any]:
+    """The JSON/YAML record of one cluster's events of an app (strings as the cluster sent them; ``dump``
+    escapes them)."""
+    return {
+        "cluster": found.cluster,
+        "listed": found.listed,
+        "error": found.error,
+        "omitted": found.omitted,
+        "events": [{"type": e.type, "reason": e.reason, "message": e.message, "object": str(e.object),
+                    "kind": e.object.kind, "namespace": e.object.namespace, "name": e.object.name,
+                    "count": e.count, "first_seen": e.first_seen, "last_seen": e.last_seen, "source": e.source}
+                   for e in found.events],
+    }

@@ -30,6 +30,7 @@ from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions, FleetAccess
 from core.engine.clusters import BASE_KINDS, ClusterRuntime
 from core.engine.evaluate import Context, Memo, Predicted, evaluate
+from core.engine.events import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
@@ -39,6 +40,7 @@ from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
 from core.live.cluster import LIST_CONCURRENCY
 from core.model import (
+    AppEvents,
     AppStatus,
     Condition,
     FleetSnapshot,
@@ -135,6 +137,8 @@ class FleetEngine:
             clusters=self.clusters, repo=self.repo, lineage=self.lineage, journal=journal, settings=settings,
             read_only=self.read_only, spawn=self.spawn, clock=self.now,
         )
+        self.events = EventFeeds(settings.watch, clock=clock)
+        """Kubernetes Events per cluster, listed and watched from the first time an app's are asked for."""
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -186,6 +190,7 @@ class FleetEngine:
     async def stop(self) -> None:
         """Stop every task and close every cluster connection."""
         await stop_tasks(self._tasks)
+        await self.events.stop()
         await asyncio.gather(*(c.stop() for c in self.clusters.values()), return_exceptions=True)
         await self._latest.close()
 
@@ -548,6 +553,15 @@ class FleetEngine:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
         return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit)
+
+    async def app_events(self, app: str, cluster: str) -> AppEvents:
+        """The Kubernetes Events of the app's objects and their children on ``cluster`` (see
+        ``core.engine.events``); a one-shot engine waits for the first list."""
+        target = self.target(app, cluster)
+        wait = self.settings.watch.request_timeout if self.settings.one_shot else 0.0
+        return await self.events.app_events(
+            target, self.clusters[cluster].api, self._rows.get(target.id), wait=wait,
+            namespaces=lambda: fleet_namespaces(cluster, self.targets.values(), self.desired, self._rows))
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Forwarded to ``Actions.pause``."""

@@ -10,7 +10,15 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
-from core.model import FleetSnapshot, OperationState, ResourceKey, ResourceStatus, Revision, SyncPlan
+from core.model import (
+    AppEvents,
+    FleetSnapshot,
+    OperationState,
+    ResourceKey,
+    ResourceStatus,
+    Revision,
+    SyncPlan,
+)
 from core.threaded import EngineThread
 
 if TYPE_CHECKING:
@@ -111,6 +119,10 @@ class ThreadedEngine:
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Forwarded to ``FleetEngine.revisions``."""
         return await self._t().call(self.engine.revisions(app, cluster, limit=limit))
+
+    async def app_events(self, app: str, cluster: str) -> AppEvents:
+        """Forwarded to ``FleetEngine.app_events``."""
+        return await self._t().call(self.engine.app_events(app, cluster))
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Forwarded to ``FleetEngine.pause``."""

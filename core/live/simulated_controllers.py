@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.live.api import JSON
+from core.live.simulated_events import record_event
 from core.live.simulated_objects import rfc3339
 from core.live.simulated_pods import SimulationTiming, is_failing, is_ready, pod_status, safe_hash
 from core.live.simulated_store import ObjectStore
@@ -156,6 +157,9 @@ class Controllers:
         revision = _revision(current) if current is not None else 1 + max(map(_revision, sets), default=0)
         if current is None:
             self._create(_REPLICASET, _replicaset_for(deployment, template_hash, revision, replicas))
+            record_event(self.store, deployment, type="Normal", reason="ScalingReplicaSet", count=1,
+                         source="deployment-controller",
+                         message=f"Scaled up replica set {name}-{template_hash} from 0 to {replicas}")
         elif (current.get("spec") or {}).get("replicas") != replicas:
             self._patch(current, {"spec": {"replicas": replicas}})
         if (deployment["metadata"].get("annotations") or {}).get(_REVISION) != str(revision):
@@ -355,6 +359,23 @@ class Controllers:
         status = pod_status(pod, born=self._born[uid], now=self._now(), timing=self.timing,
                             restarts=self._restarts.get(uid, 0), pod_ip=_pod_ip(uid))
         self._write_status(pod, status, manager=KUBELET)
+        self._pod_events(pod, status)
+
+    def _pod_events(self, pod: JSON, status: Mapping[str, Any]) -> None:
+        """The kubelet's Warnings about a failing container (what ``kubectl describe pod`` lists)."""
+        name = pod["metadata"]["name"]
+        for container in status.get("containerStatuses") or ():
+            waiting = (container.get("state") or {}).get("waiting") or {}
+            image = container.get("image", "")
+            if waiting.get("reason") == "CrashLoopBackOff":
+                record_event(self.store, pod, type="Warning", reason="BackOff", source=KUBELET,
+                             message=f"Back-off restarting failed container {container.get('name')} in pod {name}",
+                             count=max(1, int(container.get("restartCount") or 1)))
+            elif waiting.get("reason") == "ImagePullBackOff":
+                record_event(self.store, pod, type="Warning", reason="Failed", source=KUBELET, count=1,
+                             message=f'Failed to pull image "{image}": manifest unknown')
+                record_event(self.store, pod, type="Warning", reason="BackOff", source=KUBELET, count=1,
+                             message=f'Back-off pulling image "{image}"')
 
     # ------------------------------------------------------------------------------------ networking, storage
 

@@ -61,7 +61,8 @@ async def test_read_only_walk_sends_no_mutating_request(tmp_path: Path, repo: Pa
     changing = [["sync", app, "--yes"], ["sync", app, "--dry-run"], ["sync", app, "--prune", "--yes"],
                 ["rollback", app, sha, "--yes"], ["rollback", app, "--previous", "--yes"],
                 ["pause", app, "--for", "1h"], ["resume", app], ["agent", "--once"]]
-    looking = [["status", "-o", "json"], ["diff", app], ["history", app], ["audit", "report"]]
+    looking = [["status", "-o", "json"], ["diff", app], ["history", app], ["events", app, "-o", "json"],
+               ["audit", "report"]]
     since = dt.datetime.now(dt.UTC)
     refusals = 0
     for source, (before, after, env) in sources.items():

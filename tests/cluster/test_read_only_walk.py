@@ -244,7 +244,7 @@ async def cli_verbs(tmp: Path, fleet: Path, apps: list[str], sha: str, rounds: i
                 ["sync", api, "-c", "fd-b", "--prune", "--yes"], ["rollback", api, sha, "-c", "fd-a", "--yes"],
                 ["rollback", api, "--previous", "-c", "fd-a", "--yes"], ["pause", web, "--all-clusters", "--for", "1h"],
                 ["resume", api, "-c", "fd-b"], ["agent", "--once"]]
-    looking = [["status", "-o", "json"], ["diff", api], ["history", web], ["audit", "report"]]
+    looking = [["status", "-o", "json"], ["diff", api], ["history", web], ["events", web], ["audit", "report"]]
     live = tmp / "live.yaml"
     live.write_text(yaml.safe_dump({**app_objects(api)[-1], "status": {"replicas": 2, "readyReplicas": 2}}))
     desired = tmp / "desired.yaml"

@@ -124,6 +124,21 @@ def test_degraded_target_crash_loops_past_its_deadline(demo: DemoFleet) -> None:
     assert reasons == ["CrashLoopBackOff", "None"]
 
 
+def test_degraded_target_says_why_in_its_events(demo: DemoFleet) -> None:
+    """The crash-looping pod has the kubelet's BackOff Warning, its count following the restarts; the
+    Deployment has its rollouts' ScalingReplicaSet (what `fleetdeck demo` shows in the app screen)."""
+    events = demo.clusters["staging-eu"].objects("", "Event", "worker")
+    backoff = [e for e in events if e["reason"] == "BackOff"]
+    assert backoff and all(e["type"] == "Warning" and e["involvedObject"]["kind"] == "Pod" for e in backoff)
+    assert "Back-off restarting failed container" in str(backoff[0]["message"])
+    pod = demo.clusters["staging-eu"].get_object(ResourceKey("", "Pod", "worker", backoff[0]["involvedObject"]["name"]))
+    assert pod is not None
+    assert backoff[0]["count"] == pod["status"]["containerStatuses"][0]["restartCount"]
+    assert any(e["reason"] == "ScalingReplicaSet" and e["involvedObject"]["name"] == "worker" for e in events)
+    healthy = demo.clusters["prod-us"].objects("", "Event", "web")
+    assert not [e for e in healthy if e["type"] == "Warning"]
+
+
 def test_healthy_targets_are_available(demo: DemoFleet) -> None:
     """A synced target's Deployment is fully available after the warm-up."""
     status = deployment(demo, "prod-us", "web")["status"]

@@ -16,8 +16,10 @@ from typing import Any
 from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
 from core.model import (
     AppControl,
+    AppEvents,
     AppName,
     ClusterName,
+    EventRecord,
     FleetSnapshot,
     OperationPhase,
     OperationState,
@@ -55,6 +57,10 @@ class FakeEngine:
     """What ``revisions`` returns."""
     run_delay: float = 0.0
     """Seconds between progress reports (only ``run_fake.py`` uses a delay)."""
+    event_lines: dict[tuple[str, str], tuple[EventRecord, ...]] = field(default_factory=dict)
+    """What ``app_events`` returns per (app, cluster)."""
+    events_error: str = ""
+    """``AppEvents.error`` of every answer (``events not readable: forbidden``)."""
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     plans: list[SyncPlan] = field(default_factory=list)
     runs: list[SyncPlan] = field(default_factory=list)
@@ -196,6 +202,13 @@ class FakeEngine:
         """``revision_list`` (the fixture's four revisions unless given)."""
         self._record("revisions", app, cluster)
         return self.revision_list[:limit]
+
+    async def app_events(self, app: str, cluster: str) -> AppEvents:
+        """``event_lines`` of the app (not recorded in ``calls``: the app screen asks every second)."""
+        if "app_events" in self.errors:
+            raise self.errors["app_events"]
+        return AppEvents(app=AppName(app), cluster=ClusterName(cluster), events=self.event_lines.get((app, cluster), ()),
+                         listed=True, error=self.events_error, taken_at=NOW)
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Record the pause; live mode publishes it."""

@@ -25,12 +25,12 @@ from tui.cli.wall import CHANGING
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
-LOOKING = {"status", "diff", "history", "audit report", "console"}
+LOOKING = {"status", "diff", "history", "events", "audit report", "console"}
 """Verbs that read a fleet and never change a cluster."""
 OFFLINE = {"drift", "health", "schema", "audit journal", "demo", "completion"}
 """Verbs that read no fleet file."""
 VERB_ARGS = {
-    "status": [], "diff": ["web"], "history": ["web"], "audit report": [], "console": [],
+    "status": [], "diff": ["web"], "history": ["web"], "events": ["web"], "audit report": [], "console": [],
     "sync": ["web", "--yes"], "rollback": ["web", "--previous", "--yes"], "pause": ["web"], "resume": ["web"],
     "agent": ["--once"],
 }
@@ -282,6 +282,8 @@ def test_shell_completion_offers_verbs_and_the_fleet_file_apps(tmp_path: Path, f
         return [line.split(",", 1)[1] for line in result.stdout.splitlines() if line]
 
     assert "sync" in complete("fleetdeck sy")
+    assert "events" in complete("fleetdeck ev")
+    assert complete(f"fleetdeck --fleet {fleet} events w") == ["web"]
     assert complete(f"fleetdeck --fleet {fleet} diff w") == ["web"]
     assert complete("fleetdeck sync w", {"FLEETDECK_FLEET": str(fleet)}) == ["web"]
     assert complete("fleetdeck sync w") == []  # no fleet file here: nothing, and no error
@@ -343,3 +345,16 @@ def test_health_exit_code_table_matches_the_code() -> None:
     states = ("Healthy", "Progressing", "Suspended", "Unknown", "Degraded", "Missing")
     assert {s for s in states if s in problem} == set(PROBLEM_HEALTH), row
     assert not {s for s in states if s in ok} & set(PROBLEM_HEALTH), row
+
+
+def test_events_of_an_unreachable_cluster_exit_2(tmp_path: Path, fleet: Path) -> None:
+    """`events` is a looking verb: its cluster refuses connections, so it says so and exits 2 (never a
+    traceback), with the reason in JSON too."""
+    result = run(tmp_path, ["--fleet", str(fleet), "events", "web", "-o", "json"])
+    assert result.returncode == 2, result.stdout + result.stderr
+    target = json.loads(result.stdout)["targets"][0]
+    assert target["cluster"] == "dead" and target["events"] == [] and not target["listed"]
+    assert target["error"].startswith("events not readable"), target
+    table = run(tmp_path, ["--fleet", str(fleet), "events", "web"])
+    assert table.returncode == 2 and "cluster dead: events not readable" in table.stderr, table.stderr
+    assert "Traceback" not in table.stderr

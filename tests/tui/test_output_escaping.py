@@ -48,3 +48,22 @@ def test_drift_output_of_a_hostile_label_is_inert(tmp_path: Path, fmt: str) -> N
     assert not RAW.search(result.stdout)
     report = json.loads(result.stdout) if fmt == "json" else yaml.safe_load(result.stdout)
     assert [c["live"] for c in report["changes"]] == [EVIL]
+
+
+@pytest.mark.parametrize("fmt", ["json", "yaml"])
+def test_events_output_of_a_hostile_event_is_inert(fmt: str) -> None:
+    """`fleetdeck events -o json|yaml`: reason, message and object names from the cluster are data,
+    escaped, and read back unchanged; the table cleans every cell."""
+    from core.model import AppEvents, AppName, ClusterName, EventRecord, ResourceKey
+    from tui.output import EVENT_HEADERS, event_record, event_rows, table
+
+    line = EventRecord(type="Warning", reason=f"Back{EVIL}", message=EVIL, object=ResourceKey("", "Pod", "web", EVIL),
+                       count=3, first_seen=1.0, last_seen=2.0, source=EVIL)
+    found = AppEvents(app=AppName("web"), cluster=ClusterName("dev"), events=(line,), listed=True)
+    text = dump({"app": "web", "targets": [event_record(found)]}, fmt)
+    assert not RAW.search(text)
+    data = json.loads(text) if fmt == "json" else yaml.safe_load(text)
+    event = data["targets"][0]["events"][0]
+    assert (event["message"], event["reason"], event["name"], event["count"]) == (EVIL, f"Back{EVIL}", EVIL, 3)
+    shown = table(EVENT_HEADERS, event_rows([found], now=10.0))
+    assert not RAW.search(shown) and "evil" in shown and "→ ok" in shown

@@ -7,12 +7,16 @@ never from an operation's result. Untrusted strings go through ``safe``.
 
 from __future__ import annotations
 
+import logging
+
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.reactive import var
 from textual.widgets import Static
 
+from core.errors import FleetdeckError
 from core.model import (
+    AppEvents,
     AppStatus,
     ClusterStatus,
     ConnectionState,
@@ -27,6 +31,7 @@ from tui.glyphs import Glyphs
 from tui.screens.base import ConsoleScreen, row_title
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen
+from tui.widgets.events_panel import EventsPanel
 from tui.widgets.footer import KeysFooter
 from tui.widgets.resource_tree import ResourceTree
 from tui.widgets.sync_log import SyncLog
@@ -123,6 +128,13 @@ def condition_lines(app: AppStatus, cluster: ClusterStatus | None, now: float, g
     return lines
 
 
+log = logging.getLogger(__name__)
+
+EVENTS_INTERVAL = 2.0
+"""Seconds between two asks for the app's events while the screen is open (the engine watches them; the
+answer is a frozen ``AppEvents``)."""
+
+
 class AppScreen(ConsoleScreen):
     """One app on one cluster."""
 
@@ -136,14 +148,54 @@ class AppScreen(ConsoleScreen):
         super().__init__(ctx)
         self.key = key
         self.status: AppStatus | None = None
+        self.events: AppEvents | None = None
+        self.events_shown: bool | None = None
+        """The operator's choice with ``e`` (None: show the panel when there is something to say)."""
 
     def compose(self) -> ComposeResult:
-        """Summary, resource tree, sync log, status line, footer."""
+        """Summary, resource tree, events, sync log, status line, footer."""
         yield Static(row_title(self.key), id="app-summary")
         yield ResourceTree(glyphs=self.ctx.glyphs, id="tree")
+        yield EventsPanel(glyphs=self.ctx.glyphs, id="events", classes="-hidden")
         yield SyncLog(glyphs=self.ctx.glyphs, id="sync-log", classes="-hidden")
         yield Static("", id="status-line")
         yield KeysFooter()
+
+    def on_mount(self) -> None:
+        """Ask for the app's events now and every ``EVENTS_INTERVAL`` seconds."""
+        self.fetch_events()
+        self.set_interval(EVENTS_INTERVAL, self.fetch_events)
+
+    def fetch_events(self) -> None:
+        """Ask the engine for the app's events (one request in flight at a time)."""
+        self.run_worker(self._fetch_events(), group="events", exclusive=True, exit_on_error=False)
+
+    async def _fetch_events(self) -> None:
+        try:
+            found = await self.ctx.engine.app_events(*self.key)
+        except FleetdeckError as exc:
+            found = AppEvents(app=self.key[0], cluster=self.key[1], error=f"events not readable: {exc.message}")
+        except Exception as exc:  # events explain, they never interrupt: no error dialog every 2 s
+            log.warning("events of %s on %s: %s", *self.key, exc)
+            found = AppEvents(app=self.key[0], cluster=self.key[1], error=f"events not readable: {exc}")
+        self.show_events(found)
+
+    def show_events(self, found: AppEvents) -> None:
+        """Render the app's events; the panel shows itself when there is something to say."""
+        self.events = found
+        panel = self.query_one(EventsPanel)
+        panel.show(found, self.now())
+        shown = panel.worth_showing if self.events_shown is None else self.events_shown
+        panel.set_class(not shown, "-hidden")
+        self._refresh_status()
+
+    def action_toggle_events(self) -> None:
+        """Show or hide the events panel."""
+        panel = self.query_one(EventsPanel)
+        self.events_shown = panel.has_class("-hidden")
+        if self.events_shown and panel.found is None:
+            panel.show(None, self.now())
+        panel.set_class(not self.events_shown, "-hidden")
 
     def show_snapshot(self, snapshot: FleetSnapshot) -> None:
         """Re-render from the new snapshot."""
@@ -177,6 +229,9 @@ class AppScreen(ConsoleScreen):
         text = Text(f"{count} resources", no_wrap=True, end="")
         if self.marked:
             text.append(f" {g.dot} {len(self.marked)} marked: sync applies only those", style="bold")
+        if self.events is not None and self.events.warnings:
+            text.append(f" {g.dot} {g.warning} {self.events.warnings} event warning"
+                        f"{'s' if self.events.warnings != 1 else ''} (e)", style="bold")
         text.append(f" {g.dot} enter diff {g.dot} D whole app {g.dot} ? help")
         self.query_one("#status-line", Static).update(text)
 
