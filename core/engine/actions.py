@@ -38,6 +38,7 @@ from core.model import (
     SyncAction,
     SyncPlan,
 )
+from core.reconcile.hooks import hook_steps
 from core.reconcile.plan import prunable
 from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
@@ -75,6 +76,13 @@ def plan_steps(resources: Sequence[ResourceStatus], *, prune: bool,
     return tuple(sorted(steps, key=lambda s: (s.wave, s.key)))
 
 
+def with_hooks(steps: Sequence[PlanStep], desired: Desired) -> tuple[PlanStep, ...]:
+    """``steps`` and the desired state's hook steps, in run order: phase, then wave (resource steps keep
+    their order inside a wave)."""
+    merged = [*steps, *hook_steps(desired.objects)]
+    return tuple(sorted(merged, key=lambda s: (s.phase.rank, s.wave)))
+
+
 def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *, prune: bool,
                    allow_empty: bool) -> str:
     """Why a plan must not run, or ``""``."""
@@ -107,7 +115,7 @@ def unserved_steps(steps: Sequence[PlanStep], desired: Desired, view: LiveView) 
         if applies and not view.served(key.group, key.kind) and (key.group, key.kind) not in defined:
             reason = f"{NOT_SERVED}: the cluster does not serve kind {key.kind}.{key.group or 'core'} " \
                      "and no CRD in this sync defines it"
-            step = PlanStep(key, SyncAction.FAILED, step.wave, reason)
+            step = replace(step, action=SyncAction.FAILED, reason=reason)
         out.append(step)
     return tuple(out)
 
@@ -188,7 +196,10 @@ class Actions:
             blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
         if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
-        steps = unserved_steps(plan_steps(row.resources, prune=prune, selected=resources), desired, runtime.view)
+        steps = plan_steps(row.resources, prune=prune, selected=resources)
+        if not resources:  # a selective sync runs no hooks (as in Argo CD)
+            steps = with_hooks(steps, desired)
+        steps = unserved_steps(steps, desired, runtime.view)
         unserved = [s for s in steps if s.action is SyncAction.FAILED and s.reason.startswith(NOT_SERVED)]
         if unserved:
             blocked = blocked or f"{unserved[0].key.short}: {unserved[0].reason}"

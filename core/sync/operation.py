@@ -122,7 +122,7 @@ class SyncOperation(StageRunner):
         return OperationState(
             id=self.id, app=self.plan.app, cluster=self.plan.cluster, kind=self.plan.kind,
             revision=self.plan.revision, phase=self._phase, message=self._message,
-            entries=tuple(self._entries.values()), dry_run=self.plan.dry_run, started_at=self._started_at,
+            entries=self.all_entries(), dry_run=self.plan.dry_run, started_at=self._started_at,
             finished_at=self._finished_at, by=self.identity.by,
         )
 
@@ -162,15 +162,16 @@ class SyncOperation(StageRunner):
         handlers: dict[Stage, Callable[[], Awaitable[Stage]]] = {
             Stage.BEGIN: self._begin, Stage.PREFLIGHT: self._preflight, Stage.NAMESPACE: self._namespace,
             Stage.WAVE_INFRA: self._wave_infra, Stage.WAVE_APPLY: self._wave_apply,
-            Stage.WAVE_HEALTH: self._wave_health, Stage.PRUNE: self._prune, Stage.RECORD: self._record,
+            Stage.WAVE_HEALTH: self._wave_health, Stage.HOOKS: self._hooks, Stage.PRUNE: self._prune,
+            Stage.RECORD: self._record,
         }
         if self._stage in (Stage.BEGIN, Stage.RECORD):
             return await handlers[self._stage]()
         try:
-            return await handlers[self._stage]()
+            return self.sync_fail_or(await handlers[self._stage]())
         except FleetdeckError as exc:
             self._fail(f"failed at {self._where()}: {exc}{self._not_applied()}")
-            return Stage.RECORD
+            return self.sync_fail_or(Stage.RECORD)
 
     # ------------------------------------------------------------------------------------ begin
 
@@ -194,6 +195,8 @@ class SyncOperation(StageRunner):
             details["resources"] = [str(k) for k in self.plan.selected]
         if self.options.reason:
             details["reason"] = self.options.reason
+        if self._hook_entries:
+            details["hooks"] = [f"{e.phase.value} {e.key.short}: {e.action.value}" for e in self._hook_entries.values()]
         if self.plan.non_descendant:
             details.update(synced_revision=self.plan.synced_revision, non_descendant=self.plan.non_descendant,
                            acknowledged=self.plan.non_descendant_allowed)
@@ -293,6 +296,7 @@ class SyncOperation(StageRunner):
     async def _record(self) -> Stage:
         self._finished_at = self.clock()
         self._settle_pending()
+        self._settle_hooks()
         failed = [e for e in self._entries.values() if e.action is SyncAction.FAILED]
         if failed and not self._failed:  # one failed resource fails the operation, dry runs included
             self._fail(f"{len(failed)} resource(s) failed: {failed[0].key.short}: {failed[0].message}")
