@@ -196,7 +196,8 @@ class SyncOperation(StageRunner):
         if self.options.reason:
             details["reason"] = self.options.reason
         if self._hook_entries:
-            details["hooks"] = [f"{e.phase.value} {e.key.short}: {e.action.value}" for e in self._hook_entries.values()]
+            details["hooks"] = [f"{e.phase.value} {e.key.short}: {e.action.value}" for e in
+                                sorted(self._hook_entries.values(), key=lambda e: (e.phase.rank, e.wave))]
         if self.plan.non_descendant:
             details.update(synced_revision=self.plan.synced_revision, non_descendant=self.plan.non_descendant,
                            acknowledged=self.plan.non_descendant_allowed)

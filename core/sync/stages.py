@@ -453,7 +453,10 @@ class StageRunner:
             if why:
                 self._fail(f"{why}: stopped before {phase.value} hooks wave {wave}{self._not_applied()}")
                 return Stage.RECORD
+            message = self._message
             await self._progress(wave=wave, stage=f"{phase.value} hooks")
+            if phase is SyncPhase.SYNC_FAIL:
+                self._message = message  # keep saying why the sync failed
             started = await self._gather([self._start_hook(run) for run in runs])
             self._hook_deadline = time.monotonic() + self.options.health_timeout
             if not all(started):
@@ -476,7 +479,8 @@ class StageRunner:
                     self._hook_entry(late, SyncAction.FAILED, f"{phase.value} hook still {late_status} after "
                                      f"{self.options.health_timeout:.0f}s", self._hook_live[late.key][0])
                 return self._hooks_failed(phase, wave, runs)
-            self._message = f"waiting for {phase.value} hook {self._hook_live[run.key][0].short}: {status}"
+            if phase is not SyncPhase.SYNC_FAIL:
+                self._message = f"waiting for {phase.value} hook {self._hook_live[run.key][0].short}: {status}"
             await asyncio.sleep(self.options.poll_interval)
             return Stage.HOOKS
         self._hook_live = {}

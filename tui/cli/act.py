@@ -38,7 +38,12 @@ def print_plan(plan: Any) -> None:
     verb_text = "dry run of " if plan.dry_run else ""
     click.echo(f"{verb_text}{plan.kind} {plan.app} on {plan.cluster} to {plan.revision[:8]}"
                f"{' (prune)' if plan.prune else ''}:")
+    phase = None
     for step in plan.steps:
+        if plan.phased and step.phase is not phase:
+            phase = step.phase
+            when = " (only if the sync fails)" if phase.value == "SyncFail" else ""
+            click.echo(f"  phase {phase.value}{when}:")
         reason = f"  ({clean(step.reason)})" if step.reason else ""
         click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {clean(str(step.key))}{reason}")
     for warning in plan.warnings:
