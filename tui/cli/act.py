@@ -118,7 +118,8 @@ def report_result(state: Any, fmt: str) -> Exit:
     else:
         for entry in state.entries:
             msg = f"  {clean(entry.message)}" if entry.message else ""
-            click.echo(f"  {entry.action.value:<14} {clean(str(entry.key))}{msg}")
+            hook = f"{entry.phase.value} hook " if entry.hook else ""
+            click.echo(f"  {entry.action.value:<14} {hook}{clean(str(entry.key))}{msg}")
         click.echo(f"{state.phase.value}: {clean(state.message) or state.summary}")
     return Exit.OK if state.phase.successful and not failed else Exit.PROBLEM
 
