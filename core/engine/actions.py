@@ -36,6 +36,7 @@ from core.model import (
     ResourceState,
     ResourceStatus,
     SyncAction,
+    SyncPhase,
     SyncPlan,
 )
 from core.reconcile.hooks import hook_steps
@@ -81,6 +82,17 @@ def with_hooks(steps: Sequence[PlanStep], desired: Desired) -> tuple[PlanStep, .
     their order inside a wave)."""
     merged = [*steps, *hook_steps(desired.objects)]
     return tuple(sorted(merged, key=lambda s: (s.phase.rank, s.wave)))
+
+
+def hooks_before_namespace(steps: Sequence[PlanStep], view: LiveView, *, created_first: str) -> tuple[str, ...]:
+    """A warning per namespace that PreSync hooks need but that does not exist yet and is created only in the
+    Sync phase (as in Argo CD, such a hook fails); the destination namespace is created before PreSync."""
+    needed = sorted({s.key.namespace for s in steps
+                     if s.hook and s.phase is SyncPhase.PRE_SYNC and s.action is SyncAction.CREATED})
+    return tuple(
+        f"PreSync hooks in namespace {ns} run before the Sync phase creates it: they will fail (make it the "
+        "app's destination namespace, or create it first)"
+        for ns in needed if ns and ns != created_first and view.get(ResourceKey("", "Namespace", "", ns)) is None)
 
 
 def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *, prune: bool,
@@ -208,6 +220,7 @@ class Actions:
         namespace = await self._namespace_step(target, desired, runtime)
         if namespace is not None and not resources:
             steps = (namespace, *steps)
+        early = hooks_before_namespace(steps, runtime.view, created_first=namespace.key.name if namespace else "")
         revision = row.revision.sha if row.revision else ""
         lineage = await self._lineage(row, revision)
         non_descendant = describe(lineage, cluster) if lineage is not None else ""
@@ -216,7 +229,7 @@ class Actions:
             app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=self._warnings(row) + ((dropped,) if dropped else ()),
+            warnings=self._warnings(row) + early + ((dropped,) if dropped else ()),
             synced_revision=row.synced_revision or "", non_descendant=non_descendant,
             non_descendant_allowed=allow_non_descendant and bool(non_descendant),
         )

@@ -160,7 +160,8 @@ class StageRunner:
 
     def _created_here(self) -> tuple[set[tuple[str, str]], set[str]]:
         keys = [k for _, wave in self._apply_waves for k in wave]
-        crd_kinds = {crd_kind(self.desired[k]) for k in keys if is_crd(k)}
+        hook_keys = [k for (phase, k) in self._hook_entries if phase is not SyncPhase.SYNC_FAIL]
+        crd_kinds = {crd_kind(self.desired[k]) for k in [*keys, *hook_keys] if is_crd(k)}
         namespaces = {k.name for k in keys if is_namespace(k)}
         if self.options.create_namespace:
             namespaces.add(self.options.create_namespace)
@@ -483,7 +484,11 @@ class StageRunner:
                 self._message = f"waiting for {phase.value} hook {self._hook_live[run.key][0].short}: {status}"
             await asyncio.sleep(self.options.poll_interval)
             return Stage.HOOKS
+        crds = [run.key for run in runs if is_crd(run.key)]
         self._hook_live = {}
+        if crds:  # a CRD created as a hook: its kind must be served before the next wave uses it
+            await self._gather([self._wait_crd(key) for key in crds])
+            await self.resolver.refresh()
         if phase is not SyncPhase.SYNC and self._hook_index + 1 < len(self._hook_waves[phase]):
             self._hook_index += 1
             return Stage.HOOKS

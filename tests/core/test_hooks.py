@@ -25,7 +25,7 @@ from core.model import (
 )
 from core.reconcile.hooks import DeletePolicy, hook_of, hook_steps, hook_wave
 from core.sync.state import NAMESPACES, AppStateStore
-from tests.core.test_operation import APP, NS, REV_A, FaultyCluster, cm, keyed, make_op
+from tests.core.test_operation import APP, GROUP, NS, REV_A, FaultyCluster, cm, crd, keyed, make_op, widget
 
 PRE, POST = "argocd.argoproj.io/hook", "argocd.argoproj.io/hook-delete-policy"
 
@@ -229,3 +229,28 @@ async def test_hook_of_an_unserved_kind_fails_before_anything_is_written(api: Fa
     assert result.phase is OperationPhase.FAILED
     assert "PreSync hook Workflow/shop/wf" in result.message and "nothing was changed" in result.message
     assert writes(api) == []
+
+
+async def test_a_crd_created_by_a_presync_hook_serves_the_sync_phase(api: FaultyCluster, journal: Journal) -> None:
+    """A kind defined by a CRD of the same sync (here a PreSync hook) is not "unserved": the CRD is created
+    and Established first, then the custom resource is applied in the Sync phase."""
+    definition = crd()
+    definition["metadata"]["annotations"] = {PRE: "PreSync", POST: "HookFailed"}
+    result = await run(api, journal, widget("w"), definition)
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    names = [name for verb, name in writes(api) if verb == "apply"]
+    assert names.index(f"widgets.{GROUP}") < names.index("w")
+
+
+async def test_a_failed_pod_hook_is_deleted_with_hook_failed(api: FaultyCluster, journal: Journal) -> None:
+    """A Pod hook that ends Failed fails the sync and, with HookFailed, is deleted."""
+    pod = {"apiVersion": "v1", "kind": "Pod",
+           "metadata": {"name": "check", "namespace": NS, "annotations": {PRE: "PostSync", POST: "HookFailed"}},
+           "spec": {"restartPolicy": "Never", "containers": [{"name": "c", "image": "example/crashloop:1"}]}}
+    result = await run(api, journal, cm("guestbook"), pod)
+    assert result.phase is OperationPhase.FAILED
+    assert "stopped at PostSync hooks wave 0: Pod/shop/check failed" in result.message, result.message
+    entry = next(e for e in result.entries if e.hook)
+    assert entry.action is SyncAction.FAILED and "deleted (HookFailed)" in entry.message
+    assert api.get_object(ResourceKey("", "Pod", NS, "check")) is None
+    assert api.get_object(ResourceKey("", "ConfigMap", NS, "guestbook")) is not None

@@ -45,3 +45,19 @@ async def test_hooks_run_in_phase_order_and_never_show_as_drift(fleet: Fleet, st
     assert not any(r.key.kind == "Job" and r.managed for r in row.resources)
     again = await engine.plan_sync("web", "dev", prune=True)
     assert not any(s.action is SyncAction.PRUNED for s in again.steps), again.steps
+
+
+async def test_plan_warns_when_presync_hooks_need_a_namespace_the_sync_phase_creates(
+        fleet: Fleet, started: StartEngine) -> None:
+    """Argo CD runs PreSync hooks before any Sync-phase object, Namespaces included: the plan says the hook
+    will fail; the destination namespace (created before PreSync) needs no warning."""
+    elsewhere = hook("migrate", "PreSync")
+    elsewhere["metadata"]["namespace"] = "jobs"
+    jobs = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "jobs"}}
+    write_app(fleet.repo, [WEB, CONFIG, jobs, elsewhere, hook("before", "PreSync")], "web: hook in jobs")
+    engine = await started()
+    await wait_for(engine, lambda s: app_row(s, "web", "dev").revision is not None)
+    plan = await engine.plan_sync("web", "dev")
+    early = [w for w in plan.warnings if "PreSync hooks in namespace" in w]
+    assert early == ["PreSync hooks in namespace jobs run before the Sync phase creates it: they will fail (make "
+                     "it the app's destination namespace, or create it first)"]
