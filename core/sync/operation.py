@@ -9,13 +9,15 @@ it returns False and yields ``state()`` after each step (``run_to_completion()``
    write ``operation`` (Running) into the app's state, with a rollback's pin and pause in the same write.
 2. preflight: server-side apply dry run of every apply; any failure ends the operation with nothing
    changed. Objects whose kind or namespace this sync creates are checked at apply time instead.
-3. namespace: create the destination namespace if asked to and missing.
-4. waves, in order: Namespaces and CRDs of the wave first (then wait until each CRD is Established),
+3. namespace: create the destination namespace if asked to and missing; then the PreSync hooks, wave by
+   wave, each waited for (Job Complete / Pod Succeeded) and deleted by its policy (docs/hooks.md).
+4. waves, in order (a wave's Sync hooks run after its objects are applied): Namespaces and CRDs of the wave first (then wait until each CRD is Established),
    then the wave's other applies concurrently (``SyncSettings.concurrency``), then (between waves)
    wait until the wave is healthy. A failed resource stops the operation at that wave: later waves are
    not applied and nothing is pruned.
 5. prune, in reverse order: only what ``core.reconcile.plan.prunable`` allows on a fresh copy
    (inventory, self-referencing tracking annotation, owner label), deleted with a UID precondition.
+   Then the PostSync hooks. A failure after the namespace stage runs the SyncFail hooks before the record.
 6. record: one state write sets the inventory (applied ∪ previous − pruned), the last operation, a
    history entry (non-dry-run, successful, full or self-heal operations only, with what started them:
    manual, automated or self-heal) and clears ``operation``; then the
