@@ -11,10 +11,10 @@ it returns False and yields ``state()`` after each step (``run_to_completion()``
    changed. Objects whose kind or namespace this sync creates are checked at apply time instead.
 3. namespace: create the destination namespace if asked to and missing; then the PreSync hooks, wave by
    wave, each waited for (Job Complete / Pod Succeeded) and deleted by its policy (docs/hooks.md).
-4. waves, in order (a wave's Sync hooks run after its objects are applied): Namespaces and CRDs of the wave first (then wait until each CRD is Established),
+4. waves, in order: Namespaces and CRDs of the wave first (then wait until each CRD is Established),
    then the wave's other applies concurrently (``SyncSettings.concurrency``), then (between waves)
    wait until the wave is healthy. A failed resource stops the operation at that wave: later waves are
-   not applied and nothing is pruned.
+   not applied and nothing is pruned. A wave's Sync hooks run after its objects are applied.
 5. prune, in reverse order: only what ``core.reconcile.plan.prunable`` allows on a fresh copy
    (inventory, self-referencing tracking annotation, owner label), deleted with a UID precondition.
    Then the PostSync hooks. A failure after the namespace stage runs the SyncFail hooks before the record.
@@ -24,8 +24,8 @@ it returns False and yields ``state()`` after each step (``run_to_completion()``
    journal gets the result and the lease is released.
 
 A dry run sends every apply and prune through the server's dry run and writes nothing to the cluster,
-not even state or a lease. Constraint: every write to the app's objects is a server-side apply or a
-DELETE with a UID precondition; this module never reads Git and never imports the engine.
+not even state or a lease (and runs no hook). Constraint: every write to the app's objects is a server-side
+apply or a DELETE with a UID precondition (a ``generateName`` hook is created by POST); this module never reads Git and never imports the engine.
 """
 
 from __future__ import annotations
