@@ -324,7 +324,8 @@ class Actions:
         if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change"
         return SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=sha,
-                        steps=plan_steps(row.resources, prune=False), kind="rollback", blocked=blocked,
+                        steps=with_hooks(plan_steps(row.resources, prune=False), desired), kind="rollback",
+                        blocked=blocked,
                         warnings=("the app will be pinned to this revision and paused, in one step",))
 
     # ------------------------------------------------------------------------------------ running
