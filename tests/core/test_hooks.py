@@ -254,3 +254,31 @@ async def test_a_failed_pod_hook_is_deleted_with_hook_failed(api: FaultyCluster,
     assert entry.action is SyncAction.FAILED and "deleted (HookFailed)" in entry.message
     assert api.get_object(ResourceKey("", "Pod", NS, "check")) is None
     assert api.get_object(ResourceKey("", "ConfigMap", NS, "guestbook")) is not None
+
+
+async def test_helm_hooks_run_by_weight_and_policy(api: FaultyCluster, journal: Journal) -> None:
+    """Helm pre-install hooks run in PreSync ordered by hook-weight; hook-succeeded deletes them; a Helm test
+    hook is never applied."""
+    def helm_job(name: str, hook: str, weight: str) -> dict[str, Any]:
+        job = hook_job(name, "x")
+        job["metadata"]["annotations"] = {"helm.sh/hook": hook, "helm.sh/hook-weight": weight,
+                                          "helm.sh/hook-delete-policy": "hook-succeeded"}
+        return job
+
+    result = await run(api, journal, helm_job("second", "pre-install,pre-upgrade", "5"), cm("guestbook"),
+                       helm_job("first", "pre-upgrade", "-5"), helm_job("smoke", "test", "0"))
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert [name for verb, name in writes(api) if verb == "apply"] == ["first", "second", "guestbook"]
+    assert ("delete", "first") in writes(api) and ("delete", "second") in writes(api)
+    assert {e.key.name: e.phase for e in result.entries if e.hook} == {"first": SyncPhase.PRE_SYNC,
+                                                                      "second": SyncPhase.PRE_SYNC}
+
+
+async def test_a_hook_in_two_phases_runs_in_both(api: FaultyCluster, journal: Journal) -> None:
+    """``PreSync,PostSync`` with a fixed name: created in PreSync, deleted (BeforeHookCreation) and created
+    again in PostSync; one result entry per phase."""
+    result = await run(api, journal, hook_job("check", "PreSync,PostSync"), cm("guestbook"))
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert writes(api) == [("apply", "check"), ("apply", "guestbook"), ("delete", "check"), ("apply", "check")]
+    assert [(e.phase, e.key.name) for e in result.entries if e.hook] == [(SyncPhase.PRE_SYNC, "check"),
+                                                                         (SyncPhase.POST_SYNC, "check")]
