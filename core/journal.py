@@ -47,7 +47,7 @@ RESULTS: Final = frozenset({"started", "succeeded", "failed", "refused"})
 GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
 DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease",
-                                "synced_revision", "non_descendant", "acknowledged"})
+                                "synced_revision", "non_descendant", "acknowledged", "hooks"})
 """The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
@@ -172,7 +172,7 @@ def clean_details(details: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if key in ("dry_run", "prune", "acknowledged"):
             cleaned[key] = bool(value)
-        elif key == "resources":
+        elif key in ("resources", "hooks"):
             items = [str(item) for item in value][:MAX_RESOURCES]
             cleaned[key] = [_text(item) for item in items]
         else:

@@ -207,6 +207,20 @@ class OperationPhase(StrEnum):
         return self is OperationPhase.SUCCEEDED
 
 
+class SyncPhase(StrEnum):
+    """Argo CD's sync phases, in the order a sync runs them (``SyncFail`` only when the sync fails)."""
+
+    PRE_SYNC = "PreSync"
+    SYNC = "Sync"
+    POST_SYNC = "PostSync"
+    SYNC_FAIL = "SyncFail"
+
+    @property
+    def rank(self) -> int:
+        """Position in the run order (PreSync 0 … SyncFail 3)."""
+        return list(SyncPhase).index(self)
+
+
 class SyncTrigger(StrEnum):
     """What started a recorded sync."""
 
@@ -406,6 +420,9 @@ class SyncResultEntry:
     action: SyncAction
     message: str = ""
     wave: int = 0
+    phase: SyncPhase = SyncPhase.SYNC
+    hook: bool = False
+    """A hook (``argocd.argoproj.io/hook`` or a mapped Helm hook): run, not kept as a resource of the app."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -567,6 +584,10 @@ class PlanStep:
     """``created``, ``configured``, ``pruned``, ``unchanged`` or ``prune-skipped`` (predicted)."""
     wave: int = 0
     reason: str = ""
+    phase: SyncPhase = SyncPhase.SYNC
+    """The sync phase the step runs in; the wave orders steps inside it."""
+    hook: bool = False
+    """A hook: created (and waited for) in its phase, deleted by its delete policy, never drift."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -600,6 +621,11 @@ class SyncPlan:
         """Whether running this plan is refused until the operator acknowledges ``non_descendant`` (a dry
         run writes nothing and needs none)."""
         return bool(self.non_descendant) and not self.non_descendant_allowed and not self.dry_run
+
+    @property
+    def phased(self) -> bool:
+        """Whether the plan has hooks or steps outside the Sync phase (then it is shown phase by phase)."""
+        return any(s.hook or s.phase is not SyncPhase.SYNC for s in self.steps)
 
     def count(self, action: SyncAction) -> int:
         """How many steps will ``action``."""

@@ -36,9 +36,11 @@ from core.model import (
     ResourceState,
     ResourceStatus,
     SyncAction,
+    SyncPhase,
     SyncPlan,
 )
 from core.reconcile.health import ScriptedHealth
+from core.reconcile.hooks import hook_steps
 from core.reconcile.plan import prunable
 from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
@@ -76,6 +78,24 @@ def plan_steps(resources: Sequence[ResourceStatus], *, prune: bool,
     return tuple(sorted(steps, key=lambda s: (s.wave, s.key)))
 
 
+def with_hooks(steps: Sequence[PlanStep], desired: Desired) -> tuple[PlanStep, ...]:
+    """``steps`` and the desired state's hook steps, in run order: phase, then wave (resource steps keep
+    their order inside a wave)."""
+    merged = [*steps, *hook_steps(desired.objects)]
+    return tuple(sorted(merged, key=lambda s: (s.phase.rank, s.wave)))
+
+
+def hooks_before_namespace(steps: Sequence[PlanStep], view: LiveView, *, created_first: str) -> tuple[str, ...]:
+    """A warning per namespace that PreSync hooks need but that does not exist yet and is created only in the
+    Sync phase (as in Argo CD, such a hook fails); the destination namespace is created before PreSync."""
+    needed = sorted({s.key.namespace for s in steps
+                     if s.hook and s.phase is SyncPhase.PRE_SYNC and s.action is SyncAction.CREATED})
+    return tuple(
+        f"PreSync hooks in namespace {ns} run before the Sync phase creates it: they will fail (make it the "
+        "app's destination namespace, or create it first)"
+        for ns in needed if ns and ns != created_first and view.get(ResourceKey("", "Namespace", "", ns)) is None)
+
+
 def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *, prune: bool,
                    allow_empty: bool) -> str:
     """Why a plan must not run, or ``""``."""
@@ -108,7 +128,7 @@ def unserved_steps(steps: Sequence[PlanStep], desired: Desired, view: LiveView) 
         if applies and not view.served(key.group, key.kind) and (key.group, key.kind) not in defined:
             reason = f"{NOT_SERVED}: the cluster does not serve kind {key.kind}.{key.group or 'core'} " \
                      "and no CRD in this sync defines it"
-            step = PlanStep(key, SyncAction.FAILED, step.wave, reason)
+            step = replace(step, action=SyncAction.FAILED, reason=reason)
         out.append(step)
     return tuple(out)
 
@@ -198,7 +218,10 @@ class Actions:
             blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
         if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
-        steps = unserved_steps(plan_steps(row.resources, prune=prune, selected=resources), desired, runtime.view)
+        steps = plan_steps(row.resources, prune=prune, selected=resources)
+        if not resources:  # a selective sync runs no hooks (as in Argo CD)
+            steps = with_hooks(steps, desired)
+        steps = unserved_steps(steps, desired, runtime.view)
         unserved = [s for s in steps if s.action is SyncAction.FAILED and s.reason.startswith(NOT_SERVED)]
         if unserved:
             blocked = blocked or f"{unserved[0].key.short}: {unserved[0].reason}"
@@ -207,6 +230,7 @@ class Actions:
         namespace = await self._namespace_step(target, desired, runtime)
         if namespace is not None and not resources:
             steps = (namespace, *steps)
+        early = hooks_before_namespace(steps, runtime.view, created_first=namespace.key.name if namespace else "")
         revision = row.revision.sha if row.revision else ""
         lineage = await self._lineage(row, revision)
         non_descendant = describe(lineage, cluster) if lineage is not None else ""
@@ -215,7 +239,7 @@ class Actions:
             app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
             selected=tuple(resources), force_replace=force_replace, blocked=blocked,
-            warnings=self._warnings(row) + ((dropped,) if dropped else ()),
+            warnings=self._warnings(row) + early + ((dropped,) if dropped else ()),
             synced_revision=row.synced_revision or "", non_descendant=non_descendant,
             non_descendant_allowed=allow_non_descendant and bool(non_descendant),
         )
@@ -310,7 +334,8 @@ class Actions:
         if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change"
         return SyncPlan(app=AppName(app), cluster=ClusterName(cluster), revision=sha,
-                        steps=plan_steps(row.resources, prune=False), kind="rollback", blocked=blocked,
+                        steps=with_hooks(plan_steps(row.resources, prune=False), desired), kind="rollback",
+                        blocked=blocked,
                         warnings=("the app will be pinned to this revision and paused, in one step",))
 
     # ------------------------------------------------------------------------------------ running

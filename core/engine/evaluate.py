@@ -32,6 +32,7 @@ from core.model import (
 )
 from core.reconcile.diff import compare, compare_predicted
 from core.reconcile.health import ScriptedHealth, app_health, health_of
+from core.reconcile.hooks import is_hook
 from core.reconcile.plan import is_tracked_by, sync_wave
 from core.reconcile.tracking import tracking_of
 
@@ -170,6 +171,8 @@ def _resources(
 ) -> list[ResourceStatus]:
     result: list[ResourceStatus] = []
     for key, obj in sorted(desired.objects.items()):
+        if is_hook(obj):
+            continue  # hooks run during a sync; they are not resources of the app (never drift)
         reason = live.unknown_reason(key.group, key.kind) if live.served(key.group, key.kind) else None
         if reason is not None:
             result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),
@@ -264,7 +267,7 @@ def _extraneous(target: Target, desired: Desired, live: LiveView,
     result = []
     for obj in live.tracked_by(target.app.name):
         key = ResourceKey.of(obj)
-        if key in desired.objects or not is_tracked_by(obj, target.app.name):
+        if key in desired.objects or not is_tracked_by(obj, target.app.name) or is_hook(obj):
             continue
         diff = compare(None, obj)
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")),

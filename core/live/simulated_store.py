@@ -14,6 +14,7 @@ loop); it never awaits, so every write is atomic. Returned objects are copies. N
 from __future__ import annotations
 
 import copy
+import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
@@ -265,6 +266,10 @@ class ObjectStore:
         Raises:
             ClusterError: 409 AlreadyExists, 404 (kind or namespace missing), 422 (strict validation).
         """
+        meta = obj.get("metadata") or {}
+        if not meta.get("name") and meta.get("generateName"):  # the API server appends 5 random characters
+            suffix = "".join(secrets.choice("bcdfghjklmnpqrstvwxz2456789") for _ in range(5))
+            obj = {**obj, "metadata": {**meta, "name": f"{meta['generateName']}{suffix}"}}
         body = self._admit(resource, obj, apply=False)
         key = ResourceKey.of(body)
         if key in self._objects:

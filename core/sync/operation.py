@@ -9,21 +9,23 @@ it returns False and yields ``state()`` after each step (``run_to_completion()``
    write ``operation`` (Running) into the app's state, with a rollback's pin and pause in the same write.
 2. preflight: server-side apply dry run of every apply; any failure ends the operation with nothing
    changed. Objects whose kind or namespace this sync creates are checked at apply time instead.
-3. namespace: create the destination namespace if asked to and missing.
+3. namespace: create the destination namespace if asked to and missing; then the PreSync hooks, wave by
+   wave, each waited for (Job Complete / Pod Succeeded) and deleted by its policy (docs/hooks.md).
 4. waves, in order: Namespaces and CRDs of the wave first (then wait until each CRD is Established),
    then the wave's other applies concurrently (``SyncSettings.concurrency``), then (between waves)
    wait until the wave is healthy. A failed resource stops the operation at that wave: later waves are
-   not applied and nothing is pruned.
+   not applied and nothing is pruned. A wave's Sync hooks run after its objects are applied.
 5. prune, in reverse order: only what ``core.reconcile.plan.prunable`` allows on a fresh copy
    (inventory, self-referencing tracking annotation, owner label), deleted with a UID precondition.
+   Then the PostSync hooks. A failure after the namespace stage runs the SyncFail hooks before the record.
 6. record: one state write sets the inventory (applied ∪ previous − pruned), the last operation, a
    history entry (non-dry-run, successful, full or self-heal operations only, with what started them:
    manual, automated or self-heal) and clears ``operation``; then the
    journal gets the result and the lease is released.
 
 A dry run sends every apply and prune through the server's dry run and writes nothing to the cluster,
-not even state or a lease. Constraint: every write to the app's objects is a server-side apply or a
-DELETE with a UID precondition; this module never reads Git and never imports the engine.
+not even state or a lease (and runs no hook). Constraint: every write to the app's objects is a server-side
+apply or a DELETE with a UID precondition (a ``generateName`` hook is created by POST); this module never reads Git and never imports the engine.
 """
 
 from __future__ import annotations
@@ -122,7 +124,7 @@ class SyncOperation(StageRunner):
         return OperationState(
             id=self.id, app=self.plan.app, cluster=self.plan.cluster, kind=self.plan.kind,
             revision=self.plan.revision, phase=self._phase, message=self._message,
-            entries=tuple(self._entries.values()), dry_run=self.plan.dry_run, started_at=self._started_at,
+            entries=self.all_entries(), dry_run=self.plan.dry_run, started_at=self._started_at,
             finished_at=self._finished_at, by=self.identity.by,
         )
 
@@ -162,15 +164,16 @@ class SyncOperation(StageRunner):
         handlers: dict[Stage, Callable[[], Awaitable[Stage]]] = {
             Stage.BEGIN: self._begin, Stage.PREFLIGHT: self._preflight, Stage.NAMESPACE: self._namespace,
             Stage.WAVE_INFRA: self._wave_infra, Stage.WAVE_APPLY: self._wave_apply,
-            Stage.WAVE_HEALTH: self._wave_health, Stage.PRUNE: self._prune, Stage.RECORD: self._record,
+            Stage.WAVE_HEALTH: self._wave_health, Stage.HOOKS: self._hooks, Stage.PRUNE: self._prune,
+            Stage.RECORD: self._record,
         }
         if self._stage in (Stage.BEGIN, Stage.RECORD):
             return await handlers[self._stage]()
         try:
-            return await handlers[self._stage]()
+            return self.sync_fail_or(await handlers[self._stage]())
         except FleetdeckError as exc:
             self._fail(f"failed at {self._where()}: {exc}{self._not_applied()}")
-            return Stage.RECORD
+            return self.sync_fail_or(Stage.RECORD)
 
     # ------------------------------------------------------------------------------------ begin
 
@@ -194,6 +197,9 @@ class SyncOperation(StageRunner):
             details["resources"] = [str(k) for k in self.plan.selected]
         if self.options.reason:
             details["reason"] = self.options.reason
+        if self._hook_entries:
+            details["hooks"] = [f"{e.phase.value} {e.key.short}: {e.action.value}" for e in
+                                sorted(self._hook_entries.values(), key=lambda e: (e.phase.rank, e.wave))]
         if self.plan.non_descendant:
             details.update(synced_revision=self.plan.synced_revision, non_descendant=self.plan.non_descendant,
                            acknowledged=self.plan.non_descendant_allowed)
@@ -293,6 +299,7 @@ class SyncOperation(StageRunner):
     async def _record(self) -> Stage:
         self._finished_at = self.clock()
         self._settle_pending()
+        self._settle_hooks()
         failed = [e for e in self._entries.values() if e.action is SyncAction.FAILED]
         if failed and not self._failed:  # one failed resource fails the operation, dry runs included
             self._fail(f"{len(failed)} resource(s) failed: {failed[0].key.short}: {failed[0].message}")

@@ -23,6 +23,7 @@ class Stage(StrEnum):
     WAVE_INFRA = "wave-infra"
     WAVE_APPLY = "wave-apply"
     WAVE_HEALTH = "wave-health"
+    HOOKS = "hooks"
     PRUNE = "prune"
     RECORD = "record"
     DONE = "done"

@@ -117,7 +117,7 @@ async def apply(api: KubeAPI, target: Target, *, field_manager: str, attempts: i
     raise AssertionError("unreachable")
 
 
-async def _wait_gone(api: KubeAPI, target: Target, *, uid: str, attempts: int) -> None:
+async def wait_gone(api: KubeAPI, target: Target, *, uid: str, attempts: int) -> None:
     deadline = time.monotonic() + REPLACE_TIMEOUT
     key = target.key
     while True:
@@ -139,7 +139,7 @@ async def replace(api: KubeAPI, target: Target, *, field_manager: str, attempts:
             uid = _uid(current)
             await with_retries(lambda: api.delete(target.resource, key.name, key.namespace,
                                                   propagation="Background", uid=uid), attempts=attempts)
-            await _wait_gone(api, target, uid=uid, attempts=attempts)
+            await wait_gone(api, target, uid=uid, attempts=attempts)
     except ClusterError as exc:
         return Applied(SyncResultEntry(key, SyncAction.FAILED, f"replace: {describe_error(exc)}", target.wave))
     applied = await apply(api, Target(key, target.resource, target.obj, None, target.wave, target.note),

@@ -18,12 +18,13 @@ from typing import Any, TypeVar
 
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
-from core.model import ResourceKey, SyncAction, SyncPlan, SyncResultEntry, display_path
+from core.model import ResourceKey, SyncAction, SyncPhase, SyncPlan, SyncResultEntry, display_path
+from core.reconcile.hooks import DeletePolicy, hook_of, hook_wave
 from core.reconcile.ignore import respect_ignore
 from core.reconcile.plan import RECONCILE_ANNOTATION, order_for_apply, order_for_prune
 from core.reconcile.tracking import add_tracking
 from core.settings import SyncSettings
-from core.sync import resources
+from core.sync import hooks, resources
 from core.sync.kinds import KindResolver, crd_kind, is_crd, is_namespace, wait_established
 from core.sync.options import OperationOptions, Stage
 from core.sync.retry import with_retries
@@ -76,7 +77,19 @@ class StageRunner:
         self._recreate: set[ResourceKey] = set()
         self._health_deadline: float | None = None
         self._entries: dict[ResourceKey, SyncResultEntry] = {}
+        self._hook_waves: dict[SyncPhase, list[tuple[int, list[hooks.HookRun]]]] = {}
+        self._hook_entries: dict[tuple[SyncPhase, ResourceKey], SyncResultEntry] = {}
+        """Hook results by (phase, desired key); kept apart from the app's resources."""
         self._apply_waves, self._prune_waves = self._plan_waves()
+        self._plan_hooks()
+        self._hook_phase = SyncPhase.PRE_SYNC
+        self._hook_index = 0
+        self._hook_live: dict[ResourceKey, tuple[ResourceKey, APIResource]] = {}
+        """The running wave's hooks: desired key → (the key the object got, its resource)."""
+        self._hook_deadline: float | None = None
+        self._sync_fail_started = False
+        self._writing = False
+        """Set once the operation may have written (after preflight): only then do SyncFail hooks run."""
         self._wave_index = 0
         self._prune_index = 0
         self._wave: int | None = None
@@ -88,13 +101,13 @@ class StageRunner:
         return not self.plan.selected or key in self.plan.selected
 
     def _plan_waves(self) -> tuple[list[tuple[int, list[ResourceKey]]], list[tuple[int, list[ResourceKey]]]]:
-        applies = [s.key for s in self.plan.steps
-                   if s.action in APPLY_ACTIONS and self._selected(s.key) and s.key in self.desired]
+        applies = [s.key for s in self.plan.steps if s.action in APPLY_ACTIONS and self._selected(s.key)
+                   and not s.hook and s.key in self.desired and hook_of(self.desired[s.key]) is None]
         prunes = [s.key for s in self.plan.steps if s.action is SyncAction.PRUNED and self._selected(s.key)]
         destination = ResourceKey("", "Namespace", "", self.options.create_namespace)
         for step in self.plan.steps:
-            if step.key == destination and step.key not in self.desired:
-                continue  # the plan names the namespace the namespace stage creates
+            if (step.key == destination and step.key not in self.desired) or step.hook:
+                continue  # the plan names the namespace the namespace stage creates; hooks come from desired
             if step.action in APPLY_ACTIONS and self._selected(step.key) and step.key not in self.desired:
                 self._entries[step.key] = SyncResultEntry(step.key, SyncAction.FAILED, "no desired manifest",
                                                           step.wave)
@@ -110,11 +123,45 @@ class StageRunner:
                 self._entries.setdefault(step.key, SyncResultEntry(step.key, step.action, step.reason, step.wave))
         return _group(apply_order), _group(prune_order) if self.plan.prune else []
 
+    def _plan_hooks(self) -> None:
+        """Hooks of the desired state by phase and wave (none in a selective sync, as in Argo CD); Sync-phase
+        hook waves without resources get an (empty) apply wave of their own."""
+        if self.plan.selected:
+            return
+        by_phase: dict[SyncPhase, dict[int, list[hooks.HookRun]]] = {}
+        for key, obj in sorted(self.desired.items()):
+            hook = hook_of(obj)
+            if hook is None or hook.skipped:
+                continue
+            manifest = add_tracking(obj, app=self.plan.app, key=key)
+            for phase in hook.phases:
+                run = hooks.HookRun(key, manifest, phase, hook_wave(obj), hook.delete_policies)
+                by_phase.setdefault(phase, {}).setdefault(run.wave, []).append(run)
+                when = "runs only if the sync fails" if phase is SyncPhase.SYNC_FAIL else ""
+                self._hook_entries[(phase, key)] = SyncResultEntry(key, SyncAction.PENDING, when, run.wave,
+                                                                   phase, hook=True)
+        for phase, waves in by_phase.items():
+            self._hook_waves[phase] = [(wave, waves[wave]) for wave in sorted(waves)]
+        have = {wave for wave, _ in self._apply_waves}
+        extra: Waves = [(wave, []) for wave, _ in self._hook_waves.get(SyncPhase.SYNC, []) if wave not in have]
+        if extra:
+            self._apply_waves = sorted([*self._apply_waves, *extra], key=lambda w: w[0])
+
+    def all_entries(self) -> tuple[SyncResultEntry, ...]:
+        """Every result in run order: PreSync hooks, the Sync phase (resources, then its hooks), PostSync,
+        SyncFail."""
+        hooks_by_phase = sorted(self._hook_entries.values(), key=lambda e: (e.phase.rank, e.wave))
+        before = [e for e in hooks_by_phase if e.phase is SyncPhase.PRE_SYNC]
+        during = [e for e in hooks_by_phase if e.phase is SyncPhase.SYNC]
+        after = [e for e in hooks_by_phase if e.phase.rank > SyncPhase.SYNC.rank]
+        return (*before, *self._entries.values(), *during, *after)
+
     # ------------------------------------------------------------------------------------ preflight
 
     def _created_here(self) -> tuple[set[tuple[str, str]], set[str]]:
         keys = [k for _, wave in self._apply_waves for k in wave]
-        crd_kinds = {crd_kind(self.desired[k]) for k in keys if is_crd(k)}
+        hook_keys = [k for (phase, k) in self._hook_entries if phase is not SyncPhase.SYNC_FAIL]
+        crd_kinds = {crd_kind(self.desired[k]) for k in [*keys, *hook_keys] if is_crd(k)}
         namespaces = {k.name for k in keys if is_namespace(k)}
         if self.options.create_namespace:
             namespaces.add(self.options.create_namespace)
@@ -135,6 +182,10 @@ class StageRunner:
         for wave, keys in self._apply_waves:
             for key in keys:
                 await self._prepare(key, wave, crd_kinds=crd_kinds, missing_ns=missing_ns)
+        unserved = await self._unserved_hooks(crd_kinds)
+        if unserved:
+            self._fail(f"{unserved}; nothing was changed")
+            return Stage.RECORD
         errors = await self._gather([self._dry_run_one(t) for t in self._targets.values()
                                      if t.key not in self._deferred])
         failed = [e for e in errors if e is not None]
@@ -144,8 +195,21 @@ class StageRunner:
             return Stage.RECORD
         if self.plan.dry_run:
             self._predict()
+            for (phase, key), entry in self._hook_entries.items():
+                self._hook_entries[(phase, key)] = replace(entry, action=SyncAction.SKIPPED,
+                                                           message="dry run: hooks are not run")
             return Stage.PRUNE if self._prune_waves else Stage.RECORD
         return Stage.NAMESPACE
+
+    async def _unserved_hooks(self, crd_kinds: set[tuple[str, str]]) -> str:
+        """The first hook whose kind the cluster does not serve and no CRD of this sync defines, as a failure."""
+        for (phase, key), entry in self._hook_entries.items():
+            if await self.resolver.resolve(key) is None and (key.group, key.kind) not in crd_kinds:
+                why = f"kind {key.kind}.{key.group or 'core'} is not served by the cluster and no CRD in this " \
+                      "sync defines it"
+                self._hook_entries[(phase, key)] = replace(entry, action=SyncAction.FAILED, message=why)
+                return f"{phase.value} hook {key.short}: {why}"
+        return ""
 
     async def _prepare(self, key: ResourceKey, wave: int, *, crd_kinds: set[tuple[str, str]],
                        missing_ns: set[str]) -> None:
@@ -194,6 +258,7 @@ class StageRunner:
     # ------------------------------------------------------------------------------------ apply
 
     async def _namespace(self) -> Stage:
+        self._writing = True
         name = self.options.create_namespace
         in_plan = any(is_namespace(k) and k.name == name for k in self._targets)
         if name and not in_plan and await self._retry(lambda: self.api.get(NAMESPACES, name)) is None:
@@ -207,12 +272,16 @@ class StageRunner:
                 return Stage.RECORD
             self._entries = {key: SyncResultEntry(key, SyncAction.CREATED, "destination namespace", 0),
                              **self._entries}
-        return self._next_wave_stage()
+        return self._start_hooks(SyncPhase.PRE_SYNC) or self._next_wave_stage()
 
     def _next_wave_stage(self) -> Stage:
         if self._wave_index < len(self._apply_waves):
             return Stage.WAVE_INFRA
-        return Stage.PRUNE if self._prune_waves else Stage.RECORD
+        return Stage.PRUNE if self._prune_waves else self._after_sync()
+
+    def _after_sync(self) -> Stage:
+        """After the Sync phase's waves and prunes: PostSync hooks, then the record."""
+        return self._start_hooks(SyncPhase.POST_SYNC) or Stage.RECORD
 
     def _wave_targets(self, *, infra: bool) -> list[resources.Target]:
         _, keys = self._apply_waves[self._wave_index]
@@ -257,8 +326,15 @@ class StageRunner:
         stopped = self._stopped_at(wave)
         if stopped is not None:
             return stopped
+        sync_hook_waves = [w for w, _ in self._hook_waves.get(SyncPhase.SYNC, [])]
+        if wave in sync_hook_waves:  # the wave's Sync hooks run once its resources are applied
+            return self._start_hooks(SyncPhase.SYNC, index=sync_hook_waves.index(wave)) or self._after_wave_apply()
+        return self._after_wave_apply()
+
+    def _after_wave_apply(self) -> Stage:
         last = self._wave_index + 1 >= len(self._apply_waves)
-        if self.options.wait_for_health if last else self.options.wait_between_waves:
+        wait_last = self.options.wait_for_health or SyncPhase.POST_SYNC in self._hook_waves
+        if wait_last if last else self.options.wait_between_waves:
             self._health_deadline = time.monotonic() + self.options.health_timeout
             return Stage.WAVE_HEALTH
         return self._advance_wave()
@@ -318,6 +394,122 @@ class StageRunner:
                                                  scripts=self.options.health_checks)
         return status.value, message
 
+    # ------------------------------------------------------------------------------------ hooks
+
+    def _start_hooks(self, phase: SyncPhase, *, index: int = 0) -> Stage | None:
+        """Stage.HOOKS at ``phase``'s wave ``index``, or None when the phase has no hooks."""
+        if not self._hook_waves.get(phase):
+            return None
+        self._hook_phase, self._hook_index, self._hook_live = phase, index, {}
+        return Stage.HOOKS
+
+    def sync_fail_or(self, stage: Stage) -> Stage:
+        """``stage``, or the SyncFail hooks first when the sync failed after it began writing."""
+        if stage is not Stage.RECORD or not self._failed or self._sync_fail_started or self.plan.dry_run:
+            return stage
+        if not self._writing:
+            return stage
+        self._sync_fail_started = True
+        return self._start_hooks(SyncPhase.SYNC_FAIL) or stage
+
+    def _hook_entry(self, run: hooks.HookRun, action: SyncAction, message: str,
+                    key: ResourceKey | None = None) -> None:
+        self._hook_entries[(run.phase, run.key)] = SyncResultEntry(key or run.key, action, message, run.wave,
+                                                                   run.phase, hook=True)
+
+    async def _start_hook(self, run: hooks.HookRun) -> bool:
+        attempts = self.settings.request_retries
+        resource = await self.resolver.resolve(run.key, refresh_missing=True)
+        if resource is None:
+            self._hook_entry(run, SyncAction.FAILED, f"kind {run.key.kind} is not served by the cluster")
+            return False
+        try:
+            if DeletePolicy.BEFORE_HOOK_CREATION in run.policies and not run.generated:
+                await hooks.delete_previous(self.api, run, resource, attempts=attempts)
+            async with self._limit:
+                live_key = await hooks.create(self.api, run, resource, field_manager=self.settings.field_manager,
+                                              attempts=attempts)
+        except ClusterError as exc:
+            self._hook_entry(run, SyncAction.FAILED, f"{run.phase.value} hook: {resources.describe_error(exc)}")
+            return False
+        self._hook_live[run.key] = (live_key, resource)
+        self._hook_entry(run, SyncAction.PENDING, f"{run.phase.value} hook running", live_key)
+        return True
+
+    async def _finish_hook(self, run: hooks.HookRun, succeeded: bool, message: str) -> None:
+        live_key, resource = self._hook_live[run.key]
+        policy = DeletePolicy.HOOK_SUCCEEDED if succeeded else DeletePolicy.HOOK_FAILED
+        note = f"{run.phase.value} hook {'succeeded' if succeeded else 'failed'}" + (f": {message}" if message else "")
+        if policy in run.policies:
+            error = await hooks.delete_by_policy(self.api, live_key, resource, attempts=self.settings.request_retries)
+            note += f"; delete ({policy.value}) failed: {error}" if error else f"; deleted ({policy.value})"
+        self._hook_entry(run, SyncAction.CREATED if succeeded else SyncAction.FAILED, note, live_key)
+
+    async def _hooks(self) -> Stage:
+        """One wave of the current phase's hooks: create them, then (one poll per step) wait until each
+        succeeded or failed, applying its delete policy; a failed hook fails the sync."""
+        phase = self._hook_phase
+        wave, runs = self._hook_waves[phase][self._hook_index]
+        if not self._hook_live:
+            why = self._stop_reason() if phase is not SyncPhase.SYNC_FAIL else ""
+            if why:
+                self._fail(f"{why}: stopped before {phase.value} hooks wave {wave}{self._not_applied()}")
+                return Stage.RECORD
+            message = self._message
+            await self._progress(wave=wave, stage=f"{phase.value} hooks")
+            if phase is SyncPhase.SYNC_FAIL:
+                self._message = message  # keep saying why the sync failed
+            started = await self._gather([self._start_hook(run) for run in runs])
+            self._hook_deadline = time.monotonic() + self.options.health_timeout
+            if not all(started):
+                return self._hooks_failed(phase, wave, runs)
+        running = [run for run in runs if self._hook_entries[(run.phase, run.key)].action is SyncAction.PENDING]
+        verdicts = await self._gather([hooks.outcome(self.api, *self._hook_live[run.key],
+                                                     attempts=self.settings.request_retries) for run in running])
+        still: list[tuple[hooks.HookRun, str]] = []
+        for run, (done, message) in zip(running, verdicts, strict=True):
+            if done is None:
+                still.append((run, message))
+            else:
+                await self._finish_hook(run, done, message)
+        if any(self._hook_entries[(r.phase, r.key)].action is SyncAction.FAILED for r in runs):
+            return self._hooks_failed(phase, wave, runs)
+        if still:
+            run, status = still[0]
+            if time.monotonic() >= (self._hook_deadline or 0):
+                for late, late_status in still:
+                    self._hook_entry(late, SyncAction.FAILED, f"{phase.value} hook still {late_status} after "
+                                     f"{self.options.health_timeout:.0f}s", self._hook_live[late.key][0])
+                return self._hooks_failed(phase, wave, runs)
+            if phase is not SyncPhase.SYNC_FAIL:
+                self._message = f"waiting for {phase.value} hook {self._hook_live[run.key][0].short}: {status}"
+            await asyncio.sleep(self.options.poll_interval)
+            return Stage.HOOKS
+        crds = [run.key for run in runs if is_crd(run.key)]
+        self._hook_live = {}
+        if crds:  # a CRD created as a hook: its kind must be served before the next wave uses it
+            await self._gather([self._wait_crd(key) for key in crds])
+            await self.resolver.refresh()
+        if phase is not SyncPhase.SYNC and self._hook_index + 1 < len(self._hook_waves[phase]):
+            self._hook_index += 1
+            return Stage.HOOKS
+        if phase is SyncPhase.PRE_SYNC:
+            return self._next_wave_stage()
+        if phase is SyncPhase.SYNC:
+            return self._after_wave_apply()
+        return Stage.RECORD
+
+    def _hooks_failed(self, phase: SyncPhase, wave: int, runs: list[hooks.HookRun]) -> Stage:
+        self._hook_live = {}
+        first = next(self._hook_entries[(r.phase, r.key)] for r in runs
+                     if self._hook_entries[(r.phase, r.key)].action is SyncAction.FAILED)
+        if phase is SyncPhase.SYNC_FAIL:
+            self._message += f"; SyncFail hook {first.key.short} failed: {first.message}"
+            return Stage.RECORD
+        self._fail(f"stopped at {phase.value} hooks wave {wave}: {first.key.short} failed: {first.message}"
+                   f"{self._not_applied()}")
+        return Stage.RECORD
+
     # ------------------------------------------------------------------------------------ prune
 
     async def _prune(self) -> Stage:
@@ -333,7 +525,7 @@ class StageRunner:
             self._fail(f"prune failed: {failed[0].key.short} {failed[0].message}")
             return Stage.RECORD
         self._prune_index += 1
-        return Stage.PRUNE if self._prune_index < len(self._prune_waves) else Stage.RECORD
+        return Stage.PRUNE if self._prune_index < len(self._prune_waves) else self._after_sync()
 
     async def _prune_one(self, key: ResourceKey, wave: int) -> SyncResultEntry:
         resource = await self.resolver.resolve(key, refresh_missing=True)
@@ -350,6 +542,12 @@ class StageRunner:
             if entry.action is SyncAction.PENDING:
                 note = "not pruned: the operation failed" if key in self._prune_keys() else "not applied"
                 self._entries[key] = replace(entry, action=SyncAction.SKIPPED, message=note)
+
+    def _settle_hooks(self) -> None:
+        for index, entry in list(self._hook_entries.items()):
+            if entry.action is SyncAction.PENDING:
+                note = "not run: the sync did not fail" if entry.phase is SyncPhase.SYNC_FAIL else "not run"
+                self._hook_entries[index] = replace(entry, action=SyncAction.SKIPPED, message=note)
 
     def _prune_keys(self) -> set[ResourceKey]:
         return {k for _, keys in self._prune_waves for k in keys}
@@ -375,6 +573,8 @@ class StageRunner:
         self._message = message
 
     def _where(self) -> str:
+        if self._stage is Stage.HOOKS:
+            return f"{self._hook_phase.value} hooks wave {self._hook_waves[self._hook_phase][self._hook_index][0]}"
         if self._stage in (Stage.WAVE_INFRA, Stage.WAVE_APPLY, Stage.WAVE_HEALTH):
             return f"wave {self._apply_waves[self._wave_index][0]}"
         return self._stage.value

@@ -73,8 +73,9 @@ class FaultyCluster(SimulatedCluster):
         await super().delete(resource, name, namespace, propagation=propagation, uid=uid, dry_run=dry_run)
 
     async def create(self, resource: APIResource, obj: Mapping[str, Any], *, dry_run: bool = False) -> JSON:
-        self.writes.append(("create", str(obj["metadata"]["name"]), dry_run))
-        if str(obj["metadata"]["name"]).startswith("fleetdeck-app-"):
+        name = str(obj["metadata"].get("name") or obj["metadata"].get("generateName"))
+        self.writes.append(("create", name, dry_run))
+        if name.startswith("fleetdeck-app-"):
             self.state_bodies.append(json.loads(json.dumps(obj)))
         return await super().create(resource, obj, dry_run=dry_run)
 

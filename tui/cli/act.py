@@ -38,7 +38,12 @@ def print_plan(plan: Any) -> None:
     verb_text = "dry run of " if plan.dry_run else ""
     click.echo(f"{verb_text}{plan.kind} {plan.app} on {plan.cluster} to {plan.revision[:8]}"
                f"{' (prune)' if plan.prune else ''}:")
+    phase = None
     for step in plan.steps:
+        if plan.phased and step.phase is not phase:
+            phase = step.phase
+            when = " (only if the sync fails)" if phase.value == "SyncFail" else ""
+            click.echo(f"  phase {phase.value}{when}:")
         reason = f"  ({clean(step.reason)})" if step.reason else ""
         click.echo(f"  wave {step.wave:>2}  {step.action.value:<14} {clean(str(step.key))}{reason}")
     for warning in plan.warnings:
@@ -113,7 +118,8 @@ def report_result(state: Any, fmt: str) -> Exit:
     else:
         for entry in state.entries:
             msg = f"  {clean(entry.message)}" if entry.message else ""
-            click.echo(f"  {entry.action.value:<14} {clean(str(entry.key))}{msg}")
+            hook = f"{entry.phase.value} hook " if entry.hook else ""
+            click.echo(f"  {entry.action.value:<14} {hook}{clean(str(entry.key))}{msg}")
         click.echo(f"{state.phase.value}: {clean(state.message) or state.summary}")
     return Exit.OK if state.phase.successful and not failed else Exit.PROBLEM
 

@@ -95,7 +95,12 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs, *, paused: AppControl | None = No
         blocked.append_text(safe(plan.blocked, max_length=400))
         return [*lines, blocked]
     lines.append(Text(f"    {plan_counts(plan)}", end=""))
+    phase = None
     for step in plan.steps[:MAX_STEPS_SHOWN]:
+        if plan.phased and step.phase is not phase:  # hooks: the steps phase by phase, in run order
+            phase = step.phase
+            when = " (only if the sync fails)" if phase.value == "SyncFail" else ""
+            lines.append(Text(f"    {phase.value}{when}", style="bold", end=""))
         if step.action is SyncAction.UNCHANGED:
             continue
         line = Text(f"    {glyphs.action_label(step.action):<16}", no_wrap=True, end="")

@@ -49,6 +49,8 @@ def entry_line(state: OperationState, index: int, glyphs: Glyphs) -> Text:
     """One resource line of an operation: ``  + created Deployment/shop/web  message``."""
     entry = state.entries[index]
     text = Text(f"    {glyphs.action_label(entry.action):<15} ", no_wrap=True, end="")
+    if entry.hook:
+        text.append(f"{entry.phase.value} hook ", style="dim")
     text.append_text(safe(entry.key.short))
     if entry.message:
         text.append("  ")
