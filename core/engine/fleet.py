@@ -310,7 +310,7 @@ class FleetEngine:
         try:
             revision = await self.repo.resolve(sha)
             result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
-                                                    namespace=target.app.namespace)
+                                                    namespace=target.app.namespace, helm=target.app.helm_options())
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
@@ -521,7 +521,8 @@ class FleetEngine:
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
-        return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit)
+        return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit,
+                                           helm=target.app.helm_options())
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Forwarded to ``Actions.pause``."""
