@@ -1,0 +1,131 @@
+"""A Helm chart in Git, rendered by the real helm and synced by the real ``fleetdeck sync`` to a real apiserver.
+
+The chart is a copy of the public ``argocd-example-apps/helm-guestbook`` in a tmp Git repo. Each values file
+renders to what ``helm template`` prints (object by object), the sync writes those objects, and the cluster
+holds them. Without a helm binary the row and the sync say why, with exit 2 and no traceback.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from devcluster import ClusterInfo
+from tests.cluster.test_cli import run
+from tests.core.test_helm import corpus_chart
+from tests.engine.conftest import git
+
+pytestmark = pytest.mark.cluster
+
+RESOURCES = {"Deployment": "/apis/apps/v1/namespaces/{ns}/deployments/{name}",
+             "Service": "/api/v1/namespaces/{ns}/services/{name}"}
+
+
+def chart_repo(tmp_path: Path) -> Path:
+    """A Git repo holding helm-guestbook at ``helm-guestbook/`` (as in the example repository)."""
+    repo = tmp_path / "repo"
+    shutil.copytree(corpus_chart(), repo / "helm-guestbook")
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "helm-guestbook")
+    return repo
+
+
+def chart_fleet(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str, helm: dict[str, Any]) -> Path:
+    """A fleet file with the chart as one app named after the test's namespace."""
+    app: dict[str, Any] = {"name": namespace, "path": "helm-guestbook", "namespace": namespace}
+    if helm:
+        app["helm"] = helm
+    path = tmp_path / "fleetdeck.yaml"
+    path.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": cluster.admin_context}],
+        "apps": [app],
+    }))
+    return path
+
+
+def helm_template(helm: Path, repo: Path, release: str, namespace: str, *flags: str) -> list[dict[str, Any]]:
+    """``helm template`` run directly on the chart."""
+    out = subprocess.run([str(helm), "template", release, "helm-guestbook", "--namespace", namespace, *flags],
+                         cwd=repo, capture_output=True, text=True, check=True, env={"HOME": str(repo.parent)})
+    return [d for d in yaml.safe_load_all(out.stdout) if d]
+
+
+def contained(want: Any, have: Any, where: str = "") -> list[str]:
+    """Where ``want`` (rendered) is not found in ``have`` (live: server defaults and tracking added)."""
+    if isinstance(want, dict):
+        if not isinstance(have, dict):
+            return [f"{where}: not a mapping live"]
+        return [p for key, value in want.items() for p in contained(value, have.get(key), f"{where}.{key}")]
+    if isinstance(want, list):
+        if not isinstance(have, list) or len(have) != len(want):
+            return [f"{where}: list differs live"]
+        return [p for i, (w, h) in enumerate(zip(want, have, strict=True)) for p in contained(w, h, f"{where}[{i}]")]
+    return [] if want == have else [f"{where}: {want!r} rendered, {have!r} live"]
+
+
+@pytest.mark.parametrize("values", ["values.yaml", "values-production.yaml"])
+def test_chart_syncs_what_helm_template_renders(tmp_path: Path, cluster: ClusterInfo, namespace: str,
+                                                helm_binary: Path, values: str) -> None:
+    """``fleetdeck sync`` of helm-guestbook with each values file writes exactly helm template's objects; the
+    row is Synced afterwards and ``diff`` finds nothing."""
+    repo = chart_repo(tmp_path)
+    fleet = chart_fleet(tmp_path, repo, cluster, namespace, {"releaseName": "gb", "valueFiles": [values]})
+    env = {"FLEETDECK_HELM": str(helm_binary)}
+    expected = helm_template(helm_binary, repo, "gb", namespace, "--values", f"helm-guestbook/{values}")
+    assert sorted(o["kind"] for o in expected) == ["Deployment", "Service"]
+
+    before = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json", env=env)
+    row = json.loads(before.stdout)["apps"][0]
+    assert row["sync"] == "OutOfSync", before.stdout + before.stderr
+    assert len(row["drifted"]) == len(expected), row
+
+    synced = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", env=env)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    assert "Succeeded" in synced.stdout
+
+    rest = cluster.rest()
+    for obj in expected:
+        live = rest.get(RESOURCES[obj["kind"]].format(ns=namespace, name=obj["metadata"]["name"]))
+        assert contained(obj, live) == [], (obj["kind"], contained(obj, live))
+    service = rest.get(RESOURCES["Service"].format(ns=namespace, name="gb-helm-guestbook"))
+    assert service["spec"]["type"] == ("LoadBalancer" if values == "values-production.yaml" else "ClusterIP")
+
+    after = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json", env=env)
+    assert json.loads(after.stdout)["apps"][0]["sync"] == "Synced", after.stdout + after.stderr
+    diff = run(tmp_path, "diff", namespace, "--fleet", str(fleet), env=env)
+    assert "Traceback" not in diff.stderr
+    assert diff.returncode in (0, 1), diff.stdout + diff.stderr  # 1 only for health (no pods run here)
+    assert "+ " not in diff.stdout and "- " not in diff.stdout, diff.stdout
+
+
+def test_missing_helm_says_why_with_exit_2(tmp_path: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """Without helm (none on PATH, no FLEETDECK_HELM) the row says what is missing, status and sync exit 2,
+    nothing is written and nothing prints a traceback."""
+    repo = chart_repo(tmp_path)
+    fleet = chart_fleet(tmp_path, repo, cluster, namespace, {})
+    no_helm = tmp_path / "bin"
+    no_helm.mkdir()
+    (no_helm / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    env = {"PATH": str(no_helm)}
+
+    status = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json", env=env)
+    assert status.returncode == 2, status.stdout + status.stderr
+    assert "Traceback" not in status.stderr
+    row = json.loads(status.stdout)["apps"][0]
+    text = json.dumps(row)
+    assert "Helm chart at helm-guestbook needs the helm binary: install Helm 3.x/4.x or set FLEETDECK_HELM" in text
+
+    sync = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", env=env)
+    assert sync.returncode == 2, sync.stdout + sync.stderr
+    assert "needs the helm binary" in sync.stdout + sync.stderr
+    assert "Traceback" not in sync.stderr
+    assert cluster.rest().get(f"/api/v1/namespaces/{namespace}/services")["items"] == []
+    assert cluster.rest().get(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"] == []
