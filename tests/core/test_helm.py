@@ -80,6 +80,26 @@ def test_fleet_file_helm_block_maps_to_options(tmp_path: Path) -> None:
     assert app.helm_options().release_name == "gb-prod"
 
 
+def test_helm_block_validates_with_the_reference_jsonschema(tmp_path: Path) -> None:
+    """The schema ``fleetdeck schema`` prints accepts a full ``helm:`` block with the reference implementation
+    too, and rejects an unknown key in it."""
+    jsonschema = pytest.importorskip("jsonschema")
+    text = fleet_text("""\
+        helm:
+          releaseName: gb
+          valueFiles: [values-production.yaml]
+          values: {replicaCount: 3}
+          parameters: [{name: a, value: 1}, {name: b, value: x, forceString: true}]
+          includeCRDs: true
+          ignoreMissingValueFiles: false
+          kubeVersion: v1.36.3
+          apiVersions: [a/v1]
+    """)
+    jsonschema.validate(yaml.safe_load(text), fleet_schema())
+    with pytest.raises(jsonschema.ValidationError):
+        jsonschema.validate(yaml.safe_load(fleet_text("helm: {chart: x}\n")), fleet_schema())
+
+
 def test_release_name_defaults_to_the_app_name(tmp_path: Path) -> None:
     """Without ``helm:`` (or without releaseName) the release is named after the app; CRDs are included."""
     path = tmp_path / "fleetdeck.yaml"
