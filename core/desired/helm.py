@@ -18,6 +18,7 @@ Constraint: never reimplements Helm; never fetches charts (dependencies must be 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import shutil
@@ -39,6 +40,25 @@ _UNREACHABLE_PROXY = "http://127.0.0.1:9"
 _STDERR_KEPT = 64 * 1024
 _CACHE_ENTRIES = 64
 _CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Capabilities:
+    """What a chart sees of its destination cluster as ``.Capabilities``."""
+
+    kube_version: str = ""
+    """The API server's ``gitVersion``; empty when unknown (Helm's default then applies)."""
+    api_versions: tuple[str, ...] = ()
+    """``group/version`` and ``group/version/Kind`` served, sorted."""
+
+
+def with_capabilities(options: HelmOptions, capabilities: Capabilities) -> HelmOptions:
+    """``options`` with the cluster's kube version and API versions where the app did not set its own."""
+    return dataclasses.replace(
+        options,
+        kube_version=options.kube_version or capabilities.kube_version,
+        api_versions=options.api_versions or capabilities.api_versions,
+    )
 
 
 def is_chart(directory: Path) -> bool:

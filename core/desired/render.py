@@ -16,7 +16,7 @@ import asyncio
 import hashlib
 import os
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,7 +24,7 @@ from typing import Any
 import orjson
 
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
-from core.desired.helm import helm_binary, is_chart, template
+from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
@@ -308,6 +308,7 @@ class Renderer:
         self._kustomize = kustomize
         self._allow_remote = allow_remote_bases
         self._helm = helm
+        self._charts: dict[tuple[Any, str, str], bool] = {}
         self._cache = _Cache(max_entries, max_cache_bytes)
         self._inflight: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 2)
@@ -325,16 +326,21 @@ class Renderer:
                         helm=helm or HelmOptions().for_release("release"), helm_binary=helm_binary(self._helm))
 
     async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "",
-                         helm: HelmOptions | None = None) -> RenderResult:
+                         helm: HelmOptions | None = None,
+                         capabilities: Callable[[], Awaitable[Capabilities]] | None = None) -> RenderResult:
         """Materialize ``sha`` and render the app's ``path``, from the cache when already done.
 
         ``helm`` (``AppSpec.helm_options()``) says how a chart directory renders; it is part of the key.
+        ``capabilities`` (the destination cluster's version and API versions) is asked only when ``path``
+        is a chart, and fills the kube version and API versions the app's options leave unset.
 
         Raises:
             GitError: the commit cannot be materialized.
             RenderError: see ``render`` (timeouts are not cached; other failures are, until ``clear``).
             ManifestError: see ``render``.
         """
+        if capabilities is not None and await self._is_chart(repo, sha, path):
+            helm = with_capabilities(helm or HelmOptions().for_release("release"), await capabilities())
         options = self._options(namespace, helm)
         key = (repo.key, sha, normalize_repo_path(path), options)
         lock = self._inflight.setdefault(key, asyncio.Lock())
@@ -349,6 +355,17 @@ class Renderer:
         if isinstance(cached, PermanentRenderFailure):
             raise cached.error
         return cached.result()
+
+    async def _is_chart(self, repo: ConfigRepo, sha: str, path: str) -> bool:
+        key = (repo.key, sha, normalize_repo_path(path))
+        known = self._charts.get(key)
+        if known is None:
+            tree = await repo.materialize(sha)
+            known = is_chart(Path(tree) / key[2])
+            if len(self._charts) >= 4096:
+                self._charts.clear()
+            self._charts[key] = known
+        return known
 
     async def _build(
         self, repo: ConfigRepo, sha: str, path: str, options: _Options

@@ -307,15 +307,16 @@ class FleetEngine:
             self._renders_running -= 1
 
     async def _render_now(self, target: Target, sha: str) -> Desired:
+        runtime = self.clusters[target.cluster.name]
         try:
             revision = await self.repo.resolve(sha)
             result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
-                                                    namespace=target.app.namespace, helm=target.app.helm_options())
+                                                    namespace=target.app.namespace, helm=target.app.helm_options(),
+                                                    capabilities=runtime.capabilities)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
             return Desired(self._head, error=f"cannot render at {sha[:12]}: {os_error_text(exc)}")
-        runtime = self.clusters[target.cluster.name]
         objects = runtime.prepare(target, result.objects)
         digests = {key: digest(obj) for key, obj in objects.items()}
         return Desired(revision, objects=objects, warnings=tuple(result.warnings), digests=digests)

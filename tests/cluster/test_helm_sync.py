@@ -10,6 +10,8 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +20,7 @@ import yaml
 
 from devcluster import ClusterInfo
 from tests.cluster.test_cli import run
+from tests.cluster.test_live_watch import widget_crd
 from tests.core.test_helm import corpus_chart
 from tests.engine.conftest import git
 
@@ -129,3 +132,54 @@ def test_missing_helm_says_why_with_exit_2(tmp_path: Path, cluster: ClusterInfo,
     assert "Traceback" not in sync.stderr
     assert cluster.rest().get(f"/api/v1/namespaces/{namespace}/services")["items"] == []
     assert cluster.rest().get(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"] == []
+
+
+def test_chart_sees_the_destination_clusters_capabilities(tmp_path: Path, cluster: ClusterInfo, namespace: str,
+                                                          helm_binary: Path) -> None:
+    """Without kubeVersion/apiVersions in the fleet file, the chart's .Capabilities are the destination
+    cluster's: the API server's version and the group/versions its discovery serves (a CRD installed there);
+    an explicit kubeVersion still wins."""
+    group = f"{namespace}.helmcap.test"
+    crd_path = f"/apis/apiextensions.k8s.io/v1/customresourcedefinitions/widgets.{group}"
+    rest = cluster.rest()
+    rest.apply(crd_path, widget_crd(group))
+    try:
+        wait_for(lambda: any(v["version"] == "v1" for g in rest.get("/apis")["groups"] if g["name"] == group
+                             for v in g["versions"]), "the CRD served")
+        repo = tmp_path / "repo"
+        (repo / "cap" / "templates").mkdir(parents=True)
+        (repo / "cap" / "Chart.yaml").write_text("apiVersion: v2\nname: cap\nversion: 0.1.0\n")
+        (repo / "cap" / "templates" / "cm.yaml").write_text(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: {{ .Release.Name }}-cap}\ndata:\n"
+            "  kube: {{ .Capabilities.KubeVersion.Version | quote }}\n"
+            f"  group: {{{{ .Capabilities.APIVersions.Has \"{group}/v1\" | quote }}}}\n"
+            f"  kind: {{{{ .Capabilities.APIVersions.Has \"{group}/v1/Widget\" | quote }}}}\n")
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "capabilities chart")
+        env = {"FLEETDECK_HELM": str(helm_binary)}
+        server = rest.get("/version")["gitVersion"]
+
+        fleet = chart_fleet(tmp_path, repo, cluster, namespace, {"releaseName": "c"})
+        (fleet.parent / "fleetdeck.yaml").write_text(fleet.read_text().replace("helm-guestbook", "cap"))
+        synced = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", env=env)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        data = rest.get(f"/api/v1/namespaces/{namespace}/configmaps/c-cap")["data"]
+        assert data == {"kube": server, "group": "true", "kind": "true"}
+
+        pinned = chart_fleet(tmp_path, repo, cluster, namespace, {"releaseName": "c", "kubeVersion": "1.30.2"})
+        (pinned.parent / "fleetdeck.yaml").write_text(pinned.read_text().replace("helm-guestbook", "cap"))
+        again = run(tmp_path, "sync", namespace, "--fleet", str(pinned), "--yes", env=env)
+        assert again.returncode == 0, again.stdout + again.stderr
+        data = rest.get(f"/api/v1/namespaces/{namespace}/configmaps/c-cap")["data"]
+        assert data == {"kube": "v1.30.2", "group": "true", "kind": "true"}
+    finally:
+        rest.delete(crd_path)
+
+
+def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll ``check`` until it holds."""
+    deadline = time.monotonic() + timeout
+    while not check():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.2)

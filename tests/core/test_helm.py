@@ -16,7 +16,7 @@ import yaml
 
 from core.desired import helm as helm_module
 from core.desired.fleet import fleet_schema, load_fleet
-from core.desired.helm import escape_set_value, template_args, value_file
+from core.desired.helm import Capabilities, escape_set_value, template_args, value_file, with_capabilities
 from core.desired.imported import argo_helm, discover_imported_apps
 from core.desired.render import render
 from core.desired.spec import AppSpec, ClusterSpec, HelmOptions, HelmParameter
@@ -185,6 +185,15 @@ def test_template_arguments_follow_argo_cd_order() -> None:
                     "--values", "charts/gb/v.yaml", "--values", "/tmp/inline.yaml",
                     "--set", "a=1", "--set-string", "b=x", "--include-crds", "--kube-version", "1.36.3",
                     "--api-versions", "x/v1", "--api-versions", "y/v1"]
+
+
+def test_cluster_capabilities_fill_only_what_the_app_leaves_unset() -> None:
+    """The destination cluster's kube version and API versions apply unless the app sets its own."""
+    cluster = Capabilities("v1.36.3", ("apps/v1", "x.test/v1", "x.test/v1/Widget"))
+    assert with_capabilities(HelmOptions(), cluster) == HelmOptions(kube_version="v1.36.3",
+                                                                    api_versions=cluster.api_versions)
+    own = HelmOptions(kube_version="1.30.2", api_versions=("y.test/v1",))
+    assert with_capabilities(own, cluster) == own
 
 
 def test_set_values_escape_commas() -> None:
