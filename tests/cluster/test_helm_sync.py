@@ -183,3 +183,41 @@ def wait_for(check: Callable[[], bool], what: str, timeout: float = 30.0) -> Non
     while not check():
         assert time.monotonic() < deadline, f"timed out waiting for {what}"
         time.sleep(0.2)
+
+
+def test_imported_argo_cd_application_with_a_helm_source_syncs(tmp_path: Path, cluster: ClusterInfo, namespace: str,
+                                                               helm_binary: Path) -> None:
+    """An Argo CD Application in the repo whose source is the chart directory, with helm valueFiles and
+    parameters, is imported and synced to what ``helm template`` renders with the same flags (release named
+    after the Application)."""
+    repo = chart_repo(tmp_path)
+    application = {
+        "apiVersion": "argoproj.io/v1alpha1", "kind": "Application", "metadata": {"name": namespace},
+        "spec": {"project": "default", "destination": {"name": cluster.name, "namespace": namespace},
+                 "source": {"repoURL": "https://git.example/config.git", "path": "helm-guestbook",
+                            "helm": {"valueFiles": ["values-production.yaml"],
+                                     "parameters": [{"name": "replicaCount", "value": "2"}]}}},
+    }
+    (repo / "argocd").mkdir()
+    (repo / "argocd" / "guestbook.yaml").write_text(yaml.safe_dump(application))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "Argo CD Application")
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": cluster.admin_context}],
+        "import": {"argocd": True},
+    }))
+    env = {"FLEETDECK_HELM": str(helm_binary)}
+    expected = helm_template(helm_binary, repo, namespace, namespace, "--values", "helm-guestbook/values-production.yaml",
+                             "--set", "replicaCount=2")
+
+    synced = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes", env=env)
+    assert synced.returncode == 0, synced.stdout + synced.stderr
+    rest = cluster.rest()
+    for obj in expected:
+        live = rest.get(RESOURCES[obj["kind"]].format(ns=namespace, name=obj["metadata"]["name"]))
+        assert contained(obj, live) == [], (obj["kind"], contained(obj, live))
+    deployment = next(o for o in expected if o["kind"] == "Deployment")
+    assert deployment["spec"]["replicas"] == 2
+    assert next(o for o in expected if o["kind"] == "Service")["spec"]["type"] == "LoadBalancer"
