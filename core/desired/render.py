@@ -108,10 +108,10 @@ async def render(
 async def _render(tree: Path, path: str, options: _Options) -> RenderResult:
     root = tree.resolve()
     relative, app_dir = _app_dir(root, path)
-    if is_chart(app_dir):
-        docs, warnings = await _render_chart(root, app_dir, options)
-    elif kustomization_file(app_dir):
+    if kustomization_file(app_dir):  # a kustomization beside a Chart.yaml wins, as in Argo CD's discovery
         docs, warnings = await _render_kustomization(root, app_dir, options)
+    elif is_chart(app_dir):
+        docs, warnings = await _render_chart(root, app_dir, options)
     else:
         docs, warnings = await _render_plain(root, app_dir, options)
     objects = tuple(doc.obj for doc in docs)
@@ -361,7 +361,8 @@ class Renderer:
         known = self._charts.get(key)
         if known is None:
             tree = await repo.materialize(sha)
-            known = is_chart(Path(tree) / key[2])
+            directory = Path(tree) / key[2]
+            known = is_chart(directory) and kustomization_file(directory) is None
             if len(self._charts) >= 4096:
                 self._charts.clear()
             self._charts[key] = known

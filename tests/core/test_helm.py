@@ -241,6 +241,20 @@ async def test_missing_helm_binary_is_a_clear_error(tmp_path: Path, monkeypatch:
         await render(root, "chart")
 
 
+async def test_a_kustomization_beside_chart_yaml_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A directory with both a kustomization and a Chart.yaml is built by kustomize (as before, and as Argo CD
+    decides), so no helm is needed for it."""
+    root = tmp_path / "tree"
+    (root / "app").mkdir(parents=True)
+    (root / "app" / "Chart.yaml").write_text("apiVersion: v2\nname: x\nversion: 0.1.0\n")
+    (root / "app" / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: k}\n")
+    (root / "app" / "kustomization.yaml").write_text("resources: [cm.yaml]\n")
+    monkeypatch.delenv("FLEETDECK_HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "empty"))
+    (cm,) = (await render(root, "app")).objects
+    assert cm["metadata"]["name"] == "k"
+
+
 # ---------------------------------------------------------------------------------------------- real helm
 
 
