@@ -18,6 +18,7 @@ from core.desired import helm as helm_module
 from core.desired.fleet import fleet_schema, load_fleet
 from core.desired.helm import Capabilities, escape_set_value, template_args, value_file, with_capabilities
 from core.desired.imported import argo_helm, discover_imported_apps
+from core.desired.kustomize import RenderTimeout
 from core.desired.render import render
 from core.desired.spec import AppSpec, ClusterSpec, HelmOptions, HelmParameter
 from core.errors import ConfigError, RenderError
@@ -349,3 +350,25 @@ async def test_unchanged_chart_is_served_from_the_content_cache(tmp_path: Path, 
     changed = await render(second, "charts/guestbook", helm=options, helm_bin=str(helm_binary))
     assert helm_module.OUTPUTS.hits == hits + 1
     assert by_key(changed.objects)[("Deployment", "gb-helm-guestbook")]["spec"]["replicas"] == 5
+
+
+async def test_hooks_are_applied_as_objects_with_a_warning(tmp_path: Path, helm_binary: Path) -> None:
+    """A Helm hook (not a test) is rendered as an ordinary object and the render warns, naming it; test hooks
+    are left out (--skip-tests)."""
+    root = tmp_path / "tree"
+    (root / "hooks" / "templates").mkdir(parents=True)
+    (root / "hooks" / "Chart.yaml").write_text("apiVersion: v2\nname: hooks\nversion: 0.1.0\n")
+    (root / "hooks" / "templates" / "hook.yaml").write_text(
+        "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: migrate\n  annotations: {helm.sh/hook: pre-install}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: smoke\n  annotations: {helm.sh/hook: test}\n")
+    result = await render(root, "hooks", helm_bin=str(helm_binary))
+    assert [o["metadata"]["name"] for o in result.objects] == ["migrate"]
+    assert any("migrate" in w and "pre-install" in w and "hook" in w for w in result.warnings), result.warnings
+
+
+async def test_a_render_over_its_timeout_is_killed(tmp_path: Path, helm_binary: Path) -> None:
+    """helm is killed at the render timeout and the error says so (RenderTimeout: retried later, not cached)."""
+    root = chart_repo(tmp_path)
+    with pytest.raises(RenderTimeout, match=r"did not finish in 0\.001s and was killed"):
+        await render(root, "charts/guestbook", helm=HelmOptions(release_name="slow"), helm_bin=str(helm_binary),
+                     timeout=0.001)
