@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import posixpath
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
@@ -184,6 +185,21 @@ async def _render_plain(
         docs.extend(more)
         warnings.extend(notes)
     return tuple(docs), warnings
+
+
+def value_file_paths(path: str, value_files: Sequence[str]) -> tuple[str, ...]:
+    """Repo-relative paths of a chart's value files (relative to the chart, or ``/``-rooted); those that
+    would leave the repository or are URLs are left out (the render refuses them)."""
+    found: list[str] = []
+    for name in value_files:
+        if "://" in name:
+            continue
+        joined = name.lstrip("/") if name.startswith("/") else posixpath.join(normalize_repo_path(path), name)
+        try:
+            found.append(normalize_repo_path(joined))
+        except ConfigError:
+            continue
+    return tuple(found)
 
 
 def _load_files(root: Path, files: Sequence[Path], max_bytes: int) -> tuple[LoadedDoc, ...]:
@@ -419,5 +435,6 @@ class Renderer:
             except (RenderError, ManifestError, GitError):
                 return None
 
-        walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote)
+        walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote,
+                           also=value_file_paths(path, helm.value_files if helm else ()))
         return await walk.run(start, limit=limit, scan_limit=scan_limit)

@@ -19,9 +19,11 @@ from core.desired.fleet import fleet_schema, load_fleet
 from core.desired.helm import Capabilities, escape_set_value, template_args, value_file, with_capabilities
 from core.desired.imported import argo_helm, discover_imported_apps
 from core.desired.kustomize import RenderTimeout
-from core.desired.render import render
-from core.desired.spec import AppSpec, ClusterSpec, HelmOptions, HelmParameter
+from core.desired.render import Renderer, render, value_file_paths
+from core.desired.repo import ConfigRepo
+from core.desired.spec import AppSpec, ClusterSpec, HelmOptions, HelmParameter, RepoSpec
 from core.errors import ConfigError, RenderError
+from tests.core.test_repo import Work
 
 CORPUS_CHART = Path(__file__).parents[3] / "shared" / "corpus" / "argocd-example-apps" / "helm-guestbook"
 """The public example chart (read-only data); tests copy it into their tmp dir."""
@@ -372,3 +374,24 @@ async def test_a_render_over_its_timeout_is_killed(tmp_path: Path, helm_binary: 
     with pytest.raises(RenderTimeout, match=r"did not finish in 0\.001s and was killed"):
         await render(root, "charts/guestbook", helm=HelmOptions(release_name="slow"), helm_bin=str(helm_binary),
                      timeout=0.001)
+
+
+async def test_history_lists_commits_to_value_files_outside_the_chart(tmp_path: Path, helm_binary: Path) -> None:
+    """A commit changing only a value file kept outside the chart directory changes the app's render, so
+    history lists it; an unrelated commit is not listed. The render cache keys on the chart options."""
+    work = Work(tmp_path)
+    repo = ConfigRepo(RepoSpec(url=work.url), tmp_path / "cache")
+    files = {f"charts/gb/{p.relative_to(corpus_chart()).as_posix()}": p.read_text()
+             for p in corpus_chart().rglob("*") if p.is_file()}
+    files["envs/prod.yaml"] = "replicaCount: 2\n"
+    work.commit(files, "chart and prod values")
+    work.commit({"README.md": "docs\n"}, "unrelated")
+    work.commit({"envs/prod.yaml": "replicaCount: 3\n"}, "prod: 3 replicas")
+    await repo.fetch()
+    renderer = Renderer(helm=str(helm_binary))
+    options = HelmOptions(release_name="gb", value_files=("../../envs/prod.yaml",))
+    revisions = await renderer.history(repo, "charts/gb", namespace="gb", helm=options)
+    assert [r.subject for r in revisions] == ["prod: 3 replicas", "chart and prod values"]
+    assert value_file_paths("charts/gb", ("values.yaml", "../../envs/prod.yaml", "/envs/a.yaml", "../../../x",
+                                          "https://h/v.yaml")) == ("charts/gb/values.yaml", "envs/prod.yaml",
+                                                                   "envs/a.yaml")
