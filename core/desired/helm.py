@@ -152,16 +152,23 @@ def _set_flag(parameter: HelmParameter) -> list[str]:
 class _Prepared:
     args: list[str]
     key: str
+    """The content key; empty when the output must not be cached (a symlinked directory in the chart)."""
 
 
-def _tree_digest(directory: Path, into: hashlib._Hash) -> None:
+def _tree_digest(directory: Path, into: hashlib._Hash) -> bool:
+    """Hash every file's path and bytes into ``into``; False when a symlinked directory makes the tree
+    uncertain (Helm follows it, ``os.walk`` does not), so the output is not cached by content."""
+    complete = True
     for current, subdirs, files in os.walk(directory):
         subdirs.sort()
+        if any(Path(current, d).is_symlink() for d in subdirs):
+            complete = False
         for name in sorted(files):
             path = Path(current, name)
             into.update(path.relative_to(directory).as_posix().encode() + b"\0")
             into.update(path.read_bytes() if path.is_file() else b"")
             into.update(b"\0")
+    return complete
 
 
 def _binary_identity(binary: str) -> str:
@@ -220,12 +227,13 @@ async def template(
     home = tempfile.mkdtemp(prefix="fleetdeck-helm-")
     try:
         prepared = await asyncio.to_thread(_prepare, chart_dir, root, helm, options, namespace, home, budget)
-        cached = OUTPUTS.get(prepared.key)
+        cached = OUTPUTS.get(prepared.key) if prepared.key else None
         if cached is not None:
             return cached
         output = await _run(limited((helm, *prepared.args), memory_limit), where=where, root=root, home=home,
                             timeout=timeout, max_bytes=max_bytes, memory_limit=memory_limit)
-        OUTPUTS.put(prepared.key, output)
+        if prepared.key:
+            OUTPUTS.put(prepared.key, output)
         return output
     finally:
         shutil.rmtree(home, ignore_errors=True)
@@ -236,7 +244,7 @@ def _prepare(chart_dir: Path, root: Path, helm: str, options: HelmOptions, names
     files: list[str] = []
     digest = hashlib.sha256()
     digest.update(_binary_identity(helm).encode() + b"\0")
-    _tree_digest(chart_dir, digest)
+    cacheable = _tree_digest(chart_dir, digest)
     for name in options.value_files:
         found = value_file(root, chart_dir, name)
         if found is None:
@@ -268,7 +276,7 @@ def _prepare(chart_dir: Path, root: Path, helm: str, options: HelmOptions, names
                          value_files=files, inline_file=inline)
     keyed = [a if a != inline else "<inline>" for a in args]
     digest.update("\0".join(keyed).encode())
-    return _Prepared(args, digest.hexdigest())
+    return _Prepared(args, digest.hexdigest() if cacheable else "")
 
 
 def _environment(home: str) -> dict[str, str]:

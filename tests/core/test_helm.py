@@ -395,3 +395,19 @@ async def test_history_lists_commits_to_value_files_outside_the_chart(tmp_path: 
     assert value_file_paths("charts/gb", ("values.yaml", "../../envs/prod.yaml", "/envs/a.yaml", "../../../x",
                                           "https://h/v.yaml")) == ("charts/gb/values.yaml", "envs/prod.yaml",
                                                                    "envs/a.yaml")
+
+
+async def test_a_chart_with_a_symlinked_directory_is_not_content_cached(tmp_path: Path, helm_binary: Path) -> None:
+    """A symlinked directory inside the chart (to elsewhere in the repo) is followed by Helm but not hashed,
+    so such a chart always runs helm: a change behind the link is never served stale."""
+    root = chart_repo(tmp_path)
+    shared = root / "shared-templates"
+    shared.mkdir()
+    (shared / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linked}\ndata: {v: '1'}\n")
+    (root / "charts" / "guestbook" / "templates" / "linked").symlink_to(shared, target_is_directory=True)
+    options = HelmOptions(release_name="ln")
+    first = await render(root, "charts/guestbook", helm=options, helm_bin=str(helm_binary))
+    assert by_key(first.objects)[("ConfigMap", "linked")]["data"] == {"v": "1"}
+    (shared / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: linked}\ndata: {v: '2'}\n")
+    second = await render(root, "charts/guestbook", helm=options, helm_bin=str(helm_binary))
+    assert by_key(second.objects)[("ConfigMap", "linked")]["data"] == {"v": "2"}
