@@ -80,7 +80,7 @@ def require_helm(binary: str | None, where: str) -> str:
     if binary is None:
         raise RenderError(f"Helm chart at {where} needs the helm binary: install Helm 3.x/4.x or set {HELM_ENV}",
                           hint=f"put helm on PATH, or set {HELM_ENV}=/path/to/helm; nothing was applied for this app")
-    path = Path(binary)
+    path = Path(binary if os.sep in binary else shutil.which(binary) or binary)
     if not path.is_file() or not os.access(path, os.X_OK):
         raise RenderError(f"Helm chart at {where} needs the helm binary, but {binary} is not an executable file",
                           hint=f"install Helm 3.x/4.x, or point {HELM_ENV} at its binary")

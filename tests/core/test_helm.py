@@ -242,6 +242,9 @@ async def test_missing_helm_binary_is_a_clear_error(tmp_path: Path, monkeypatch:
     monkeypatch.setenv("FLEETDECK_HELM", str(tmp_path / "nope"))
     with pytest.raises(RenderError, match="nope is not an executable file"):
         await render(root, "chart")
+    monkeypatch.setenv("FLEETDECK_HELM", "helm3")  # a bare name is looked up on PATH
+    with pytest.raises(RenderError, match="helm3 is not an executable file"):
+        await render(root, "chart")
 
 
 async def test_a_kustomization_beside_chart_yaml_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
