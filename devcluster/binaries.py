@@ -19,6 +19,8 @@ from typing import TextIO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-control-plane"
+HELM_BUILD_SCRIPT = REPO_ROOT / "scripts" / "build-helm"
+HELM_ENV_VAR = "TEST_ASSET_HELM"
 
 #: binary file name -> environment variable that overrides it (envtest names first).
 ENV_VARS: dict[str, str] = {
@@ -182,3 +184,39 @@ def _missing_message(missing: list[str]) -> str:
         f"(cached under ~/.cache/fleetdeck/k8s), or point KUBEBUILDER_ASSETS / "
         f"{', '.join(ENV_VARS.values())} / {STAGES_ENV_VAR} at existing ones"
     )
+
+
+def find_helm(*, allow_build: bool = True, stream: TextIO | None = None) -> Path:
+    """The helm binary for tests: ``TEST_ASSET_HELM``, ``$KUBEBUILDER_ASSETS/helm``, then the cache printed by
+    ``scripts/build-helm --print``; built with that script when missing and allowed.
+
+    Raises:
+        BinariesNotFoundError: helm is missing and could not be built.
+    """
+    options = [Path(v) for v in (os.environ.get(HELM_ENV_VAR),) if v]
+    if assets := os.environ.get("KUBEBUILDER_ASSETS"):
+        options.append(Path(assets) / "helm")
+    options.extend(_helm_cache())
+    found = next((p.resolve() for p in options if _is_executable(p)), None)
+    if found is not None:
+        return found
+    if not allow_build or shutil.which("go") is None:
+        raise BinariesNotFoundError(
+            f"helm not found: build it with {HELM_BUILD_SCRIPT.name} (cached under ~/.cache/fleetdeck/k8s), "
+            f"or point {HELM_ENV_VAR} at an existing helm"
+        )
+    out = stream or sys.stderr
+    proc = subprocess.run([str(HELM_BUILD_SCRIPT)], stdout=subprocess.PIPE, stderr=out, text=True, check=False)
+    built = [Path(line) for line in proc.stdout.split() if line]
+    if proc.returncode != 0 or not built or not _is_executable(built[-1]):
+        raise BinariesNotFoundError(f"{HELM_BUILD_SCRIPT} failed with exit code {proc.returncode}; see output above")
+    return built[-1].resolve()
+
+
+def _helm_cache() -> list[Path]:
+    if not HELM_BUILD_SCRIPT.exists():
+        return []
+    proc = subprocess.run([str(HELM_BUILD_SCRIPT), "--print"], capture_output=True, text=True, check=False,
+                          timeout=60)
+    lines = proc.stdout.split()
+    return [Path(lines[-1])] if proc.returncode == 0 and lines else []

@@ -35,7 +35,7 @@ import pytest_asyncio
 from devcluster import reaper
 from devcluster.api import ApiError
 from devcluster.audit import MUTATING_VERBS, audit_events, mutating_events, wait_for_audit_event
-from devcluster.binaries import Binaries, BinariesNotFoundError, find_binaries
+from devcluster.binaries import Binaries, BinariesNotFoundError, find_binaries, find_helm
 from devcluster.cluster import ControlPlane
 from devcluster.handles import ClusterInfo
 from devcluster.manifests import namespace as namespace_object
@@ -51,6 +51,8 @@ NAMESPACE_READY_TIMEOUT = 60.0
 _binaries_key = pytest.StashKey[Binaries | str]()
 """Resolved binaries, or the reason they are unavailable."""
 _skipped_key = pytest.StashKey[int]()
+_helm_key = pytest.StashKey[Path | str]()
+"""The helm binary, or the reason it is unavailable."""
 
 
 def _required() -> bool:
@@ -82,8 +84,33 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     config = session.config
     if os.environ.get(REUSE_ENV):
         return
+    if any("helm_binary" in getattr(item, "fixturenames", ()) for item in session.items):
+        config.stash[_helm_key] = _resolve_helm(config)
     if any(item.get_closest_marker("cluster") for item in session.items):
         config.stash[_binaries_key] = _resolve_binaries(config)
+
+
+def _resolve_helm(config: pytest.Config) -> Path | str:
+    capture = config.pluginmanager.getplugin("capturemanager")
+    ctx = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+    with ctx:
+        try:
+            return find_helm(allow_build=_build_allowed())
+        except BinariesNotFoundError as exc:
+            return str(exc)
+
+
+@pytest.fixture(scope="session")
+def helm_binary(request: pytest.FixtureRequest) -> Path:
+    """The real helm built by ``scripts/build-helm`` (skips, or fails with FLEETDECK_REQUIRE_CLUSTER=1, without)."""
+    found = request.config.stash.get(_helm_key, None)
+    if found is None:
+        found = request.config.stash[_helm_key] = _resolve_helm(request.config)
+    if isinstance(found, str):
+        if _required():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {found}", pytrace=False)
+        pytest.skip(found)
+    return found
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -32,6 +32,8 @@ from core.desired.spec import (
     ConfigMapRef,
     FleetConfig,
     HealthSpec,
+    HelmOptions,
+    HelmParameter,
     IgnoreSpec,
     ImportSpec,
     RepoSpec,
@@ -50,6 +52,7 @@ __all__ = [
     "ConfigErrors",
     "FleetConfig",
     "HealthSpec",
+    "HelmOptions",
     "IgnoreSpec",
     "ImportSpec",
     "RepoSpec",
@@ -266,6 +269,7 @@ class _Builder:
             revision=values.get("revision"),
             suspended=bool(values.get("suspended", False)),
             origin=f"{self.file.name}:{self.lines.get(where, 0)}",
+            helm=helm_options(values["helm"]) if "helm" in values else None,
         )
         self.check_app_clusters(where, app, clusters)
         return app
@@ -313,6 +317,29 @@ def _sync_policy(values: Mapping[str, Any]) -> SyncPolicy:
         allow_empty=bool(values.get("allowEmpty", False)),
         respect_ignore=bool(values.get("respectIgnore", True)),
     )
+
+
+def helm_options(values: Mapping[str, Any]) -> HelmOptions:
+    """The fleet file's ``helm:`` block (schema-valid) as options; ``values`` becomes canonical JSON text."""
+    inline = values.get("values") or {}
+    return HelmOptions(
+        release_name=str(values.get("releaseName") or ""),
+        value_files=tuple(str(f) for f in values.get("valueFiles", ())),
+        values=json.dumps(inline, sort_keys=True, default=str) if inline else "",
+        parameters=tuple(HelmParameter(str(p["name"]), _scalar_text(p["value"]), bool(p.get("forceString", False)))
+                         for p in values.get("parameters", ())),
+        include_crds=bool(values.get("includeCRDs", True)),
+        ignore_missing_value_files=bool(values.get("ignoreMissingValueFiles", False)),
+        kube_version=str(values.get("kubeVersion") or ""),
+        api_versions=tuple(str(v) for v in values.get("apiVersions", ())),
+    )
+
+
+def _scalar_text(value: Any) -> str:
+    """A parameter value as ``--set`` text: YAML's true/false, numbers as written."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 def _ignore(values: Mapping[str, Any]) -> IgnoreSpec:

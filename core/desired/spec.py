@@ -8,6 +8,7 @@ Constraint: values only; no I/O. Frozen dataclasses with tuples and read-only ma
 
 from __future__ import annotations
 
+import dataclasses
 import posixpath
 import re
 from collections.abc import Iterable, Mapping
@@ -116,6 +117,41 @@ class IgnoreSpec:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmParameter:
+    """One ``--set`` (or ``--set-string`` when ``force_string``) of a Helm render."""
+
+    name: str
+    value: str
+    force_string: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class HelmOptions:
+    """How a chart directory is rendered (``helm template``); the fleet file's ``helm:`` or Argo CD's
+    ``spec.source.helm``. Every field is a value, so the options key the render cache."""
+
+    release_name: str = ""
+    """Empty: the app's name."""
+    value_files: tuple[str, ...] = ()
+    """Paths relative to the chart directory (``-f``, in order)."""
+    values: str = ""
+    """Inline values as YAML (or JSON) text, applied after the value files."""
+    parameters: tuple[HelmParameter, ...] = ()
+    """Applied last, in order."""
+    include_crds: bool = True
+    """``--include-crds`` (the chart's ``crds/`` directory), as Argo CD does unless ``skipCrds``."""
+    ignore_missing_value_files: bool = False
+    kube_version: str = ""
+    """``--kube-version`` (``.Capabilities.KubeVersion``); empty: Helm's built-in default."""
+    api_versions: tuple[str, ...] = ()
+    """``--api-versions`` added to Helm's built-in list (``.Capabilities.APIVersions``)."""
+
+    def for_release(self, name: str) -> HelmOptions:
+        """These options with the release name defaulted to ``name``."""
+        return self if self.release_name else dataclasses.replace(self, release_name=name)
+
+
+@dataclass(frozen=True, slots=True)
 class AppSpec:
     """An app: a directory of the repo deployed to some clusters."""
 
@@ -134,6 +170,12 @@ class AppSpec:
     suspended: bool = False
     origin: str = ""
     """Where the app was defined (``fleetdeck.yaml:12``), for messages."""
+    helm: HelmOptions | None = None
+    """Helm options given for the app (used when its path is a chart directory)."""
+
+    def helm_options(self) -> HelmOptions:
+        """The Helm options of a render of this app: as given, the release named after the app by default."""
+        return (self.helm or HelmOptions()).for_release(self.name)
 
     @property
     def placeholders(self) -> tuple[str, ...]:

@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
+from core.desired.helm import Capabilities
 from core.desired.spec import ClusterSpec
 from core.engine.evaluate import Context, Predicted
 from core.engine.lineage import LineageChecks, describe
@@ -174,6 +175,7 @@ class ClusterRuntime:
         self.warnings: list[str] = []
         self.may_write = False
         """SelfSubjectAccessReview said these credentials may patch in the cluster."""
+        self._capabilities_waited = False
 
     @classmethod
     def create(cls, spec: ClusterSpec, *, client: KubeAPI | None, read_only: bool, settings: EngineSettings,
@@ -220,6 +222,28 @@ class ClusterRuntime:
             self.warnings.append(f"credentials for {self.spec.name} ({user or 'unknown user'}) could write: "
                                  "fleetdeck refuses every change, but a read-only context should not be able to")
         self._on_identity()
+
+    async def capabilities(self, timeout: float = 10.0) -> Capabilities:
+        """What a Helm chart sees of this cluster: the API server's version (from the heartbeat's
+        ``GET /version``) and the group/versions discovery serves. The first call waits up to ``timeout`` s
+        for discovery (or the cluster known unreachable); after that, whatever is known is returned at once."""
+        if not self._capabilities_waited:
+            self._capabilities_waited = True
+            watcher = self.watcher
+            with contextlib.suppress(TimeoutError):
+                await watcher.wait_until(
+                    lambda: watcher.discoveries > 0 or self.cache.state is ConnectionState.UNREACHABLE,
+                    timeout=timeout)
+                deadline = time.monotonic() + 3.0
+                while watcher.discoveries and not self._server_version() and time.monotonic() < deadline:
+                    await asyncio.sleep(0.05)
+        served = tuple(sorted({v for r in self.watcher.resources.values()
+                               for v in (r.api_version, f"{r.api_version}/{r.kind}")}))
+        return Capabilities(self._server_version(), served)
+
+    def _server_version(self) -> str:
+        version = getattr(self.raw, "server_version", "")
+        return version if isinstance(version, str) else ""
 
     async def wait_settled(self, timeout: float) -> None:
         """Wait until every watched kind has listed once, or the cluster is known unreachable."""

@@ -337,15 +337,16 @@ class FleetEngine:
             self._renders_running -= 1
 
     async def _render_now(self, target: Target, sha: str) -> Desired:
+        runtime = self.clusters[target.cluster.name]
         try:
             revision = await self.repo.resolve(sha)
             result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
-                                                    namespace=target.app.namespace)
+                                                    namespace=target.app.namespace, helm=target.app.helm_options(),
+                                                    capabilities=runtime.capabilities)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
             return Desired(self._head, error=f"cannot render at {sha[:12]}: {os_error_text(exc)}")
-        runtime = self.clusters[target.cluster.name]
         objects = runtime.prepare(target, result.objects)
         digests = {key: digest(obj) for key, obj in objects.items()}
         return Desired(revision, objects=objects, warnings=tuple(result.warnings), digests=digests)
@@ -552,7 +553,8 @@ class FleetEngine:
     async def revisions(self, app: str, cluster: str, *, limit: int = 50) -> tuple[Revision, ...]:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
-        return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit)
+        return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit,
+                                           helm=target.app.helm_options())
 
     async def app_events(self, app: str, cluster: str) -> AppEvents:
         """The Kubernetes Events of the app's objects and their children on ``cluster`` (see

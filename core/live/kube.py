@@ -25,7 +25,9 @@ hold a caller longer than that. ``ping`` (``GET /version``) is the heartbeat, wi
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import re
 import time
 from collections.abc import AsyncIterator, Iterable, Mapping
 from email.utils import parsedate_to_datetime
@@ -156,6 +158,8 @@ class KubeClient:
         self.credentials = credentials or Credentials(context)
         self.counters: dict[str, int] = dict.fromkeys(VERBS, 0)
         """Requests sent, per verb (plus ``malformed_events`` and ``retried_401``), for benchmarks."""
+        self.server_version = ""
+        """``gitVersion`` of the API server's ``GET /version`` (the heartbeat's answer); empty until one came."""
         self.discovery_warnings: tuple[str, ...] = ()
         """API groups skipped by the last ``discover`` (an aggregated API that is down, fault K12 in docs/reliability.md)."""
         self._request_timeout = request_timeout
@@ -474,7 +478,7 @@ class KubeClient:
                                              _request_timeout=self._timeout(timeout, timeout))
                 self._read_server_clock(resp.headers)
                 try:
-                    await resp.read()
+                    self._read_server_version(await resp.read())
                 finally:
                     resp.response.release()
         except TimeoutError as exc:
@@ -483,6 +487,12 @@ class KubeClient:
                                hint=f"is {self.server} overloaded or hung?") from exc
         except _TRANSPORT_ERRORS as exc:
             raise self._transport_error("GET", path, exc) from exc
+
+    def _read_server_version(self, body: bytes) -> None:
+        with contextlib.suppress(ValueError, TypeError, AttributeError):
+            version = orjson.loads(body).get("gitVersion")
+            if isinstance(version, str) and re.fullmatch(r"v?[0-9]+\.[0-9]+\.[0-9]+[-+.0-9A-Za-z]*", version):
+                self.server_version = version
 
     async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
         """The object, or None when it does not exist."""

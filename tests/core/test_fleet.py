@@ -425,7 +425,7 @@ def test_schema_is_the_published_file() -> None:
     schema = fleet_schema()
     assert schema == json.loads(SCHEMA_FILE.read_text())
     assert schema["$schema"].startswith("https://json-schema.org/")
-    refs = re.findall(r'"\$ref": "#/\$defs/([a-z]+)"', SCHEMA_FILE.read_text())
+    refs = re.findall(r'"\$ref": "#/\$defs/([A-Za-z]+)"', SCHEMA_FILE.read_text())
     assert refs and all(ref in schema["$defs"] for ref in refs)
 
 

@@ -141,10 +141,13 @@ async def test_size_cap(tmp_path: Path) -> None:
         await render(tmp_path, "app", max_bytes=1000)
 
 
-async def test_helm_chart_is_refused_clearly(tmp_path: Path) -> None:
-    """A Helm chart directory is not rendered as YAML (its templates are not manifests)."""
+async def test_helm_chart_without_helm_is_refused_clearly(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A Helm chart directory is never read as plain YAML (its templates are not manifests): without a helm
+    binary it fails naming what is missing (rendering with helm: tests/core/test_helm.py)."""
     tree(tmp_path, {"chart/Chart.yaml": "name: x\n", "chart/templates/d.yaml": "{{ .Values }}"})
-    with pytest.raises(RenderError, match="Helm chart"):
+    monkeypatch.delenv("FLEETDECK_HELM", raising=False)
+    monkeypatch.setenv("PATH", str(tmp_path / "no-bin"))
+    with pytest.raises(RenderError, match="Helm chart at chart needs the helm binary"):
         await render(tmp_path, "chart")
 
 
