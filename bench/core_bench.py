@@ -13,7 +13,7 @@ from bench.workloads import pairs, pod
 from core.engine.gcpolicy import GCPolicy
 from core.live.api import APIResource
 from core.live.cache import ClusterCache
-from core.live.events import Upserted
+from core.live.watch_events import Upserted
 from core.reconcile import diff as diff_module
 from core.reconcile.diff import compare
 from core.reconcile.normalize import normalize

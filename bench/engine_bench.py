@@ -13,9 +13,9 @@ import yaml
 from core.engine import make_engine
 from core.engine.evaluate import COUNTERS
 from core.journal import Journal
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import ResourceKey
 from core.settings import EngineSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 CLUSTERS = ("c1", "c2")
 

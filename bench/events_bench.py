@@ -14,7 +14,7 @@ from typing import Any
 
 from core.live.event_feed import EventStore
 from core.model import ResourceKey
-from core.reconcile.events import summarize
+from core.reconcile.event_summary import summarize
 
 
 def event(i: int) -> dict[str, Any]:

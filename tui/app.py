@@ -42,7 +42,7 @@ from tui.messages import (
     WorkerFailed,
 )
 from tui.screens.error import ErrorModal
-from tui.screens.fleet import FleetScreen
+from tui.screens.fleet_screen import FleetScreen
 from tui.screens.help import HelpScreen
 
 log = logging.getLogger(__name__)

@@ -17,7 +17,7 @@ import os
 from typing import TYPE_CHECKING
 
 from core.demo.changes import apply_live_change, live_changes
-from core.demo.fleet import SCENARIOS, DemoFleet, DemoState, DemoTarget, Scenario, build_demo
+from core.demo.demo_fleet import SCENARIOS, DemoFleet, DemoState, DemoTarget, Scenario, build_demo
 from core.demo.repo import DemoError, create_demo_repo
 from core.demo.seeding import seed_paused
 

@@ -18,9 +18,9 @@ import random
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from core.demo.fleet import DemoFleet, DemoState, DemoTarget
-from core.live.simulated import SimulatedCluster
+from core.demo.demo_fleet import DemoFleet, DemoState, DemoTarget
 from core.model import ResourceKey
+from core.simulated.simulated_cluster import SimulatedCluster
 
 log = logging.getLogger(__name__)
 

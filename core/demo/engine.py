@@ -20,8 +20,8 @@ from typing import Any
 
 from core.aio import create_guarded_task, stop_tasks
 from core.demo.changes import live_changes
-from core.demo.fleet import DemoFleet, build_demo
-from core.engine.fleet import FleetEngine
+from core.demo.demo_fleet import DemoFleet, build_demo
+from core.engine.fleet_engine import FleetEngine
 from core.journal import Journal
 from core.settings import EngineSettings, default_settings
 

@@ -20,9 +20,9 @@ from typing import Any
 from core.desired.kustomize import kustomize_command
 from core.desired.yamlload import load_documents
 from core.errors import RenderError
-from core.live.simulated import SimulatedCluster
 from core.model import AppControl, HistoryEntry, OperationPhase, ResourceKey, SyncTrigger
 from core.reconcile.tracking import add_tracking
+from core.simulated.simulated_cluster import SimulatedCluster
 from core.sync.state import NAMESPACE as STATE_NAMESPACE
 from core.sync.state import (
     AppState,

@@ -14,8 +14,8 @@ from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
 
-from core.desired.fleet import find_fleet_file, load_fleet
-from core.engine.fleet import FleetEngine
+from core.desired.fleet_file import find_fleet_file, load_fleet
+from core.engine.fleet_engine import FleetEngine
 from core.engine.threaded import ThreadedEngine
 from core.journal import Journal, configured_path
 from core.live.api import KubeAPI

@@ -1,7 +1,7 @@
 """``ThreadedEngine``: the engine on its own thread, behind the ``FleetEngineAPI`` protocol.
 
 The console holds a ``ThreadedEngine``; each call is marshalled to the engine's loop (see
-``core.threaded``), so a stalled terminal never stalls the watchers. The engine itself is built on
+``core.loop_thread``), so a stalled terminal never stalls the watchers. The engine itself is built on
 the engine thread by a factory, because its asyncio objects must belong to that loop.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable, Sequence
 from typing import TYPE_CHECKING
 
+from core.loop_thread import EngineThread
 from core.model import (
     AppEvents,
     FleetSnapshot,
@@ -19,10 +20,9 @@ from core.model import (
     Revision,
     SyncPlan,
 )
-from core.threaded import EngineThread
 
 if TYPE_CHECKING:
-    from core.engine.fleet import FleetEngine
+    from core.engine.fleet_engine import FleetEngine
 
 
 class ThreadedEngine:

@@ -1,7 +1,7 @@
 """The ``KubeAPI`` protocol: the only surface through which the core talks to a cluster.
 
 Two implementations exist: ``core.live.kube.KubeClient`` over ``kubernetes.aio`` for real clusters, and
-``core.live.simulated.SimulatedCluster`` for ``fleetdeck demo`` and fast engine tests. Everything is raw
+``core.simulated.simulated_cluster.SimulatedCluster`` for ``fleetdeck demo`` and fast engine tests. Everything is raw
 JSON (``dict``), never generated client models. Errors are raised as ``core.errors.ClusterError`` with
 the HTTP status. Mutations (``apply``, ``delete``, ``create``) go through ``core.live.guard`` which
 refuses them in read-only mode.

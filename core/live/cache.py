@@ -20,7 +20,7 @@ from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
-from core.live.events import Deleted, Listed, Upserted, WatchEvent
+from core.live.watch_events import Deleted, Listed, Upserted, WatchEvent
 from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
 
 GroupKind = tuple[str, str]

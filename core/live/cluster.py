@@ -31,7 +31,7 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache, GroupKind
-from core.live.events import Deleted, Listed, Upserted, WatchForbidden
+from core.live.watch_events import Deleted, Listed, Upserted, WatchForbidden
 from core.live.watching import Backoff, WatchState, infinite_watch
 from core.settings import WatchSettings
 

@@ -24,7 +24,7 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
 from core.live.watching import Backoff, watch_stream
-from core.reconcile.events import ParsedEvent, parse_event
+from core.reconcile.event_summary import ParsedEvent, parse_event
 from core.settings import WatchSettings
 
 log = logging.getLogger(__name__)

@@ -39,8 +39,8 @@ import orjson
 
 from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
-from core.live.events import MALFORMED_EVENT, Throttled
 from core.live.kubeconfig import ContextConfig, Credentials, Kubeconfig, build_api_client, load_kubeconfig
+from core.live.watch_events import MALFORMED_EVENT, Throttled
 from core.settings import WatchSettings
 
 log = logging.getLogger(__name__)

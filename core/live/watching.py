@@ -27,7 +27,7 @@ from typing import Any
 from core.aio import raise_if_cancelling
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
-from core.live.events import (
+from core.live.watch_events import (
     MALFORMED_EVENT,
     Deleted,
     KindNotServed,

@@ -15,7 +15,7 @@ from core.journal import Journal
 from core.live.kube import KubeClient
 from core.settings import EngineSettings, WatchSettings
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_support import kube
+from tests.cluster.sync_support import kube
 from tests.engine.conftest import git
 
 

@@ -35,7 +35,7 @@ from core.sync.lease import (
 from core.sync.operation import OperationOptions
 from core.sync.state import NAMESPACE
 from devcluster import Binaries, ClusterInfo, ControlPlane, reaper
-from tests.cluster.test_sync_support import REVISION_A, by_key, configmap, make_plan, operation, unique
+from tests.cluster.sync_support import REVISION_A, by_key, configmap, make_plan, operation, unique
 
 pytestmark = pytest.mark.cluster
 

@@ -16,9 +16,9 @@ from aiohttp import web
 
 from core.errors import ClusterError
 from core.live.api import APIResource
-from core.live.events import MALFORMED_EVENT
 from core.live.kube import KubeClient
 from core.live.kubeconfig import ContextConfig, ExecConfig
+from core.live.watch_events import MALFORMED_EVENT
 from core.settings import WatchSettings
 
 CM = APIResource(group="", version="v1", kind="ConfigMap", plural="configmaps", namespaced=True)
@@ -277,7 +277,7 @@ async def test_cluster_unreachable_at_start_is_reported_quickly() -> None:
 
 async def test_throttling_carries_retry_after(serve: Callable[..., Awaitable[str]]) -> None:
     """K8: a 429 becomes Throttled with the server's Retry-After, which infinite_watch waits at least."""
-    from core.live.events import Throttled
+    from core.live.watch_events import Throttled
     from core.live.watching import infinite_watch
 
     async def busy(request: web.Request) -> web.Response:

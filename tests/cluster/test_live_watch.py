@@ -20,9 +20,9 @@ import pytest_asyncio
 from core.live.api import APIResource
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
-from core.live.events import Deleted, Upserted
 from core.live.kube import KubeClient
 from core.live.kubeconfig import ContextConfig, load_kubeconfig
+from core.live.watch_events import Deleted, Upserted
 from core.model import ConnectionState, ResourceKey
 from core.settings import WatchSettings
 from devcluster import ClusterInfo, ControlPlane

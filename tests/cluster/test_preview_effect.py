@@ -25,8 +25,8 @@ from core.model import AppStatus, OperationState, ResourceKey, ResourceState, Re
 from core.reconcile.diff import compare
 from devcluster import ClusterInfo, ControlPlane
 from tests.cluster.conftest import StartEngine, app_objects, commit, fleet_file
+from tests.cluster.sync_support import unique
 from tests.cluster.test_engine_observe import kubectl
-from tests.cluster.test_sync_support import unique
 from tests.engine.conftest import git
 from tui.output import app_diff_text, resource_diff_text
 

@@ -18,7 +18,7 @@ from core.reconcile.tracking import APP_LABEL, TRACKING_ANNOTATION
 from core.sync.operation import OperationOptions
 from core.sync.state import CONFIGMAPS, NAMESPACE, AppStateStore, state_name
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_support import (
+from tests.cluster.sync_support import (
     REVISION_A,
     REVISION_B,
     REVISION_C,
@@ -217,7 +217,7 @@ async def test_prune_refuses_objects_without_every_ownership_signal(
     await api.apply(CONFIGMAPS, stray, field_manager="someone-else")
 
     from core.model import PlanStep, SyncAction
-    from tests.cluster.test_sync_support import make_plan, operation
+    from tests.cluster.sync_support import make_plan, operation
 
     plan, live_objs = await make_plan(api, app=app, desired=by_key([keep]), prune=True)
     stray_key = ResourceKey("", "ConfigMap", namespace, "stray")

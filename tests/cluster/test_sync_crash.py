@@ -18,7 +18,7 @@ from core.model import OperationPhase, OperationState, ResourceKey
 from core.sync.operation import OperationOptions
 from core.sync.state import CONFIGMAPS, AppStateStore
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_support import (
+from tests.cluster.sync_support import (
     PYTHON,
     REVISION_B,
     ROOT,
@@ -41,7 +41,7 @@ from core.journal import Journal, current_identity
 from core.live.kube import KubeClient
 from core.live.kubeconfig import load_kubeconfig
 from core.sync.operation import OperationOptions
-from tests.cluster.test_sync_support import by_key, configmap, make_plan, operation
+from tests.cluster.sync_support import by_key, configmap, make_plan, operation
 
 kubeconfig, context, app, ns, journal_path, waves, lease = sys.argv[1:8]
 

@@ -19,8 +19,7 @@ from core.model import OperationPhase
 from core.sync.operation import OperationOptions
 from core.sync.state import CONFIGMAPS, AppStateStore
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_crash import SYNCER
-from tests.cluster.test_sync_support import (
+from tests.cluster.sync_support import (
     PYTHON,
     REVISION_B,
     ROOT,
@@ -30,6 +29,7 @@ from tests.cluster.test_sync_support import (
     operation,
     unique,
 )
+from tests.cluster.test_sync_crash import SYNCER
 
 pytestmark = pytest.mark.cluster
 WAVES = 12

@@ -14,7 +14,7 @@ from core.live.kube import KubeClient
 from core.model import OperationPhase
 from core.sync.state import AppStateStore
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_support import (
+from tests.cluster.sync_support import (
     PYTHON,
     ROOT,
     by_key,
@@ -32,7 +32,7 @@ from pathlib import Path
 from core.journal import Journal, current_identity
 from core.live.kube import KubeClient
 from core.live.kubeconfig import load_kubeconfig
-from tests.cluster.test_sync_support import by_key, configmap, make_plan, operation
+from tests.cluster.sync_support import by_key, configmap, make_plan, operation
 
 kubeconfig, context, app, ns, journal_path = sys.argv[1:6]
 

@@ -15,7 +15,7 @@ from core.model import AppControl, HistoryEntry
 from core.sync.lease import LEASES, Claim, LeaseClient, OperationLease, operation_lease_name
 from core.sync.state import CONFIGMAPS, NAMESPACE, AppState, AppStateStore, encode, state_name
 from devcluster import ClusterInfo
-from tests.cluster.test_sync_support import fleetdeck_writes, kube, now_utc, unique
+from tests.cluster.sync_support import fleetdeck_writes, kube, now_utc, unique
 
 pytestmark = pytest.mark.cluster
 ALICE = OperatorIdentity(os_user="alice", host="bastion-1", pid=101)

@@ -15,11 +15,11 @@ from core.demo import DemoFleet, DemoState, apply_live_change, build_demo, creat
 from core.demo.engine import demo_engine
 from core.demo.repo import commit_shas
 from core.demo.seeding import read_state
-from core.desired.fleet import load_fleet
-from core.live.simulated import SimulationTiming
+from core.desired.fleet_file import load_fleet
 from core.model import FleetSnapshot, HealthStatus, ResourceKey, SyncStatus
 from core.reconcile.tracking import TRACKING_ANNOTATION
 from core.settings import EngineSettings
+from core.simulated.simulated_cluster import SimulationTiming
 
 
 @pytest.fixture(scope="module")

@@ -16,9 +16,9 @@ from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
 from core.live.kube import KubeClient
 from core.live.kubeconfig import ContextConfig, Credentials, ExecConfig
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import ConnectionState
 from core.settings import WatchSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 SECRET = "canary-exec-token-3d9f"
 PLUGIN = textwrap.dedent('''

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from core.desired.fleet import (
+from core.desired.fleet_file import (
     AppSource,
     AppSpec,
     ClusterSpec,

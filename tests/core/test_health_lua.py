@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.desired.fleet import load_fleet
+from core.desired.fleet_file import load_fleet
 from core.desired.health_scripts import ENV, load_health_checks, scripts_from_configmap
 from core.errors import ConfigError
 from core.model import Health, HealthStatus

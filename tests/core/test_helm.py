@@ -15,7 +15,7 @@ import pytest
 import yaml
 
 from core.desired import helm as helm_module
-from core.desired.fleet import fleet_schema, load_fleet
+from core.desired.fleet_file import fleet_schema, load_fleet
 from core.desired.helm import Capabilities, escape_set_value, template_args, value_file, with_capabilities
 from core.desired.imported import argo_helm, discover_imported_apps
 from core.desired.kustomize import RenderTimeout

@@ -14,10 +14,10 @@ from core.errors import ClusterError
 from core.live.api import APIResource
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
-from core.live.events import Listed
-from core.live.simulated import SimulatedCluster, SimulationTiming
+from core.live.watch_events import Listed
 from core.model import ConnectionState
 from core.settings import WatchSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 from core.sync.lease import ProcessMark, mark_of, process_gone, this_process
 
 CM = ("", "ConfigMap")

@@ -15,7 +15,6 @@ import pytest_asyncio
 from core.errors import ClusterError, JournalError, LockedError
 from core.journal import Journal, OperatorIdentity, read_entries, verify
 from core.live.api import JSON, APIResource
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import (
     AppName,
     ClusterName,
@@ -28,6 +27,7 @@ from core.model import (
 )
 from core.reconcile.tracking import APP_LABEL, TRACKING_ANNOTATION, app_label_value
 from core.settings import SyncSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 from core.sync.operation import OperationOptions, SyncOperation
 from core.sync.recovery import interrupted_operation
 from core.sync.state import NAMESPACE, AppStateStore, state_name

@@ -12,9 +12,9 @@ from typing import Any
 from core.live.api import JSON, APIResource
 from core.live.cache import ClusterCache
 from core.live.cluster import LIST_CONCURRENCY, ClusterWatcher
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import ConnectionState, ResourceKey
 from core.settings import WatchSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 KINDS = 12
 

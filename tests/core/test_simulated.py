@@ -11,8 +11,8 @@ import pytest
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
-from core.live.simulated import VIEWER, SimulatedCluster, SimulatedUser, SimulationTiming
 from core.model import ResourceKey
+from core.simulated.simulated_cluster import VIEWER, SimulatedCluster, SimulatedUser, SimulationTiming
 
 WEB = ResourceKey("apps", "Deployment", "shop", "web")
 

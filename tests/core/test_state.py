@@ -12,7 +12,6 @@ import pytest_asyncio
 
 from core.errors import ClusterError, LockedError
 from core.journal import OperatorIdentity
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import (
     AppControl,
     HistoryEntry,
@@ -23,6 +22,7 @@ from core.model import (
     SyncTrigger,
     newest_first,
 )
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 from core.sync import record
 from core.sync.lease import (
     AUTOMATION_LEASE,

@@ -20,7 +20,7 @@ import pytest
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 from core.live.cache import ClusterCache
-from core.live.events import MALFORMED_EVENT, Deleted, KindNotServed, Listed, Upserted, WatchForbidden
+from core.live.watch_events import MALFORMED_EVENT, Deleted, KindNotServed, Listed, Upserted, WatchForbidden
 from core.live.watching import (
     HEALTHY_RESET,
     Backoff,

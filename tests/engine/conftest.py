@@ -13,8 +13,8 @@ import yaml
 
 from core.engine import FleetEngine, make_engine
 from core.journal import Journal
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.settings import EngineSettings, WatchSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 WEB: dict[str, Any] = {
     "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"},

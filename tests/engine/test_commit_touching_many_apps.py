@@ -16,9 +16,9 @@ import yaml
 
 from core.engine import make_engine
 from core.journal import Journal
-from core.live.simulated import SimulatedCluster, SimulationTiming
 from core.model import FleetSnapshot
 from core.settings import EngineSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 APPS = 1000
 

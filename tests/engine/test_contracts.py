@@ -21,13 +21,13 @@ ROOT = Path(__file__).resolve().parents[2]
 LINT = Path(sys.executable).with_name("lint-imports")
 
 BACK_REFERENCES = {
-    "runtime import in actions": ("core/engine/actions.py", "engine-parts", "core.engine.fleet",
-                                  "\nfrom core.engine.fleet import FleetEngine  # noqa: E402\n"),
-    "TYPE_CHECKING import in clusters": ("core/engine/clusters.py", "engine-parts", "core.engine.fleet",
+    "runtime import in actions": ("core/engine/actions.py", "engine-parts", "core.engine.fleet_engine",
+                                  "\nfrom core.engine.fleet_engine import FleetEngine  # noqa: E402\n"),
+    "TYPE_CHECKING import in clusters": ("core/engine/clusters.py", "engine-parts", "core.engine.fleet_engine",
                                          "\nfrom typing import TYPE_CHECKING  # noqa: E402\n"
-                                         "if TYPE_CHECKING:\n    from core.engine.fleet import FleetEngine\n"),
-    "agent reaching past core.api": ("core/engine/agent.py", "agent-api", "core.engine.fleet",
-                                     "\nfrom core.engine.fleet import FleetEngine  # noqa: E402\n"),
+                                         "if TYPE_CHECKING:\n    from core.engine.fleet_engine import FleetEngine\n"),
+    "agent reaching past core.api": ("core/engine/agent.py", "agent-api", "core.engine.fleet_engine",
+                                     "\nfrom core.engine.fleet_engine import FleetEngine  # noqa: E402\n"),
     "command line reaching into the engine": ("tui/cli/agent.py", "tui-public-surface", "core.engine.actions",
                                               "\nfrom core.engine.actions import Actions  # noqa: E402\n"),
     "console importing a core module that is no entry point": (

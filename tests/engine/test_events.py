@@ -7,10 +7,10 @@ import copy
 from typing import Any
 
 from core.live.event_feed import FORBIDDEN, EventFeed, EventStore
-from core.live.simulated import SimulatedCluster, SimulatedUser, SimulationTiming
 from core.model import HealthStatus, ResourceKey
-from core.reconcile.events import parse_event, summarize
+from core.reconcile.event_summary import parse_event, summarize
 from core.settings import WatchSettings
+from core.simulated.simulated_cluster import SimulatedCluster, SimulatedUser, SimulationTiming
 from tests.engine.conftest import WEB, Fleet, StartEngine, write_app
 from tests.engine.test_engine import app_row, wait_for
 

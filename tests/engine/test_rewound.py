@@ -6,7 +6,7 @@ test_rewound_resource_version_is_flagged``); the engine then warns on every row 
 from __future__ import annotations
 
 from core.live.api import APIResource
-from core.live.events import Listed
+from core.live.watch_events import Listed
 from tests.engine.conftest import Fleet, StartEngine
 from tests.engine.test_engine import app_row, wait_for
 

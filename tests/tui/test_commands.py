@@ -9,8 +9,8 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tui.actions import actions_for
 from tui.commands import FleetdeckCommands
-from tui.screens.app import AppScreen
-from tui.screens.fleet import FleetScreen
+from tui.screens.app_screen import AppScreen
+from tui.screens.fleet_screen import FleetScreen
 
 
 async def test_discover_lists_the_screen_and_global_actions(engine: FakeEngine, build_app: AppFactory) -> None:

@@ -8,7 +8,7 @@ from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.confirm import ConfirmSyncModal
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen

@@ -17,7 +17,7 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text
 from tests.tui.test_injection import assert_clean
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.widgets.events_panel import EventsPanel
 from tui.widgets.fleet_table import FleetTable
 

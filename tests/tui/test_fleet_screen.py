@@ -15,9 +15,9 @@ from tests.tui.helpers import settle
 from tests.tui.screen import screen_text
 from tui.fleet_query import FleetRow, GroupRow
 from tui.messages import SnapshotChanged
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.diff import DiffScreen
-from tui.screens.fleet import FleetScreen
+from tui.screens.fleet_screen import FleetScreen
 from tui.screens.help import HelpScreen
 from tui.widgets.fleet_table import FleetTable
 from tui.widgets.footer import PALETTE_CLASS, KeysFooter, key_width, palette_width

@@ -33,7 +33,7 @@ from tests.tui.screen import screen_text
 from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, TableRow, build_rows, count_fleet
 from tui.fleet_view import FleetView, ViewParams
 from tui.messages import SnapshotChanged
-from tui.screens.fleet import FleetScreen
+from tui.screens.fleet_screen import FleetScreen
 from tui.widgets.fleet_table import FleetTable
 
 

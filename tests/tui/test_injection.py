@@ -20,7 +20,7 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
 from tests.tui.screen import screen_text, terminal_bytes
 from tui.commands import FleetdeckCommands
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.confirm import ConfirmSyncModal
 from tui.screens.diff import DiffScreen
 from tui.screens.error import ErrorModal

@@ -16,9 +16,9 @@ from tests.tui.screen import screen_text
 from tui.actions import ACTIONS
 from tui.commands import FleetdeckCommands
 from tui.messages import PauseRequested, SyncRequested
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.diff import DiffScreen
-from tui.screens.fleet import FleetScreen
+from tui.screens.fleet_screen import FleetScreen
 from tui.screens.help import HelpScreen
 from tui.screens.history import HistoryScreen
 from tui.widgets.fleet_table import FleetTable

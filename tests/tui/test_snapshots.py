@@ -18,7 +18,7 @@ from tests.fixtures.snapshots import fleet_snapshot
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, wait_for_screen
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.confirm import ConfirmSyncModal
 from tui.screens.diff import DiffScreen
 from tui.screens.error import ErrorModal

@@ -13,10 +13,10 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle, settle_node, unique, wait_for_screen
 from tests.tui.screen import screen_text
 from tui.messages import PauseRequested, SyncFinished, SyncProgressed, SyncRequested
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.confirm import ConfirmModal, ConfirmSyncModal
 from tui.screens.error import ErrorModal
-from tui.screens.fleet import FleetScreen
+from tui.screens.fleet_screen import FleetScreen
 from tui.screens.history import HistoryScreen
 from tui.screens.pause import PauseModal
 from tui.widgets.fleet_table import FleetTable

@@ -71,7 +71,7 @@ def complete_app(ctx: Any, param: Any, incomplete: str) -> list[Any]:
     default); nothing when it cannot be read (completion must never print an error)."""
     from click.shell_completion import CompletionItem
 
-    from core.desired.fleet import find_fleet_file, load_fleet
+    from core.desired.fleet_file import find_fleet_file, load_fleet
     from core.errors import FleetdeckError
 
     recorded = ctx.find_root().meta.get(OPTIONS_KEY)

@@ -26,7 +26,7 @@ def _mouse(flag: bool) -> bool:
 
 def open_console(options: Options, *, mouse: bool) -> None:
     """Open the console on the fleet file of ``options``."""
-    from core.desired.fleet import find_fleet_file, load_fleet
+    from core.desired.fleet_file import find_fleet_file, load_fleet
     from core.engine import ThreadedEngine, engine_from_fleet_file
 
     configure_logging(options.verbose, to_file=True)

@@ -83,7 +83,7 @@ def health(live: str, customizations: tuple[str, ...]) -> None:
 @verb
 def schema() -> None:
     """Print the JSON Schema of the fleet file (for editor completion)."""
-    from core.desired.fleet import fleet_schema
+    from core.desired.fleet_file import fleet_schema
     from tui import output
 
     click.echo(output.dump(fleet_schema(), "json"))

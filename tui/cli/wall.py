@@ -51,7 +51,7 @@ def global_refusal() -> str:
     options = current()
     if options.read_only:
         return f"read-only mode ({options.read_only_source})"
-    from core.desired.fleet import find_fleet_file, load_fleet
+    from core.desired.fleet_file import find_fleet_file, load_fleet
 
     fleet_path = find_fleet_file(options.fleet)
     if load_fleet(fleet_path).read_only:

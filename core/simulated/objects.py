@@ -4,7 +4,7 @@ Role: what the store needs to compare and stamp objects: RFC 3339 times, strippi
 metadata from an applied body, whether a write bumps ``generation`` or is a no-op, replacing a
 manager's ``managedFields`` entry, list continue tokens, and the strict-validation message.
 
-Constraint: pure; no I/O, no clock reads. Only ``core.live.simulated_*`` imports it.
+Constraint: pure; no I/O, no clock reads. Only ``core.simulated`` imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from core.live.api import JSON, APIResource
-from core.live.simulated_fields import ManagedEntry, Path
+from core.simulated.fields import ManagedEntry, Path
 
 _BOOKKEEPING = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 

@@ -19,11 +19,11 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.live.api import JSON
-from core.live.simulated_events import record_event
-from core.live.simulated_objects import rfc3339
-from core.live.simulated_pods import SimulationTiming, is_failing, is_ready, pod_status, safe_hash
-from core.live.simulated_store import ObjectStore
 from core.model import ResourceKey
+from core.simulated.event_recorder import record_event
+from core.simulated.objects import rfc3339
+from core.simulated.pods import SimulationTiming, is_failing, is_ready, pod_status, safe_hash
+from core.simulated.store import ObjectStore
 
 CONTROLLER = "kube-controller-manager"
 KUBELET = "kubelet"

@@ -3,7 +3,7 @@
 ``EventFeeds`` owns the feeds (``core.live.event_feed``: a bounded store, listed then watched, or listed
 once for a one-shot verb) and answers ``app_events``: the events whose object is one of the app's
 resources or a child the engine tracks under them (Deployment → ReplicaSet → Pod, from the row's
-``ResourceStatus`` list), folded, Warnings first, capped (``core.reconcile.events``), as a frozen
+``ResourceStatus`` list), folded, Warnings first, capped (``core.reconcile.event_summary``), as a frozen
 ``AppEvents``. Events of namespaces no app of the fleet lives in are never stored.
 """
 
@@ -16,7 +16,7 @@ from core.engine.targets import Desired, Target
 from core.live.api import KubeAPI
 from core.live.event_feed import MAX_NAMESPACE_EVENTS, EventFeed
 from core.model import AppEvents, AppName, AppStatus, ClusterName
-from core.reconcile.events import MAX_APP_EVENTS, summarize
+from core.reconcile.event_summary import MAX_APP_EVENTS, summarize
 from core.settings import WatchSettings
 
 

@@ -4,8 +4,8 @@ Role: objects as dicts keyed by ``ResourceKey``, one global monotonically increa
 an event log for watches (with a compaction point), and the write operations with their real
 semantics: server-side apply (merge, field removal, conflicts, ``force``), updates by a named field
 manager, create, status writes, and delete with UID preconditions and owner-reference cascades.
-Every write maintains ``metadata.managedFields`` (``core.live.simulated_fields``) and applies the
-server's defaults, strict validation and immutability checks (``core.live.simulated_schema``).
+Every write maintains ``metadata.managedFields`` (``core.simulated.fields``) and applies the
+server's defaults, strict validation and immutability checks (``core.simulated.schema``).
 
 Constraint: synchronous and single-threaded (the owning ``SimulatedCluster`` calls it from one event
 loop); it never awaits, so every write is atomic. Returned objects are copies. No I/O.
@@ -22,8 +22,9 @@ from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
-from core.live.simulated_discovery import CRD_GROUP_KIND, Discovery, kind_label, plural_label
-from core.live.simulated_fields import (
+from core.model import ResourceKey
+from core.simulated.discovery import CRD_GROUP_KIND, Discovery, kind_label, plural_label
+from core.simulated.fields import (
     ManagedEntry,
     Path,
     changed_paths,
@@ -40,7 +41,7 @@ from core.live.simulated_fields import (
     transfer,
     without,
 )
-from core.live.simulated_objects import (
+from core.simulated.objects import (
     decode_continue,
     encode_continue,
     position,
@@ -51,14 +52,13 @@ from core.live.simulated_objects import (
     with_entry,
     without_bookkeeping,
 )
-from core.live.simulated_schema import (
+from core.simulated.schema import (
     GENERATION_KINDS,
     apply_defaults,
     immutable_violations,
     undeclared_fields,
 )
-from core.live.simulated_selectors import Selector
-from core.model import ResourceKey
+from core.simulated.selectors import Selector
 
 _FIRST_RESOURCE_VERSION = 1000
 _SYSTEM_NAMESPACES = ("default", "kube-system", "kube-public", "kube-node-lease")

@@ -5,7 +5,7 @@ how long it has existed. An image whose reference contains ``crashloop`` restart
 (``CrashLoopBackOff``); one containing ``imagepull`` never starts (``ImagePullBackOff``); anything
 else becomes Ready after ``ready_delay`` seconds (and, for Job pods, Succeeded).
 
-Constraint: pure; time comes in as numbers. Only ``core.live.simulated_*`` imports it.
+Constraint: pure; time comes in as numbers. Only ``core.simulated`` imports it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.live.api import JSON
-from core.live.simulated_objects import rfc3339
+from core.simulated.objects import rfc3339
 
 _SAFE_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"
 FAILING_REASONS = frozenset({"CrashLoopBackOff", "ImagePullBackOff", "ErrImagePull"})

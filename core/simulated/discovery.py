@@ -4,7 +4,7 @@ Role: the fixed table of built-in kinds (core, apps, batch, networking, autoscal
 apiextensions, coordination) with scope and verbs, plus kinds registered when a CRD is written and
 dropped when it is deleted; and how the server names kinds in its messages.
 
-Constraint: one small mutable table, no I/O, no asyncio. Only ``core.live.simulated_*`` imports it.
+Constraint: one small mutable table, no I/O, no asyncio. Only ``core.simulated`` imports it.
 """
 
 from __future__ import annotations

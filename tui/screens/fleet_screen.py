@@ -21,7 +21,7 @@ from tui.fleet_query import GroupBy, RowKey, SortKey, TableRow
 from tui.fleet_view import FleetView, ViewChange, ViewParams
 from tui.formatting import safe
 from tui.glyphs import Glyphs
-from tui.screens.app import AppScreen
+from tui.screens.app_screen import AppScreen
 from tui.screens.base import ConsoleScreen
 from tui.screens.diff import DiffScreen
 from tui.screens.history import HistoryScreen

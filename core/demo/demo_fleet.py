@@ -32,9 +32,9 @@ from core.demo.repo import (
     export_tree,
 )
 from core.demo.seeding import Prepare, drift, prepare_for_apply, render_overlay, seed_app, seed_paused
-from core.desired.fleet import FleetConfig, load_fleet
-from core.live.simulated import SimulatedCluster, SimulationTiming
+from core.desired.fleet_file import FleetConfig, load_fleet
 from core.model import ResourceKey
+from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 WARM_UP_SECONDS = 900.0
 """How long the seeded clusters pretend to have been running (pods Ready, deadlines passed)."""

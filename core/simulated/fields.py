@@ -7,7 +7,7 @@ recursively, keyed lists (containers, env, ports, volumes…) merge by key, othe
 structs (label selectors) are replaced.
 
 Constraint: pure functions over JSON values: no I/O, no asyncio, no clock (times are passed in). Only
-the other ``core.live.simulated_*`` modules import it.
+the other ``core.simulated`` modules import it.
 """
 
 from __future__ import annotations

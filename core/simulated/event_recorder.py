@@ -14,9 +14,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from core.live.simulated_pods import safe_hash
-from core.live.simulated_store import ObjectStore
 from core.model import ResourceKey
+from core.simulated.pods import safe_hash
+from core.simulated.store import ObjectStore
 
 
 def record_event(store: ObjectStore, involved: Mapping[str, Any], *, type: str, reason: str, message: str,

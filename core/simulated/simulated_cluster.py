@@ -3,7 +3,7 @@
 Role: the API surface (discovery, list with pagination and label selectors, watch from a
 resourceVersion with bookmarks and 410 after compaction, get, server-side apply with dry run,
 create, delete, access reviews) over ``ObjectStore``, plus a controller loop
-(``core.live.simulated_controllers``) that gives workloads children and status, and fault knobs for
+(``core.simulated.controllers``) that gives workloads children and status, and fault knobs for
 tests and the demo: reachability, latency, the user's permissions, compaction, and writes by other
 field managers (``update_as("kubectl-edit", …)``).
 
@@ -27,13 +27,13 @@ from typing import Any
 from core.aio import create_guarded_task, raise_if_cancelling, stop_tasks
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
-from core.live.simulated_controllers import Controllers
-from core.live.simulated_discovery import plural_label
-from core.live.simulated_pods import SimulationTiming
-from core.live.simulated_selectors import Selector, parse_selector
-from core.live.simulated_store import ObjectStore, StoredEvent
-from core.live.simulated_watch import WatchQueue, backlog, status_object, stream
 from core.model import ResourceKey
+from core.simulated.controllers import Controllers
+from core.simulated.discovery import plural_label
+from core.simulated.pods import SimulationTiming
+from core.simulated.selectors import Selector, parse_selector
+from core.simulated.store import ObjectStore, StoredEvent
+from core.simulated.watch import WatchQueue, backlog, status_object, stream
 
 __all__ = ["ADMIN", "VIEWER", "SimulatedCluster", "SimulatedUser", "SimulationTiming"]
 

@@ -6,7 +6,7 @@ in schema``), the defaults the server adds on every write (Deployment strategy, 
 ``422 Invalid … field is immutable``.
 
 Constraint: pure functions over JSON values; no I/O, no asyncio. Only the other
-``core.live.simulated_*`` modules import it.
+``core.simulated`` modules import it.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from core.live.api import JSON
-from core.live.simulated_fields import describe_path
+from core.simulated.fields import describe_path
 
 # ---------------------------------------------------------------------------------------------- validation
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
-from core.live.simulated_selectors import Selector
-from core.live.simulated_store import ObjectStore, StoredEvent
+from core.simulated.selectors import Selector
+from core.simulated.store import ObjectStore, StoredEvent
 
 WatchQueue = asyncio.Queue[StoredEvent | None]
 """Events for one open watch, in order; ``None`` ends it."""

@@ -30,7 +30,7 @@ from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions, FleetAccess
 from core.engine.clusters import BASE_KINDS, ClusterRuntime
 from core.engine.evaluate import Context, Memo, Predicted, evaluate
-from core.engine.events import EventFeeds, fleet_namespaces
+from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
@@ -558,7 +558,7 @@ class FleetEngine:
 
     async def app_events(self, app: str, cluster: str) -> AppEvents:
         """The Kubernetes Events of the app's objects and their children on ``cluster`` (see
-        ``core.engine.events``); a one-shot engine waits for the first list."""
+        ``core.engine.event_feeds``); a one-shot engine waits for the first list."""
         target = self.target(app, cluster)
         wait = self.settings.watch.request_timeout if self.settings.one_shot else 0.0
         return await self.events.app_events(
