@@ -26,8 +26,9 @@ from core.live.api import JSON, APIResource, KubeAPI
 
 MUTATING_METHODS = frozenset({"apply", "delete", "create"})
 """Methods that change cluster state; refused in read-only mode even as dry runs."""
-READ_METHODS = frozenset({"discover", "list", "watch", "get", "ping", "can_i", "whoami", "close"})
-"""Methods that never change cluster state (``can_i``/``whoami`` are non-persisted reviews)."""
+READ_METHODS = frozenset({"discover", "list", "watch", "get", "ping", "can_i", "whoami", "close", "server_time"})
+"""Methods that never change cluster state (``can_i``/``whoami`` are non-persisted reviews; ``server_time``
+sends nothing: it reads the clock offset the last answer showed)."""
 
 
 @dataclass(frozen=True, slots=True)
