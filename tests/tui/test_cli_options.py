@@ -358,3 +358,13 @@ def test_events_of_an_unreachable_cluster_exit_2(tmp_path: Path, fleet: Path) ->
     table = run(tmp_path, ["--fleet", str(fleet), "events", "web"])
     assert table.returncode == 2 and "cluster dead: events not readable" in table.stderr, table.stderr
     assert "Traceback" not in table.stderr
+
+
+@pytest.mark.parametrize("verb", ["demo", "console"])
+def test_the_console_without_a_terminal_says_what_to_use(tmp_path: Path, fleet: Path, verb: str) -> None:
+    """Piped (no terminal), the console would write escape codes into a file: it refuses with exit 2 and names
+    the verbs that print text and JSON, before building anything."""
+    result = run(tmp_path, ["--fleet", str(fleet), verb] if verb == "console" else [verb])
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert "the console needs a terminal" in result.stderr and "fleetdeck status" in result.stderr
+    assert result.stdout == "" and "Traceback" not in result.stderr

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
@@ -19,6 +20,22 @@ from tui.cli.options import (
 )
 from tui.cli.root import main
 
+NO_CURSOR_TERMS = frozenset({"", "dumb", "unknown"})
+"""``TERM`` values of terminals that cannot move the cursor: the console would draw once and then freeze."""
+
+
+def require_terminal() -> None:
+    """Exit 2 with what to do instead when the console cannot be drawn here (``TERM=dumb``, a pipe)."""
+    term = os.environ.get("TERM", "")
+    if term in NO_CURSOR_TERMS:
+        problem = f"TERM={term or '(unset)'} cannot move the cursor"
+    elif not (sys.stdin.isatty() and sys.stdout.isatty()):
+        problem = "its input and output must be a terminal, not a pipe or a file"
+    else:
+        return
+    fail(f"the console needs a terminal: {problem}", hint="set TERM (for example TERM=xterm-256color), or use "
+         "`fleetdeck status`, `diff`, `events` and `history` (with `-o json` for scripts)")
+
 
 def _mouse(flag: bool) -> bool:
     return flag or bool(click.get_current_context().find_root().meta.get("fleetdeck.mouse"))
@@ -34,6 +51,7 @@ def open_console(options: Options, *, mouse: bool) -> None:
         fleet = load_fleet(find_fleet_file(options.fleet))  # a bad fleet file is an error here, not in the console
     except FleetdeckError as exc:
         fail(exc.message, exit_code_of(exc), exc.hint)
+    require_terminal()
     read_only = options.read_only or fleet.read_only
     engine = ThreadedEngine(lambda: engine_from_fleet_file(options.fleet, read_only=read_only), read_only=read_only)
     run_console(engine, read_only=read_only, mouse=mouse)
@@ -60,6 +78,7 @@ def demo(mouse: bool, directory: str | None, live_changes: bool) -> None:
     from core.engine import ThreadedEngine
 
     reject_unused()
+    require_terminal()
     options = current()
     configure_logging(options.verbose, to_file=True)
     read_only = options.read_only

@@ -1,0 +1,101 @@
+"""The real ``fleetdeck demo`` inside tmux, one terminal type at a time (docs/reliability.md, R4 and R6).
+
+The Textual test driver renders into a virtual screen; this drives the installed command in a real pty
+inside a private tmux server, with ``TERM`` set to each type an operator meets on a bastion (and tmux's own
+``screen-256color`` / ``tmux-256color``), no ``COLORTERM``, with and without ``NO_COLOR``, at 80x24. Each
+must draw the fleet with its states in words, open an app, go back, and quit cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
+
+FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
+
+
+class Terminal:
+    """``fleetdeck demo`` in a private tmux server with ``TERM`` set for the program inside."""
+
+    def __init__(self, tmp: Path, term: str, *, no_color: bool) -> None:
+        self.socket = f"fd-term-{os.getpid()}-{time.monotonic_ns()}"
+        env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR") and
+               not k.startswith("FLEETDECK_")}
+        env.update({"XDG_CACHE_HOME": str(tmp / "xdg"), "XDG_STATE_HOME": str(tmp / "state"),
+                    "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl")})
+        inner = f"env TERM={term} {'NO_COLOR=1 ' if no_color else ''}{FLEETDECK} demo; echo EXITED=$?; sleep 60"
+        self._tmux("new-session", "-d", "-s", "fd", "-x", "80", "-y", "24", inner, env=env)
+
+    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
+        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=env,
+                              timeout=30).stdout
+
+    def keys(self, *keys: str) -> None:
+        for key in keys:
+            self._tmux("send-keys", "-t", "fd", key)
+            time.sleep(0.3)
+
+    def screen(self) -> str:
+        return self._tmux("capture-pane", "-p", "-t", "fd")
+
+    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
+        deadline = time.monotonic() + timeout
+        screen = ""
+        while time.monotonic() < deadline:
+            screen = self.screen()
+            if predicate(screen):
+                return screen
+            time.sleep(0.25)
+        raise AssertionError(f"timed out waiting for {what}; screen was:\n{screen}")
+
+    def close(self) -> None:
+        self._tmux("kill-server")
+
+
+@pytest.fixture
+def terminal(tmp_path: Path) -> Iterator[Callable[[str, bool], Terminal]]:
+    started: list[Terminal] = []
+
+    def start(term: str, no_color: bool) -> Terminal:
+        started.append(Terminal(tmp_path, term, no_color=no_color))
+        return started[-1]
+
+    yield start
+    for t in started:
+        t.close()
+
+
+@pytest.mark.parametrize(("term", "no_color"), [
+    ("xterm-256color", True), ("xterm-256color", False), ("xterm", False), ("vt100", False),
+    ("screen-256color", False), ("tmux-256color", True), ("linux", False),
+])
+def test_the_real_console_reads_in_words_on_every_terminal_type(terminal: Callable[[str, bool], Terminal],
+                                                                term: str, no_color: bool) -> None:
+    t = terminal(term, no_color)
+    fleet = t.wait_for(lambda s: "OutOfSync" in s and "Synced" in s and "rows" in s, "the fleet screen")
+    assert "Healthy" in fleet and "Unknown" in fleet, fleet
+    assert "\x1b" not in fleet
+    t.keys("Enter")
+    t.wait_for(lambda s: "namespace" in s and "path" in s, "the app screen")
+    t.keys("Escape")
+    t.wait_for(lambda s: "OutOfSync" in s and "rows" in s, "back on the fleet screen")
+    t.keys("q")
+    done = t.wait_for(lambda s: "EXITED=" in s, "the console to quit")
+    assert "EXITED=0" in done and "Traceback" not in done, done
+
+
+def test_a_dumb_terminal_is_told_what_to_use_instead(terminal: Callable[[str, bool], Terminal]) -> None:
+    """``TERM=dumb`` cannot move the cursor: the console drew one frame and froze there. It now says so and
+    names the verbs that work on any terminal, exit 2."""
+    done = terminal("dumb", False).wait_for(lambda s: "EXITED=" in s, "the command to end")
+    assert "EXITED=2" in done, done
+    assert "error: the console needs a terminal: TERM=dumb cannot move the cursor" in done, done
