@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from core.model import AppStatus, ResourceStatus
+from core.model import AppStatus, Condition, ResourceStatus
 from core.reconcile.diff_report import app_diff_records, resource_diff_record
 from core.sanitize import clean, escape_json_text, has_unsafe
 
@@ -111,6 +111,11 @@ def first_condition(app: AppStatus) -> str:
     return clean(worst.message, max_length=80)
 
 
+def condition_record(condition: Condition) -> dict[str, Any]:
+    """A condition (of an app, or of the fleet) for ``-o json|yaml``."""
+    return {"type": condition.type, "message": condition.message, "severity": condition.severity.value}
+
+
 def status_record(app: AppStatus) -> dict[str, Any]:
     """The JSON/YAML record of one row of ``fleetdeck status``."""
     return {
@@ -130,8 +135,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "revision_stale": app.revision_stale,
         "non_descendant": app.non_descendant,
         "approximate": app.approximate,
-        "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
-                       for c in app.conditions],
+        "conditions": [condition_record(c) for c in app.conditions],
     }
 
 
@@ -192,7 +196,7 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "stale": app.stale,
         "approximate": app.approximate,
         "resources": app_diff_records(app),
-        "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value} for c in app.conditions],
+        "conditions": [condition_record(c) for c in app.conditions],
     }
 
 

@@ -10,6 +10,7 @@ import json
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -23,13 +24,14 @@ pytestmark = pytest.mark.cluster
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
 
-def run(tmp: Path, *args: str, stdin: str | None = None,
-        env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    """``fleetdeck ARGS`` with a private journal and cache (and ``env`` added to the environment)."""
+def run(tmp: Path, *args: str, stdin: str | None = None, env: dict[str, str] | None = None,
+        wrapper: Sequence[str] = ()) -> subprocess.CompletedProcess[str]:
+    """``fleetdeck ARGS`` with a private journal and cache (and ``env`` added to the environment), run
+    through ``wrapper`` when given (``prlimit --nofile=…``)."""
     full = {**{k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")},
             "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl"), "XDG_CACHE_HOME": str(tmp / "xdg"),
             "XDG_STATE_HOME": str(tmp / "state"), **(env or {})}
-    return subprocess.run([FLEETDECK, *args], capture_output=True, text=True, env=full, timeout=180,
+    return subprocess.run([*wrapper, FLEETDECK, *args], capture_output=True, text=True, env=full, timeout=180,
                           input=stdin)
 
 

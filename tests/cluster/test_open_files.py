@@ -11,9 +11,7 @@ connections as separate clusters would.
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -21,7 +19,7 @@ import yaml
 
 from devcluster import ClusterInfo
 from tests.cluster.conftest import fleet_file
-from tests.cluster.test_cli import FLEETDECK
+from tests.cluster.test_cli import run
 
 pytestmark = pytest.mark.cluster
 
@@ -38,15 +36,12 @@ def many_clusters(tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: s
     return path
 
 
-def limited(tmp_path: Path, fleet: Path, soft: int, hard: int) -> tuple[int, str, str]:
-    """``fleetdeck status`` under ``prlimit --nofile=SOFT:HARD``: exit code, stdout, stderr."""
+def limited(tmp_path: Path, fleet: Path, soft: int, hard: int, *verb: str) -> tuple[int, str, str]:
+    """``fleetdeck --fleet FLEET VERB`` under ``prlimit --nofile=SOFT:HARD``: exit code, stdout, stderr."""
     prlimit = shutil.which("prlimit")
     assert prlimit, "prlimit (util-linux) is needed to run fleetdeck under an open-file limit"
-    env = {**{k: v for k, v in os.environ.items() if not k.startswith("FLEETDECK_")},
-           "FLEETDECK_JOURNAL": str(tmp_path / "journal.jsonl"), "XDG_CACHE_HOME": str(tmp_path / "xdg"),
-           "XDG_STATE_HOME": str(tmp_path / "state")}
-    done = subprocess.run([prlimit, f"--nofile={soft}:{hard}", FLEETDECK, "--fleet", str(fleet), "status"],
-                          capture_output=True, text=True, env=env, timeout=300)
+    done = run(tmp_path, "--fleet", str(fleet), *(verb or ("status",)),
+               wrapper=(prlimit, f"--nofile={soft}:{hard}"))
     return done.returncode, done.stdout, done.stderr
 
 
@@ -59,6 +54,10 @@ def test_a_hard_limit_too_low_is_said_plainly(tmp_path: Path, repo: Path, cluste
     assert "ulimit -Hn" in err
     assert "not a Git repository" not in out + err
     assert "Too many open files" in err or "too many open files" in out, out + err
+    code, out, err = limited(tmp_path, many_clusters(tmp_path, repo, cluster, namespace), 128, 128,
+                             "diff", namespace)
+    assert code == 2 and "Traceback" not in err, out + err  # diff says why it exits 2, as status does
+    assert "fleet: OpenFileLimit: open-file limit 128 is below the about" in err, err
 
 
 def test_a_low_soft_limit_is_raised_and_every_cluster_is_read(tmp_path: Path, repo: Path, cluster: ClusterInfo,

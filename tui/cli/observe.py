@@ -42,6 +42,13 @@ def fleet_exit(snap: Any, rows: list[Any]) -> Exit:
     return code
 
 
+def echo_fleet_conditions(snap: Any) -> None:
+    """``fleet: TYPE: message`` on stderr for each fleet condition (``status`` and ``diff``: the reason an
+    exit code 2 from ``fleet_exit`` has when no cluster or repo error explains it)."""
+    for condition in snap.conditions:
+        click.echo(f"fleet: {condition.type}: {clean(condition.message)}", err=True)
+
+
 def _cluster_record(c: Any) -> dict[str, Any]:
     return {"name": c.name, "connection": c.connection.value, "server": c.server, "message": c.message,
             "since": c.since, "read_only": c.read_only}
@@ -76,8 +83,7 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
                            f" {clean(cluster.message)}", err=True)
         if snap.repo.error:
             click.echo(f"repo: {clean(snap.repo.error)}", err=True)
-        for condition in snap.conditions:
-            click.echo(f"fleet: {condition.type}: {clean(condition.message)}", err=True)
+        echo_fleet_conditions(snap)
         if any(a.approximate for a in apps):
             click.echo("~ compared locally (approximate): read-only mode, or the server's dry run was not "
                        "available", err=True)
@@ -85,8 +91,7 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
         data = {"apps": [output.status_record(a) for a in apps],
                 "clusters": [_cluster_record(c) for c in snap.clusters],
                 "repo": output.to_data(snap.repo), "read_only": snap.read_only,
-                "conditions": [{"type": c.type, "message": c.message, "severity": c.severity.value}
-                               for c in snap.conditions]}
+                "conditions": [output.condition_record(c) for c in snap.conditions]}
         click.echo(output.dump(data, fmt))
     sys.exit(int(fleet_exit(snap, apps)))
 
@@ -110,8 +115,10 @@ def diff(app: str, cluster: str | None) -> None:
     rows = targets(snap, app, cluster, all_clusters=True)
     code = fleet_exit(snap, rows)
     if fmt != "table":
-        click.echo(output.dump({"app": app, "targets": [output.diff_record(r) for r in rows]}, fmt))
+        click.echo(output.dump({"app": app, "targets": [output.diff_record(r) for r in rows],
+                                "conditions": [output.condition_record(c) for c in snap.conditions]}, fmt))
         sys.exit(int(code))
+    echo_fleet_conditions(snap)
     for row in rows:
         if row_exit(row) is Exit.ERROR:
             for cond in row.conditions:
