@@ -21,6 +21,7 @@ from devcluster import ClusterInfo, ControlPlane
 from devcluster.audit import audit_events, mutating_events
 from devcluster.binaries import Binaries
 from tests.cluster.conftest import fleet_file
+from tests.fixtures.tmux import TmuxSession
 
 pytestmark = [pytest.mark.cluster, pytest.mark.tmux,
               pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
@@ -28,46 +29,15 @@ pytestmark = [pytest.mark.cluster, pytest.mark.tmux,
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
 
-class Console:
-    """One ``fleetdeck`` process in a private tmux server."""
+class Console(TmuxSession):
+    """One ``fleetdeck`` process (``fleetdeck ARGS``) in a private tmux server, with a private journal, cache
+    and log."""
 
     def __init__(self, tmp: Path, args: list[str], *, size: tuple[int, int] = (120, 36)) -> None:
-        self.socket = f"fd-e2e-{os.getpid()}-{time.monotonic_ns()}"
         env = {**os.environ, "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl"), "XDG_CACHE_HOME": str(tmp / "xdg"),
                "XDG_STATE_HOME": str(tmp / "state"), "TERM": "xterm-256color"}
         env.pop("COLORTERM", None)
-        command = " ".join([FLEETDECK, *args])
-        self._tmux("new-session", "-d", "-s", "fd", "-x", str(size[0]), "-y", str(size[1]), command, env=env)
-
-    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        result = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=env,
-                                timeout=30)
-        return result.stdout
-
-    def keys(self, *keys: str) -> None:
-        """Press keys (tmux key names)."""
-        for key in keys:
-            self._tmux("send-keys", "-t", "fd", key)
-            time.sleep(0.15)
-
-    def screen(self) -> str:
-        """The visible screen as text."""
-        return self._tmux("capture-pane", "-p", "-t", "fd")
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
-        """Poll the screen until ``predicate`` holds."""
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}; screen was:\n{screen}")
-
-    def close(self) -> None:
-        """Stop this tmux server (and the console in it)."""
-        self._tmux("kill-server")
+        super().__init__(" ".join([FLEETDECK, *args]), env=env, size=size, name="fd-e2e")
 
 
 @pytest.fixture

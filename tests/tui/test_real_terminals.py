@@ -10,55 +10,29 @@ from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.fixtures.tmux import TmuxSession
 
 pytestmark = [pytest.mark.tmux, pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed")]
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
 
-class Terminal:
-    """``fleetdeck demo`` in a private tmux server with ``TERM`` set for the program inside."""
+class Terminal(TmuxSession):
+    """``fleetdeck demo`` in a private tmux server with ``TERM`` set for the program inside, at 80x24."""
 
     def __init__(self, tmp: Path, term: str, *, no_color: bool) -> None:
-        self.socket = f"fd-term-{os.getpid()}-{time.monotonic_ns()}"
         env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR") and
                not k.startswith("FLEETDECK_")}
         env.update({"XDG_CACHE_HOME": str(tmp / "xdg"), "XDG_STATE_HOME": str(tmp / "state"),
                     "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl")})
         inner = f"env TERM={term} {'NO_COLOR=1 ' if no_color else ''}{FLEETDECK} demo; echo EXITED=$?; sleep 60"
-        self._tmux("new-session", "-d", "-s", "fd", "-x", "80", "-y", "24", inner, env=env)
-
-    def _tmux(self, *args: str, env: dict[str, str] | None = None) -> str:
-        return subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, env=env,
-                              timeout=30).stdout
-
-    def keys(self, *keys: str) -> None:
-        for key in keys:
-            self._tmux("send-keys", "-t", "fd", key)
-            time.sleep(0.3)
-
-    def screen(self) -> str:
-        return self._tmux("capture-pane", "-p", "-t", "fd")
-
-    def wait_for(self, predicate: Callable[[str], bool], what: str, timeout: float = 60) -> str:
-        deadline = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < deadline:
-            screen = self.screen()
-            if predicate(screen):
-                return screen
-            time.sleep(0.25)
-        raise AssertionError(f"timed out waiting for {what}; screen was:\n{screen}")
-
-    def close(self) -> None:
-        self._tmux("kill-server")
+        super().__init__(inner, env=env, size=(80, 24), key_pause=0.3, name="fd-term")
 
 
 @pytest.fixture
