@@ -29,7 +29,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.desired.kustomize import BuildOutput, RenderTimeout, _clean_stderr, _kill, _out_of_memory, limited
+from core.desired.kustomize import BuildOutput, ToolWords, collect_output, limited
 from core.desired.spec import HelmOptions, HelmParameter
 from core.desired.yamlload import DEFAULT_BUDGET, Budget, budget_violation
 from core.errors import RenderError
@@ -37,7 +37,6 @@ from core.errors import RenderError
 HELM_ENV = "FLEETDECK_HELM"
 CHART_FILE = "Chart.yaml"
 _UNREACHABLE_PROXY = "http://127.0.0.1:9"
-_STDERR_KEPT = 64 * 1024
 _CACHE_ENTRIES = 64
 _CACHE_BYTES = 64 * 1024 * 1024
 
@@ -279,6 +278,13 @@ def _prepare(chart_dir: Path, root: Path, helm: str, options: HelmOptions, names
     return _Prepared(args, digest.hexdigest() if cacheable else "")
 
 
+HELM_WORDS = ToolWords(
+    run="helm template", output="helm template output", reproduce="helm template",
+    timeout_hint="a template may loop; run `helm template` on the chart to check",
+    oom_hint="raise render_memory_limit only if the chart is really that large",
+    size_hint="split the chart, or raise max_manifest_bytes",
+)
+
 def _environment(home: str) -> dict[str, str]:
     return {
         "HOME": home, "XDG_CONFIG_HOME": home, "XDG_CACHE_HOME": home, "XDG_DATA_HOME": home, "TMPDIR": home,
@@ -295,35 +301,7 @@ async def _run(command: Sequence[str], *, where: str, root: Path, home: str, tim
         *command, cwd=root, env=_environment(home), stdin=asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, start_new_session=True,
     )
-    assert proc.stdout is not None and proc.stderr is not None
-    try:
-        async with asyncio.timeout(timeout):
-            stdout, stderr, code = await asyncio.gather(
-                _read_capped(proc.stdout, max_bytes, where), _read_capped(proc.stderr, None, where), proc.wait()
-            )
-    except TimeoutError:
-        raise RenderTimeout(f"helm template of {where} did not finish in {timeout:g}s and was killed",
-                            hint="a template may loop; run `helm template` on the chart to check") from None
-    finally:
-        await _kill(proc)
-    text = _clean_stderr(stderr, root).replace(f"{home}{os.sep}", "").replace(home, "~")
-    if code != 0 and memory_limit and _out_of_memory(text):
-        raise RenderError(f"helm template of {where} ran out of its {memory_limit >> 20} MiB memory limit and was "
-                          "stopped", hint="raise render_memory_limit only if the chart is really that large")
-    if code != 0:
-        raise RenderError(f"helm template of {where} failed: {text or f'exit status {code}'}",
-                          hint=f"run `helm template {where}` in the repo to reproduce")
-    return BuildOutput(stdout, text)
-
-
-async def _read_capped(stream: asyncio.StreamReader, limit: int | None, where: str) -> bytes:
-    chunks: list[bytes] = []
-    size = 0
-    while chunk := await stream.read(65536):
-        size += len(chunk)
-        if limit is not None and size > limit:
-            raise RenderError(f"helm template output of {where} is over the {limit}-byte limit",
-                              hint="split the chart, or raise max_manifest_bytes")
-        if limit is not None or size <= _STDERR_KEPT:
-            chunks.append(chunk)
-    return b"".join(chunks)
+    return await collect_output(
+        proc, words=HELM_WORDS, where=where, root=root, timeout=timeout, max_bytes=max_bytes,
+        memory_limit=memory_limit, redact=lambda text: text.replace(f"{home}{os.sep}", "").replace(home, "~"),
+    )

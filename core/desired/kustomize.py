@@ -18,7 +18,7 @@ import os
 import shutil
 import signal
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -214,41 +214,73 @@ async def build(
         shutil.rmtree(home, ignore_errors=True)
 
 
+@dataclass(frozen=True, slots=True)
+class ToolWords:
+    """How a render tool's failures are told (kustomize and helm share ``collect_output``)."""
+
+    run: str
+    """What ran: ``kustomize build``."""
+    output: str
+    """What it printed: ``kustomize output``."""
+    reproduce: str
+    """The command an operator runs to see it fail: ``kubectl kustomize``."""
+    timeout_hint: str
+    oom_hint: str
+    size_hint: str
+
+
+KUSTOMIZE_WORDS = ToolWords(
+    run="kustomize build", output="kustomize output", reproduce="kubectl kustomize",
+    timeout_hint="a generator may read a pipe or a huge file; run `kubectl kustomize` to check",
+    oom_hint="an input may expand enormously; raise render_memory_limit only if the app is really that large",
+    size_hint="split the app, or raise max_manifest_bytes",
+)
+
+
 async def _collect(
     proc: asyncio.subprocess.Process, *, app_dir: Path, root: Path, timeout: float, max_bytes: int,
     memory_limit: int | None = None,
 ) -> BuildOutput:
-    where = app_dir.relative_to(root).as_posix() or "."
+    return await collect_output(proc, words=KUSTOMIZE_WORDS, where=app_dir.relative_to(root).as_posix() or ".",
+                                root=root, timeout=timeout, max_bytes=max_bytes, memory_limit=memory_limit)
+
+
+async def collect_output(
+    proc: asyncio.subprocess.Process, *, words: ToolWords, where: str, root: Path, timeout: float,
+    max_bytes: int, memory_limit: int | None, redact: Callable[[str], str] = str,
+) -> BuildOutput:
+    """Read a render tool's output (at most ``max_bytes``) within ``timeout`` seconds, kill it whatever
+    happens, and turn a failure into a ``RenderError`` that says what to run to reproduce it; ``redact``
+    rewrites its stderr first (helm's private home)."""
     assert proc.stdout is not None and proc.stderr is not None
     try:
         async with asyncio.timeout(timeout):
             stdout, stderr, code = await asyncio.gather(
-                _read_capped(proc.stdout, max_bytes, where), _read_capped(proc.stderr, None, where), proc.wait()
+                _read_capped(proc.stdout, max_bytes, where, words), _read_capped(proc.stderr, None, where, words),
+                proc.wait(),
             )
     except TimeoutError:
-        raise RenderTimeout(f"kustomize build of {where} did not finish in {timeout:g}s and was killed",
-                            hint="a generator may read a pipe or a huge file; run `kubectl kustomize` to check") from None
+        raise RenderTimeout(f"{words.run} of {where} did not finish in {timeout:g}s and was killed",
+                            hint=words.timeout_hint) from None
     finally:
         await _kill(proc)
-    text = _clean_stderr(stderr, root)
+    text = redact(_clean_stderr(stderr, root))
     if code != 0 and memory_limit and _out_of_memory(text):
-        raise RenderError(f"kustomize build of {where} ran out of its {memory_limit >> 20} MiB memory limit "
-                          "and was stopped", hint="an input may expand enormously; raise render_memory_limit "
-                          "only if the app is really that large")
+        raise RenderError(f"{words.run} of {where} ran out of its {memory_limit >> 20} MiB memory limit and was "
+                          "stopped", hint=words.oom_hint)
     if code != 0:
-        raise RenderError(f"kustomize build of {where} failed: {text or f'exit status {code}'}",
-                          hint=f"run `kubectl kustomize {where}` in the repo to reproduce")
+        raise RenderError(f"{words.run} of {where} failed: {text or f'exit status {code}'}",
+                          hint=f"run `{words.reproduce} {where}` in the repo to reproduce")
     return BuildOutput(stdout, text)
 
 
-async def _read_capped(stream: asyncio.StreamReader, limit: int | None, where: str) -> bytes:
+async def _read_capped(stream: asyncio.StreamReader, limit: int | None, where: str, words: ToolWords) -> bytes:
     chunks: list[bytes] = []
     size = 0
     while chunk := await stream.read(65536):
         size += len(chunk)
         if limit is not None and size > limit:
-            raise RenderError(f"kustomize output of {where} is over the {limit}-byte limit",
-                              hint="split the app, or raise max_manifest_bytes")
+            raise RenderError(f"{words.output} of {where} is over the {limit}-byte limit", hint=words.size_hint)
         if limit is not None or size <= _STDERR_KEPT:
             chunks.append(chunk)
     return b"".join(chunks)
