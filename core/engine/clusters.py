@@ -23,6 +23,7 @@ from core.engine.lineage import LineageChecks, describe
 from core.engine.targets import Desired, Target, digest
 from core.errors import ConfigError, FleetdeckError, JournalError
 from core.journal import Journal, OperatorIdentity, current_identity
+from core.live.access_review import write_powers
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
@@ -173,6 +174,7 @@ class ClusterRuntime:
         self.automation = AutomationLease(self.api, identity=self.identity, settings=settings.sync,
                                           on_takeover=self._journal_takeover)  # on the API server's clock
         self.warnings: list[str] = []
+        self._identity_checked = asyncio.Event()
         self.may_write = False
         """SelfSubjectAccessReview said these credentials may patch in the cluster."""
         self._capabilities_waited = False
@@ -211,16 +213,27 @@ class ClusterRuntime:
 
     async def _check_identity(self) -> None:
         try:
+            await self._review_identity()
+        finally:
+            self._identity_checked.set()
+
+    async def _review_identity(self) -> None:
+        try:
             user = await self.api.whoami()
-            configmaps = APIResource("", "v1", "ConfigMap", "configmaps", True, frozenset({"patch"}))
-            self.may_write = await self.api.can_i("patch", configmaps, NAMESPACE)
+            if self.read_only:
+                powers = await write_powers(self.api, self._server_version())
+                self.may_write = powers.may_write
+            else:
+                configmaps = APIResource("", "v1", "ConfigMap", "configmaps", True, frozenset({"patch"}))
+                self.may_write = await self.api.can_i("patch", configmaps, NAMESPACE)
         except FleetdeckError as exc:
             log.info("cluster %s: identity check failed: %s", self.spec.name, exc)
             return
         self.identity = self.identity.with_kube_user(user)
         if self.read_only and self.may_write:
-            self.warnings.append(f"credentials for {self.spec.name} ({user or 'unknown user'}) could write: "
-                                 "fleetdeck refuses every change, but a read-only context should not be able to")
+            self.warnings.append(f"read-only, but the credentials for {self.spec.name} "
+                                 f"({user or 'unknown user'}) could {powers.describe()}: fleetdeck refuses "
+                                 "every change, but a read-only context should not be able to")
         self._on_identity()
 
     async def capabilities(self, timeout: float = 10.0) -> Capabilities:
@@ -249,10 +262,17 @@ class ClusterRuntime:
         """Wait until every watched kind has listed once, or the cluster is known unreachable."""
         def settled() -> bool:
             return self.cache.all_listed or self.cache.state is ConnectionState.UNREACHABLE
+        started = time.monotonic()
         try:
             await self.watcher.wait_until(settled, timeout=timeout)
         except TimeoutError:
             log.info("cluster %s not settled after %.0fs", self.spec.name, timeout)
+            return
+        if self.read_only and self.cache.state is not ConnectionState.UNREACHABLE:
+            # A read-only verb reports whether the credentials could write: wait for that answer too.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._identity_checked.wait(),
+                                       max(0.1, timeout - (time.monotonic() - started)))
 
     def _changed(self, changes: Sequence[Any]) -> None:
         self._on_change(self.spec.name, set(self.cache.drain_dirty()))

@@ -460,8 +460,14 @@ class FleetEngine:
             generation=self._generation, taken_at=self.clock(), apps=rows,
             clusters=tuple(c.status() for c in self.clusters.values()),
             repo=replace(self._repo_status, rendering=self._renders_running), read_only=self.read_only,
-            conditions=tuple(self._config_errors + self._conditions + self._health_errors + self._limits),
+            conditions=tuple(self._config_errors + self._conditions + self._health_errors + self._limits
+                             + self._credential_warnings()),
         )
+
+    def _credential_warnings(self) -> list[Condition]:
+        """Read-only clusters whose credentials could write: one fleet-wide warning each (also on rows)."""
+        return [Condition("CredentialsCanWrite", w, Severity.WARNING)
+                for runtime in self.clusters.values() for w in runtime.warnings]
 
     # ------------------------------------------------------------------------------------ dry runs
 
