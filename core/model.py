@@ -527,6 +527,9 @@ class ClusterStatus:
     read_only: bool = False
     objects: int = 0
     """Objects held in the live cache."""
+    impersonating: str = ""
+    """Who requests to this cluster are sent as (``"alice (groups ops)"``, Kubernetes impersonation);
+    ``""``: the credentials' own identity."""
 
 
 @dataclass(frozen=True, slots=True)

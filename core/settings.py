@@ -91,6 +91,15 @@ class HealthSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class Impersonation:
+    """``fleetdeck --as USER [--as-group GROUP]…``: every request to every cluster is sent as ``user``
+    (Kubernetes user impersonation; the API server's audit log records both identities)."""
+
+    user: str
+    groups: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class EngineSettings:
     """All settings of the engine."""
 
@@ -106,6 +115,8 @@ class EngineSettings:
     polling, no automated syncs, and server-side dry runs settled before the first snapshot is returned."""
     only_apps: frozenset[str] | None = None
     """Evaluate only these apps (every app when None): a verb about one app renders only that app."""
+    impersonate: Impersonation | None = None
+    """Send every request as this identity instead of the kubeconfig's (never in read-only mode)."""
 
 
 def default_settings() -> EngineSettings:

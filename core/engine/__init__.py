@@ -15,13 +15,13 @@ from dataclasses import replace
 from pathlib import Path
 
 from core.desired.fleet_file import find_fleet_file, load_fleet
-from core.engine.fleet_engine import FleetEngine
+from core.engine.fleet_engine import FleetEngine, check_impersonation
 from core.engine.threaded import ThreadedEngine
 from core.journal import Journal, configured_path
 from core.live.api import KubeAPI
-from core.settings import EngineSettings, default_settings
+from core.settings import EngineSettings, Impersonation, default_settings
 
-__all__ = ["FleetEngine", "ThreadedEngine", "cache_dir", "engine_from_fleet_file", "make_engine"]
+__all__ = ["FleetEngine", "ThreadedEngine", "cache_dir", "check_impersonation", "engine_from_fleet_file", "make_engine"]
 
 
 def cache_dir() -> Path:
@@ -40,8 +40,9 @@ def make_engine(
     cache: Path | None = None,
     one_shot: bool = False,
     only_apps: frozenset[str] | None = None,
+    impersonate: Impersonation | None = None,
 ) -> FleetEngine:
-    """A ``FleetEngine`` for ``fleet_file``.
+    """A ``FleetEngine`` for ``fleet_file``; ``impersonate`` sends every request as another identity.
 
     Raises:
         ConfigError: the fleet file is missing or invalid (the message names file, line and field).
@@ -52,17 +53,20 @@ def make_engine(
         base = replace(base, watch=replace(base.watch, list_only=True))
     return FleetEngine(
         fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot,
-                                only_apps=only_apps if only_apps is not None else base.only_apps),
+                                only_apps=only_apps if only_apps is not None else base.only_apps,
+                                impersonate=impersonate or base.impersonate),
         journal=journal or Journal(configured_path()), cache_dir=cache or cache_dir(), clients=clients,
     )
 
 
 def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: bool = False,
-                           only_apps: frozenset[str] | None = None) -> FleetEngine:
+                           only_apps: frozenset[str] | None = None,
+                           impersonate: Impersonation | None = None) -> FleetEngine:
     """The engine for ``--fleet`` (or ``./fleetdeck.yaml``).
 
     ``one_shot`` is for headless verbs (kinds listed once and no watch, no Git polling or automation, dry
     runs settled before the first snapshot);
     ``only_apps`` limits the engine to these apps' targets (every app when None).
     """
-    return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps)
+    return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps,
+                       impersonate=impersonate)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import time
 from collections import defaultdict
@@ -30,7 +31,7 @@ from core.live.cluster import ClusterWatcher
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
 from core.live.kube import KubeClient
-from core.live.kubeconfig import load_kubeconfig
+from core.live.kubeconfig import ContextConfig, load_kubeconfig
 from core.model import (
     AppControl,
     ClusterStatus,
@@ -188,9 +189,11 @@ class ClusterRuntime:
         when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
             try:
-                kubeconfig = load_kubeconfig(spec.kubeconfig)
-                client = KubeClient.from_kubeconfig(spec.name, context=spec.context, kubeconfig=kubeconfig,
-                                                    settings=settings.watch)
+                context = load_kubeconfig(spec.kubeconfig).context(spec.context)
+                if settings.impersonate is not None:
+                    context = dataclasses.replace(context, impersonate_user=settings.impersonate.user,
+                                                  impersonate_groups=settings.impersonate.groups)
+                client = KubeClient(cluster=spec.name, context=context, settings=settings.watch)
             except ConfigError as exc:
                 client = _Unconfigured(spec.name, str(exc))
         return cls(spec, client, read_only=read_only or spec.read_only, settings=settings, journal=journal,
@@ -399,7 +402,15 @@ class ClusterRuntime:
 
     def status(self) -> ClusterStatus:
         """The cluster's row in the snapshot."""
-        return self.cache.status(server=self.api.server, labels=self.spec.labels, read_only=self.read_only)
+        return self.cache.status(server=self.api.server, labels=self.spec.labels, read_only=self.read_only,
+                                 impersonating=self.impersonating)
+
+    @property
+    def impersonating(self) -> str:
+        """Who this cluster's requests are sent as (``"alice (groups ops)"``), ``""`` for the credentials'
+        own identity."""
+        context = getattr(self.raw, "context", None)
+        return context.impersonation if isinstance(context, ContextConfig) else ""
 
 
 class _Unconfigured:

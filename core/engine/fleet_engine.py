@@ -34,7 +34,7 @@ from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.targets import Desired, Target, digest, resolve_targets
-from core.errors import FleetdeckError, GitError
+from core.errors import ConfigError, FleetdeckError, GitError
 from core.journal import Journal
 from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
@@ -51,7 +51,7 @@ from core.model import (
     Severity,
     SyncPlan,
 )
-from core.settings import EngineSettings
+from core.settings import EngineSettings, Impersonation
 from core.sync.state import CONFIGMAPS
 
 TYPICAL_APP_KINDS = 6
@@ -59,6 +59,18 @@ TYPICAL_APP_KINDS = 6
 CRD), for the open-file estimate made before discovery."""
 
 log = logging.getLogger(__name__)
+
+
+def check_impersonation(read_only: bool, impersonate: Impersonation | None) -> None:
+    """The one rule: impersonation is disabled in read-only mode (an audit reads with its own identity).
+
+    Raises:
+        ConfigError: both were asked for.
+    """
+    if read_only and impersonate is not None:
+        raise ConfigError("impersonation (--as) is disabled in read-only mode",
+                          hint="audit with credentials that can only read, or drop --read-only to act as "
+                               f"{impersonate.user}")
 
 
 class FleetEngine:
@@ -87,6 +99,7 @@ class FleetEngine:
         self.fleet = fleet
         self.settings = settings
         self.read_only = settings.read_only or fleet.read_only
+        check_impersonation(self.read_only, settings.impersonate)
         self.journal = journal
         self.clock = clock
         self.repo = ConfigRepo(fleet.repo, cache_dir / "git")

@@ -281,10 +281,10 @@ class ClusterCache:
         return ConnectionState.DEGRADED, f"{len(failing)} of {len(self._tracked)} kinds failing ({names}): {first.message}"
 
     def status(self, *, server: str = "", labels: Mapping[str, str] | None = None,
-               read_only: bool = False) -> ClusterStatus:
+               read_only: bool = False, impersonating: str = "") -> ClusterStatus:
         """The cluster's row for a snapshot."""
         return ClusterStatus(
             name=ClusterName(self.cluster), connection=self.state, server=server,
             labels=MappingProxyType(dict(labels or {})), since=self.since, message=self.message,
-            read_only=read_only, objects=len(self),
+            read_only=read_only, objects=len(self), impersonating=impersonating,
         )

@@ -101,11 +101,23 @@ class ContextConfig:
     username: str = ""
     password: str = field(default="", repr=False)
     exec: ExecConfig | None = None
+    impersonate_user: str = ""
+    """Every request is sent as this user (``Impersonate-User``): the user's ``as`` or ``fleetdeck --as``."""
+    impersonate_groups: tuple[str, ...] = ()
+    """``Impersonate-Group``, one header each: the user's ``as-groups`` or ``fleetdeck --as-group``."""
     source: str = ""
     """The kubeconfig file that defined the context."""
 
     def __repr__(self) -> str:
         return f"ContextConfig(name={self.name!r}, server={self.server!r}, user={self.user_name!r})"
+
+    @property
+    def impersonation(self) -> str:
+        """``"alice (groups ops, dev)"``: who requests are sent as, ``""`` when nobody is impersonated."""
+        if not self.impersonate_user:
+            return ""
+        groups = f" (groups {', '.join(self.impersonate_groups)})" if self.impersonate_groups else ""
+        return self.impersonate_user + groups
 
 
 @dataclass(frozen=True, slots=True)
@@ -312,6 +324,8 @@ def _user_fields(name: str, entry: _Entry) -> dict[str, Any]:
         "username": str(body.get("username") or ""),
         "password": str(body.get("password") or ""),
         "exec": exec_cfg,
+        "impersonate_user": str(body.get("as") or ""),
+        "impersonate_groups": tuple(str(g) for g in body.get("as-groups") or () if g),
     }
 
 
@@ -588,6 +602,12 @@ async def build_configuration(context: ContextConfig, credentials: Credentials) 
             conf.api_key["BearerToken"] = await credentials.authorization()
 
         cfg.refresh_api_key_hook = _refresh  # type: ignore[assignment]  # typed as None upstream
+    if context.impersonate_user:
+        # Session-wide headers (aiohttp keeps repeated names from a list of pairs): the generated client's
+        # per-request headers are a dict, one value per name, and each impersonated group needs its own.
+        headers = [("Impersonate-User", context.impersonate_user),
+                   *(("Impersonate-Group", g) for g in context.impersonate_groups)]
+        cfg.client_session_kwargs = {"headers": headers}
     return cfg
 
 

@@ -357,3 +357,32 @@ def test_plugin_script_is_valid_python() -> None:
     """The generated plugin compiles (guards against a broken fixture masking real failures)."""
     compile(PLUGIN, "plugin.py", "exec")
     assert json.loads(json.dumps({"ok": True}))
+
+
+# ---------------------------------------------------------------------------------------------- impersonation
+
+
+async def test_kubeconfig_as_and_as_groups_become_session_headers(tmp_path: Path) -> None:
+    """A user's ``as``/``as-groups`` impersonate (as kubectl does): one ``Impersonate-Group`` header per group
+    on the client's session, which the generated client's one-value-per-name request headers cannot carry."""
+    path = write(tmp_path / "config", config(
+        clusters={"c": {"server": "https://127.0.0.1:6443"}},
+        users={"u": {"token": TOKEN, "as": "alice", "as-groups": ["ops", "dev"]}},
+        contexts={"ctx": {"cluster": "c", "user": "u"}}, current="ctx"))
+    context = load_kubeconfig(path).context()
+    assert (context.impersonate_user, context.impersonate_groups) == ("alice", ("ops", "dev"))
+    assert context.impersonation == "alice (groups ops, dev)"
+    client = await build_api_client(context, Credentials(context))
+    try:
+        session = client.rest_client._create_pool_manager()
+        try:
+            assert session.headers.getall("Impersonate-Group") == ["ops", "dev"]
+            assert session.headers["Impersonate-User"] == "alice"
+        finally:
+            await session.close()
+    finally:
+        await client.close()
+    plain = load_kubeconfig(write(tmp_path / "plain", config(
+        clusters={"c": {"server": "https://127.0.0.1:6443"}}, users={"u": {"token": TOKEN}},
+        contexts={"ctx": {"cluster": "c", "user": "u"}}, current="ctx"))).context()
+    assert plain.impersonation == "" and plain.impersonate_groups == ()

@@ -30,7 +30,8 @@ def agent(once: bool) -> None:
         click.echo(f"agent: watching {len(snap.apps)} app targets on {len(snap.clusters)} clusters", err=True)
 
     async def main_loop() -> Exit:
-        await run_agent(engine_from_fleet_file(current().fleet, read_only=False), once=once, on_ready=ready)
+        await run_agent(engine_from_fleet_file(current().fleet, read_only=False,
+                                                        impersonate=current().impersonate), once=once, on_ready=ready)
         return Exit.OK
 
     sys.exit(int(run_async(main_loop())))

@@ -17,7 +17,8 @@ async def _with_engine(body: Callable[[Any], Awaitable[T]], *, read_only: bool,
                        only_apps: frozenset[str] | None) -> T:
     from core.engine import engine_from_fleet_file
 
-    engine = engine_from_fleet_file(current().fleet, read_only=read_only, one_shot=True, only_apps=only_apps)
+    engine = engine_from_fleet_file(current().fleet, read_only=read_only, one_shot=True, only_apps=only_apps,
+                                    impersonate=current().impersonate)
     await engine.start()
     try:
         await engine.wait_ready()

@@ -44,16 +44,18 @@ def _mouse(flag: bool) -> bool:
 def open_console(options: Options, *, mouse: bool) -> None:
     """Open the console on the fleet file of ``options``."""
     from core.desired.fleet_file import find_fleet_file, load_fleet
-    from core.engine import ThreadedEngine, engine_from_fleet_file
+    from core.engine import ThreadedEngine, check_impersonation, engine_from_fleet_file
 
     configure_logging(options.verbose, to_file=True)
     try:
         fleet = load_fleet(find_fleet_file(options.fleet))  # a bad fleet file is an error here, not in the console
+        read_only = options.read_only or fleet.read_only
+        check_impersonation(read_only, options.impersonate)
     except FleetdeckError as exc:
         fail(exc.message, exit_code_of(exc), exc.hint)
     require_terminal()
-    read_only = options.read_only or fleet.read_only
-    engine = ThreadedEngine(lambda: engine_from_fleet_file(options.fleet, read_only=read_only), read_only=read_only)
+    engine = ThreadedEngine(lambda: engine_from_fleet_file(options.fleet, read_only=read_only,
+                                                           impersonate=options.impersonate), read_only=read_only)
     run_console(engine, read_only=read_only, mouse=mouse)
 
 

@@ -49,9 +49,18 @@ def echo_fleet_conditions(snap: Any) -> None:
         click.echo(f"fleet: {condition.type}: {clean(condition.message)}", err=True)
 
 
+def echo_impersonation(snap: Any, clusters: Any = None) -> None:
+    """``as: requests to CLUSTER are sent as USER`` on stderr for each cluster (of ``clusters``, default
+    all) whose requests are impersonated: who the API server sees is never left unsaid."""
+    for c in snap.clusters:
+        if c.impersonating and (clusters is None or c.name in clusters):
+            click.echo(f"as: requests to {clean(c.name)} are sent as {clean(c.impersonating)} (impersonation)",
+                       err=True)
+
+
 def _cluster_record(c: Any) -> dict[str, Any]:
     return {"name": c.name, "connection": c.connection.value, "server": c.server, "message": c.message,
-            "since": c.since, "read_only": c.read_only}
+            "since": c.since, "read_only": c.read_only, "impersonating": c.impersonating}
 
 
 @main.command()
@@ -71,6 +80,7 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
     fmt = output_format(OBSERVE_FORMATS)
 
     snap = settled_snapshot(only_app=app_filter)
+    echo_impersonation(snap)
     apps = [a for a in snap.apps if app_filter in (None, a.app) and cluster_filter in (None, a.cluster)]
     if app_filter and not apps:
         fail(f"no app {app_filter!r}" + (f" on cluster {cluster_filter!r}" if cluster_filter else "")
@@ -112,6 +122,7 @@ def diff(app: str, cluster: str | None) -> None:
     fmt = output_format(OBSERVE_FORMATS)
 
     snap = settled_snapshot(only_app=app)
+    echo_impersonation(snap)
     rows = targets(snap, app, cluster, all_clusters=True)
     code = fleet_exit(snap, rows)
     if fmt != "table":

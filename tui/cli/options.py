@@ -21,6 +21,7 @@ import click
 
 from core.errors import FleetdeckError, LockedError, NotAcknowledgedError, ReadOnlyError
 from core.files import private_dir
+from core.settings import Impersonation
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -59,6 +60,15 @@ class Options:
     verbose: int = 0
     output: str | None = None
     """``--output`` as given (None: the verb's default)."""
+    as_user: str | None = None
+    """``--as``: every request is sent as this user (Kubernetes impersonation)."""
+    as_groups: tuple[str, ...] = ()
+    """``--as-group``, each time it is written."""
+
+    @property
+    def impersonate(self) -> Impersonation | None:
+        """The identity ``--as``/``--as-group`` ask for, None for the kubeconfig's own."""
+        return Impersonation(self.as_user, self.as_groups) if self.as_user else None
 
 
 OPTIONS_KEY = "fleetdeck.options"
@@ -79,6 +89,12 @@ def _store(ctx: click.Context, name: str, value: Any, source: click.core.Paramet
         current = replace(current, read_only=True, read_only_source=origin)
     elif name == "verbose" and given:
         current = replace(current, verbose=current.verbose + int(value))
+    elif name == "as_user" and value is not None:
+        if current.as_user is not None and current.as_user != value:
+            raise click.UsageError(f"--as given twice: {current.as_user} and {value}")
+        current = replace(current, as_user=value)
+    elif name == "as_groups" and value:
+        current = replace(current, as_groups=tuple(dict.fromkeys((*current.as_groups, *value))))
     elif name == "output" and value is not None:
         if current.output is not None and current.output != value:
             raise click.UsageError(f"--output given twice: {current.output} and {value}")
@@ -106,6 +122,14 @@ def global_options(*, output: tuple[str, ...] = (), fleet: bool = True) -> Calla
             func = click.option("--fleet", "-f", "fleet", type=click.Path(dir_okay=False), default=None,
                                 envvar="FLEETDECK_FLEET", expose_value=False, callback=_callback("fleet"),
                                 help="Fleet file (default: ./fleetdeck.yaml; env FLEETDECK_FLEET).")(func)
+        if fleet:
+            func = click.option("--as-group", "as_groups", multiple=True, metavar="GROUP", expose_value=False,
+                                callback=_callback("as_groups"),
+                                help="With --as: impersonate this group too (repeatable).")(func)
+            func = click.option("--as", "as_user", default=None, metavar="USER", expose_value=False,
+                                callback=_callback("as_user"),
+                                help="Send every request as USER (Kubernetes impersonation; not in read-only "
+                                     "mode).")(func)
         func = click.option("--read-only", "read_only", is_flag=True, default=False, envvar="FLEETDECK_READ_ONLY",
                             expose_value=False, callback=_callback("read_only"),
                             help="Audit mode: every change is refused (exit 3), dry runs included.")(func)
@@ -147,6 +171,10 @@ def reject_unused() -> None:
         raise click.UsageError(f"{ctx.info_name} has no --output")
     if options.fleet_flag and "fleet" not in names:
         raise click.UsageError(f"{ctx.info_name} reads no fleet file: drop --fleet")
+    if (options.as_user is not None or options.as_groups) and "as_user" not in names:
+        raise click.UsageError(f"{ctx.info_name} talks to no cluster: drop --as/--as-group")
+    if options.as_groups and options.as_user is None:
+        raise click.UsageError("--as-group needs --as USER (Kubernetes impersonates a group only with a user)")
 
 
 # ---------------------------------------------------------------------------------------------- exits

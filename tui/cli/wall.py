@@ -19,6 +19,7 @@ from typing import Any, NoReturn, TypeVar
 import click
 
 from core.errors import FleetdeckError
+from core.sanitize import clean
 from tui.cli.options import Exit, current, fail
 
 log = logging.getLogger(__name__)
@@ -60,12 +61,17 @@ def global_refusal() -> str:
 
 
 def check_clusters(action: str, app: str, snapshot: Any, clusters: Iterable[str]) -> None:
-    """Refuse when any targeted cluster is read-only (its ``readOnly`` in the fleet file)."""
+    """Refuse when any targeted cluster is read-only (its ``readOnly`` in the fleet file); otherwise say,
+    before anything is planned, which targeted clusters are acted on as an impersonated identity."""
     wanted = set(clusters)
     read_only = sorted(c.name for c in snapshot.clusters if c.name in wanted and c.read_only)
     if read_only:
         refuse(action, app, f"read-only mode (cluster {', '.join(read_only)} is readOnly in the fleet file)",
                clusters=read_only)
+    for c in snapshot.clusters:
+        if c.impersonating and c.name in wanted:
+            click.echo(f"as: {action} on {clean(c.name)} is sent as {clean(c.impersonating)} (impersonation)",
+                       err=True)
 
 
 def changes(action: str) -> Callable[[F], F]:

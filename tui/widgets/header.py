@@ -19,6 +19,16 @@ from tui.glyphs import UNICODE, Glyphs
 READ_ONLY_TEXT = "READ-ONLY AUDIT MODE: nothing here can change the fleet"
 
 
+def impersonation_text(snapshot: FleetSnapshot) -> str:
+    """``AS alice (groups ops): every request to a, b is impersonated``, ``""`` when nobody is."""
+    by_identity: dict[str, list[str]] = {}
+    for cluster in snapshot.clusters:
+        if cluster.impersonating:
+            by_identity.setdefault(cluster.impersonating, []).append(cluster.name)
+    return "; ".join(f"AS {who}: every request to {', '.join(names)} is impersonated"
+                     for who, names in by_identity.items())
+
+
 def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     """``212 apps · 14 OutOfSync · 3 Degraded · 1 cluster unreachable``."""
     dot = f" {glyphs.dot} "
@@ -101,6 +111,7 @@ class FleetHeader(Vertical):
         """The banner (read-only only), the counts line and the repo line."""
         if self.read_only:
             yield Static(Text(READ_ONLY_TEXT, end=""), id="read-only-banner")
+        yield Static("", id="as-banner", classes="-none")
         yield Static("fleetdeck: waiting for the first snapshot...", id="fleet-counts")
         yield Static("", id="repo-line")
 
@@ -112,6 +123,10 @@ class FleetHeader(Vertical):
         line = Text("fleetdeck ", style="bold", no_wrap=True, end="")
         line.append_text(counts_text(counts, self.glyphs))
         set_line(self.query_one("#fleet-counts", Static), line)
+        banner = self.query_one("#as-banner", Static)
+        acting_as = impersonation_text(snapshot)
+        set_line(banner, safe(acting_as, max_length=300))
+        banner.set_class(not acting_as, "-none")
         repo_line = self.query_one("#repo-line", Static)
         set_line(repo_line, repo_text(snapshot.repo, now, self.glyphs, snapshot.conditions))
         failing = any(c.severity is Severity.ERROR for c in snapshot.conditions)
