@@ -125,3 +125,24 @@ async def test_palette_offers_no_mutating_action(build_app: AppFactory) -> None:
         assert not any(isinstance(h, Hit) and h.text in mutating for h in found)
 
 
+
+
+async def test_impersonation_banner_names_the_identity_and_the_clusters(build_app: AppFactory) -> None:
+    """A fleet acting as another identity says so in a banner under the header, with the impersonated name
+    made inert (no escape sequence or markup from the kubeconfig reaches the terminal); none without."""
+    import dataclasses
+
+    plain = fleet_snapshot()
+    acting = dataclasses.replace(plain, clusters=tuple(
+        dataclasses.replace(c, impersonating="release-bot\x1b[31m [b]x[/b] (groups ops)")
+        if c.name == "prod-us" else c for c in plain.clusters))
+    app = build_app(FakeEngine([acting]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        text = screen_text(app)
+        assert "AS release-bot [b]x[/b] (groups ops): every request to prod-us is impersonated" in text
+        assert "\x1b" not in text
+    app = build_app(FakeEngine([plain]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "impersonated" not in screen_text(app)
