@@ -164,6 +164,16 @@ class LockedError(PermanentError):
         self.since = since
 
 
+class DuplicateRequestError(LockedError):
+    """The same request (same idempotency key: operation, app, cluster, revision, options) is already
+    running; this submit was not carried out again."""
+
+    def __init__(self, message: str, *, holder: str = "", since: str = "") -> None:
+        super().__init__(message, holder=holder, since=since)
+        self.title = "Duplicate"
+        self.hint = "nothing to do: the first submit is running; watch it with `fleetdeck status`"
+
+
 class NotAcknowledgedError(PermanentError):
     """A sync would replace history (its revision does not descend from the one synced: a force-push, or the
     synced revision is gone) and the operator did not acknowledge it; nothing was changed."""

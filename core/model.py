@@ -634,6 +634,20 @@ class SyncPlan:
         """How many steps will ``action``."""
         return sum(1 for step in self.steps if step.action is action)
 
+    @property
+    def request_key(self) -> str:
+        """The idempotency key of the request this plan carries out: the same kind of operation of the same
+        app on the same cluster to the same revision, with the same options and resources. Two submits
+        with one key are one request (a key repeat, or two operators asking for the same thing): the
+        second is told it is a duplicate rather than that the app is locked. Step actions are left out
+        (they change while the first submit runs)."""
+        import hashlib
+
+        resources = sorted({str(step.key) for step in self.steps} | {str(k) for k in self.selected})
+        words = [self.kind, self.app, self.cluster, self.revision, f"prune={self.prune}",
+                 f"force_replace={self.force_replace}", f"selective={bool(self.selected)}", *resources]
+        return hashlib.sha256("\n".join(words).encode()).hexdigest()[:16]
+
 
 # ---------------------------------------------------------------------------------------------- events
 

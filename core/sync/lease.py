@@ -46,7 +46,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from core.aio import create_guarded_task, stop_tasks
-from core.errors import ClusterError, LockedError
+from core.errors import ClusterError, DuplicateRequestError, LockedError
 from core.journal import OperatorIdentity
 from core.live.api import JSON, APIResource, KubeAPI
 from core.settings import SyncSettings
@@ -62,6 +62,8 @@ TOKEN_ANNOTATION: Final = "fleetdeck.io/token"
 """Which use of the holder's process holds it (an operation id, or ``automation``)."""
 BY_ANNOTATION: Final = "fleetdeck.io/by"
 WHAT_ANNOTATION: Final = "fleetdeck.io/what"
+REQUEST_ANNOTATION: Final = "fleetdeck.io/request"
+"""The idempotency key of the request the holder is carrying out (``SyncPlan.request_key``)."""
 HOST_ANNOTATION: Final = "fleetdeck.io/host"
 PID_ANNOTATION: Final = "fleetdeck.io/pid"
 BOOT_ANNOTATION: Final = "fleetdeck.io/boot-id"
@@ -206,6 +208,8 @@ class LeaseRecord:
     resource_version: str
     process: ProcessMark | None = None
     """The holder's process, from the annotations (None for leases written without them)."""
+    request: str = ""
+    """The holder's request key (empty for leases that are not an operation's)."""
 
     def expired(self, now: float) -> bool:
         """Whether nobody holds it any more (released, or not renewed within its duration)."""
@@ -229,7 +233,7 @@ def _record(obj: Mapping[str, Any]) -> LeaseRecord:
         renewed_at=parse_micro_time(str(spec.get("renewTime", ""))),
         duration=float(spec.get("leaseDurationSeconds") or 0), transitions=int(spec.get("leaseTransitions") or 0),
         resource_version=str(meta.get("resourceVersion", "")),
-        process=ProcessMark.from_annotations(notes),
+        process=ProcessMark.from_annotations(notes), request=str(notes.get(REQUEST_ANNOTATION, "")),
     )
 
 
@@ -250,6 +254,8 @@ class Claim:
     duration: float
     process: ProcessMark = field(default_factory=this_process)
     """The claiming process (recorded in the lease so a dead holder on this host can be told)."""
+    request: str = ""
+    """The idempotency key of the request the claim is for (an operation's ``SyncPlan.request_key``)."""
 
 
 def _body(claim: Claim, *, previous: LeaseRecord | None, now: float) -> dict[str, Any]:
@@ -259,7 +265,7 @@ def _body(claim: Claim, *, previous: LeaseRecord | None, now: float) -> dict[str
     metadata: dict[str, Any] = {
         "name": claim.name, "namespace": NAMESPACE, "labels": dict(MANAGED_BY),
         "annotations": {TOKEN_ANNOTATION: claim.token, BY_ANNOTATION: claim.by, WHAT_ANNOTATION: claim.what,
-                        **claim.process.annotations()},
+                        REQUEST_ANNOTATION: claim.request, **claim.process.annotations()},
     }
     if previous is not None:
         metadata["resourceVersion"] = previous.resource_version
@@ -313,6 +319,11 @@ class LeaseClient:
         since = _since(record)
         what = f" ({record.what})" if record.what else ""
         who = record.by or record.holder
+        if claim.request and record.request == claim.request:
+            return DuplicateRequestError(
+                f"duplicate request: the same request is already running on cluster {self.api.cluster} "
+                f"({record.what or claim.name}, submitted by {who} [{record.holder}] at {since}); it was not "
+                "carried out again", holder=record.holder, since=since)
         return LockedError(f"{claim.name} on cluster {self.api.cluster} is held by {who} [{record.holder}]{what} "
                            f"since {since}", holder=record.holder, since=since)
 
@@ -357,7 +368,7 @@ class LeaseClient:
         body["spec"]["holderIdentity"] = ""
         body["spec"]["leaseDurationSeconds"] = 1
         body["metadata"]["annotations"] = dict.fromkeys((TOKEN_ANNOTATION, BY_ANNOTATION, WHAT_ANNOTATION,
-                                                         *PROCESS_ANNOTATIONS), "")
+                                                         REQUEST_ANNOTATION, *PROCESS_ANNOTATIONS), "")
         try:
             await self._retry(lambda: self.api.apply(LEASES, body, field_manager=self.settings.field_manager))
         except ClusterError as exc:
@@ -383,11 +394,12 @@ class OperationLease:
     """
 
     def __init__(self, api: KubeAPI, *, app: str, identity: OperatorIdentity, token: str, what: str = "",
+                 request: str = "",
                  duration: float = 60.0, renew_every: float = 15.0, settings: SyncSettings | None = None,
                  clock: Callable[[], float] | None = None, on_takeover: OnTakeover | None = None) -> None:
         self.client = LeaseClient(api, settings=settings, clock=clock, on_takeover=on_takeover)
         self.claim = Claim(name=operation_lease_name(app), holder=identity.holder, token=token,
-                           by=identity.by, what=what, duration=duration)
+                           by=identity.by, what=what, duration=duration, request=request)
         self.renew_every = renew_every
         self.lost = False
         """Set when a renewal found someone else holding the lease."""

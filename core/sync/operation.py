@@ -252,6 +252,7 @@ class SyncOperation(StageRunner):
             return
         lease = OperationLease(self.api, app=self.plan.app, identity=self.identity, token=self.id,
                                what=f"{self.plan.kind} {self.id} to {self.plan.revision[:12]}",
+                               request=self.plan.request_key,
                                duration=self.options.lease_duration, renew_every=self.options.lease_renew,
                                settings=self.settings, on_takeover=self._journal_takeover)  # server's clock
         try:

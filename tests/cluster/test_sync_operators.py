@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from core.errors import LockedError
+from core.errors import DuplicateRequestError, LockedError
 from core.journal import Journal, OperatorIdentity, read_entries, verify
 from core.live.kube import KubeClient
 from core.model import OperationPhase
@@ -85,6 +85,7 @@ async def test_second_operator_process_is_told_who_holds_the_app(
             await mine.step()
         assert refused.value.holder == holder
         assert holder in str(refused.value) and "since" in str(refused.value)
+        assert not isinstance(refused.value, DuplicateRequestError)  # another request: locked, not a duplicate
         assert mine.state().phase is OperationPhase.FAILED
         assert [e.result for e in read_entries(journal.path)] == ["started", "refused"]
         assert holder in read_entries(journal.path)[-1].message
@@ -101,6 +102,42 @@ async def test_second_operator_process_is_told_who_holds_the_app(
     assert len((await AppStateStore(api).load(app)).history) == 2
 
 
+async def test_the_same_request_from_another_process_is_a_duplicate(
+    api: KubeClient, cluster: ClusterInfo, namespace: str, tmp_path: Path
+) -> None:
+    """Two operators asking for the same sync (same app, revision, resources and options) at once: the second
+    is told that its request is already running, by whom and since when, journalled as refused; the
+    first completes and history holds one sync."""
+    app = unique("same-request")
+    proc = subprocess.Popen(
+        [PYTHON, "-c", OPERATOR, str(cluster.kubeconfig), cluster.admin_context, app, namespace,
+         str(tmp_path / "other.jsonl")],
+        cwd=ROOT, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        holder = (await _readline(proc)).split(" ", 1)[1]
+        journal = Journal(tmp_path / "mine.jsonl")
+        desired = by_key([configmap("from-process", namespace)])  # what the other process syncs
+        plan, live = await make_plan(api, app=app, desired=desired)
+        mine = operation(api, plan, desired=desired, live=live, journal=journal,
+                         identity=OperatorIdentity(os_user="bob", host="bastion-2", pid=4242))
+        with pytest.raises(DuplicateRequestError) as duplicate:
+            await mine.step()
+        message = str(duplicate.value)
+        assert message.startswith(f"duplicate request: the same request is already running on cluster {api.cluster}")
+        assert holder in message and "it was not carried out again" in message
+        assert [e.result for e in read_entries(journal.path)] == ["started", "refused"]
+        assert "duplicate request" in read_entries(journal.path)[-1].message
+        assert proc.stdin is not None
+        proc.stdin.write("go\n")
+        proc.stdin.flush()
+        assert await _readline(proc) == "DONE Succeeded"
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    assert len((await AppStateStore(api).load(app)).history) == 1
+
+
 async def test_two_operations_in_one_process_exclude_each_other(
     api: KubeClient, namespace: str, tmp_path: Path
 ) -> None:
@@ -115,6 +152,9 @@ async def test_two_operations_in_one_process_exclude_each_other(
     winners = [op for op, r in zip(ops, begun, strict=True) if r is True]
     assert len(locked) == 1 and len(winners) == 1, begun
     assert winners[0].identity.holder in str(locked[0])
+    # The same plan submitted twice (a key repeat) is one request: the second is told it is a duplicate.
+    assert isinstance(locked[0], DuplicateRequestError)
+    assert str(locked[0]).startswith("duplicate request: the same request is already running on cluster")
     assert (await winners[0].run_to_completion()).phase is OperationPhase.SUCCEEDED
     assert len((await AppStateStore(api).load(app)).history) == 1
     assert verify(journal.path).ok
