@@ -168,8 +168,10 @@ class FleetdeckApp(App[None]):
         self.operations = _upsert(self.operations, state)
         where = f"{clean(state.app)} on {clean(state.cluster)}"
         severity: SeverityLevel = "information" if state.phase.successful else "error"
+        undo = "" if state.phase.successful or state.dry_run else \
+            " To put back what ran before: h (history) on its row, pick that revision, R (roll back)."
         self.notify(
-            f"{state.kind} {state.phase.value}: {state.summary}. Rows update with the next snapshot.",
+            f"{state.kind} {state.phase.value}: {state.summary}. Rows update with the next snapshot.{undo}",
             title=f"{'dry-run ' if state.dry_run else ''}{state.kind} {where}",
             severity=severity,
             timeout=8, markup=False)

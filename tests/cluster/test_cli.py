@@ -128,3 +128,31 @@ def test_unreachable_cluster_is_reported_not_crashed(tmp_path: Path, repo: Path,
     assert data["clusters"][0]["connection"] == "Unreachable"
     assert data["apps"][0]["sync"] == "Unknown"
     assert run(tmp_path, "diff", namespace, "--fleet", str(fleet)).returncode == 2
+
+
+def test_failed_sync_offers_the_rollback_that_undoes_it(tmp_path: Path, fleet: Path, repo: Path,
+                                                       cluster: ClusterInfo, namespace: str) -> None:
+    """A sync that fails in its second wave (a custom resource the API server rejects) exits 1 and names the
+    rollback that puts back the revision that ran before; that very command runs (exit 0) and the app is
+    on the earlier revision again (fault O1: offer rollback)."""
+    import subprocess as sp
+
+    from tests.cluster.sync_support import crd, custom, unique
+
+    first = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes")
+    assert first.returncode == 0, first.stdout + first.stderr
+    good = sp.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
+                  check=True).stdout.strip()
+    group = f"{unique('g')}.example.com"
+    commit(repo, [*app_objects(namespace), crd(group), custom(group, "too-big", namespace, wave=1, size=99)],
+           "web: a widget too big")
+    failed = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "stopped at wave 1" in failed.stdout
+    offer = f"`fleetdeck rollback {namespace} {good[:12]} --cluster {cluster.name}`"
+    assert f"hint: to put back what ran before, roll back to {good[:12]}: {offer}" in failed.stderr
+
+    words = offer.strip("`").split()[1:]
+    undone = run(tmp_path, *words, "--fleet", str(fleet), "--yes")
+    assert undone.returncode == 0, undone.stdout + undone.stderr
+    assert status(tmp_path, fleet, code=1)["running_revision"] == good  # pinned back; Git is ahead: drift

@@ -56,6 +56,8 @@ class FakeEngine:
     revision_list: tuple[Revision, ...] = REVISIONS
     """What ``revisions`` returns."""
     run_delay: float = 0.0
+    fail_runs: bool = False
+    """Runs end Failed (a resource rejected) instead of Succeeded."""
     """Seconds between progress reports (only ``run_fake.py`` uses a delay)."""
     event_lines: dict[tuple[str, str], tuple[EventRecord, ...]] = field(default_factory=dict)
     """What ``app_events`` returns per (app, cluster)."""
@@ -189,6 +191,9 @@ class FakeEngine:
                 await self.hold_run.wait()
             if self.run_delay:
                 await asyncio.sleep(self.run_delay)
+        if self.fail_runs:
+            yield replace(state, phase=OperationPhase.FAILED, finished_at=NOW, message="stopped at wave 0")
+            return
         yield replace(state, phase=OperationPhase.SUCCEEDED, finished_at=NOW, message="")
         if self.live and self.current is not None and not plan.dry_run:
             self.publish(with_app(self.current, synced(self._app(plan.app, plan.cluster))))

@@ -59,6 +59,22 @@ async def test_sync_confirm_runs_the_plan(engine: FakeEngine, build_app: AppFact
         assert "Sync log" in screen_text(app)
 
 
+async def test_failed_sync_offers_the_rollback(engine: FakeEngine, build_app: AppFactory) -> None:
+    """A sync that fails says how to put back what ran before (history, pick the revision, R)."""
+    engine.fail_runs = True
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        put_cursor(app, WEB_PROD_US)
+        await pilot.press("s")
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.press("y")
+        await settle(pilot)
+        told = [n.message for n in app._notifications]
+        assert any("sync Failed" in m and "To put back what ran before: h (history) on its row, pick that "
+                   "revision, R (roll back)." in m for m in told), told
+
+
 async def test_cancel_runs_nothing(engine: FakeEngine, build_app: AppFactory) -> None:
     """`n` closes the preview and nothing runs."""
     app = build_app(engine)

@@ -92,7 +92,12 @@ async def _run_sync(engine: Any, plan: Any, fmt: str) -> Exit:
                    f"then run `fleetdeck sync {plan.app} --cluster {plan.cluster} --allow-non-descendant`",
                    err=True)
         return Exit.REFUSED
-    return report_result(state, fmt)
+    code = report_result(state, fmt)
+    if code is Exit.PROBLEM and not plan.dry_run and plan.synced_revision:
+        click.echo(f"hint: to put back what ran before, roll back to {plan.synced_revision[:12]}: "
+                   f"`fleetdeck rollback {plan.app} {plan.synced_revision[:12]} --cluster {plan.cluster}` "
+                   "(it shows its plan and asks first)", err=True)
+    return code
 
 
 async def run_plan(engine: Any, plan: Any) -> Any:
