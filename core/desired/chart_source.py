@@ -317,6 +317,7 @@ def _store(cache: Path, key: str, data: bytes, name: str, version: str, *, max_b
         with os.fdopen(fd, "wb") as out:
             out.write(data)
         top = _extract(archive, staging / "chart", max_bytes=max_bytes * 4)
+        name, version = _chart_id(staging / "chart" / top / "Chart.yaml", name, version)
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
         meta = staging / "meta.json"
         fd = os.open(meta, os.O_WRONLY | os.O_CREAT | os.O_EXCL, stat.S_IRUSR | stat.S_IWUSR)
@@ -338,6 +339,18 @@ def _store(cache: Path, key: str, data: bytes, name: str, version: str, *, max_b
 def dataclasses_replace_cached(found: FetchedChart, *, cached: bool) -> FetchedChart:
     """``found`` with ``cached`` set."""
     return FetchedChart(found.root, found.chart_dir, found.name, found.version, found.digest, cached)
+
+
+def _chart_id(chart_file: Path, name: str, version: str) -> tuple[str, str]:
+    """The chart's own name and version (``Chart.yaml``), else the given ones."""
+    try:
+        node = compose_single(chart_file.read_bytes(), "Chart.yaml")
+        meta = construct(node) if node is not None else None
+    except (OSError, ManifestError):
+        return name, version
+    if not isinstance(meta, dict):
+        return name, version
+    return str(meta.get("name") or name), str(meta.get("version") or version)
 
 
 def _extract(archive: Path, into: Path, *, max_bytes: int) -> str:

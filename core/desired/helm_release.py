@@ -248,7 +248,12 @@ def _from_chart_spec(index: _Objects, chart_spec: Mapping[str, Any], namespace: 
                     label, value_files)
         return ChartRequest(url, chart=chart, version=version), label, value_files
     if kind == "GitRepository":
-        git = _source(index, kind, source_ref, namespace, where)
+        git_ns, git_name = str(source_ref.get("namespace") or namespace), str(source_ref.get("name") or "")
+        if (git_ns, git_name) == ("flux-system", "flux-system"):  # bootstrap's: the config repo, kept elsewhere
+            git = index.get(kind, git_ns, git_name, SOURCE_GROUP) or {"metadata": {"name": git_name,
+                                                                                  "namespace": git_ns}}
+        else:
+            git = _source(index, kind, source_ref, namespace, where)
         if not _is_config_repo(git, repo_url):
             raise RenderError(f"{where}: its {label} ({_mapping(git.get('spec')).get('url')}) is not the config "
                               "repo; fleetdeck renders charts from the config repo's own GitRepository only")
