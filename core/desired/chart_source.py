@@ -145,8 +145,8 @@ def _get(url: str, *, timeout: float, max_bytes: int, what: str, source: str,
         reason = getattr(exc, "reason", None) or exc
         raise ChartSourceError(
             f"chart repository {source} unreachable: {reason}",
-            hint="check the URL and that this machine can reach it (a proxy, the network); the app's objects "
-                 "are left as they are until the chart can be fetched") from None
+            hint="check the URL and that this machine can reach it through its network or proxy; the app's "
+                 "objects are left as they are until the chart can be fetched") from None
 
 
 def _hint(code: int) -> str:
