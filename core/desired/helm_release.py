@@ -156,6 +156,8 @@ class ReleasePlan:
     source: str
     """``HelmRepository podinfo/podinfo`` etc., for messages."""
     warnings: tuple[str, ...] = ()
+    crd_note: str = ""
+    """A warning for the row when the render holds CustomResourceDefinitions."""
 
 
 def plan_release(objects: Iterable[Mapping[str, Any]], ref: HelmReleaseRef, *, repo_url: str) -> ReleasePlan:
@@ -187,17 +189,17 @@ def plan_release(objects: Iterable[Mapping[str, Any]], ref: HelmReleaseRef, *, r
     upgrade_crds = str(_mapping(spec.get("upgrade")).get("crds") or "Skip")
     if install_crds not in ("Skip", "Create", "CreateReplace"):
         warnings.append(f"{where}: install.crds {install_crds!r} is not a Flux policy; CRDs are included")
+    crd_note = ""
     if upgrade_crds == "Skip" and install_crds != "Skip":
-        warnings.append(f"{where}: the chart's CRDs are part of the desired state (install.crds {install_crds}); "
-                        "fleetdeck applies them at every sync, where Flux would skip them on upgrade "
-                        "(upgrade.crds Skip)")
+        crd_note = (f"{where}: the chart's CRDs are part of the desired state (install.crds {install_crds}); "
+                    "fleetdeck applies them at every sync, where Flux would skip them on upgrade (upgrade.crds Skip)")
     helm = HelmOptions(
         release_name=release_name(ref.name, target, str(spec.get("releaseName") or "")),
         value_files=value_files,
         values=json.dumps(values, sort_keys=True, default=str) if values else "",
         include_crds=install_crds != "Skip",
     )
-    return ReleasePlan(target or ref.namespace, helm, chart, source, tuple(warnings))
+    return ReleasePlan(target or ref.namespace, helm, chart, source, tuple(warnings), crd_note)
 
 
 class _Objects:

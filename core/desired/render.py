@@ -198,6 +198,8 @@ async def render_release(
     _check_duplicates(docs)
     objects_out = tuple(doc.obj for doc in docs)
     notes = [*plan.warnings, *warnings, *(f"{d.path}: {w}" for d in docs for w in d.warnings)]
+    if plan.crd_note and any(o.get("kind") == "CustomResourceDefinition" for o in objects_out):
+        notes.append(plan.crd_note)
     if not objects_out:
         notes.append(f"the chart of HelmRelease {ref.namespace}/{ref.name} ({where}) renders no objects")
     return RenderResult(objects_out, tuple(notes), _digest(objects_out, where))

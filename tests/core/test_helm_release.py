@@ -127,7 +127,8 @@ def test_target_namespace_crds_policy_and_sources() -> None:
                         repo_url="")
     assert (plan.namespace, plan.helm.release_name, plan.helm.include_crds) == ("prod", "prod-web", False)
     plan = plan_release([REPO, hr(CHART)], REF, repo_url="")
-    assert plan.helm.include_crds and any("upgrade.crds Skip" in w for w in plan.warnings)
+    assert plan.helm.include_crds and "upgrade.crds Skip" in plan.crd_note
+    assert not plan_release([REPO, hr({**CHART, "upgrade": {"crds": "CreateReplace"}})], REF, repo_url="").crd_note
 
     oci = source("OCIRepository", "cm", "apps", {"url": "oci://reg.example/charts/cm", "insecure": True,
                                                  "ref": {"semver": "1.x", "tag": "v9"}})
@@ -332,6 +333,8 @@ async def test_flux_example_renders_like_helm_template(tmp_path: Path, helm_bina
     assert by_key(rendered.objects) == expected
     assert ("CustomResourceDefinition", "certificates.cert-manager.io") in expected
     assert ("CustomResourceDefinition", "legacyissuers.cert-manager.io") in expected  # crds/, install.crds Create
+    assert any("upgrade.crds Skip" in w for w in rendered.warnings)
+    assert not any("upgrade.crds" in w for w in staging.warnings)  # podinfo has no CRDs
 
     parent = await renderer.render_app(repo, sha, path="infrastructure/controllers", namespace="",
                                        helm=AppSpec(name="infra-controllers", path="", namespace="").helm_options())
