@@ -6,9 +6,11 @@ version ranges, discovery from rendered Kustomizations, and with the real helm a
 from __future__ import annotations
 
 import base64
+import hashlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
@@ -17,7 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
-from core.desired.chart_source import ChartRequest, ChartSourceError, fetch_chart
+from core.desired.chart_source import ChartRequest, ChartSourceError, fetch, fetch_chart
 from core.desired.helm_release import discover_releases, merge_values, plan_release, release_name
 from core.desired.imported import discover_imported_apps
 from core.desired.render import Renderer
@@ -459,3 +461,35 @@ def test_helm_pull_works_against_the_test_registry(tmp_path: Path, helm_binary: 
     listing = subprocess.run(["tar", "tzf", str(out / "cert-manager-2.0.0.tgz")], capture_output=True, text=True,
                              check=True).stdout
     assert "cert-manager/Chart.yaml" in listing
+
+
+def test_oci_digest_tag_and_type_oci_repository(tmp_path: Path, helm_binary: Path, registry: OCIRegistry) -> None:
+    """``ref.digest`` is checked and, once cached, needs no request; ``ref.tag``; a HelmRepository of type oci
+    (repository prefix + chart name); a wrong digest is refused."""
+    cache = tmp_path / "c"
+    url = f"oci://{registry.host}/charts/cert-manager"
+    manifest = registry.manifests["charts/cert-manager"]["1.16.2"]
+    digest = "sha256:" + hashlib.sha256(manifest).hexdigest()
+    first = fetch_chart(ChartRequest(url, digest=digest, insecure=True), timeout=10, max_bytes=1 << 20, cache=cache)
+    assert (first.name, first.version, first.cached) == ("cert-manager", "1.16.2", False)
+    asked = len(registry.requests)
+    again = fetch_chart(ChartRequest(url, digest=digest, insecure=True), timeout=10, max_bytes=1 << 20, cache=cache)
+    assert again.cached and len(registry.requests) == asked
+    tagged = fetch_chart(ChartRequest(url, tag="2.0.0", insecure=True), timeout=10, max_bytes=1 << 20, cache=cache)
+    assert tagged.version == "2.0.0"
+    typed = fetch_chart(ChartRequest(f"oci://{registry.host}/charts", chart="cert-manager", version="~1.16",
+                                     insecure=True), timeout=10, max_bytes=1 << 20, cache=cache)
+    assert typed.version == "1.16.2"
+    wrong = "sha256:" + "0" * 64
+    with pytest.raises(ChartSourceError, match=r"HTTP 404"):
+        fetch_chart(ChartRequest(url, digest=wrong, insecure=True), timeout=10, max_bytes=1 << 20, cache=cache)
+
+
+async def test_a_repository_that_never_answers_times_out(tmp_path: Path) -> None:
+    """A server that accepts the connection and never answers costs at most the timeout, off the loop."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        url = f"http://127.0.0.1:{silent.getsockname()[1]}"
+        with pytest.raises(ChartSourceError, match=rf"chart repository {url} unreachable: "):
+            await fetch(ChartRequest(url, chart="podinfo"), timeout=0.5, max_bytes=1 << 20, cache=tmp_path / "c")
