@@ -30,9 +30,17 @@ from typing import Any
 import yaml
 
 from core.desired.chart_source import ChartRequest
-from core.desired.spec import AppSource, AppSpec, ClusterSpec, HelmOptions, HelmReleaseRef, SyncPolicy
+from core.desired.spec import (
+    AppSource,
+    AppSpec,
+    ClusterSpec,
+    HelmOptions,
+    HelmReleaseRef,
+    SyncPolicy,
+    normalize_repo_path,
+)
 from core.desired.yamlload import DEFAULT_BUDGET, budget_violation
-from core.errors import FleetdeckError, RenderError
+from core.errors import ConfigError, FleetdeckError, RenderError
 
 log = logging.getLogger(__name__)
 
@@ -259,7 +267,10 @@ def _from_chart_spec(index: _Objects, chart_spec: Mapping[str, Any], namespace: 
         if not _is_config_repo(git, repo_url):
             raise RenderError(f"{where}: its {label} ({_mapping(git.get('spec')).get('url')}) is not the config "
                               "repo; fleetdeck renders charts from the config repo's own GitRepository only")
-        return chart.lstrip("./") or ".", label, value_files
+        try:
+            return normalize_repo_path(chart), label, value_files
+        except ConfigError as exc:
+            raise RenderError(f"{where}: chart {chart!r}: {exc}") from None
     if kind == "Bucket":
         raise RenderError(f"{where}: charts from a Bucket source are not supported by fleetdeck",
                           hint="use a HelmRepository, an OCIRepository or the config repo's GitRepository")

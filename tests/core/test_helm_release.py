@@ -152,6 +152,9 @@ def test_target_namespace_crds_policy_and_sources() -> None:
                                                                            "namespace": "flux-system"}}}}
     bootstrap = source("GitRepository", "flux-system", "flux-system", {"url": "ssh://git@github.com/o/fleet"})
     assert plan_release([bootstrap, hr(git_chart)], REF, repo_url="/srv/fleet").chart == "charts/web"
+    escaping = {"chart": {"spec": {**git_chart["chart"]["spec"], "chart": "../outside"}}}
+    with pytest.raises(RenderError, match="leaves the repository"):
+        plan_release([bootstrap, hr(escaping)], REF, repo_url="/srv/fleet")
     other = source("GitRepository", "other", "apps", {"url": "https://github.com/o/other.git"})
     other_chart = {"chart": {"spec": {"chart": "web", "sourceRef": {"kind": "GitRepository", "name": "other"}}}}
     with pytest.raises(RenderError, match="is not the config repo"):
