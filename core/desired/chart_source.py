@@ -28,6 +28,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import shutil
 import stat
 import tarfile
@@ -125,20 +126,45 @@ def fetch_chart(request: ChartRequest, *, timeout: float, max_bytes: int, cache:
 # ---------------------------------------------------------------------------------------------- HTTP
 
 
+class _SameHostAuth(urllib.request.HTTPRedirectHandler):
+    """Follows redirects, but never sends a registry's bearer token to another host (a blob CDN)."""
+
+    def redirect_request(self, req: urllib.request.Request, fp: Any, code: int, msg: str, headers: Any,
+                         newurl: str) -> urllib.request.Request | None:
+        new = super().redirect_request(req, fp, code, msg, headers, newurl)
+        if new is not None and urllib.parse.urlsplit(newurl).netloc != urllib.parse.urlsplit(req.full_url).netloc:
+            new.remove_header("Authorization")
+        return new
+
+
+_OPENER = urllib.request.build_opener(_SameHostAuth)
+_CHALLENGE = re.compile(r'(\w+)="([^"]*)"')
+
+
 def _get(url: str, *, timeout: float, max_bytes: int, what: str, source: str,
-         headers: Mapping[str, str] | None = None) -> bytes:
+         headers: Mapping[str, str] | None = None, auth: dict[str, str] | None = None) -> bytes:
+    """GET ``url`` (at most ``max_bytes``). With ``auth`` (an OCI fetch), a 401 carrying a Bearer challenge
+    gets an anonymous token from the challenge's realm once, kept in ``auth`` for the fetch's next requests."""
     scheme = urllib.parse.urlsplit(url).scheme
     if scheme not in ("http", "https"):
         raise ChartSourceError(f"{what} {url} is not an http(s) URL; fleetdeck fetches charts over HTTP(S) only")
-    request = urllib.request.Request(url, headers={"User-Agent": "fleetdeck", **(headers or {})})
+    sent = {"User-Agent": "fleetdeck", **(headers or {})}
+    if auth and auth.get("token"):
+        sent["Authorization"] = f"Bearer {auth['token']}"
+    request = urllib.request.Request(url, headers=sent)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
+        with _OPENER.open(request, timeout=timeout) as response:
             body: bytes = response.read(max_bytes + 1)
             if len(body) > max_bytes:
                 raise ChartSourceError(f"{what} {url} is over the {max_bytes}-byte limit",
                                        hint="raise max_manifest_bytes if the chart is really that large")
             return body
     except urllib.error.HTTPError as exc:
+        challenge = str(exc.headers.get("WWW-Authenticate") or "") if exc.headers else ""
+        if exc.code == 401 and auth is not None and not auth.get("token") and challenge.lower().startswith("bearer"):
+            auth["token"] = _anonymous_token(challenge, registry_scheme=scheme, timeout=timeout, source=source)
+            return _get(url, timeout=timeout, max_bytes=max_bytes, what=what, source=source, headers=headers,
+                        auth=auth)
         raise ChartSourceError(f"{what} {url} of {source}: HTTP {exc.code} {exc.reason}",
                                hint=_hint(exc.code)) from None
     except (urllib.error.URLError, OSError, ValueError) as exc:
@@ -147,6 +173,28 @@ def _get(url: str, *, timeout: float, max_bytes: int, what: str, source: str,
             f"chart repository {source} unreachable: {reason}",
             hint="check the URL and that this machine can reach it through its network or proxy; the app's "
                  "objects are left as they are until the chart can be fetched") from None
+
+
+def _anonymous_token(challenge: str, *, registry_scheme: str, timeout: float, source: str) -> str:
+    """An anonymous pull token from the realm of a registry's Bearer challenge (the distribution token flow)."""
+    params = dict(_CHALLENGE.findall(challenge))
+    realm = params.pop("realm", "")
+    realm_scheme = urllib.parse.urlsplit(realm).scheme
+    if realm_scheme not in ("http", "https") or (realm_scheme == "http" and registry_scheme != "http"):
+        raise ChartSourceError(f"registry {source} asks for a token from {realm or 'nowhere'!r}, which fleetdeck "
+                               "does not use (https only for an https registry)")
+    query = urllib.parse.urlencode({k: v for k, v in params.items() if k in ("service", "scope")})
+    body = _get(f"{realm}{'&' if '?' in realm else '?'}{query}", timeout=timeout, max_bytes=1024 * 1024,
+                what="token", source=source)
+    try:
+        answer = json.loads(body)
+        token = str(answer.get("token") or answer.get("access_token") or "")
+    except (ValueError, AttributeError):
+        token = ""
+    if not token:
+        raise ChartSourceError(f"registry {source}: its token endpoint gave no anonymous token",
+                               hint="the registry needs credentials; fleetdeck fetches anonymously only")
+    return token
 
 
 def _hint(code: int) -> str:
@@ -224,6 +272,7 @@ def _oci_parts(request: ChartRequest) -> tuple[str, str, str]:
 def _fetch_oci(request: ChartRequest, *, timeout: float, max_bytes: int, cache: Path) -> FetchedChart:
     base, repository, reference = _oci_parts(request)
     name = repository.rsplit("/", 1)[-1]
+    auth: dict[str, str] = {}
     if request.digest:
         ref = request.digest
         found = _cached(cache, _key("oci", reference, "", ref, ref), name, ref, "")
@@ -231,7 +280,7 @@ def _fetch_oci(request: ChartRequest, *, timeout: float, max_bytes: int, cache: 
             return found
     elif request.version:
         body = _get(f"{base}/v2/{repository}/tags/list", timeout=timeout, max_bytes=_INDEX_BYTES,
-                       what="tag list", source=reference)
+                       what="tag list", source=reference, auth=auth)
         try:
             tags = json.loads(body).get("tags") or []
         except (ValueError, AttributeError):
@@ -241,7 +290,7 @@ def _fetch_oci(request: ChartRequest, *, timeout: float, max_bytes: int, cache: 
         ref = request.tag or "latest"
     manifest_body = _get(f"{base}/v2/{repository}/manifests/{ref}", timeout=timeout,
                                   max_bytes=4 * 1024 * 1024, what="manifest", source=reference,
-                                  headers={"Accept": _MANIFEST_TYPES})
+                                  headers={"Accept": _MANIFEST_TYPES}, auth=auth)
     manifest_digest = "sha256:" + hashlib.sha256(manifest_body).hexdigest()
     if request.digest and manifest_digest != request.digest:
         raise ChartSourceError(f"manifest of {reference}@{request.digest} has digest {manifest_digest}; not used")
@@ -264,7 +313,7 @@ def _fetch_oci(request: ChartRequest, *, timeout: float, max_bytes: int, cache: 
     if found is not None:
         return found
     data = _get(f"{base}/v2/{repository}/blobs/{blob}", timeout=timeout, max_bytes=max_bytes,
-                   what="chart layer", source=reference)
+                   what="chart layer", source=reference, auth=auth)
     if "sha256:" + hashlib.sha256(data).hexdigest() != blob:
         raise ChartSourceError(f"the chart layer of {reference}:{ref} does not match its digest {blob}; not used")
     stored = _store(cache, key, data, name, version or manifest_digest, max_bytes=max_bytes)

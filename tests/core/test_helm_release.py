@@ -496,3 +496,21 @@ async def test_a_repository_that_never_answers_times_out(tmp_path: Path) -> None
         url = f"http://127.0.0.1:{silent.getsockname()[1]}"
         with pytest.raises(ChartSourceError, match=rf"chart repository {url} unreachable: "):
             await fetch(ChartRequest(url, chart="podinfo"), timeout=0.5, max_bytes=1 << 20, cache=tmp_path / "c")
+
+
+def test_registry_bearer_challenge_and_blob_redirect(tmp_path: Path, helm_binary: Path, registry: OCIRegistry) -> None:
+    """A registry answering 401 with a Bearer challenge (as ghcr.io, quay.io and Docker Hub do for public
+    charts) gets an anonymous token from the realm once per fetch; the token is not sent to the other host a
+    blob download is redirected to."""
+    registry.token_required = True
+    registry.blob_host = registry.host.replace("127.0.0.1", "localhost")
+    fetched = fetch_chart(ChartRequest(f"oci://{registry.host}/charts/cert-manager", version="1.x", insecure=True),
+                          timeout=10, max_bytes=1 << 20, cache=tmp_path / "c")
+    assert fetched.version == "1.17.0"
+    seen = dict(registry.authorization[-6:])
+    assert [p for p, _ in registry.authorization[-6:]] == [
+        "/v2/charts/cert-manager/tags/list", "/token", "/v2/charts/cert-manager/tags/list",
+        "/v2/charts/cert-manager/manifests/1.17.0", f"/v2/charts/cert-manager/blobs/{_layer(registry, '1.17.0')}",
+        f"/cdn/{_layer(registry, '1.17.0')}"]
+    assert seen["/v2/charts/cert-manager/manifests/1.17.0"] == "Bearer test-token"
+    assert seen[f"/cdn/{_layer(registry, '1.17.0')}"] == ""
