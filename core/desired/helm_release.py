@@ -3,7 +3,8 @@
 Role: ``discover_releases`` finds the HelmReleases in the rendered output of imported Flux Kustomization
 apps and makes one app of each (named ``<namespace>.<name>``, on the Kustomization's clusters, at the
 Kustomization's path). ``plan_release`` reads one HelmRelease from that output (at the revision being
-rendered) and says how to render it: the release name, namespace, merged values, CRD policy and where
+rendered; sources and values objects missing there are looked up in the other Flux Kustomizations of the
+cluster) and says how to render it: the release name, namespace, merged values, CRD policy and where
 the chart comes from (a directory of the config repo, or a ``ChartRequest`` for an HTTP repository or
 an OCI registry). ``core.desired.render`` fetches the chart (``chart_source``) and runs ``helm template``.
 
@@ -64,6 +65,11 @@ def _meta(obj: Mapping[str, Any]) -> Mapping[str, Any]:
 def is_helm_release(obj: Mapping[str, Any]) -> bool:
     """Whether ``obj`` is a Flux HelmRelease."""
     return obj.get("kind") == "HelmRelease" and _group(obj) == HELM_GROUP
+
+
+def with_namespace(obj: Mapping[str, Any], parent_namespace: str) -> Mapping[str, Any]:
+    """``obj`` with the namespace Flux would give it (see ``object_namespace``) written in its metadata."""
+    return {**obj, "metadata": {**_meta(obj), "namespace": object_namespace(obj, parent_namespace)}}
 
 
 def object_namespace(obj: Mapping[str, Any], parent_namespace: str) -> str:
@@ -131,12 +137,36 @@ async def discover_releases(apps: Sequence[AppSpec], clusters: Sequence[ClusterS
         for parent, obj, on, everywhere in entries:
             base = app_name(namespace, name)
             apps_out.append(_release_app(base if len(entries) == 1 else f"{base}-{parent.name}", parent, obj,
-                                         namespace, on, everywhere))
+                                         namespace, on, everywhere, _siblings(parent, apps, clusters)))
     return tuple(apps_out)
 
 
+def _siblings(parent: AppSpec, apps: Sequence[AppSpec], clusters: Sequence[ClusterSpec]
+              ) -> tuple[tuple[str, str, str, str], ...]:
+    """For each cluster of ``parent``: the other Flux Kustomization apps there, with their filled paths."""
+    out: set[tuple[str, str, str, str]] = set()
+    for cluster in clusters:
+        if not parent.selects(cluster):
+            continue
+        try:
+            parent_path = parent.path_for(cluster)
+        except FleetdeckError:
+            continue
+        for other in apps:
+            if other is parent or other.source is not AppSource.FLUX or other.release is not None:
+                continue
+            if not other.selects(cluster):
+                continue
+            try:
+                out.add((parent_path, other.name, other.path_for(cluster), other.namespace))
+            except FleetdeckError:
+                continue
+    return tuple(sorted(out))
+
+
 def _release_app(name: str, parent: AppSpec, obj: Mapping[str, Any], namespace: str,
-                 clusters: tuple[str, ...], everywhere: bool) -> AppSpec:
+                 clusters: tuple[str, ...], everywhere: bool,
+                 siblings: tuple[tuple[str, str, str, str], ...]) -> AppSpec:
     spec = _mapping(obj.get("spec"))
     hr_name = str(_meta(obj).get("name"))
     return AppSpec(
@@ -145,11 +175,15 @@ def _release_app(name: str, parent: AppSpec, obj: Mapping[str, Any], namespace: 
         sync=SyncPolicy(automated=True, prune=True, self_heal=True), source=AppSource.FLUX,
         revision=parent.revision, suspended=parent.suspended or bool(spec.get("suspend")),
         origin=f"HelmRelease {namespace}/{hr_name} in Flux Kustomization {parent.name} ({parent.origin})",
-        release=HelmReleaseRef(namespace, hr_name, parent.name, parent.namespace),
+        release=HelmReleaseRef(namespace, hr_name, parent.name, parent.namespace, siblings),
     )
 
 
 # ---------------------------------------------------------------------------------------------- planning
+
+
+class NotInOutput(RenderError):
+    """A source, ConfigMap or Secret the HelmRelease names is not among the objects searched."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,14 +202,16 @@ class ReleasePlan:
     """A warning for the row when the render holds CustomResourceDefinitions."""
 
 
-def plan_release(objects: Iterable[Mapping[str, Any]], ref: HelmReleaseRef, *, repo_url: str) -> ReleasePlan:
-    """Read the HelmRelease ``ref`` names in its Kustomization's rendered ``objects``.
+def plan_release(objects: Iterable[Mapping[str, Any]], ref: HelmReleaseRef, *, repo_url: str,
+                 extra: Iterable[Mapping[str, Any]] = ()) -> ReleasePlan:
+    """Read the HelmRelease ``ref`` names in its Kustomization's rendered ``objects``; sources, ConfigMaps and
+    Secrets not there are looked up in ``extra`` (other Kustomizations' objects, namespaces already set).
 
     Raises:
         RenderError: the HelmRelease (or its source, or a required valuesFrom object) is not in the output,
             or it uses something fleetdeck does not support (a Bucket source, chartRef to another kind).
     """
-    index = _Objects(objects, ref.parent_namespace)
+    index = _Objects(objects, ref.parent_namespace, extra)
     obj = index.get("HelmRelease", ref.namespace, ref.name, HELM_GROUP)
     where = f"HelmRelease {ref.namespace}/{ref.name}"
     if obj is None:
@@ -213,12 +249,15 @@ def plan_release(objects: Iterable[Mapping[str, Any]], ref: HelmReleaseRef, *, r
 class _Objects:
     """The Kustomization's objects by (kind, namespace, name)."""
 
-    def __init__(self, objects: Iterable[Mapping[str, Any]], parent_namespace: str) -> None:
+    def __init__(self, objects: Iterable[Mapping[str, Any]], parent_namespace: str,
+                 extra: Iterable[Mapping[str, Any]] = ()) -> None:
         self.by_key: dict[tuple[str, str, str], Mapping[str, Any]] = {}
-        for obj in objects:
-            name = _meta(obj).get("name")
-            if name:
-                self.by_key[(str(obj.get("kind")), object_namespace(obj, parent_namespace), str(name))] = obj
+        for namespace, group in ((parent_namespace, objects), ("", extra)):
+            for obj in group:
+                name = _meta(obj).get("name")
+                if name:
+                    key = (str(obj.get("kind")), object_namespace(obj, namespace), str(name))
+                    self.by_key.setdefault(key, obj)
 
     def get(self, kind: str, namespace: str, name: str, group: str | None = None) -> Mapping[str, Any] | None:
         obj = self.by_key.get((kind, namespace, name))
@@ -232,9 +271,9 @@ def _source(index: _Objects, kind: str, ref: Mapping[str, Any], namespace: str, 
     source_ns = str(ref.get("namespace") or namespace)
     obj = index.get(kind, source_ns, name, SOURCE_GROUP)
     if obj is None:
-        raise RenderError(f"{where}: its {kind} {source_ns}/{name} is not in the output of the same Flux "
-                          "Kustomization; fleetdeck resolves chart sources there only",
-                          hint=f"define the {kind} beside the HelmRelease")
+        raise NotInOutput(f"{where}: its {kind} {source_ns}/{name} is not in the output of the same Flux "
+                          "Kustomization nor of another Flux Kustomization of the cluster",
+                          hint=f"check the {kind}'s name and namespace")
     return obj
 
 
@@ -351,9 +390,9 @@ def _values_from(index: _Objects, ref: Mapping[str, Any], namespace: str, where:
     if obj is None:
         if optional:
             return None
-        raise RenderError(f"{label}: the {kind} is not in the output of the same Flux Kustomization; fleetdeck "
-                          "reads valuesFrom there only (never from the cluster)",
-                          hint="mark it optional, or keep it beside the HelmRelease")
+        raise NotInOutput(f"{label}: the {kind} is not in the output of the same Flux Kustomization nor of another "
+                          "Flux Kustomization of the cluster; fleetdeck never reads valuesFrom from the cluster",
+                          hint="mark it optional, or keep it in the repository")
     text = _data(obj, key, secret=kind == "Secret", label=label)
     if text is None:
         if optional:

@@ -18,7 +18,7 @@ import hashlib
 import os
 import posixpath
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,7 +28,7 @@ import orjson
 from core.desired.chart_source import ChartRequest, ChartSourceError, fetch
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
 from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
-from core.desired.helm_release import plan_release
+from core.desired.helm_release import NotInOutput, plan_release, with_namespace
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
@@ -172,6 +172,7 @@ async def _render_chart(
 async def render_release(
     tree: Path, objects: Sequence[dict[str, Any]], ref: HelmReleaseRef, options: _Options, *, repo_url: str,
     capabilities: Capabilities | None = None, chart_cache: Path | None = None,
+    extra: Sequence[Mapping[str, Any]] = (),
 ) -> RenderResult:
     """Render the chart of the Flux HelmRelease ``ref`` found in its Kustomization's rendered ``objects``
     (see ``helm_release.plan_release``): from the config repo ``tree``, or fetched into the chart cache.
@@ -181,7 +182,7 @@ async def render_release(
         RenderError: the HelmRelease or its source is missing or unsupported, or helm failed.
         ManifestError: helm printed an invalid document.
     """
-    plan = plan_release(objects, ref, repo_url=repo_url)
+    plan = plan_release(objects, ref, repo_url=repo_url, extra=extra)
     helm = with_capabilities(plan.helm, capabilities) if capabilities is not None else plan.helm
     chart_options = dataclasses.replace(options, namespace=plan.namespace, helm=helm)
     if isinstance(plan.chart, ChartRequest):
@@ -429,12 +430,13 @@ class Renderer:
                     # slots: a release holding a slot while waiting for its parent could starve them.
                     parent = await self.render_app(repo, sha, path=path, namespace=release.parent_namespace,
                                                    helm=HelmOptions().for_release(release.parent))
+                    extra = await self._siblings(repo, sha, path, release, parent.objects)
                     tree = await repo.materialize(sha)
                     async with self._slots:
                         self.builds += 1
                         try:
                             result = await render_release(Path(tree), parent.objects, release, options,
-                                                          repo_url=repo.spec.url, capabilities=caps)
+                                                          repo_url=repo.spec.url, capabilities=caps, extra=extra)
                         except (RenderTimeout, ChartSourceError):
                             raise
                         except (RenderError, ManifestError) as exc:
@@ -447,6 +449,30 @@ class Renderer:
         if isinstance(cached, PermanentRenderFailure):
             raise cached.error
         return cached.result()
+
+    async def _siblings(self, repo: ConfigRepo, sha: str, path: str, release: HelmReleaseRef,
+                        objects: tuple[dict[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+        """The other Flux Kustomizations' objects of the cluster (namespaces set), when the parent's alone
+        lack a source, ConfigMap or Secret the HelmRelease names; else nothing is rendered."""
+        try:
+            plan_release(objects, release, repo_url=repo.spec.url)
+            return ()
+        except NotInOutput:
+            pass
+        except RenderError:
+            return ()  # reported by the render itself
+        extra: list[Mapping[str, Any]] = []
+        normal = normalize_repo_path(path)
+        for parent_path, name, sibling_path, namespace in release.siblings:
+            if parent_path != normal:
+                continue
+            try:
+                rendered = await self.render_app(repo, sha, path=sibling_path, namespace=namespace,
+                                                 helm=HelmOptions().for_release(name))
+            except (RenderError, ManifestError):
+                continue  # that Kustomization's own row says why
+            extra.extend(with_namespace(obj, namespace) for obj in rendered.objects)
+        return tuple(extra)
 
     async def _is_chart(self, repo: ConfigRepo, sha: str, path: str) -> bool:
         key = (repo.key, sha, normalize_repo_path(path))

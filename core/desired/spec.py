@@ -163,6 +163,10 @@ class HelmReleaseRef:
     """The Flux Kustomization app whose output holds it (its ``helm_options()`` release name)."""
     parent_namespace: str = ""
     """That app's destination namespace (its render is looked up with it)."""
+    siblings: tuple[tuple[str, str, str, str], ...] = ()
+    """(parent's filled path, app, filled path, namespace) of the other Flux Kustomization apps deployed
+    with the parent to a cluster: where a source or valuesFrom object missing from the parent's output is
+    looked for next."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -121,6 +121,23 @@ def test_missing_values_from_and_missing_release_say_where() -> None:
         plan_release([hr(CHART)], REF, repo_url="")
 
 
+def test_sources_from_other_kustomizations_come_after_the_parents() -> None:
+    """A source or values object missing from the parent's output is looked up among the other
+    Kustomizations' objects (namespaces already set); the parent's own wins."""
+    shared = source("HelmRepository", "charts", "flux-system", {"url": "https://shared.example/repo"})
+    release = hr({"chart": {"spec": {"chart": "web", "sourceRef": {"kind": "HelmRepository", "name": "charts",
+                                                                  "namespace": "flux-system"}}},
+                  "valuesFrom": [{"kind": "ConfigMap", "name": "v"}]})
+    values = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "v", "namespace": "apps"},
+              "data": {"values.yaml": "a: 1\n"}}
+    plan = plan_release([release], REF, repo_url="", extra=[shared, values])
+    assert plan.chart == ChartRequest("https://shared.example/repo", chart="web", version="*")
+    assert json.loads(plan.helm.values) == {"a": 1}
+    own = source("HelmRepository", "charts", "flux-system", {"url": "https://own.example/repo"})
+    assert plan_release([release, own, values], REF, repo_url="", extra=[shared]).chart == ChartRequest(
+        "https://own.example/repo", chart="web", version="*")
+
+
 def test_target_namespace_crds_policy_and_sources() -> None:
     """targetNamespace names the release and is helm's namespace; install.crds Skip leaves CRDs out;
     chartRef OCIRepository (digest > semver > tag), HelmChart, OCI HelmRepository, the config repo's
@@ -199,9 +216,11 @@ async def test_discovery_from_rendered_kustomizations() -> None:
     assert sorted(apps) == ["infra-ns.cert-manager", "podinfo.extra", "podinfo.podinfo"]
     podinfo = apps["podinfo.podinfo"]
     assert (podinfo.path, podinfo.clusters, podinfo.suspended) == ("apps/{cluster}", ("staging", "production"), False)
-    assert podinfo.release == HelmReleaseRef("podinfo", "podinfo", "apps", "")
+    assert podinfo.release == HelmReleaseRef("podinfo", "podinfo", "apps", "", (
+        ("apps/production", "infra", "infra", "infra-ns"), ("apps/staging", "infra", "infra", "infra-ns")))
     assert apps["podinfo.extra"].clusters == ("staging",) and apps["podinfo.extra"].suspended
-    assert apps["infra-ns.cert-manager"].release == HelmReleaseRef("infra-ns", "cert-manager", "infra", "infra-ns")
+    assert apps["infra-ns.cert-manager"].release == HelmReleaseRef("infra-ns", "cert-manager", "infra", "infra-ns", (
+        ("infra", "apps", "apps/production", ""), ("infra", "apps", "apps/staging", "")))
     assert apps["infra-ns.cert-manager"].namespace == "infra-ns"
 
 
@@ -514,3 +533,50 @@ def test_registry_bearer_challenge_and_blob_redirect(tmp_path: Path, helm_binary
         f"/cdn/{_layer(registry, '1.17.0')}"]
     assert seen["/v2/charts/cert-manager/manifests/1.17.0"] == "Bearer test-token"
     assert seen[f"/cdn/{_layer(registry, '1.17.0')}"] == ""
+
+
+async def test_source_and_values_in_another_kustomization(tmp_path: Path, helm_binary: Path, helm_home: Path,
+                                                          chart_cache: Path,
+                                                          chart_repo_server: HelmRepoServer) -> None:
+    """The common layout with sources in their own Flux Kustomization (``sources/``, whose ``targetNamespace``
+    moves its HelmRepository and values ConfigMap into the release's namespace, as kustomize-controller
+    would): the HelmRelease of ``apps/`` renders with them."""
+    work = Work(tmp_path)
+    kustomization: dict[str, Any] = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+                     "metadata": {"namespace": "flux-system"},
+                     "spec": {"prune": True, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}
+    files = {
+        "clusters/one/apps.yaml": yaml.safe_dump({**kustomization, "metadata": {"name": "apps"},
+                                                  "spec": {**kustomization["spec"], "path": "./apps"}}),
+        "clusters/one/sources.yaml": yaml.safe_dump({**kustomization, "metadata": {"name": "sources"},
+                                                     "spec": {**kustomization["spec"], "path": "./sources",
+                                                              "targetNamespace": "web"}}),
+        "sources/repo.yaml": yaml.safe_dump(source("HelmRepository", "podinfo", "flux-system",
+                                                   {"url": chart_repo_server.url})),
+        "sources/values.yaml": yaml.safe_dump({"apiVersion": "v1", "kind": "ConfigMap",
+                                               "metadata": {"name": "podinfo-values"},
+                                               "data": {"values.yaml": "replicaCount: 4\n"}}),
+        "apps/release.yaml": yaml.safe_dump(hr({
+            "chart": {"spec": {"chart": "podinfo", "version": "~6.0",
+                               "sourceRef": {"kind": "HelmRepository", "name": "podinfo", "namespace": "web"}}},
+            "valuesFrom": [{"kind": "ConfigMap", "name": "podinfo-values"}]}, "podinfo", "web")),
+    }
+    work.commit(files, "sources apart")
+    repo = ConfigRepo(RepoSpec(url=work.url), tmp_path / "git-cache")
+    await repo.fetch()
+    assert repo.head is not None
+    sha = repo.head.sha
+    clusters = [ClusterSpec("one")]
+    renderer = Renderer(helm=str(helm_binary))
+
+    async def objects(app: AppSpec, path: str) -> Sequence[Mapping[str, Any]]:
+        return (await renderer.render_app(repo, sha, path=path, namespace=app.namespace,
+                                          helm=app.helm_options())).objects
+
+    tree = await repo.materialize(sha)
+    (app,) = await discover_releases(discover_imported_apps(tree, clusters, argocd=False), clusters, objects)
+    result = await renderer.render_app(repo, sha, path=app.path, namespace=app.namespace, helm=app.helm_options(),
+                                       release=app.release)
+    expected = helm_template(helm_binary, helm_home, chart_repo_server.directory / "podinfo-6.0.0.tgz", "podinfo",
+                             "web", {"replicaCount": 4}, "--include-crds")
+    assert by_key(result.objects) == expected
