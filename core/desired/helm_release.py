@@ -122,7 +122,7 @@ async def discover_releases(apps: Sequence[AppSpec], clusters: Sequence[ClusterS
         for path, names in by_path.items():
             try:
                 objects = await render(parent, path)
-            except FleetdeckError as exc:
+            except (FleetdeckError, OSError) as exc:
                 log.info("HelmRelease discovery: %s at %s does not render: %s", parent.name, path, exc)
                 continue
             for obj in objects:
