@@ -15,7 +15,15 @@ from devcluster import ClusterInfo
 from tests.cluster.test_cli import run
 from tests.cluster.test_helm_sync import RESOURCES, contained
 from tests.engine.conftest import git
-from tests.fixtures.chart_servers import HelmRepoServer, closed_port_url, podinfo_chart, run_helm
+from tests.fixtures.chart_servers import (
+    HelmRepoServer,
+    OCIRegistry,
+    cert_manager_chart,
+    closed_port_url,
+    package,
+    podinfo_chart,
+    run_helm,
+)
 
 pytestmark = pytest.mark.cluster
 
@@ -130,3 +138,63 @@ def test_unreachable_chart_repository_says_why_and_writes_nothing(tmp_path: Path
     assert "Traceback" not in sync.stderr
     assert cluster.rest().get(f"/apis/apps/v1/namespaces/{namespace}/deployments")["items"] == []
     assert cluster.rest().get(f"/api/v1/namespaces/{namespace}/services")["items"] == []
+
+
+def test_oci_chart_ref_release_syncs(tmp_path: Path, cluster: ClusterInfo, namespace: str, helm_binary: Path) -> None:
+    """A HelmRelease with ``chartRef: OCIRepository`` (``ref.semver``, pushed to the fixture registry with the real
+    ``helm push``) syncs what ``helm template`` renders for the chosen version; ``install.crds: Skip`` keeps
+    the chart's ``crds/`` out of the cluster."""
+    home = tmp_path / "helm-home"
+    registry = OCIRegistry()
+    with registry.running():
+        for version in ("1.16.2", "1.17.0", "2.0.0"):
+            registry.push(helm_binary, home, package(helm_binary, home, cert_manager_chart(tmp_path / "src", version),
+                                                     tmp_path / "pk"), "charts")
+        repo = tmp_path / "repo"
+        (repo / "clusters" / cluster.name).mkdir(parents=True)
+        (repo / "infra").mkdir()
+        (repo / "clusters" / cluster.name / "infra.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "infra", "namespace": "flux-system"},
+            "spec": {"path": "./infra", "prune": True, "sourceRef": {"kind": "GitRepository", "name": "flux-system"}}}))
+        (repo / "infra" / "cert-manager.yaml").write_text(yaml.safe_dump_all([
+            {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
+             "metadata": {"name": "cert-manager", "namespace": namespace},
+             "spec": {"url": f"oci://{registry.host}/charts/cert-manager", "insecure": True,
+                      "ref": {"semver": "1.x"}}},
+            {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+             "metadata": {"name": "cert-manager", "namespace": namespace},
+             "spec": {"chartRef": {"kind": "OCIRepository", "name": "cert-manager"}, "install": {"crds": "Skip"},
+                      "values": {"config": {"enableGatewayAPI": True}}}},
+        ]))
+        git(repo, "init", "-q", "-b", "main")
+        git(repo, "add", "-A")
+        git(repo, "commit", "-q", "-m", "cert-manager")
+        fleet = fleet_file(tmp_path, repo, cluster)
+        env = {"FLEETDECK_HELM": str(helm_binary)}
+        app = f"{namespace}.cert-manager"
+        values = tmp_path / "values.json"
+        values.write_text(json.dumps({"config": {"enableGatewayAPI": True}}))
+        pulled = tmp_path / "pulled"
+        pulled.mkdir()
+        run_helm(helm_binary, home, "pull", f"oci://{registry.host}/charts/cert-manager", "--version", "1.17.0",
+                 "--plain-http", "-d", str(pulled))
+        out = run_helm(helm_binary, home, "template", "cert-manager", str(pulled / "cert-manager-1.17.0.tgz"),
+                       "--namespace", namespace, "--values", str(values), "--skip-tests")
+        expected = [d for d in yaml.safe_load_all(out) if d]
+        assert sorted(o["kind"] for o in expected) == ["Deployment", "ServiceAccount"]
+
+        synced = run(tmp_path, "sync", app, "--fleet", str(fleet), "--yes", env=env)
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        rest = cluster.rest()
+        paths = {"Deployment": RESOURCES["Deployment"], "ServiceAccount": "/api/v1/namespaces/{ns}/serviceaccounts/{name}"}
+        for obj in expected:
+            live = rest.get(paths[obj["kind"]].format(ns=namespace, name=obj["metadata"]["name"]))
+            assert contained(obj, live) == [], (obj["kind"], contained(obj, live))
+        args = rest.get(RESOURCES["Deployment"].format(ns=namespace, name="cert-manager"))[
+            "spec"]["template"]["spec"]["containers"][0]["args"]
+        assert args == ["--enable-gateway-api=true"]
+        crds = rest.get("/apis/apiextensions.k8s.io/v1/customresourcedefinitions")["items"]
+        assert not any(c["metadata"]["name"] == "legacyissuers.cert-manager.io" for c in crds)
+        after = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json", env=env)
+        assert row(after.stdout, app)["sync"] == "Synced", after.stdout + after.stderr
