@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -382,12 +383,7 @@ def _store(cache: Path, key: str, data: bytes, name: str, version: str, *, max_b
     found = _cached(cache, key, name, version, digest)
     if found is None:
         raise ChartSourceError(f"the chart cache {cache} could not be written")
-    return dataclasses_replace_cached(found, cached=False)
-
-
-def dataclasses_replace_cached(found: FetchedChart, *, cached: bool) -> FetchedChart:
-    """``found`` with ``cached`` set."""
-    return FetchedChart(found.root, found.chart_dir, found.name, found.version, found.digest, cached)
+    return dataclasses.replace(found, cached=False)
 
 
 def _chart_id(chart_file: Path, name: str, version: str) -> tuple[str, str]:
