@@ -13,19 +13,22 @@ runs in a worker thread so large renders do not stall the event loop.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import os
 import posixpath
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import orjson
 
+from core.desired.chart_source import ChartRequest, ChartSourceError, fetch
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
 from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
+from core.desired.helm_release import NotInOutput, plan_release, with_namespace
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
@@ -37,7 +40,7 @@ from core.desired.kustomize import (
 )
 from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.repo import ConfigRepo
-from core.desired.spec import HelmOptions, normalize_repo_path
+from core.desired.spec import HelmOptions, HelmReleaseRef, normalize_repo_path
 from core.desired.yamlload import Budget, load_documents
 from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
@@ -164,6 +167,43 @@ async def _render_chart(
     hooks = [f"{where}: {ResourceKey.of(d.obj)} is a Helm hook ({_hook(d.obj)}); fleetdeck applies it as an "
              "ordinary object (hooks are not run as hooks yet)" for d in docs if _hook(d.obj)]
     return docs, [*output.stderr.splitlines(), *hooks]
+
+
+async def render_release(
+    tree: Path, objects: Sequence[dict[str, Any]], ref: HelmReleaseRef, options: _Options, *, repo_url: str,
+    capabilities: Capabilities | None = None, chart_cache: Path | None = None,
+    extra: Sequence[Mapping[str, Any]] = (),
+) -> RenderResult:
+    """Render the chart of the Flux HelmRelease ``ref`` found in its Kustomization's rendered ``objects``
+    (see ``helm_release.plan_release``): from the config repo ``tree``, or fetched into the chart cache.
+
+    Raises:
+        ChartSourceError: the chart could not be fetched (worth retrying; never cached).
+        RenderError: the HelmRelease or its source is missing or unsupported, or helm failed.
+        ManifestError: helm printed an invalid document.
+    """
+    plan = plan_release(objects, ref, repo_url=repo_url, extra=extra)
+    helm = with_capabilities(plan.helm, capabilities) if capabilities is not None else plan.helm
+    chart_options = dataclasses.replace(options, namespace=plan.namespace, helm=helm)
+    if isinstance(plan.chart, ChartRequest):
+        fetched = await fetch(plan.chart, timeout=options.timeout, max_bytes=options.max_bytes, cache=chart_cache)
+        root, chart_dir = fetched.root.resolve(), fetched.chart_dir.resolve()
+        where = f"{plan.chart.where} {fetched.version}"
+    else:
+        root = tree.resolve()
+        where, chart_dir = _app_dir(root, plan.chart)
+        if not is_chart(chart_dir):
+            raise RenderError(f"HelmRelease {ref.namespace}/{ref.name}: {where} in the config repo is not a Helm "
+                              "chart (no Chart.yaml) at this revision")
+    docs, warnings = await _render_chart(root, chart_dir, chart_options)
+    _check_duplicates(docs)
+    objects_out = tuple(doc.obj for doc in docs)
+    notes = [*plan.warnings, *warnings, *(f"{d.path}: {w}" for d in docs for w in d.warnings)]
+    if plan.crd_note and any(o.get("kind") == "CustomResourceDefinition" for o in objects_out):
+        notes.append(plan.crd_note)
+    if not objects_out:
+        notes.append(f"the chart of HelmRelease {ref.namespace}/{ref.name} ({where}) renders no objects")
+    return RenderResult(objects_out, tuple(notes), _digest(objects_out, where))
 
 
 def _hook(obj: dict[str, Any]) -> str:
@@ -343,18 +383,22 @@ class Renderer:
 
     async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "",
                          helm: HelmOptions | None = None,
-                         capabilities: Callable[[], Awaitable[Capabilities]] | None = None) -> RenderResult:
+                         capabilities: Callable[[], Awaitable[Capabilities]] | None = None,
+                         release: HelmReleaseRef | None = None) -> RenderResult:
         """Materialize ``sha`` and render the app's ``path``, from the cache when already done.
 
         ``helm`` (``AppSpec.helm_options()``) says how a chart directory renders; it is part of the key.
         ``capabilities`` (the destination cluster's version and API versions) is asked only when ``path``
         is a chart, and fills the kube version and API versions the app's options leave unset.
+        ``release`` (``AppSpec.release``): render that Flux HelmRelease of the output of ``path`` instead.
 
         Raises:
             GitError: the commit cannot be materialized.
             RenderError: see ``render`` (timeouts are not cached; other failures are, until ``clear``).
             ManifestError: see ``render``.
         """
+        if release is not None:
+            return await self._render_release(repo, sha, path, namespace, release, capabilities)
         if capabilities is not None and await self._is_chart(repo, sha, path):
             helm = with_capabilities(helm or HelmOptions().for_release("release"), await capabilities())
         options = self._options(namespace, helm)
@@ -371,6 +415,64 @@ class Renderer:
         if isinstance(cached, PermanentRenderFailure):
             raise cached.error
         return cached.result()
+
+    async def _render_release(self, repo: ConfigRepo, sha: str, path: str, namespace: str, release: HelmReleaseRef,
+                              capabilities: Callable[[], Awaitable[Capabilities]] | None) -> RenderResult:
+        caps = await capabilities() if capabilities is not None else None
+        options = self._options(namespace, None)
+        key = (repo.key, sha, normalize_repo_path(path), options, release, caps)
+        lock = self._inflight.setdefault(key, asyncio.Lock())
+        try:
+            async with lock:
+                cached = self._cache.get(key)
+                if cached is None:
+                    # The Kustomization's render (cached, shared with its own app) happens outside the build
+                    # slots: a release holding a slot while waiting for its parent could starve them.
+                    parent = await self.render_app(repo, sha, path=path, namespace=release.parent_namespace,
+                                                   helm=HelmOptions().for_release(release.parent))
+                    extra = await self._siblings(repo, sha, path, release, parent.objects)
+                    tree = await repo.materialize(sha)
+                    async with self._slots:
+                        self.builds += 1
+                        try:
+                            result = await render_release(Path(tree), parent.objects, release, options,
+                                                          repo_url=repo.spec.url, capabilities=caps, extra=extra)
+                        except (RenderTimeout, ChartSourceError):
+                            raise
+                        except (RenderError, ManifestError) as exc:
+                            cached = PermanentRenderFailure(exc)
+                        else:
+                            cached = _Entry(_dumps(result.objects, path), result.warnings, result.digest)
+                    self._cache.put(key, cached)
+        finally:
+            self._inflight.pop(key, None)
+        if isinstance(cached, PermanentRenderFailure):
+            raise cached.error
+        return cached.result()
+
+    async def _siblings(self, repo: ConfigRepo, sha: str, path: str, release: HelmReleaseRef,
+                        objects: tuple[dict[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:
+        """The other Flux Kustomizations' objects of the cluster (namespaces set), when the parent's alone
+        lack a source, ConfigMap or Secret the HelmRelease names; else nothing is rendered."""
+        try:
+            plan_release(objects, release, repo_url=repo.spec.url)
+            return ()
+        except NotInOutput:
+            pass
+        except RenderError:
+            return ()  # reported by the render itself
+        extra: list[Mapping[str, Any]] = []
+        normal = normalize_repo_path(path)
+        for parent_path, name, sibling_path, namespace in release.siblings:
+            if parent_path != normal:
+                continue
+            try:
+                rendered = await self.render_app(repo, sha, path=sibling_path, namespace=namespace,
+                                                 helm=HelmOptions().for_release(name))
+            except (RenderError, ManifestError):
+                continue  # that Kustomization's own row says why
+            extra.extend(with_namespace(obj, namespace) for obj in rendered.objects)
+        return tuple(extra)
 
     async def _is_chart(self, repo: ConfigRepo, sha: str, path: str) -> bool:
         key = (repo.key, sha, normalize_repo_path(path))

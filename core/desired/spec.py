@@ -152,6 +152,24 @@ class HelmOptions:
 
 
 @dataclass(frozen=True, slots=True)
+class HelmReleaseRef:
+    """A Flux ``HelmRelease`` found in the rendered output of an imported Flux Kustomization: the app
+    renders its chart (``core.desired.helm_release``) instead of the Kustomization's objects."""
+
+    namespace: str
+    """The HelmRelease's namespace (the Kustomization's ``targetNamespace`` when it sets one)."""
+    name: str
+    parent: str
+    """The Flux Kustomization app whose output holds it (its ``helm_options()`` release name)."""
+    parent_namespace: str = ""
+    """That app's destination namespace (its render is looked up with it)."""
+    siblings: tuple[tuple[str, str, str, str], ...] = ()
+    """(parent's filled path, app, filled path, namespace) of the other Flux Kustomization apps deployed
+    with the parent to a cluster: where a source or valuesFrom object missing from the parent's output is
+    looked for next."""
+
+
+@dataclass(frozen=True, slots=True)
 class AppSpec:
     """An app: a directory of the repo deployed to some clusters."""
 
@@ -172,6 +190,8 @@ class AppSpec:
     """Where the app was defined (``fleetdeck.yaml:12``), for messages."""
     helm: HelmOptions | None = None
     """Helm options given for the app (used when its path is a chart directory)."""
+    release: HelmReleaseRef | None = None
+    """Set for a Flux HelmRelease app: ``path`` is its Kustomization's, the desired state is the chart."""
 
     def helm_options(self) -> HelmOptions:
         """The Helm options of a render of this app: as given, the release named after the app by default."""

@@ -23,6 +23,7 @@ from typing import Any
 
 from core.aio import Latest, create_guarded_task, stop_tasks
 from core.desired.health_scripts import load_health_checks, with_configmap
+from core.desired.helm_release import discover_releases
 from core.desired.imported import discover_imported_apps, merge_apps
 from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
@@ -226,12 +227,24 @@ class FleetEngine:
             tree = await self.repo.materialize(head.sha)
             imported = await asyncio.to_thread(discover_imported_apps, tree, self.fleet.clusters,
                                                argocd=imports.argocd, flux=imports.flux)
+            if imports.flux:
+                imported = (*imported, *await self._helm_releases(head, imported))
         except FleetdeckError as exc:
             self._conditions = [Condition("ImportError", f"reading Argo CD/Flux apps at {head.short}: {exc}",
                                           Severity.ERROR)]  # those apps are not shown at all
             return
         self._conditions = []
         self._set_targets(merge_apps(self.fleet.apps, imported))
+
+    async def _helm_releases(self, head: Revision, apps: tuple[AppSpec, ...]) -> tuple[AppSpec, ...]:
+        """The Flux HelmReleases in the rendered output of the imported Flux Kustomizations, as apps (the
+        renders are the ones the Kustomization apps use: same cache keys)."""
+        async def objects(app: AppSpec, path: str) -> tuple[dict[str, Any], ...]:
+            result = await self.renderer.render_app(self.repo, head.sha, path=path, namespace=app.namespace,
+                                                    helm=app.helm_options())
+            return result.objects
+
+        return await discover_releases(apps, self.fleet.clusters, objects)
 
     def spawn(self, coro: Coroutine[Any, Any, None], name: str) -> None:
         """Start a task the engine owns (a failure is logged, never lost); ``stop`` cancels it."""
@@ -355,7 +368,7 @@ class FleetEngine:
             revision = await self.repo.resolve(sha)
             result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
                                                     namespace=target.app.namespace, helm=target.app.helm_options(),
-                                                    capabilities=runtime.capabilities)
+                                                    capabilities=runtime.capabilities, release=target.app.release)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
