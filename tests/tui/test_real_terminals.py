@@ -73,3 +73,24 @@ def test_a_dumb_terminal_is_told_what_to_use_instead(terminal: Callable[[str, bo
     done = terminal("dumb", False).wait_for(lambda s: "EXITED=" in s, "the command to end")
     assert "EXITED=2" in done, done
     assert "error: the console needs a terminal: TERM=dumb cannot move the cursor" in done, done
+
+
+def test_a_resize_storm_through_the_pty_leaves_a_working_console(terminal: Callable[[str, bool], Terminal]) -> None:
+    """Fault R5 through a real pty: 200 window resizes sent back to back (tmux delivers each as SIGWINCH,
+    about 100 a second here) between 60x20 and 200x50, ending at 80x24. The console survives, its final
+    layout fits 80 columns with the states in words, and keys still work (open an app, back, quit cleanly)."""
+    t = terminal("xterm-256color", True)
+    t.wait_for(lambda s: "OutOfSync" in s and "rows" in s, "the fleet screen")
+    for i in range(200):
+        width, height = (60, 20) if i % 2 else (200, 50)
+        t._tmux("resize-window", "-t", "fd", "-x", str(width), "-y", str(height))
+    t._tmux("resize-window", "-t", "fd", "-x", "80", "-y", "24")
+    screen = t.wait_for(lambda s: "OutOfSync" in s and "rows" in s and len(s.splitlines()) <= 24,
+                        "the fleet screen at 80x24 after the storm")
+    assert all(len(line) <= 80 for line in screen.splitlines()), screen
+    assert "Healthy" in screen and "Traceback" not in screen
+    t.keys("Enter")
+    t.wait_for(lambda s: "namespace" in s and "path" in s, "the app screen after the storm")
+    t.keys("Escape", "q")
+    done = t.wait_for(lambda s: "EXITED=" in s, "the console to quit")
+    assert "EXITED=0" in done and "Traceback" not in done, done
