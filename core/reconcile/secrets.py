@@ -6,6 +6,12 @@ CD does: per key, the first distinct value becomes ``++++++++`` and each further
 ``+`` longer. Equal values get equal masks and different values different masks, so masking preserves
 equality per key: the diff compares masked objects (never raw values) and a changed key still shows as a
 change between two different masks. Values are told apart by SHA-256 digest; no raw value is stored.
+
+Credentials also end up in plain container environment variables (``env[].value``) of Pods and of every
+workload's pod template. Those are masked the same way when the variable's name says it holds a secret
+(``DB_PASSWORD``, ``API_TOKEN``, ``AWS_SECRET_ACCESS_KEY``…) or the value has the shape of a well-known
+credential (GitHub, GitLab, Slack, npm, Stripe, Google and AWS keys, JWTs, PEM private keys, Vault tokens);
+``valueFrom`` references are left alone (they hold no value).
 Constraint: pure; inputs are masked in place only by ``mask_secrets``, on the caller's private copies.
 """
 
@@ -13,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -25,6 +32,26 @@ LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
 _SECRET_FIELDS = ("data", "stringData")
 
 Obj = dict[str, Any]
+
+SECRET_ENV_NAME = re.compile(
+    r"secret|token|passw|pwd|passphrase|api_?key|access_?key|private_?key|credential|auth_?key|signing_?key"
+    r"|session_?key|encryption_?key|dsn", re.IGNORECASE)
+"""Environment variable names whose value is masked whatever it looks like."""
+TOKEN_SHAPES = re.compile(
+    r"gh[pousr]_[A-Za-z0-9]{30,}|github_pat_[A-Za-z0-9_]{20,}|glpat-[A-Za-z0-9_-]{16,}|xox[abposr]-[A-Za-z0-9-]{10,}"
+    r"|npm_[A-Za-z0-9]{30,}|[sr]k_(?:live|test)_[A-Za-z0-9]{16,}|AIza[0-9A-Za-z_-]{35}|(?:AKIA|ASIA)[0-9A-Z]{16}"
+    r"|hvs\.[A-Za-z0-9_-]{20,}|eyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]+"
+    r"|-----BEGIN [A-Z ]*PRIVATE KEY-----")
+"""Values that look like a well-known credential, wherever they are in the value."""
+_POD_SPEC_PATHS = (("spec",), ("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"))
+"""Where a pod spec sits: a Pod; a workload's (or Rollout's) template; a CronJob's job template."""
+_CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def env_value_is_secret(name: Any, value: Any) -> bool:
+    """Whether an ``env`` entry's plain value is masked: a secret-sounding name or a credential-shaped value."""
+    return isinstance(value, str) and bool(value) and (
+        bool(SECRET_ENV_NAME.search(str(name))) or TOKEN_SHAPES.search(value) is not None)
 
 
 def is_secret(obj: Any) -> bool:
@@ -50,6 +77,31 @@ class _Masker:
         if digest not in masks:
             masks[digest] = MASK + MASK_GROWTH * len(masks)
         return masks[digest]
+
+    def mask_env(self, obj: Obj) -> bool:
+        """Mask, in place, the secret-looking plain ``env`` values of every container of ``obj``'s pod spec;
+        whether any was."""
+        masked = False
+        for path in _POD_SPEC_PATHS:
+            spec: Any = obj
+            for part in path:
+                spec = spec.get(part) if isinstance(spec, dict) else None
+            if not isinstance(spec, dict):
+                continue
+            for field in _CONTAINER_LISTS:
+                containers = spec.get(field)
+                if not isinstance(containers, list):
+                    continue
+                for container in containers:
+                    env = container.get("env") if isinstance(container, dict) else None
+                    if not isinstance(env, list):
+                        continue
+                    for entry in env:
+                        if isinstance(entry, dict) and env_value_is_secret(entry.get("name"), entry.get("value")):
+                            where = f"env:{container.get('name')}:{entry.get('name')}"
+                            entry["value"] = self.mask(where, entry["value"])
+                            masked = True
+        return masked
 
     def mask_fields(self, obj: Obj) -> None:
         """Mask ``data`` and ``stringData`` of one Secret in place."""
@@ -80,12 +132,19 @@ def _set_last_applied(obj: Obj, applied: Obj) -> None:
 
 
 def mask_secrets(*objs: Obj | None) -> None:
-    """Mask, in place and consistently across all of ``objs``, every Secret value they hold.
+    """Mask, in place and consistently across all of ``objs``, every Secret value they hold, and the
+    secret-looking plain ``env`` values of their pod specs (their last-applied annotations included).
 
     Pass every side of one comparison together (desired, live, predicted) so that equal values get equal
     masks. Non-Secret objects and None are left alone.
     """
     masker = _Masker()
+    for obj in objs:
+        if isinstance(obj, dict) and not is_secret(obj):
+            masker.mask_env(obj)
+            applied = _last_applied(obj)
+            if applied and masker.mask_env(applied):
+                _set_last_applied(obj, applied)
     secrets = [obj for obj in objs if is_secret(obj)]
     for obj in secrets:
         assert obj is not None

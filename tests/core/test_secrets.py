@@ -157,3 +157,66 @@ def test_equal_secret_values_are_synced() -> None:
     result = compare(desired, live)
     assert result.state is ResourceState.SYNCED
     assert result.desired is not None and result.desired["data"] == {"password": MASK}
+
+
+# ---------------------------------------------------------------------------------------------- env values
+
+
+GITHUB_TOKEN_SHAPE = "ghp_" + "A1b2C3d4E5f6G7h8I9j0K1l2M3n4O5p6Q7r8"
+JWT_SHAPE = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJkZXBsb3kifQ.c2lnbmF0dXJl"
+
+
+def workload(kind: str, env: list[dict[str, Any]], *, init: bool = False) -> dict[str, Any]:
+    """A Deployment, CronJob or Pod whose container ``app`` has ``env``."""
+    pod = {"initContainers" if init else "containers": [{"name": "app", "image": "app:1", "env": env}]}
+    if kind == "Pod":
+        return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p", "namespace": "shop"}, "spec": pod}
+    if kind == "CronJob":
+        return {"apiVersion": "batch/v1", "kind": "CronJob", "metadata": {"name": "c", "namespace": "shop"},
+                "spec": {"schedule": "* * * * *", "jobTemplate": {"spec": {"template": {"spec": pod}}}}}
+    return {"apiVersion": "apps/v1", "kind": kind, "metadata": {"name": "w", "namespace": "shop"},
+            "spec": {"selector": {"matchLabels": {"a": "b"}}, "template": {"spec": pod}}}
+
+
+@pytest.mark.parametrize(("kind", "init"), [("Deployment", False), ("StatefulSet", True), ("CronJob", False),
+                                            ("Pod", False), ("Rollout", False)])
+def test_secret_env_values_are_masked_in_every_pod_spec(kind: str, init: bool) -> None:
+    """A secret-sounding env name, or a credential-shaped value under any name, is masked like Secret data
+    (value-consistent: equal values stay equal, a change shows as two different masks); plain settings and
+    ``valueFrom`` references are left as they are."""
+    env = [{"name": "DB_PASSWORD", "value": CANARY}, {"name": "GIT", "value": GITHUB_TOKEN_SHAPE},
+           {"name": "LOG_LEVEL", "value": "debug"}, {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {
+               "name": "db", "key": "token"}}}, {"name": "SESSION", "value": f"Bearer {JWT_SHAPE}"}]
+    changed = [dict(e) for e in env]
+    changed[0]["value"] = CANARY + "-rotated"
+    result = compare(workload(kind, env, init=init), workload(kind, changed, init=init))
+    assert result.state is ResourceState.OUT_OF_SYNC
+    for secret_text in (CANARY, GITHUB_TOKEN_SHAPE, JWT_SHAPE):
+        assert secret_text not in repr(result), secret_text
+    changes = {c.path: (c.desired, c.live) for c in result.changes}
+    assert list(changes.values()) == [(MASK, MASK + "++++")], changes
+    shown = repr(result.desired)
+    assert "'debug'" in shown and "secretKeyRef" in shown
+    same = compare(workload(kind, env, init=init), workload(kind, [dict(e) for e in env], init=init))
+    assert same.state is ResourceState.SYNCED
+
+
+def test_secret_env_values_in_last_applied_are_masked() -> None:
+    """kubectl's last-applied annotation of a workload carries the env too: masked the same way."""
+    env = [{"name": "STRIPE", "value": "sk_live_" + "x" * 24}]
+    live = workload("Deployment", env)
+    live["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(workload("Deployment", env))}
+    out = mask_object(live)
+    assert "sk_live_" not in json.dumps(out)
+    assert json.loads(out["metadata"]["annotations"][LAST_APPLIED])["spec"]["template"]["spec"]["containers"][0][
+        "env"][0]["value"] == MASK
+    plain = workload("Deployment", [{"name": "MODE", "value": "blue"}])
+    plain["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(workload("Deployment", []), indent=2)}
+    assert mask_object(plain) == plain  # nothing to mask: the annotation is left byte for byte
+
+
+def test_drift_cli_report_masks_env_values() -> None:
+    """The offline drift report (the `drift` verb) never carries an env canary."""
+    env = [{"name": "AWS_SECRET_ACCESS_KEY", "value": CANARY}]
+    report = drift_report(workload("Deployment", env), workload("Deployment", [{**env[0], "value": "other"}]))
+    assert CANARY not in json.dumps(report) and report["in_sync"] is False
