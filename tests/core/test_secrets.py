@@ -184,7 +184,7 @@ def test_secret_env_values_are_masked_in_every_pod_spec(kind: str, init: bool) -
     """A secret-sounding env name, or a credential-shaped value under any name, is masked like Secret data
     (value-consistent: equal values stay equal, a change shows as two different masks); plain settings and
     ``valueFrom`` references are left as they are."""
-    env = [{"name": "DB_PASSWORD", "value": CANARY}, {"name": "GIT", "value": GITHUB_TOKEN_SHAPE},
+    env: list[dict[str, Any]] = [{"name": "DB_PASSWORD", "value": CANARY}, {"name": "GIT", "value": GITHUB_TOKEN_SHAPE},
            {"name": "LOG_LEVEL", "value": "debug"}, {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {
                "name": "db", "key": "token"}}}, {"name": "SESSION", "value": f"Bearer {JWT_SHAPE}"}]
     changed = [dict(e) for e in env]
@@ -203,7 +203,7 @@ def test_secret_env_values_are_masked_in_every_pod_spec(kind: str, init: bool) -
 
 def test_secret_env_values_in_last_applied_are_masked() -> None:
     """kubectl's last-applied annotation of a workload carries the env too: masked the same way."""
-    env = [{"name": "STRIPE", "value": "sk_live_" + "x" * 24}]
+    env: list[dict[str, Any]] = [{"name": "STRIPE", "value": "sk_live_" + "x" * 24}]
     live = workload("Deployment", env)
     live["metadata"]["annotations"] = {LAST_APPLIED: json.dumps(workload("Deployment", env))}
     out = mask_object(live)
@@ -217,6 +217,6 @@ def test_secret_env_values_in_last_applied_are_masked() -> None:
 
 def test_drift_cli_report_masks_env_values() -> None:
     """The offline drift report (the `drift` verb) never carries an env canary."""
-    env = [{"name": "AWS_SECRET_ACCESS_KEY", "value": CANARY}]
+    env: list[dict[str, Any]] = [{"name": "AWS_SECRET_ACCESS_KEY", "value": CANARY}]
     report = drift_report(workload("Deployment", env), workload("Deployment", [{**env[0], "value": "other"}]))
     assert CANARY not in json.dumps(report) and report["in_sync"] is False
