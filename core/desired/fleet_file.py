@@ -270,6 +270,7 @@ class _Builder:
             suspended=bool(values.get("suspended", False)),
             origin=f"{self.file.name}:{self.lines.get(where, 0)}",
             helm=helm_options(values["helm"]) if "helm" in values else None,
+            depends_on=tuple(str(name) for name in values.get("dependsOn", ())),
         )
         self.check_app_clusters(where, app, clusters)
         return app

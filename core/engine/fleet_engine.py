@@ -340,9 +340,12 @@ class FleetEngine:
         runtime = self.clusters[target.cluster.name]
         try:
             revision = await self.repo.resolve(sha)
-            result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
-                                                    namespace=target.app.namespace, helm=target.app.helm_options(),
-                                                    capabilities=runtime.capabilities)
+            flux = target.app.flux
+            result = await self.renderer.render_app(
+                self.repo, revision.sha, path=target.path, namespace=target.app.namespace,
+                helm=target.app.helm_options(), capabilities=runtime.capabilities, flux=flux,
+                substitutions=(lambda: runtime.substitution_values(flux.namespace, flux.substitute_from))
+                if flux is not None and flux.substitute_from else None)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
@@ -554,7 +557,7 @@ class FleetEngine:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
         return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit,
-                                           helm=target.app.helm_options())
+                                           helm=target.app.helm_options(), flux=target.app.flux)
 
     async def app_events(self, app: str, cluster: str) -> AppEvents:
         """The Kubernetes Events of the app's objects and their children on ``cluster`` (see
