@@ -208,9 +208,11 @@ async def _render_flux(
     try:
         docs = await asyncio.to_thread(load_documents, result.text, f"{where} (after post-build substitution)",
                                        budget=Budget(max_bytes=options.max_bytes))
-    except ManifestError:
+    except ManifestError as exc:
         if values.secret_names:  # a parser's message may quote the line, and the line may hold a Secret's value
-            raise RenderError(f"{where}: the YAML after post-build substitution is invalid (details withheld: "
+            lines = sorted({e.line for e in flatten_errors([exc]) if e.line})
+            at = f" at line {', '.join(map(str, lines))} of the build output" if lines else ""
+            raise RenderError(f"{where}: the YAML after post-build substitution is invalid{at} (details withheld: "
                               "variables from a Secret were substituted)",
                               hint="check the substituted fields; quote them in Git if a value needs it") from None
         raise
