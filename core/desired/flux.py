@@ -25,6 +25,7 @@ import hashlib
 import hmac
 import json
 import os
+import re
 import secrets
 import shutil
 import tempfile
@@ -52,6 +53,8 @@ STRICT = False
 """kustomize-controller's ``StrictPostBuildSubstitutions`` feature gate is off by default: an unset variable
 without a default expands to the empty string (fleetdeck says so in a warning naming the variables)."""
 _MANIFEST_SUFFIXES = (".yaml", ".yml")
+_REFERENCE = re.compile(r"(?<!\$)\$\{#?([_A-Za-z0-9]+)")
+"""Variables an object's YAML refers to (``$${`` escapes excluded), to say where Secret values land."""
 _DIGEST_KEY = secrets.token_bytes(32)
 """Per-process key of the values' HMAC: the digest in a cache key reveals nothing guessable about a value."""
 
@@ -155,7 +158,10 @@ def make_flux_tree(root: Path, app_dir: Path, flux: FluxOptions, *, allow_remote
         candidate = Path(os.path.normpath(app_dir / component))
         if candidate.is_dir():
             dirs += [candidate, *referenced_dirs(root, candidate, allow_remote=allow_remote)]
-    mirror = Path(tempfile.mkdtemp(prefix=".flux-build-", dir=root.parent))
+    try:  # beside the tree: same filesystem, so files are hard-linked rather than copied
+        mirror = Path(tempfile.mkdtemp(prefix=".flux-build-", dir=root.parent))
+    except OSError:  # a tree in a read-only place (a render of a checkout): the system's temporary directory
+        mirror = Path(tempfile.mkdtemp(prefix="fleetdeck-flux-build-"))
     try:
         for directory in _outermost(dirs):
             _mirror_dir(root, directory, mirror)
@@ -313,9 +319,11 @@ def substitute_output(text: str, flux: FluxOptions, values: SubstitutionValues, 
     if not declared:
         return Substituted(text)
     check_names(declared)
+    from_secrets = values.secret_names - {name for name, _ in flux.substitute}
     chunks: list[str] = []
     count = 0
     unset: set[str] = set()
+    exposed: list[str] = []
     for offset, chunk in split_documents(text):
         obj = _first_object(chunk, offset)
         if obj is None or _disabled(obj):
@@ -330,9 +338,16 @@ def substitute_output(text: str, flux: FluxOptions, values: SubstitutionValues, 
         count += 1
         if not strict:
             unset.update(_unset_names(chunk, declared))
-    notes = (f"post-build substitution: variables without a value expand to empty text (as Flux does unless "
-             f"strict): {', '.join(sorted(unset))}",) if unset else ()
-    return Substituted("".join(chunks), count, notes)
+        secret_vars = sorted(from_secrets & set(_REFERENCE.findall(chunk)))
+        if secret_vars and obj.get("kind") != "Secret":
+            exposed.append(f"{_identity(obj)} ({', '.join(secret_vars)})")
+    notes = [f"post-build substitution: variables without a value expand to empty text (as Flux does unless "
+             f"strict): {', '.join(sorted(unset))}"] if unset else []
+    if exposed:
+        notes.append("post-build substitution puts values from a Secret into objects that are not Secrets, which "
+                     "fleetdeck shows (diffs, YAML) as anyone reading them in the cluster sees them: "
+                     + "; ".join(exposed))
+    return Substituted("".join(chunks), count, tuple(notes))
 
 
 def _first_object(chunk: str, offset: int) -> dict[str, Any] | None:

@@ -119,6 +119,17 @@ def test_substitute_wins_over_substitute_from_and_names_are_checked() -> None:
         substitute_output(text, FluxOptions(), SubstitutionValues.of({"bad-name": "x"}))
 
 
+def test_secret_values_landing_outside_secrets_are_named_not_shown() -> None:
+    """A Secret-sourced variable substituted into a ConfigMap gets a warning naming the object and the
+    variable; the value appears in no warning (a Secret object carrying it needs none: it is masked)."""
+    text = ("apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: leak\ndata:\n  k: ${token}\n"
+            "---\napiVersion: v1\nkind: Secret\nmetadata:\n  name: fine\nstringData:\n  k: ${token}\n")
+    result = substitute_output(text, FluxOptions(), SubstitutionValues.of({"token": "s3cr3t"}, frozenset({"token"})))
+    assert result.text.count("s3cr3t") == 2
+    (note,) = result.warnings
+    assert "ConfigMap leak (token)" in note and "Secret fine" not in note and "s3cr3t" not in note
+
+
 async def test_load_substitutions_order_optional_and_missing() -> None:
     """Sources are read in order (later wins), Secrets base64-decoded, newlines removed; a missing optional
     source is skipped; a missing required one is an error naming it, never any data."""
