@@ -391,3 +391,18 @@ def _unset_names(chunk: str, declared: Mapping[str, str]) -> set[str]:
             names.add(missing)
             probe[missing] = ""
     return names
+
+
+def set_common_metadata(objects: Sequence[dict[str, Any]], flux: FluxOptions) -> None:
+    """``commonMetadata`` as kustomize-controller applies it (``ssa.SetCommonMetadata``): each label and
+    annotation set on every object, overriding the object's own value for that key."""
+    if not flux.common_labels and not flux.common_annotations:
+        return
+    for obj in objects:
+        metadata = obj.setdefault("metadata", {})
+        if not isinstance(metadata, dict):
+            continue
+        for field_name, pairs in (("labels", flux.common_labels), ("annotations", flux.common_annotations)):
+            if pairs:
+                current = metadata.get(field_name)
+                metadata[field_name] = {**(current if isinstance(current, dict) else {}), **dict(pairs)}

@@ -10,11 +10,11 @@ and ``ignoreDifferences``. Flux: ``spec.path`` (through an ``ArtifactGenerator``
 ``ExternalArtifact`` sources), ``prune``, ``suspend``; the cluster is the one whose ``clusters/<name>/``
 directory holds the object, or every cluster when it lies elsewhere. The build-time fields
 (``targetNamespace``, ``namePrefix``, ``nameSuffix``, ``patches``, ``components``,
-``ignoreMissingComponents``, ``images``, ``postBuild.substitute`` and ``substituteFrom``) become the app's
+``ignoreMissingComponents``, ``images``, ``postBuild.substitute`` and ``substituteFrom``, ``commonMetadata``) become the app's
 ``FluxOptions``: the render builds the path as kustomize-controller does (``core.desired.flux``, with
 ``substituteFrom`` values read from each destination cluster). ``dependsOn`` becomes ``AppSpec.depends_on``:
 shown, not enforced. Not imported: ``healthChecks``, ``wait``, ``timeout``, ``force``, ``decryption`` (SOPS),
-``kubeConfig``, ``serviceAccountName``, ``commonMetadata`` (see docs/flux.md).
+``kubeConfig``, ``serviceAccountName`` (see docs/flux.md).
 
 Constraint: reads files of a tree that is already materialized; never runs Git or kustomize. Files that
 cannot be read are skipped with a log line: an unrelated broken manifest must not hide every other app.
@@ -399,7 +399,13 @@ def flux_options(obj: Mapping[str, Any]) -> FluxOptions:
         ignore_missing_components=bool(spec.get("ignoreMissingComponents")), images=images,
         substitute=tuple(sorted((str(k), "" if v is None else str(v)) for k, v in inline.items())),
         substitute_from=refs,
+        common_labels=_string_pairs(_mapping(spec.get("commonMetadata")).get("labels")),
+        common_annotations=_string_pairs(_mapping(spec.get("commonMetadata")).get("annotations")),
     )
+
+
+def _string_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in _mapping(value).items()))
 
 
 def _flux_depends_on(obj: Mapping[str, Any]) -> tuple[str, ...]:

@@ -31,6 +31,7 @@ from core.desired.flux import (
     SubstitutionValues,
     make_flux_tree,
     remove_flux_tree,
+    set_common_metadata,
     substitute_output,
 )
 from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
@@ -201,6 +202,7 @@ async def _render_flux(
     result = substitute_output(text, flux, values) if flux.substitutes else None
     if result is None or not result.substituted:
         docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
+        set_common_metadata([d.obj for d in docs], flux)
         return docs, [*output.stderr.splitlines(), *(result.warnings if result else ())]
     if len(result.text.encode()) > options.max_bytes:
         raise RenderError(f"{where} is over the {options.max_bytes}-byte limit after post-build substitution",
@@ -218,6 +220,7 @@ async def _render_flux(
         raise
     if values.secret_names:  # YAML 1.1 notes quote scalars, which may be a Secret's value
         docs = tuple(dataclasses.replace(d, warnings=()) for d in docs)
+    set_common_metadata([d.obj for d in docs], flux)
     return docs, [*output.stderr.splitlines(), *result.warnings]
 
 

@@ -199,6 +199,10 @@ class FluxOptions:
     """``postBuild.substitute`` as sorted (name, value) pairs (values from Git, never secret)."""
     substitute_from: tuple[SubstituteRef, ...] = ()
     """``postBuild.substituteFrom`` in order (later sources override earlier ones; ``substitute`` wins)."""
+    common_labels: tuple[tuple[str, str], ...] = ()
+    """``commonMetadata.labels``, set on every object after the build (overriding the same keys)."""
+    common_annotations: tuple[tuple[str, str], ...] = ()
+    """``commonMetadata.annotations``, likewise."""
 
     @property
     def generates(self) -> bool:

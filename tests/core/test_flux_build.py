@@ -207,6 +207,18 @@ async def test_render_plain_directory_with_patches_prefix_and_substitution(tmp_p
     assert objects["x-a"]["data"] == {"v": "hello"} and objects["x-b"]["data"] == {"v": "1", "w": "2"}
 
 
+async def test_common_metadata_is_set_on_every_object(tmp_path: Path) -> None:
+    """``commonMetadata`` labels and annotations land on every object, overriding the same keys."""
+    root = tree(tmp_path / "t" / "sha", {
+        "app/kustomization.yaml": "resources: [a.yaml]\n",
+        "app/a.yaml": "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: a\n  labels: {team: old, keep: 'y'}\n",
+    })
+    flux = FluxOptions(common_labels=(("team", "web"),), common_annotations=(("owner", "ops"),))
+    (obj,) = (await render(root, "app", flux=flux)).objects
+    assert obj["metadata"]["labels"] == {"team": "web", "keep": "y"}
+    assert obj["metadata"]["annotations"] == {"owner": "ops"}
+
+
 async def test_render_components_and_missing_component(tmp_path: Path) -> None:
     """``spec.components`` are added to the path's kustomization; a missing one fails unless ignored."""
     root = tree(tmp_path / "t" / "sha", {
@@ -258,6 +270,7 @@ async def test_import_reads_the_build_fields(tmp_path: Path) -> None:
           targetNamespace: web
           namePrefix: p-
           images: [{name: nginx, newTag: "1.27"}]
+          commonMetadata: {labels: {team: web}}
           components: [../../components/tls]
           patches:
             - patch: |
@@ -278,6 +291,7 @@ async def test_import_reads_the_build_fields(tmp_path: Path) -> None:
     assert app.flux.substitute == (("cluster", "dev"), ("replicas", "2"))
     assert app.flux.substitute_from == (SubstituteRef("ConfigMap", "vars"), SubstituteRef("Secret", "creds", True))
     assert app.flux.images == (FluxImage("nginx", new_tag="1.27"),) and app.flux.components == ("../../components/tls",)
+    assert app.flux.common_labels == (("team", "web"),)
 
 
 # ---------------------------------------------------------------------------------------------- the Flux corpus
