@@ -210,7 +210,8 @@ class _Builder:
             clusters=clusters,
             apps=apps,
             read_only=bool(values.get("readOnly", False)),
-            imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux"))),
+            imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux")),
+                               flux_strict_substitutions=bool(imports.get("fluxStrictSubstitutions"))),
             health=self.health(values.get("health") or {}, clusters),
         )
 

@@ -90,6 +90,7 @@ def discover_imported_apps(
     *,
     argocd: bool = True,
     flux: bool = True,
+    flux_strict: bool = False,
 ) -> tuple[AppSpec, ...]:
     """Apps defined by Argo CD ``Application`` and Flux ``Kustomization`` objects in a repo tree.
 
@@ -98,6 +99,7 @@ def discover_imported_apps(
         clusters: the fleet's clusters, to match destinations against.
         argocd: import Argo CD Applications.
         flux: import Flux Kustomizations.
+        flux_strict: their post-build substitution refuses unset variables without a default.
 
     Returns:
         One app per definition name, sorted by name. Same-named definitions for several clusters merge
@@ -112,7 +114,7 @@ def discover_imported_apps(
         entries.extend(e for f in found if _is_argo_app(f.obj) for e in _argo_app(f, names, servers))
     if flux:
         artifacts = _artifact_maps(f for f in found if _is_artifact_generator(f.obj))
-        entries.extend(e for f in found if _is_flux_kustomization(f.obj) for e in _flux_app(f, names, artifacts))
+        entries.extend(e for f in found if _is_flux_kustomization(f.obj) for e in _flux_app(f, names, artifacts, flux_strict))
     return tuple(sorted(_merge_same_names(entries), key=lambda a: a.name))
 
 
@@ -357,7 +359,7 @@ def _flux_path(found: _Found, path: str, artifacts: _ArtifactMaps) -> str | None
     return None
 
 
-def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps) -> list[AppSpec]:
+def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps, strict: bool = False) -> list[AppSpec]:
     spec = _mapping(found.obj.get("spec"))
     path = _flux_path(found, str(spec.get("path") or "./"), artifacts)
     if path is None or not _name(found.obj):
@@ -373,11 +375,11 @@ def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps) -> list[
                namespace=str(spec.get("targetNamespace") or ""),
                sync=SyncPolicy(automated=True, prune=prune, self_heal=True),
                suspended=bool(spec.get("suspend")),
-               flux=flux_options(found.obj), depends_on=_flux_depends_on(found.obj))
+               flux=flux_options(found.obj, strict=strict), depends_on=_flux_depends_on(found.obj))
     return [app] if app else []
 
 
-def flux_options(obj: Mapping[str, Any]) -> FluxOptions:
+def flux_options(obj: Mapping[str, Any], *, strict: bool = False) -> FluxOptions:
     """The build-time fields of a Flux Kustomization (see ``core.desired.flux`` and docs/flux.md)."""
     spec = _mapping(obj.get("spec"))
     post = _mapping(spec.get("postBuild"))
@@ -401,6 +403,7 @@ def flux_options(obj: Mapping[str, Any]) -> FluxOptions:
         substitute_from=refs,
         common_labels=_string_pairs(_mapping(spec.get("commonMetadata")).get("labels")),
         common_annotations=_string_pairs(_mapping(spec.get("commonMetadata")).get("annotations")),
+        strict=strict,
     )
 
 

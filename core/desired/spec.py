@@ -66,6 +66,9 @@ class ImportSpec:
 
     argocd: bool = False
     flux: bool = False
+    flux_strict_substitutions: bool = False
+    """Flux post-build substitution refuses a variable without a value or default (kustomize-controller's
+    ``StrictPostBuildSubstitutions`` feature gate, off by default there and here)."""
 
     @property
     def any(self) -> bool:
@@ -203,6 +206,8 @@ class FluxOptions:
     """``commonMetadata.labels``, set on every object after the build (overriding the same keys)."""
     common_annotations: tuple[tuple[str, str], ...] = ()
     """``commonMetadata.annotations``, likewise."""
+    strict: bool = False
+    """Substitution refuses an unset variable without a default (``import.fluxStrictSubstitutions``)."""
 
     @property
     def generates(self) -> bool:

@@ -212,7 +212,8 @@ class FleetEngine:
         try:
             tree = await self.repo.materialize(head.sha)
             imported = await asyncio.to_thread(discover_imported_apps, tree, self.fleet.clusters,
-                                               argocd=imports.argocd, flux=imports.flux)
+                                               argocd=imports.argocd, flux=imports.flux,
+                                               flux_strict=imports.flux_strict_substitutions)
         except FleetdeckError as exc:
             self._conditions = [Condition("ImportError", f"reading Argo CD/Flux apps at {head.short}: {exc}",
                                           Severity.ERROR)]  # those apps are not shown at all

@@ -219,6 +219,15 @@ async def test_common_metadata_is_set_on_every_object(tmp_path: Path) -> None:
     assert obj["metadata"]["annotations"] == {"owner": "ops"}
 
 
+async def test_strict_substitution_fails_the_render_naming_object_and_variable(tmp_path: Path) -> None:
+    """With ``import.fluxStrictSubstitutions`` an unset variable without default fails the render."""
+    root = tree(tmp_path / "t" / "sha", {"app/a.yaml": _cm("a", "v: ${known}-${unknown}")})
+    loose = await render(root, "app", flux=FluxOptions(substitute=(("known", "k"),)))
+    assert loose.objects[0]["data"] == {"v": "k-"} and any("unknown" in w for w in loose.warnings)
+    with pytest.raises(RenderError, match=r'ConfigMap a: .*variable not set \(strict mode\): "unknown"'):
+        await render(root, "app", flux=FluxOptions(substitute=(("known", "k"),), strict=True))
+
+
 async def test_render_components_and_missing_component(tmp_path: Path) -> None:
     """``spec.components`` are added to the path's kustomization; a missing one fails unless ignored."""
     root = tree(tmp_path / "t" / "sha", {
@@ -291,7 +300,9 @@ async def test_import_reads_the_build_fields(tmp_path: Path) -> None:
     assert app.flux.substitute == (("cluster", "dev"), ("replicas", "2"))
     assert app.flux.substitute_from == (SubstituteRef("ConfigMap", "vars"), SubstituteRef("Secret", "creds", True))
     assert app.flux.images == (FluxImage("nginx", new_tag="1.27"),) and app.flux.components == ("../../components/tls",)
-    assert app.flux.common_labels == (("team", "web"),)
+    assert app.flux.common_labels == (("team", "web"),) and not app.flux.strict
+    (strict,) = discover_imported_apps(root, [ClusterSpec("dev")], flux_strict=True)
+    assert strict.flux is not None and strict.flux.strict
 
 
 # ---------------------------------------------------------------------------------------------- the Flux corpus
