@@ -43,7 +43,7 @@ from core.desired.kustomize import (
     kustomization_file,
     referenced_dirs,
 )
-from core.desired.plaindir import plain_app
+from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.spec import FluxOptions, SubstituteRef
 from core.desired.yamlload import DEFAULT_BUDGET, compose_chunk, compose_single, construct, split_documents
 from core.errors import ManifestError, RenderError
@@ -143,7 +143,8 @@ def make_flux_tree(root: Path, app_dir: Path, flux: FluxOptions, *, allow_remote
     kustomize-controller would build. The caller removes it (``remove_flux_tree``).
 
     Raises:
-        RenderError: a component path is not local and relative, or a kustomization cannot be read.
+        RenderError: a component path is not local and relative, a kustomization cannot be read, or a
+            symlink under a directory to copy leaves the repository.
     """
     relative_app = app_dir.relative_to(root)
     original = kustomization_file(app_dir)
@@ -158,6 +159,7 @@ def make_flux_tree(root: Path, app_dir: Path, flux: FluxOptions, *, allow_remote
         candidate = Path(os.path.normpath(app_dir / component))
         if candidate.is_dir():
             dirs += [candidate, *referenced_dirs(root, candidate, allow_remote=allow_remote)]
+    check_symlinks(root, dirs)  # before copying: a linked directory leaving the repo must not be copied in
     try:  # beside the tree: same filesystem, so files are hard-linked rather than copied
         mirror = Path(tempfile.mkdtemp(prefix=".flux-build-", dir=root.parent))
     except OSError:  # a tree in a read-only place (a render of a checkout): the system's temporary directory

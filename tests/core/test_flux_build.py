@@ -244,6 +244,10 @@ async def test_render_components_and_missing_component(tmp_path: Path) -> None:
     assert [o["metadata"]["name"] for o in ignored.objects] == ["a"]
     with pytest.raises(RenderError, match="must be local and relative"):
         await render(root, "app", flux=FluxOptions(components=("../../../../etc",)))
+    outside = tree(tmp_path / "outside", {"kustomization.yaml": "resources: [x.yaml]\n", "x.yaml": _cm("x")})
+    (root / "linked").symlink_to(outside, target_is_directory=True)
+    with pytest.raises(RenderError, match="linked is a symlink to .* outside the repository"):
+        await render(root, "app", flux=FluxOptions(components=("../linked",)))
 
 
 async def test_render_cache_keys_on_the_values_digest(tmp_path: Path) -> None:
