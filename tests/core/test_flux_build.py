@@ -246,7 +246,7 @@ async def test_render_components_and_missing_component(tmp_path: Path) -> None:
         await render(root, "app", flux=FluxOptions(components=("../../../../etc",)))
     outside = tree(tmp_path / "outside", {"kustomization.yaml": "resources: [x.yaml]\n", "x.yaml": _cm("x")})
     (root / "linked").symlink_to(outside, target_is_directory=True)
-    with pytest.raises(RenderError, match="linked is a symlink to .* outside the repository"):
+    with pytest.raises(RenderError, match=r"linked is a symlink to .* outside the repository"):
         await render(root, "app", flux=FluxOptions(components=("../linked",)))
 
 
