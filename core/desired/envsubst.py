@@ -29,6 +29,8 @@ from core.errors import RenderError
 
 VAR_NAME = re.compile(r"^[_a-zA-Z][_a-zA-Z0-9]*$")
 """Names kustomize-controller accepts for variables (``^[_[:alpha:]][_[:alpha:][:digit:]]*$``)."""
+MAX_NESTING = 64
+"""``${a:=${b:=…}}`` nesting refused beyond this (the parser and evaluator recurse)."""
 _DEFAULT_OPS = frozenset({"-", "+", "=", "?", ":-", ":+", ":=", ":?"})
 
 
@@ -57,6 +59,7 @@ class _Parser:
     def __init__(self, text: str) -> None:
         self.text = text
         self.pos = 0
+        self.depth = 0
 
     def peek(self, ahead: int = 0) -> str:
         index = self.pos + ahead
@@ -66,6 +69,13 @@ class _Parser:
         nodes: list[_Node] = []
         text: list[str] = []
         while self.pos < len(self.text):
+            dollar = self.text.find("$", self.pos)
+            if dollar < 0:
+                text.append(self.text[self.pos:])
+                break
+            if dollar > self.pos:  # plain text up to the next '$' in one step
+                text.append(self.text[self.pos:dollar])
+                self.pos = dollar
             char = self.text[self.pos]
             if char == "$" and self.peek(1) == "{":
                 if text:
@@ -87,6 +97,15 @@ class _Parser:
         return SubstitutionError(f"variable substitution failed: {why}")
 
     def func(self) -> _Func:
+        self.depth += 1
+        if self.depth > MAX_NESTING:
+            raise self.fail(f"expressions nested more than {MAX_NESTING} deep")
+        try:
+            return self._func()
+        finally:
+            self.depth -= 1
+
+    def _func(self) -> _Func:
         if self.peek() == "#":
             self.pos += 1
             name = self.ident()

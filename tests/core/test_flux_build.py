@@ -66,7 +66,7 @@ def test_envsubst_expressions(text: str, expected: str) -> None:
     assert substitute(text, {"a": "x", "empty": "", "path": "hello/world"}) == expected
 
 
-@pytest.mark.parametrize("text", ["${a.b}", "${ a}", "${a-b}", "${a", "${}"])
+@pytest.mark.parametrize("text", ["${a.b}", "${ a}", "${a-b}", "${a", "${}", "${a:=" * 5000 + "x" + "}" * 5000])
 def test_envsubst_malformed_expressions_fail(text: str) -> None:
     """What the fork's parser refuses fails the build (Flux fails the Kustomization)."""
     with pytest.raises(SubstitutionError):
