@@ -199,7 +199,8 @@ async def _render_flux(
             await asyncio.to_thread(remove_flux_tree, mirror)
     where = f"kustomize build {relative.as_posix()}"
     text = output.stdout.decode("utf-8", "replace")
-    result = substitute_output(text, flux, values, strict=flux.strict) if flux.substitutes else None
+    result = (await asyncio.to_thread(substitute_output, text, flux, values, strict=flux.strict)
+              if flux.substitutes else None)  # pure Python over the whole output: off the event loop
     if result is None or not result.substituted:
         docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
         set_common_metadata([d.obj for d in docs], flux)
