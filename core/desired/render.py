@@ -510,7 +510,8 @@ class Renderer:
             ref: where to start (default: the fetched head).
             scan_limit: most candidate commits rendered.
             helm: the app's Helm options (part of the cache key).
-            flux: the app's Flux build options (``substituteFrom`` sources count as empty here).
+            flux: the app's Flux build options (``substituteFrom`` sources count as empty here; commits
+                touching its components are candidates too).
 
         Raises:
             GitError: the start revision cannot be resolved or materialized.
@@ -524,5 +525,6 @@ class Renderer:
                 return None
 
         walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote,
-                           also=value_file_paths(path, helm.value_files if helm else ()))
+                           also=(*value_file_paths(path, helm.value_files if helm else ()),
+                                 *value_file_paths(path, flux.components if flux else ())))
         return await walk.run(start, limit=limit, scan_limit=scan_limit)

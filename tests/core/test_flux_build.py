@@ -270,6 +270,20 @@ async def test_render_cache_keys_on_the_values_digest(tmp_path: Path) -> None:
     assert renderer.builds == 2 and second.objects[0]["data"] == {"v": "two"}
 
 
+async def test_history_follows_a_component_outside_the_path(tmp_path: Path) -> None:
+    """A commit changing only a Flux component (outside the app's path) is a revision that changed the app."""
+    work, repo = app_repo(tmp_path)
+    component = "apiVersion: kustomize.config.k8s.io/v1alpha1\nkind: Component\nresources: [c.yaml]\n"
+    work.commit({"app/kustomization.yaml": "resources: [a.yaml]\n", "app/a.yaml": _cm("a"),
+                 "comp/kustomization.yaml": component, "comp/c.yaml": _cm("c")}, "app with component")
+    work.commit({"comp/c.yaml": _cm("c", "v: '2'")}, "component: v2")
+    work.commit({"elsewhere/x.yaml": _cm("x")}, "unrelated")
+    await repo.fetch()
+    flux = FluxOptions(components=("../comp",))
+    revisions = await Renderer().history(repo, "app", flux=flux)
+    assert [r.subject for r in revisions] == ["component: v2", "app with component"]
+
+
 async def test_import_reads_the_build_fields(tmp_path: Path) -> None:
     """The importer turns a Kustomization's build-time fields and dependsOn into the app spec."""
     root = tree(tmp_path, {"clusters/dev/app.yaml": """\
