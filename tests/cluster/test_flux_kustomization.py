@@ -119,7 +119,8 @@ def test_flux_kustomization_with_patches_and_substitution_from_the_cluster(
 ) -> None:
     """The app imported from the Kustomization syncs what kustomize-controller would apply: suffixed names in
     the target namespace, both patches, variables from inline values, a ConfigMap and a Secret of the cluster;
-    the opted-out object and the ``$${…}`` escape stay literal; the Secret's value is in no output."""
+    the opted-out object and the ``$${…}`` escape stay literal; the Secret's value is in no output and in no
+    file fleetdeck wrote (journal, cache, state)."""
     token = f"tok-{secrets.token_hex(12)}"
     repo = _flux_repo(tmp_path, cluster, namespace)
     fleet = _fleet(tmp_path, repo, cluster)
@@ -157,3 +158,6 @@ def test_flux_kustomization_with_patches_and_substitution_from_the_cluster(
     assert after.returncode == 0, after.stdout + after.stderr
     for result in (missing, refused, before, synced, status, after):
         assert token not in result.stdout + result.stderr
+    on_disk = [f for where in ("journal.jsonl", "xdg", "state") for f in [tmp_path / where, *(tmp_path / where).rglob("*")]
+               if f.is_file() and token.encode() in f.read_bytes()]
+    assert on_disk == []  # neither the journal nor the cache or state directories hold the Secret's value
