@@ -488,6 +488,9 @@ class AppStatus:
     revision_stale: bool = False
     """The config repo cannot be fetched now: ``revision`` is the last one fetched (a ``RevisionStale``
     condition says why); show it marked as such, never as ``-``."""
+    depends_on: tuple[str, ...] = ()
+    """Apps this one comes after (Flux ``dependsOn``, the fleet file's ``dependsOn``): an ordering shown to
+    the operator; syncs are not blocked on it."""
     non_descendant: str = ""
     """Set when the desired revision (the branch head, not a pin) does not descend from ``synced_revision``
     (a force-push, or the synced revision no longer exists in the repo): the message names both revisions.

@@ -134,6 +134,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "stale": app.stale,
         "revision_stale": app.revision_stale,
         "non_descendant": app.non_descendant,
+        "depends_on": list(app.depends_on),
         "approximate": app.approximate,
         "conditions": [condition_record(c) for c in app.conditions],
     }

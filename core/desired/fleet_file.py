@@ -210,7 +210,8 @@ class _Builder:
             clusters=clusters,
             apps=apps,
             read_only=bool(values.get("readOnly", False)),
-            imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux"))),
+            imports=ImportSpec(argocd=bool(imports.get("argocd")), flux=bool(imports.get("flux")),
+                               flux_strict_substitutions=bool(imports.get("fluxStrictSubstitutions"))),
             health=self.health(values.get("health") or {}, clusters),
         )
 
@@ -270,6 +271,7 @@ class _Builder:
             suspended=bool(values.get("suspended", False)),
             origin=f"{self.file.name}:{self.lines.get(where, 0)}",
             helm=helm_options(values["helm"]) if "helm" in values else None,
+            depends_on=tuple(str(name) for name in values.get("dependsOn", ())),
         )
         self.check_app_clusters(where, app, clusters)
         return app

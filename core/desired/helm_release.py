@@ -176,6 +176,7 @@ def _release_app(name: str, parent: AppSpec, obj: Mapping[str, Any], namespace: 
         revision=parent.revision, suspended=parent.suspended or bool(spec.get("suspend")),
         origin=f"HelmRelease {namespace}/{hr_name} in Flux Kustomization {parent.name} ({parent.origin})",
         release=HelmReleaseRef(namespace, hr_name, parent.name, parent.namespace, siblings),
+        flux=parent.flux,
     )
 
 

@@ -7,12 +7,17 @@ Role: read Argo CD ``Application`` (argoproj.io/v1alpha1) and Flux ``Kustomizati
 Argo CD: ``spec.source.path``, ``helm`` (see ``argo_helm``), ``targetRevision``, ``destination`` (cluster by name, or by the API server
 URL found in the cluster's kubeconfig; the in-cluster URL means every cluster), ``syncPolicy.automated``
 and ``ignoreDifferences``. Flux: ``spec.path`` (through an ``ArtifactGenerator``'s copy rules for
-``ExternalArtifact`` sources), ``prune``, ``suspend``, ``targetNamespace``; the cluster is the one whose
-``clusters/<name>/`` directory holds the object, or every cluster when it lies elsewhere.
+``ExternalArtifact`` sources), ``prune``, ``suspend``; the cluster is the one whose ``clusters/<name>/``
+directory holds the object, or every cluster when it lies elsewhere. The build-time fields
+(``targetNamespace``, ``namePrefix``, ``nameSuffix``, ``patches``, ``components``,
+``ignoreMissingComponents``, ``images``, ``postBuild.substitute`` and ``substituteFrom``, ``commonMetadata``) become the app's
+``FluxOptions``: the render builds the path as kustomize-controller does (``core.desired.flux``, with
+``substituteFrom`` values read from each destination cluster). ``dependsOn`` becomes ``AppSpec.depends_on``:
+shown, not enforced. Not imported: ``healthChecks``, ``wait``, ``timeout``, ``force``, ``decryption`` (SOPS),
+``kubeConfig``, ``serviceAccountName`` (see docs/flux.md).
 
 Constraint: reads files of a tree that is already materialized; never runs Git or kustomize. Files that
 cannot be read are skipped with a log line: an unrelated broken manifest must not hide every other app.
-Flux post-build features (``patches``, ``postBuild.substitute``, ``components``) are not applied.
 """
 
 from __future__ import annotations
@@ -34,9 +39,13 @@ from core.desired.spec import (
     AppSource,
     AppSpec,
     ClusterSpec,
+    FluxImage,
+    FluxOptions,
+    FluxPatch,
     HelmOptions,
     HelmParameter,
     IgnoreSpec,
+    SubstituteRef,
     SyncPolicy,
     normalize_repo_path,
 )
@@ -81,6 +90,7 @@ def discover_imported_apps(
     *,
     argocd: bool = True,
     flux: bool = True,
+    flux_strict: bool = False,
 ) -> tuple[AppSpec, ...]:
     """Apps defined by Argo CD ``Application`` and Flux ``Kustomization`` objects in a repo tree.
 
@@ -89,6 +99,7 @@ def discover_imported_apps(
         clusters: the fleet's clusters, to match destinations against.
         argocd: import Argo CD Applications.
         flux: import Flux Kustomizations.
+        flux_strict: their post-build substitution refuses unset variables without a default.
 
     Returns:
         One app per definition name, sorted by name. Same-named definitions for several clusters merge
@@ -103,7 +114,7 @@ def discover_imported_apps(
         entries.extend(e for f in found if _is_argo_app(f.obj) for e in _argo_app(f, names, servers))
     if flux:
         artifacts = _artifact_maps(f for f in found if _is_artifact_generator(f.obj))
-        entries.extend(e for f in found if _is_flux_kustomization(f.obj) for e in _flux_app(f, names, artifacts))
+        entries.extend(e for f in found if _is_flux_kustomization(f.obj) for e in _flux_app(f, names, artifacts, flux_strict))
     return tuple(sorted(_merge_same_names(entries), key=lambda a: a.name))
 
 
@@ -348,7 +359,7 @@ def _flux_path(found: _Found, path: str, artifacts: _ArtifactMaps) -> str | None
     return None
 
 
-def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps) -> list[AppSpec]:
+def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps, strict: bool = False) -> list[AppSpec]:
     spec = _mapping(found.obj.get("spec"))
     path = _flux_path(found, str(spec.get("path") or "./"), artifacts)
     if path is None or not _name(found.obj):
@@ -363,8 +374,52 @@ def _flux_app(found: _Found, names: set[str], artifacts: _ArtifactMaps) -> list[
     app = _app(found, path, AppSource.FLUX, (cluster_dir,) if cluster_dir else (),
                namespace=str(spec.get("targetNamespace") or ""),
                sync=SyncPolicy(automated=True, prune=prune, self_heal=True),
-               suspended=bool(spec.get("suspend")))
+               suspended=bool(spec.get("suspend")),
+               flux=flux_options(found.obj, strict=strict), depends_on=_flux_depends_on(found.obj))
     return [app] if app else []
+
+
+def flux_options(obj: Mapping[str, Any], *, strict: bool = False) -> FluxOptions:
+    """The build-time fields of a Flux Kustomization (see ``core.desired.flux`` and docs/flux.md)."""
+    spec = _mapping(obj.get("spec"))
+    post = _mapping(spec.get("postBuild"))
+    patches = tuple(FluxPatch(str(p["patch"]), json.dumps(p["target"], sort_keys=True) if isinstance(
+        p.get("target"), dict) and p["target"] else "") for p in spec.get("patches") or ()
+        if isinstance(p, dict) and isinstance(p.get("patch"), str))
+    images = tuple(FluxImage(str(i["name"]), str(i.get("newName") or ""), str(i.get("newTag") or ""),
+                             str(i.get("digest") or "")) for i in spec.get("images") or ()
+                   if isinstance(i, dict) and i.get("name"))
+    refs = tuple(SubstituteRef(str(r.get("kind")), str(r.get("name")), bool(r.get("optional")))
+                 for r in post.get("substituteFrom") or ()
+                 if isinstance(r, dict) and r.get("kind") in ("ConfigMap", "Secret") and r.get("name"))
+    inline = _mapping(post.get("substitute"))
+    return FluxOptions(
+        namespace=str(_mapping(obj.get("metadata")).get("namespace") or "flux-system"),
+        target_namespace=str(spec.get("targetNamespace") or ""),
+        name_prefix=str(spec.get("namePrefix") or ""), name_suffix=str(spec.get("nameSuffix") or ""),
+        patches=patches, components=tuple(str(c) for c in spec.get("components") or () if isinstance(c, str)),
+        ignore_missing_components=bool(spec.get("ignoreMissingComponents")), images=images,
+        substitute=tuple(sorted((str(k), "" if v is None else str(v)) for k, v in inline.items())),
+        substitute_from=refs,
+        common_labels=_string_pairs(_mapping(spec.get("commonMetadata")).get("labels")),
+        common_annotations=_string_pairs(_mapping(spec.get("commonMetadata")).get("annotations")),
+        strict=strict,
+    )
+
+
+def _string_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    return tuple(sorted((str(k), "" if v is None else str(v)) for k, v in _mapping(value).items()))
+
+
+def _flux_depends_on(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """``spec.dependsOn`` names (a namespace other than the object's is kept as ``namespace/name``)."""
+    own = _mapping(obj.get("metadata")).get("namespace")
+    names: list[str] = []
+    for entry in _mapping(obj.get("spec")).get("dependsOn") or ():
+        if isinstance(entry, dict) and entry.get("name"):
+            namespace = entry.get("namespace")
+            names.append(f"{namespace}/{entry['name']}" if namespace and namespace != own else str(entry["name"]))
+    return tuple(names)
 
 
 # ---------------------------------------------------------------------------------------------- merging

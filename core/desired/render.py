@@ -27,10 +27,19 @@ import orjson
 
 from core.desired.chart_source import ChartRequest, ChartSourceError, fetch
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
+from core.desired.flux import (
+    NO_VALUES,
+    SubstitutionValues,
+    make_flux_tree,
+    remove_flux_tree,
+    set_common_metadata,
+    substitute_output,
+)
 from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
 from core.desired.helm_release import NotInOutput, plan_release, with_namespace
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
+    BuildOutput,
     RenderTimeout,
     build,
     kustomization_file,
@@ -40,7 +49,7 @@ from core.desired.kustomize import (
 )
 from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.repo import ConfigRepo
-from core.desired.spec import HelmOptions, HelmReleaseRef, normalize_repo_path
+from core.desired.spec import FluxOptions, HelmOptions, HelmReleaseRef, normalize_repo_path
 from core.desired.yamlload import Budget, load_documents
 from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
@@ -71,6 +80,8 @@ class _Options:
     helm: HelmOptions = field(default_factory=HelmOptions)
     """How a chart directory renders (release name already filled)."""
     helm_binary: str | None = None
+    flux: FluxOptions | None = None
+    """Set for a Flux Kustomization: the path builds as kustomize-controller builds it (``flux.py``)."""
 
 
 async def render(
@@ -84,6 +95,8 @@ async def render(
     allow_remote_bases: bool = False,
     helm: HelmOptions | None = None,
     helm_bin: str | None = None,
+    flux: FluxOptions | None = None,
+    substitutions: SubstitutionValues = NO_VALUES,
 ) -> RenderResult:
     """Render the directory ``path`` of ``tree_dir``.
 
@@ -98,6 +111,8 @@ async def render(
         allow_remote_bases: let kustomize fetch remote resources (off: they fail closed).
         helm: how a chart directory renders (default: release ``release``, the chart's own values).
         helm_bin: the helm binary (default: ``$FLEETDECK_HELM``, else ``helm`` on PATH).
+        flux: a Flux Kustomization's build options (generated kustomization, post-build substitution).
+        substitutions: the ``substituteFrom`` values read from the destination cluster.
 
     Raises:
         RenderError: the path is missing, a symlink leaves the tree, helm is missing, the build failed or timed out
@@ -105,14 +120,18 @@ async def render(
         ManifestError: a document is invalid (``ManifestErrors`` lists each with file and line).
     """
     options = _Options(namespace, timeout, max_bytes, kustomize_command(kustomize), allow_remote_bases,
-                       helm=(helm or HelmOptions()).for_release("release"), helm_binary=helm_binary(helm_bin))
-    return await _render(Path(tree_dir), path, options)
+                       helm=(helm or HelmOptions()).for_release("release"), helm_binary=helm_binary(helm_bin),
+                       flux=flux)
+    return await _render(Path(tree_dir), path, options, substitutions)
 
 
-async def _render(tree: Path, path: str, options: _Options) -> RenderResult:
+async def _render(tree: Path, path: str, options: _Options,
+                  substitutions: SubstitutionValues = NO_VALUES) -> RenderResult:
     root = tree.resolve()
     relative, app_dir = _app_dir(root, path)
-    if kustomization_file(app_dir):  # a kustomization beside a Chart.yaml wins, as in Argo CD's discovery
+    if options.flux is not None:
+        docs, warnings = await _render_flux(root, app_dir, options, options.flux, substitutions)
+    elif kustomization_file(app_dir):  # a kustomization beside a Chart.yaml wins, as in Argo CD's discovery
         docs, warnings = await _render_kustomization(root, app_dir, options)
     elif is_chart(app_dir):
         docs, warnings = await _render_chart(root, app_dir, options)
@@ -142,15 +161,70 @@ def _app_dir(root: Path, path: str) -> tuple[str, Path]:
 async def _render_kustomization(
     root: Path, app_dir: Path, options: _Options
 ) -> tuple[tuple[LoadedDoc, ...], list[str]]:
-    bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
-    await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
-    await asyncio.to_thread(screen_inputs, root, [app_dir, *bases], budget=Budget(max_bytes=options.max_bytes))
-    output = await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
-                         command=options.command, allow_remote=options.allow_remote,
-                         memory_limit=options.memory_limit)
+    output = await _build_kustomization(root, app_dir, options)
     where = f"kustomize build {app_dir.relative_to(root).as_posix()}"
     docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
     return docs, output.stderr.splitlines()
+
+
+async def _build_kustomization(root: Path, app_dir: Path, options: _Options) -> BuildOutput:
+    """Every budget of a kustomize build: remote references, symlinks, input screening, then the build
+    (timeout, memory limit, output cap)."""
+    bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
+    await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
+    await asyncio.to_thread(screen_inputs, root, [app_dir, *bases], budget=Budget(max_bytes=options.max_bytes))
+    return await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
+                       command=options.command, allow_remote=options.allow_remote,
+                       memory_limit=options.memory_limit)
+
+
+async def _render_flux(
+    root: Path, app_dir: Path, options: _Options, flux: FluxOptions, values: SubstitutionValues
+) -> tuple[tuple[LoadedDoc, ...], list[str]]:
+    """Build as kustomize-controller does: the path as is when it is a kustomization and the object sets no
+    generator field, else a private copy with the kustomization Flux would write; then substitution."""
+    relative = app_dir.relative_to(root)
+    if kustomization_file(app_dir) is not None and not flux.generates:
+        output = await _build_kustomization(root, app_dir, options)
+    else:
+        await asyncio.to_thread(check_symlinks, root, [app_dir])
+        mirror = await asyncio.to_thread(make_flux_tree, root, app_dir, flux, allow_remote=options.allow_remote)
+        try:
+            output = await _build_kustomization(mirror, mirror / relative, options)
+        except RenderTimeout:
+            raise
+        except RenderError as exc:
+            raise RenderError(exc.message, hint=f"{exc.hint + '; ' if exc.hint else ''}fleetdeck built the "
+                              "kustomization kustomize-controller generates from the Flux Kustomization's spec "
+                              "(docs/flux.md)") from None
+        finally:
+            await asyncio.to_thread(remove_flux_tree, mirror)
+    where = f"kustomize build {relative.as_posix()}"
+    text = output.stdout.decode("utf-8", "replace")
+    result = (await asyncio.to_thread(substitute_output, text, flux, values, strict=flux.strict)
+              if flux.substitutes else None)  # pure Python over the whole output: off the event loop
+    if result is None or not result.substituted:
+        docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
+        set_common_metadata([d.obj for d in docs], flux)
+        return docs, [*output.stderr.splitlines(), *(result.warnings if result else ())]
+    if len(result.text.encode()) > options.max_bytes:
+        raise RenderError(f"{where} is over the {options.max_bytes}-byte limit after post-build substitution",
+                          hint="split the app, or raise max_manifest_bytes")
+    try:
+        docs = await asyncio.to_thread(load_documents, result.text, f"{where} (after post-build substitution)",
+                                       budget=Budget(max_bytes=options.max_bytes))
+    except ManifestError as exc:
+        if values.secret_names:  # a parser's message may quote the line, and the line may hold a Secret's value
+            lines = sorted({e.line for e in flatten_errors([exc]) if e.line})
+            at = f" at line {', '.join(map(str, lines))} of the build output" if lines else ""
+            raise RenderError(f"{where}: the YAML after post-build substitution is invalid{at} (details withheld: "
+                              "variables from a Secret were substituted)",
+                              hint="check the substituted fields; quote them in Git if a value needs it") from None
+        raise
+    if values.secret_names:  # YAML 1.1 notes quote scalars, which may be a Secret's value
+        docs = tuple(dataclasses.replace(d, warnings=()) for d in docs)
+    set_common_metadata([d.obj for d in docs], flux)
+    return docs, [*output.stderr.splitlines(), *result.warnings]
 
 
 async def _render_chart(
@@ -375,22 +449,30 @@ class Renderer:
         """Drop every cached render (a hard refresh)."""
         self._cache.clear()
 
-    def _options(self, namespace: str, helm: HelmOptions | None) -> _Options:
+    def _options(self, namespace: str, helm: HelmOptions | None, flux: FluxOptions | None = None) -> _Options:
         command = kustomize_command(self._kustomize)
         return _Options(namespace, self._settings.render_timeout, self._settings.max_manifest_bytes, command,
                         self._allow_remote, self._settings.render_memory_limit,
-                        helm=helm or HelmOptions().for_release("release"), helm_binary=helm_binary(self._helm))
+                        helm=helm or HelmOptions().for_release("release"), helm_binary=helm_binary(self._helm),
+                        flux=flux)
 
     async def render_app(self, repo: ConfigRepo, sha: str, *, path: str, namespace: str = "",
                          helm: HelmOptions | None = None,
                          capabilities: Callable[[], Awaitable[Capabilities]] | None = None,
-                         release: HelmReleaseRef | None = None) -> RenderResult:
+                         release: HelmReleaseRef | None = None,
+                         flux: FluxOptions | None = None,
+                         substitutions: Callable[[], Awaitable[SubstitutionValues]] | None = None) -> RenderResult:
         """Materialize ``sha`` and render the app's ``path``, from the cache when already done.
 
         ``helm`` (``AppSpec.helm_options()``) says how a chart directory renders; it is part of the key.
         ``capabilities`` (the destination cluster's version and API versions) is asked only when ``path``
         is a chart, and fills the kube version and API versions the app's options leave unset.
-        ``release`` (``AppSpec.release``): render that Flux HelmRelease of the output of ``path`` instead.
+        ``release`` (``AppSpec.release``): render that Flux HelmRelease of the output of ``path`` instead
+        (the output rendered with ``flux`` and ``substitutions``, the parent Kustomization's).
+        ``flux`` (``AppSpec.flux``) renders the path as kustomize-controller builds it; it is part of the key.
+        ``substitutions`` reads the ``substituteFrom`` values from the destination cluster (asked only when
+        the app has sources, at every call): the key holds their digest, never the values. Without it (the
+        history walk) the sources count as empty.
 
         Raises:
             GitError: the commit cannot be materialized.
@@ -398,17 +480,20 @@ class Renderer:
             ManifestError: see ``render``.
         """
         if release is not None:
-            return await self._render_release(repo, sha, path, namespace, release, capabilities)
+            return await self._render_release(repo, sha, path, namespace, release, capabilities, flux, substitutions)
         if capabilities is not None and await self._is_chart(repo, sha, path):
             helm = with_capabilities(helm or HelmOptions().for_release("release"), await capabilities())
-        options = self._options(namespace, helm)
-        key = (repo.key, sha, normalize_repo_path(path), options)
+        values = NO_VALUES
+        if flux is not None and flux.substitute_from and substitutions is not None:
+            values = await substitutions()  # a missing source raises here: not cached, asked again next time
+        options = self._options(namespace, helm, flux)
+        key = (repo.key, sha, normalize_repo_path(path), options, values.digest)
         lock = self._inflight.setdefault(key, asyncio.Lock())
         try:
             async with lock:
                 cached = self._cache.get(key)
                 if cached is None:
-                    cached = await self._build(repo, sha, path, options)
+                    cached = await self._build(repo, sha, path, options, values)
                     self._cache.put(key, cached)
         finally:
             self._inflight.pop(key, None)
@@ -417,10 +502,16 @@ class Renderer:
         return cached.result()
 
     async def _render_release(self, repo: ConfigRepo, sha: str, path: str, namespace: str, release: HelmReleaseRef,
-                              capabilities: Callable[[], Awaitable[Capabilities]] | None) -> RenderResult:
+                              capabilities: Callable[[], Awaitable[Capabilities]] | None,
+                              flux: FluxOptions | None = None,
+                              substitutions: Callable[[], Awaitable[SubstitutionValues]] | None = None,
+                              ) -> RenderResult:
         caps = await capabilities() if capabilities is not None else None
-        options = self._options(namespace, None)
-        key = (repo.key, sha, normalize_repo_path(path), options, release, caps)
+        values = NO_VALUES
+        if flux is not None and flux.substitute_from and substitutions is not None:
+            values = await substitutions()
+        options = self._options(namespace, None, flux)
+        key = (repo.key, sha, normalize_repo_path(path), options, release, caps, values.digest)
         lock = self._inflight.setdefault(key, asyncio.Lock())
         try:
             async with lock:
@@ -429,7 +520,8 @@ class Renderer:
                     # The Kustomization's render (cached, shared with its own app) happens outside the build
                     # slots: a release holding a slot while waiting for its parent could starve them.
                     parent = await self.render_app(repo, sha, path=path, namespace=release.parent_namespace,
-                                                   helm=HelmOptions().for_release(release.parent))
+                                                   helm=HelmOptions().for_release(release.parent), flux=flux,
+                                                   substitutions=substitutions)
                     extra = await self._siblings(repo, sha, path, release, parent.objects)
                     tree = await repo.materialize(sha)
                     async with self._slots:
@@ -487,13 +579,13 @@ class Renderer:
         return known
 
     async def _build(
-        self, repo: ConfigRepo, sha: str, path: str, options: _Options
+        self, repo: ConfigRepo, sha: str, path: str, options: _Options, values: SubstitutionValues = NO_VALUES
     ) -> _Entry | PermanentRenderFailure:
         tree = await repo.materialize(sha)
         async with self._slots:
             self.builds += 1
             try:
-                result = await _render(tree, path, options)
+                result = await _render(tree, path, options, values)
             except RenderTimeout:
                 raise
             except (RenderError, ManifestError) as exc:
@@ -510,6 +602,7 @@ class Renderer:
         ref: str | None = None,
         scan_limit: int = 200,
         helm: HelmOptions | None = None,
+        flux: FluxOptions | None = None,
     ) -> tuple[Revision, ...]:
         """Revisions that changed the app's rendered output, newest first.
 
@@ -526,6 +619,8 @@ class Renderer:
             ref: where to start (default: the fetched head).
             scan_limit: most candidate commits rendered.
             helm: the app's Helm options (part of the cache key).
+            flux: the app's Flux build options (``substituteFrom`` sources count as empty here; commits
+                touching its components are candidates too).
 
         Raises:
             GitError: the start revision cannot be resolved or materialized.
@@ -533,10 +628,12 @@ class Renderer:
         start = ref or (repo.head.sha if repo.head else None) or (await repo.resolve(repo.spec.branch)).sha
         async def digest(sha: str) -> str | None:
             try:
-                return (await self.render_app(repo, sha, path=path, namespace=namespace, helm=helm)).digest
+                return (await self.render_app(repo, sha, path=path, namespace=namespace, helm=helm,
+                                              flux=flux)).digest
             except (RenderError, ManifestError, GitError):
                 return None
 
         walk = HistoryWalk(repo, path, digest=digest, allow_remote=self._allow_remote,
-                           also=value_file_paths(path, helm.value_files if helm else ()))
+                           also=(*value_file_paths(path, helm.value_files if helm else ()),
+                                 *value_file_paths(path, flux.components if flux else ())))
         return await walk.run(start, limit=limit, scan_limit=scan_limit)

@@ -527,8 +527,8 @@ def _tar_filter(member: tarfile.TarInfo, dest: str) -> tarfile.TarInfo | None:
 def _prune_trees(trees: Path, keep: set[str], max_trees: int) -> int:
     if not trees.is_dir():
         return 0
-    for leftover in trees.glob("*.tmp-*"):
-        if time.time() - leftover.stat().st_mtime > 3600:
+    for leftover in [*trees.glob("*.tmp-*"), *trees.glob(".flux-build-*")]:  # a crash's leftovers (a Flux build's
+        if time.time() - leftover.stat().st_mtime > 3600:  # private tree lives seconds: see core.desired.flux)
             shutil.rmtree(leftover, ignore_errors=True)
     candidates = sorted((p for p in trees.iterdir() if _SHA.match(p.name)), key=lambda p: p.stat().st_mtime,
                         reverse=True)

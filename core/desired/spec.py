@@ -66,6 +66,9 @@ class ImportSpec:
 
     argocd: bool = False
     flux: bool = False
+    flux_strict_substitutions: bool = False
+    """Flux post-build substitution refuses a variable without a value or default (kustomize-controller's
+    ``StrictPostBuildSubstitutions`` feature gate, off by default there and here)."""
 
     @property
     def any(self) -> bool:
@@ -170,6 +173,73 @@ class HelmReleaseRef:
 
 
 @dataclass(frozen=True, slots=True)
+class FluxPatch:
+    """One entry of a Flux Kustomization's ``spec.patches``: a strategic-merge or JSON6902 patch."""
+
+    patch: str
+    target: str = ""
+    """The ``target`` selector as canonical JSON (``{"kind": "ClusterIssuer", "name": …}``); empty: none."""
+
+
+@dataclass(frozen=True, slots=True)
+class FluxImage:
+    """One entry of a Flux Kustomization's ``spec.images`` (kustomize's ``images`` transformer)."""
+
+    name: str
+    new_name: str = ""
+    new_tag: str = ""
+    digest: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class SubstituteRef:
+    """One entry of ``spec.postBuild.substituteFrom``: a ConfigMap or Secret of the destination cluster."""
+
+    kind: str
+    """``ConfigMap`` or ``Secret``."""
+    name: str
+    optional: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class FluxOptions:
+    """The build-time features of a Flux ``Kustomization`` (kustomize-controller's generator and post-build
+    substitution), as values: they key the render cache. See docs/flux.md."""
+
+    namespace: str = "flux-system"
+    """The Kustomization object's own namespace: where ``substituteFrom`` sources are read."""
+    target_namespace: str = ""
+    name_prefix: str = ""
+    name_suffix: str = ""
+    patches: tuple[FluxPatch, ...] = ()
+    components: tuple[str, ...] = ()
+    """Paths relative to the app's path."""
+    ignore_missing_components: bool = False
+    images: tuple[FluxImage, ...] = ()
+    substitute: tuple[tuple[str, str], ...] = ()
+    """``postBuild.substitute`` as sorted (name, value) pairs (values from Git, never secret)."""
+    substitute_from: tuple[SubstituteRef, ...] = ()
+    """``postBuild.substituteFrom`` in order (later sources override earlier ones; ``substitute`` wins)."""
+    common_labels: tuple[tuple[str, str], ...] = ()
+    """``commonMetadata.labels``, set on every object after the build (overriding the same keys)."""
+    common_annotations: tuple[tuple[str, str], ...] = ()
+    """``commonMetadata.annotations``, likewise."""
+    strict: bool = False
+    """Substitution refuses an unset variable without a default (``import.fluxStrictSubstitutions``)."""
+
+    @property
+    def generates(self) -> bool:
+        """Whether the kustomization of the path is rewritten before the build (any generator field set)."""
+        return bool(self.target_namespace or self.name_prefix or self.name_suffix or self.patches
+                    or self.components or self.images)
+
+    @property
+    def substitutes(self) -> bool:
+        """Whether post-build substitution may run (some variables are declared)."""
+        return bool(self.substitute or self.substitute_from)
+
+
+@dataclass(frozen=True, slots=True)
 class AppSpec:
     """An app: a directory of the repo deployed to some clusters."""
 
@@ -192,6 +262,11 @@ class AppSpec:
     """Helm options given for the app (used when its path is a chart directory)."""
     release: HelmReleaseRef | None = None
     """Set for a Flux HelmRelease app: ``path`` is its Kustomization's, the desired state is the chart."""
+    flux: FluxOptions | None = None
+    """Set for an app imported from a Flux ``Kustomization``: its path renders as kustomize-controller
+    builds it (generated kustomization, patches, components, post-build substitution)."""
+    depends_on: tuple[str, ...] = ()
+    """Names of apps this one comes after (Flux ``spec.dependsOn``); shown, not enforced by syncs."""
 
     def helm_options(self) -> HelmOptions:
         """The Helm options of a render of this app: as given, the release named after the app by default."""

@@ -17,8 +17,9 @@ from collections import defaultdict
 from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
+from core.desired.flux import SubstitutionValues, load_substitutions
 from core.desired.helm import Capabilities
-from core.desired.spec import ClusterSpec
+from core.desired.spec import ClusterSpec, SubstituteRef
 from core.engine.evaluate import Context, Predicted
 from core.engine.lineage import LineageChecks, describe
 from core.engine.targets import Desired, Target, digest
@@ -256,6 +257,20 @@ class ClusterRuntime:
         served = tuple(sorted({v for r in self.watcher.resources.values()
                                for v in (r.api_version, f"{r.api_version}/{r.kind}")}))
         return Capabilities(self._server_version(), served)
+
+    async def substitution_values(self, namespace: str, refs: Sequence[SubstituteRef]) -> SubstitutionValues:
+        """A Flux Kustomization's ``postBuild.substituteFrom`` values, read from this cluster now (GET each
+        ConfigMap or Secret in the Kustomization's namespace), as kustomize-controller reads them.
+
+        Raises:
+            RenderError: a non-optional source is missing or cannot be read (names it, never its data).
+        """
+        async def get(kind: str, name: str, ns: str) -> Mapping[str, Any] | None:
+            plural = "secrets" if kind == "Secret" else "configmaps"
+            resource = APIResource("", "v1", kind, plural, True, frozenset({"get"}))
+            return await self.api.get(resource, name, ns)
+
+        return await load_substitutions(refs, namespace, get)
 
     def _server_version(self) -> str:
         version = getattr(self.raw, "server_version", "")

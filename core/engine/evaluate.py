@@ -161,7 +161,7 @@ def evaluate(
         history=context.history, synced_revision=context.synced_revision, behind=context.behind,
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
-        revision_stale=revision_stale, non_descendant=context.non_descendant,
+        revision_stale=revision_stale, non_descendant=context.non_descendant, depends_on=target.app.depends_on,
     )
 
 

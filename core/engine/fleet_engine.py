@@ -226,7 +226,8 @@ class FleetEngine:
         try:
             tree = await self.repo.materialize(head.sha)
             imported = await asyncio.to_thread(discover_imported_apps, tree, self.fleet.clusters,
-                                               argocd=imports.argocd, flux=imports.flux)
+                                               argocd=imports.argocd, flux=imports.flux,
+                                               flux_strict=imports.flux_strict_substitutions)
             if imports.flux:
                 imported = (*imported, *await self._helm_releases(head, imported))
         except FleetdeckError as exc:
@@ -241,7 +242,7 @@ class FleetEngine:
         renders are the ones the Kustomization apps use: same cache keys)."""
         async def objects(app: AppSpec, path: str) -> tuple[dict[str, Any], ...]:
             result = await self.renderer.render_app(self.repo, head.sha, path=path, namespace=app.namespace,
-                                                    helm=app.helm_options())
+                                                    helm=app.helm_options(), flux=app.flux)
             return result.objects
 
         return await discover_releases(apps, self.fleet.clusters, objects)
@@ -366,9 +367,13 @@ class FleetEngine:
         runtime = self.clusters[target.cluster.name]
         try:
             revision = await self.repo.resolve(sha)
-            result = await self.renderer.render_app(self.repo, revision.sha, path=target.path,
-                                                    namespace=target.app.namespace, helm=target.app.helm_options(),
-                                                    capabilities=runtime.capabilities, release=target.app.release)
+            flux = target.app.flux
+            result = await self.renderer.render_app(
+                self.repo, revision.sha, path=target.path, namespace=target.app.namespace,
+                helm=target.app.helm_options(), capabilities=runtime.capabilities, release=target.app.release,
+                flux=flux,
+                substitutions=(lambda: runtime.substitution_values(flux.namespace, flux.substitute_from))
+                if flux is not None and flux.substitute_from else None)
         except FleetdeckError as exc:
             return Desired(self._head, error=str(exc))
         except OSError as exc:  # the system refused a file, pipe or process: this app cannot render now
@@ -586,7 +591,7 @@ class FleetEngine:
         """Git revisions that changed the app's rendered output on ``cluster``, newest first."""
         target = self.target(app, cluster)
         return await self.renderer.history(self.repo, target.path, namespace=target.app.namespace, limit=limit,
-                                           helm=target.app.helm_options())
+                                           helm=target.app.helm_options(), flux=target.app.flux)
 
     async def app_events(self, app: str, cluster: str) -> AppEvents:
         """The Kubernetes Events of the app's objects and their children on ``cluster`` (see

@@ -439,7 +439,7 @@ def camel(name: str) -> str:
     ("definition", "cls", "not_in_file"),
     [
         pytest.param("cluster", ClusterSpec, set(), id="cluster"),
-        pytest.param("app", AppSpec, {"source", "origin", "release"}, id="app"),
+        pytest.param("app", AppSpec, {"source", "origin", "release", "flux"}, id="app"),
         pytest.param("sync", SyncPolicy, set(), id="sync"),
         pytest.param("ignore", IgnoreSpec, set(), id="ignore"),
         pytest.param("health", HealthSpec, set(), id="health"),

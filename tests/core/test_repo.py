@@ -243,6 +243,20 @@ async def test_cleanup_keeps_recent_and_pinned_trees(work: Work, tmp_path: Path)
     assert [t.exists() for t in trees] == [True, False, True]
 
 
+async def test_cleanup_removes_a_crashed_flux_build_tree(work: Work, tmp_path: Path) -> None:
+    """A Flux build's private tree left by a crash (over an hour old) goes at cleanup; a fresh one stays."""
+    sha = work.commit({"a.yaml": "1\n"}, "c")
+    repo = mirrored(work, tmp_path)
+    await repo.fetch()
+    tree = await repo.materialize(sha)
+    old, fresh = tree.parent / ".flux-build-old", tree.parent / ".flux-build-new"
+    for leftover in (old, fresh):
+        (leftover / "app").mkdir(parents=True)
+    os.utime(old, (BASE_TIME, BASE_TIME))
+    await repo.cleanup(max_trees=4)
+    assert not old.exists() and fresh.exists() and tree.exists()
+
+
 def test_credentials_are_redacted() -> None:
     """Tokens in URLs never reach messages."""
     assert redact("fatal: https://bot:s3cret@git.example.com/r.git") == "fatal: https://***@git.example.com/r.git"

@@ -351,3 +351,15 @@ def test_health_detail_names_the_rule_escaped() -> None:
     hostile = health_detail(status(Health(HealthStatus.HEALTHY, "", HOSTILE)), glyphs=UNICODE)
     assert hostile is not None and "\x1b" not in hostile.plain and "\x07" not in hostile.plain
     assert health_detail(status(None), glyphs=ASCII) is None
+
+
+def test_app_detail_shows_depends_on_only_when_set() -> None:
+    """The source line ends with the apps an app comes after (Flux dependsOn), cleaned; nothing otherwise."""
+    import dataclasses
+
+    from tui.screens.app_screen import source_line
+
+    row = fleet_snapshot().apps[0]
+    assert "after" not in source_line(row, NOW, UNICODE).plain
+    ordered = dataclasses.replace(row, depends_on=("infra", "data/db\x1b[31m"))
+    assert source_line(ordered, NOW, UNICODE).plain.endswith("after infra, data/db")  # the escape is dropped

@@ -48,7 +48,7 @@ def status_line(app: AppStatus, glyphs: Glyphs) -> Text:
 
 
 def source_line(app: AppStatus, now: float, glyphs: Glyphs) -> Text:
-    """Namespace, path, revision, last synced revision, sync policy."""
+    """Namespace, path, revision, last synced revision, sync policy, and the apps it comes after."""
     text = Text("namespace ", end="")
     text.append_text(safe(app.namespace or "-"))
     text.append(f" {glyphs.dot} path ")
@@ -65,6 +65,9 @@ def source_line(app: AppStatus, now: float, glyphs: Glyphs) -> Text:
     text.append(f" {glyphs.dot} last synced ")
     text.append_text(safe((app.synced_revision or "never")[:8]))
     text.append(f" {glyphs.dot} automated sync {'on' if app.automated else 'off'}")
+    if app.depends_on:  # an ordering shown, not enforced
+        text.append(f" {glyphs.dot} after ")
+        text.append_text(safe(", ".join(app.depends_on), max_length=120))
     return text
 
 
