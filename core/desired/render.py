@@ -25,11 +25,12 @@ from typing import Any
 import orjson
 
 from core.desired.documents import LoadedDoc, ManifestErrors, flatten_errors
-from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
+from core.desired.helm import Capabilities, helm_binary, is_chart, require_helm, template, with_capabilities
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     RenderTimeout,
     build,
+    helm_charts,
     kustomization_file,
     kustomize_command,
     referenced_dirs,
@@ -140,14 +141,22 @@ async def _render_kustomization(
     root: Path, app_dir: Path, options: _Options
 ) -> tuple[tuple[LoadedDoc, ...], list[str]]:
     bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
-    await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
-    await asyncio.to_thread(screen_inputs, root, [app_dir, *bases], budget=Budget(max_bytes=options.max_bytes))
+    charts = await asyncio.to_thread(helm_charts, root, [app_dir, *bases])
+    reads = [*bases, *(charts.homes if charts else ())]
+    await asyncio.to_thread(check_symlinks, root, [app_dir, *reads])
+    await asyncio.to_thread(screen_inputs, root, [app_dir, *reads], budget=Budget(max_bytes=options.max_bytes))
+    helm = None
+    if charts is not None:
+        helm = require_helm(options.helm_binary, app_dir.relative_to(root).as_posix() or ".", what="helmCharts")
     output = await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
                          command=options.command, allow_remote=options.allow_remote,
-                         memory_limit=options.memory_limit)
+                         memory_limit=options.memory_limit, helm=helm, charts=charts, reads=reads)
     where = f"kustomize build {app_dir.relative_to(root).as_posix()}"
     docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
-    return docs, output.stderr.splitlines()
+    hooks = [f"{where}: {ResourceKey.of(d.obj)} is a Helm hook ({_hook(d.obj)}) of helmCharts; fleetdeck applies "
+             "it as an ordinary object (set skipTests: true to leave tests out)" for d in docs
+             if charts is not None and _hook(d.obj)]
+    return docs, [*output.stderr.splitlines(), *hooks]
 
 
 async def _render_chart(
