@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 import yaml
 
-from core.desired.kustomize import kustomize_command
+from core.desired.kustomize import RenderTimeout, kustomize_command
 from core.desired.render import render, watched_paths
 from core.errors import RenderError
 from tests.core.test_helm import by_key, corpus_chart
+from tests.core.test_render import BOMB
 from tests.fixtures.helm_repo_http import serve_chart_repo
 
 
@@ -139,3 +140,47 @@ async def test_unsafe_helm_charts_are_refused_before_kustomize_runs(
     write_kustomization(root / "app", f"helmCharts:\n{entry}\n")
     with pytest.raises(RenderError, match=message.replace("(", r"\(").replace(".", r"\.").replace("/", "/")):
         await render(root, "app", helm_bin="/nonexistent/helm")
+
+
+@pytest.mark.parametrize(("home", "where"), [("charts", "app/charts/c/values.yaml"),
+                                             ("../shared-charts", "shared-charts/c/values.yaml")])
+async def test_chart_home_is_screened_before_kustomize_runs(tmp_path: Path, home: str, where: str) -> None:
+    """An alias bomb in a chart under the chart home (inside the app or elsewhere in the repo) is refused by
+    the input screening, before kustomize or helm starts."""
+    root = tmp_path / "tree"
+    write_kustomization(root / "app", f"helmGlobals: {{chartHome: {home}}}\nhelmCharts: [{{name: c}}]\n")
+    chart = Path(f"{root / 'app'}/{home}/c")
+    chart.mkdir(parents=True)
+    (chart / "Chart.yaml").write_text("apiVersion: v2\nname: c\nversion: 0.1.0\n")
+    (chart / "values.yaml").write_text(BOMB)
+    with pytest.raises(RenderError, match=f"{where} is refused before kustomize runs"):
+        await render(root, "app", helm_bin="/nonexistent/helm")
+
+
+async def test_output_cap_applies(tmp_path: Path, helm_binary: Path) -> None:
+    """kustomize's output with the charts inflated (two releases, ~2.6 kB; no input file over 1.5 kB) is held to
+    max_manifest_bytes like any build."""
+    root = local_tree(tmp_path)
+    write_kustomization(root / "app", """\
+        helmGlobals: {chartHome: ../charts}
+        helmCharts:
+          - {name: guestbook, releaseName: one, valuesFile: values-prod.yaml}
+          - {name: guestbook, releaseName: two, valuesFile: values-prod.yaml}
+    """)
+    with pytest.raises(RenderError, match="kustomize output of app is over the 2000-byte limit"):
+        await render(root, "app", helm_bin=str(helm_binary), max_bytes=2000)
+
+
+async def test_a_chart_repository_that_never_answers_is_killed_at_the_timeout(
+    tmp_path: Path, helm_binary: Path
+) -> None:
+    """The chart download runs inside the build's timeout: a repository that never sends the chart gets the
+    build (kustomize and its helm) killed, reported as a timeout, and nothing is left in the tree."""
+    root = tmp_path / "tree"
+    with serve_chart_repo(helm_binary, [corpus_chart()], tmp_path / "repo", stall=".tgz") as (url, requests):
+        write_kustomization(root / "app", f"helmCharts: [{{name: helm-guestbook, repo: '{url}', version: 0.1.0}}]\n")
+        before = tree_state(root)
+        with pytest.raises(RenderTimeout, match=r"did not finish in 3s and was killed"):
+            await render(root, "app", helm_bin=str(helm_binary), timeout=3)
+        assert "/helm-guestbook-0.1.0.tgz" in requests
+    assert tree_state(root) == before
