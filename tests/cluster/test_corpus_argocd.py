@@ -135,3 +135,36 @@ def test_every_argocd_example_app_syncs_or_says_why(tmp_path: Path, cluster: Clu
         print("\n".join(table))
         for ns in namespaces.values():
             rest.delete(f"/api/v1/namespaces/{ns}")
+
+
+def test_helm_charts_without_helm_says_why(tmp_path: Path, cluster: ClusterInfo, namespace: str) -> None:
+    """Without helm (none on PATH, no FLEETDECK_HELM) a kustomization using helmCharts gets the chart apps'
+    message: status and sync exit 2, and the apiserver sees no write in the app's namespace."""
+    if not (CORPUS / "helm-guestbook").is_dir():
+        pytest.skip(f"corpus not available: {CORPUS}")
+    repo = tmp_path / "repo"
+    shutil.copytree(CORPUS / "helm-guestbook", repo / HELM_CHARTS_APP / "charts" / "helm-guestbook")
+    (repo / HELM_CHARTS_APP / "kustomization.yaml").write_text(HELM_CHARTS)
+    git(repo, "init", "-q", "-b", "main")
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "helmCharts")
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": cluster.admin_context}],
+        "apps": [{"name": "khg", "path": HELM_CHARTS_APP, "namespace": namespace}],
+    }))
+    no_helm = tmp_path / "bin"
+    no_helm.mkdir()
+    (no_helm / "git").symlink_to(shutil.which("git") or "/usr/bin/git")
+    env = {"PATH": str(no_helm)}
+    message = (f"kustomization at {HELM_CHARTS_APP} uses helmCharts and needs the helm binary: install Helm 3.x/4.x "
+               "or set FLEETDECK_HELM")
+    since = dt.datetime.now(dt.UTC)
+    status = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json", env=env)
+    assert status.returncode == 2 and "Traceback" not in status.stderr, status.stdout + status.stderr
+    assert message in json.dumps(json.loads(status.stdout)["apps"][0])
+    sync = run(tmp_path, "sync", "khg", "--fleet", str(fleet), "--yes", env=env)
+    assert sync.returncode == 2 and "Traceback" not in sync.stderr, sync.stdout + sync.stderr
+    assert message in sync.stdout + sync.stderr
+    assert writes_in(cluster, namespace, since) == []
