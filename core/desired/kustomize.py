@@ -215,15 +215,31 @@ def _check_chart(chart: object, where: str) -> str:
 
 
 def private_copy(root: Path, directories: Sequence[Path], into: Path) -> None:
-    """Copy ``directories`` of ``root`` (repo-relative layout kept; symlinks inside the repo copied as the
-    files they point to) into ``into``, so a build may write there without touching ``root``."""
+    """Copy ``directories`` of ``root`` into ``into`` (repo-relative layout kept), so a build may write there
+    without touching ``root``. Symlinks are copied as links: a relative one keeps pointing inside the copy (a
+    link loop cannot make the copy recurse); an absolute one could lead back into ``root`` and is refused.
+
+    Raises:
+        RenderError: an absolute symlink, or the copy failed (disk full).
+    """
     copied: list[Path] = []
     for directory in sorted(set(directories), key=lambda d: len(d.parts)):
         if any(directory == done or done in directory.parents for done in copied):
             continue
         copied.append(directory)
-        if directory.is_dir():
-            shutil.copytree(directory, into / directory.relative_to(root), symlinks=False, dirs_exist_ok=True)
+        if not directory.is_dir():
+            continue
+        for current, subdirs, files in os.walk(directory):
+            for name in [*subdirs, *files]:
+                path = Path(current, name)
+                if path.is_symlink() and os.path.isabs(os.readlink(path)):
+                    raise RenderError(f"{path.relative_to(root).as_posix()} is an absolute symlink; refused in a "
+                                      "kustomization using helmCharts", hint="use a relative link, or the file itself")
+        try:
+            shutil.copytree(directory, into / directory.relative_to(root), symlinks=True, dirs_exist_ok=True)
+        except (OSError, shutil.Error) as exc:
+            raise RenderError(f"cannot copy {directory.relative_to(root).as_posix() or '.'} for the helmCharts build: "
+                              f"{exc}") from None
 
 
 def screen_inputs(root: Path, directories: Sequence[Path], *, budget: Budget, tool: str = "kustomize") -> int:

@@ -184,3 +184,16 @@ async def test_a_chart_repository_that_never_answers_is_killed_at_the_timeout(
             await render(root, "app", helm_bin=str(helm_binary), timeout=3)
         assert "/helm-guestbook-0.1.0.tgz" in requests
     assert tree_state(root) == before
+
+
+async def test_symlinks_in_a_helm_charts_tree(tmp_path: Path, helm_binary: Path) -> None:
+    """The private copy keeps relative links as links (a loop does not make it recurse; the render equals
+    kubectl's) and refuses an absolute one, which could lead back into the shared tree."""
+    root = local_tree(tmp_path)
+    (root / "app" / "loop").symlink_to("..")
+    result = await render(root, "app", helm_bin=str(helm_binary))
+    assert len(result.objects) == 3
+    (root / "app" / "loop").unlink()
+    (root / "app" / "abs").symlink_to(root / "charts")
+    with pytest.raises(RenderError, match="app/abs is an absolute symlink; refused"):
+        await render(root, "app", helm_bin=str(helm_binary))
