@@ -111,7 +111,8 @@ def referenced_dirs(root: Path, app_dir: Path, *, allow_remote: bool = False) ->
     """Directories that the kustomization in ``app_dir`` pulls in, recursively (not ``app_dir`` itself).
 
     Raises:
-        RenderError: a reference is remote while remote bases are disabled, or a kustomization is unreadable.
+        RenderError: a reference (a resource, base or component, or a file it loads: patch, generator file,
+            configuration…) is remote while remote bases are disabled, or a kustomization is unreadable.
     """
     seen: dict[Path, None] = {}
     pending = [app_dir]
@@ -120,9 +121,22 @@ def referenced_dirs(root: Path, app_dir: Path, *, allow_remote: bool = False) ->
         file = kustomization_file(directory)
         if file is None:
             continue
-        for entry in _entries(_read_kustomization(file, root)):
+        kustomization = _read_kustomization(file, root)
+        for entry in _entries(kustomization):
             pending.extend(_local_dir(root, directory, entry, seen, allow_remote=allow_remote))
+        if not allow_remote:
+            _refuse_remote_files(root, directory, kustomization)
     return tuple(d for d in seen if d != app_dir)
+
+
+def _refuse_remote_files(root: Path, directory: Path, kustomization: dict[str, Any]) -> None:
+    """kustomize loads a patch, generator file, configuration… given as an http(s) URL; the unreachable proxy
+    stops that for other hosts, but Go never proxies loopback, so ``http://127.0.0.1:…`` was fetched."""
+    for reference in _file_references(kustomization):
+        if "://" in reference:
+            where = directory.relative_to(root).as_posix() or "."
+            raise RenderError(f"remote file {reference!r} in {where} is disabled",
+                              hint="commit the file into the repo, or enable remote bases")
 
 
 def _entries(kustomization: dict[str, Any]) -> list[str]:
@@ -182,6 +196,30 @@ def helm_charts(root: Path, directories: Sequence[Path]) -> HelmCharts | None:
     if not homes:
         return None
     return HelmCharts(tuple(homes), tuple(repositories))
+
+
+_PATH_LISTS = ("patchesStrategicMerge", "configurations", "crds", "generators", "transformers", "validators")
+_GENERATORS = ("configMapGenerator", "secretGenerator")
+
+
+def _file_references(kustomization: dict[str, Any]) -> list[str]:
+    """Every file path (or URL) a kustomization asks kustomize to load, other than its resources."""
+    found: list[str] = []
+    for field in _PATH_LISTS:
+        found += [e for e in kustomization.get(field) or () if isinstance(e, str)]
+    for field in ("patches", "patchesJson6902", "replacements"):
+        found += [str(e["path"]) for e in kustomization.get(field) or () if isinstance(e, dict) and e.get("path")]
+    openapi = kustomization.get("openapi")
+    if isinstance(openapi, dict) and openapi.get("path"):
+        found.append(str(openapi["path"]))
+    for field in _GENERATORS:
+        for generator in kustomization.get(field) or ():
+            if isinstance(generator, dict):
+                for key in ("files", "envs"):
+                    found += [str(e) for e in generator.get(key) or () if isinstance(e, str)]
+                if generator.get("env"):
+                    found.append(str(generator["env"]))
+    return found
 
 
 def _inside(root: Path, directory: Path, name: str, where: str, field: str) -> Path:

@@ -131,6 +131,10 @@ async def test_missing_helm_is_the_same_clear_error(tmp_path: Path, monkeypatch:
     ("- {name: c}\nhelmGlobals: {chartHome: /var/charts}", "helmGlobals.chartHome '/var/charts' of app leaves"),
     ("- {name: c}\nhelmGlobals: {chartHome: ../../x}", "helmGlobals.chartHome '../../x' of app leaves"),
     ("- {name: c}\nhelmGlobals: {configHome: /tmp/h}", "helmGlobals.configHome '/tmp/h' of app leaves"),
+    ("- {name: c, repo: 'https://c.example', version: 1.0.0}\npatches: [{path: 'http://127.0.0.1:9/p.yaml'}]",
+     "remote file 'http://127.0.0.1:9/p.yaml' in app is disabled"),
+    ("- {name: c, repo: 'https://c.example', version: 1.0.0}\nconfigMapGenerator: [{name: g, files: ['https://x/f']}]",
+     "remote file 'https://x/f' in app is disabled"),
 ])
 async def test_unsafe_helm_charts_are_refused_before_kustomize_runs(
     tmp_path: Path, entry: str, message: str
