@@ -70,18 +70,20 @@ def helm_binary(override: str | None = None) -> str | None:
     return override or os.environ.get(HELM_ENV) or shutil.which("helm")
 
 
-def require_helm(binary: str | None, where: str) -> str:
-    """``binary`` when it is an executable file.
+def require_helm(binary: str | None, where: str, *, what: str = "chart") -> str:
+    """``binary`` when it is an executable file; ``what`` is ``chart`` (a chart app) or ``helmCharts`` (a
+    kustomization using them), for the message.
 
     Raises:
         RenderError: no helm was found, or ``FLEETDECK_HELM`` names something that cannot run.
     """
+    subject = f"Helm chart at {where}" if what == "chart" else f"kustomization at {where} uses helmCharts and"
     if binary is None:
-        raise RenderError(f"Helm chart at {where} needs the helm binary: install Helm 3.x/4.x or set {HELM_ENV}",
+        raise RenderError(f"{subject} needs the helm binary: install Helm 3.x/4.x or set {HELM_ENV}",
                           hint=f"put helm on PATH, or set {HELM_ENV}=/path/to/helm; nothing was applied for this app")
     path = Path(binary if os.sep in binary else shutil.which(binary) or binary)
     if not path.is_file() or not os.access(path, os.X_OK):
-        raise RenderError(f"Helm chart at {where} needs the helm binary, but {binary} is not an executable file",
+        raise RenderError(f"{subject} needs the helm binary, but {binary} is not an executable file",
                           hint=f"install Helm 3.x/4.x, or point {HELM_ENV} at its binary")
     return str(path.resolve())
 

@@ -15,7 +15,7 @@ import asyncio
 from collections.abc import Awaitable, Callable, Iterable
 from pathlib import Path
 
-from core.desired.kustomize import kustomization_file, referenced_dirs
+from core.desired.kustomize import helm_charts, kustomization_file, referenced_dirs
 from core.desired.plaindir import IGNORE_FILE, plain_app
 from core.desired.repo import ConfigRepo
 from core.desired.spec import normalize_repo_path
@@ -25,7 +25,7 @@ from core.model import Revision
 
 def watched_paths(tree: Path, path: str, *, allow_remote: bool = False) -> tuple[str, ...]:
     """Repo-relative paths whose changes can change the app's render: its directory, the bases it
-    references, and the root ``.fleetdeckignore``."""
+    references, the chart homes of their ``helmCharts``, and the root ``.fleetdeckignore``."""
     root = tree.resolve()
     app_dir = root / normalize_repo_path(path)
     dirs: tuple[Path, ...] = ()
@@ -33,7 +33,10 @@ def watched_paths(tree: Path, path: str, *, allow_remote: bool = False) -> tuple
         dirs = referenced_dirs(root, app_dir, allow_remote=allow_remote)
     elif app_dir.is_dir():
         nested = plain_app(root, app_dir).kustomizations
-        dirs = tuple(d for n in nested for d in referenced_dirs(root, n, allow_remote=allow_remote))
+        dirs = (*nested, *(d for n in nested for d in referenced_dirs(root, n, allow_remote=allow_remote)))
+    if app_dir.is_dir():
+        charts = helm_charts(root, [app_dir, *dirs])
+        dirs = (*dirs, *(charts.homes if charts else ()))
     named = {normalize_repo_path(path), *(d.relative_to(root).as_posix() for d in dirs if d.is_relative_to(root))}
     return (*sorted(named), IGNORE_FILE)
 

@@ -35,13 +35,14 @@ from core.desired.flux import (
     set_common_metadata,
     substitute_output,
 )
-from core.desired.helm import Capabilities, helm_binary, is_chart, template, with_capabilities
+from core.desired.helm import Capabilities, helm_binary, is_chart, require_helm, template, with_capabilities
 from core.desired.helm_release import NotInOutput, plan_release, with_namespace
 from core.desired.history import HistoryWalk, watched_paths
 from core.desired.kustomize import (
     BuildOutput,
     RenderTimeout,
     build,
+    helm_charts,
     kustomization_file,
     kustomize_command,
     referenced_dirs,
@@ -161,21 +162,30 @@ def _app_dir(root: Path, path: str) -> tuple[str, Path]:
 async def _render_kustomization(
     root: Path, app_dir: Path, options: _Options
 ) -> tuple[tuple[LoadedDoc, ...], list[str]]:
-    output = await _build_kustomization(root, app_dir, options)
+    output, charts = await _build_kustomization(root, app_dir, options)
     where = f"kustomize build {app_dir.relative_to(root).as_posix()}"
     docs = await asyncio.to_thread(load_documents, output.stdout, where, budget=Budget(max_bytes=options.max_bytes))
-    return docs, output.stderr.splitlines()
+    hooks = [f"{where}: {ResourceKey.of(d.obj)} is a Helm hook ({_hook(d.obj)}) of helmCharts; fleetdeck applies "
+             "it as an ordinary object (set skipTests: true to leave tests out)" for d in docs
+             if charts and _hook(d.obj)]
+    return docs, [*output.stderr.splitlines(), *hooks]
 
 
-async def _build_kustomization(root: Path, app_dir: Path, options: _Options) -> BuildOutput:
+async def _build_kustomization(root: Path, app_dir: Path, options: _Options) -> tuple[BuildOutput, bool]:
     """Every budget of a kustomize build: remote references, symlinks, input screening, then the build
-    (timeout, memory limit, output cap)."""
+    (timeout, memory limit, output cap); whether the tree inflated ``helmCharts``."""
     bases = await asyncio.to_thread(referenced_dirs, root, app_dir, allow_remote=options.allow_remote)
-    await asyncio.to_thread(check_symlinks, root, [app_dir, *bases])
-    await asyncio.to_thread(screen_inputs, root, [app_dir, *bases], budget=Budget(max_bytes=options.max_bytes))
-    return await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
-                       command=options.command, allow_remote=options.allow_remote,
-                       memory_limit=options.memory_limit)
+    charts = await asyncio.to_thread(helm_charts, root, [app_dir, *bases])
+    reads = [*bases, *(charts.homes if charts else ())]
+    await asyncio.to_thread(check_symlinks, root, [app_dir, *reads])
+    await asyncio.to_thread(screen_inputs, root, [app_dir, *reads], budget=Budget(max_bytes=options.max_bytes))
+    helm = None
+    if charts is not None:
+        helm = require_helm(options.helm_binary, app_dir.relative_to(root).as_posix() or ".", what="helmCharts")
+    output = await build(app_dir, root=root, timeout=options.timeout, max_bytes=options.max_bytes,
+                         command=options.command, allow_remote=options.allow_remote,
+                         memory_limit=options.memory_limit, helm=helm, charts=charts, reads=reads)
+    return output, charts is not None
 
 
 async def _render_flux(
@@ -185,12 +195,12 @@ async def _render_flux(
     generator field, else a private copy with the kustomization Flux would write; then substitution."""
     relative = app_dir.relative_to(root)
     if kustomization_file(app_dir) is not None and not flux.generates:
-        output = await _build_kustomization(root, app_dir, options)
+        output, _ = await _build_kustomization(root, app_dir, options)
     else:
         await asyncio.to_thread(check_symlinks, root, [app_dir])
         mirror = await asyncio.to_thread(make_flux_tree, root, app_dir, flux, allow_remote=options.allow_remote)
         try:
-            output = await _build_kustomization(mirror, mirror / relative, options)
+            output, _ = await _build_kustomization(mirror, mirror / relative, options)
         except RenderTimeout:
             raise
         except RenderError as exc:

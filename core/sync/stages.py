@@ -43,6 +43,9 @@ def _keys(keys: Iterable[ResourceKey]) -> str:
     return ", ".join(listed[:_LIST_LIMIT]) + extra
 
 
+NOT_SERVED_HERE = "is not served by the cluster and no CRD in this sync defines it"
+
+
 class StageRunner:
     """The stages from preflight to prune, over shared per-operation state.
 
@@ -182,6 +185,11 @@ class StageRunner:
         for wave, keys in self._apply_waves:
             for key in keys:
                 await self._prepare(key, wave, crd_kinds=crd_kinds, missing_ns=missing_ns)
+        unserved_kind = next((e for e in self._entries.values()
+                              if e.action is SyncAction.FAILED and NOT_SERVED_HERE in e.message), None)
+        if unserved_kind is not None:  # the plan is blocked for it; this holds even if discovery lagged
+            self._fail(f"{unserved_kind.key.short}: {unserved_kind.message}; nothing was changed")
+            return Stage.RECORD
         unserved = await self._unserved_hooks(crd_kinds)
         if unserved:
             self._fail(f"{unserved}; nothing was changed")
@@ -226,8 +234,7 @@ class StageRunner:
             return
         resource = await self.resolver.resolve(key)
         if resource is None and (key.group, key.kind) not in crd_kinds:
-            self._set(key, SyncAction.FAILED, f"kind {key.kind}.{key.group or 'core'} is not served by the "
-                      "cluster and no CRD in this sync defines it")
+            self._set(key, SyncAction.FAILED, f"kind {key.kind}.{key.group or 'core'} {NOT_SERVED_HERE}")
             return
         if resource is None or key.namespace in missing_ns:
             self._deferred.add(key)

@@ -558,3 +558,14 @@ async def test_pause_does_not_stop_a_manual_sync(api: FaultyCluster, journal: Jo
     await AppStateStore(api).pause(APP, reason="incident", by="bob")
     result = await sync(api, journal, namespace(), cm("w0"), cm("w1", wave=1))
     assert result.phase is OperationPhase.SUCCEEDED, result.message
+
+
+async def test_unknown_kind_fails_before_its_namespace_is_written(api: FaultyCluster, journal: Journal) -> None:
+    """A sync holding a Namespace and a custom resource of an unserved kind (a Flux HelmRelease on a cluster
+    without Flux) writes nothing at all, not even the Namespace, even when the plan was not blocked (the
+    engine's discovery had not yet seen the kind missing)."""
+    result = await sync(api, journal, namespace("fresh"), widget("w"))
+    assert result.phase is OperationPhase.FAILED
+    assert "not served" in result.message and "nothing was changed" in result.message, result.message
+    assert actions(result)["w"] == "failed"
+    assert [w for w in api.real_writes() if not w[1].startswith("fleetdeck")] == []

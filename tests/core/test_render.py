@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import textwrap
+import threading
 import time
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -241,6 +244,36 @@ async def test_remote_bases_are_refused_by_default(tmp_path: Path) -> None:
     tree(tmp_path, {"app/kustomization.yaml": "resources:\n  - github.com/example/repo//base?ref=v1\n"})
     with pytest.raises(RenderError, match=r"remote resource .* is disabled"):
         await render(tmp_path, "app")
+
+
+@pytest.mark.parametrize("field", ["patches: [{path: URL}]", "configMapGenerator: [{name: g, files: [URL]}]",
+                                   "patchesStrategicMerge: [URL]", "transformers: [URL]"])
+async def test_remote_files_are_refused_by_default(tmp_path: Path, field: str) -> None:
+    """A patch or generator file given as a URL fails closed too: kustomize loads such URLs itself, and the
+    unreachable proxy does not stop loopback (Go never proxies it). The server here counts requests: none."""
+    served = tmp_path / "srv"
+    served.mkdir()
+    (served / "p.yaml").write_text(cm("app"))
+    requests: list[str] = []
+
+    class Handler(SimpleHTTPRequestHandler):
+        def log_message(self, format: str, *args: object) -> None:
+            requests.append(self.path)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(Handler, directory=str(served)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}/p.yaml"
+        tree(tmp_path, {"app/kustomization.yaml": f"resources: [cm.yaml]\n{field.replace('URL', repr(url))}\n",
+                        "app/cm.yaml": cm("app")})
+        with pytest.raises(RenderError, match=r"remote file .*/p\.yaml' in app is disabled"):
+            await render(tmp_path, "app")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+    assert requests == []
 
 
 def test_watched_paths_follow_bases(tmp_path: Path) -> None:

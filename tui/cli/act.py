@@ -56,6 +56,7 @@ def print_plan(plan: Any) -> None:
             click.echo("  this sync runs only with --allow-non-descendant")
     if plan.blocked:
         click.echo(f"  blocked: {clean(plan.blocked)}")
+        click.echo("  nothing was changed: a blocked plan does not run (the steps above are what it would do)")
 
 
 def confirm(question: str, yes: bool) -> None:
