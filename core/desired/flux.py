@@ -41,12 +41,13 @@ from core.desired.envsubst import SubstitutionError, check_names, substitute
 from core.desired.kustomize import (
     is_remote_reference,
     kustomization_file,
+    read_kustomization,
     referenced_dirs,
 )
 from core.desired.plaindir import check_symlinks, plain_app
 from core.desired.spec import FluxOptions, SubstituteRef
-from core.desired.yamlload import DEFAULT_BUDGET, compose_chunk, compose_single, construct, split_documents
-from core.errors import ManifestError, RenderError
+from core.desired.yamlload import DEFAULT_BUDGET, compose_chunk, split_documents
+from core.errors import RenderError
 
 SUBSTITUTE_KEY = "kustomize.toolkit.fluxcd.io/substitute"
 STRICT = False
@@ -170,7 +171,7 @@ def make_flux_tree(root: Path, app_dir: Path, flux: FluxOptions, *, allow_remote
         target = mirror / relative_app
         target.mkdir(parents=True, exist_ok=True)
         if original is not None:
-            kustomization = _read(original, root)
+            kustomization = dict(read_kustomization(original, root))
             (target / original.name).unlink(missing_ok=True)
             name = original.name
         else:
@@ -228,16 +229,6 @@ def _mirror_dir(root: Path, directory: Path, mirror: Path) -> None:
                     os.link(source, dest)
                 except OSError:
                     shutil.copy2(source, dest)
-
-
-def _read(file: Path, root: Path) -> dict[str, Any]:
-    where = file.relative_to(root).as_posix()
-    try:
-        node = compose_single(file.read_bytes(), where)
-    except (OSError, ManifestError) as exc:
-        raise RenderError(f"cannot read {where}: {exc}") from None
-    value = construct(node) if node is not None else {}
-    return dict(value) if isinstance(value, dict) else {}
 
 
 def _generated_resources(root: Path, app_dir: Path) -> list[str]:

@@ -97,7 +97,8 @@ def is_remote_reference(entry: str) -> bool:
     return "://" in entry or entry.startswith(_REMOTE_PREFIXES) or "?ref=" in entry
 
 
-def _read_kustomization(file: Path, root: Path) -> dict[str, Any]:
+def read_kustomization(file: Path, root: Path) -> dict[str, Any]:
+    """A kustomization file as a mapping (``{}`` when empty or not a mapping); a clear error when unreadable."""
     where = file.relative_to(root).as_posix()
     try:
         node = compose_single(file.read_bytes(), where)
@@ -121,7 +122,7 @@ def referenced_dirs(root: Path, app_dir: Path, *, allow_remote: bool = False) ->
         file = kustomization_file(directory)
         if file is None:
             continue
-        kustomization = _read_kustomization(file, root)
+        kustomization = read_kustomization(file, root)
         for entry in _entries(kustomization):
             pending.extend(_local_dir(root, directory, entry, seen, allow_remote=allow_remote))
         if not allow_remote:
@@ -179,7 +180,7 @@ def helm_charts(root: Path, directories: Sequence[Path]) -> HelmCharts | None:
         file = kustomization_file(directory)
         if file is None:
             continue
-        kustomization = _read_kustomization(file, root)
+        kustomization = read_kustomization(file, root)
         charts = kustomization.get("helmCharts") or []
         if not isinstance(charts, list) or not charts:
             continue

@@ -498,12 +498,18 @@ class Renderer:
             values = await substitutions()  # a missing source raises here: not cached, asked again next time
         options = self._options(namespace, helm, flux)
         key = (repo.key, sha, normalize_repo_path(path), options, values.digest)
+        return await self._cached(key, lambda: self._build(repo, sha, path, options, values))
+
+    async def _cached(self, key: tuple[Any, ...],
+                      build: Callable[[], Awaitable[_Entry | PermanentRenderFailure]]) -> RenderResult:
+        """The render under ``key``: from the cache, or built once however many callers ask at the same time
+        (a permanent failure is cached and raised to each)."""
         lock = self._inflight.setdefault(key, asyncio.Lock())
         try:
             async with lock:
                 cached = self._cache.get(key)
                 if cached is None:
-                    cached = await self._build(repo, sha, path, options, values)
+                    cached = await build()
                     self._cache.put(key, cached)
         finally:
             self._inflight.pop(key, None)
@@ -522,35 +528,30 @@ class Renderer:
             values = await substitutions()
         options = self._options(namespace, None, flux)
         key = (repo.key, sha, normalize_repo_path(path), options, release, caps, values.digest)
-        lock = self._inflight.setdefault(key, asyncio.Lock())
-        try:
-            async with lock:
-                cached = self._cache.get(key)
-                if cached is None:
-                    # The Kustomization's render (cached, shared with its own app) happens outside the build
-                    # slots: a release holding a slot while waiting for its parent could starve them.
-                    parent = await self.render_app(repo, sha, path=path, namespace=release.parent_namespace,
-                                                   helm=HelmOptions().for_release(release.parent), flux=flux,
-                                                   substitutions=substitutions)
-                    extra = await self._siblings(repo, sha, path, release, parent.objects)
-                    tree = await repo.materialize(sha)
-                    async with self._slots:
-                        self.builds += 1
-                        try:
-                            result = await render_release(Path(tree), parent.objects, release, options,
-                                                          repo_url=repo.spec.url, capabilities=caps, extra=extra)
-                        except (RenderTimeout, ChartSourceError):
-                            raise
-                        except (RenderError, ManifestError) as exc:
-                            cached = PermanentRenderFailure(exc)
-                        else:
-                            cached = _Entry(_dumps(result.objects, path), result.warnings, result.digest)
-                    self._cache.put(key, cached)
-        finally:
-            self._inflight.pop(key, None)
-        if isinstance(cached, PermanentRenderFailure):
-            raise cached.error
-        return cached.result()
+
+        async def known() -> SubstitutionValues:
+            return values
+
+        async def build_release() -> _Entry | PermanentRenderFailure:
+            # The Kustomization's render (cached, shared with its own app) happens outside the build slots: a
+            # release holding a slot while waiting for its parent could starve them.
+            parent = await self.render_app(repo, sha, path=path, namespace=release.parent_namespace,
+                                           helm=HelmOptions().for_release(release.parent), flux=flux,
+                                           substitutions=known)
+            extra = await self._siblings(repo, sha, path, release, parent.objects)
+            tree = await repo.materialize(sha)
+            async with self._slots:
+                self.builds += 1
+                try:
+                    result = await render_release(Path(tree), parent.objects, release, options,
+                                                  repo_url=repo.spec.url, capabilities=caps, extra=extra)
+                except (RenderTimeout, ChartSourceError):
+                    raise
+                except (RenderError, ManifestError) as exc:
+                    return PermanentRenderFailure(exc)
+            return _Entry(_dumps(result.objects, path), result.warnings, result.digest)
+
+        return await self._cached(key, build_release)
 
     async def _siblings(self, repo: ConfigRepo, sha: str, path: str, release: HelmReleaseRef,
                         objects: tuple[dict[str, Any], ...]) -> tuple[Mapping[str, Any], ...]:

@@ -19,7 +19,7 @@ from core.desired.render import render, watched_paths
 from core.errors import RenderError
 from tests.core.test_helm import by_key, corpus_chart
 from tests.core.test_render import BOMB
-from tests.fixtures.helm_repo_http import serve_chart_repo
+from tests.fixtures.chart_servers import serve_chart_repo
 
 
 def tree_state(root: Path) -> dict[str, str]:
