@@ -562,6 +562,9 @@ class FleetSnapshot:
     repo: RepoStatus | None = None
     read_only: bool = False
     conditions: tuple[Condition, ...] = ()
+    lag: float = 0.0
+    """Seconds from the first change this snapshot reflects (a watch event, a render, a verdict) to its
+    publication: about the publish interval normally, more when the engine is starved of CPU."""
 
     def app(self, app: str, cluster: str) -> AppStatus | None:
         """The row for ``app`` on ``cluster``, if any."""

@@ -121,6 +121,8 @@ class FleetEngine:
         self._rows: dict[tuple[str, str], AppStatus] = {}
         self._dirty: set[tuple[str, str]] = set()
         self._wake = asyncio.Event()
+        self._changed_since: float | None = None
+        """When the first change not yet published was noticed (monotonic): the next snapshot's lag."""
         self._latest: Latest[FleetSnapshot] = Latest()
         self._generation = 0
         self._head: Revision | None = None
@@ -386,6 +388,8 @@ class FleetEngine:
 
     def wake(self) -> None:
         """Ask the publisher to run soon."""
+        if self._changed_since is None:
+            self._changed_since = time.monotonic()
         self._wake.set()
 
     def mark_dirty(self, target_id: tuple[str, str]) -> None:
@@ -424,6 +428,7 @@ class FleetEngine:
 
     async def _publish_now(self) -> None:
         dirty, self._dirty = self._dirty, set()
+        since, self._changed_since = self._changed_since, None
         for tid in dirty:
             target = self.targets.get(tid)
             if target is not None:
@@ -431,7 +436,8 @@ class FleetEngine:
                 self._rows[tid] = self.evaluate_target(target)
                 self._schedule_dry_runs(target)
         self._generation += 1
-        await self._latest.publish(self._build_snapshot())
+        lag = time.monotonic() - since if since is not None else 0.0
+        await self._latest.publish(self._build_snapshot(lag))
         self.gc.cache_size(sum(len(c.cache) for c in self.clusters.values()))
         self._ready.set()
 
@@ -485,7 +491,7 @@ class FleetEngine:
         self.operations[target.id] = state
         self.mark_dirty(target.id)
 
-    def _build_snapshot(self) -> FleetSnapshot:
+    def _build_snapshot(self, lag: float = 0.0) -> FleetSnapshot:
         rows = tuple(self._rows[tid] for tid in sorted(self._rows))
         return FleetSnapshot(
             generation=self._generation, taken_at=self.clock(), apps=rows,
@@ -493,6 +499,7 @@ class FleetEngine:
             repo=replace(self._repo_status, rendering=self._renders_running), read_only=self.read_only,
             conditions=tuple(self._config_errors + self._conditions + self._health_errors + self._limits
                              + self._credential_warnings()),
+            lag=lag,
         )
 
     def _credential_warnings(self) -> list[Condition]:

@@ -269,3 +269,18 @@ async def test_footer_measures_keys_as_textual_lays_them_out(engine: FakeEngine,
             expected = (palette_width if child.has_class(PALETTE_CLASS) else key_width)(key_display, description)
             assert child.outer_size.width == expected, (key_display, description)
         assert "? Help  q Quit" in footer_line(app)
+
+
+async def test_header_says_when_the_picture_lags_behind_the_clusters(build_app: AppFactory) -> None:
+    """A snapshot published 2.5 s after the first change it reflects (a starved engine) says so in the
+    header; one published at the usual pace says nothing."""
+    from tests.fixtures.snapshots import fleet_snapshot
+
+    app = build_app(FakeEngine([replace(fleet_snapshot(), lag=2.5)]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "updates 2.5s behind" in screen_text(app)
+    app = build_app(FakeEngine([replace(fleet_snapshot(), lag=0.3)]))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        assert "behind" not in screen_text(app)

@@ -94,3 +94,33 @@ def test_a_resize_storm_through_the_pty_leaves_a_working_console(terminal: Calla
     t.keys("Escape", "q")
     done = t.wait_for(lambda s: "EXITED=" in s, "the console to quit")
     assert "EXITED=0" in done and "Traceback" not in done, done
+
+
+def test_keys_typed_while_another_process_takes_a_core_are_not_lost(terminal: Callable[[str, bool], Terminal]) -> None:
+    """Fault R2 through a real pty: with a busy process taking a whole core (of two), a burst of keys typed
+    at once into the filter arrives complete and in order: the fleet shows only the app they spell, and the
+    console still opens it and quits cleanly."""
+    import subprocess
+    import time
+
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        t = terminal("xterm-256color", True)
+        t.wait_for(lambda s: "OutOfSync" in s and "rows" in s, "the fleet screen")
+        t.keys("/")
+        t._tmux("send-keys", "-t", "fd", "-l", "payments")  # eight keys in one write, no pause between them
+        time.sleep(0.3)
+        t.keys("Enter")
+        def only_payments(screen: str) -> bool:
+            rows = [line for line in screen.splitlines() if " prod-" in line or " staging-" in line]
+            return len(rows) == 3 and all("payments" in row for row in rows)
+
+        t.wait_for(only_payments, "only the three payments rows after the typed filter")
+        t.keys("Enter")
+        t.wait_for(lambda s: "namespace" in s and "payments" in s, "the payments app screen")
+        t.keys("Escape", "q")
+        done = t.wait_for(lambda s: "EXITED=" in s, "the console to quit")
+        assert "EXITED=0" in done, done
+    finally:
+        hog.kill()
+        hog.wait(10)

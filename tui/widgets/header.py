@@ -17,6 +17,9 @@ from tui.formatting import age_since, safe
 from tui.glyphs import UNICODE, Glyphs
 
 READ_ONLY_TEXT = "READ-ONLY AUDIT MODE: nothing here can change the fleet"
+LAG_SHOWN = 1.0
+"""A snapshot published this many seconds or more after the first change it reflects says so in the header
+(the engine is starved of CPU): the screen is honest about showing a picture that old."""
 
 
 def impersonation_text(snapshot: FleetSnapshot) -> str:
@@ -122,6 +125,9 @@ class FleetHeader(Vertical):
         counts = counts if counts is not None else count_fleet(snapshot)
         line = Text("fleetdeck ", style="bold", no_wrap=True, end="")
         line.append_text(counts_text(counts, self.glyphs))
+        if snapshot.lag >= LAG_SHOWN:
+            line.append(f" {self.glyphs.dot} ")
+            line.append(f"updates {snapshot.lag:.1f}s behind", style="bold")
         set_line(self.query_one("#fleet-counts", Static), line)
         banner = self.query_one("#as-banner", Static)
         acting_as = impersonation_text(snapshot)
