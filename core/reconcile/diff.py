@@ -43,6 +43,7 @@ from core.reconcile.canonical import (
     to_field_path,
     to_pointer,
 )
+from core.reconcile.fastpath import in_sync
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
 from core.reconcile.jsonpath import format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
@@ -129,8 +130,13 @@ def compare(
     cluster_scoped: bool | None = None,
     known_types: Mapping[str, str] | None = None,
     manager: str = FIELD_MANAGER,
+    fast: bool = True,
+    desired_digest: str | None = None,
 ) -> ResourceDiff:
     """Compare a desired manifest with the live object by the local structural strategy.
+
+    The in-sync kernel (``fastpath.in_sync``) answers first when it can prove the objects in sync; the
+    full comparison below runs otherwise (and alone reports differences).
 
     Args:
         desired: the rendered manifest (tracking applied), or None when Git no longer has it.
@@ -141,6 +147,9 @@ def compare(
         cluster_scoped: the kind's scope from discovery, if known.
         known_types: app-declared embedded types (N7).
         manager: the field manager whose ``Apply`` entry marks fields fleetdeck applied before.
+        fast: try the in-sync kernel first (False: always the full comparison, for differential tests).
+        desired_digest: the manifest's digest, when the caller has one (``core.engine.targets.digest``
+            of ``desired``): the kernel's cache key. It must be the digest of this very manifest.
 
     Returns:
         Missing, Extraneous, Synced or OutOfSync, with ``approximate=True`` and ``strategy="local"``.
@@ -148,6 +157,11 @@ def compare(
     Raises:
         ValueError: when both sides are None.
     """
+    if fast and desired is not None and live is not None and not known_types:
+        quick = in_sync(desired, live, ignore_rules=ignore_rules, namespace_default=namespace_default,
+                        cluster_scoped=cluster_scoped, manager=manager, desired_digest=desired_digest)
+        if quick is not None:
+            return quick
     options = _Options(
         ignore_rules,
         namespace_default=namespace_default,

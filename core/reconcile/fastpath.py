@@ -1,0 +1,488 @@
+"""The in-sync kernel of the local drift comparison: prove "nothing differs" without normalizing live.
+
+Role: most objects are in sync most of the time, and the full local comparison (``diff.compare``:
+normalize both sides, ignore rules, secret masking, canonical forms, projection, pending removals, order
+check) costs about 0.7 ms per Deployment. This kernel answers only one question, cheaply: would that
+comparison say Synced with no change, no warning? When it cannot prove it, it answers None and the caller
+runs the full comparison, which alone ever reports a difference (and runs deepdiff to explain it).
+
+How (docs/drift.md, "The in-sync kernel"):
+
+* The desired side is normalized once per desired content, not per call: a bounded cache keyed by the
+  manifest's canonical JSON bytes (plus the options that change its normalization) holds a compiled
+  *plan*: the normalized desired object (frozen, for the verdict), its canonical form (for the removal
+  check) and a tree of checks shaped like the manifest.
+* Live is read raw, only where the manifest sets fields: each check compares the raw live value with
+  the normalized desired value, type-strictly (``true`` is not ``1``), with a C-level ``==`` for whole
+  subtrees that hold only strings; maps may hold more keys live (projection, N11: a zero value desired
+  stands in for a key live omits); atomic lists must match item for item with nothing extra; merge-keyed
+  lists (N13) match by key, in the same order for the items both sides share (no ``order differs``).
+* Pending removals: fleetdeck's own ``Apply`` field set must lie inside the manifest (checked once per
+  distinct field set and cached on the plan).
+* The verdict is the one the full comparison returns; its ``live`` (the whole normalized live object,
+  for display) is computed lazily, on first read.
+
+Why a raw live value equal to the normalized desired value proves the normalized live value equal: live
+normalization only drops fields the manifest never holds (server metadata, status, last-applied, empty
+label/annotation maps), turns integral floats into ints (a float never passes the type-strict check against
+an int), defaults port protocols (a port without one never matches a keyed desired port) and rewrites
+quantities to canonical form, which is idempotent (a value equal to a canonical quantity stays itself).
+Kinds whose normalization reorders or drops list items by content (Endpoints, HPA metrics, Roles), Secrets
+(masking), CRDs (desired-only rules), objects with a matching ignore rule and app-declared known types are
+never decided here. Anything unexpected (a Mapping that is not a dict, a tuple, a key value that is not a
+string or an int) also falls back: the kernel may only say "in sync" when the full comparison would.
+
+Constraint: pure apart from its bounded cache (thread-safe); never mutates its inputs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from collections import OrderedDict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from operator import itemgetter
+from typing import Any
+
+import orjson
+
+from core.model import ResourceDiff, ResourceKey, ResourceState
+from core.reconcile.canonical import MERGE_KEYS, MergeKeys, Resolver, canonical, keyed
+from core.reconcile.ignore import DEFAULT_IGNORE_RULES, IgnoreRule
+from core.reconcile.jsonpath import LazyMapping, copy_json, freeze
+from core.reconcile.known_types import object_group_kind
+from core.reconcile.managed_fields import FieldPath, ManagerEntry
+from core.reconcile.normalize import normalize
+from core.reconcile.projection import drop_nulls, is_zero
+
+CACHE_SIZE = 4096
+"""Plans kept (least recently used dropped first); about 10 KiB each for a Deployment."""
+
+UNDECIDED_KINDS = frozenset(
+    {
+        ("", "Secret"),
+        ("", "Endpoints"),
+        ("rbac.authorization.k8s.io", "Role"),
+        ("rbac.authorization.k8s.io", "ClusterRole"),
+        ("autoscaling", "HorizontalPodAutoscaler"),
+        ("apiextensions.k8s.io", "CustomResourceDefinition"),
+    }
+)
+"""Kinds whose normalization is not positional (sorting, dropping by content), masked, or desired-only."""
+
+_MISSING: Any = object()
+
+# A check is a tuple whose first item is the function that runs it, ``check[0](check, live)``:
+#   (_leaf, value)         a scalar, compared type-strictly
+#   (_map, plain, getter, values, types, zero_leaves, children)
+#                          a map: ``plain`` is the desired map when a bare ``==`` against it is exact (only
+#                          strings, None, maps and lists of them), else None; ``getter`` fetches the
+#                          non-zero scalar children at once (C), compared with ``values`` (and their
+#                          ``types`` when any is a number or a bool); ``zero_leaves`` may be absent live
+#                          (N11); ``children`` are (key, check, zero) for nested maps and lists
+#   (_list, plain, checks, specs)
+#                          an atomic list; ``specs`` when its field is merge-keyed (live must then not be
+#                          keyable, or the full comparison would compare it by key)
+#   (_keyed, spec_index, specs, {key: (check, zero)}, order)
+#                          a merge-keyed list; a key is the key field's value (a tuple for several
+#                          fields), only strings and ints, so ``1`` and ``True`` never meet
+Check = tuple[Any, ...]
+
+
+class _Ineligible(Exception):
+    """The manifest holds something the kernel does not decide (the plan is then a refusal)."""
+
+
+@dataclass(slots=True)
+class _Plan:
+    """What the kernel keeps per desired content and options."""
+
+    check: Check | None
+    """None: never decided here (kind, default ignore rule, unusual content)."""
+    key: ResourceKey | None = None
+    desired: Any = None
+    """The frozen normalized desired object, shared by every verdict of this plan."""
+    wanted: Any = None
+    """The canonical desired object without nulls (pending removals resolve in it)."""
+    removals: list[tuple[list[Any], bool]] = field(default_factory=list)
+    """fleetdeck's ``Apply`` entries seen live (private copies of ``[fieldsType, fieldsV1]`` per entry)
+    and whether the fields they own all lie inside the manifest."""
+    rules: dict[int, tuple[object, bool]] = field(default_factory=dict)
+    """id of an app's rule sequence → (the sequence, whether none of its rules matches)."""
+
+
+_lock = threading.Lock()
+_plans: OrderedDict[tuple[Any, ...], _Plan] = OrderedDict()
+_shared: dict[tuple[str, bytes], Any] = {}
+"""Compiled checks and seen field sets by content: plans of manifests that differ only here and there
+(the same app on several clusters, names and labels aside) share the rest, which keeps it in the CPU
+cache across a pass. Cleared when it reaches ``SHARED_SIZE`` entries."""
+SHARED_SIZE = 65536
+STATS = {"plans": 0, "hits": 0, "decided": 0, "undecided": 0}
+"""Counters for the benchmark and tests (not synchronized: approximate under threads)."""
+
+
+def clear_cache() -> None:
+    """Forget every plan (tests)."""
+    with _lock:
+        _plans.clear()
+        _shared.clear()
+
+
+def _share(kind: str, content: Any, value: Any) -> Any:
+    """The value already kept for equal ``content`` (canonical JSON plus ``kind``), else ``value``."""
+    try:
+        key = (kind, hashlib.blake2b(orjson.dumps(content, option=orjson.OPT_SORT_KEYS), digest_size=20).digest())
+    except TypeError:
+        return value
+    with _lock:
+        found = _shared.get(key)
+        if found is None:
+            if len(_shared) >= SHARED_SIZE:
+                _shared.clear()
+            _shared[key] = found = value
+    return found
+
+
+def in_sync(
+    desired: Mapping[str, Any],
+    live: Mapping[str, Any],
+    *,
+    ignore_rules: Sequence[IgnoreRule] = (),
+    namespace_default: str | None = None,
+    cluster_scoped: bool | None = None,
+    manager: str,
+    desired_digest: str | None = None,
+    merge_keys: MergeKeys = MERGE_KEYS,
+) -> ResourceDiff | None:
+    """The full local comparison's verdict when it is Synced with nothing to report, else None.
+
+    Args:
+        desired: the manifest, as ``diff.compare`` takes it.
+        live: the raw live object (managedFields kept).
+        ignore_rules: the app's rules; any rule that matches the object means None.
+        namespace_default: as for ``compare``.
+        cluster_scoped: as for ``compare``.
+        manager: fleetdeck's field manager (pending removals).
+        desired_digest: the manifest's digest when the caller has one (the engine computes it once per
+            render, ``core.engine.targets.digest``); else the manifest's canonical JSON is the cache key.
+        merge_keys: the list-key table.
+
+    Returns:
+        The Synced ``ResourceDiff`` ``compare`` would return (its ``live`` computed on first read), or
+        None when the kernel cannot prove the objects in sync: the caller then runs the full comparison.
+    """
+    if not isinstance(desired, dict) or not isinstance(live, dict):
+        return None
+    plan = _plan(desired, desired_digest, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
+                 manager=manager, merge_keys=merge_keys)
+    if (
+        plan is None
+        or plan.check is None
+        or not _no_rule_matches(plan, ignore_rules)
+        or not _matches(plan.check, live)
+        or not _no_removals(plan, live, manager)
+    ):
+        STATS["undecided"] += 1
+        return None
+    STATS["decided"] += 1
+    return ResourceDiff(
+        state=ResourceState.SYNCED,
+        approximate=True,
+        strategy="local",
+        desired=plan.desired,
+        live=LazyMapping(_live_view, live),
+    )
+
+
+def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the full comparison shows of live when in sync: the whole normalized object, frozen."""
+    frozen: Mapping[str, Any] = freeze(normalize(live, side="live"))
+    return frozen
+
+
+# ----- plans ---------------------------------------------------------------------------------------
+
+
+def _plan(
+    desired: dict[str, Any], desired_digest: str | None, *, namespace_default: str | None, cluster_scoped: bool | None, manager: str,
+    merge_keys: MergeKeys,
+) -> _Plan | None:
+    """The cached plan for this desired content and options (built on a miss), None if not cacheable."""
+    content: str | bytes
+    if desired_digest is not None:
+        content = desired_digest
+    else:
+        try:
+            content = orjson.dumps(desired, option=orjson.OPT_SORT_KEYS)
+        except TypeError:
+            return None
+    key = (content, namespace_default, cluster_scoped, manager, id(merge_keys))
+    with _lock:
+        plan = _plans.get(key)
+        if plan is not None:
+            _plans.move_to_end(key)
+            STATS["hits"] += 1
+            return plan
+    plan = _build(desired, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
+                  merge_keys=merge_keys)
+    with _lock:
+        _plans[key] = plan
+        STATS["plans"] += 1
+        while len(_plans) > CACHE_SIZE:
+            _plans.popitem(last=False)
+    return plan
+
+
+def _build(
+    desired: dict[str, Any], *, namespace_default: str | None, cluster_scoped: bool | None,
+    merge_keys: MergeKeys,
+) -> _Plan:
+    """Normalize the manifest once and compile its checks (or a refusal)."""
+    try:
+        normalized = normalize(desired, side="desired", namespace_default=namespace_default,
+                               cluster_scoped=cluster_scoped)
+        if object_group_kind(normalized) in UNDECIDED_KINDS:
+            raise _Ineligible
+        key = ResourceKey.of(normalized)
+        if any(rule.matches(key) for rule in DEFAULT_IGNORE_RULES):
+            raise _Ineligible
+        check, _ = _compile(normalized, "", merge_keys)
+        wanted = drop_nulls(canonical(normalized, merge_keys))
+    except (_Ineligible, ValueError, TypeError):
+        # ValueError/TypeError: let the full comparison meet (and report) the same problem.
+        return _Plan(check=None)
+    return _Plan(check=check, key=key, desired=freeze(normalized), wanted=wanted)
+
+
+def _key_of(item: Mapping[str, Any], fields: tuple[str, ...]) -> Any:
+    """A merge-keyed item's key: the key field's value, or a tuple of them; only strings and ints."""
+    values = tuple(item[name] for name in fields)
+    if any(type(value) is not str and type(value) is not int for value in values):
+        raise _Ineligible
+    return values[0] if len(values) == 1 else values
+
+
+def _compile(value: Any, field_name: str, merge_keys: MergeKeys) -> tuple[Check, bool]:
+    """The check for one normalized desired value (nulls in maps dropped, as the comparison does), and
+    whether a bare ``==`` against the desired value is exact for it (only strings, None, maps, lists)."""
+    kind = type(value)
+    if kind is str or value is None:
+        return (_leaf, value), True
+    if kind is int or kind is float or kind is bool:
+        return (_leaf, value), False
+    if kind is dict:
+        check, plain = _compile_map(value, merge_keys)
+    elif kind is list:
+        specs = merge_keys.get(field_name) if value else None
+        if specs is not None and keyed(value, specs) is not None:
+            check, plain = _compile_keyed(value, specs, merge_keys), False
+        else:
+            compiled = [_compile(item, "", merge_keys) for item in value]
+            plain = all(item_plain for _, item_plain in compiled)
+            checks = tuple(check for check, _ in compiled)
+            check = (_list, value if plain else None, checks, merge_keys.get(field_name))
+    else:
+        raise _Ineligible
+    # A check depends only on the value and the field it sits under (which decides list keying).
+    return _share("check:" + field_name, value, check), plain
+
+
+def _compile_map(value: dict[str, Any], merge_keys: MergeKeys) -> tuple[Check, bool]:
+    """A map's check (see the table above)."""
+    keys: list[str] = []
+    values: list[Any] = []
+    zero_leaves: list[tuple[str, Any]] = []
+    children: list[tuple[str, Check, bool]] = []
+    plain = True
+    for name, item in value.items():
+        if item is None:
+            continue  # drop_nulls: not set; live's own value is projected away
+        check, item_plain = _compile(item, name, merge_keys)
+        plain = plain and item_plain
+        if check[0] is not _leaf:
+            children.append((name, check, is_zero(drop_nulls(canonical(item, merge_keys, name)))))
+        elif is_zero(item):
+            zero_leaves.append((name, item))
+        else:
+            keys.append(name)
+            values.append(item)
+    if len(keys) == 1:  # itemgetter of one key returns the value, not a tuple
+        keys.append(keys[0])
+        values.append(values[0])
+    getter = itemgetter(*keys) if keys else None
+    types = tuple(map(type, values))
+    loose = any(kind is not str for kind in types)
+    check = (_map, value if plain else None, getter, tuple(values), types if loose else None,
+             tuple(zero_leaves), tuple(children))
+    return check, plain
+
+
+def _compile_keyed(items: list[Any], specs: tuple[tuple[str, ...], ...], merge_keys: MergeKeys) -> Check:
+    """A merge-keyed list: checks by key, the spec ``keyed`` chose, and desired's key order."""
+    index = next(i for i, fields in enumerate(specs) if keyed(items, (fields,)) is not None)
+    fields = specs[index]
+    by_key: dict[Any, tuple[Check, bool]] = {}
+    for item in items:
+        check, _ = _compile(item, "", merge_keys)
+        by_key[_key_of(item, fields)] = (check, is_zero(drop_nulls(canonical(item, merge_keys))))
+    if len(by_key) != len(items):
+        raise _Ineligible
+    return (_keyed, index, specs, by_key, tuple(by_key))
+
+
+def _no_rule_matches(plan: _Plan, rules: Sequence[IgnoreRule]) -> bool:
+    """Whether none of the app's ignore rules matches the object (remembered per rule sequence)."""
+    if not rules:
+        return True
+    seen = plan.rules.get(id(rules))
+    if seen is not None and seen[0] is rules:
+        return seen[1]
+    assert plan.key is not None
+    key = plan.key
+    verdict = not any(rule.matches(key) for rule in rules)
+    if isinstance(rules, tuple) and len(plan.rules) < 8:  # a tuple cannot change under its id
+        plan.rules[id(rules)] = (rules, verdict)
+    return verdict
+
+
+# ----- live ----------------------------------------------------------------------------------------
+
+
+def _matches(check: Check, live: Any) -> bool:
+    """Whether the raw live value projects onto the desired value exactly (see the module docstring)."""
+    result: bool = check[0](check, live)
+    return result
+
+
+def _leaf(check: Check, live: Any) -> bool:
+    wanted = check[1]
+    return type(live) is type(wanted) and live == wanted
+
+
+def _map(check: Check, live: Any) -> bool:
+    if type(live) is not dict:
+        return False
+    _, plain, getter, values, types, zero_leaves, children = check
+    if plain is not None and live == plain:
+        return True
+    if getter is not None:
+        try:
+            found = getter(live)
+        except KeyError:
+            return False
+        if found != values or (types is not None and tuple(map(type, found)) != types):
+            return False
+    for name, wanted in zero_leaves:
+        value = live.get(name, _MISSING)
+        if value is not _MISSING and (type(value) is not type(wanted) or value != wanted):
+            return False
+    for name, child, zero in children:
+        value = live.get(name, _MISSING)
+        if value is _MISSING:
+            if not zero:
+                return False
+        elif not child[0](child, value):
+            return False
+    return True
+
+
+def _list(check: Check, live: Any) -> bool:
+    if type(live) is not list:
+        return False
+    _, plain, checks, specs = check
+    if plain is not None and live == plain:
+        return True
+    if len(live) != len(checks):
+        return False
+    if specs is not None and live and keyed(live, specs) is not None:
+        return False  # live would be compared by key, desired as a plain list
+    return all(child[0](child, item) for child, item in zip(checks, live, strict=True))
+
+
+def _keyed(check: Check, live: Any) -> bool:
+    """A merge-keyed list: same key spec, every desired item matched by key, shared items in order."""
+    if type(live) is not list or not live:
+        return False
+    _, index, specs, by_key, order = check
+    live_items = _live_keys(live, specs[0][0]) if index == 0 and len(specs[0]) == 1 else None
+    if live_items is None:
+        found = _live_keys_general(live, specs)
+        if found is None or found[0] != index:
+            return False
+        live_items = found[1]
+    for key, (child, zero) in by_key.items():
+        item = live_items.get(key, _MISSING)
+        if item is _MISSING:
+            if not zero:
+                return False
+        elif not child[0](child, item):
+            return False
+    if len(live_items) == len(order) and tuple(live_items) == order:
+        return True
+    shared_live = [key for key in live_items if key in by_key]
+    return shared_live == [key for key in order if key in live_items]
+
+
+def _live_keys(items: list[Any], name: str) -> dict[Any, Any] | None:
+    """Live's items by the one key field ``name``, when every item is a dict with a string or int value
+    there and the values are unique (else None: the general path decides)."""
+    by_key: dict[Any, Any] = {}
+    for item in items:
+        if type(item) is not dict:
+            return None
+        key = item.get(name, _MISSING)
+        if type(key) is not str and type(key) is not int:
+            return None
+        by_key[key] = item
+    return by_key if len(by_key) == len(items) else None
+
+
+def _live_keys_general(
+    items: list[Any], specs: tuple[tuple[str, ...], ...]
+) -> tuple[int, dict[Any, Any]] | None:
+    """The spec ``keyed`` would choose for live's items and the items by key; None when an item is not
+    a dict or a key value is not a string or an int (undecided)."""
+    if any(type(item) is not dict for item in items):
+        return None
+    for index, fields in enumerate(specs):
+        if not all(all(name in item for name in fields) for item in items):
+            continue
+        keys = [tuple(item[name] for name in fields) for item in items]
+        if any(type(value) is not str and type(value) is not int for key in keys for value in key):
+            return None
+        by_key = dict(zip([key[0] if len(key) == 1 else key for key in keys], items, strict=True))
+        if len(by_key) == len(items):
+            return index, by_key
+    return None
+
+
+def _no_removals(plan: _Plan, live: dict[str, Any], manager: str) -> bool:
+    """Whether every field fleetdeck's ``Apply`` entries own live is one the manifest sets (then no
+    pending removal can exist); remembered per distinct field set."""
+    meta = live.get("metadata")
+    entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
+    if not isinstance(entries, list | tuple):
+        return True
+    mine = [
+        entry for entry in entries
+        if isinstance(entry, Mapping)
+        and str(entry.get("operation") or "") == "Apply"  # as ManagerEntry.parse reads them
+        and str(entry.get("manager") or "") == manager
+        and not str(entry.get("subresource") or "")
+    ]
+    if not mine:
+        return True
+    signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]
+    for seen, known in plan.removals:
+        if seen == signature:  # fieldsV1 leaves are all {}: a loose == cannot change what they own
+            return known
+    owned: set[FieldPath] = set()
+    for entry in mine:
+        owned |= ManagerEntry.parse(entry).owned
+    in_git = Resolver(plan.wanted)
+    verdict = all(not path or in_git(path) is not None for path in owned)
+    if len(plan.removals) < 4:
+        plan.removals.append((_share("fields", signature, copy_json(signature)), verdict))
+    return verdict
