@@ -43,9 +43,9 @@ from core.reconcile.canonical import (
     to_field_path,
     to_pointer,
 )
-from core.reconcile.fastpath import in_sync
+from core.reconcile.fastpath import in_sync, plan_for, removal_free
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
-from core.reconcile.jsonpath import format_pointer, freeze
+from core.reconcile.jsonpath import LazyMapping, format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
 from core.reconcile.normalize import Side, normalize
 from core.reconcile.projection import drop_nulls, project, project_plain
@@ -100,12 +100,19 @@ def _prepare(
     desired_side: Side,
     options: _Options,
     manager: str = FIELD_MANAGER,
+    normalized: dict[str, Any] | None = None,
 ) -> _Sides:
-    """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets."""
+    """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets.
+
+    ``normalized`` is the desired side already normalized with these options (the in-sync kernel's
+    cache); it is never modified (ignore rules copy a side before changing it, and it is never a Secret).
+    """
     managed = ManagedFields.of(live)
     nd = (
         None
         if desired is None
+        else normalized
+        if normalized is not None
         else normalize(
             desired,
             side=desired_side,
@@ -157,39 +164,57 @@ def compare(
     Raises:
         ValueError: when both sides are None.
     """
+    plan = None
     if fast and desired is not None and live is not None and not known_types:
         quick = in_sync(desired, live, ignore_rules=ignore_rules, namespace_default=namespace_default,
                         cluster_scoped=cluster_scoped, manager=manager, desired_digest=desired_digest)
         if quick is not None:
             return quick
+        plan = plan_for(desired, desired_digest=desired_digest, manager=manager,
+                        namespace_default=namespace_default, cluster_scoped=cluster_scoped)
     options = _Options(
         ignore_rules,
         namespace_default=namespace_default,
         cluster_scoped=cluster_scoped,
         known_types=known_types,
     )
-    sides = _prepare(desired, live, desired_side="desired", options=options, manager=manager)
+    sides = _prepare(desired, live, desired_side="desired", options=options, manager=manager,
+                     normalized=plan.normalized if plan is not None else None)
     early = _one_sided(sides, strategy=LOCAL, extraneous_ok=extraneous_ok)
     if early is not None:
         return early
     assert sides.desired is not None and sides.live is not None
-    wanted = drop_nulls(canonical(sides.desired, options.merge_keys))
+    # The kernel's plan holds this very normalized manifest when no ignore rule changed a side (a rule
+    # copies both sides before its first change): its canonical form and frozen copy are reused.
+    untouched = plan is not None and sides.desired is plan.normalized
+    wanted = plan.wanted if plan is not None and untouched else drop_nulls(canonical(sides.desired, options.merge_keys))
     actual = canonical(sides.live, options.merge_keys)
     projected = project(actual, wanted)
     changes = (
         [] if canonical_bytes(wanted) == canonical_bytes(projected) else _explain(projected, wanted, sides)
     )
-    removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
+    removals: list[FieldChange] = []
+    warnings: list[str] = []
+    if not (plan is not None and untouched and live is not None and removal_free(plan, live, manager)):
+        removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
     order = _order_changes(sides, options.merge_keys)
     found = [*changes, *removals, *order]
+    keep = frozenset(c.path for c in removals)
     shown = (
-        project_plain(
-            sides.live, drop_nulls(sides.desired), options.merge_keys, keep=frozenset(c.path for c in removals)
-        )
+        LazyMapping(_projected_view, (sides.live, sides.desired, options.merge_keys, keep))
         if found
-        else None
+        else LazyMapping(freeze, sides.live)
     )
-    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live=shown)
+    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live_view=shown,
+                    desired_view=plan.desired if plan is not None and untouched else None)
+
+
+def _projected_view(arguments: tuple[Obj, Obj, MergeKeys, frozenset[str]]) -> Mapping[str, Any]:
+    """What a local comparison that found changes shows of live: live projected onto the manifest, plus
+    fleetdeck's pending removals (computed on first read; the objects are the comparison's own copies)."""
+    live, desired, merge_keys, keep = arguments
+    frozen: Mapping[str, Any] = freeze(project_plain(live, drop_nulls(desired), merge_keys, keep=keep))
+    return frozen
 
 
 def compare_predicted(
@@ -249,12 +274,13 @@ def _one_sided(sides: _Sides, *, strategy: str, extraneous_ok: bool) -> Resource
 
 
 def _verdict(
-    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str], live: Obj | None = None
+    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str],
+    live_view: Mapping[str, Any] | None = None, desired_view: Mapping[str, Any] | None = None,
 ) -> ResourceDiff:
     """Synced or OutOfSync from the changes found, with the masked objects for display.
 
-    ``live`` is what to show of the live object (the local strategy's projection onto desired), when not
-    the whole normalized live object.
+    ``live_view`` is what to show of the live object, already frozen (or computed on first read), when
+    not the whole normalized live object frozen now; ``desired_view`` likewise for desired.
     """
     ordered = tuple(sorted(changes, key=lambda change: (change.path, change.op)))
     fields = [c for c in ordered if c.note != ORDER_DIFFERS]
@@ -270,8 +296,8 @@ def _verdict(
         strategy=strategy,
         message=message,
         warnings=tuple(warnings),
-        desired=freeze(sides.desired),
-        live=freeze(sides.live if live is None else live),
+        desired=freeze(sides.desired) if desired_view is None else desired_view,
+        live=freeze(sides.live) if live_view is None else live_view,
     )
 
 

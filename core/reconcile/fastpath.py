@@ -43,6 +43,7 @@ from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
+from types import CodeType, FunctionType
 from typing import Any
 
 import orjson
@@ -73,18 +74,20 @@ UNDECIDED_KINDS = frozenset(
 
 _MISSING: Any = object()
 
-# A check is a tuple whose first item is the function that runs it, ``check[0](check, live)``:
+# A check is a tuple whose first item is the function that runs it, ``check[0](check, live)``; maps and
+# lists carry ``exact``: the normalized desired value and, when it holds numbers or booleans, its canonical
+# JSON bytes. Live equal to it (``==``, then the bytes when given, so ``1`` and ``true`` differ) matches
+# without a walk: it is the desired value itself, which normalizes to itself.
 #   (_leaf, value)         a scalar, compared type-strictly
-#   (_map, plain, getter, values, types, zero_leaves, children)
-#                          a map: ``plain`` is the desired map when a bare ``==`` against it is exact (only
-#                          strings, None, maps and lists of them), else None; ``getter`` fetches the
-#                          non-zero scalar children at once (C), compared with ``values`` (and their
-#                          ``types`` when any is a number or a bool); ``zero_leaves`` may be absent live
-#                          (N11); ``children`` are (key, check, zero) for nested maps and lists
-#   (_list, plain, checks, specs)
+#   (_map, exact, getter, values, types, zero_leaves, children)
+#                          a map: ``getter`` fetches the non-zero scalar children at once (C), compared
+#                          with ``values`` (and their ``types`` when any is a number or a bool);
+#                          ``zero_leaves`` may be absent live (N11); ``children`` are (key, check, zero)
+#                          for nested maps and lists
+#   (_list, exact, checks, specs)
 #                          an atomic list; ``specs`` when its field is merge-keyed (live must then not be
 #                          keyable, or the full comparison would compare it by key)
-#   (_keyed, spec_index, specs, {key: (check, zero)}, order)
+#   (_keyed, exact, spec_index, specs, {key: (check, zero)}, order)
 #                          a merge-keyed list; a key is the key field's value (a tuple for several
 #                          fields), only strings and ints, so ``1`` and ``True`` never meet
 Check = tuple[Any, ...]
@@ -95,7 +98,7 @@ class _Ineligible(Exception):
 
 
 @dataclass(slots=True)
-class _Plan:
+class Plan:
     """What the kernel keeps per desired content and options."""
 
     check: Check | None
@@ -103,6 +106,9 @@ class _Plan:
     key: ResourceKey | None = None
     desired: Any = None
     """The frozen normalized desired object, shared by every verdict of this plan."""
+    normalized: dict[str, Any] | None = None
+    """The normalized desired object itself (never a Secret: nothing masks it in place), which the full
+    comparison reuses when the kernel cannot decide; nobody may modify it."""
     wanted: Any = None
     """The canonical desired object without nulls (pending removals resolve in it)."""
     removals: list[tuple[list[Any], bool]] = field(default_factory=list)
@@ -113,7 +119,7 @@ class _Plan:
 
 
 _lock = threading.Lock()
-_plans: OrderedDict[tuple[Any, ...], _Plan] = OrderedDict()
+_plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
 _shared: dict[tuple[str, bytes], Any] = {}
 """Compiled checks and seen field sets by content: plans of manifests that differ only here and there
 (the same app on several clusters, names and labels aside) share the rest, which keeps it in the CPU
@@ -196,6 +202,25 @@ def in_sync(
     )
 
 
+def plan_for(
+    desired: Mapping[str, Any], *, desired_digest: str | None = None, namespace_default: str | None = None,
+    cluster_scoped: bool | None = None, manager: str, merge_keys: MergeKeys = MERGE_KEYS,
+) -> Plan | None:
+    """The cached plan of a manifest the kernel decides (its normalized and canonical forms, read-only:
+    the full comparison reuses them when the kernel could not decide), else None."""
+    if not isinstance(desired, dict):
+        return None
+    plan = _plan(desired, desired_digest, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
+                 manager=manager, merge_keys=merge_keys)
+    return plan if plan is not None and plan.check is not None else None
+
+
+def removal_free(plan: Plan, live: Mapping[str, Any], manager: str) -> bool:
+    """Whether no field fleetdeck applied before can be pending removal: every field its ``Apply``
+    entries own live lies inside the manifest (the full comparison then finds none)."""
+    return isinstance(live, dict) and _no_removals(plan, live, manager)
+
+
 def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
     """What the full comparison shows of live when in sync: the whole normalized object, frozen."""
     frozen: Mapping[str, Any] = freeze(normalize(live, side="live"))
@@ -208,7 +233,7 @@ def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
 def _plan(
     desired: dict[str, Any], desired_digest: str | None, *, namespace_default: str | None, cluster_scoped: bool | None, manager: str,
     merge_keys: MergeKeys,
-) -> _Plan | None:
+) -> Plan | None:
     """The cached plan for this desired content and options (built on a miss), None if not cacheable."""
     content: str | bytes
     if desired_digest is not None:
@@ -238,7 +263,7 @@ def _plan(
 def _build(
     desired: dict[str, Any], *, namespace_default: str | None, cluster_scoped: bool | None,
     merge_keys: MergeKeys,
-) -> _Plan:
+) -> Plan:
     """Normalize the manifest once and compile its checks (or a refusal)."""
     try:
         normalized = normalize(desired, side="desired", namespace_default=namespace_default,
@@ -248,12 +273,12 @@ def _build(
         key = ResourceKey.of(normalized)
         if any(rule.matches(key) for rule in DEFAULT_IGNORE_RULES):
             raise _Ineligible
-        check, _ = _compile(normalized, "", merge_keys)
+        check = _generated(_compile(normalized, "", merge_keys)[0])
         wanted = drop_nulls(canonical(normalized, merge_keys))
     except (_Ineligible, ValueError, TypeError):
         # ValueError/TypeError: let the full comparison meet (and report) the same problem.
-        return _Plan(check=None)
-    return _Plan(check=check, key=key, desired=freeze(normalized), wanted=wanted)
+        return Plan(check=None)
+    return Plan(check=check, key=key, desired=freeze(normalized), wanted=wanted, normalized=normalized)
 
 
 def _key_of(item: Mapping[str, Any], fields: tuple[str, ...]) -> Any:
@@ -277,16 +302,40 @@ def _compile(value: Any, field_name: str, merge_keys: MergeKeys) -> tuple[Check,
     elif kind is list:
         specs = merge_keys.get(field_name) if value else None
         if specs is not None and keyed(value, specs) is not None:
-            check, plain = _compile_keyed(value, specs, merge_keys), False
+            check, plain = _compile_keyed(value, specs, merge_keys)
         else:
             compiled = [_compile(item, "", merge_keys) for item in value]
             plain = all(item_plain for _, item_plain in compiled)
             checks = tuple(check for check, _ in compiled)
-            check = (_list, value if plain else None, checks, merge_keys.get(field_name))
+            check = (_list, _exact_of(value, plain), checks, merge_keys.get(field_name))
     else:
         raise _Ineligible
     # A check depends only on the value and the field it sits under (which decides list keying).
     return _share("check:" + field_name, value, check), plain
+
+
+def _exact_of(value: Any, plain: bool) -> tuple[Any, bytes | None] | None:
+    """``exact`` for a map or list (see the table above); None when it cannot be serialized."""
+    if plain:
+        return value, None
+    try:
+        return value, orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+    except TypeError:
+        return None
+
+
+def _same(live: Any, exact: tuple[Any, bytes | None]) -> bool:
+    """Whether live is exactly the desired value (``==``, then its bytes when it holds numbers)."""
+    if live != exact[0]:
+        return False
+    return exact[1] is None or _same_bytes(live, exact[1])
+
+
+def _same_bytes(live: Any, wanted: bytes) -> bool:
+    try:
+        return orjson.dumps(live, option=orjson.OPT_SORT_KEYS) == wanted
+    except TypeError:
+        return False
 
 
 def _compile_map(value: dict[str, Any], merge_keys: MergeKeys) -> tuple[Check, bool]:
@@ -314,25 +363,106 @@ def _compile_map(value: dict[str, Any], merge_keys: MergeKeys) -> tuple[Check, b
     getter = itemgetter(*keys) if keys else None
     types = tuple(map(type, values))
     loose = any(kind is not str for kind in types)
-    check = (_map, value if plain else None, getter, tuple(values), types if loose else None,
+    check = (_map, _exact_of(value, plain), getter, tuple(values), types if loose else None,
              tuple(zero_leaves), tuple(children))
     return check, plain
 
 
-def _compile_keyed(items: list[Any], specs: tuple[tuple[str, ...], ...], merge_keys: MergeKeys) -> Check:
+_MAX_DEPTH = 24
+"""Maps nested deeper than this inside one generated function stay interpreted (Python's block limits)."""
+_code: dict[str, CodeType] = {}
+"""Generated check code by source text: manifests of the same shape share it (their values differ only in
+the constants the function is given)."""
+
+
+def _generated(check: Check) -> Check:
+    """A map check whose function is Python generated for this map (nested maps inlined), instead of the
+    interpreter ``_map``: the same decisions without a call and a tuple unpack per node."""
+    if check[0] is not _map:
+        return check
+    lines = ["def check(_check, v0):"]
+    consts: list[Any] = []
+    _emit_map(check, "v0", 1, lines, consts, [0])
+    lines.append("    return True")
+    source = "\n".join(lines)
+    with _lock:
+        code = _code.get(source)
+        if code is None:
+            if len(_code) >= SHARED_SIZE // 16:
+                _code.clear()
+            module = compile(source, "<fastpath check>", "exec")
+            code = next(c for c in module.co_consts if isinstance(c, CodeType))
+            _code[source] = code
+    names = {f"c{index}": value for index, value in enumerate(consts)}
+    function = FunctionType(code, {"M": _MISSING, "KeyError": KeyError, "dict": dict, "type": type, "map": map,
+                                   "tuple": tuple, "same_bytes": _same_bytes, **names})
+    return (function, *check[1:])
+
+
+def _const(value: Any, consts: list[Any]) -> str:
+    consts.append(value)
+    return f"c{len(consts) - 1}"
+
+
+def _emit_map(check: Check, var: str, depth: int, lines: list[str], consts: list[Any], counter: list[int]) -> None:
+    """Statements that ``return False`` unless the live value in ``var`` matches the map ``check``."""
+    _, exact, getter, values, types, zero_leaves, children = check
+    pad = "    " * depth
+    lines.append(f"{pad}if type({var}) is not dict: return False")
+    if exact is not None:
+        same = f"{var} != {_const(exact[0], consts)}"
+        if exact[1] is not None:
+            same += f" or not same_bytes({var}, {_const(exact[1], consts)})"
+        lines.append(f"{pad}if {same}:")
+        depth += 1
+        pad = "    " * depth
+        lines.append(f"{pad}pass")
+    if getter is not None:
+        lines += [f"{pad}try: found = {_const(getter, consts)}({var})", f"{pad}except KeyError: return False",
+                  f"{pad}if found != {_const(values, consts)}: return False"]
+        if types is not None:
+            lines.append(f"{pad}if tuple(map(type, found)) != {_const(types, consts)}: return False")
+    for name, wanted in zero_leaves:
+        lines += [f"{pad}x = {var}.get({name!r}, M)",
+                  f"{pad}if x is not M and (type(x) is not {_const(type(wanted), consts)} or x != "
+                  f"{_const(wanted, consts)}): return False"]
+    for name, child, zero in children:
+        counter[0] += 1
+        value = f"v{counter[0]}"
+        lines.append(f"{pad}{value} = {var}.get({name!r}, M)")
+        inner = pad
+        if zero:
+            lines.append(f"{pad}if {value} is not M:")
+            inner = pad + "    "
+        else:
+            lines.append(f"{pad}if {value} is M: return False")
+        if child[0] is _map and depth < _MAX_DEPTH:
+            _emit_map(child, value, len(inner) // 4, lines, consts, counter)
+            if zero:
+                lines.append(f"{inner}pass")
+        else:
+            ref = _const(child, consts)
+            lines.append(f"{inner}if not {ref}[0]({ref}, {value}): return False")
+
+
+def _compile_keyed(
+    items: list[Any], specs: tuple[tuple[str, ...], ...], merge_keys: MergeKeys
+) -> tuple[Check, bool]:
     """A merge-keyed list: checks by key, the spec ``keyed`` chose, and desired's key order."""
     index = next(i for i, fields in enumerate(specs) if keyed(items, (fields,)) is not None)
     fields = specs[index]
     by_key: dict[Any, tuple[Check, bool]] = {}
+    plain = True
     for item in items:
-        check, _ = _compile(item, "", merge_keys)
-        by_key[_key_of(item, fields)] = (check, is_zero(drop_nulls(canonical(item, merge_keys))))
+        check, item_plain = _compile(item, "", merge_keys)
+        plain = plain and item_plain
+        by_key[_key_of(item, fields)] = (_generated(check), is_zero(drop_nulls(canonical(item, merge_keys))))
     if len(by_key) != len(items):
         raise _Ineligible
-    return (_keyed, index, specs, by_key, tuple(by_key))
+    return (_keyed, _exact_of(items, plain), index, specs, by_key, tuple(by_key)), plain
 
 
-def _no_rule_matches(plan: _Plan, rules: Sequence[IgnoreRule]) -> bool:
+def _no_rule_matches(plan: Plan, rules: Sequence[IgnoreRule]) -> bool:
     """Whether none of the app's ignore rules matches the object (remembered per rule sequence)."""
     if not rules:
         return True
@@ -364,8 +494,8 @@ def _leaf(check: Check, live: Any) -> bool:
 def _map(check: Check, live: Any) -> bool:
     if type(live) is not dict:
         return False
-    _, plain, getter, values, types, zero_leaves, children = check
-    if plain is not None and live == plain:
+    _, exact, getter, values, types, zero_leaves, children = check
+    if exact is not None and _same(live, exact):
         return True
     if getter is not None:
         try:
@@ -391,8 +521,8 @@ def _map(check: Check, live: Any) -> bool:
 def _list(check: Check, live: Any) -> bool:
     if type(live) is not list:
         return False
-    _, plain, checks, specs = check
-    if plain is not None and live == plain:
+    _, exact, checks, specs = check
+    if exact is not None and _same(live, exact):
         return True
     if len(live) != len(checks):
         return False
@@ -405,7 +535,9 @@ def _keyed(check: Check, live: Any) -> bool:
     """A merge-keyed list: same key spec, every desired item matched by key, shared items in order."""
     if type(live) is not list or not live:
         return False
-    _, index, specs, by_key, order = check
+    _, exact, index, specs, by_key, order = check
+    if exact is not None and _same(live, exact):
+        return True
     live_items = _live_keys(live, specs[0][0]) if index == 0 and len(specs[0]) == 1 else None
     if live_items is None:
         found = _live_keys_general(live, specs)
@@ -458,7 +590,7 @@ def _live_keys_general(
     return None
 
 
-def _no_removals(plan: _Plan, live: dict[str, Any], manager: str) -> bool:
+def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
     """Whether every field fleetdeck's ``Apply`` entries own live is one the manifest sets (then no
     pending removal can exist); remembered per distinct field set."""
     meta = live.get("metadata")

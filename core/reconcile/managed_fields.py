@@ -13,6 +13,7 @@ by value.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -30,8 +31,12 @@ def key_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_element(raw: str) -> PathElement:
     """One fieldsV1 key (``f:name``, ``k:{...}``, ``v:...``, ``i:3``) as a path element.
+
+    Memoized: the same keys recur in every object of a kind, and a ``k:`` key costs a JSON parse and
+    a canonical re-serialization.
 
     Raises:
         ValueError: when the key has an unknown prefix or malformed JSON.
