@@ -37,6 +37,7 @@ Constraint: pure apart from its bounded cache (thread-safe); never mutates its i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
@@ -235,6 +236,8 @@ def _plan(
     merge_keys: MergeKeys,
 ) -> Plan | None:
     """The cached plan for this desired content and options (built on a miss), None if not cacheable."""
+    if merge_keys is not MERGE_KEYS:
+        return None  # another list-key table: not worth a cache key of its own
     content: str | bytes
     if desired_digest is not None:
         content = desired_digest
@@ -243,13 +246,13 @@ def _plan(
             content = orjson.dumps(desired, option=orjson.OPT_SORT_KEYS)
         except TypeError:
             return None
-    key = (content, namespace_default, cluster_scoped, manager, id(merge_keys))
-    with _lock:
-        plan = _plans.get(key)
-        if plan is not None:
+    key = (content, namespace_default, cluster_scoped, manager)
+    plan = _plans.get(key)  # one C call under the GIL: no lock needed to read
+    if plan is not None:
+        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
             _plans.move_to_end(key)
-            STATS["hits"] += 1
-            return plan
+        STATS["hits"] += 1
+        return plan
     plan = _build(desired, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
                   merge_keys=merge_keys)
     with _lock:
@@ -597,13 +600,17 @@ def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
     entries = meta.get("managedFields") if isinstance(meta, Mapping) else None
     if not isinstance(entries, list | tuple):
         return True
-    mine = [
-        entry for entry in entries
-        if isinstance(entry, Mapping)
-        and str(entry.get("operation") or "") == "Apply"  # as ManagerEntry.parse reads them
-        and str(entry.get("manager") or "") == manager
-        and not str(entry.get("subresource") or "")
-    ]
+    mine = []
+    for entry in entries:
+        if not isinstance(entry, Mapping):
+            continue
+        name = entry.get("manager")  # read as ManagerEntry.parse reads them: str(value or "")
+        if (name if type(name) is str else str(name or "")) != manager:
+            continue
+        operation = entry.get("operation")
+        subresource = entry.get("subresource")
+        if (operation if type(operation) is str else str(operation or "")) == "Apply" and not str(subresource or ""):
+            mine.append(entry)
     if not mine:
         return True
     signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]

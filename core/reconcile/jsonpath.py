@@ -6,6 +6,7 @@ over plain ``dict``/``list`` values; no I/O and nothing Kubernetes-specific.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
@@ -134,8 +135,10 @@ def iter_slots(obj: Json, tokens: Sequence[str]) -> Iterator[tuple[Json, Any]]:
         yield from _child_slots(parent, tokens[-1])
 
 
+@functools.lru_cache(maxsize=1024)
 def dotted(path: str) -> tuple[str, ...]:
-    """Split a dotted glob path (``spec.template.spec``, ``spec.limits.*.max``) into tokens."""
+    """Split a dotted glob path (``spec.template.spec``, ``spec.limits.*.max``) into tokens (memoized:
+    the normalizers use a few fixed paths on every object)."""
     return tuple(part for part in path.split(".") if part)
 
 
