@@ -442,8 +442,51 @@ def _order_changes(sides: _Sides, merge_keys: MergeKeys) -> list[FieldChange]:
     list is one ``replace`` change noted ``order differs``; its values are the item keys in each order.
     """
     found: list[FieldChange] = []
-    _walk_order(sides.desired, sides.live, "", [], sides, merge_keys, found)
+    if _may_reorder(sides.desired, sides.live, "", merge_keys):
+        _walk_order(sides.desired, sides.live, "", [], sides, merge_keys, found)
     return found
+
+
+_UNSURE = object()
+
+
+def _tagged(items: list[Any], specs: tuple[tuple[str, ...], ...]) -> Any:
+    """``keyed``'s choice for ``items`` as item keys in order (tuples of key-field values), None when no
+    spec fits, or ``_UNSURE`` when a key value is not a string or an int (then ``keyed`` decides)."""
+    for fields in specs:
+        if not all(isinstance(item, Mapping) and all(f in item for f in fields) for item in items):
+            continue
+        keys = [tuple(item[f] for f in fields) for item in items]
+        if any(type(value) is not str and type(value) is not int for key in keys for value in key):
+            return _UNSURE
+        if len(set(keys)) == len(keys):
+            return keys
+    return None
+
+
+def _may_reorder(desired: Any, live: Any, field: str, merge_keys: MergeKeys) -> bool:
+    """False when ``_walk_order`` would find nothing: the same walk, with item keys compared as values
+    (strings and ints, which their JSON tokens tell apart exactly) instead of JSON tokens; True when it
+    finds a reordered list-map or cannot tell."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return any(name in live and _may_reorder(value, live[name], name, merge_keys)
+                   for name, value in desired.items())
+    if not (isinstance(desired, list) and isinstance(live, list)):
+        return False
+    specs = merge_keys.get(field)
+    wanted = _tagged(desired, specs) if desired and specs else None
+    actual = _tagged(live, specs) if live and specs else None
+    if wanted is _UNSURE or actual is _UNSURE:
+        return True
+    if wanted is None or actual is None:
+        return any(_may_reorder(w, a, "", merge_keys) for w, a in zip(desired, live, strict=False))
+    in_live = dict(zip(actual, live, strict=True))
+    in_desired = set(wanted)
+    shared = [key for key in wanted if key in in_live]
+    if shared != [key for key in actual if key in in_desired]:
+        return True
+    by_key = dict(zip(wanted, desired, strict=True))
+    return any(_may_reorder(by_key[key], in_live[key], "", merge_keys) for key in shared)
 
 
 def _walk_order(

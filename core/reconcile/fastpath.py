@@ -52,7 +52,7 @@ import orjson
 from core.model import ResourceDiff, ResourceKey, ResourceState
 from core.reconcile.canonical import MERGE_KEYS, MergeKeys, Resolver, canonical, keyed
 from core.reconcile.ignore import DEFAULT_IGNORE_RULES, IgnoreRule
-from core.reconcile.jsonpath import LazyMapping, copy_json, freeze
+from core.reconcile.jsonpath import LazyMapping, freeze
 from core.reconcile.known_types import object_group_kind
 from core.reconcile.managed_fields import FieldPath, ManagerEntry
 from core.reconcile.normalize import normalize
@@ -112,9 +112,9 @@ class Plan:
     comparison reuses when the kernel cannot decide; nobody may modify it."""
     wanted: Any = None
     """The canonical desired object without nulls (pending removals resolve in it)."""
-    removals: list[tuple[list[Any], bool]] = field(default_factory=list)
-    """fleetdeck's ``Apply`` entries seen live (private copies of ``[fieldsType, fieldsV1]`` per entry)
-    and whether the fields they own all lie inside the manifest."""
+    removals: list[tuple[list[bytes], bool]] = field(default_factory=list)
+    """fleetdeck's ``Apply`` entries seen live (``[fieldsType, fieldsV1]`` as JSON bytes per entry) and
+    whether the fields they own all lie inside the manifest."""
     rules: dict[int, tuple[object, bool]] = field(default_factory=dict)
     """id of an app's rule sequence → (the sequence, whether none of its rules matches)."""
 
@@ -613,9 +613,12 @@ def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
             mine.append(entry)
     if not mine:
         return True
-    signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]
+    try:  # canonical enough: equal bytes are equal field sets (a new key order only costs a miss)
+        signature = [orjson.dumps([entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")]) for entry in mine]
+    except TypeError:
+        return False
     for seen, known in plan.removals:
-        if seen == signature:  # fieldsV1 leaves are all {}: a loose == cannot change what they own
+        if seen == signature:
             return known
     owned: set[FieldPath] = set()
     for entry in mine:
@@ -623,5 +626,5 @@ def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
     in_git = Resolver(plan.wanted)
     verdict = all(not path or in_git(path) is not None for path in owned)
     if len(plan.removals) < 4:
-        plan.removals.append((_share("fields", signature, copy_json(signature)), verdict))
+        plan.removals.append((signature, verdict))
     return verdict

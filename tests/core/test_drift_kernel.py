@@ -21,10 +21,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from core.model import ResourceState
+from core.reconcile import diff as diff_module
 from core.reconcile import fastpath
+from core.reconcile.canonical import MERGE_KEYS
 from core.reconcile.diff import compare
 from core.reconcile.ignore import IgnoreRule
 from core.reconcile.jsonpath import thaw
+from core.reconcile.managed_fields import ManagedFields
+from core.reconcile.normalize import normalize
 from core.reconcile.quantity import canonical_quantity
 
 OBJECTS = Path(__file__).resolve().parents[1] / "fixtures" / "objects"
@@ -169,7 +173,7 @@ def _container(draw: st.DrawFn) -> dict[str, Any]:
     out: dict[str, Any] = {"name": draw(_NAMES), "image": draw(st.sampled_from(["web:1", "web:2"]))}
     if draw(st.booleans()):
         out["env"] = [{"name": draw(_NAMES), "value": draw(st.sampled_from(["1", "info", None, ""]))}
-                      for _ in range(draw(st.integers(0, 3)))]
+                      for _ in range(draw(st.integers(0, 4)))]
     if draw(st.booleans()):
         port: dict[str, Any] = {"containerPort": draw(st.sampled_from([80, 8080, 80.0, "80"]))}
         if draw(st.booleans()):
@@ -269,6 +273,11 @@ def _pair(draw: st.DrawFn) -> tuple[dict[str, Any], dict[str, Any], dict[str, An
         live["metadata"]["managedFields"] = managers
     if draw(st.booleans()):
         live["metadata"].setdefault("labels", {})["old"] = "x"
+    containers = live.get("spec", {}).get("template", {}).get("spec", {}).get("containers", [])
+    if draw(st.booleans()):  # a list-map in another order live (kubectl edit swapping two entries)
+        for listing in [containers, *(c.get("env", []) for c in containers if isinstance(c, dict))]:
+            if len(listing) > 1 and draw(st.booleans()):
+                listing.reverse()
     for _ in range(draw(st.integers(0, 2))):  # mutations: respellings, types, removals, reorders
         paths = _paths(live["spec"]) if isinstance(live.get("spec"), dict) else []
         if not paths:
@@ -321,3 +330,16 @@ def test_canonical_quantities_are_fixed_points(value: Any) -> None:
     canonical quantity must normalize to itself."""
     once = canonical_quantity(value)
     assert canonical_quantity(once) == once
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_pair())
+def test_the_order_precheck_never_hides_a_reorder(case: tuple[Any, Any, Any]) -> None:
+    """The full comparison skips its order walk when ``_may_reorder`` says no list-map can be reordered."""
+    desired, live, _ = case
+    sides = diff_module._Sides(normalize(desired, side="desired"), normalize(live, side="live"),
+                               ManagedFields.of(live))
+    found: list[Any] = []
+    diff_module._walk_order(sides.desired, sides.live, "", [], sides, MERGE_KEYS, found)
+    if found:
+        assert diff_module._may_reorder(sides.desired, sides.live, "", MERGE_KEYS)
