@@ -37,7 +37,6 @@ Constraint: pure apart from its bounded cache (thread-safe); never mutates its i
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import threading
 from collections import OrderedDict
@@ -188,7 +187,7 @@ def in_sync(
     if (
         plan is None
         or plan.check is None
-        or not _no_rule_matches(plan, ignore_rules)
+        or (ignore_rules and not _no_rule_matches(plan, ignore_rules))
         or not _matches(plan.check, live)
         or not _no_removals(plan, live, manager)
     ):
@@ -250,8 +249,10 @@ def _plan(
     key = (content, namespace_default, cluster_scoped, manager)
     plan = _plans.get(key)  # one C call under the GIL: no lock needed to read
     if plan is not None:
-        with contextlib.suppress(KeyError):  # evicted meanwhile by another thread
+        try:  # noqa: SIM105 (a bare try costs nothing; contextlib.suppress costs a context per hit)
             _plans.move_to_end(key)
+        except KeyError:  # evicted meanwhile by another thread
+            pass
         STATS["hits"] += 1
         return plan
     plan = _build(desired, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
