@@ -6,15 +6,17 @@ check) costs about 0.7 ms per Deployment. This kernel answers only one question,
 comparison say Synced with no change, no warning? When it cannot prove it, it answers None and the caller
 runs the full comparison, which alone ever reports a difference (and runs deepdiff to explain it).
 
-How (docs/drift.md, "The in-sync kernel"):
+How (``docs/architecture.md``, "The local comparison's in-sync kernel"):
 
 * The desired side is normalized once per desired content, not per call: a bounded cache keyed by the
-  manifest's canonical JSON bytes (plus the options that change its normalization) holds a compiled
-  *plan*: the normalized desired object (frozen, for the verdict), its canonical form (for the removal
-  check) and a tree of checks shaped like the manifest.
+  manifest's digest (the engine's, passed in) or else its canonical JSON bytes (plus the options that
+  change its normalization) holds a compiled *plan*: the normalized desired object (frozen on first read,
+  for the verdict), its canonical form (for the removal check) and a tree of checks shaped like the
+  manifest, whose maps run as generated Python (one code object per manifest shape).
 * Live is read raw, only where the manifest sets fields: each check compares the raw live value with
-  the normalized desired value, type-strictly (``true`` is not ``1``), with a C-level ``==`` for whole
-  subtrees that hold only strings; maps may hold more keys live (projection, N11: a zero value desired
+  the normalized desired value, type-strictly (``true`` is not ``1``); a subtree live holds exactly as
+  desired matches at once (``==``, plus canonical JSON bytes when it holds numbers or booleans); maps may
+  hold more keys live (projection, N11: a zero value desired
   stands in for a key live omits); atomic lists must match item for item with nothing extra; merge-keyed
   lists (N13) match by key, in the same order for the items both sides share (no ``order differs``).
 * Pending removals: fleetdeck's own ``Apply`` field set must lie inside the manifest (checked once per
@@ -122,7 +124,7 @@ class Plan:
 _lock = threading.Lock()
 _plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
 _shared: dict[tuple[str, bytes], Any] = {}
-"""Compiled checks and seen field sets by content: plans of manifests that differ only here and there
+"""Compiled checks by content: plans of manifests that differ only here and there
 (the same app on several clusters, names and labels aside) share the rest, which keeps it in the CPU
 cache across a pass. Cleared when it reaches ``SHARED_SIZE`` entries."""
 SHARED_SIZE = 65536
