@@ -184,17 +184,22 @@ def in_sync(
     """
     if not isinstance(desired, dict) or not isinstance(live, dict):
         return None
-    plan = _plan(desired, desired_digest, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
-                 manager=manager, merge_keys=merge_keys)
-    if (
-        plan is None
-        or plan.check is None
-        or (ignore_rules and not _no_rule_matches(plan, ignore_rules))
-        or not _matches(plan.check, live)
-        or not _no_removals(plan, live, manager)
-    ):
+    try:
+        plan = _plan(desired, desired_digest, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
+                     manager=manager, merge_keys=merge_keys)
+        sure = (
+            plan is not None
+            and plan.check is not None
+            and not (ignore_rules and not _no_rule_matches(plan, ignore_rules))
+            and _matches(plan.check, live)
+            and _no_removals(plan, live, manager)
+        )
+    except Exception:  # whatever it is, the full comparison meets it and decides
+        sure = False
+    if not sure:
         STATS["undecided"] += 1
         return None
+    assert plan is not None
     STATS["decided"] += 1
     return ResourceDiff(
         state=ResourceState.SYNCED,
@@ -282,8 +287,7 @@ def _build(
             raise _Ineligible
         check = _generated(_compile(normalized, "", merge_keys)[0])
         wanted = drop_nulls(canonical(normalized, merge_keys))
-    except (_Ineligible, ValueError, TypeError):
-        # ValueError/TypeError: let the full comparison meet (and report) the same problem.
+    except Exception:  # _Ineligible, or a problem the full comparison meets and reports
         return Plan(check=None)
     return Plan(check=check, key=key, desired=LazyMapping(freeze, normalized), wanted=wanted, normalized=normalized)
 

@@ -132,5 +132,5 @@ def _canonical_cached(value: str | int | float) -> Any:
 def _canonical(value: Any) -> Any:
     try:
         return format_quantity(*parse_quantity(value))
-    except ValueError:
+    except (ValueError, ArithmeticError):  # ArithmeticError: decimal.Overflow for "1e9999999"
         return value

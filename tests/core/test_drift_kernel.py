@@ -160,6 +160,18 @@ def test_the_displayed_live_object_is_computed_on_first_read_only() -> None:
     assert result.live["spec"]["template"]["spec"]["containers"][0]["imagePullPolicy"] == "IfNotPresent"
 
 
+def test_a_quantity_too_large_for_decimal_is_left_as_written() -> None:
+    """A cluster string such as ``1e9999999`` (decimal.Overflow) is not a quantity: neither the full
+    comparison nor the kernel's lazily built display of live raises on it."""
+    assert canonical_quantity("1e9999999") == "1e9999999"
+    desired, live = in_sync_fixture()
+    live["spec"]["template"]["spec"]["containers"].append(
+        {"name": "sidecar", "image": "proxy:1", "resources": {"limits": {"cpu": "1e9999999"}}})
+    fast, slow = both(desired, live, namespace_default="shop")
+    assert slow.state is ResourceState.SYNCED
+    assert_same(fast, slow)
+
+
 # ----- property --------------------------------------------------------------------------------------
 
 _QUANTITIES = st.sampled_from(["1", "1000m", 1, 1.0, 0.5, "500m", "0.5", "1Gi", "1024Mi", "1e3", "1k", "250m",
