@@ -240,7 +240,7 @@ def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, A
         COUNTERS["reused"] += 1
         return cached[1]
     COUNTERS["compared"] += 1
-    diff = _diff(obj, live_obj, pred if fresh else None, target)
+    diff = _diff(obj, live_obj, pred if fresh else None, target, desired_digest)
     memo[key] = (stamp, diff)
     return diff
 
@@ -250,16 +250,18 @@ def _version(obj: Mapping[str, Any]) -> str:
 
 
 def _diff(
-    desired: Mapping[str, Any], live: Mapping[str, Any] | None, pred: Predicted | None, target: Target
+    desired: Mapping[str, Any], live: Mapping[str, Any] | None, pred: Predicted | None, target: Target,
+    desired_digest: str,
 ) -> ResourceDiff:
-    """``pred`` is given only when it is fresh for this desired digest and live version."""
+    """``pred`` is given only when it is fresh for this desired digest and live version; the digest is
+    also the local comparison's cache key for the normalized manifest."""
     rules = target.ignore_rules
     if live is not None and pred is not None:
         if pred.state is not None:
             return ResourceDiff(pred.state, message=pred.message, strategy="ssa-dry-run")
         if pred.predicted is not None:
             return compare_predicted(pred.predicted, live, ignore_rules=rules)
-    return compare(desired, live, ignore_rules=rules)
+    return compare(desired, live, ignore_rules=rules, desired_digest=desired_digest)
 
 
 def _extraneous(target: Target, desired: Desired, live: LiveView,

@@ -43,8 +43,9 @@ from core.reconcile.canonical import (
     to_field_path,
     to_pointer,
 )
+from core.reconcile.fastpath import in_sync, plan_for, removal_free
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
-from core.reconcile.jsonpath import format_pointer, freeze
+from core.reconcile.jsonpath import LazyMapping, format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
 from core.reconcile.normalize import Side, normalize
 from core.reconcile.projection import drop_nulls, project, project_plain
@@ -99,12 +100,19 @@ def _prepare(
     desired_side: Side,
     options: _Options,
     manager: str = FIELD_MANAGER,
+    normalized: dict[str, Any] | None = None,
 ) -> _Sides:
-    """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets."""
+    """Parse managedFields, normalize both sides, apply ignore rules, then mask secrets.
+
+    ``normalized`` is the desired side already normalized with these options (the in-sync kernel's
+    cache); it is never modified (ignore rules copy a side before changing it, and it is never a Secret).
+    """
     managed = ManagedFields.of(live)
     nd = (
         None
         if desired is None
+        else normalized
+        if normalized is not None
         else normalize(
             desired,
             side=desired_side,
@@ -129,8 +137,13 @@ def compare(
     cluster_scoped: bool | None = None,
     known_types: Mapping[str, str] | None = None,
     manager: str = FIELD_MANAGER,
+    fast: bool = True,
+    desired_digest: str | None = None,
 ) -> ResourceDiff:
     """Compare a desired manifest with the live object by the local structural strategy.
+
+    The in-sync kernel (``fastpath.in_sync``) answers first when it can prove the objects in sync; the
+    full comparison below runs otherwise (and alone reports differences).
 
     Args:
         desired: the rendered manifest (tracking applied), or None when Git no longer has it.
@@ -141,6 +154,9 @@ def compare(
         cluster_scoped: the kind's scope from discovery, if known.
         known_types: app-declared embedded types (N7).
         manager: the field manager whose ``Apply`` entry marks fields fleetdeck applied before.
+        fast: try the in-sync kernel first (False: always the full comparison, for differential tests).
+        desired_digest: the manifest's digest, when the caller has one (``core.engine.targets.digest``
+            of ``desired``): the kernel's cache key. It must be the digest of this very manifest.
 
     Returns:
         Missing, Extraneous, Synced or OutOfSync, with ``approximate=True`` and ``strategy="local"``.
@@ -148,34 +164,57 @@ def compare(
     Raises:
         ValueError: when both sides are None.
     """
+    plan = None
+    if fast and desired is not None and live is not None and not known_types:
+        quick = in_sync(desired, live, ignore_rules=ignore_rules, namespace_default=namespace_default,
+                        cluster_scoped=cluster_scoped, manager=manager, desired_digest=desired_digest)
+        if quick is not None:
+            return quick
+        plan = plan_for(desired, desired_digest=desired_digest, manager=manager,
+                        namespace_default=namespace_default, cluster_scoped=cluster_scoped)
     options = _Options(
         ignore_rules,
         namespace_default=namespace_default,
         cluster_scoped=cluster_scoped,
         known_types=known_types,
     )
-    sides = _prepare(desired, live, desired_side="desired", options=options, manager=manager)
+    sides = _prepare(desired, live, desired_side="desired", options=options, manager=manager,
+                     normalized=plan.normalized if plan is not None else None)
     early = _one_sided(sides, strategy=LOCAL, extraneous_ok=extraneous_ok)
     if early is not None:
         return early
     assert sides.desired is not None and sides.live is not None
-    wanted = drop_nulls(canonical(sides.desired, options.merge_keys))
+    # The kernel's plan holds this very normalized manifest when no ignore rule changed a side (a rule
+    # copies both sides before its first change): its canonical form and frozen copy are reused.
+    untouched = plan is not None and sides.desired is plan.normalized
+    wanted = plan.wanted if plan is not None and untouched else drop_nulls(canonical(sides.desired, options.merge_keys))
     actual = canonical(sides.live, options.merge_keys)
     projected = project(actual, wanted)
     changes = (
         [] if canonical_bytes(wanted) == canonical_bytes(projected) else _explain(projected, wanted, sides)
     )
-    removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
+    removals: list[FieldChange] = []
+    warnings: list[str] = []
+    if not (plan is not None and untouched and live is not None and removal_free(plan, live, manager)):
+        removals, warnings = _pending_removals(wanted, actual, sides, manager=manager)
     order = _order_changes(sides, options.merge_keys)
     found = [*changes, *removals, *order]
+    keep = frozenset(c.path for c in removals)
     shown = (
-        project_plain(
-            sides.live, drop_nulls(sides.desired), options.merge_keys, keep=frozenset(c.path for c in removals)
-        )
+        LazyMapping(_projected_view, (sides.live, sides.desired, options.merge_keys, keep))
         if found
-        else None
+        else LazyMapping(freeze, sides.live)
     )
-    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live=shown)
+    return _verdict(sides, found, strategy=LOCAL, warnings=warnings, live_view=shown,
+                    desired_view=plan.desired if plan is not None and untouched else None)
+
+
+def _projected_view(arguments: tuple[Obj, Obj, MergeKeys, frozenset[str]]) -> Mapping[str, Any]:
+    """What a local comparison that found changes shows of live: live projected onto the manifest, plus
+    fleetdeck's pending removals (computed on first read; the objects are the comparison's own copies)."""
+    live, desired, merge_keys, keep = arguments
+    frozen: Mapping[str, Any] = freeze(project_plain(live, drop_nulls(desired), merge_keys, keep=keep))
+    return frozen
 
 
 def compare_predicted(
@@ -235,12 +274,13 @@ def _one_sided(sides: _Sides, *, strategy: str, extraneous_ok: bool) -> Resource
 
 
 def _verdict(
-    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str], live: Obj | None = None
+    sides: _Sides, changes: list[FieldChange], *, strategy: str, warnings: list[str],
+    live_view: Mapping[str, Any] | None = None, desired_view: Mapping[str, Any] | None = None,
 ) -> ResourceDiff:
     """Synced or OutOfSync from the changes found, with the masked objects for display.
 
-    ``live`` is what to show of the live object (the local strategy's projection onto desired), when not
-    the whole normalized live object.
+    ``live_view`` is what to show of the live object, already frozen (or computed on first read), when
+    not the whole normalized live object frozen now; ``desired_view`` likewise for desired.
     """
     ordered = tuple(sorted(changes, key=lambda change: (change.path, change.op)))
     fields = [c for c in ordered if c.note != ORDER_DIFFERS]
@@ -256,8 +296,8 @@ def _verdict(
         strategy=strategy,
         message=message,
         warnings=tuple(warnings),
-        desired=freeze(sides.desired),
-        live=freeze(sides.live if live is None else live),
+        desired=freeze(sides.desired) if desired_view is None else desired_view,
+        live=freeze(sides.live) if live_view is None else live_view,
     )
 
 
@@ -402,8 +442,51 @@ def _order_changes(sides: _Sides, merge_keys: MergeKeys) -> list[FieldChange]:
     list is one ``replace`` change noted ``order differs``; its values are the item keys in each order.
     """
     found: list[FieldChange] = []
-    _walk_order(sides.desired, sides.live, "", [], sides, merge_keys, found)
+    if _may_reorder(sides.desired, sides.live, "", merge_keys):
+        _walk_order(sides.desired, sides.live, "", [], sides, merge_keys, found)
     return found
+
+
+_UNSURE = object()
+
+
+def _tagged(items: list[Any], specs: tuple[tuple[str, ...], ...]) -> Any:
+    """``keyed``'s choice for ``items`` as item keys in order (tuples of key-field values), None when no
+    spec fits, or ``_UNSURE`` when a key value is not a string or an int (then ``keyed`` decides)."""
+    for fields in specs:
+        if not all(isinstance(item, Mapping) and all(f in item for f in fields) for item in items):
+            continue
+        keys = [tuple(item[f] for f in fields) for item in items]
+        if any(type(value) is not str and type(value) is not int for key in keys for value in key):
+            return _UNSURE
+        if len(set(keys)) == len(keys):
+            return keys
+    return None
+
+
+def _may_reorder(desired: Any, live: Any, field: str, merge_keys: MergeKeys) -> bool:
+    """False when ``_walk_order`` would find nothing: the same walk, with item keys compared as values
+    (strings and ints, which their JSON tokens tell apart exactly) instead of JSON tokens; True when it
+    finds a reordered list-map or cannot tell."""
+    if isinstance(desired, dict) and isinstance(live, dict):
+        return any(name in live and _may_reorder(value, live[name], name, merge_keys)
+                   for name, value in desired.items())
+    if not (isinstance(desired, list) and isinstance(live, list)):
+        return False
+    specs = merge_keys.get(field)
+    wanted = _tagged(desired, specs) if desired and specs else None
+    actual = _tagged(live, specs) if live and specs else None
+    if wanted is _UNSURE or actual is _UNSURE:
+        return True
+    if wanted is None or actual is None:
+        return any(_may_reorder(w, a, "", merge_keys) for w, a in zip(desired, live, strict=False))
+    in_live = dict(zip(actual, live, strict=True))
+    in_desired = set(wanted)
+    shared = [key for key in wanted if key in in_live]
+    if shared != [key for key in actual if key in in_desired]:
+        return True
+    by_key = dict(zip(wanted, desired, strict=True))
+    return any(_may_reorder(by_key[key], in_live[key], "", merge_keys) for key in shared)
 
 
 def _walk_order(

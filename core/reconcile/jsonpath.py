@@ -6,7 +6,9 @@ over plain ``dict``/``list`` values; no I/O and nothing Kubernetes-specific.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+import functools
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -38,6 +40,45 @@ def freeze(value: Json) -> Json:
     if isinstance(value, list | tuple):
         return tuple(freeze(item) for item in value)
     return value
+
+
+class LazyMapping(Mapping[str, Any]):
+    """A read-only mapping computed on first read, once: ``compute(argument)``, which must be pure and
+    return a frozen mapping (e.g. a normalized object for display that most readers never look at)."""
+
+    __slots__ = ("_argument", "_compute", "_value")
+    _lock = threading.Lock()
+
+    def __init__(self, compute: Callable[[Any], Mapping[str, Any]], argument: Any) -> None:
+        self._compute: Callable[[Any], Mapping[str, Any]] | None = compute
+        self._argument = argument
+        self._value: Mapping[str, Any] | None = None
+
+    def _get(self) -> Mapping[str, Any]:
+        value = self._value
+        if value is None:
+            with LazyMapping._lock:
+                if self._value is None:
+                    assert self._compute is not None
+                    self._value = self._compute(self._argument)
+                    self._compute = self._argument = None
+                value = self._value
+        return value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._get()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._get())
+
+    def __len__(self) -> int:
+        return len(self._get())
+
+    def __eq__(self, other: object) -> bool:
+        return self._get() == other
+
+    def __repr__(self) -> str:
+        return repr(self._get())
 
 
 def thaw(value: Json) -> Json:
@@ -94,8 +135,10 @@ def iter_slots(obj: Json, tokens: Sequence[str]) -> Iterator[tuple[Json, Any]]:
         yield from _child_slots(parent, tokens[-1])
 
 
+@functools.lru_cache(maxsize=1024)
 def dotted(path: str) -> tuple[str, ...]:
-    """Split a dotted glob path (``spec.template.spec``, ``spec.limits.*.max``) into tokens."""
+    """Split a dotted glob path (``spec.template.spec``, ``spec.limits.*.max``) into tokens (memoized:
+    the normalizers use a few fixed paths on every object)."""
     return tuple(part for part in path.split(".") if part)
 
 

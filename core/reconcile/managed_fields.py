@@ -13,10 +13,13 @@ by value.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 PathElement = tuple[str, str | int]
 FieldPath = tuple[PathElement, ...]
@@ -30,8 +33,12 @@ def key_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
+@functools.lru_cache(maxsize=65536)
 def parse_element(raw: str) -> PathElement:
     """One fieldsV1 key (``f:name``, ``k:{...}``, ``v:...``, ``i:3``) as a path element.
+
+    Memoized: the same keys recur in every object of a kind, and a ``k:`` key costs a JSON parse and
+    a canonical re-serialization.
 
     Raises:
         ValueError: when the key has an unknown prefix or malformed JSON.
@@ -64,6 +71,28 @@ def _members(tree: Mapping[str, Any], prefix: FieldPath) -> Iterator[tuple[Field
             yield path, True
 
 
+_SETS_CACHE = 4096
+_sets: dict[bytes, tuple[frozenset[FieldPath], frozenset[FieldPath]]] = {}
+
+
+def _field_sets(fields: Mapping[str, Any]) -> tuple[frozenset[FieldPath], frozenset[FieldPath]]:
+    """The owned paths and leaves of one fieldsV1 tree; memoized by its JSON, because the same field sets
+    recur in every object of a shape (one per manager), and parsing one walks every member."""
+    try:
+        key = orjson.dumps(fields)
+    except TypeError:
+        key = None
+    found = _sets.get(key) if key is not None else None
+    if found is None:
+        members = list(_members(fields, ()))
+        found = (frozenset(path for path, _ in members), frozenset(path for path, leaf in members if leaf))
+        if key is not None:
+            if len(_sets) >= _SETS_CACHE:
+                _sets.clear()
+            _sets[key] = found
+    return found
+
+
 @dataclass(frozen=True, slots=True)
 class ManagerEntry:
     """One ``managedFields`` entry: a manager, how it wrote, when, and the field paths it owns."""
@@ -83,14 +112,14 @@ class ManagerEntry:
     def parse(cls, raw: Mapping[str, Any]) -> ManagerEntry:
         """Build an entry from one raw ``managedFields`` item (unknown ``fieldsType`` owns nothing)."""
         fields = raw.get("fieldsV1") if raw.get("fieldsType", "FieldsV1") == "FieldsV1" else None
-        members = list(_members(fields, ())) if isinstance(fields, Mapping) else []
+        owned, leaves = _field_sets(fields) if isinstance(fields, Mapping) else (frozenset(), frozenset())
         return cls(
             manager=str(raw.get("manager") or ""),
             operation=str(raw.get("operation") or ""),
             time=str(raw["time"]) if raw.get("time") else None,
             subresource=str(raw.get("subresource") or ""),
-            owned=frozenset(path for path, _ in members),
-            leaves=frozenset(path for path, leaf in members if leaf),
+            owned=owned,
+            leaves=leaves,
         )
 
     def rank(self, path: FieldPath) -> int | None:

@@ -247,6 +247,13 @@ def _copy_object(obj: Mapping[str, Any]) -> dict[str, Any]:
 
 def _copy(value: Json) -> Json:
     """A deep plain copy in which integral floats become ints (N8: ``1`` and ``1.0`` compare equal)."""
+    kind = type(value)
+    if kind is dict:
+        return {str(key): _copy(item) for key, item in value.items()}
+    if kind is str or kind is int or kind is bool or value is None:
+        return value
+    if kind is list:
+        return [_copy(item) for item in value]
     if isinstance(value, float):
         return int(value) if value.is_integer() else value
     if isinstance(value, SCALARS):

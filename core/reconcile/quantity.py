@@ -8,6 +8,7 @@ decimal, exponent) is kept, as apimachinery does, so ``1Gi`` stays ``1Gi`` and `
 
 from __future__ import annotations
 
+import functools
 import re
 from decimal import ROUND_UP, Context, Decimal, InvalidOperation, localcontext
 from enum import StrEnum
@@ -113,8 +114,23 @@ def format_quantity(value: Decimal, fmt: QuantityFormat) -> str:
 
 
 def canonical_quantity(value: Any) -> Any:
-    """``value`` in canonical quantity form (``"1"`` for ``1000m``), or unchanged when it is not one."""
+    """``value`` in canonical quantity form (``"1"`` for ``1000m``), or unchanged when it is not one.
+
+    Strings, ints and floats are memoized by value and type (``1``, ``1.0`` and ``True`` apart); the same
+    few spellings recur in every pod spec.
+    """
+    if type(value) in (str, int, float):
+        return _canonical_cached(value)
+    return _canonical(value)
+
+
+@functools.lru_cache(maxsize=4096, typed=True)
+def _canonical_cached(value: str | int | float) -> Any:
+    return _canonical(value)
+
+
+def _canonical(value: Any) -> Any:
     try:
         return format_quantity(*parse_quantity(value))
-    except ValueError:
+    except (ValueError, ArithmeticError):  # ArithmeticError: decimal.Overflow for "1e9999999"
         return value
