@@ -45,11 +45,11 @@ from core.reconcile.canonical import (
 )
 from core.reconcile.fastpath import in_sync, plan_for, removal_free
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
-from core.reconcile.jsonpath import LazyMapping, format_pointer, freeze
+from core.reconcile.jsonpath import LazyMapping, copy_json, format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
 from core.reconcile.normalize import Side, normalize
 from core.reconcile.projection import drop_nulls, project, project_plain
-from core.reconcile.secrets import mask_secrets
+from core.reconcile.secrets import holds_secret_values, mask_secrets
 
 Obj = dict[str, Any]
 Segments = tuple[str | int, ...]
@@ -121,6 +121,8 @@ def _prepare(
             known_types=options.known_types,
         )
     )
+    if nd is not None and nd is normalized and holds_secret_values(nd):
+        nd = copy_json(nd)  # the kernel's shared manifest is never masked in place
     nl = None if live is None else normalize(live, side="live", known_types=options.known_types)
     nd, nl = apply_ignore_rules(nd, nl, rules=options.ignore_rules, managed_fields=managed)
     mask_secrets(nd, nl)

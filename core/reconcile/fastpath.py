@@ -58,6 +58,7 @@ from core.reconcile.known_types import object_group_kind
 from core.reconcile.managed_fields import FieldPath, ManagerEntry
 from core.reconcile.normalize import normalize
 from core.reconcile.projection import drop_nulls, is_zero
+from core.reconcile.secrets import masked_copy
 
 CACHE_SIZE = 2048
 """Plans kept (least recently used dropped first): about 15 KiB each for a Deployment whose shape other
@@ -231,7 +232,13 @@ def removal_free(plan: Plan, live: Mapping[str, Any], manager: str) -> bool:
 
 def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
     """What the full comparison shows of live when in sync: the whole normalized object, frozen."""
-    frozen: Mapping[str, Any] = freeze(normalize(live, side="live"))
+    frozen: Mapping[str, Any] = freeze(masked_copy(normalize(live, side="live")))
+    return frozen
+
+
+def _desired_view(normalized: Mapping[str, Any]) -> Mapping[str, Any]:
+    """What the full comparison shows of the manifest: normalized, secret-looking values masked, frozen."""
+    frozen: Mapping[str, Any] = freeze(masked_copy(normalized))
     return frozen
 
 
@@ -289,7 +296,7 @@ def _build(
         wanted = drop_nulls(canonical(normalized, merge_keys))
     except Exception:  # _Ineligible, or a problem the full comparison meets and reports
         return Plan(check=None)
-    return Plan(check=check, key=key, desired=LazyMapping(freeze, normalized), wanted=wanted, normalized=normalized)
+    return Plan(check=check, key=key, desired=LazyMapping(_desired_view, normalized), wanted=wanted, normalized=normalized)
 
 
 def _key_of(item: Mapping[str, Any], fields: tuple[str, ...]) -> Any:

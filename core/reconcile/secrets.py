@@ -78,9 +78,9 @@ class _Masker:
             masks[digest] = MASK + MASK_GROWTH * len(masks)
         return masks[digest]
 
-    def mask_env(self, obj: Obj) -> bool:
+    def mask_env(self, obj: Obj, *, dry: bool = False) -> bool:
         """Mask, in place, the secret-looking plain ``env`` values of every container of ``obj``'s pod spec;
-        whether any was."""
+        whether any was (with ``dry``, whether any would be, changing nothing)."""
         masked = False
         for path in _POD_SPEC_PATHS:
             spec: Any = obj
@@ -98,6 +98,8 @@ class _Masker:
                         continue
                     for entry in env:
                         if isinstance(entry, dict) and env_value_is_secret(entry.get("name"), entry.get("value")):
+                            if dry:
+                                return True
                             where = f"env:{container.get('name')}:{entry.get('name')}"
                             entry["value"] = self.mask(where, entry["value"])
                             masked = True
@@ -155,6 +157,26 @@ def mask_secrets(*objs: Obj | None) -> None:
         if applied is not None:
             masker.mask_fields(applied)
             _set_last_applied(obj, applied)
+
+
+def holds_secret_values(obj: Any) -> bool:
+    """Whether ``mask_secrets`` would change ``obj`` (a Secret, or a pod spec with a secret-looking env value):
+    callers that share an object read-only copy it first."""
+    if is_secret(obj):
+        return True
+    if not isinstance(obj, dict):
+        return False
+    applied = _last_applied(obj)
+    return _Masker().mask_env(obj, dry=True) or bool(applied and _Masker().mask_env(applied, dry=True))
+
+
+def masked_copy(obj: Mapping[str, Any]) -> Mapping[str, Any]:
+    """``obj`` itself when it holds nothing to mask, else a masked copy (for display objects built alone)."""
+    if not holds_secret_values(obj):
+        return obj
+    out: dict[str, Any] = copy_json(obj)
+    mask_secrets(out)
+    return out
 
 
 def mask_object(obj: Mapping[str, Any]) -> dict[str, Any]:
