@@ -112,7 +112,11 @@ class FleetdeckApp(App[None]):
 
     @work(exclusive=True, group="snapshots", exit_on_error=False, description="Following the fleet")
     async def follow_snapshots(self) -> None:
-        """Post every snapshot the engine publishes; the queue keeps only the newest."""
+        """Post every snapshot the engine publishes; the queue keeps only the newest. An engine that offers a
+        ``placeholder`` (every row, loading) has it shown while it starts."""
+        placeholder = getattr(self.ctx.engine, "placeholder", None)
+        if isinstance(placeholder, FleetSnapshot):
+            self.post_message(SnapshotChanged(placeholder))
         await self.ctx.engine.start()
         async for snapshot in self.ctx.engine.snapshots():
             self.post_message(SnapshotChanged(snapshot))
