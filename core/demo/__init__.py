@@ -53,9 +53,10 @@ __all__ = [
 
 
 def demo_engine(
-    directory: str | os.PathLike[str] | None, *, read_only: bool = False, live_changes: bool = True
+    directory: str | os.PathLike[str] | None, *, read_only: bool = False, live_changes: bool = True,
+    render_cache: bool = False,
 ) -> DemoEngine:
     """See ``core.demo.engine.demo_engine`` (imported lazily: the engine is only needed by the CLI)."""
     from core.demo.engine import demo_engine as build
 
-    return build(directory, read_only=read_only, live_changes=live_changes)
+    return build(directory, read_only=read_only, live_changes=live_changes, render_cache=render_cache)

@@ -20,7 +20,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -43,7 +43,7 @@ from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
 from core.settings import GitSettings
 
-__all__ = ["RenderResult", "RenderTimeout", "Renderer", "render", "watched_paths"]
+__all__ = ["RenderResult", "RenderStore", "RenderTimeout", "Renderer", "render", "watched_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -285,6 +285,26 @@ class _Cache:
         self.size = 0
 
 
+class RenderStore(Protocol):
+    """Successful renders kept by content outside the process (``Renderer(store=...)``), asked before a build.
+
+    ``key`` names what a build of ``path`` in ``tree`` with ``command`` reads (None: not cacheable, build);
+    two trees with the same key must render the same objects. Failures are never stored.
+    """
+
+    def key(self, tree: Path, path: str, command: tuple[str, ...], max_bytes: int) -> str | None:
+        """The content key of this build, or None."""
+        ...
+
+    def get(self, key: str) -> RenderResult | None:
+        """The stored render, if any."""
+        ...
+
+    def put(self, key: str, result: RenderResult) -> None:
+        """Keep ``result`` (best effort: a store that cannot write just does not keep it)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PermanentRenderFailure:
     """A cached render error: the same revision fails the same way until a hard refresh."""
@@ -307,6 +327,7 @@ class Renderer:
         max_entries: renders kept in the cache.
         max_cache_bytes: bytes of rendered JSON kept in the cache.
         concurrency: builds running at once (default: the CPU count).
+        store: renders kept by content across processes (the demo's), asked before each build.
     """
 
     def __init__(
@@ -319,8 +340,10 @@ class Renderer:
         max_entries: int = 512,
         max_cache_bytes: int = 256 * 1024 * 1024,
         concurrency: int | None = None,
+        store: RenderStore | None = None,
     ) -> None:
         self._settings = settings or GitSettings()
+        self._store = store
         self._kustomize = kustomize
         self._allow_remote = allow_remote_bases
         self._helm = helm
@@ -388,6 +411,12 @@ class Renderer:
         self, repo: ConfigRepo, sha: str, path: str, options: _Options
     ) -> _Entry | PermanentRenderFailure:
         tree = await repo.materialize(sha)
+        store, key = self._store, None
+        if store is not None and not options.allow_remote:
+            key = await asyncio.to_thread(store.key, Path(tree), path, options.command, options.max_bytes)
+            stored = await asyncio.to_thread(store.get, key) if key else None
+            if stored is not None:
+                return _Entry(_dumps(stored.objects, path), stored.warnings, stored.digest)
         async with self._slots:
             self.builds += 1
             try:
@@ -396,6 +425,8 @@ class Renderer:
                 raise
             except (RenderError, ManifestError) as exc:
                 return PermanentRenderFailure(exc)
+        if store is not None and key:
+            await asyncio.to_thread(store.put, key, result)
         return _Entry(_dumps(result.objects, path), result.warnings, result.digest)
 
     async def history(

@@ -83,7 +83,8 @@ def demo(mouse: bool, directory: str | None, live_changes: bool) -> None:
     options = current()
     configure_logging(options.verbose, to_file=True)
     read_only = options.read_only
-    engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes),
+    engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes,
+                                                render_cache=True),
                             read_only=read_only, placeholder=demo_preview(read_only=read_only))
     run_console(engine, read_only=read_only, mouse=_mouse(mouse))
 
