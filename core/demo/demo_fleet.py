@@ -36,6 +36,7 @@ from core.demo.repo import (
 from core.demo.seeding import Prepare, drift, prepare_for_apply, render_overlay, seed_app, seed_paused
 from core.desired.fleet_file import FleetConfig, load_fleet
 from core.engine.targets import loading_snapshot
+from core.errors import RenderError
 from core.model import FleetSnapshot, ResourceKey
 from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
@@ -234,7 +235,7 @@ def _render_all(repo_dir: Path, revisions: tuple[str, ...], targets: list[DemoTa
         for sha, path in wanted:
             keys[(sha, path)] = key = store.key_of_files(files[sha], path, command, max_bytes)
             stored = store.get(key) if key else None
-            if stored is not None:
+            if stored is not None and not isinstance(stored, RenderError):  # a failure renders again (and raises)
                 found[(sha, path)] = [dict(obj) for obj in stored.objects]
     missing = [w for w in wanted if w not in found]
     if not missing:

@@ -8,8 +8,9 @@ reference only their own directory and ``../../base``). The seeding renders and 
 share it, so a cold run builds each distinct content once and a later run builds nothing.
 
 Constraint: for the demo's generated repo only (a real repo's kustomizations may read files anywhere).
-Failures are never stored. Entries are small JSON files written atomically; an unreadable or foreign
-entry is a miss.
+A kustomize failure is stored as its message (the tree's path marked, ``core.desired.render.TREE_MARK``) and
+hint: the demo's broken ``ledger`` overlay fails the same way every run. Entries are small JSON files written
+atomically; an unreadable or foreign entry is a miss.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import orjson
+
+from core.errors import RenderError
 
 if TYPE_CHECKING:
     from core.desired.render import RenderResult
@@ -79,12 +82,15 @@ class DemoRenderStore:
             digest.update(name.encode() + b"\0" + files[name] + b"\0")
         return digest.hexdigest() if names else None
 
-    def get(self, key: str) -> RenderResult | None:
-        """The stored render, or None (missing, unreadable or not this format)."""
+    def get(self, key: str) -> RenderResult | RenderError | None:
+        """The stored render or failure, or None (missing, unreadable or not this format)."""
         from core.desired.render import RenderResult
 
         try:
             data: dict[str, Any] = orjson.loads((self.directory / f"{key}.json").read_bytes())
+            if "error" in data:
+                self.hits += 1
+                return RenderError(str(data["error"]), hint=str(data["hint"]))
             result = RenderResult(tuple(data["objects"]), tuple(data["warnings"]), str(data["digest"]))
         except (OSError, orjson.JSONDecodeError, KeyError, TypeError):
             self.misses += 1
@@ -92,10 +98,13 @@ class DemoRenderStore:
         self.hits += 1
         return result
 
-    def put(self, key: str, result: RenderResult) -> None:
+    def put(self, key: str, result: RenderResult | RenderError) -> None:
         """Write the entry atomically; a directory that cannot be written just keeps nothing."""
-        data = orjson.dumps({"objects": list(result.objects), "warnings": list(result.warnings),
-                             "digest": result.digest})
+        if isinstance(result, RenderError):
+            data = orjson.dumps({"error": result.message, "hint": result.hint})
+        else:
+            data = orjson.dumps({"objects": list(result.objects), "warnings": list(result.warnings),
+                                 "digest": result.digest})
         try:
             self.directory.mkdir(parents=True, exist_ok=True)
             fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".entry-")

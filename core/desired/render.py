@@ -285,22 +285,27 @@ class _Cache:
         self.size = 0
 
 
+TREE_MARK = "\x00tree\x00"
+"""Stands for the materialized tree's path in a stored failure's message (each run has its own trees)."""
+
+
 class RenderStore(Protocol):
     """Successful renders kept by content outside the process (``Renderer(store=...)``), asked before a build.
 
     ``key`` names what a build of ``path`` in ``tree`` with ``command`` reads (None: not cacheable, build);
-    two trees with the same key must render the same objects. Failures are never stored.
+    two trees with the same key must render the same objects. A build's own failure (``RenderError``, not a
+    timeout nor a bad document) is stored too, with the tree's path replaced by ``TREE_MARK``.
     """
 
     def key(self, tree: Path, path: str, command: tuple[str, ...], max_bytes: int) -> str | None:
         """The content key of this build, or None."""
         ...
 
-    def get(self, key: str) -> RenderResult | None:
-        """The stored render, if any."""
+    def get(self, key: str) -> RenderResult | RenderError | None:
+        """The stored render or failure, if any."""
         ...
 
-    def put(self, key: str, result: RenderResult) -> None:
+    def put(self, key: str, result: RenderResult | RenderError) -> None:
         """Keep ``result`` (best effort: a store that cannot write just does not keep it)."""
         ...
 
@@ -310,6 +315,14 @@ class PermanentRenderFailure:
     """A cached render error: the same revision fails the same way until a hard refresh."""
 
     error: RenderError | ManifestError
+
+
+def _tree_marked(error: RenderError, tree: Path) -> RenderError:
+    """``error`` with the tree's path (as given and resolved) replaced by ``TREE_MARK``, for a store."""
+    message = error.message
+    for spelling in sorted({str(tree.resolve()), str(tree)}, key=len, reverse=True):
+        message = message.replace(spelling, TREE_MARK)
+    return RenderError(message, hint=error.hint)
 
 
 def _weight(value: _Entry | PermanentRenderFailure) -> int:
@@ -415,6 +428,9 @@ class Renderer:
         if store is not None and not options.allow_remote:
             key = await asyncio.to_thread(store.key, Path(tree), path, options.command, options.max_bytes)
             stored = await asyncio.to_thread(store.get, key) if key else None
+            if isinstance(stored, RenderError):
+                return PermanentRenderFailure(RenderError(stored.message.replace(TREE_MARK, str(tree)),
+                                                          hint=stored.hint))
             if stored is not None:
                 return _Entry(_dumps(stored.objects, path), stored.warnings, stored.digest)
         async with self._slots:
@@ -424,6 +440,8 @@ class Renderer:
             except RenderTimeout:
                 raise
             except (RenderError, ManifestError) as exc:
+                if store is not None and key and type(exc) is RenderError:
+                    await asyncio.to_thread(store.put, key, _tree_marked(exc, Path(tree)))
                 return PermanentRenderFailure(exc)
         if store is not None and key:
             await asyncio.to_thread(store.put, key, result)
