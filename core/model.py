@@ -495,6 +495,10 @@ class AppStatus:
     """Set when the desired revision (the branch head, not a pin) does not descend from ``synced_revision``
     (a force-push, or the synced revision no longer exists in the repo): the message names both revisions.
     A sync of it needs an explicit acknowledgement; automated syncs wait for an operator."""
+    loading: bool = False
+    """Listed from the fleet file before the engine has evaluated it (``core.engine.loading_snapshot``):
+    sync and health are Unknown because nothing is known yet, and the console says "loading", never a
+    state. The engine's own snapshots never set it."""
 
     @property
     def id(self) -> tuple[AppName, ClusterName]:

@@ -9,6 +9,8 @@ are refused here too, whatever posted them: the UI never offers them, and this i
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import os
 import time
@@ -112,7 +114,16 @@ class FleetdeckApp(App[None]):
 
     @work(exclusive=True, group="snapshots", exit_on_error=False, description="Following the fleet")
     async def follow_snapshots(self) -> None:
-        """Post every snapshot the engine publishes; the queue keeps only the newest."""
+        """Post every snapshot the engine publishes; the queue keeps only the newest. An engine that offers a
+        ``placeholder`` (every row, loading) has it shown while it starts."""
+        placeholder = getattr(self.ctx.engine, "placeholder", None)
+        if isinstance(placeholder, FleetSnapshot):
+            self.post_message(SnapshotChanged(placeholder))
+            painted = asyncio.Event()
+            self.call_after_refresh(lambda: self.call_after_refresh(painted.set))
+            with contextlib.suppress(TimeoutError):  # the engine thread's imports would slow the first frame
+                async with asyncio.timeout(1.0):
+                    await painted.wait()
         await self.ctx.engine.start()
         async for snapshot in self.ctx.engine.snapshots():
             self.post_message(SnapshotChanged(snapshot))

@@ -253,16 +253,19 @@ class FleetCounts:
     paused: int
     unreachable: int
     running: int
+    loading: int = 0
+    """Rows listed but not evaluated yet (counted here, not as Unknown)."""
 
 
 def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
     """Count what the header summarises (one pass over the rows)."""
     names: set[str] = set()
-    out_of_sync = degraded = unknown = paused = running = 0
+    out_of_sync = degraded = unknown = paused = running = loading = 0
     for app in snapshot.apps:
         names.add(app.app)
         out_of_sync += app.sync is SyncStatus.OUT_OF_SYNC
-        unknown += app.sync is SyncStatus.UNKNOWN
+        unknown += app.sync is SyncStatus.UNKNOWN and not app.loading
+        loading += app.loading
         degraded += app.health.status is HealthStatus.DEGRADED
         paused += app.control.paused
         running += app.operation is not None and not app.operation.phase.completed
@@ -275,4 +278,5 @@ def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
         paused=paused,
         unreachable=sum(1 for c in snapshot.clusters if c.connection is ConnectionState.UNREACHABLE),
         running=running,
+        loading=loading,
     )

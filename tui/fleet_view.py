@@ -123,6 +123,7 @@ class _Counter:
     def __init__(self) -> None:
         self.names: Counter[str] = Counter()
         self.rows = self.out_of_sync = self.degraded = self.unknown = self.paused = self.running = 0
+        self.loading = 0
 
     def reset(self, apps: Sequence[AppStatus]) -> None:
         self.names = Counter(map(attrgetter("app"), apps))
@@ -130,7 +131,8 @@ class _Counter:
         self.out_of_sync = self.unknown = self.degraded = self.paused = self.running = 0
         syncs = Counter(map(attrgetter("sync"), apps))
         self.out_of_sync = syncs[SyncStatus.OUT_OF_SYNC]
-        self.unknown = syncs[SyncStatus.UNKNOWN]
+        self.loading = sum(map(attrgetter("loading"), apps))
+        self.unknown = syncs[SyncStatus.UNKNOWN] - self.loading
         self.degraded = Counter(map(attrgetter("health.status"), apps))[HealthStatus.DEGRADED]
         self.paused = sum(map(attrgetter("control.paused"), apps))
         self.running = sum(1 for a in compress(apps, map(attrgetter("operation"), apps)) if _running(a))
@@ -141,7 +143,8 @@ class _Counter:
             del self.names[app.app]
         self.rows += sign
         self.out_of_sync += sign * (app.sync is SyncStatus.OUT_OF_SYNC)
-        self.unknown += sign * (app.sync is SyncStatus.UNKNOWN)
+        self.unknown += sign * (app.sync is SyncStatus.UNKNOWN and not app.loading)
+        self.loading += sign * app.loading
         self.degraded += sign * (app.health.status is HealthStatus.DEGRADED)
         self.paused += sign * bool(app.control.paused)
         self.running += sign * _running(app)
@@ -156,6 +159,7 @@ class _Counter:
             paused=self.paused,
             unreachable=sum(1 for c in clusters if c.connection is ConnectionState.UNREACHABLE),
             running=self.running,
+            loading=self.loading,
         )
 
 

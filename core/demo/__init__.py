@@ -6,6 +6,7 @@ Role: the top layer of the core (it may import anything in ``core``, never the c
 * ``build_demo(dir)``: that repo plus four ``SimulatedCluster``s seeded into a story (``SCENARIOS``).
 * ``live_changes(demo)``: a coroutine that keeps the fleet moving (drift, restarts, rollouts).
 * ``demo_engine(dir)``: a ``FleetEngine`` over all of it (what the ``demo`` command runs).
+* ``demo_preview()``: every row of the demo fleet, loading, for the console while ``demo_engine`` builds.
 
 Constraint: ``build_demo`` and ``demo_engine`` block (git and kustomize subprocesses, about a second or
 two); nothing here touches a real cluster or the network.
@@ -17,7 +18,16 @@ import os
 from typing import TYPE_CHECKING
 
 from core.demo.changes import apply_live_change, live_changes
-from core.demo.demo_fleet import SCENARIOS, DemoFleet, DemoState, DemoTarget, Scenario, build_demo
+from core.demo.demo_fleet import (
+    SCENARIOS,
+    DemoFleet,
+    DemoState,
+    DemoTarget,
+    Scenario,
+    build_demo,
+    demo_fleet_config,
+    demo_preview,
+)
 from core.demo.repo import DemoError, create_demo_repo
 from core.demo.seeding import seed_paused
 
@@ -35,15 +45,18 @@ __all__ = [
     "build_demo",
     "create_demo_repo",
     "demo_engine",
+    "demo_fleet_config",
+    "demo_preview",
     "live_changes",
     "seed_paused",
 ]
 
 
 def demo_engine(
-    directory: str | os.PathLike[str] | None, *, read_only: bool = False, live_changes: bool = True
+    directory: str | os.PathLike[str] | None, *, read_only: bool = False, live_changes: bool = True,
+    render_cache: bool = False,
 ) -> DemoEngine:
     """See ``core.demo.engine.demo_engine`` (imported lazily: the engine is only needed by the CLI)."""
     from core.demo.engine import demo_engine as build
 
-    return build(directory, read_only=read_only, live_changes=live_changes)
+    return build(directory, read_only=read_only, live_changes=live_changes, render_cache=render_cache)

@@ -23,17 +23,21 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from core.demo.render_cache import DemoRenderStore
 from core.demo.repo import (
     FLEET_FILE,
     commit_shas,
-    commit_time,
-    commits_touching,
+    commit_times,
     create_demo_repo,
     export_tree,
+    revision_files,
+    touching,
 )
 from core.demo.seeding import Prepare, drift, prepare_for_apply, render_overlay, seed_app, seed_paused
 from core.desired.fleet_file import FleetConfig, load_fleet
-from core.model import ResourceKey
+from core.engine.targets import loading_snapshot
+from core.errors import RenderError
+from core.model import FleetSnapshot, ResourceKey
 from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 WARM_UP_SECONDS = 900.0
@@ -146,6 +150,7 @@ def build_demo(
     prepare: Prepare = prepare_for_apply,
     seed: int = 7,
     recent: bool = False,
+    store: DemoRenderStore | None = None,
 ) -> DemoFleet:
     """Create the demo repo in ``directory/config`` and four simulated clusters seeded from it.
 
@@ -157,6 +162,7 @@ def build_demo(
         seed: seed of ``live_changes``.
         recent: date the last commit 40 minutes before ``clock()`` (for the console) instead of at the
             fixed, reproducible date tests use.
+        store: renders kept by content across runs (``DemoRenderStore``); None renders everything.
 
     Returns:
         The demo fleet. Its clusters have settled: pods Ready, crash loops past their deadline.
@@ -169,15 +175,31 @@ def build_demo(
     repo_dir = create_demo_repo(Path(directory) / "config", ending_at=ending_at)
     fleet = load_fleet(repo_dir / FLEET_FILE)
     revisions = tuple(commit_shas(repo_dir))
+    times = dict(zip(revisions, commit_times(ending_at), strict=True))
     clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock,
                                             server=f"https://{spec.name}.demo.fleetdeck.invalid:6443")
                 for spec in fleet.clusters}
     targets = _plan(fleet, revisions)
-    renders = _render_all(repo_dir, revisions[-1], targets)
+    renders = _render_all(repo_dir, revisions, targets, store)
     for target in targets:
-        _seed(clusters[target.cluster], target, renders, repo_dir, fleet, prepare)
+        _seed(clusters[target.cluster], target, renders, revisions, times, fleet, prepare)
     _settle(clusters)
     return DemoFleet(repo_dir, repo_dir / FLEET_FILE, fleet, clusters, tuple(targets), revisions, seed)
+
+
+def demo_fleet_config() -> FleetConfig:
+    """The demo's fleet file as of the branch head, loaded with the real loader, without creating the repo."""
+    from core.demo.apps import fleet_text, states
+
+    with tempfile.TemporaryDirectory(prefix="fleetdeck-demo-") as scratch:
+        path = Path(scratch) / FLEET_FILE
+        path.write_text(fleet_text(states()[-1]), encoding="utf-8")
+        return load_fleet(path)
+
+
+def demo_preview(*, read_only: bool = False, clock: Callable[[], float] = time.time) -> FleetSnapshot:
+    """What the console shows while the demo is built: every row of the demo fleet, loading."""
+    return loading_snapshot(demo_fleet_config(), read_only=read_only, taken_at=clock())
 
 
 def _plan(fleet: FleetConfig, revisions: tuple[str, ...]) -> list[DemoTarget]:
@@ -193,19 +215,58 @@ def _plan(fleet: FleetConfig, revisions: tuple[str, ...]) -> list[DemoTarget]:
     return targets
 
 
-def _render_all(repo_dir: Path, head: str, targets: list[DemoTarget]) -> dict[tuple[str, str], list[dict[str, Any]]]:
-    """Every (revision, path) the targets need, rendered concurrently (kustomize is a subprocess)."""
+def _render_all(repo_dir: Path, revisions: tuple[str, ...], targets: list[DemoTarget],
+                store: DemoRenderStore | None = None) -> dict[tuple[str, str], list[dict[str, Any]]]:
+    """Every (revision, path) the targets need, rendered concurrently (kustomize is a subprocess).
+
+    With ``store``, renders are looked up by the revision's files (held in memory: an old revision is
+    written out only when one of its renders is missing) and kept there, where the engine's renders of
+    the same content find them."""
     wanted = sorted({(t.revision, t.path) for t in targets} | {(t.prelude, t.path) for t in targets if t.prelude})
+    head = revisions[-1]
+    found: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    keys: dict[tuple[str, str], str | None] = {}
+    if store is not None:
+        from core.desired.kustomize import kustomize_command
+        from core.settings import GitSettings
+
+        files = dict(zip(revisions, revision_files(), strict=True))
+        command, max_bytes = kustomize_command(), GitSettings().max_manifest_bytes
+        for sha, path in wanted:
+            keys[(sha, path)] = key = store.key_of_files(files[sha], path, command, max_bytes)
+            stored = store.get(key) if key else None
+            if stored is not None and not isinstance(stored, RenderError):  # a failure renders again (and raises)
+                found[(sha, path)] = [dict(obj) for obj in stored.objects]
+    missing = [w for w in wanted if w not in found]
+    if not missing:
+        return found
     with tempfile.TemporaryDirectory(prefix="fleetdeck-demo-") as scratch:
         trees = {sha: repo_dir if sha == head else export_tree(repo_dir, sha, Path(scratch) / sha)
-                 for sha in {sha for sha, _ in wanted}}
+                 for sha in {sha for sha, _ in missing}}
         with ThreadPoolExecutor(max_workers=8) as pool:
-            results = list(pool.map(lambda key: render_overlay(trees[key[0]], key[1]), wanted))
-    return dict(zip(wanted, results, strict=True))
+            if store is None:
+                results = list(pool.map(lambda key: render_overlay(trees[key[0]], key[1]), missing))
+            else:
+                results = list(pool.map(lambda key: _render_and_keep(store, keys[key], trees[key[0]], key[1]),
+                                        missing))
+    return {**found, **dict(zip(missing, results, strict=True))}
+
+
+def _render_and_keep(store: DemoRenderStore, key: str | None, tree: Path, path: str) -> list[dict[str, Any]]:
+    """``path`` of ``tree`` rendered as the engine renders it (``core.desired.render.render``), kept in ``store``."""
+    import asyncio
+
+    from core.desired.render import render
+    from core.settings import GitSettings
+
+    result = asyncio.run(render(tree, path, max_bytes=GitSettings().max_manifest_bytes))  # a worker: no loop runs
+    if key:
+        store.put(key, result)
+    return [dict(obj) for obj in result.objects]
 
 
 def _seed(cluster: SimulatedCluster, target: DemoTarget, renders: Mapping[tuple[str, str], list[dict[str, Any]]],
-          repo_dir: Path, fleet: FleetConfig, prepare: Prepare) -> None:
+          revisions: tuple[str, ...], times: Mapping[str, float], fleet: FleetConfig, prepare: Prepare) -> None:
     app = fleet.app(target.app)
     assert app is not None
     by = "fleetdeck (automated)" if app.sync.automated else "ana.ops@bastion-eu"
@@ -213,7 +274,7 @@ def _seed(cluster: SimulatedCluster, target: DemoTarget, renders: Mapping[tuple[
         if revision is None:
             continue
         seed_app(cluster, app=target.app, namespace=target.namespace, objects=renders[(revision, target.path)],
-                 history=_history(repo_dir, target, revision), by=by, revision=(revision, commit_time(repo_dir, revision)),
+                 history=_history(revisions, times, target, revision), by=by, revision=(revision, times[revision]),
                  automated=app.sync.automated, prepare=prepare)
         if revision == target.prelude:
             cluster.fast_forward(WARM_UP_SECONDS)
@@ -225,11 +286,13 @@ def _seed(cluster: SimulatedCluster, target: DemoTarget, renders: Mapping[tuple[
         seed_paused(cluster, target.app, reason, who)
 
 
-def _history(repo_dir: Path, target: DemoTarget, revision: str) -> list[tuple[str, float]]:
-    """The commits up to ``revision`` that changed what the target renders (its base or its overlay)."""
+def _history(revisions: tuple[str, ...], times: Mapping[str, float], target: DemoTarget,
+             revision: str) -> list[tuple[str, float]]:
+    """The commits up to ``revision`` that changed what the target renders (its base or its overlay), as
+    ``git log -- paths`` would list them (computed from the generated files, without a git process)."""
     overlay = target.path.rsplit("/", 1)[-1]
-    return commits_touching(repo_dir, [f"apps/{target.app}/base", f"apps/{target.app}/overlays/{overlay}"],
-                            until=revision)
+    paths = [f"apps/{target.app}/base", f"apps/{target.app}/overlays/{overlay}"]
+    return [(revisions[i], times[revisions[i]]) for i in touching(revisions.index(revision), paths)]
 
 
 def _settle(clusters: Mapping[str, SimulatedCluster]) -> None:

@@ -21,6 +21,9 @@ from typing import Any
 from core.aio import create_guarded_task, stop_tasks
 from core.demo.changes import live_changes
 from core.demo.demo_fleet import DemoFleet, build_demo
+from core.demo.render_cache import DemoRenderStore
+from core.desired.render import Renderer
+from core.engine import cache_dir
 from core.engine.fleet_engine import FleetEngine
 from core.journal import Journal
 from core.settings import EngineSettings, default_settings
@@ -33,11 +36,15 @@ class DemoEngine(FleetEngine):
         demo: the built demo fleet.
         live: run ``live_changes`` while the engine runs.
         scratch: a directory to delete on ``stop`` (the temporary demo directory), if any.
+        store: the demo's render store (``core.demo.render_cache``), if any.
         **engine: ``FleetEngine``'s keyword arguments.
     """
 
-    def __init__(self, demo: DemoFleet, *, live: bool, scratch: Path | None = None, **engine: Any) -> None:
+    def __init__(self, demo: DemoFleet, *, live: bool, scratch: Path | None = None,
+                 store: DemoRenderStore | None = None, **engine: Any) -> None:
         super().__init__(demo.fleet, **engine)
+        if store is not None:  # the demo's renders by content, shared with the seeding and with earlier runs
+            self.renderer = Renderer(self.settings.git, store=store)
         self.demo = demo
         self._live = live
         self._scratch = scratch
@@ -65,6 +72,7 @@ def demo_engine(
     read_only: bool = False,
     live_changes: bool = True,
     settings: EngineSettings | None = None,
+    render_cache: bool = False,
 ) -> DemoEngine:
     """Build the demo in ``directory`` (default: a temporary one, removed on stop) and its engine.
 
@@ -73,6 +81,8 @@ def demo_engine(
         read_only: never change the simulated clusters (live changes are off too).
         live_changes: make the fleet change by itself every few seconds.
         settings: engine settings (default settings otherwise).
+        render_cache: keep the demo's kustomize renders by content in ``$XDG_CACHE_HOME/fleetdeck/demo-renders``
+            and use those of earlier runs (``core.demo.render_cache``).
 
     Raises:
         DemoError: the directory is not empty, or git is missing.
@@ -80,10 +90,11 @@ def demo_engine(
     scratch = None if directory is not None else Path(tempfile.mkdtemp(prefix="fleetdeck-demo-"))
     root = Path(directory) if directory is not None else scratch
     assert root is not None
-    demo = build_demo(root, recent=True)
+    store = DemoRenderStore(cache_dir() / "demo-renders") if render_cache else None
+    demo = build_demo(root, recent=True, store=store)
     base = settings or default_settings()
     return DemoEngine(
-        demo, live=live_changes, scratch=scratch,
+        demo, live=live_changes, scratch=scratch, store=store,
         settings=replace(base, read_only=base.read_only or read_only),
         journal=Journal(root / "journal.jsonl"), cache_dir=root / "cache", clients=demo.clusters,
     )

@@ -10,6 +10,7 @@ the directory it is given.
 
 from __future__ import annotations
 
+import functools
 import io
 import os
 import shutil
@@ -18,6 +19,7 @@ import tarfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from types import MappingProxyType
 
 from core.demo.apps import HISTORY, AppModel, app_files, fleet_text, states
 from core.errors import FleetdeckError
@@ -51,14 +53,55 @@ def create_demo_repo(directory: str | os.PathLike[str], *, ending_at: datetime |
     if any(root.iterdir()):
         raise DemoError(f"{root} is not empty", hint="pass an empty or new directory for the demo repo")
     _git(root, "init", "--quiet", "--initial-branch=main")
-    rendered: dict[int, dict[str, str]] = {}
-    first = FIRST_COMMIT_AT if ending_at is None else ending_at - timedelta(hours=HISTORY[-1].hours)
-    for commit, apps in zip(HISTORY, states(), strict=True):
-        _write_tree(root, {FLEET_FILE: fleet_text(apps), **_all_app_files(apps, rendered)})
-        _git(root, "add", "--all")
-        when = first + timedelta(hours=commit.hours)
-        _git(root, "commit", "--quiet", "--no-verify", "-m", commit.subject, author=commit.author, when=when)
+    stream = bytearray()
+    for index, (commit, files, when) in enumerate(zip(HISTORY, revision_files(), commit_times(ending_at),
+                                                      strict=True)):
+        email = f"{commit.author.lower().replace(' ', '.')}@{_AUTHOR_EMAIL_DOMAIN}"
+        message = (commit.subject + "\n").encode()
+        stream += (f"commit refs/heads/main\nmark :{index + 1}\n"
+                   f"author {commit.author} <{email}> {int(when)} +0000\n"
+                   f"committer {commit.author} <{email}> {int(when)} +0000\n"
+                   f"data {len(message)}\n").encode() + message + b"\n"
+        if index:
+            stream += f"from :{index}\n".encode()
+        stream += b"deleteall\n"
+        for path, data in sorted(files.items()):
+            stream += f"M 100644 inline {path}\ndata {len(data)}\n".encode() + data + b"\n"
+        stream += b"\n"
+    _git(root, "fast-import", "--quiet", "--date-format=raw", stdin=bytes(stream))  # every commit in one process
+    _git(root, "reset", "--quiet", "--hard")  # the work tree at the head
     return root
+
+
+@functools.cache
+def revision_files() -> tuple[Mapping[str, bytes], ...]:
+    """The files of each commit of ``HISTORY`` (repo-relative path → bytes), oldest first."""
+    rendered: dict[int, dict[str, str]] = {}
+    out: list[Mapping[str, bytes]] = []
+    for apps in states():
+        files = {FLEET_FILE: fleet_text(apps), **_all_app_files(apps, rendered)}
+        out.append(MappingProxyType({path: text.encode("utf-8") for path, text in files.items()}))
+    return tuple(out)
+
+
+def commit_times(ending_at: datetime | None = None) -> list[float]:
+    """When each commit of ``HISTORY`` is dated (Unix time, whole seconds), oldest first."""
+    first = FIRST_COMMIT_AT if ending_at is None else ending_at - timedelta(hours=HISTORY[-1].hours)
+    return [float(int((first + timedelta(hours=commit.hours)).timestamp())) for commit in HISTORY]
+
+
+def touching(index: int, paths: Sequence[str]) -> list[int]:
+    """Indexes of the commits up to ``index`` whose change touches a file under any of ``paths`` (what
+    ``git log -- paths`` lists), oldest first; computed from ``revision_files`` without asking git."""
+    prefixes = tuple(p.rstrip("/") + "/" for p in paths)
+    found: list[int] = []
+    before: Mapping[str, bytes] = {}
+    for number, files in enumerate(revision_files()[:index + 1]):
+        names = {n for n in (*files, *before) if n.startswith(prefixes)}
+        if any(files.get(n) != before.get(n) for n in names):
+            found.append(number)
+        before = files
+    return found
 
 
 def commit_shas(repo: str | os.PathLike[str]) -> list[str]:
@@ -99,21 +142,6 @@ def _all_app_files(apps: Mapping[str, AppModel], rendered: dict[int, dict[str, s
     return files
 
 
-def _write_tree(root: Path, files: Mapping[str, str]) -> None:
-    """Make the work tree hold exactly ``files`` (besides ``.git``)."""
-    for child in root.iterdir():
-        if child.name == ".git":
-            continue
-        if child.is_dir():
-            shutil.rmtree(child)
-        else:
-            child.unlink()
-    for relative, text in files.items():
-        path = root / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-
-
 def _environment(author: str = "fleetdeck demo", when: datetime | None = None) -> dict[str, str]:
     """A clean environment: no user or system git config, fixed identity and dates."""
     email = f"{author.lower().replace(' ', '.')}@{_AUTHOR_EMAIL_DOMAIN}"
@@ -134,12 +162,14 @@ def _environment(author: str = "fleetdeck demo", when: datetime | None = None) -
     }
 
 
-def _git(root: Path, *args: str, author: str = "fleetdeck demo", when: datetime | None = None) -> str:
+def _git(root: Path, *args: str, author: str = "fleetdeck demo", when: datetime | None = None,
+         stdin: bytes = b"") -> str:
     if shutil.which("git") is None:
         raise DemoError("git is not installed", hint="install git to run the demo")
     command = ["git", "-c", "commit.gpgsign=false", "-c", "core.autocrlf=false", *args]
-    result = subprocess.run(command, cwd=root, env=_environment(author, when), capture_output=True, text=True,
+    result = subprocess.run(command, cwd=root, env=_environment(author, when), capture_output=True, input=stdin,
                             check=False)
+    stdout, stderr = result.stdout.decode(errors="replace"), result.stderr.decode(errors="replace")
     if result.returncode != 0:
-        raise DemoError(f"git {' '.join(args)} failed: {result.stderr.strip() or result.stdout.strip()}")
-    return result.stdout
+        raise DemoError(f"git {' '.join(args)} failed: {stderr.strip() or stdout.strip()}")
+    return stdout

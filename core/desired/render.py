@@ -21,7 +21,7 @@ from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -56,7 +56,7 @@ from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
 from core.settings import GitSettings
 
-__all__ = ["RenderResult", "RenderTimeout", "Renderer", "render", "watched_paths"]
+__all__ = ["RenderResult", "RenderStore", "RenderTimeout", "Renderer", "render", "watched_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -409,11 +409,44 @@ class _Cache:
         self.size = 0
 
 
+TREE_MARK = "\x00tree\x00"
+"""Stands for the materialized tree's path in a stored failure's message (each run has its own trees)."""
+
+
+class RenderStore(Protocol):
+    """Successful renders kept by content outside the process (``Renderer(store=...)``), asked before a build.
+
+    ``key`` names what a build of ``path`` in ``tree`` with ``command`` reads (None: not cacheable, build);
+    two trees with the same key must render the same objects. A build's own failure (``RenderError``, not a
+    timeout nor a bad document) is stored too, with the tree's path replaced by ``TREE_MARK``.
+    """
+
+    def key(self, tree: Path, path: str, command: tuple[str, ...], max_bytes: int) -> str | None:
+        """The content key of this build, or None."""
+        ...
+
+    def get(self, key: str) -> RenderResult | RenderError | None:
+        """The stored render or failure, if any."""
+        ...
+
+    def put(self, key: str, result: RenderResult | RenderError) -> None:
+        """Keep ``result`` (best effort: a store that cannot write just does not keep it)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class PermanentRenderFailure:
     """A cached render error: the same revision fails the same way until a hard refresh."""
 
     error: RenderError | ManifestError
+
+
+def _tree_marked(error: RenderError, tree: Path) -> RenderError:
+    """``error`` with the tree's path (as given and resolved) replaced by ``TREE_MARK``, for a store."""
+    message = error.message
+    for spelling in sorted({str(tree.resolve()), str(tree)}, key=len, reverse=True):
+        message = message.replace(spelling, TREE_MARK)
+    return RenderError(message, hint=error.hint)
 
 
 def _weight(value: _Entry | PermanentRenderFailure) -> int:
@@ -431,6 +464,7 @@ class Renderer:
         max_entries: renders kept in the cache.
         max_cache_bytes: bytes of rendered JSON kept in the cache.
         concurrency: builds running at once (default: the CPU count).
+        store: renders kept by content across processes (the demo's), asked before each build.
     """
 
     def __init__(
@@ -443,8 +477,10 @@ class Renderer:
         max_entries: int = 512,
         max_cache_bytes: int = 256 * 1024 * 1024,
         concurrency: int | None = None,
+        store: RenderStore | None = None,
     ) -> None:
         self._settings = settings or GitSettings()
+        self._store = store
         self._kustomize = kustomize
         self._allow_remote = allow_remote_bases
         self._helm = helm
@@ -593,6 +629,15 @@ class Renderer:
         self, repo: ConfigRepo, sha: str, path: str, options: _Options, values: SubstitutionValues = NO_VALUES
     ) -> _Entry | PermanentRenderFailure:
         tree = await repo.materialize(sha)
+        store, key = self._store, None
+        if store is not None and not options.allow_remote:
+            key = await asyncio.to_thread(store.key, Path(tree), path, options.command, options.max_bytes)
+            stored = await asyncio.to_thread(store.get, key) if key else None
+            if isinstance(stored, RenderError):
+                return PermanentRenderFailure(RenderError(stored.message.replace(TREE_MARK, str(tree)),
+                                                          hint=stored.hint))
+            if stored is not None:
+                return _Entry(_dumps(stored.objects, path), stored.warnings, stored.digest)
         async with self._slots:
             self.builds += 1
             try:
@@ -600,7 +645,11 @@ class Renderer:
             except RenderTimeout:
                 raise
             except (RenderError, ManifestError) as exc:
+                if store is not None and key and type(exc) is RenderError:
+                    await asyncio.to_thread(store.put, key, _tree_marked(exc, Path(tree)))
                 return PermanentRenderFailure(exc)
+        if store is not None and key:
+            await asyncio.to_thread(store.put, key, result)
         return _Entry(_dumps(result.objects, path), result.warnings, result.digest)
 
     async def history(

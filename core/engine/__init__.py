@@ -13,15 +13,29 @@ import os
 from collections.abc import Mapping
 from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from core.desired.fleet_file import find_fleet_file, load_fleet
-from core.engine.fleet_engine import FleetEngine, check_impersonation
+from core.engine.targets import check_impersonation, loading_snapshot
 from core.engine.threaded import ThreadedEngine
-from core.journal import Journal, configured_path
-from core.live.api import KubeAPI
-from core.settings import EngineSettings, Impersonation, default_settings
 
-__all__ = ["FleetEngine", "ThreadedEngine", "cache_dir", "check_impersonation", "engine_from_fleet_file", "make_engine"]
+if TYPE_CHECKING:
+    from core.engine.fleet_engine import FleetEngine
+    from core.journal import Journal
+    from core.live.api import KubeAPI
+    from core.settings import EngineSettings, Impersonation
+
+__all__ = ["FleetEngine", "ThreadedEngine", "cache_dir", "check_impersonation", "engine_from_fleet_file",
+           "loading_snapshot", "make_engine"]
+
+
+def __getattr__(name: str) -> Any:
+    """``FleetEngine`` is imported on first use: the console opens its screen while the engine thread imports
+    it (about 0.4 s of aiohttp, the Kubernetes client and deepdiff)."""
+    if name == "FleetEngine":
+        from core.engine.fleet_engine import FleetEngine
+
+        return FleetEngine
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def cache_dir() -> Path:
@@ -47,6 +61,11 @@ def make_engine(
     Raises:
         ConfigError: the fleet file is missing or invalid (the message names file, line and field).
     """
+    from core.desired.fleet_file import load_fleet
+    from core.engine.fleet_engine import FleetEngine
+    from core.journal import Journal, configured_path
+    from core.settings import default_settings
+
     fleet = load_fleet(fleet_file)
     base = settings or default_settings()
     if one_shot or base.one_shot:
@@ -68,5 +87,7 @@ def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: b
     runs settled before the first snapshot);
     ``only_apps`` limits the engine to these apps' targets (every app when None).
     """
+    from core.desired.fleet_file import find_fleet_file
+
     return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps,
                        impersonate=impersonate)

@@ -31,7 +31,6 @@ from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
-from core.live.kube import KubeClient
 from core.live.kubeconfig import ContextConfig, load_kubeconfig
 from core.model import (
     AppControl,
@@ -189,6 +188,9 @@ class ClusterRuntime:
         """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig; read-only
         when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
+            # aiohttp is imported only for a real cluster, never for the demo's simulated ones
+            from core.live.kube import KubeClient
+
             try:
                 context = load_kubeconfig(spec.kubeconfig).context(spec.context)
                 if settings.impersonate is not None:

@@ -34,8 +34,8 @@ from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
-from core.engine.targets import Desired, Target, digest, resolve_targets
-from core.errors import ConfigError, FleetdeckError, GitError
+from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
+from core.errors import FleetdeckError, GitError
 from core.journal import Journal
 from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
@@ -52,7 +52,7 @@ from core.model import (
     Severity,
     SyncPlan,
 )
-from core.settings import EngineSettings, Impersonation
+from core.settings import EngineSettings
 from core.sync.state import CONFIGMAPS
 
 TYPICAL_APP_KINDS = 6
@@ -60,18 +60,6 @@ TYPICAL_APP_KINDS = 6
 CRD), for the open-file estimate made before discovery."""
 
 log = logging.getLogger(__name__)
-
-
-def check_impersonation(read_only: bool, impersonate: Impersonation | None) -> None:
-    """The one rule: impersonation is disabled in read-only mode (an audit reads with its own identity).
-
-    Raises:
-        ConfigError: both were asked for.
-    """
-    if read_only and impersonate is not None:
-        raise ConfigError("impersonation (--as) is disabled in read-only mode",
-                          hint="audit with credentials that can only read, or drop --read-only to act as "
-                               f"{impersonate.user}")
 
 
 class FleetEngine:

@@ -8,15 +8,31 @@ tracked (fleetdeck's label and annotation added) and scope-resolved, ready to co
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
-from core.desired.spec import AppSpec, ClusterSpec
-from core.model import ResourceKey, Revision
+from core.desired.spec import AppSpec, ClusterSpec, FleetConfig
+from core.errors import ConfigError
+from core.model import (
+    AppName,
+    AppStatus,
+    ClusterName,
+    ClusterStatus,
+    ConnectionState,
+    FleetSnapshot,
+    Health,
+    HealthStatus,
+    ResourceKey,
+    Revision,
+    SyncStatus,
+    frozen_mapping,
+)
 from core.reconcile.ignore import IgnoreRule
+from core.settings import Impersonation
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,3 +92,39 @@ def resolve_targets(apps: tuple[AppSpec, ...], clusters: tuple[ClusterSpec, ...]
         except Exception as exc:  # ConfigError from a missing label: reported, other apps go on
             errors.append(str(exc))
     return targets, errors
+
+
+LOADING_MESSAGE = "loading: not evaluated yet"
+
+
+def loading_snapshot(fleet: FleetConfig, *, read_only: bool = False, taken_at: float | None = None) -> FleetSnapshot:
+    """Every row of ``fleet`` with nothing known yet, for the console to show while the engine starts.
+
+    Each row is ``loading`` (sync and health Unknown, no revision), each cluster Connecting, the repo not
+    loaded (None). Generation 0: any snapshot the engine publishes replaces it. Apps imported from the
+    repo are not listed (the repo has not been read).
+    """
+    targets, _ = resolve_targets(fleet.apps, fleet.clusters)
+    rows = sorted((
+        AppStatus(app=AppName(t.app.name), cluster=ClusterName(t.cluster.name), namespace=t.app.namespace,
+                  path=t.path, sync=SyncStatus.UNKNOWN, health=Health(HealthStatus.UNKNOWN, LOADING_MESSAGE),
+                  revision=None, labels=frozen_mapping(t.cluster.labels), automated=t.app.sync.automated,
+                  loading=True)
+        for t in targets), key=lambda a: a.id)
+    clusters = tuple(ClusterStatus(name=ClusterName(c.name), connection=ConnectionState.CONNECTING,
+                                   labels=frozen_mapping(c.labels), read_only=read_only or c.read_only)
+                     for c in fleet.clusters)
+    return FleetSnapshot(generation=0, taken_at=time.time() if taken_at is None else taken_at, apps=tuple(rows), clusters=clusters, repo=None,
+                         read_only=read_only)
+
+
+def check_impersonation(read_only: bool, impersonate: Impersonation | None) -> None:
+    """The one rule: impersonation is disabled in read-only mode (an audit reads with its own identity).
+
+    Raises:
+        ConfigError: both were asked for.
+    """
+    if read_only and impersonate is not None:
+        raise ConfigError("impersonation (--as) is disabled in read-only mode",
+                          hint="audit with credentials that can only read, or drop --read-only to act as "
+                               f"{impersonate.user}")

@@ -31,18 +31,25 @@ class ThreadedEngine:
     Args:
         factory: builds the engine; called on the engine thread at ``start``.
         read_only: what the console shows before the engine has started.
+        placeholder: what the console shows while the engine is built and started (``loading_snapshot``:
+            every row listed, loading), if anything.
     """
 
-    def __init__(self, factory: Callable[[], FleetEngine], *, read_only: bool = False) -> None:
+    def __init__(self, factory: Callable[[], FleetEngine], *, read_only: bool = False,
+                 placeholder: FleetSnapshot | None = None) -> None:
         self._factory = factory
         self._thread: EngineThread | None = None
         self._engine: FleetEngine | None = None
         self.read_only = read_only
+        self.placeholder = placeholder
+        """Shown by the console before the first snapshot; never published by the engine."""
 
     @property
     def engine(self) -> FleetEngine:
         """The engine (after ``start``)."""
         if self._engine is None:
+            if self._thread is not None:
+                raise RuntimeError("the engine is still starting; try again in a moment")
             raise RuntimeError("the engine has not been started")
         return self._engine
 

@@ -101,15 +101,15 @@ class Controllers:
 
     def _write_status(self, obj: Mapping[str, Any], status: JSON, *, manager: str = CONTROLLER) -> None:
         if obj.get("status") != status:
-            self.store.update(ResourceKey.of(obj), {"status": status}, manager=manager, status=True)
+            self.store.update(ResourceKey.of(obj), {"status": status}, manager=manager, status=True, copy_result=False)
 
     def _patch(self, obj: Mapping[str, Any], patch: JSON) -> None:
-        self.store.update(ResourceKey.of(obj), patch, manager=CONTROLLER)
+        self.store.update(ResourceKey.of(obj), patch, manager=CONTROLLER, copy_result=False)
 
     def _create(self, group_kind: tuple[str, str], obj: JSON) -> None:
         resource = self.store.discovery.lookup(*group_kind)
         if resource is not None:
-            self.store.create(resource, obj, manager=CONTROLLER)
+            self.store.create(resource, obj, manager=CONTROLLER, copy_result=False)
 
     def _delete(self, obj: Mapping[str, Any]) -> None:
         self.store.delete(ResourceKey.of(obj), propagation="Background")

@@ -228,6 +228,7 @@ class ObjectStore:
 
     def update(
         self, key: ResourceKey, patch: Mapping[str, Any], *, manager: str, status: bool = False,
+        copy_result: bool = True,
     ) -> JSON:
         """A strategic-merge-style patch by ``manager`` (operation ``Update``); ``None`` removes a field.
 
@@ -236,6 +237,8 @@ class ObjectStore:
             patch: object-shaped changes (``{"spec": {"replicas": 5}}``); keyed lists merge by key.
             manager: the field manager (``kubectl-edit``, ``kube-controller-manager``…).
             status: write the status subresource (only ``patch["status"]`` is used, and replaces it).
+            copy_result: return a copy (False: the stored object itself, for callers that drop it, such as
+                the controllers, whose status writes are most of the store's work).
 
         Raises:
             ClusterError: 404 when the object does not exist, 422 on an immutable field.
@@ -250,10 +253,10 @@ class ObjectStore:
             new = self._defaulted(resource, merge(live, dict(patch), kind=key.kind, delete_nulls=True),
                                   dry_run=False)
         entries = self._update_entries(resource, live, new, manager=manager, status=status)
-        return self._commit(resource, key, live, new, entries, dry_run=False)
+        return self._commit(resource, key, live, new, entries, dry_run=False, copy_result=copy_result)
 
     def create(self, resource: APIResource, obj: Mapping[str, Any], *, manager: str, dry_run: bool = False,
-               keep_status: bool = False) -> JSON:
+               keep_status: bool = False, copy_result: bool = True) -> JSON:
         """Create ``obj``; the stored (or predicted) object.
 
         Args:
@@ -276,7 +279,7 @@ class ObjectStore:
             raise self.error(409, "AlreadyExists", f'{plural_label(resource)} "{key.name}" already exists')
         new = self._defaulted(resource, without_bookkeeping(body, status=not keep_status), dry_run=dry_run)
         entries = self._update_entries(resource, None, new, manager=manager, status=False)
-        return self._commit(resource, key, None, new, entries, dry_run=dry_run)
+        return self._commit(resource, key, None, new, entries, dry_run=dry_run, copy_result=copy_result)
 
     def delete(self, key: ResourceKey, *, uid: str | None = None, propagation: str = "Background",
                dry_run: bool = False) -> bool:
@@ -369,7 +372,7 @@ class ObjectStore:
 
     def _commit(
         self, resource: APIResource, key: ResourceKey, live: JSON | None, new: JSON,
-        entries: list[ManagedEntry], *, dry_run: bool,
+        entries: list[ManagedEntry], *, dry_run: bool, copy_result: bool = True,
     ) -> JSON:
         if live is not None:
             problems = immutable_violations(live, new, kind=resource.kind)
@@ -378,7 +381,7 @@ class ObjectStore:
                                  + "; ".join(problems))
         self._set_bookkeeping(resource, live, new, entries, dry_run=dry_run)
         if live is not None and same_object(live, new):
-            return copy.deepcopy(live)
+            return copy.deepcopy(live) if copy_result else live
         if dry_run:
             new["metadata"]["resourceVersion"] = (live or {}).get("metadata", {}).get("resourceVersion", "")
             return new
@@ -388,7 +391,7 @@ class ObjectStore:
         self._record("MODIFIED" if live is not None else "ADDED", resource, new, live)
         if resource.group_kind == CRD_GROUP_KIND:
             self._crd_written(key, new)
-        return copy.deepcopy(new)
+        return copy.deepcopy(new) if copy_result else new
 
     def _set_bookkeeping(self, resource: APIResource, live: JSON | None, new: JSON,
                          entries: list[ManagedEntry], *, dry_run: bool) -> None:

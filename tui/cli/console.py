@@ -44,7 +44,7 @@ def _mouse(flag: bool) -> bool:
 def open_console(options: Options, *, mouse: bool) -> None:
     """Open the console on the fleet file of ``options``."""
     from core.desired.fleet_file import find_fleet_file, load_fleet
-    from core.engine import ThreadedEngine, check_impersonation, engine_from_fleet_file
+    from core.engine import ThreadedEngine, check_impersonation, engine_from_fleet_file, loading_snapshot
 
     configure_logging(options.verbose, to_file=True)
     try:
@@ -55,7 +55,8 @@ def open_console(options: Options, *, mouse: bool) -> None:
         fail(exc.message, exit_code_of(exc), exc.hint)
     require_terminal()
     engine = ThreadedEngine(lambda: engine_from_fleet_file(options.fleet, read_only=read_only,
-                                                           impersonate=options.impersonate), read_only=read_only)
+                                                           impersonate=options.impersonate),
+                            read_only=read_only, placeholder=loading_snapshot(fleet, read_only=read_only))
     run_console(engine, read_only=read_only, mouse=mouse)
 
 
@@ -76,7 +77,7 @@ def console(mouse: bool) -> None:
 @click.option("--live-changes/--no-live-changes", default=True, help="Make the demo fleet change over time.")
 def demo(mouse: bool, directory: str | None, live_changes: bool) -> None:
     """Open the console on a self-contained demo fleet (no cluster, no network)."""
-    from core.demo import demo_engine
+    from core.demo import demo_engine, demo_preview
     from core.engine import ThreadedEngine
 
     reject_unused()
@@ -84,8 +85,9 @@ def demo(mouse: bool, directory: str | None, live_changes: bool) -> None:
     options = current()
     configure_logging(options.verbose, to_file=True)
     read_only = options.read_only
-    engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes),
-                            read_only=read_only)
+    engine = ThreadedEngine(lambda: demo_engine(directory, read_only=read_only, live_changes=live_changes,
+                                                render_cache=True),
+                            read_only=read_only, placeholder=demo_preview(read_only=read_only))
     run_console(engine, read_only=read_only, mouse=_mouse(mouse))
 
 

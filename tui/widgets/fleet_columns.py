@@ -60,12 +60,21 @@ class Column:
     """Takes whatever width is left."""
 
 
+def _loading(ctx: CellContext) -> Text:
+    """A row the engine has not evaluated yet: no state at all, not even Unknown."""
+    return Text(f"{ctx.glyphs.ellipsis} loading", style=ctx.style("dim"), end="")
+
+
 def _sync_cell(row: FleetRow, ctx: CellContext) -> Text:
+    if row.app.loading:
+        return _loading(ctx)
     status = row.app.sync
     return Text(ctx.glyphs.sync_label(status), style=ctx.style(_SYNC_STYLE[status]), end="")
 
 
 def _health_cell(row: FleetRow, ctx: CellContext) -> Text:
+    if row.app.loading:
+        return _loading(ctx)
     status = row.app.health.status
     return Text(ctx.glyphs.health_label(status), style=ctx.style(status.value.lower()), end="")
 

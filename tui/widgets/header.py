@@ -36,8 +36,11 @@ def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     """``212 apps · 14 OutOfSync · 3 Degraded · 1 cluster unreachable``."""
     dot = f" {glyphs.dot} "
     parts: list[tuple[str, str]] = [(f"{counts.apps} apps ({counts.rows} rows)", "")]
-    parts.append((f"{counts.out_of_sync} OutOfSync", "-bad" if counts.out_of_sync else ""))
-    parts.append((f"{counts.degraded} Degraded", "-bad" if counts.degraded else ""))
+    if counts.loading < counts.rows:  # "0 OutOfSync" of a fleet not evaluated yet would be a verdict
+        parts.append((f"{counts.out_of_sync} OutOfSync", "-bad" if counts.out_of_sync else ""))
+        parts.append((f"{counts.degraded} Degraded", "-bad" if counts.degraded else ""))
+    if counts.loading:
+        parts.append((f"{counts.loading} loading", ""))
     if counts.unknown:
         parts.append((f"{counts.unknown} Unknown", "-bad"))
     if counts.unreachable:
