@@ -80,7 +80,8 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
                                   ("non-descendant", bool(app.non_descendant)), ("~", app.approximate)) if on]
         rows.append([
             app.app, app.cluster, app.sync.value, app.health.status.value, revision,
-            age(app.revision.committed_at if app.revision else None, now), str(app.drift_count),
+            age(app.revision.committed_at if app.revision else None, now),
+            "-" if not app.drift_count and (app.loading or app.sync.value == "Unknown") else str(app.drift_count),
             " ".join(badges), first_condition(app),
         ])
     return rows

@@ -65,6 +65,7 @@ async def test_the_first_screen_says_loading_and_no_state_until_the_engine_publi
         first = screen_text(app)
         rows = [line for line in first.splitlines() if "loading" in line and "Connecting" in line]
         assert len(rows) == 20, first
+        assert all(row.split("○ Connecting")[0].split()[-1] == "-" for row in rows), first  # DRIFT claims no 0
         assert "20 loading" in first and "repo: not loaded yet" in first, first
         for word in VERDICTS:
             assert word not in first, (word, first)

@@ -101,6 +101,8 @@ def _revision_cell(row: FleetRow, ctx: CellContext) -> Text:
 
 def _drift_cell(row: FleetRow, ctx: CellContext) -> Text:
     count = row.app.drift_count
+    if not count and (row.app.loading or row.app.sync is SyncStatus.UNKNOWN):
+        return Text("-", style=ctx.style("dim"), end="")  # not compared: no claim of zero drift
     if not count:
         return Text("0", style=ctx.style("dim"), end="")
     return Text(str(count), style=ctx.style("outofsync"), end="")
