@@ -59,13 +59,10 @@ def ingest(n: int = 5000) -> list[RatioResult]:
     GCPolicy().start()
 
     def candidate() -> None:
-        gc.unfreeze()
-        policy = GCPolicy(grow_by=500)
         cache = ClusterCache("bench")
         for line in lines:
             event = orjson.loads(line)
             cache.apply(Upserted(resource=PODS, obj=event["object"]))
-            policy.cache_size(len(cache))
 
     def baseline() -> None:
         for line in lines:

@@ -432,7 +432,6 @@ class FleetEngine:
                 self._schedule_dry_runs(target)
         self._generation += 1
         await self._latest.publish(self._build_snapshot())
-        self.gc.cache_size(sum(len(c.cache) for c in self.clusters.values()))
         self._ready.set()
 
     def _pin(self, target: Target) -> str | None:
