@@ -9,8 +9,10 @@ Constraint: a single writer (the cluster's watcher tasks, all on one event loop)
 Data is never cleared because a connection failed: a failing kind keeps its last known objects, marked
 stale, until a list replaces them or the kind is dropped (its CRD was deleted).
 
-Storage (docs/performance.md, P1/P11): an object is kept as its compact JSON bytes (``orjson.dumps``) plus a
-small projection in one tuple, ``(json, resourceVersion, labels, owner uids)``, never as a tree of dicts.
+Storage (docs/performance.md, P1/P11): an object is kept as a ``core.live.compact.CompactObject``, its JSON
+bytes plus a small projection in one tuple (resourceVersion, labels, owner uids, namespace, name), never as
+a tree of dicts. Events from the real client's watch stream arrive already compact (the line's bytes, never
+decoded); events carrying dicts (lists, the simulated cluster) are encoded once with ``orjson.dumps``.
 A cached Pod costs ~3 KiB instead of ~11 KiB, and the cyclic collector has nothing to rescan (bytes, strings
 and tuples or dicts of strings are not tracked), so ingest needs no ``gc.freeze``. Readers (``get``,
 ``objects``, iteration) see freshly decoded dicts equal to what the API server sent; the last
@@ -28,37 +30,18 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Any
 
-import orjson
-
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
+from core.live.compact import CompactObject, compact
 from core.live.watch_events import Deleted, Listed, Upserted, WatchEvent
 from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
 
 GroupKind = tuple[str, str]
 
-Entry = tuple[bytes, str, Mapping[str, str], tuple[str, ...]]
-"""A cached object: its JSON, resourceVersion, labels and the uids of its ownerReferences."""
+Entry = CompactObject
 
 DECODED_KEPT = 4096
 """Decoded objects kept for repeated reads (an LRU; a key's entry is dropped when the object changes)."""
-
-_NO_LABELS: Mapping[str, str] = MappingProxyType({})
-
-
-def _entry(obj: Mapping[str, Any]) -> Entry:
-    meta = obj.get("metadata") or {}
-    labels = meta.get("labels")
-    refs = meta.get("ownerReferences")
-    return (bytes(memoryview(orjson.dumps(obj))),  # a copy: orjson leaves the result in a 2x buffer
-            str(meta.get("resourceVersion") or ""),
-            {str(k): str(v) for k, v in labels.items()} if labels and isinstance(labels, Mapping) else _NO_LABELS,
-            tuple(str(r.get("uid", "")) for r in refs if isinstance(r, Mapping)) if isinstance(refs, list) else ())
-
-
-def _loads(data: bytes) -> JSON:
-    obj: JSON = orjson.loads(data)
-    return obj
 
 
 class KindView(Mapping[ResourceKey, "JSON"]):
@@ -170,8 +153,8 @@ class ClusterCache:
         for obj in event.items:
             key = _key(event.resource, obj)
             previous = old.get(key)
-            if previous is None or previous[1] != _version(obj):
-                new[key] = _entry(obj)
+            if previous is None or previous.resource_version != _version(obj):
+                new[key] = compact(obj)
                 self._decoded_kept.pop(key, None)
                 self._dirty.add(key)
                 changes.append(Upserted(resource=event.resource, obj=obj))
@@ -179,17 +162,25 @@ class ClusterCache:
                 new[key] = previous
         gone = [key for key in old if key not in new]
         self._dirty.update(gone)
-        changes += [Deleted(resource=event.resource, obj=self._forget(key, old[key]), synthetic=True) for key in gone]
+        changes += [self._gone(event.resource, key, old[key]) for key in gone]
         self._kinds[event.resource.group_kind] = new
         return tuple(changes)
 
     def _upsert(self, event: Upserted) -> tuple[Upserted | Deleted, ...]:
         store = self._kinds.setdefault(event.resource.group_kind, {})
-        key = _key(event.resource, event.obj)
-        previous = store.get(key)
-        if previous is not None and previous[1] == _version(event.obj):
-            return ()
-        store[key] = _entry(event.obj)
+        entry = event.compact
+        if entry is not None:
+            key = ResourceKey(event.resource.group, event.resource.kind, entry.namespace, entry.name)
+            previous = store.get(key)
+            if previous is not None and previous.resource_version == entry.resource_version:
+                return ()
+        else:
+            key = _key(event.resource, event.obj)
+            previous = store.get(key)
+            if previous is not None and previous.resource_version == _version(event.obj):
+                return ()
+            entry = compact(event.obj)
+        store[key] = entry
         if self._decoded_kept:
             self._decoded_kept.pop(key, None)
         self._dirty.add(key)
@@ -197,20 +188,19 @@ class ClusterCache:
 
     def _delete(self, event: Deleted) -> tuple[Upserted | Deleted, ...]:
         store = self._kinds.get(event.resource.group_kind, {})
-        key = _key(event.resource, event.obj)
+        entry = event.compact
+        key = (ResourceKey(event.resource.group, event.resource.kind, entry.namespace, entry.name)
+               if entry is not None else _key(event.resource, event.obj))
         self._decoded_kept.pop(key, None)
         if store.pop(key, None) is None:
             return ()
         self._dirty.add(key)
         return (event,)
 
-    def _forget(self, key: ResourceKey, entry: Entry) -> JSON:
-        """The decoded object of an entry leaving the cache."""
+    def _gone(self, resource: APIResource, key: ResourceKey, entry: Entry) -> Deleted:
+        """The synthetic delete of an entry leaving the cache (decoded only if someone reads it)."""
         obj = self._decoded_kept.pop(key, None)
-        if obj is None:
-            self.decodes += 1
-            obj = _loads(entry[0])
-        return obj
+        return Deleted(resource, obj, compact=entry, synthetic=True)
 
     def _decoded(self, key: ResourceKey, entry: Entry) -> JSON:
         kept = self._decoded_kept
@@ -219,7 +209,7 @@ class ClusterCache:
             kept.move_to_end(key)
             return obj
         self.decodes += 1
-        obj = _loads(entry[0])
+        obj = entry.decode()
         kept[key] = obj
         if len(kept) > DECODED_KEPT:
             kept.popitem(last=False)
@@ -231,8 +221,7 @@ class ClusterCache:
         store = self._kinds.pop(gk, {})
         self._list_versions.pop(gk, None)
         self.untrack(gk)
-        changes = tuple(Deleted(resource=resource, obj=self._forget(key, entry), synthetic=True)
-                        for key, entry in store.items())
+        changes = tuple(self._gone(resource, key, entry) for key, entry in store.items())
         self._dirty.update(store)
         self.version += 1
         return changes
@@ -246,7 +235,7 @@ class ClusterCache:
     def version_of(self, key: ResourceKey) -> str | None:
         """The resourceVersion of the object at ``key`` (None if unknown), without decoding it."""
         entry = self._kinds.get((key.group, key.kind), {}).get(key)
-        return None if entry is None else entry[1]
+        return None if entry is None else entry.resource_version
 
     def objects(self, group: str, kind: str) -> Mapping[ResourceKey, JSON]:
         """Read-only view of one kind's objects (decoded on access)."""
@@ -256,7 +245,7 @@ class ClusterCache:
         """``(key, labels, owner uids)`` of every object, without decoding any (for indexes)."""
         for store in self._kinds.values():
             for key, entry in store.items():
-                yield key, entry[2], entry[3]
+                yield key, entry.labels, entry.owners
 
     def __iter__(self) -> Iterator[JSON]:
         for store in self._kinds.values():
@@ -264,7 +253,7 @@ class ClusterCache:
                 kept = self._decoded_kept.get(key)
                 if kept is None:
                     self.decodes += 1
-                yield kept if kept is not None else _loads(entry[0])
+                yield kept if kept is not None else entry.decode()
 
     def __len__(self) -> int:
         return sum(len(store) for store in self._kinds.values())
