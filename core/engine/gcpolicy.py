@@ -4,10 +4,10 @@ CPython's cyclic collector runs a young-generation pass every 700 net container 
 decoding a watch event allocates dozens of short-lived dicts and lists, so ingest used to trigger a pass
 every few events. The engine raises the young-generation threshold once at start.
 
-The live cache itself gives the collector nothing to scan: ``core.live.cache`` stores each object as JSON
-bytes plus a tuple of strings (neither tracked by the collector), so the old-generation passes no longer
-grow with the cache and nothing is moved into the permanent generation (``gc.freeze`` is not used: it
-would keep cycles alive for good and hide leaks).
+The live cache gives the collector little to scan: ``core.live.cache`` stores each object as JSON bytes
+plus a projection, two tracked objects per cached object (its key and its entry) instead of ~40 dicts and
+lists, so old-generation passes stay cheap and nothing is moved into the permanent generation
+(``gc.freeze`` is not used: it would keep cycles alive for good and hide leaks).
 """
 
 from __future__ import annotations

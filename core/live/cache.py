@@ -13,8 +13,9 @@ Storage (docs/performance.md, P1/P11): an object is kept as a ``core.live.compac
 bytes plus a small projection in one tuple (resourceVersion, labels, owner uids, namespace, name), never as
 a tree of dicts. Events from the real client's watch stream arrive already compact (the line's bytes, never
 decoded); events carrying dicts (lists, the simulated cluster) are encoded once with ``orjson.dumps``.
-A cached Pod costs ~3 KiB instead of ~11 KiB, and the cyclic collector has nothing to rescan (bytes, strings
-and tuples or dicts of strings are not tracked), so ingest needs no ``gc.freeze``. Readers (``get``,
+A cached Pod costs ~3 KiB instead of ~11 KiB, and the cyclic collector sees two tracked objects per cached
+object (its key and its entry tuple; the bytes, strings, labels dict and owners tuple are untracked)
+instead of ~40 dicts and lists, so ingest needs no ``gc.freeze``. Readers (``get``,
 ``objects``, iteration) see freshly decoded dicts equal to what the API server sent; the last
 ``DECODED_KEPT`` decoded objects are kept (and dropped when their key changes), so an evaluation that
 reads the same objects several times decodes them once. Indexes (app label, owner) read the projection

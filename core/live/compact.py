@@ -4,7 +4,7 @@ Role: ``CompactObject`` is what ``core.live.cache`` stores for every object (doc
 It is built either from a decoded dict (``compact``: lists, tests, the simulated cluster) or straight from
 a watch line (``decode_watch_line``: the real client's watch stream), in which case the object is never
 decoded into dicts at all: msgspec reads only the projection (name, namespace, resourceVersion, labels,
-owner uids) and cuts the object's bytes out of the line.
+owner uids) in one pass and the line itself is kept (``in_line``), the object decoded from it on read.
 
 Constraint: plain values, no I/O. A line the projection cannot read (an unexpected type anywhere in it,
 an ``ERROR`` event, an object without ``apiVersion``/``kind``) falls back to ``orjson.loads`` and the dict
