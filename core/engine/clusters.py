@@ -74,8 +74,8 @@ class CacheView:
         self.cache = cache
         self.watcher = watcher
         self._version = -1
-        self._by_app: dict[str, list[Mapping[str, Any]]] = {}
-        self._by_owner: dict[tuple[str, str, str], list[Mapping[str, Any]]] = {}
+        self._by_app: dict[str, list[ResourceKey]] = {}
+        self._by_owner: dict[tuple[str, str, str], list[ResourceKey]] = {}
 
     @property
     def listed(self) -> bool:
@@ -104,27 +104,28 @@ class CacheView:
     def _index(self) -> None:
         if self._version == self.cache.version:
             return
-        by_app: dict[str, list[Mapping[str, Any]]] = defaultdict(list)
-        by_owner: dict[tuple[str, str, str], list[Mapping[str, Any]]] = defaultdict(list)
-        for obj in self.cache:
-            meta = obj.get("metadata") or {}
-            label = (meta.get("labels") or {}).get(APP_LABEL)
+        by_app: dict[str, list[ResourceKey]] = defaultdict(list)
+        by_owner: dict[tuple[str, str, str], list[ResourceKey]] = defaultdict(list)
+        for key, labels, owners in self.cache.entries():  # the cache's projection: nothing is decoded
+            label = labels.get(APP_LABEL)
             if label:
-                by_app[str(label)].append(obj)
-            key = ResourceKey.of(obj)
-            for ref in meta.get("ownerReferences") or ():
-                by_owner[(str(ref.get("uid", "")), key.group, key.kind)].append(obj)
+                by_app[label].append(key)
+            for uid in owners:
+                by_owner[(uid, key.group, key.kind)].append(key)
         self._by_app, self._by_owner, self._version = dict(by_app), dict(by_owner), self.cache.version
+
+    def _objects(self, keys: Iterable[ResourceKey]) -> list[Mapping[str, Any]]:
+        return [obj for key in keys if (obj := self.cache.get(key)) is not None]
 
     def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
         """Live objects labelled as owned by ``app``."""
         self._index()
-        return self._by_app.get(app_label_value(app), ())
+        return self._objects(self._by_app.get(app_label_value(app), ()))
 
     def owned_by(self, uid: str, group: str, kind: str) -> Iterable[Mapping[str, Any]]:
         """Live objects of ``group/kind`` whose ownerReferences name ``uid``."""
         self._index()
-        return self._by_owner.get((uid, group, kind), ())
+        return self._objects(self._by_owner.get((uid, group, kind), ()))
 
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]

@@ -426,7 +426,6 @@ class FleetEngine:
         self._generation += 1
         lag = time.monotonic() - since if since is not None else 0.0
         await self._latest.publish(self._build_snapshot(lag))
-        self.gc.cache_size(sum(len(c.cache) for c in self.clusters.values()))
         self._ready.set()
 
     def _pin(self, target: Target) -> str | None:

@@ -13,6 +13,8 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from core.live.compact import WatchLine
+
 JSON = dict[str, Any]
 
 
@@ -73,8 +75,9 @@ class KubeAPI(Protocol):
         resource_version: str,
         timeout_seconds: int,
         label_selector: str = "",
-    ) -> AsyncIterator[JSON]:
-        """Raw watch events ``{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": {...}}``.
+    ) -> AsyncIterator[JSON | WatchLine]:
+        """Raw watch events ``{"type": ADDED|MODIFIED|DELETED|BOOKMARK|ERROR, "object": {...}}``, or the same
+        event with its object kept compact (``core.live.compact.WatchLine``: what ``KubeClient`` yields).
 
         Bookmarks are requested. The iterator ends when the server closes the watch; a 410 arrives as
         an ``ERROR`` event whose object has ``code: 410`` (or as a ``ClusterError`` with status 410).

@@ -1,18 +1,31 @@
 """``ClusterCache``: the one mutable store of a cluster's live objects and connection state.
 
-Role: hold ``{ResourceKey: raw object}`` per kind exactly as the API server sent it (``managedFields``
-included: drift detection needs them), apply watch events in arrival order, turn a relist into
+Role: hold every live object per kind exactly as the API server sent it (``managedFields`` included:
+drift attribution needs them), stored compactly (see "Storage" below), apply watch events in arrival order, turn a relist into
 synthetic deletes for objects that vanished meanwhile, remember which keys changed since the engine
 last looked (``drain_dirty``), and derive the cluster's ``ConnectionState`` from per-kind failures.
 
 Constraint: a single writer (the cluster's watcher tasks, all on one event loop) and no I/O, so no locks.
 Data is never cleared because a connection failed: a failing kind keeps its last known objects, marked
 stale, until a list replaces them or the kind is dropped (its CRD was deleted).
+
+Storage (docs/performance.md, P1/P11): an object is kept as a ``core.live.compact.CompactObject``, its JSON
+bytes plus a small projection in one tuple (resourceVersion, labels, owner uids, namespace, name), never as
+a tree of dicts. Events from the real client's watch stream arrive already compact (the line's bytes, never
+decoded); events carrying dicts (lists, the simulated cluster) are encoded once with ``orjson.dumps``.
+A cached Pod costs ~3 KiB instead of ~11 KiB, and the cyclic collector sees two tracked objects per cached
+object (its key and its entry tuple; the bytes, strings, labels dict and owners tuple are untracked)
+instead of ~40 dicts and lists, so ingest needs no ``gc.freeze``. Readers (``get``,
+``objects``, iteration) see freshly decoded dicts equal to what the API server sent; the last
+``DECODED_KEPT`` decoded objects are kept (and dropped when their key changes), so an evaluation that
+reads the same objects several times decodes them once. Indexes (app label, owner) read the projection
+through ``entries`` without decoding anything.
 """
 
 from __future__ import annotations
 
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -20,10 +33,39 @@ from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
+from core.live.compact import CompactObject, compact
 from core.live.watch_events import Deleted, Listed, Upserted, WatchEvent
 from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
 
 GroupKind = tuple[str, str]
+
+Entry = CompactObject
+
+DECODED_KEPT = 4096
+"""Decoded objects kept for repeated reads (an LRU; a key's entry is dropped when the object changes)."""
+
+
+class KindView(Mapping[ResourceKey, "JSON"]):
+    """Read-only view of one kind's objects, decoding each on access."""
+
+    __slots__ = ("_cache", "_store")
+
+    def __init__(self, cache: ClusterCache, store: Mapping[ResourceKey, Entry]) -> None:
+        self._cache = cache
+        self._store = store
+
+    def __getitem__(self, key: ResourceKey) -> JSON:
+        entry = self._store[key]
+        return self._cache._decoded(key, entry)
+
+    def __iter__(self) -> Iterator[ResourceKey]:
+        return iter(self._store)
+
+    def __len__(self) -> int:
+        return len(self._store)
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._store
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,7 +105,10 @@ class ClusterCache:
         """Incremented whenever objects or the connection state change."""
         self._clock = clock
         self._unreachable_after = unreachable_after
-        self._kinds: dict[GroupKind, dict[ResourceKey, JSON]] = {}
+        self._kinds: dict[GroupKind, dict[ResourceKey, Entry]] = {}
+        self._decoded_kept: OrderedDict[ResourceKey, JSON] = OrderedDict()
+        self.decodes = 0
+        """Objects decoded from their compact form (for tests and metrics)."""
         self._list_versions: dict[GroupKind, str] = {}
         self._dirty: set[ResourceKey] = set()
         self._tracked: set[GroupKind] = set()
@@ -96,7 +141,6 @@ class ClusterCache:
             changes = self._upsert(event) if isinstance(event, Upserted) else self._delete(event)
             if changes:
                 self.version += 1
-        self._dirty.update(_key(c.resource, c.obj) for c in changes)
         if gk in self._failing:
             self._clear_failure(gk)
         elif isinstance(event, Listed):
@@ -105,31 +149,72 @@ class ClusterCache:
 
     def _replace(self, event: Listed) -> tuple[Upserted | Deleted, ...]:
         old = self._kinds.get(event.resource.group_kind, {})
-        new: dict[ResourceKey, JSON] = {}
+        new: dict[ResourceKey, Entry] = {}
         changes: list[Upserted | Deleted] = []
         for obj in event.items:
             key = _key(event.resource, obj)
-            new[key] = obj
             previous = old.get(key)
-            if previous is None or _version(previous) != _version(obj):
+            if previous is None or previous.resource_version != _version(obj):
+                new[key] = compact(obj)
+                self._decoded_kept.pop(key, None)
+                self._dirty.add(key)
                 changes.append(Upserted(resource=event.resource, obj=obj))
-        changes += [Deleted(resource=event.resource, obj=obj, synthetic=True)
-                    for key, obj in old.items() if key not in new]
+            else:
+                new[key] = previous
+        gone = [key for key in old if key not in new]
+        self._dirty.update(gone)
+        changes += [self._gone(event.resource, key, old[key]) for key in gone]
         self._kinds[event.resource.group_kind] = new
         return tuple(changes)
 
     def _upsert(self, event: Upserted) -> tuple[Upserted | Deleted, ...]:
         store = self._kinds.setdefault(event.resource.group_kind, {})
-        key = _key(event.resource, event.obj)
-        previous = store.get(key)
-        if previous is not None and _version(previous) == _version(event.obj):
-            return ()
-        store[key] = event.obj
+        entry = event.compact
+        if entry is not None:
+            key = ResourceKey(event.resource.group, event.resource.kind, entry.namespace, entry.name)
+            previous = store.get(key)
+            if previous is not None and previous.resource_version == entry.resource_version:
+                return ()
+        else:
+            key = _key(event.resource, event.obj)
+            previous = store.get(key)
+            if previous is not None and previous.resource_version == _version(event.obj):
+                return ()
+            entry = compact(event.obj)
+        store[key] = entry
+        if self._decoded_kept:
+            self._decoded_kept.pop(key, None)
+        self._dirty.add(key)
         return (event,)
 
     def _delete(self, event: Deleted) -> tuple[Upserted | Deleted, ...]:
         store = self._kinds.get(event.resource.group_kind, {})
-        return (event,) if store.pop(_key(event.resource, event.obj), None) is not None else ()
+        entry = event.compact
+        key = (ResourceKey(event.resource.group, event.resource.kind, entry.namespace, entry.name)
+               if entry is not None else _key(event.resource, event.obj))
+        self._decoded_kept.pop(key, None)
+        if store.pop(key, None) is None:
+            return ()
+        self._dirty.add(key)
+        return (event,)
+
+    def _gone(self, resource: APIResource, key: ResourceKey, entry: Entry) -> Deleted:
+        """The synthetic delete of an entry leaving the cache (decoded only if someone reads it)."""
+        obj = self._decoded_kept.pop(key, None)
+        return Deleted(resource, obj, compact=entry, synthetic=True)
+
+    def _decoded(self, key: ResourceKey, entry: Entry) -> JSON:
+        kept = self._decoded_kept
+        obj = kept.get(key)
+        if obj is not None:
+            kept.move_to_end(key)
+            return obj
+        self.decodes += 1
+        obj = entry.decode()
+        kept[key] = obj
+        if len(kept) > DECODED_KEPT:
+            kept.popitem(last=False)
+        return obj
 
     def drop_kind(self, resource: APIResource) -> tuple[Deleted, ...]:
         """Forget a kind that is no longer served; returns synthetic deletes for its objects."""
@@ -137,22 +222,39 @@ class ClusterCache:
         store = self._kinds.pop(gk, {})
         self._list_versions.pop(gk, None)
         self.untrack(gk)
-        changes = tuple(Deleted(resource=resource, obj=obj, synthetic=True) for obj in store.values())
+        changes = tuple(self._gone(resource, key, entry) for key, entry in store.items())
         self._dirty.update(store)
         self.version += 1
         return changes
 
     def get(self, key: ResourceKey) -> JSON | None:
-        """The live object at ``key``, if known."""
-        return self._kinds.get((key.group, key.kind), {}).get(key)
+        """The live object at ``key``, if known (decoded; the same dict until the object changes or ages
+        out of the ``DECODED_KEPT`` most recently read)."""
+        entry = self._kinds.get((key.group, key.kind), {}).get(key)
+        return None if entry is None else self._decoded(key, entry)
+
+    def version_of(self, key: ResourceKey) -> str | None:
+        """The resourceVersion of the object at ``key`` (None if unknown), without decoding it."""
+        entry = self._kinds.get((key.group, key.kind), {}).get(key)
+        return None if entry is None else entry.resource_version
 
     def objects(self, group: str, kind: str) -> Mapping[ResourceKey, JSON]:
-        """Read-only view of one kind's objects."""
-        return MappingProxyType(self._kinds.get((group, kind), {}))
+        """Read-only view of one kind's objects (decoded on access)."""
+        return KindView(self, self._kinds.get((group, kind), {}))
+
+    def entries(self) -> Iterator[tuple[ResourceKey, Mapping[str, str], tuple[str, ...]]]:
+        """``(key, labels, owner uids)`` of every object, without decoding any (for indexes)."""
+        for store in self._kinds.values():
+            for key, entry in store.items():
+                yield key, entry.labels, entry.owners
 
     def __iter__(self) -> Iterator[JSON]:
         for store in self._kinds.values():
-            yield from store.values()
+            for key, entry in list(store.items()):
+                kept = self._decoded_kept.get(key)
+                if kept is None:
+                    self.decodes += 1
+                yield kept if kept is not None else entry.decode()
 
     def __len__(self) -> int:
         return sum(len(store) for store in self._kinds.values())

@@ -23,6 +23,7 @@ from typing import Any
 from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
+from core.live.compact import as_dict
 from core.live.watching import Backoff, watch_stream
 from core.reconcile.event_summary import ParsedEvent, parse_event
 from core.settings import WatchSettings
@@ -231,6 +232,7 @@ class EventFeed:
         self.watches += 1
         async for raw in watch_stream(self.api, EVENT_RESOURCE, resource_version=version, timeout_seconds=timeout,
                                       inactivity_timeout=self.settings.read_timeout):
+            raw = as_dict(raw)
             kind = str(raw.get("type") or "")
             obj = raw.get("object") or {}
             if kind == "ERROR":

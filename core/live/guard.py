@@ -23,6 +23,7 @@ from typing import Any
 
 from core.errors import ReadOnlyError
 from core.live.api import JSON, APIResource, KubeAPI
+from core.live.compact import WatchLine
 
 MUTATING_METHODS = frozenset({"apply", "delete", "create"})
 """Methods that change cluster state; refused in read-only mode even as dry runs."""
@@ -92,7 +93,7 @@ class GuardedAPI:
                                      continue_token=continue_token)
 
     def watch(self, resource: APIResource, *, resource_version: str, timeout_seconds: int,
-              label_selector: str = "") -> AsyncIterator[JSON]:
+              label_selector: str = "") -> AsyncIterator[JSON | WatchLine]:
         """Pass through."""
         return self.inner.watch(resource, resource_version=resource_version, timeout_seconds=timeout_seconds,
                                 label_selector=label_selector)

@@ -39,6 +39,7 @@ import orjson
 
 from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
+from core.live.compact import WatchLine, decode_watch_line
 from core.live.kubeconfig import ContextConfig, Credentials, Kubeconfig, build_api_client, load_kubeconfig
 from core.live.watch_events import MALFORMED_EVENT, Throttled
 from core.settings import WatchSettings
@@ -408,8 +409,9 @@ class KubeClient:
         resource_version: str,
         timeout_seconds: int,
         label_selector: str = "",
-    ) -> AsyncIterator[JSON]:
-        """Stream raw watch events (line-delimited JSON) with bookmarks, until the server closes.
+    ) -> AsyncIterator[JSON | WatchLine]:
+        """Stream raw watch events (line-delimited JSON) with bookmarks, until the server closes; events
+        the compact projection reads are yielded as ``WatchLine`` (their objects never decoded).
 
         Raises:
             ClusterError: a non-200 answer (410 when ``resource_version`` is too old), a broken
@@ -436,7 +438,7 @@ class KubeClient:
         finally:
             resp.response.close()
 
-    async def _events(self, content: aiohttp.StreamReader, resource: APIResource) -> AsyncIterator[JSON]:
+    async def _events(self, content: aiohttp.StreamReader, resource: APIResource) -> AsyncIterator[JSON | WatchLine]:
         while True:
             try:
                 line = await content.readline()
@@ -447,9 +449,12 @@ class KubeClient:
             if not line.strip():
                 continue
             try:
-                event = orjson.loads(line)
+                event = decode_watch_line(line)  # the object stays bytes (core.live.compact)
             except orjson.JSONDecodeError as exc:
                 raise self._malformed(resource, str(exc)) from exc
+            if isinstance(event, WatchLine):
+                yield event
+                continue
             if not isinstance(event, dict) or not isinstance(event.get("object"), dict):
                 raise self._malformed(resource, "not a watch event")
             yield event

@@ -27,6 +27,7 @@ from typing import Any
 from core.aio import raise_if_cancelling
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
+from core.live.compact import WatchLine
 from core.live.watch_events import (
     MALFORMED_EVENT,
     Deleted,
@@ -98,7 +99,7 @@ async def watch_stream(
     timeout_seconds: int,
     inactivity_timeout: float,
     label_selector: str = "",
-) -> AsyncIterator[JSON]:
+) -> AsyncIterator[JSON | WatchLine]:
     """One watch request's raw events; raises when nothing arrives for ``inactivity_timeout`` seconds.
 
     Raises:
@@ -262,12 +263,22 @@ def _until_resync(state: WatchState, settings: WatchSettings, clock: Clock) -> f
     return settings.resync_interval - (clock() - state.listed_at)
 
 
-def _event(api: KubeAPI, resource: APIResource, raw: Mapping[str, Any], state: WatchState) -> WatchEvent | None:
+def _event(api: KubeAPI, resource: APIResource, raw: Mapping[str, Any] | WatchLine,
+           state: WatchState) -> WatchEvent | None:
     """Turn a raw event into a typed one (None for bookmarks), tracking its resourceVersion.
 
     Raises:
         ClusterError: for an in-band ``ERROR`` event, with the Status's code (410: relist).
     """
+    if isinstance(raw, WatchLine):  # already typed (never ERROR; apiVersion and kind present)
+        line = raw.object
+        if line.resource_version:
+            state.resource_version = line.resource_version
+        if raw.type == "DELETED":
+            return Deleted(resource, compact=line)
+        if raw.type in ("ADDED", "MODIFIED"):
+            return Upserted(resource, compact=line)
+        return None  # BOOKMARK
     kind = str(raw.get("type") or "")
     obj: JSON = raw.get("object") or {}
     if kind == "ERROR":
