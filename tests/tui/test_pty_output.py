@@ -1,0 +1,81 @@
+"""The bytes the real console writes to its terminal (fault R7, a slow SSH link): read raw from a pty.
+
+Over SSH every byte counts and mouse motion reports flood the link back. ``fleetdeck demo`` runs in a pseudo-
+terminal of its own (no tmux in between, so nothing is filtered); the test reads everything it writes and
+checks that mouse tracking is never switched on unless asked for (``--mouse``), and records how many bytes
+per second the console writes once the fleet is on screen and live changes keep arriving, against the
+1 Mbit/s (125,000 bytes/s) link of the fault. The rate is a figure, printed, not an assertion.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import pty
+import select
+import signal
+import struct
+import sys
+import termios
+import time
+from pathlib import Path
+
+FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
+MOUSE_ON = (b"\x1b[?1000h", b"\x1b[?1002h", b"\x1b[?1003h", b"\x1b[?1006h", b"\x1b[?1015h")
+"""Sequences that make the terminal report clicks or motion (X10/normal, button, any-motion, SGR, urxvt)."""
+LINK = 125_000
+"""1 Mbit/s in bytes per second."""
+
+
+def run_console(tmp: Path, *args: str, seconds: float) -> tuple[bytes, bytes, int]:
+    """``fleetdeck demo ARGS`` in a 120x36 pty: (output until the fleet is shown, output of the next
+    ``seconds``, exit code after ``q``)."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR") and not k.startswith("FLEETDECK_")}
+    env.update({"TERM": "xterm-256color", "XDG_CACHE_HOME": str(tmp / "xdg"), "XDG_STATE_HOME": str(tmp / "state"),
+                "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl")})
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: the console on the pty
+        os.execve(FLEETDECK, [FLEETDECK, "demo", *args], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    os.kill(pid, signal.SIGWINCH)
+
+    def read_for(until: float, stop: bytes = b"") -> bytes:
+        out = bytearray()
+        while time.monotonic() < until and not (stop and stop in out):
+            ready, _, _ = select.select([fd], [], [], 0.1)
+            if ready:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return bytes(out)
+
+    reaped = False
+    try:
+        start = read_for(time.monotonic() + 90, stop=b"OutOfSync")
+        assert b"OutOfSync" in start, start[-2000:]
+        steady = read_for(time.monotonic() + seconds)
+        os.write(fd, b"q")
+        read_for(time.monotonic() + 20, stop=b"\x1b[?1049l")
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        return start, steady, os.waitstatus_to_exitcode(status)
+    finally:
+        if not reaped:  # only our own child, by its pid
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+
+
+def test_mouse_tracking_is_off_unless_asked_and_the_output_rate_is_recorded(tmp_path: Path) -> None:
+    start, steady, code = run_console(tmp_path, seconds=8)
+    assert code == 0
+    written = start + steady
+    assert not [s for s in MOUSE_ON if s in written], "mouse tracking switched on without --mouse"
+    rate = len(steady) / 8
+    print(f"\nR7: the console wrote {len(steady)} bytes in 8 s of live changes after the first screen: "
+          f"{rate:,.0f} bytes/s, {rate / LINK:.1%} of a 1 Mbit/s link")
+
+    start, steady, code = run_console(tmp_path, "--mouse", seconds=1)
+    assert code == 0
+    assert [s for s in MOUSE_ON if s in start + steady], "--mouse did not switch mouse tracking on"
