@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Coroutine, Iterable
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -107,3 +107,46 @@ class Latest(Generic[T]):
                 value = self._value
             assert value is not None
             yield value
+
+
+class TokenBucket:
+    """A client-side request rate limit: ``rate`` requests per second on average, bursts of ``burst``.
+
+    ``take`` reserves the next token and sleeps until it is due, so concurrent callers are spaced out in
+    the order they asked, without a lock (the reservation happens before the first await).
+
+    Args:
+        rate: tokens added per second (> 0).
+        burst: tokens the bucket holds at most (>= 1): that many requests go at once after a quiet spell.
+        clock: monotonic seconds (injected in tests).
+        sleep: the sleep to wait with (injected in tests).
+    """
+
+    def __init__(self, rate: float, burst: int, *, clock: Callable[[], float] | None = None,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        import time
+
+        self.rate = rate
+        self.burst = max(1, burst)
+        self._clock = clock or time.monotonic
+        self._sleep = sleep
+        self._tokens = float(self.burst)
+        self._at = self._clock()
+        self.waits = 0
+        """Takes that had to wait (requests the limit delayed)."""
+        self.waited = 0.0
+        """Seconds waited in all."""
+
+    async def take(self) -> float:
+        """Wait for a token; the seconds waited."""
+        now = self._clock()
+        self._tokens = min(float(self.burst), self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        self._tokens -= 1.0
+        if self._tokens >= 0:
+            return 0.0
+        delay = -self._tokens / self.rate
+        self.waits += 1
+        self.waited += delay
+        await self._sleep(delay)
+        return delay

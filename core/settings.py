@@ -25,6 +25,11 @@ class WatchSettings:
     request_timeout: float = 20.0
     """Total deadline of every non-watch request (list page, get, apply, dry run, review): a server
     that accepted the connection and then froze cannot block a caller longer than this."""
+    qps: float = 50.0
+    """Client-side limit on requests per second to one cluster (a token bucket, like client-go's), so a
+    relist storm or a large sync cannot flood an API server; 0 turns it off."""
+    burst: int = 100
+    """Requests that may go at once after a quiet spell (the bucket's size)."""
     heartbeat_interval: float = 2.0
     """Seconds between heartbeats (``GET /version``) of a watched cluster."""
     heartbeat_timeout: float = 3.0

@@ -37,6 +37,7 @@ from urllib.parse import quote, urlencode
 import aiohttp
 import orjson
 
+from core.aio import TokenBucket
 from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
 from core.live.compact import WatchLine, decode_watch_line
@@ -164,6 +165,8 @@ class KubeClient:
         self.discovery_warnings: tuple[str, ...] = ()
         """API groups skipped by the last ``discover`` (an aggregated API that is down, fault K12 in docs/reliability.md)."""
         self._request_timeout = request_timeout
+        self.rate_limit = TokenBucket(self.settings.qps, self.settings.burst) if self.settings.qps > 0 else None
+        """The client-side request rate limit (``settings.qps``/``burst``); its ``waits`` count the delayed requests."""
         self._clock_offset = 0.0
         """The server's clock minus the local one, from the last answer's ``Date`` header."""
         self._client: Any = None
@@ -252,6 +255,9 @@ class KubeClient:
         total = None if stream else (total_timeout or self.settings.request_timeout)
         read = read_timeout or self._request_timeout
         timeout = self._timeout(read if total is None else min(read, total), total)
+        if self.rate_limit is not None and await self.rate_limit.take() > 1.0:
+            log.info("cluster %s: client-side rate limit (%s requests/s) delayed %s %s", self.cluster,
+                     self.settings.qps, method, path)
         for attempt in (1, 2):
             client = await self._api()
             headers = await self._headers(accept=accept, content_type=content_type)

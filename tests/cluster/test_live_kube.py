@@ -252,3 +252,18 @@ async def test_unreachable_server_is_a_transient_error(cluster: ClusterInfo) -> 
     finally:
         await client.close()
 
+
+
+async def test_a_burst_of_requests_is_held_to_the_client_side_rate(cluster: ClusterInfo, namespace: str) -> None:
+    """12 reads sent at once with a limit of 1 request/s and bursts of 10: all answer; the first 10 go at
+    once and 2 wait their turn (fault K8: fleetdeck cannot flood an API server, whatever asks)."""
+    from core.settings import WatchSettings
+
+    context = load_kubeconfig(cluster.kubeconfig).context(cluster.admin_context)
+    client = KubeClient(cluster=cluster.name, context=context, settings=WatchSettings(qps=1, burst=10))
+    try:
+        pages = await asyncio.gather(*(client.list(CM, limit=1) for _ in range(12)))
+        assert all("items" in page for page in pages)
+        assert client.rate_limit is not None and client.rate_limit.waits == 2
+    finally:
+        await client.close()
