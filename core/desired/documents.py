@@ -27,6 +27,26 @@ _HOOK_ANNOTATIONS = ("fleetdeck.io/hook", "argocd.argoproj.io/hook", "helm.sh/ho
 _STRING_MAPS = ("labels", "annotations")
 _DNS_LABEL = re.compile(r"[a-z0-9](?:[-a-z0-9]{0,61}[a-z0-9])?")
 """A namespace name (RFC 1123 label), as the API server validates it for every namespaced object."""
+_DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}$)[a-z0-9](?:[-a-z0-9.]*[a-z0-9])?")
+_DNS_1035_LABEL = re.compile(r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?")
+_SUBDOMAIN = ("a DNS subdomain: lowercase letters, digits, '-' and '.', at most 253 characters, starting and "
+              "ending with a letter or digit", _DNS_SUBDOMAIN)
+_NAME_RULES: dict[tuple[str, str], tuple[str, re.Pattern[str]]] = {
+    **{("", kind): _SUBDOMAIN for kind in ("ConfigMap", "Secret", "Pod", "ServiceAccount", "PersistentVolumeClaim",
+                                           "PersistentVolume", "LimitRange", "ResourceQuota", "Endpoints")},
+    **{("apps", kind): _SUBDOMAIN for kind in ("Deployment", "StatefulSet", "DaemonSet", "ReplicaSet")},
+    **{("batch", kind): _SUBDOMAIN for kind in ("Job", "CronJob")},
+    ("networking.k8s.io", "Ingress"): _SUBDOMAIN,
+    ("networking.k8s.io", "NetworkPolicy"): _SUBDOMAIN,
+    ("policy", "PodDisruptionBudget"): _SUBDOMAIN,
+    ("autoscaling", "HorizontalPodAutoscaler"): _SUBDOMAIN,
+    ("", "Service"): ("a DNS-1035 label: lowercase letters, digits and '-', at most 63 characters, starting with "
+                      "a letter and ending with a letter or digit", _DNS_1035_LABEL),
+    ("", "Namespace"): ("a DNS label: lowercase letters, digits and '-', at most 63 characters, starting and "
+                        "ending with a letter or digit", _DNS_LABEL),
+}
+"""Name rules of built-in kinds the API server would refuse an object for (other kinds, RBAC and custom
+resources included, only need a path segment): checked before anything is sent."""
 _STRING_DATA_KINDS = {"ConfigMap": ("data", "binaryData"), "Secret": ("data", "stringData")}
 MAX_WARNINGS = 20
 MAX_ANNOTATIONS_BYTES = 256 * 1024
@@ -188,7 +208,7 @@ def _identity_problems(obj: dict[str, Any]) -> list[str]:
     meta = obj.get("metadata")
     if not isinstance(meta, dict):
         return [*problems, "metadata is missing or not a mapping; every object needs metadata.name"]
-    name_problem = _name_problem(meta)
+    name_problem = _name_problem(meta) or _kind_name_problem(obj, meta)
     if name_problem:
         problems.append(name_problem)
     namespace = meta.get("namespace", "")
@@ -198,6 +218,18 @@ def _identity_problems(obj: dict[str, Any]) -> list[str]:
         problems.append(f"metadata.namespace {namespace[:80]!r} is not a valid namespace name (lowercase letters, "
                         "digits and '-', at most 63 characters, starting and ending with a letter or digit)")
     return problems
+
+
+def _kind_name_problem(obj: dict[str, Any], meta: dict[str, Any]) -> str | None:
+    """The built-in kind's own name rule (``_NAME_RULES``), when the name breaks it."""
+    name, api_version, kind = meta.get("name"), obj.get("apiVersion"), obj.get("kind")
+    if not isinstance(name, str) or not isinstance(api_version, str) or not isinstance(kind, str):
+        return None
+    group = api_version.rpartition("/")[0]
+    rule = _NAME_RULES.get((group, kind))
+    if rule is None or rule[1].fullmatch(name):
+        return None
+    return f"metadata.name {name[:80]!r} is not a valid {kind} name: it must be {rule[0]}"
 
 
 def _name_problem(meta: dict[str, Any]) -> str | None:

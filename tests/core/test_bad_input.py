@@ -129,6 +129,14 @@ async def test_yaml_1_1_scalars_in_configmap_data_are_errors(tmp_path: Path, val
                      "metadata.namespace 'Team_A' is not a valid namespace name", id="bad-namespace"),
         pytest.param("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a, namespace: " + "n" * 64 + "}\n",
                      "is not a valid namespace name", id="long-namespace"),
+        pytest.param("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: Web-Config}\n",
+                     "metadata.name 'Web-Config' is not a valid ConfigMap name: it must be a DNS subdomain",
+                     id="upper-case-configmap"),
+        pytest.param("apiVersion: v1\nkind: Service\nmetadata: {name: 1web}\n",
+                     "metadata.name '1web' is not a valid Service name: it must be a DNS-1035 label",
+                     id="service-starting-with-a-digit"),
+        pytest.param("apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: web_api}\n",
+                     "is not a valid Deployment name", id="underscore-deployment"),
     ],
 )
 async def test_objects_without_identity_are_per_object_errors(tmp_path: Path, text: str, words: str) -> None:
@@ -140,6 +148,20 @@ async def test_objects_without_identity_are_per_object_errors(tmp_path: Path, te
     assert (path, line) == ("apps/bad/cm.yaml", 8)
     assert words in message, message
     await neighbour_renders(root)
+
+
+async def test_names_only_other_kinds_allow_still_load(tmp_path: Path) -> None:
+    """B7: kinds without a DNS rule keep any path-segment name (RBAC roles with ':' and capitals, custom
+    resources), and the built-in kinds keep every name their rule allows (dots in a ConfigMap's name)."""
+    docs = (
+        "---\napiVersion: rbac.authorization.k8s.io/v1\nkind: ClusterRole\nmetadata: {name: 'system:Web-Reader'}\n"
+        "---\napiVersion: example.com/v1\nkind: Widget\nmetadata: {name: Big_Widget}\n"
+        "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: web.config-1}\n"
+        "---\napiVersion: v1\nkind: Service\nmetadata: {name: web-1}\n"
+    )
+    root = write(tmp_path, {"apps/ok/objects.yaml": docs})
+    result = await render(root, "apps/ok")
+    assert len(result.objects) == 4
 
 
 async def test_valid_namespaces_still_load(tmp_path: Path) -> None:
