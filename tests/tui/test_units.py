@@ -363,3 +363,19 @@ def test_app_detail_shows_depends_on_only_when_set() -> None:
     assert "after" not in source_line(row, NOW, UNICODE).plain
     ordered = dataclasses.replace(row, depends_on=("infra", "data/db\x1b[31m"))
     assert source_line(ordered, NOW, UNICODE).plain.endswith("after infra, data/db")  # the escape is dropped
+
+
+def test_a_row_that_was_not_compared_claims_no_drift_count() -> None:
+    """The app screen's status line says "drift not compared" for a row whose sync is Unknown (or still
+    loading) instead of "0 drifted"; a compared row keeps its count."""
+    from dataclasses import replace
+
+    from core.model import SyncStatus
+    from tui.screens.app_screen import status_line
+
+    compared = fleet_snapshot().apps[0]
+    assert f"{compared.drift_count} drifted" in status_line(compared, UNICODE).plain
+    unknown = replace(compared, sync=SyncStatus.UNKNOWN, resources=())
+    assert unknown.drift_count == 0
+    assert "drift not compared" in status_line(unknown, UNICODE).plain
+    assert "drifted" not in status_line(unknown, UNICODE).plain

@@ -41,7 +41,10 @@ def status_line(app: AppStatus, glyphs: Glyphs) -> Text:
     """``web on prod-us  ✗ OutOfSync  ♥ Healthy  3 drifted``."""
     text = row_title(app.id)
     text.append(f"  {glyphs.sync_label(app.sync)}  {glyphs.health_label(app.health.status)}")
-    text.append(f"  {app.drift_count} drifted")
+    if not app.drift_count and (app.loading or app.sync.value == "Unknown"):
+        text.append("  drift not compared")  # no claim of zero drift for a row that was not compared
+    else:
+        text.append(f"  {app.drift_count} drifted")
     if app.approximate:
         text.append(f"  {glyphs.approximate} approximate (local comparison)")
     return text
