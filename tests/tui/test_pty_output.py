@@ -79,3 +79,46 @@ def test_mouse_tracking_is_off_unless_asked_and_the_output_rate_is_recorded(tmp_
     start, steady, code = run_console(tmp_path, "--mouse", seconds=1)
     assert code == 0
     assert [s for s in MOUSE_ON if s in start + steady], "--mouse did not switch mouse tracking on"
+
+
+def test_a_terminal_that_stops_reading_for_six_seconds_does_not_wedge_the_console(tmp_path: Path) -> None:
+    """Fault K16 through a real pty: the reader of the console's terminal stops for 6 s while the demo's live
+    changes keep coming (the pty's buffer fills and the console's writes block). When reading resumes the
+    console catches up and still obeys keys: it quits cleanly. The bytes of the catch-up are printed."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR") and not k.startswith("FLEETDECK_")}
+    env.update({"TERM": "xterm-256color", "XDG_CACHE_HOME": str(tmp_path / "xdg"),
+                "XDG_STATE_HOME": str(tmp_path / "state"), "FLEETDECK_JOURNAL": str(tmp_path / "journal.jsonl")})
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.execve(FLEETDECK, [FLEETDECK, "demo"], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    os.kill(pid, signal.SIGWINCH)
+    reaped = False
+
+    def read_for(seconds: float, stop: bytes = b"") -> bytes:
+        out, until = bytearray(), time.monotonic() + seconds
+        while time.monotonic() < until and not (stop and stop in out):
+            if select.select([fd], [], [], 0.1)[0]:
+                try:
+                    out += os.read(fd, 65536)
+                except OSError:
+                    break
+        return bytes(out)
+
+    try:
+        first = read_for(90, stop=b"OutOfSync")
+        assert b"OutOfSync" in first
+        time.sleep(6)  # nobody reads the terminal: the console's output backs up in the pty
+        catch_up = read_for(2)
+        os.write(fd, b"q")
+        read_for(20, stop=b"\x1b[?1049l")
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        assert os.waitstatus_to_exitcode(status) == 0
+        print(f"\nK16: after a 6 s stall the console wrote {len(catch_up)} bytes in the next 2 s "
+              f"(its first full screen was {len(first)} bytes)")
+    finally:
+        if not reaped:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
