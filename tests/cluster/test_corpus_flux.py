@@ -497,14 +497,26 @@ def test_flux_example_with_local_chart_servers(tmp_path: Path, corpus_clusters: 
             expected["envoy-gateway-system.envoy-gateway", env] = helm_template(
                 helm_binary, home, charts["gateway-helm"], "envoy-gateway", "envoy-gateway-system", {})
         started = dt.datetime.now(dt.UTC)
+        # Out of order first (dependsOn is not enforced): infra-configs before the charts that define its kinds
+        early = sweep.cli("sync", "infra-configs-staging", "--yes")
+        sweep.windows.append(("infra-configs-staging", "staging", started, dt.datetime.now(dt.UTC)))
+        assert early.returncode == 2 and "nothing was changed" in early.stdout, early.stdout + early.stderr
+        out_of_order = reason(early.stdout)
+        assert "not served" in out_of_order, early.stdout
         outcome = sync_all(sweep, before, expected)
         check_blocked_wrote_nothing(sweep, started)
         after = sweep.status()
+        ready = {env: [(d["status"].get("readyReplicas", 0), d["spec"]["replicas"]) for d in (
+            c.rest().get(f"/apis/apps/v1/namespaces/flux-system/deployments/{name}") for name in CONTROLLERS)]
+            for env, c in sweep.clusters.items()}
     for (app, env), text in sorted(outcome.items(), key=lambda kv: (ORDER.index(family(kv[0][0])), kv[0])):
         row = after[app, env]
         sweep.rows.append(f"| {app} | {env} | {kinds(expected.get((app, env)))} | {text} "
                           f"({sweep.seconds[app]:.1f} s both), {row['sync']}, {row['health']['status']} | "
                           f"{row['health']['message']} |")
+    sweep.rows.append(f"Flux controller Deployments ready (readyReplicas, replicas): {ready}")
+    sweep.rows.append(f"| infra-configs-staging, synced first (out of order) | staging | 3 | blocked, nothing "
+                      f"written | {out_of_order} |")
     print("\n".join(sweep.rows))
     assert all(text == "synced" for text in outcome.values()), outcome
     assert all(after[key]["sync"] == "Synced" for key in outcome), {k: after[k]["sync"] for k in outcome}
