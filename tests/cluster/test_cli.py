@@ -132,9 +132,11 @@ def test_unreachable_cluster_is_reported_not_crashed(tmp_path: Path, repo: Path,
 
 def test_failed_sync_offers_the_rollback_that_undoes_it(tmp_path: Path, fleet: Path, repo: Path,
                                                        cluster: ClusterInfo, namespace: str) -> None:
-    """A sync that fails in its second wave (a custom resource the API server rejects) exits 1 and names the
-    rollback that puts back the revision that ran before; that very command runs (exit 0) and the app is
-    on the earlier revision again (fault O1: offer rollback)."""
+    """A sync that fails in its second wave (a custom resource of a CRD created in its first wave, which the
+    API server rejects) after changing the Deployment exits 1 and names the rollback that puts back the
+    revision that ran before; that very command runs (exit 0): the app is pinned to that revision and runs
+    it, and the only difference left is the CRD the failed sync created (in the inventory, awaiting a
+    prune) — the Deployment is back (fault O1: offer rollback)."""
     import subprocess as sp
 
     from tests.cluster.sync_support import crd, custom, unique
@@ -144,8 +146,8 @@ def test_failed_sync_offers_the_rollback_that_undoes_it(tmp_path: Path, fleet: P
     good = sp.run(["git", "-C", str(repo), "rev-parse", "HEAD"], capture_output=True, text=True,
                   check=True).stdout.strip()
     group = f"{unique('g')}.example.com"
-    commit(repo, [*app_objects(namespace), crd(group), custom(group, "too-big", namespace, wave=1, size=99)],
-           "web: a widget too big")
+    commit(repo, [*app_objects(namespace, replicas=3), crd(group),
+                  custom(group, "too-big", namespace, wave=1, size=99)], "web: 3 replicas and a widget too big")
     failed = run(tmp_path, "sync", namespace, "--fleet", str(fleet), "--yes")
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "stopped at wave 1" in failed.stdout
@@ -155,4 +157,7 @@ def test_failed_sync_offers_the_rollback_that_undoes_it(tmp_path: Path, fleet: P
     words = offer.strip("`").split()[1:]
     undone = run(tmp_path, *words, "--fleet", str(fleet), "--yes")
     assert undone.returncode == 0, undone.stdout + undone.stderr
-    assert status(tmp_path, fleet, code=1)["running_revision"] == good  # pinned back; Git is ahead: drift
+    after = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json")
+    row = json.loads(after.stdout)["apps"][0]
+    assert (row["pinned"], row["running_revision"]) == (good, good), row
+    assert row["drifted"] == [f"CustomResourceDefinition.apiextensions.k8s.io/widgets.{group}"], row
