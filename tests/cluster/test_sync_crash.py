@@ -35,7 +35,9 @@ KILL_AT_WAVE = 4
 LEASE_SECONDS = 4.0
 
 SYNCER = """
-import asyncio, sys
+import asyncio, signal, sys
+# Ctrl-C as on a terminal: a shell starts background jobs with SIGINT ignored, and children inherit that.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 from pathlib import Path
 from core.journal import Journal, current_identity
 from core.live.kube import KubeClient
