@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import asyncio
-import subprocess
 import tempfile
 from pathlib import Path
 from typing import Any
 
-import yaml
-
+from bench.workloads import write_fleet
 from core.engine import make_engine
 from core.engine.evaluate import COUNTERS
 from core.journal import Journal
@@ -18,12 +16,6 @@ from core.settings import EngineSettings
 from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 CLUSTERS = ("c1", "c2")
-
-
-def _git(repo: Path, *args: str) -> None:
-    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@x", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
 def _objects(app: str) -> list[dict[str, Any]]:
@@ -36,25 +28,6 @@ def _objects(app: str) -> list[dict[str, Any]]:
                   "template": {"metadata": {"labels": {"app": app}},
                                "spec": {"containers": [{"name": app, "image": "nginx:1.27"}]}}}},
     ]
-
-
-def _fleet(root: Path, apps: int) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    names = [f"app{i:03d}" for i in range(apps)]
-    for name in names:
-        (repo / name).mkdir()
-        (repo / name / "all.yaml").write_text(yaml.safe_dump_all(_objects(name)))
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "fleet")
-    fleet = root / "fleetdeck.yaml"
-    fleet.write_text(yaml.safe_dump({
-        "repo": {"url": str(repo), "interval": 3600},
-        "clusters": [{"name": c} for c in CLUSTERS],
-        "apps": [{"name": n, "path": n, "namespace": n} for n in names],
-    }))
-    return fleet
 
 
 async def _quiet(period: float = 0.5, limit: float = 60.0) -> None:
@@ -71,7 +44,8 @@ async def _churn(apps: int, events: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         clusters = {c: SimulatedCluster(c, timing=SimulationTiming.instant()) for c in CLUSTERS}
-        engine = make_engine(_fleet(root, apps), read_only=True, clients=clusters,
+        fleet = write_fleet(root, list(CLUSTERS), [f"app{i:03d}" for i in range(apps)], _objects)
+        engine = make_engine(fleet, read_only=True, clients=clusters,
                              settings=EngineSettings(publish_interval=0.01), journal=Journal(root / "j.jsonl"),
                              cache=root / "cache")
         await engine.start()

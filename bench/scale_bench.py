@@ -23,7 +23,6 @@ import gc
 import json
 import os
 import platform
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,8 +31,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-import yaml
 
+from bench.workloads import write_fleet
 from core.demo.seeding import prepare_for_apply
 from core.engine import make_engine
 from core.journal import Journal
@@ -45,12 +44,6 @@ FULL_CLUSTERS = 100
 OBJECTS_PER_APP = 10
 RATIO_TARGET = 1.5
 GC_PAUSE_TARGET_MS = 10.0
-
-
-def _git(repo: Path, *args: str) -> None:
-    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
-           "GIT_COMMITTER_EMAIL": "b@x", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
-    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
 
 
 def app_objects(app: str) -> list[dict[str, Any]]:
@@ -77,24 +70,6 @@ def app_objects(app: str) -> list[dict[str, Any]]:
                  "type": "Opaque", "data": {"token": "c2VjcmV0LXZhbHVl"}} for i in range(2)]
     assert len(objects) == OBJECTS_PER_APP
     return objects
-
-
-def _fleet(root: Path, clusters: list[str], apps: list[str]) -> Path:
-    repo = root / "repo"
-    repo.mkdir()
-    _git(repo, "init", "-q", "-b", "main")
-    for name in apps:
-        (repo / name).mkdir()
-        (repo / name / "all.yaml").write_text(yaml.safe_dump_all(app_objects(name)))
-    _git(repo, "add", "-A")
-    _git(repo, "commit", "-q", "-m", "fleet")
-    fleet = root / "fleetdeck.yaml"
-    fleet.write_text(yaml.safe_dump({
-        "repo": {"url": str(repo), "interval": 3600},
-        "clusters": [{"name": c} for c in clusters],
-        "apps": [{"name": n, "path": n, "namespace": n} for n in apps],
-    }))
-    return fleet
 
 
 def _seed(clusters: list[str], apps: list[str]) -> dict[str, SimulatedCluster]:
@@ -188,7 +163,7 @@ def run(scale: float, apps_count: int, timeout: float) -> dict[str, object]:
     rows = len(clusters) * len(apps)
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        fleet = _fleet(root, clusters, apps)
+        fleet = write_fleet(root, clusters, apps, app_objects)
         t0 = time.perf_counter()
         sims = _seed(clusters, apps)
         seed_s = time.perf_counter() - t0

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import copy
 import json
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -63,3 +65,31 @@ def pod(i: int, namespace: str = "bench") -> dict[str, Any]:
                    "containerStatuses": [{"name": "web", "ready": True, "restartCount": 0,
                                           "state": {"running": {"startedAt": "2026-12-01T08:00:01Z"}}}]},
     }
+
+
+def git(repo: Path, *args: str) -> None:
+    """Run git in ``repo`` with a fixed identity and no user configuration."""
+    env = {"GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@x", "GIT_COMMITTER_NAME": "b",
+           "GIT_COMMITTER_EMAIL": "b@x", "PATH": "/usr/bin:/bin", "HOME": str(repo)}
+    subprocess.run(["git", *args], cwd=repo, env=env, check=True, capture_output=True)
+
+
+def write_fleet(root: Path, clusters: list[str], apps: list[str],
+                objects: Callable[[str], list[dict[str, Any]]]) -> Path:
+    """A config repo under ``root/repo`` with one directory of ``objects(app)`` per app, committed, and a
+    fleet file deploying every app to every (simulated) cluster; the fleet file's path."""
+    repo = root / "repo"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    for name in apps:
+        (repo / name).mkdir()
+        (repo / name / "all.yaml").write_text(yaml.safe_dump_all(objects(name)))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "fleet")
+    fleet = root / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "interval": 3600},
+        "clusters": [{"name": c} for c in clusters],
+        "apps": [{"name": n, "path": n, "namespace": n} for n in apps],
+    }))
+    return fleet
