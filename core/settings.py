@@ -122,6 +122,12 @@ class EngineSettings:
     """Evaluate only these apps (every app when None): a verb about one app renders only that app."""
     impersonate: Impersonation | None = None
     """Send every request as this identity instead of the kubeconfig's (never in read-only mode)."""
+    memory_limit: int | None = None
+    """fleetdeck's own memory budget in bytes of resident memory (``--memory-limit``): approaching it, what
+    can be re-read is dropped and a ``MemoryLimit`` warning shown (``core.memory``). None: derived from the
+    cgroup's limit and ``RLIMIT_AS`` when set, else off; 0: off."""
+    memory_check_interval: float = 1.0
+    """Seconds between checks of the memory budget (besides the one at each publish)."""
 
 
 def default_settings() -> EngineSettings:

@@ -486,6 +486,7 @@ class Renderer:
         self._helm = helm
         self._charts: dict[tuple[Any, str, str], bool] = {}
         self._cache = _Cache(max_entries, max_cache_bytes)
+        self._max_cache_bytes = max_cache_bytes
         self._inflight: dict[tuple[Any, ...], asyncio.Lock] = {}
         self._slots = asyncio.Semaphore(concurrency or os.cpu_count() or 2)
         self.builds = 0
@@ -494,6 +495,18 @@ class Renderer:
     def clear(self) -> None:
         """Drop every cached render (a hard refresh)."""
         self._cache.clear()
+
+    def keep_renders(self, keep: bool) -> None:
+        """Under memory pressure (``keep=False``, ``core.memory``): drop every cached render and keep none
+        until told again (each render is built again when asked for); ``keep=True`` restores the cache."""
+        self._cache.max_bytes = self._max_cache_bytes if keep else 0
+        if not keep:
+            self._cache.clear()
+
+    @property
+    def cached_bytes(self) -> int:
+        """Bytes of rendered JSON in the cache now."""
+        return self._cache.size
 
     def _options(self, namespace: str, helm: HelmOptions | None, flux: FluxOptions | None = None) -> _Options:
         command = kustomize_command(self._kustomize)

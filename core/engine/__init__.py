@@ -55,8 +55,10 @@ def make_engine(
     one_shot: bool = False,
     only_apps: frozenset[str] | None = None,
     impersonate: Impersonation | None = None,
+    memory_limit: int | None = None,
 ) -> FleetEngine:
-    """A ``FleetEngine`` for ``fleet_file``; ``impersonate`` sends every request as another identity.
+    """A ``FleetEngine`` for ``fleet_file``; ``impersonate`` sends every request as another identity;
+    ``memory_limit`` (bytes, 0 off) replaces the settings' memory budget when given.
 
     Raises:
         ConfigError: the fleet file is missing or invalid (the message names file, line and field).
@@ -73,14 +75,16 @@ def make_engine(
     return FleetEngine(
         fleet, settings=replace(base, read_only=base.read_only or read_only, one_shot=base.one_shot or one_shot,
                                 only_apps=only_apps if only_apps is not None else base.only_apps,
-                                impersonate=impersonate or base.impersonate),
+                                impersonate=impersonate or base.impersonate,
+                                memory_limit=base.memory_limit if memory_limit is None else memory_limit),
         journal=journal or Journal(configured_path()), cache_dir=cache or cache_dir(), clients=clients,
     )
 
 
 def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: bool = False,
                            only_apps: frozenset[str] | None = None,
-                           impersonate: Impersonation | None = None) -> FleetEngine:
+                           impersonate: Impersonation | None = None,
+                           memory_limit: int | None = None) -> FleetEngine:
     """The engine for ``--fleet`` (or ``./fleetdeck.yaml``).
 
     ``one_shot`` is for headless verbs (kinds listed once and no watch, no Git polling or automation, dry
@@ -90,4 +94,4 @@ def engine_from_fleet_file(explicit: str | None, *, read_only: bool, one_shot: b
     from core.desired.fleet_file import find_fleet_file
 
     return make_engine(find_fleet_file(explicit), read_only=read_only, one_shot=one_shot, only_apps=only_apps,
-                       impersonate=impersonate)
+                       impersonate=impersonate, memory_limit=memory_limit)

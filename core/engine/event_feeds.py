@@ -81,6 +81,14 @@ class EventFeeds:
             feed.start()
         return feed
 
+    def shed(self) -> list[EventFeed]:
+        """Forget every feed and memo (memory pressure, ``core.memory``); the caller stops the feeds returned.
+        The next ask starts a feed again and lists the events anew."""
+        feeds = list(self.feeds.values())
+        self.feeds = {}
+        self._memo.clear()
+        return feeds
+
     async def stop(self) -> None:
         """Stop every feed."""
         for feed in self.feeds.values():

@@ -34,12 +34,15 @@ from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
+from core.engine.memory_guard import MemoryGuard
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
 from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
+from core.live.cache import DECODED_KEPT
 from core.live.cluster import LIST_CONCURRENCY
+from core.memory import MemoryBudget, budget_for
 from core.model import (
     AppEvents,
     AppStatus,
@@ -143,6 +146,8 @@ class FleetEngine:
         )
         self.events = EventFeeds(settings.watch, clock=clock)
         """Kubernetes Events per cluster, listed and watched from the first time an app's are asked for."""
+        self.memory = MemoryGuard(MemoryBudget(budget_for(settings.memory_limit)), self._shed_memory)
+        """fleetdeck's own memory budget (``core.memory``): checked at each publish and every second."""
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -151,6 +156,8 @@ class FleetEngine:
         self.gc.start()
         self._set_targets(self.fleet.apps)
         self._check_limits()
+        if self.memory.active:
+            self.spawn(self._watch_memory(), "memory")
         for spec in self.fleet.clusters:
             runtime = ClusterRuntime.create(
                 spec, client=self._clients.get(spec.name), read_only=self.read_only, settings=self.settings,
@@ -172,6 +179,25 @@ class FleetEngine:
         per_cluster = LIST_CONCURRENCY if self.settings.one_shot else len(BASE_KINDS) + TYPICAL_APP_KINDS
         shortfall = open_file_shortfall(len(self.fleet.clusters), per_cluster)
         self._limits = [Condition("OpenFileLimit", shortfall, Severity.WARNING)] if shortfall else []
+
+    async def _watch_memory(self) -> None:
+        """Check the memory budget every ``memory_check_interval`` seconds (renders and lists between two
+        publishes grow memory too); publish when pressure begins or ends."""
+        while True:
+            if self.memory.check():
+                self.wake()
+            await asyncio.sleep(self.settings.memory_check_interval)
+
+    def _shed_memory(self, pressed: bool) -> None:
+        """Drop (``pressed``) or keep again what can be read again: cached renders, decoded live objects,
+        comparison memos and event feeds. Never the compact live objects, desired states or verdicts."""
+        self.renderer.keep_renders(not pressed)
+        for runtime in self.clusters.values():
+            runtime.cache.keep_decoded(0 if pressed else DECODED_KEPT)
+        if pressed:
+            self.verdicts.clear()
+            for feed in self.events.shed():
+                self.spawn(feed.stop(), "stop-event-feed")
 
     async def _read_live_health_scripts(self) -> None:
         """Add the health scripts of the argocd-cm the fleet file names, read once (GET) from its cluster."""
@@ -423,6 +449,7 @@ class FleetEngine:
                 self._start_render_if_pin_moved(target)
                 self._rows[tid] = self.evaluate_target(target)
                 self._schedule_dry_runs(target)
+        self.memory.check()
         self._generation += 1
         lag = time.monotonic() - since if since is not None else 0.0
         await self._latest.publish(self._build_snapshot(lag))
@@ -485,7 +512,7 @@ class FleetEngine:
             clusters=tuple(c.status() for c in self.clusters.values()),
             repo=replace(self._repo_status, rendering=self._renders_running), read_only=self.read_only,
             conditions=tuple(self._config_errors + self._conditions + self._health_errors + self._limits
-                             + self._credential_warnings()),
+                             + self.memory.conditions() + self._credential_warnings()),
             lag=lag,
         )
 

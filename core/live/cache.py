@@ -107,6 +107,7 @@ class ClusterCache:
         self._unreachable_after = unreachable_after
         self._kinds: dict[GroupKind, dict[ResourceKey, Entry]] = {}
         self._decoded_kept: OrderedDict[ResourceKey, JSON] = OrderedDict()
+        self._decoded_limit = DECODED_KEPT
         self.decodes = 0
         """Objects decoded from their compact form (for tests and metrics)."""
         self._list_versions: dict[GroupKind, str] = {}
@@ -212,9 +213,22 @@ class ClusterCache:
         self.decodes += 1
         obj = entry.decode()
         kept[key] = obj
-        if len(kept) > DECODED_KEPT:
+        if len(kept) > self._decoded_limit:
             kept.popitem(last=False)
         return obj
+
+    def keep_decoded(self, count: int) -> None:
+        """Keep at most ``count`` decoded objects from now on, dropping the oldest beyond it (0 under memory
+        pressure, ``core.memory``: every read decodes the compact form again; the compact forms themselves
+        are the only copy of live state and are never dropped)."""
+        self._decoded_limit = count
+        while len(self._decoded_kept) > count:
+            self._decoded_kept.popitem(last=False)
+
+    @property
+    def decoded_kept(self) -> int:
+        """Decoded objects kept now."""
+        return len(self._decoded_kept)
 
     def drop_kind(self, resource: APIResource) -> tuple[Deleted, ...]:
         """Forget a kind that is no longer served; returns synthetic deletes for its objects."""

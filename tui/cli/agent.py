@@ -31,7 +31,8 @@ def agent(once: bool) -> None:
 
     async def main_loop() -> Exit:
         await run_agent(engine_from_fleet_file(current().fleet, read_only=False,
-                                                        impersonate=current().impersonate), once=once, on_ready=ready)
+                                                        impersonate=current().impersonate,
+                                                memory_limit=current().memory_limit), once=once, on_ready=ready)
         return Exit.OK
 
     sys.exit(int(run_async(main_loop())))

@@ -18,7 +18,7 @@ async def _with_engine(body: Callable[[Any], Awaitable[T]], *, read_only: bool,
     from core.engine import engine_from_fleet_file
 
     engine = engine_from_fleet_file(current().fleet, read_only=read_only, one_shot=True, only_apps=only_apps,
-                                    impersonate=current().impersonate)
+                                    impersonate=current().impersonate, memory_limit=current().memory_limit)
     await engine.start()
     try:
         await engine.wait_ready()

@@ -55,7 +55,8 @@ def open_console(options: Options, *, mouse: bool) -> None:
         fail(exc.message, exit_code_of(exc), exc.hint)
     require_terminal()
     engine = ThreadedEngine(lambda: engine_from_fleet_file(options.fleet, read_only=read_only,
-                                                           impersonate=options.impersonate),
+                                                           impersonate=options.impersonate,
+                                                           memory_limit=options.memory_limit),
                             read_only=read_only, placeholder=loading_snapshot(fleet, read_only=read_only))
     run_console(engine, read_only=read_only, mouse=mouse)
 

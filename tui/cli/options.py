@@ -64,6 +64,8 @@ class Options:
     """``--as``: every request is sent as this user (Kubernetes impersonation)."""
     as_groups: tuple[str, ...] = ()
     """``--as-group``, each time it is written."""
+    memory_limit: int | None = None
+    """``--memory-limit`` in bytes (0: off; None: derived from the cgroup and ``RLIMIT_AS``, ``core.memory``)."""
 
     @property
     def impersonate(self) -> Impersonation | None:
@@ -95,6 +97,10 @@ def _store(ctx: click.Context, name: str, value: Any, source: click.core.Paramet
         current = replace(current, as_user=value)
     elif name == "as_groups" and value:
         current = replace(current, as_groups=tuple(dict.fromkeys((*current.as_groups, *value))))
+    elif name == "memory_limit" and value is not None:
+        if current.memory_limit is not None and current.memory_limit != value:
+            raise click.UsageError("--memory-limit given twice with different sizes")
+        current = replace(current, memory_limit=value)
     elif name == "output" and value is not None:
         if current.output is not None and current.output != value:
             raise click.UsageError(f"--output given twice: {current.output} and {value}")
@@ -108,6 +114,22 @@ def _callback(name: str) -> Callable[[click.Context, click.Parameter, Any], Any]
         return value
 
     return record
+
+
+class MemorySize(click.ParamType[int]):
+    """A size as ``core.memory.parse_size`` reads it (``512M``, ``2G``, ``off``)."""
+
+    name = "SIZE"
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> int:
+        if isinstance(value, int):
+            return value
+        from core.memory import parse_size
+
+        try:
+            return parse_size(str(value))
+        except ValueError as exc:
+            self.fail(str(exc), param, ctx)
 
 
 def global_options(*, output: tuple[str, ...] = (), fleet: bool = True) -> Callable[[F], F]:
@@ -130,6 +152,12 @@ def global_options(*, output: tuple[str, ...] = (), fleet: bool = True) -> Calla
                                 callback=_callback("as_user"),
                                 help="Send every request as USER (Kubernetes impersonation; not in read-only "
                                      "mode).")(func)
+            func = click.option("--memory-limit", "memory_limit", type=MemorySize(), default=None, metavar="SIZE",
+                                envvar="FLEETDECK_MEMORY_LIMIT", expose_value=False,
+                                callback=_callback("memory_limit"),
+                                help="fleetdeck's own memory budget (512M, 2G, off; default: 75% of the cgroup "
+                                     "or RLIMIT_AS limit, else off): near it, caches are dropped and a warning "
+                                     "shown.")(func)
         func = click.option("--read-only", "read_only", is_flag=True, default=False, envvar="FLEETDECK_READ_ONLY",
                             expose_value=False, callback=_callback("read_only"),
                             help="Audit mode: every change is refused (exit 3), dry runs included.")(func)
@@ -173,6 +201,10 @@ def reject_unused() -> None:
         raise click.UsageError(f"{ctx.info_name} reads no fleet file: drop --fleet")
     if (options.as_user is not None or options.as_groups) and "as_user" not in names:
         raise click.UsageError(f"{ctx.info_name} talks to no cluster: drop --as/--as-group")
+    if options.memory_limit is not None and "memory_limit" not in names \
+            and click.get_current_context().find_root().get_parameter_source("memory_limit") \
+            is click.core.ParameterSource.COMMANDLINE:
+        raise click.UsageError(f"{ctx.info_name} starts no engine: drop --memory-limit")
     if options.as_groups and options.as_user is None:
         raise click.UsageError("--as-group needs --as USER (Kubernetes impersonates a group only with a user)")
 
