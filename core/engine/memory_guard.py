@@ -46,6 +46,8 @@ class MemoryGuard:
         self._released_at = 0.0
         self.sheds = 0
         """Times the engine was asked to drop its caches (for tests and metrics)."""
+        self.freed = 0
+        """Bytes of resident memory the last shedding gave back (for tests and metrics)."""
 
     @property
     def active(self) -> bool:
@@ -62,9 +64,11 @@ class MemoryGuard:
         if now and (not was or self._monotonic() - self._released_at >= RELEASE_EVERY):
             self._released_at = self._monotonic()
             self.sheds += 1
+            before = self.budget.last.used if self.budget.last else 0
             self._shed(True)
             release_free_memory()
             self.budget.check()  # what is left after shedding is what the warning says
+            self.freed = before - (self.budget.last.used if self.budget.last else 0)
             if not was:
                 log.warning("memory budget: %s", self.budget.message())
         elif was and not now:

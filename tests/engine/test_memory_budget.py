@@ -109,6 +109,8 @@ async def test_a_low_budget_warns_sheds_and_keeps_rows_and_plans_correct(fleet: 
         assert sum(1 for r in snap_tight.apps[0].resources if r.state.value == "OutOfSync") == 20
         assert_nothing_kept(tight)
         assert memory_warning(snap_tight)
+        print(f"\nR1: {tight.memory.sheds} sheddings, the last gave back {tight.memory.freed / 2**20:.1f} MiB; "
+              f"peak RSS {tight.memory.budget.peak / 2**20:.0f} MiB (both engines in one process)")
 
         # usage back under the budget: the warning clears and the caches are used again
         tight.memory.budget.limits = (Limit(1 << 50, "rss", "--memory-limit"),)
