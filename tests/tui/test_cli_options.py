@@ -25,12 +25,12 @@ from tui.cli.wall import CHANGING
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 
-LOOKING = {"status", "diff", "history", "events", "audit report", "console"}
+LOOKING = {"status", "diff", "history", "events", "audit report", "console", "serve"}
 """Verbs that read a fleet and never change a cluster."""
 OFFLINE = {"drift", "health", "schema", "audit journal", "demo", "completion"}
 """Verbs that read no fleet file."""
 VERB_ARGS = {
-    "status": [], "diff": ["web"], "history": ["web"], "events": ["web"], "audit report": [], "console": [],
+    "status": [], "diff": ["web"], "history": ["web"], "events": ["web"], "audit report": [], "console": [], "serve": [],
     "sync": ["web", "--yes"], "rollback": ["web", "--previous", "--yes"], "pause": ["web"], "resume": ["web"],
     "agent": ["--once"],
 }

@@ -8,7 +8,7 @@ console, so scripted verbs start fast.
 
 from __future__ import annotations
 
-from tui.cli import act, agent, audit, console, events, observe, offline  # noqa: F401  (each registers its verbs)
+from tui.cli import act, agent, audit, console, events, observe, offline, serve  # noqa: F401  (each registers its verbs)
 from tui.cli.root import main
 
 __all__ = ["main"]

@@ -24,9 +24,15 @@ NO_CURSOR_TERMS = frozenset({"", "dumb", "unknown"})
 """``TERM`` values of terminals that cannot move the cursor: the console would draw once and then freeze."""
 
 
+WEB_DRIVER = "textual.drivers.web_driver:"
+"""What textual-serve sets ``TEXTUAL_DRIVER`` to in each console it starts."""
+
+
 def require_terminal() -> None:
     """Exit 2 with what to do instead when the console cannot be drawn here (``TERM=dumb``, a pipe)."""
     term = os.environ.get("TERM", "")
+    if os.environ.get("TEXTUAL_DRIVER", "").startswith(WEB_DRIVER):
+        return  # served to a browser (`fleetdeck serve`): the pipes carry the web driver's packets
     if term in NO_CURSOR_TERMS:
         problem = f"TERM={term or '(unset)'} cannot move the cursor"
     elif not (sys.stdin.isatty() and sys.stdout.isatty()):
