@@ -7,8 +7,10 @@ of ``/proc/self/statm``, a few microseconds) at each publish and every second; a
 drops what can be read again (cached renders, decoded live objects, event feeds, comparison memos) and
 warns with a ``MemoryLimit`` fleet condition (docs/reliability.md, R1). The budget comes from
 ``--memory-limit`` / ``FLEETDECK_MEMORY_LIMIT``, else from the process's limits (:func:`default_budget`: the
-cgroup's ``memory.max`` compared with RSS, ``RLIMIT_AS`` compared with the address space), else it is off
-(docs/decisions.md, "fleetdeck's own memory budget").
+cgroup's ``memory.max`` and ``RLIMIT_AS``), else it is off (docs/decisions.md, "fleetdeck's own memory
+budget"). What is measured is always the resident size: the address space is no measure of use, glibc
+reserves 64 MiB per thread arena and grows it up to whatever ``RLIMIT_AS`` allows (``fleetdeck status`` has
+1.3 GiB of address space under a 2 GB limit and 0.3 GiB under a 400 MB one, with the same resident size).
 
 Constraint: pure standard library, no import of the engine; Linux ``/proc`` and cgroup files, and on other
 systems no default budget and no measure (``check`` reports nothing).
@@ -21,6 +23,7 @@ import ctypes.util
 import gc
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -50,9 +53,7 @@ class Limit:
     """One limit the process must stay under."""
 
     bytes: int
-    measure: str
-    """``rss`` (resident memory, what a cgroup and the OOM killer count) or ``vsz`` (address space,
-    what ``RLIMIT_AS`` counts)."""
+    """Resident bytes (what a cgroup and the OOM killer count)."""
     source: str
     """Where it came from, said in the warning: ``--memory-limit``, ``cgroup memory.max``, ``RLIMIT_AS``."""
 
@@ -148,15 +149,15 @@ def address_space_limit() -> int:
 
 
 def default_budget() -> tuple[Limit, ...]:
-    """The budget when none is asked for: ``DEFAULT_SHARE`` of the cgroup's memory limit (against RSS) and
-    of ``RLIMIT_AS`` (against the address space); none at all (off) when neither is set."""
+    """The budget when none is asked for: ``DEFAULT_SHARE`` of the cgroup's memory limit and of ``RLIMIT_AS``
+    (both against the resident size); none at all (off) when neither is set."""
     limits = []
     cgroup = cgroup_memory_limit()
     if cgroup:
-        limits.append(Limit(int(cgroup * DEFAULT_SHARE), "rss", f"{DEFAULT_SHARE:.0%} of the cgroup's memory.max"))
+        limits.append(Limit(int(cgroup * DEFAULT_SHARE), f"{DEFAULT_SHARE:.0%} of the cgroup's memory.max"))
     space = address_space_limit()
     if space:
-        limits.append(Limit(int(space * DEFAULT_SHARE), "vsz", f"{DEFAULT_SHARE:.0%} of RLIMIT_AS"))
+        limits.append(Limit(int(space * DEFAULT_SHARE), f"{DEFAULT_SHARE:.0%} of RLIMIT_AS"))
     return tuple(limits)
 
 
@@ -166,7 +167,7 @@ def budget_for(setting: int | None, source: str = "--memory-limit") -> tuple[Lim
         return default_budget()
     if setting <= 0:
         return ()
-    return (Limit(setting, "rss", source),)
+    return (Limit(setting, source),)
 
 
 class MemoryBudget:
@@ -174,12 +175,12 @@ class MemoryBudget:
 
     Args:
         limits: what to stay under (empty: the budget is off and ``check`` measures nothing).
-        measure: ``(address space, resident)`` in bytes (injected in tests).
+        measure: the resident size in bytes (injected in tests).
     """
 
-    def __init__(self, limits: tuple[Limit, ...], *, measure: object = None) -> None:
+    def __init__(self, limits: tuple[Limit, ...], *, measure: Callable[[], int] | None = None) -> None:
         self.limits = limits
-        self._measure = measure if callable(measure) else statm
+        self._measure = measure or (lambda: statm()[1])
         self.pressed = False
         """Approaching a limit (from ``PRESSURE`` until usage is back under ``RELIEF``)."""
         self.last: Usage | None = None
@@ -190,11 +191,10 @@ class MemoryBudget:
         """Read usage now and update ``pressed``; the reading of the limit closest to being reached."""
         if not self.limits:
             return None
-        space, resident = self._measure()  # type: ignore[operator]
-        self.peak = max(self.peak, resident)
+        used = self._measure()
+        self.peak = max(self.peak, used)
         worst: Usage | None = None
         for limit in self.limits:
-            used = resident if limit.measure == "rss" else space
             if used <= 0:
                 continue
             usage = Usage(used, limit, used / limit.bytes)
@@ -213,9 +213,8 @@ class MemoryBudget:
         usage = self.last
         if not self.pressed or usage is None:
             return ""
-        what = "resident memory" if usage.limit.measure == "rss" else "address space"
         over = "over" if usage.share >= 1.0 else "near"
-        return (f"{what} {human(usage.used)} is {over} fleetdeck's {human(usage.limit.bytes)} budget "
+        return (f"resident memory {human(usage.used)} is {over} fleetdeck's {human(usage.limit.bytes)} budget "
                 f"({usage.limit.source}): cached renders, decoded objects and event feeds are dropped and read "
                 f"again when needed (slower); nothing is acted on without them. Raise it with --memory-limit "
                 f"or FLEETDECK_MEMORY_LIMIT, or watch fewer apps")

@@ -6,6 +6,7 @@ was dropped); no traceback."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from pathlib import Path
 
@@ -52,3 +53,17 @@ def test_a_low_memory_limit_warns_and_changes_nothing_else(tmp_path: Path, repo:
 
     bad = run(tmp_path, "status", "--fleet", fleet, "--memory-limit", "lots")
     assert bad.returncode == 2 and "is not a size" in bad.stderr and "Traceback" not in bad.stderr, bad.stderr
+
+
+def test_the_console_shows_the_memory_warning(tmp_path: Path, repo: Path, cluster: ClusterInfo,
+                                              namespace: str) -> None:
+    """The console (served to a browser tab, ``tests/cluster/test_serve.py``) says it on its repo line."""
+    from tests.cluster.test_serve import WebConsole, served, with_tab
+
+    fleet = fleet_file(tmp_path, repo, cluster, namespace)
+    with served(tmp_path, "--fleet", str(fleet), "--memory-limit", "16M") as (port, _):
+        async def look(tab: WebConsole) -> None:
+            await tab.wait_for(lambda s: "MemoryLimit: resident memory" in s and namespace[:20] in s,
+                               "the memory warning and the app")
+
+        asyncio.run(with_tab(port, look))

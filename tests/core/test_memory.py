@@ -46,6 +46,20 @@ def test_cgroup_v1_unlimited_is_no_limit(tmp_path: Path) -> None:
 def test_budget_settings() -> None:
     assert budget_for(0) == ()
     (limit,) = budget_for(256 * 1024**2)
-    assert (limit.bytes, limit.measure) == (256 * 1024**2, "rss")
+    assert (limit.bytes, limit.source) == (256 * 1024**2, "--memory-limit")
     space, resident = statm()
     assert space >= resident > 0
+
+
+def test_the_default_budget_follows_rlimit_as() -> None:
+    """Under ``prlimit --as`` (and no cgroup limit here) the default budget is 75% of it."""
+    import shutil
+    import subprocess
+    import sys
+
+    prlimit = shutil.which("prlimit")
+    assert prlimit, "prlimit (util-linux) is needed"
+    code = "from core.memory import default_budget; print([(l.bytes, l.source) for l in default_budget()])"
+    out = subprocess.run([prlimit, "--as=8000000000", sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True, timeout=60).stdout
+    assert "(6000000000, '75% of RLIMIT_AS')" in out, out

@@ -113,7 +113,7 @@ async def test_a_low_budget_warns_sheds_and_keeps_rows_and_plans_correct(fleet: 
               f"peak RSS {tight.memory.budget.peak / 2**20:.0f} MiB (both engines in one process)")
 
         # usage back under the budget: the warning clears and the caches are used again
-        tight.memory.budget.limits = (Limit(1 << 50, "rss", "--memory-limit"),)
+        tight.memory.budget.limits = (Limit(1 << 50, "--memory-limit"),)
         tight.memory.check()
         snap = await settled(tight)
         assert memory_warning(snap) == ""
@@ -127,23 +127,22 @@ async def test_a_low_budget_warns_sheds_and_keeps_rows_and_plans_correct(fleet: 
             await cluster.close()
 
 
-def test_budget_hysteresis_and_address_space() -> None:
-    used = {"space": 0, "resident": 0}
-    budget = MemoryBudget((Limit(1000, "rss", "--memory-limit"), Limit(10_000, "vsz", "75% of RLIMIT_AS")),
-                          measure=lambda: (used["space"], used["resident"]))
-    used.update(space=1000, resident=500)
+def test_budget_hysteresis_and_the_closest_limit() -> None:
+    used = {"resident": 500}
+    budget = MemoryBudget((Limit(1000, "--memory-limit"), Limit(10_000, "75% of RLIMIT_AS")),
+                          measure=lambda: used["resident"])
     budget.check()
     assert not budget.pressed and budget.message() == ""
     used.update(resident=820)
     budget.check()
     assert budget.pressed and "resident memory 0 MiB is near" in budget.message()
+    assert "(--memory-limit)" in budget.message()  # the limit closest to being reached is the one named
     used.update(resident=750)  # under the pressure mark but not under relief: still pressed
     budget.check()
     assert budget.pressed
     used.update(resident=600)
     budget.check()
     assert not budget.pressed
-    used.update(space=12_000)
+    used.update(resident=1200)
     budget.check()
-    assert budget.pressed and budget.message().startswith("address space") and "over" in budget.message()
-    assert "75% of RLIMIT_AS" in budget.message()
+    assert budget.pressed and "is over" in budget.message() and budget.peak == 1200
