@@ -84,6 +84,7 @@ async def run(limit: int) -> dict[str, Any]:
             "decoded_kept": sum(c.cache.decoded_kept for c in engine.clusters.values()),
             "render_bytes": engine.renderer.cached_bytes, "sheds": engine.memory.sheds,
             "freed_mib": round(engine.memory.freed / 2**20, 1),
+            "shed_ms": round(engine.memory.shed_seconds * 1000, 1),
             "warning": next((c.message for c in engine.snapshot.conditions if c.type == "MemoryLimit"), ""),
             "history": history,
             "rows": sorted((a.app, a.cluster, a.sync.value) for a in engine.snapshot.apps),

@@ -9,8 +9,8 @@ ones until usage is back under ``core.memory.RELIEF``. Live objects in their com
 state of each target, dry-run verdicts and operations are never dropped: every row and every plan is
 computed from complete data, only more slowly (docs/reliability.md, R1).
 
-Constraint: no I/O beyond ``/proc/self/statm``; the costly part (a full garbage collection and
-``malloc_trim``) runs when pressure begins and at most every ``RELEASE_EVERY`` seconds while it lasts.
+Constraint: no I/O beyond ``/proc/self/statm``; the costly part (dropping the caches and ``malloc_trim``)
+runs when pressure begins and at most every ``RELEASE_EVERY`` seconds while it lasts.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from core.memory import MemoryBudget, human, release_free_memory
 from core.model import Condition, Severity
 
 RELEASE_EVERY = 10.0
-"""Seconds between two full collections (and sheddings of event feeds) while under pressure."""
+"""Seconds between two sheddings (caches, event feeds, ``malloc_trim``) while under pressure."""
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +48,8 @@ class MemoryGuard:
         """Times the engine was asked to drop its caches (for tests and metrics)."""
         self.freed = 0
         """Bytes of resident memory the last shedding gave back (for tests and metrics)."""
+        self.shed_seconds = 0.0
+        """How long the last shedding (dropping the caches, ``malloc_trim``) held the engine's loop."""
 
     @property
     def active(self) -> bool:
@@ -65,8 +67,10 @@ class MemoryGuard:
             self._released_at = self._monotonic()
             self.sheds += 1
             before = self.budget.last.used if self.budget.last else 0
+            began = time.perf_counter()
             self._shed(True)
             release_free_memory()
+            self.shed_seconds = time.perf_counter() - began
             self.budget.check()  # what is left after shedding is what the warning says
             self.freed = before - (self.budget.last.used if self.budget.last else 0)
             if not was:
