@@ -365,7 +365,7 @@ class ClusterRuntime:
         never checked starts its ancestry check (``LineageChecks.known_or_start_check``)."""
         state = self.app_state(target.app.name)
         stale = self.cache.state is ConnectionState.UNREACHABLE or (
-            self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
+            self.cache.state in (ConnectionState.DEGRADED, ConnectionState.THROTTLED) and self.cache.stale)
         conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
         rewound = self.cache.rewound
         if rewound is not None and self.clock() - rewound[0] < REWOUND_SHOWN:

@@ -34,7 +34,7 @@ from typing import Any
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 from core.live.compact import CompactObject, compact
-from core.live.watch_events import Deleted, Listed, Upserted, WatchEvent
+from core.live.watch_events import Deleted, Listed, Throttled, Upserted, WatchEvent
 from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
 
 GroupKind = tuple[str, str]
@@ -77,6 +77,8 @@ class KindFailure:
     """Unix time of the first failure of this streak."""
     transient: bool
     """No answer, throttling or a server error (counts towards Unreachable); False for 403 and such."""
+    throttled: bool = False
+    """429 Too Many Requests: the server answered and asked to wait (the cluster is Throttled)."""
 
 
 def _key(resource: APIResource, obj: Mapping[str, Any]) -> ResourceKey:
@@ -295,7 +297,12 @@ class ClusterCache:
         previous = self._failing.get(gk)
         since = previous.since if previous is not None else self._clock()
         transient = error.transient or error.unauthorized
-        self._failing[gk] = KindFailure(message=error.message, since=since, transient=transient)
+        message = error.message
+        if isinstance(error, Throttled):
+            message = (f"{message.removeprefix(f'cluster {error.cluster}: ')} "
+                       f"(the server asks to retry after {error.retry_after:g}s)")
+        self._failing[gk] = KindFailure(message=message, since=since, transient=transient,
+                                        throttled=isinstance(error, Throttled))
         return self.refresh_state()
 
     def kind_healthy(self, gk: GroupKind) -> bool:
@@ -375,11 +382,17 @@ class ClusterCache:
                 return ConnectionState.CONNECTED, ""
             return ConnectionState.CONNECTING, ""
         first = min(failing.values(), key=lambda f: f.since)
+        names = ", ".join(sorted(f"{g}/{k}" if g else k for g, k in failing))
+        if all(f.throttled for f in failing.values()):
+            # The server answers, it only asks to wait: neither Degraded (nothing is broken) nor
+            # Unreachable (it answered), however long it lasts (K8).
+            return (ConnectionState.THROTTLED,
+                    f"throttled by the API server: {len(failing)} of {len(self._tracked)} kinds waiting "
+                    f"({names}): {first.message}")
         if len(failing) == len(self._tracked) and all(f.transient for f in failing.values()):
             streak = max(f.since for f in failing.values())
             if not self._connected_once or self._clock() - streak >= self._unreachable_after:
                 return ConnectionState.UNREACHABLE, first.message
-        names = ", ".join(sorted(f"{g}/{k}" if g else k for g, k in failing))
         return ConnectionState.DEGRADED, f"{len(failing)} of {len(self._tracked)} kinds failing ({names}): {first.message}"
 
     def status(self, *, server: str = "", labels: Mapping[str, str] | None = None,
