@@ -32,6 +32,7 @@ from core.live.cluster import ClusterWatcher
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
 from core.live.kubeconfig import ContextConfig, load_kubeconfig
+from core.live.list_gate import FleetListLimit
 from core.model import (
     AppControl,
     ClusterStatus,
@@ -154,7 +155,7 @@ class ClusterRuntime:
     def __init__(self, spec: ClusterSpec, api: KubeAPI, *, read_only: bool, settings: EngineSettings,
                  journal: Journal, lineage: LineageChecks, spawn: Spawn,
                  on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.journal = journal
@@ -169,7 +170,7 @@ class ClusterRuntime:
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
                                   clock=clock)
         self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
-                                      on_change=self._changed)
+                                      on_change=self._changed, fleet_lists=fleet_lists)
         self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
         self.identity: OperatorIdentity = current_identity()
@@ -185,7 +186,7 @@ class ClusterRuntime:
     def create(cls, spec: ClusterSpec, *, client: KubeAPI | None, read_only: bool, settings: EngineSettings,
                journal: Journal, lineage: LineageChecks, spawn: Spawn,
                on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
-               clock: Callable[[], float] = time.time) -> ClusterRuntime:
+               clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None) -> ClusterRuntime:
         """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig; read-only
         when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
@@ -201,7 +202,8 @@ class ClusterRuntime:
             except ConfigError as exc:
                 client = _Unconfigured(spec.name, str(exc))
         return cls(spec, client, read_only=read_only or spec.read_only, settings=settings, journal=journal,
-                   lineage=lineage, spawn=spawn, on_change=on_change, on_identity=on_identity, clock=clock)
+                   lineage=lineage, spawn=spawn, on_change=on_change, on_identity=on_identity, clock=clock,
+                   fleet_lists=fleet_lists)
 
     # ------------------------------------------------------------------------------------ lifecycle
 

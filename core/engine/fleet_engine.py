@@ -40,6 +40,7 @@ from core.journal import Journal
 from core.limits import open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
 from core.live.cluster import LIST_CONCURRENCY
+from core.live.list_gate import FleetListLimit
 from core.model import (
     AppEvents,
     AppStatus,
@@ -96,6 +97,8 @@ class FleetEngine:
         self.health_checks = load_health_checks(settings.health, fleet)
         """Custom health scripts (Argo CD health.lua): rows, sync health waits and previews all use these."""
         self.clusters: dict[str, ClusterRuntime] = {}
+        self.fleet_lists = FleetListLimit(self.settings.watch.fleet_list_concurrency)
+        """The fleet-wide cap on concurrent lists, shared by every cluster's watcher (K7)."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
         self.desired: dict[tuple[str, str], Desired] = {}
@@ -155,7 +158,7 @@ class FleetEngine:
             runtime = ClusterRuntime.create(
                 spec, client=self._clients.get(spec.name), read_only=self.read_only, settings=self.settings,
                 journal=self.journal, lineage=self.lineage, spawn=self.spawn, on_change=self.cluster_changed,
-                on_identity=self.mark_all_dirty, clock=self.now)
+                on_identity=self.mark_all_dirty, clock=self.now, fleet_lists=self.fleet_lists)
             self.clusters[spec.name] = runtime
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
         await self._read_live_health_scripts()

@@ -31,6 +31,7 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache, GroupKind
+from core.live.list_gate import FleetListLimit, ListGate
 from core.live.watch_events import Deleted, Listed, Upserted, WatchForbidden
 from core.live.watching import Backoff, WatchState, infinite_watch
 from core.settings import WatchSettings
@@ -59,6 +60,7 @@ class ClusterWatcher:
             connection state changed); the engine coalesces from there.
         label_selectors: optional server-side selector per kind.
         list_concurrency: concurrent lists on this cluster.
+        fleet_lists: the fleet-wide cap on concurrent lists, shared by every cluster's watcher (K7).
         tick: seconds between connection-state refreshes.
         discovery_debounce: seconds to wait after a CRD event before discovering again.
     """
@@ -73,6 +75,7 @@ class ClusterWatcher:
         on_change: OnChange | None = None,
         label_selectors: Mapping[GroupKind, str] | None = None,
         list_concurrency: int = LIST_CONCURRENCY,
+        fleet_lists: FleetListLimit | None = None,
         tick: float = 1.0,
         discovery_debounce: float = 0.5,
     ) -> None:
@@ -85,7 +88,7 @@ class ClusterWatcher:
         self._wanted: set[GroupKind] = set(kinds)
         self._selectors = dict(label_selectors or {})
         self._on_change = on_change
-        self._gate = asyncio.Semaphore(list_concurrency)
+        self._gate = ListGate(list_concurrency, fleet_lists)
         self._tick = tick
         self._debounce = discovery_debounce
         self._watches: dict[GroupKind, tuple[APIResource, asyncio.Task[Any]]] = {}

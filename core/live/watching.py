@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -173,7 +174,7 @@ async def continuous_watch(
     settings: WatchSettings,
     state: WatchState | None = None,
     label_selector: str = "",
-    list_gate: asyncio.Semaphore | None = None,
+    list_gate: AbstractAsyncContextManager[Any] | None = None,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
 ) -> AsyncIterator[WatchEvent]:
@@ -185,7 +186,7 @@ async def continuous_watch(
         settings: page size, watch and read timeouts, resync interval.
         state: resume point; updated in place (a fresh one lists first).
         label_selector: server-side filter.
-        list_gate: caps concurrent lists per cluster (relist storms, K7).
+        list_gate: caps concurrent lists per cluster and fleet-wide (relist storms, K7; ``core.live.list_gate``).
         clock: monotonic time; injected in tests.
         rng: picks the server-side watch timeout; injected in tests.
 
@@ -229,7 +230,7 @@ async def _list(
     settings: WatchSettings,
     state: WatchState,
     label_selector: str,
-    gate: asyncio.Semaphore | None,
+    gate: AbstractAsyncContextManager[Any] | None,
     clock: Clock,
 ) -> Listed:
     if gate is None:
@@ -320,7 +321,7 @@ async def infinite_watch(
     settings: WatchSettings,
     state: WatchState | None = None,
     label_selector: str = "",
-    list_gate: asyncio.Semaphore | None = None,
+    list_gate: AbstractAsyncContextManager[Any] | None = None,
     on_error: Callable[[ClusterError], None] | None = None,
     on_healthy: Callable[[], None] | None = None,
     sleep: Sleep = asyncio.sleep,
@@ -381,7 +382,7 @@ async def infinite_watch(
 
 
 async def _probe(api: KubeAPI, resource: APIResource, *, label_selector: str,
-                 gate: asyncio.Semaphore | None) -> None:
+                 gate: AbstractAsyncContextManager[Any] | None) -> None:
     """A one-object list: proves the API answers before a watch resumes from an old resourceVersion.
 
     Raises:
