@@ -540,6 +540,8 @@ class ClusterStatus:
     impersonating: str = ""
     """Who requests to this cluster are sent as (``"alice (groups ops)"``, Kubernetes impersonation);
     ``""``: the credentials' own identity."""
+    listing: str = ""
+    """Lists under way and how far they got (``listing ConfigMap: 1,500 objects so far``); ``""`` when none."""
 
 
 @dataclass(frozen=True, slots=True)

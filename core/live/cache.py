@@ -122,6 +122,8 @@ class ClusterCache:
         self.since = clock()
         """Unix time the cluster entered ``state``."""
         self.message = ""
+        self._listing: dict[GroupKind, int] = {}
+        """Objects listed so far of each kind whose (paged) list is under way (K3 progress)."""
         self.rewound: tuple[float, str] | None = None
         """When and how the cluster's state last went back in time (a list older than one seen before)."""
 
@@ -138,6 +140,7 @@ class ClusterCache:
                                 f"relisted, objects may have reverted")
             changes = self._replace(event)
             self._list_versions[gk] = event.resource_version
+            self._listing.pop(gk, None)
             self.version += 1
         else:
             changes = self._upsert(event) if isinstance(event, Upserted) else self._delete(event)
@@ -274,6 +277,21 @@ class ClusterCache:
         """The resourceVersion of the kind's last list, ``""`` if never listed."""
         return self._list_versions.get((group, kind), "")
 
+    def list_progress(self, gk: GroupKind, listed: int) -> bool:
+        """A list of the kind is under way with ``listed`` objects so far; returns whether that is news."""
+        if self._listing.get(gk) == listed:
+            return False
+        self._listing[gk] = listed
+        self.version += 1
+        return True
+
+    @property
+    def listing(self) -> str:
+        """Lists under way, for the cluster's status line: ``listing ConfigMap: 1,500 objects so far``."""
+        parts = [f"{f'{g}/{k}' if g else k}: {n:,} objects so far"
+                 for (g, k), n in sorted(self._listing.items()) if (g, k) in self._tracked]
+        return f"listing {'; '.join(parts)}" if parts else ""
+
     def drain_dirty(self) -> frozenset[ResourceKey]:
         """Keys changed since the previous call (the engine recomputes only those)."""
         dirty, self._dirty = frozenset(self._dirty), set()
@@ -290,6 +308,7 @@ class ClusterCache:
         """The kind is no longer watched."""
         self._tracked.discard(gk)
         self._failing.pop(gk, None)
+        self._listing.pop(gk, None)
         self.refresh_state()
 
     def kind_failed(self, gk: GroupKind, error: ClusterError) -> bool:
@@ -303,6 +322,7 @@ class ClusterCache:
                        f"(the server asks to retry after {error.retry_after:g}s)")
         self._failing[gk] = KindFailure(message=message, since=since, transient=transient,
                                         throttled=isinstance(error, Throttled))
+        self._listing.pop(gk, None)  # the list starts again from its first page
         return self.refresh_state()
 
     def kind_healthy(self, gk: GroupKind) -> bool:
@@ -401,5 +421,5 @@ class ClusterCache:
         return ClusterStatus(
             name=ClusterName(self.cluster), connection=self.state, server=server,
             labels=MappingProxyType(dict(labels or {})), since=self.since, message=self.message,
-            read_only=read_only, objects=len(self), impersonating=impersonating,
+            read_only=read_only, objects=len(self), impersonating=impersonating, listing=self.listing,
         )

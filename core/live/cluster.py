@@ -230,7 +230,7 @@ class ClusterWatcher:
             self.api, resource, settings=self.settings, state=state,
             label_selector=self._selectors.get(gk, ""), list_gate=self._gate,
             on_error=lambda exc: self._kind_failed(gk, exc), on_healthy=lambda: self._kind_healthy(gk),
-            sleep=self._pause, rng=random.Random(),
+            sleep=self._pause, rng=random.Random(), on_list_progress=lambda n: self._list_progress(gk, n),
         )
         async for event in events:
             before = self.cache.state
@@ -252,6 +252,10 @@ class ClusterWatcher:
         if isinstance(exc, WatchForbidden):
             log.warning("cluster %s: no permission to list/watch %s/%s: %s", self.api.cluster, *gk, exc.message)
         if self.cache.kind_failed(gk, exc):
+            self._notify(())
+
+    def _list_progress(self, gk: GroupKind, listed: int) -> None:
+        if gk in self._wanted and self.cache.list_progress(gk, listed):
             self._notify(())
 
     def _kind_healthy(self, gk: GroupKind) -> None:

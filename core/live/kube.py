@@ -16,7 +16,9 @@ Timeouts (checked in ``kubernetes/aio/client/rest.py`` of ``kubernetes==37.0.2``
 ``_request_timeout`` straight to ``aiohttp.ClientSession.request(timeout=...)`` and defaults it to a
 300 s *total* timeout, which would kill every long watch. aiohttp accepts a ``ClientTimeout`` there, so
 every request passes one explicitly. A watch gets no total limit, a connect limit and a socket read
-limit tied to bookmarks (``WatchSettings.read_timeout``). Every other request gets a total deadline
+limit tied to bookmarks (``WatchSettings.read_timeout``). A list page gets no total limit either, only a
+socket read (idle) limit of ``WatchSettings.request_timeout``: a big list over a slow link keeps arriving
+(K3), a frozen server still sends nothing. Every other request gets a total deadline
 (``WatchSettings.request_timeout``) on top of the connect and read limits: a server that accepts
 connections but never answers (a frozen process: the kernel still completes the TCP handshake) cannot
 hold a caller longer than that. ``ping`` (``GET /version``) is the heartbeat, with its own short deadline.
@@ -400,8 +402,11 @@ class KubeClient:
             query["continue"] = continue_token
         if label_selector:
             query["labelSelector"] = label_selector
+        # A page has an idle deadline (no byte for ``request_timeout`` s), not a total one: a big page over a
+        # slow link (K3: 1 MB/s) keeps arriving and must not fail, while a frozen server still cannot hold it.
         doc = await self._json("list", "GET", collection_path(resource), query=query,
-                               what=f"list {_describe(resource)}")
+                               what=f"list {_describe(resource)}", stream=True,
+                               read_timeout=self.settings.request_timeout)
         assert doc is not None
         for item in doc.get("items") or ():
             item.setdefault("apiVersion", resource.api_version)

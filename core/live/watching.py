@@ -135,10 +135,12 @@ async def paged_list(
     *,
     page_size: int,
     label_selector: str = "",
+    on_page: Callable[[int], None] | None = None,
 ) -> tuple[list[JSON], str]:
     """All objects of a kind, page by page, and the list's resourceVersion.
 
     An expired ``continue`` token (410 mid-list) restarts the list from the beginning once (K4).
+    ``on_page`` is called after each page but the last with the objects listed so far (progress, K3).
     """
     for attempt in (1, 2):
         items: list[JSON] = []
@@ -152,6 +154,8 @@ async def paged_list(
                 token = str(meta.get("continue") or "")
                 if not token:
                     return items, str(meta.get("resourceVersion") or "")
+                if on_page is not None:
+                    on_page(len(items))
         except ClusterError as exc:
             if not (exc.gone and token and attempt == 1):
                 raise
@@ -177,6 +181,7 @@ async def continuous_watch(
     list_gate: AbstractAsyncContextManager[Any] | None = None,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_list_progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """List (unless ``state`` holds a resourceVersion) then watch, until a relist is needed.
 
@@ -189,6 +194,7 @@ async def continuous_watch(
         list_gate: caps concurrent lists per cluster and fleet-wide (relist storms, K7; ``core.live.list_gate``).
         clock: monotonic time; injected in tests.
         rng: picks the server-side watch timeout; injected in tests.
+        on_list_progress: called with the objects listed so far after each page of a list but the last.
 
     Raises:
         KindNotServed: 404 (the kind is gone).
@@ -200,7 +206,7 @@ async def continuous_watch(
     try:
         if not state.resource_version:
             yield await _list(api, resource, settings=settings, state=state, label_selector=label_selector,
-                              gate=list_gate, clock=clock)
+                              gate=list_gate, clock=clock, on_page=on_list_progress)
         while True:
             remaining = _until_resync(state, settings, clock)
             if remaining <= 0:
@@ -232,14 +238,15 @@ async def _list(
     label_selector: str,
     gate: AbstractAsyncContextManager[Any] | None,
     clock: Clock,
+    on_page: Callable[[int], None] | None = None,
 ) -> Listed:
     if gate is None:
         items, version = await paged_list(api, resource, page_size=settings.page_size,
-                                          label_selector=label_selector)
+                                          label_selector=label_selector, on_page=on_page)
     else:
         async with gate:
             items, version = await paged_list(api, resource, page_size=settings.page_size,
-                                              label_selector=label_selector)
+                                              label_selector=label_selector, on_page=on_page)
     rewound = _older(version, state.newest_listed)
     if rewound:
         log.warning("cluster %s: %s: cluster state rewound (resourceVersion %s after %s)", api.cluster,
@@ -327,6 +334,7 @@ async def infinite_watch(
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_list_progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """Watch one kind forever; ends only when the kind is no longer served (404).
 
@@ -342,6 +350,7 @@ async def infinite_watch(
         sleep: awaits a delay; injected in tests.
         clock: monotonic time; injected in tests.
         rng: jitter source; injected in tests.
+        on_list_progress: called with the objects listed so far after each page of a list but the last.
     """
     state = state if state is not None else WatchState()
     pick = rng or random.Random()
@@ -356,7 +365,7 @@ async def infinite_watch(
             probe = False
             async for event in continuous_watch(api, resource, settings=settings, state=state,
                                                 label_selector=label_selector, list_gate=list_gate,
-                                                clock=clock, rng=pick):
+                                                clock=clock, rng=pick, on_list_progress=on_list_progress):
                 if isinstance(event, Listed):
                     healthy_since = _healthy(on_healthy, clock)
                     yield event
