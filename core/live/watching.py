@@ -360,7 +360,16 @@ async def infinite_watch(
     while True:
         try:
             if probe and state.resource_version:
-                await _probe(api, resource, label_selector=label_selector, gate=list_gate)
+                current = await _probe(api, resource, label_selector=label_selector, gate=list_gate)
+                if _older(current, state.resource_version):
+                    # The server is now older than what we watched (etcd restored from a backup): a watch
+                    # from our resourceVersion would wait for a future that never comes. Relist instead;
+                    # the list is then older than the last one and flagged ``rewound`` (K14).
+                    log.warning("cluster %s: %s: the server is at resourceVersion %s, older than %s; relisting",
+                                api.cluster, kind_label(resource), current, state.resource_version)
+                    if not _older(state.resource_version, state.newest_listed):
+                        state.newest_listed = state.resource_version  # so the relist is flagged rewound
+                    state.resource_version = ""
                 healthy_since = _healthy(on_healthy, clock)
             probe = False
             async for event in continuous_watch(api, resource, settings=settings, state=state,
@@ -391,20 +400,24 @@ async def infinite_watch(
 
 
 async def _probe(api: KubeAPI, resource: APIResource, *, label_selector: str,
-                 gate: AbstractAsyncContextManager[Any] | None) -> None:
+                 gate: AbstractAsyncContextManager[Any] | None) -> str:
     """A one-object list: proves the API answers before a watch resumes from an old resourceVersion.
+
+    Returns:
+        The list's resourceVersion: the server's current one (a list without one reads etcd).
 
     Raises:
         KindNotServed | WatchForbidden | ClusterError: as ``continuous_watch``.
     """
     try:
         if gate is None:
-            await api.list(resource, label_selector=label_selector, limit=1)
+            page = await api.list(resource, label_selector=label_selector, limit=1)
         else:
             async with gate:
-                await api.list(resource, label_selector=label_selector, limit=1)
+                page = await api.list(resource, label_selector=label_selector, limit=1)
     except ClusterError as exc:
         raise _typed_error(exc) from exc
+    return str((page.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _healthy(callback: Callable[[], None] | None, clock: Clock) -> float:
