@@ -29,6 +29,7 @@ from core.live.access_review import write_powers
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
+from core.live.connection_budget import ConnectionBudget
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
 from core.live.kubeconfig import ContextConfig, load_kubeconfig
@@ -186,7 +187,8 @@ class ClusterRuntime:
     def create(cls, spec: ClusterSpec, *, client: KubeAPI | None, read_only: bool, settings: EngineSettings,
                journal: Journal, lineage: LineageChecks, spawn: Spawn,
                on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
-               clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None) -> ClusterRuntime:
+               clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None,
+               connections: ConnectionBudget | None = None) -> ClusterRuntime:
         """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig; read-only
         when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
@@ -198,7 +200,8 @@ class ClusterRuntime:
                 if settings.impersonate is not None:
                     context = dataclasses.replace(context, impersonate_user=settings.impersonate.user,
                                                   impersonate_groups=settings.impersonate.groups)
-                client = KubeClient(cluster=spec.name, context=context, settings=settings.watch)
+                client = KubeClient(cluster=spec.name, context=context, settings=settings.watch,
+                                    connections=connections)
             except ConfigError as exc:
                 client = _Unconfigured(spec.name, str(exc))
         return cls(spec, client, read_only=read_only or spec.read_only, settings=settings, journal=journal,
