@@ -73,8 +73,15 @@ def open_file_shortfall(clusters: int, watched_kinds: int, limit: int | None = N
     if soft <= 0 or needed <= soft:
         return ""
     return (f"open-file limit {soft:,} is below the about {needed:,} this fleet needs ({clusters:,} clusters × "
-            f"{watched_kinds + SOCKETS_PER_CLUSTER} connections): some clusters will fail with 'Too many open "
-            f"files'; raise the hard limit (`ulimit -Hn`, LimitNOFILE= for a service) and start again")
+            f"{watched_kinds + SOCKETS_PER_CLUSTER} connections): connections are queued, at most "
+            f"{connection_slots(soft):,} open at once, so clusters load more slowly (and a console's watches "
+            f"beyond that wait for a slot); raise the hard limit (`ulimit -Hn`, LimitNOFILE= for a service) "
+            f"and start again")
+
+
+def connection_slots(soft: int) -> int:
+    """Connections to clusters that fit under the soft limit ``soft`` besides ``RESERVED_FILES``."""
+    return max(1, soft - RESERVED_FILES)
 
 
 def out_of_files(exc: BaseException) -> bool:

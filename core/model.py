@@ -165,6 +165,9 @@ class ConnectionState(StrEnum):
     CONNECTED = "Connected"
     DEGRADED = "Degraded"
     """Some kinds cannot be listed or watched (permissions, a broken aggregated API)."""
+    THROTTLED = "Throttled"
+    """The API server answers but asks to wait (429 Too Many Requests with Retry-After) for some kinds;
+    their objects are kept, stale, until it lets the lists through."""
     UNREACHABLE = "Unreachable"
 
 
@@ -537,6 +540,8 @@ class ClusterStatus:
     impersonating: str = ""
     """Who requests to this cluster are sent as (``"alice (groups ops)"``, Kubernetes impersonation);
     ``""``: the credentials' own identity."""
+    listing: str = ""
+    """Lists under way and how far they got (``listing ConfigMap: 1,500 objects so far``); ``""`` when none."""
 
 
 @dataclass(frozen=True, slots=True)

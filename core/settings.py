@@ -11,6 +11,10 @@ class WatchSettings:
 
     page_size: int = 500
     """Objects per list page (Argo CD's page size): bounds memory during a relist."""
+    fleet_list_concurrency: int = 32
+    """Concurrent lists in the whole process, every cluster together (``core.live.list_gate``, K7): a 410
+    storm over 500 clusters relists 32 kinds at a time, not 2,000; each cluster still takes at most
+    ``LIST_CONCURRENCY`` (4) of them."""
     watch_timeout: tuple[int, int] = (240, 290)
     """Server-side watch timeout, randomized in this range so reconnects do not align."""
     read_timeout: float = 180.0

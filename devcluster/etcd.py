@@ -86,3 +86,43 @@ def compact(port: int, revision: int | None = None) -> int:
     target = current_revision(port) if revision is None else revision
     _post(port, "/v3/kv/compaction", {"revision": str(target), "physical": True}, timeout=60)
     return target
+
+
+def snapshot(port: int, path: Path, *, timeout: float = 60.0) -> int:
+    """Save a snapshot of the live etcd to ``path`` (what ``etcdctl snapshot save`` does: the Maintenance
+    Snapshot RPC, here through the gateway's ``POST /v3/maintenance/snapshot``); returns its size in bytes.
+
+    The gateway streams one JSON object per chunk (``{"result": {"blob": base64, "remaining_bytes": n}}``);
+    the blobs together are the database followed by its SHA-256, which ``etcdutl snapshot restore`` checks.
+    """
+    req = urllib.request.Request(
+        f"http://{LOOPBACK}:{port}/v3/maintenance/snapshot", data=b"{}",
+        headers={"Content-Type": "application/json"}, method="POST",
+    )
+    decoder = json.JSONDecoder()
+    size = 0
+    with urllib.request.urlopen(req, timeout=timeout) as resp, open(path, "wb") as out:
+        text = resp.read().decode()
+        index = 0
+        while index < len(text):
+            while index < len(text) and text[index].isspace():
+                index += 1
+            if index >= len(text):
+                break
+            chunk, index = decoder.raw_decode(text, index)
+            if "error" in chunk:
+                raise RuntimeError(f"etcd snapshot failed: {chunk['error']}")
+            blob = base64.b64decode(chunk.get("result", {}).get("blob", ""))
+            out.write(blob)
+            size += len(blob)
+    return size
+
+
+def restore_command(etcdutl: Path, record: ProcessRecord, snapshot_file: Path, data_dir: Path) -> list[str]:
+    """``etcdutl snapshot restore`` of ``snapshot_file`` into ``data_dir`` for the member ``record`` runs
+    (same name and peer URL), without ``--bump-revision``: the revision goes back to the snapshot's, as a
+    naive restore from a backup does."""
+    flags = {arg.split("=", 1)[0]: arg.split("=", 1)[1] for arg in record.argv[1:] if "=" in arg}
+    return [str(etcdutl), "snapshot", "restore", str(snapshot_file), f"--data-dir={data_dir}",
+            f"--name={flags['--name']}", f"--initial-cluster={flags['--initial-cluster']}",
+            f"--initial-advertise-peer-urls={flags['--initial-advertise-peer-urls']}"]

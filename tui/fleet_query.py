@@ -255,6 +255,9 @@ class FleetCounts:
     running: int
     loading: int = 0
     """Rows listed but not evaluated yet (counted here, not as Unknown)."""
+    listing: str = ""
+    """The list under way, when one cluster is listing (``c1: listing ConfigMap: 1,500 objects so far``),
+    or how many clusters are (``3 clusters listing``)."""
 
 
 def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
@@ -279,4 +282,13 @@ def count_fleet(snapshot: FleetSnapshot) -> FleetCounts:
         unreachable=sum(1 for c in snapshot.clusters if c.connection is ConnectionState.UNREACHABLE),
         running=running,
         loading=loading,
+        listing=listing_text(snapshot.clusters),
     )
+
+
+def listing_text(clusters: Sequence[ClusterStatus]) -> str:
+    """The header's part about lists under way: the one cluster's progress, or how many clusters list."""
+    listing = [c for c in clusters if c.listing]
+    if len(listing) == 1:
+        return f"{listing[0].name}: {listing[0].listing}"
+    return f"{len(listing)} clusters listing" if listing else ""

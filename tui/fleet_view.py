@@ -41,6 +41,7 @@ from tui.fleet_query import (
     RowKey,
     SortKey,
     TableRow,
+    listing_text,
     parse_filter,
 )
 
@@ -160,6 +161,7 @@ class _Counter:
             unreachable=sum(1 for c in clusters if c.connection is ConnectionState.UNREACHABLE),
             running=self.running,
             loading=self.loading,
+            listing=listing_text(clusters),
         )
 
 

@@ -87,6 +87,7 @@ UNICODE = Glyphs(
         ConnectionState.CONNECTED: "●",
         ConnectionState.CONNECTING: "○",
         ConnectionState.DEGRADED: "◐",
+        ConnectionState.THROTTLED: "◔",
         ConnectionState.UNREACHABLE: "✗",
     },
     action={
@@ -140,6 +141,7 @@ ASCII = Glyphs(
         ConnectionState.CONNECTED: "o",
         ConnectionState.CONNECTING: ".",
         ConnectionState.DEGRADED: "~",
+        ConnectionState.THROTTLED: "t",
         ConnectionState.UNREACHABLE: "x",
     },
     action={

@@ -29,9 +29,11 @@ from core.live.access_review import write_powers
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
+from core.live.connection_budget import ConnectionBudget
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
 from core.live.kubeconfig import ContextConfig, load_kubeconfig
+from core.live.list_gate import FleetListLimit
 from core.model import (
     AppControl,
     ClusterStatus,
@@ -154,7 +156,7 @@ class ClusterRuntime:
     def __init__(self, spec: ClusterSpec, api: KubeAPI, *, read_only: bool, settings: EngineSettings,
                  journal: Journal, lineage: LineageChecks, spawn: Spawn,
                  on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
-                 clock: Callable[[], float] = time.time) -> None:
+                 clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None) -> None:
         self.spec = spec
         self.settings = settings
         self.journal = journal
@@ -169,7 +171,7 @@ class ClusterRuntime:
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
                                   clock=clock)
         self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
-                                      on_change=self._changed)
+                                      on_change=self._changed, fleet_lists=fleet_lists)
         self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
         self.identity: OperatorIdentity = current_identity()
@@ -185,7 +187,8 @@ class ClusterRuntime:
     def create(cls, spec: ClusterSpec, *, client: KubeAPI | None, read_only: bool, settings: EngineSettings,
                journal: Journal, lineage: LineageChecks, spawn: Spawn,
                on_change: Callable[[str, set[ResourceKey]], None], on_identity: Callable[[], None],
-               clock: Callable[[], float] = time.time) -> ClusterRuntime:
+               clock: Callable[[], float] = time.time, fleet_lists: FleetListLimit | None = None,
+               connections: ConnectionBudget | None = None) -> ClusterRuntime:
         """A runtime for ``spec``, with ``client`` or a real ``KubeClient`` from its kubeconfig; read-only
         when the fleet (``read_only``) or the cluster's own spec says so."""
         if client is None:
@@ -197,11 +200,13 @@ class ClusterRuntime:
                 if settings.impersonate is not None:
                     context = dataclasses.replace(context, impersonate_user=settings.impersonate.user,
                                                   impersonate_groups=settings.impersonate.groups)
-                client = KubeClient(cluster=spec.name, context=context, settings=settings.watch)
+                client = KubeClient(cluster=spec.name, context=context, settings=settings.watch,
+                                    connections=connections)
             except ConfigError as exc:
                 client = _Unconfigured(spec.name, str(exc))
         return cls(spec, client, read_only=read_only or spec.read_only, settings=settings, journal=journal,
-                   lineage=lineage, spawn=spawn, on_change=on_change, on_identity=on_identity, clock=clock)
+                   lineage=lineage, spawn=spawn, on_change=on_change, on_identity=on_identity, clock=clock,
+                   fleet_lists=fleet_lists)
 
     # ------------------------------------------------------------------------------------ lifecycle
 
@@ -365,7 +370,7 @@ class ClusterRuntime:
         never checked starts its ancestry check (``LineageChecks.known_or_start_check``)."""
         state = self.app_state(target.app.name)
         stale = self.cache.state is ConnectionState.UNREACHABLE or (
-            self.cache.state is ConnectionState.DEGRADED and self.cache.stale)
+            self.cache.state in (ConnectionState.DEGRADED, ConnectionState.THROTTLED) and self.cache.stale)
         conditions = [Condition("CredentialsCanWrite", w, Severity.WARNING) for w in self.warnings]
         rewound = self.cache.rewound
         if rewound is not None and self.clock() - rewound[0] < REWOUND_SHOWN:

@@ -38,10 +38,12 @@ from core.engine.memory_guard import MemoryGuard
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
-from core.limits import open_file_shortfall, os_error_text
+from core.limits import connection_slots, open_file_limit, open_file_shortfall, os_error_text
 from core.live.api import KubeAPI
 from core.live.cache import DECODED_KEPT
 from core.live.cluster import LIST_CONCURRENCY
+from core.live.connection_budget import ConnectionBudget
+from core.live.list_gate import FleetListLimit
 from core.memory import MemoryBudget, budget_for
 from core.model import (
     AppEvents,
@@ -99,6 +101,10 @@ class FleetEngine:
         self.health_checks = load_health_checks(settings.health, fleet)
         """Custom health scripts (Argo CD health.lua): rows, sync health waits and previews all use these."""
         self.clusters: dict[str, ClusterRuntime] = {}
+        self.fleet_lists = FleetListLimit(self.settings.watch.fleet_list_concurrency)
+        """The fleet-wide cap on concurrent lists, shared by every cluster's watcher (K7)."""
+        self.connections: ConnectionBudget | None = None
+        """The connection budget every cluster shares when the open-file limit is too low (K17)."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
         self.desired: dict[tuple[str, str], Desired] = {}
@@ -162,7 +168,8 @@ class FleetEngine:
             runtime = ClusterRuntime.create(
                 spec, client=self._clients.get(spec.name), read_only=self.read_only, settings=self.settings,
                 journal=self.journal, lineage=self.lineage, spawn=self.spawn, on_change=self.cluster_changed,
-                on_identity=self.mark_all_dirty, clock=self.now)
+                on_identity=self.mark_all_dirty, clock=self.now, fleet_lists=self.fleet_lists,
+                connections=self.connections)
             self.clusters[spec.name] = runtime
         await asyncio.gather(*(c.start() for c in self.clusters.values()))
         await self._read_live_health_scripts()
@@ -179,6 +186,8 @@ class FleetEngine:
         per_cluster = LIST_CONCURRENCY if self.settings.one_shot else len(BASE_KINDS) + TYPICAL_APP_KINDS
         shortfall = open_file_shortfall(len(self.fleet.clusters), per_cluster)
         self._limits = [Condition("OpenFileLimit", shortfall, Severity.WARNING)] if shortfall else []
+        # Too few files even at the hard limit: queue connections instead of failing clusters (K17).
+        self.connections = ConnectionBudget(connection_slots(open_file_limit()[0])) if shortfall else None
 
     async def _watch_memory(self) -> None:
         """Check the memory budget every ``memory_check_interval`` seconds (renders and lists between two

@@ -34,7 +34,7 @@ from typing import Any
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
 from core.live.compact import CompactObject, compact
-from core.live.watch_events import Deleted, Listed, Upserted, WatchEvent
+from core.live.watch_events import Deleted, Listed, Throttled, Upserted, WatchEvent
 from core.model import ClusterName, ClusterStatus, ConnectionState, ResourceKey
 
 GroupKind = tuple[str, str]
@@ -77,6 +77,8 @@ class KindFailure:
     """Unix time of the first failure of this streak."""
     transient: bool
     """No answer, throttling or a server error (counts towards Unreachable); False for 403 and such."""
+    throttled: bool = False
+    """429 Too Many Requests: the server answered and asked to wait (the cluster is Throttled)."""
 
 
 def _key(resource: APIResource, obj: Mapping[str, Any]) -> ResourceKey:
@@ -121,6 +123,8 @@ class ClusterCache:
         self.since = clock()
         """Unix time the cluster entered ``state``."""
         self.message = ""
+        self._listing: dict[GroupKind, int] = {}
+        """Objects listed so far of each kind whose (paged) list is under way (K3 progress)."""
         self.rewound: tuple[float, str] | None = None
         """When and how the cluster's state last went back in time (a list older than one seen before)."""
 
@@ -137,6 +141,7 @@ class ClusterCache:
                                 f"relisted, objects may have reverted")
             changes = self._replace(event)
             self._list_versions[gk] = event.resource_version
+            self._listing.pop(gk, None)
             self.version += 1
         else:
             changes = self._upsert(event) if isinstance(event, Upserted) else self._delete(event)
@@ -286,6 +291,21 @@ class ClusterCache:
         """The resourceVersion of the kind's last list, ``""`` if never listed."""
         return self._list_versions.get((group, kind), "")
 
+    def list_progress(self, gk: GroupKind, listed: int) -> bool:
+        """A list of the kind is under way with ``listed`` objects so far; returns whether that is news."""
+        if self._listing.get(gk) == listed:
+            return False
+        self._listing[gk] = listed
+        self.version += 1
+        return True
+
+    @property
+    def listing(self) -> str:
+        """Lists under way, for the cluster's status line: ``listing ConfigMap: 1,500 objects so far``."""
+        parts = [f"{f'{g}/{k}' if g else k}: {n:,} objects so far"
+                 for (g, k), n in sorted(self._listing.items()) if (g, k) in self._tracked]
+        return f"listing {'; '.join(parts)}" if parts else ""
+
     def drain_dirty(self) -> frozenset[ResourceKey]:
         """Keys changed since the previous call (the engine recomputes only those)."""
         dirty, self._dirty = frozenset(self._dirty), set()
@@ -302,6 +322,7 @@ class ClusterCache:
         """The kind is no longer watched."""
         self._tracked.discard(gk)
         self._failing.pop(gk, None)
+        self._listing.pop(gk, None)
         self.refresh_state()
 
     def kind_failed(self, gk: GroupKind, error: ClusterError) -> bool:
@@ -309,7 +330,13 @@ class ClusterCache:
         previous = self._failing.get(gk)
         since = previous.since if previous is not None else self._clock()
         transient = error.transient or error.unauthorized
-        self._failing[gk] = KindFailure(message=error.message, since=since, transient=transient)
+        message = error.message
+        if isinstance(error, Throttled):
+            message = (f"{message.removeprefix(f'cluster {error.cluster}: ')} "
+                       f"(the server asks to retry after {error.retry_after:g}s)")
+        self._failing[gk] = KindFailure(message=message, since=since, transient=transient,
+                                        throttled=isinstance(error, Throttled))
+        self._listing.pop(gk, None)  # the list starts again from its first page
         return self.refresh_state()
 
     def kind_healthy(self, gk: GroupKind) -> bool:
@@ -389,11 +416,17 @@ class ClusterCache:
                 return ConnectionState.CONNECTED, ""
             return ConnectionState.CONNECTING, ""
         first = min(failing.values(), key=lambda f: f.since)
+        names = ", ".join(sorted(f"{g}/{k}" if g else k for g, k in failing))
+        if all(f.throttled for f in failing.values()):
+            # The server answers, it only asks to wait: neither Degraded (nothing is broken) nor
+            # Unreachable (it answered), however long it lasts (K8).
+            return (ConnectionState.THROTTLED,
+                    f"throttled by the API server: {len(failing)} of {len(self._tracked)} kinds waiting "
+                    f"({names}): {first.message}")
         if len(failing) == len(self._tracked) and all(f.transient for f in failing.values()):
             streak = max(f.since for f in failing.values())
             if not self._connected_once or self._clock() - streak >= self._unreachable_after:
                 return ConnectionState.UNREACHABLE, first.message
-        names = ", ".join(sorted(f"{g}/{k}" if g else k for g, k in failing))
         return ConnectionState.DEGRADED, f"{len(failing)} of {len(self._tracked)} kinds failing ({names}): {first.message}"
 
     def status(self, *, server: str = "", labels: Mapping[str, str] | None = None,
@@ -402,5 +435,5 @@ class ClusterCache:
         return ClusterStatus(
             name=ClusterName(self.cluster), connection=self.state, server=server,
             labels=MappingProxyType(dict(labels or {})), since=self.since, message=self.message,
-            read_only=read_only, objects=len(self), impersonating=impersonating,
+            read_only=read_only, objects=len(self), impersonating=impersonating, listing=self.listing,
         )

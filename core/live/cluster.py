@@ -31,6 +31,7 @@ from core.aio import create_guarded_task, stop_tasks
 from core.errors import ClusterError
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache, GroupKind
+from core.live.list_gate import FleetListLimit, ListGate
 from core.live.watch_events import Deleted, Listed, Upserted, WatchForbidden
 from core.live.watching import Backoff, WatchState, infinite_watch
 from core.settings import WatchSettings
@@ -59,6 +60,7 @@ class ClusterWatcher:
             connection state changed); the engine coalesces from there.
         label_selectors: optional server-side selector per kind.
         list_concurrency: concurrent lists on this cluster.
+        fleet_lists: the fleet-wide cap on concurrent lists, shared by every cluster's watcher (K7).
         tick: seconds between connection-state refreshes.
         discovery_debounce: seconds to wait after a CRD event before discovering again.
     """
@@ -73,6 +75,7 @@ class ClusterWatcher:
         on_change: OnChange | None = None,
         label_selectors: Mapping[GroupKind, str] | None = None,
         list_concurrency: int = LIST_CONCURRENCY,
+        fleet_lists: FleetListLimit | None = None,
         tick: float = 1.0,
         discovery_debounce: float = 0.5,
     ) -> None:
@@ -85,7 +88,7 @@ class ClusterWatcher:
         self._wanted: set[GroupKind] = set(kinds)
         self._selectors = dict(label_selectors or {})
         self._on_change = on_change
-        self._gate = asyncio.Semaphore(list_concurrency)
+        self._gate = ListGate(list_concurrency, fleet_lists)
         self._tick = tick
         self._debounce = discovery_debounce
         self._watches: dict[GroupKind, tuple[APIResource, asyncio.Task[Any]]] = {}
@@ -227,7 +230,7 @@ class ClusterWatcher:
             self.api, resource, settings=self.settings, state=state,
             label_selector=self._selectors.get(gk, ""), list_gate=self._gate,
             on_error=lambda exc: self._kind_failed(gk, exc), on_healthy=lambda: self._kind_healthy(gk),
-            sleep=self._pause, rng=random.Random(),
+            sleep=self._pause, rng=random.Random(), on_list_progress=lambda n: self._list_progress(gk, n),
         )
         async for event in events:
             before = self.cache.state
@@ -249,6 +252,10 @@ class ClusterWatcher:
         if isinstance(exc, WatchForbidden):
             log.warning("cluster %s: no permission to list/watch %s/%s: %s", self.api.cluster, *gk, exc.message)
         if self.cache.kind_failed(gk, exc):
+            self._notify(())
+
+    def _list_progress(self, gk: GroupKind, listed: int) -> None:
+        if gk in self._wanted and self.cache.list_progress(gk, listed):
             self._notify(())
 
     def _kind_healthy(self, gk: GroupKind) -> None:

@@ -16,7 +16,9 @@ Timeouts (checked in ``kubernetes/aio/client/rest.py`` of ``kubernetes==37.0.2``
 ``_request_timeout`` straight to ``aiohttp.ClientSession.request(timeout=...)`` and defaults it to a
 300 s *total* timeout, which would kill every long watch. aiohttp accepts a ``ClientTimeout`` there, so
 every request passes one explicitly. A watch gets no total limit, a connect limit and a socket read
-limit tied to bookmarks (``WatchSettings.read_timeout``). Every other request gets a total deadline
+limit tied to bookmarks (``WatchSettings.read_timeout``). A list page gets no total limit either, only a
+socket read (idle) limit of ``WatchSettings.request_timeout``: a big list over a slow link keeps arriving
+(K3), a frozen server still sends nothing. Every other request gets a total deadline
 (``WatchSettings.request_timeout``) on top of the connect and read limits: a server that accepts
 connections but never answers (a frozen process: the kernel still completes the TCP handshake) cannot
 hold a caller longer than that. ``ping`` (``GET /version``) is the heartbeat, with its own short deadline.
@@ -41,6 +43,7 @@ from core.aio import TokenBucket
 from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
 from core.live.compact import WatchLine, decode_watch_line
+from core.live.connection_budget import ConnectionBudget
 from core.live.kubeconfig import ContextConfig, Credentials, Kubeconfig, build_api_client, load_kubeconfig
 from core.live.watch_events import MALFORMED_EVENT, Throttled
 from core.settings import WatchSettings
@@ -140,6 +143,8 @@ class KubeClient:
         settings: watch and connection timeouts.
         credentials: token / exec plugin state; built from ``context`` when omitted.
         request_timeout: socket read timeout of non-watch requests.
+        connections: a connection budget shared by every cluster (``core.live.connection_budget``): each
+            request holds a slot while its connection is open, and connections are not kept alive.
     """
 
     def __init__(
@@ -150,8 +155,11 @@ class KubeClient:
         settings: WatchSettings | None = None,
         credentials: Credentials | None = None,
         request_timeout: float = REQUEST_READ_TIMEOUT,
+        connections: ConnectionBudget | None = None,
     ) -> None:
         self.cluster = cluster
+        self.connections = connections
+        """The fleet's connection budget when the open-file limit is too low (K17); None: no budget."""
         self.server = context.server
         self.context = context
         self.insecure = context.insecure
@@ -204,7 +212,13 @@ class KubeClient:
                     self._client = await build_api_client(self.context, self.credentials)
                 except ConfigError as exc:
                     raise self._credential_error(exc) from exc
+                if self.connections is not None:
+                    _without_keep_alive(self._client)
             return self._client
+
+    def _slot(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        """A connection slot of the budget (nothing to wait for without one)."""
+        return self.connections if self.connections is not None else contextlib.nullcontext()
 
     async def _after_unauthorized(self) -> bool:
         """Forget credentials after a 401; rebuild the session if the client certificate changed."""
@@ -292,13 +306,14 @@ class KubeClient:
     async def _json(self, verb: str, method: str, path: str, *, what: str, missing_ok: bool = False,
                     **kwargs: Any) -> JSON | None:
         """Send a request and return its decoded JSON body; raise ``ClusterError`` on a non-2xx status."""
-        resp = await self._send(verb, method, path, **kwargs)
-        try:
-            data = await resp.read()
-        except _TRANSPORT_ERRORS as exc:
-            raise self._transport_error(method, path, exc) from exc
-        finally:
-            resp.response.release()
+        async with self._slot():
+            resp = await self._send(verb, method, path, **kwargs)
+            try:
+                data = await resp.read()
+            except _TRANSPORT_ERRORS as exc:
+                raise self._transport_error(method, path, exc) from exc
+            finally:
+                resp.response.release()
         if resp.status == 404 and missing_ok:
             return None
         if not 200 <= resp.status < 300:
@@ -400,8 +415,11 @@ class KubeClient:
             query["continue"] = continue_token
         if label_selector:
             query["labelSelector"] = label_selector
+        # A page has an idle deadline (no byte for ``request_timeout`` s), not a total one: a big page over a
+        # slow link (K3: 1 MB/s) keeps arriving and must not fail, while a frozen server still cannot hold it.
         doc = await self._json("list", "GET", collection_path(resource), query=query,
-                               what=f"list {_describe(resource)}")
+                               what=f"list {_describe(resource)}", stream=True,
+                               read_timeout=self.settings.request_timeout)
         assert doc is not None
         for item in doc.get("items") or ():
             item.setdefault("apiVersion", resource.api_version)
@@ -430,19 +448,20 @@ class KubeClient:
         if label_selector:
             query["labelSelector"] = label_selector
         path = collection_path(resource)
-        resp = await self._send("watch", "GET", path, query=query, read_timeout=self.settings.read_timeout,
-                                stream=True)
-        try:
-            if resp.status != 200:
-                data = await resp.read()
-                raise self._status_error(resp.status, data, what=f"watch {_describe(resource)}",
-                                         headers=resp.headers)
-            async for event in self._events(resp.response.content, resource):
-                yield event
-        except _TRANSPORT_ERRORS as exc:
-            raise self._transport_error("GET", path, exc) from exc
-        finally:
-            resp.response.close()
+        async with self._slot():
+            resp = await self._send("watch", "GET", path, query=query, read_timeout=self.settings.read_timeout,
+                                    stream=True)
+            try:
+                if resp.status != 200:
+                    data = await resp.read()
+                    raise self._status_error(resp.status, data, what=f"watch {_describe(resource)}",
+                                             headers=resp.headers)
+                async for event in self._events(resp.response.content, resource):
+                    yield event
+            except _TRANSPORT_ERRORS as exc:
+                raise self._transport_error("GET", path, exc) from exc
+            finally:
+                resp.response.close()
 
     async def _events(self, content: aiohttp.StreamReader, resource: APIResource) -> AsyncIterator[JSON | WatchLine]:
         while True:
@@ -483,6 +502,10 @@ class KubeClient:
         path = "/version"
         client = await self._api()
         headers = await self._headers(accept=JSON_TYPE, content_type=JSON_TYPE)
+        async with self._slot():  # waiting for a slot is queueing, not a hung server: outside the deadline
+            await self._ping(client, headers, path, timeout)
+
+    async def _ping(self, client: Any, headers: dict[str, str], path: str, timeout: float) -> None:
         try:
             async with asyncio.timeout(timeout):
                 resp = await client.call_api("GET", client.configuration.host + path, header_params=headers,
@@ -607,3 +630,19 @@ class KubeClient:
     def request_count(self, verbs: Iterable[str] = VERBS) -> int:
         """Requests sent with any of ``verbs``."""
         return sum(self.counters.get(v, 0) for v in verbs)
+
+
+def _without_keep_alive(client: Any) -> None:
+    """Make the ``ApiClient``'s connections close after each request (a connection budget counts open
+    connections; an idle kept-alive one would hold a file without a slot)."""
+    rest = getattr(client, "rest_client", None)
+    make = getattr(rest, "_create_connector", None)
+    if rest is None or make is None:
+        return
+
+    def create() -> Any:
+        connector = make()
+        connector._force_close = True  # aiohttp's TCPConnector(force_close=True), after the fact
+        return connector
+
+    rest._create_connector = create

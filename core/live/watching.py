@@ -21,6 +21,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncIterator, Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from typing import Any
 
@@ -134,10 +135,12 @@ async def paged_list(
     *,
     page_size: int,
     label_selector: str = "",
+    on_page: Callable[[int], None] | None = None,
 ) -> tuple[list[JSON], str]:
     """All objects of a kind, page by page, and the list's resourceVersion.
 
     An expired ``continue`` token (410 mid-list) restarts the list from the beginning once (K4).
+    ``on_page`` is called after each page but the last with the objects listed so far (progress, K3).
     """
     for attempt in (1, 2):
         items: list[JSON] = []
@@ -151,6 +154,8 @@ async def paged_list(
                 token = str(meta.get("continue") or "")
                 if not token:
                     return items, str(meta.get("resourceVersion") or "")
+                if on_page is not None:
+                    on_page(len(items))
         except ClusterError as exc:
             if not (exc.gone and token and attempt == 1):
                 raise
@@ -173,9 +178,10 @@ async def continuous_watch(
     settings: WatchSettings,
     state: WatchState | None = None,
     label_selector: str = "",
-    list_gate: asyncio.Semaphore | None = None,
+    list_gate: AbstractAsyncContextManager[Any] | None = None,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_list_progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """List (unless ``state`` holds a resourceVersion) then watch, until a relist is needed.
 
@@ -185,9 +191,10 @@ async def continuous_watch(
         settings: page size, watch and read timeouts, resync interval.
         state: resume point; updated in place (a fresh one lists first).
         label_selector: server-side filter.
-        list_gate: caps concurrent lists per cluster (relist storms, K7).
+        list_gate: caps concurrent lists per cluster and fleet-wide (relist storms, K7; ``core.live.list_gate``).
         clock: monotonic time; injected in tests.
         rng: picks the server-side watch timeout; injected in tests.
+        on_list_progress: called with the objects listed so far after each page of a list but the last.
 
     Raises:
         KindNotServed: 404 (the kind is gone).
@@ -199,7 +206,7 @@ async def continuous_watch(
     try:
         if not state.resource_version:
             yield await _list(api, resource, settings=settings, state=state, label_selector=label_selector,
-                              gate=list_gate, clock=clock)
+                              gate=list_gate, clock=clock, on_page=on_list_progress)
         while True:
             remaining = _until_resync(state, settings, clock)
             if remaining <= 0:
@@ -229,16 +236,17 @@ async def _list(
     settings: WatchSettings,
     state: WatchState,
     label_selector: str,
-    gate: asyncio.Semaphore | None,
+    gate: AbstractAsyncContextManager[Any] | None,
     clock: Clock,
+    on_page: Callable[[int], None] | None = None,
 ) -> Listed:
     if gate is None:
         items, version = await paged_list(api, resource, page_size=settings.page_size,
-                                          label_selector=label_selector)
+                                          label_selector=label_selector, on_page=on_page)
     else:
         async with gate:
             items, version = await paged_list(api, resource, page_size=settings.page_size,
-                                              label_selector=label_selector)
+                                              label_selector=label_selector, on_page=on_page)
     rewound = _older(version, state.newest_listed)
     if rewound:
         log.warning("cluster %s: %s: cluster state rewound (resourceVersion %s after %s)", api.cluster,
@@ -320,12 +328,13 @@ async def infinite_watch(
     settings: WatchSettings,
     state: WatchState | None = None,
     label_selector: str = "",
-    list_gate: asyncio.Semaphore | None = None,
+    list_gate: AbstractAsyncContextManager[Any] | None = None,
     on_error: Callable[[ClusterError], None] | None = None,
     on_healthy: Callable[[], None] | None = None,
     sleep: Sleep = asyncio.sleep,
     clock: Clock = time.monotonic,
     rng: random.Random | None = None,
+    on_list_progress: Callable[[int], None] | None = None,
 ) -> AsyncIterator[WatchEvent]:
     """Watch one kind forever; ends only when the kind is no longer served (404).
 
@@ -341,6 +350,7 @@ async def infinite_watch(
         sleep: awaits a delay; injected in tests.
         clock: monotonic time; injected in tests.
         rng: jitter source; injected in tests.
+        on_list_progress: called with the objects listed so far after each page of a list but the last.
     """
     state = state if state is not None else WatchState()
     pick = rng or random.Random()
@@ -350,12 +360,21 @@ async def infinite_watch(
     while True:
         try:
             if probe and state.resource_version:
-                await _probe(api, resource, label_selector=label_selector, gate=list_gate)
+                current = await _probe(api, resource, label_selector=label_selector, gate=list_gate)
+                if _older(current, state.resource_version):
+                    # The server is now older than what we watched (etcd restored from a backup): a watch
+                    # from our resourceVersion would wait for a future that never comes. Relist instead;
+                    # the list is then older than the last one and flagged ``rewound`` (K14).
+                    log.warning("cluster %s: %s: the server is at resourceVersion %s, older than %s; relisting",
+                                api.cluster, kind_label(resource), current, state.resource_version)
+                    if not _older(state.resource_version, state.newest_listed):
+                        state.newest_listed = state.resource_version  # so the relist is flagged rewound
+                    state.resource_version = ""
                 healthy_since = _healthy(on_healthy, clock)
             probe = False
             async for event in continuous_watch(api, resource, settings=settings, state=state,
                                                 label_selector=label_selector, list_gate=list_gate,
-                                                clock=clock, rng=pick):
+                                                clock=clock, rng=pick, on_list_progress=on_list_progress):
                 if isinstance(event, Listed):
                     healthy_since = _healthy(on_healthy, clock)
                     yield event
@@ -381,20 +400,24 @@ async def infinite_watch(
 
 
 async def _probe(api: KubeAPI, resource: APIResource, *, label_selector: str,
-                 gate: asyncio.Semaphore | None) -> None:
+                 gate: AbstractAsyncContextManager[Any] | None) -> str:
     """A one-object list: proves the API answers before a watch resumes from an old resourceVersion.
+
+    Returns:
+        The list's resourceVersion: the server's current one (a list without one reads etcd).
 
     Raises:
         KindNotServed | WatchForbidden | ClusterError: as ``continuous_watch``.
     """
     try:
         if gate is None:
-            await api.list(resource, label_selector=label_selector, limit=1)
+            page = await api.list(resource, label_selector=label_selector, limit=1)
         else:
             async with gate:
-                await api.list(resource, label_selector=label_selector, limit=1)
+                page = await api.list(resource, label_selector=label_selector, limit=1)
     except ClusterError as exc:
         raise _typed_error(exc) from exc
+    return str((page.get("metadata") or {}).get("resourceVersion") or "")
 
 
 def _healthy(callback: Callable[[], None] | None, clock: Clock) -> float:

@@ -307,8 +307,9 @@ async def test_throttling_carries_retry_after(serve: Callable[..., Awaitable[str
 
 async def test_throttled_kind_shows_on_the_cluster_and_waits_retry_after(serve: Callable[..., Awaitable[str]]) -> None:
     """K8 in a watcher: ConfigMaps answer 429 with Retry-After 2 while Secrets list fine. The cluster is
-    Degraded (not Unreachable) with a message saying it is throttled, the other kind is listed, and the
-    throttled list is not retried before Retry-After (one request in the first second, not a storm)."""
+    Throttled (a state of its own: neither Degraded nor Unreachable) with a message saying so and the
+    server's words, the other kind is listed, and the throttled list is not retried before Retry-After
+    (one request in the first second, not a storm)."""
     from core.live.cache import ClusterCache
     from core.live.cluster import ClusterWatcher
     from core.model import ConnectionState
@@ -350,9 +351,12 @@ async def test_throttled_kind_shows_on_the_cluster_and_waits_retry_after(serve: 
     started = loop.time()
     await watcher.start()
     try:
-        await watcher.wait_until(lambda: cache.listed("", "Secret") and cache.state is ConnectionState.DEGRADED,
+        await watcher.wait_until(lambda: cache.listed("", "Secret") and cache.state is ConnectionState.THROTTLED,
                                  timeout=5)
-        assert "Too many requests" in cache.message or "TooManyRequests" in cache.message, cache.message
+        assert cache.message.startswith("throttled by the API server: 1 of 2 kinds waiting (ConfigMap): "), \
+            cache.message
+        assert "Too many requests" in cache.message, cache.message
+        assert cache.message.endswith("(the server asks to retry after 2s)"), cache.message
         await asyncio.sleep(1.0)
         early = [t for t in calls if t - started < 1.5]
         assert len(early) == 1, [round(t - started, 2) for t in calls]

@@ -117,12 +117,14 @@ class FakeAPI:
         self.watches = list(watches or [])
         self.list_calls: list[tuple[int, str]] = []
         self.watch_calls: list[str] = []
+        self.probe_rv = "999"
+        """The resourceVersion a ``limit=1`` probe answers with (the server's current one)."""
 
     async def list(self, resource: APIResource, *, label_selector: str = "", limit: int = 500,
                    continue_token: str = "") -> JSON:
         self.list_calls.append((limit, continue_token))
         if limit == 1:
-            return {"items": [], "metadata": {"resourceVersion": "999"}}  # a probe
+            return {"items": [], "metadata": {"resourceVersion": self.probe_rv}}  # a probe
         step = self.lists.pop(0) if self.lists else {"items": [], "metadata": {"resourceVersion": "1"}}
         if isinstance(step, BaseException):
             raise step
@@ -372,6 +374,26 @@ def test_infinite_watch_backs_off_on_connection_errors_then_resumes_from_rv() ->
     assert api.watch_calls == ["10", "11"]
     assert health == ["healthy", "error", "healthy"]
     assert len(delays) == 1 and 0 <= delays[0] <= SETTINGS.backoff_initial
+
+
+def test_a_server_older_than_our_watch_is_relisted_and_flagged_rewound() -> None:
+    """K14 as a real restore shows it: after the outage the probe finds the server at resourceVersion 30,
+    older than the 50 our watch had reached (etcd restored from a backup). A watch from 50 would wait for
+    a future that never comes, so the kind is relisted at once, and the list (30, newer than the last
+    list's 10 but older than what we saw) is flagged rewound."""
+    api = FakeAPI(lists=[page(rv="10"), page(rv="30")],
+                  watches=[[event("ADDED", "a", "50"), err(None)], [HANG]])
+    api.probe_rv = "30"
+
+    async def sleep(seconds: float) -> None:
+        pass
+
+    events, _ = run(lambda: collect(infinite_watch(api, CM, settings=SETTINGS, sleep=sleep,
+                                                   rng=random.Random(1)), limit=3))
+    assert [type(e).__name__ for e in events] == ["Listed", "Upserted", "Listed"]
+    assert not events[0].rewound and events[2].rewound
+    assert api.list_calls == [(500, ""), (1, ""), (500, "")]  # list, probe, relist
+    assert "50" not in api.watch_calls  # never a watch from a resourceVersion the server has not reached
 
 
 def test_infinite_watch_relists_after_410() -> None:

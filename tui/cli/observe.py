@@ -60,7 +60,7 @@ def echo_impersonation(snap: Any, clusters: Any = None) -> None:
 
 def _cluster_record(c: Any) -> dict[str, Any]:
     return {"name": c.name, "connection": c.connection.value, "server": c.server, "message": c.message,
-            "since": c.since, "read_only": c.read_only, "impersonating": c.impersonating}
+            "since": c.since, "read_only": c.read_only, "impersonating": c.impersonating, "listing": c.listing}
 
 
 @main.command()
@@ -88,9 +88,10 @@ def status(app_filter: str | None, cluster_filter: str | None) -> None:
     if fmt == "table":
         click.echo(output.table(output.STATUS_HEADERS, output.status_rows(apps)))
         for cluster in snap.clusters:
-            if cluster.connection.value != "Connected":
+            if cluster.connection.value != "Connected" or cluster.listing:
                 click.echo(f"cluster {cluster.name}: {cluster.connection.value} {output.age(cluster.since)}"
-                           f" {clean(cluster.message)}", err=True)
+                           f" {clean(cluster.message)}".rstrip()
+                           + (f" ({clean(cluster.listing)})" if cluster.listing else ""), err=True)
         if snap.repo.error:
             click.echo(f"repo: {clean(snap.repo.error)}", err=True)
         echo_fleet_conditions(snap)

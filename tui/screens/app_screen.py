@@ -114,6 +114,8 @@ def condition_lines(app: AppStatus, cluster: ClusterStatus | None, now: float, g
         if app.stale:
             text.append(" (last known state shown)")
         lines.append(text)
+    if cluster is not None and cluster.listing:
+        lines.append(safe(f"{glyphs.running} cluster {cluster.listing}", max_length=200))
     for condition in app.conditions:
         text = Text(f"{glyphs.warning} {condition.severity.value}: ", style="bold", end="")
         text.append_text(safe(condition.type, "bold"))

@@ -434,6 +434,9 @@ class FleetTable(ScrollView, can_focus=True):
         text.append(f"  {row.count} rows {g.dot} {row.out_of_sync} OutOfSync {g.dot} {row.degraded} Degraded")
         if row.cluster is not None:
             text.append(f" {g.dot} {g.connection_label(row.cluster.connection)}")
+            if row.cluster.listing:
+                text.append(f" {g.dot} ")
+                text.append_text(safe(row.cluster.listing, max_length=120))
         return text
 
     def _to_strip(self, text: Text, width: int, style: Style) -> Strip:

@@ -46,6 +46,8 @@ def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     if counts.unreachable:
         noun = "cluster" if counts.unreachable == 1 else "clusters"
         parts.append((f"{counts.unreachable} {noun} unreachable", "-bad"))
+    if counts.listing:
+        parts.append((counts.listing, ""))
     if counts.paused:
         parts.append((f"{counts.paused} paused", ""))
     if counts.running:
@@ -54,6 +56,9 @@ def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     for index, (part, _kind) in enumerate(parts):
         if index:
             text.append(dot)
+        if part == counts.listing:  # names from clusters: untrusted
+            text.append_text(safe(part, max_length=120))
+            continue
         text.append(part, style="bold" if _kind else "")
     return text
 
