@@ -58,9 +58,11 @@ class FleetEngineAPI(Protocol):
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
         allow_non_descendant: bool = False,
+        force_conflicts: bool = False,
     ) -> SyncPlan:
         """What a sync would do, for the operator to confirm. Never writes. A revision that does not descend
-        from the one last synced (``SyncPlan.non_descendant``) runs only with ``allow_non_descendant``."""
+        from the one last synced (``SyncPlan.non_descendant``) runs only with ``allow_non_descendant``; fields
+        another field manager owns (``SyncPlan.takeovers``) are taken over only with ``force_conflicts``."""
         ...
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:

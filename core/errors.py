@@ -185,3 +185,17 @@ class NotAcknowledgedError(PermanentError):
             hint="review the change (`fleetdeck diff APP`, `fleetdeck history APP`), then acknowledge it: "
             "`fleetdeck sync APP --allow-non-descendant`, or the console's confirmation",
         )
+
+
+class FieldConflictError(NotAcknowledgedError):
+    """A sync would take fields over from another field manager (a server-side apply conflict that the
+    forced apply would win) and the operator did not confirm it; nothing was changed."""
+
+    def __init__(self, message: str) -> None:
+        PermanentError.__init__(
+            self,
+            message,
+            title="Fields owned by another manager",
+            hint="review who owns them (`fleetdeck diff APP`), then confirm: "
+            "`fleetdeck sync APP --force-conflicts`, or the console's confirmation (a)",
+        )

@@ -47,7 +47,8 @@ RESULTS: Final = frozenset({"started", "succeeded", "failed", "refused"})
 GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
 DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease",
-                                "synced_revision", "non_descendant", "acknowledged", "hooks"})
+                                "synced_revision", "non_descendant", "acknowledged", "hooks", "takeovers",
+                                "force_conflicts"})
 """The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
@@ -170,9 +171,9 @@ def clean_details(details: Mapping[str, Any]) -> dict[str, Any]:
     for key, value in details.items():
         if key not in DETAIL_KEYS or value is None:
             continue
-        if key in ("dry_run", "prune", "acknowledged"):
+        if key in ("dry_run", "prune", "acknowledged", "force_conflicts"):
             cleaned[key] = bool(value)
-        elif key in ("resources", "hooks"):
+        elif key in ("resources", "hooks", "takeovers"):
             items = [str(item) for item in value][:MAX_RESOURCES]
             cleaned[key] = [_text(item) for item in items]
         else:

@@ -609,6 +609,27 @@ class PlanStep:
 
 
 @dataclass(frozen=True, slots=True)
+class FieldTakeover:
+    """One field a sync takes over from another field manager: the live value was written by ``manager``
+    and the forced server-side apply sets it to Git's value (and makes fleetdeck its owner)."""
+
+    key: ResourceKey
+    path: str
+    """JSON pointer into the object, e.g. ``/spec/replicas``."""
+    manager: str
+    """The field manager that owns the live value (untrusted: from the cluster's ``managedFields``)."""
+
+    @property
+    def display_path(self) -> str:
+        """The path as an operator reads it (``spec.replicas``)."""
+        return display_path(self.path)
+
+    def __str__(self) -> str:
+        """``apps/Deployment/ns/web /spec/replicas owned by hpa`` (the journal's form)."""
+        return f"{self.key} {self.path} owned by {self.manager}"
+
+
+@dataclass(frozen=True, slots=True)
 class SyncPlan:
     """What a sync of one app on one cluster will do, shown to the operator before it runs."""
 
@@ -633,12 +654,34 @@ class SyncPlan:
     is gone from the repo): the message names both revisions. Such a sync runs only when acknowledged."""
     non_descendant_allowed: bool = False
     """The operator's explicit acknowledgement of ``non_descendant`` (``--allow-non-descendant``)."""
+    takeovers: tuple[FieldTakeover, ...] = ()
+    """Fields another field manager owns live that this sync sets to Git's value: the forced server-side
+    apply takes them over from that manager. Such a sync runs only when confirmed (``takeovers_allowed``)."""
+    takeovers_allowed: bool = False
+    """The operator's explicit confirmation of ``takeovers`` (``--force-conflicts``, the console's ``a``)."""
 
     @property
     def needs_acknowledgement(self) -> bool:
         """Whether running this plan is refused until the operator acknowledges ``non_descendant`` (a dry
         run writes nothing and needs none)."""
         return bool(self.non_descendant) and not self.non_descendant_allowed and not self.dry_run
+
+    @property
+    def needs_takeover_confirmation(self) -> bool:
+        """Whether running this plan is refused until the operator confirms taking fields over from other
+        field managers (a dry run writes nothing and needs none)."""
+        return bool(self.takeovers) and not self.takeovers_allowed and not self.dry_run
+
+    @property
+    def takeover_summary(self) -> str:
+        """``takes over 2 fields from hpa, 1 field from kubectl-edit`` (empty when nothing is taken over)."""
+        counts: dict[str, int] = {}
+        for takeover in self.takeovers:
+            counts[takeover.manager] = counts.get(takeover.manager, 0) + 1
+        if not counts:
+            return ""
+        parts = [f"{n} field{'s' if n != 1 else ''} from {manager}" for manager, n in sorted(counts.items())]
+        return "takes over " + ", ".join(parts)
 
     @property
     def phased(self) -> bool:

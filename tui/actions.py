@@ -166,8 +166,9 @@ _CONFIRM = (
     _a("confirm", "prune", "p", "toggle_prune", "confirm: toggle prune", "Prune", "Re-plan with or without "
        "pruning extraneous resources.", mutating=True, palette=False),
     _a("confirm", "acknowledge", "a", "acknowledge", "confirm: acknowledge replaced history", "Acknowledge",
-       "Shown when a revision does not descend from the one synced (force-push): acknowledge it, or take the "
-       "acknowledgement back; y runs such a sync only when acknowledged.", mutating=True, palette=False),
+       "Shown when a revision does not descend from the one synced (force-push), or when the sync takes fields "
+       "over from another field manager: acknowledge it, or take the acknowledgement back; y runs such a sync "
+       "only when acknowledged.", mutating=True, palette=False),
     _a("confirm", "paused", "i", "toggle_paused", "confirm: include paused rows", "Paused", "Include the paused "
        "rows in a bulk sync, or leave them out (the default).", mutating=True, palette=False),
 )

@@ -273,12 +273,13 @@ def _template_problems(node: Node) -> list[tuple[Node, str]]:
 def _data_problems(node: Node, obj: dict[str, Any]) -> list[tuple[Node, str]]:
     fields = _STRING_DATA_KINDS.get(str(obj.get("kind")), ()) if obj.get("apiVersion") == "v1" else ()
     problems: list[tuple[Node, str]] = []
+    secret = obj.get("kind") == "Secret"  # its values are never quoted back (they reach screens and logs)
     for field in fields:
-        problems.extend(_string_map_problems(child(node, field), field))
+        problems.extend(_string_map_problems(child(node, field), field, hide_values=secret))
     return problems
 
 
-def _string_map_problems(node: Node | None, where: str) -> list[tuple[Node, str]]:
+def _string_map_problems(node: Node | None, where: str, *, hide_values: bool = False) -> list[tuple[Node, str]]:
     if node is None or (isinstance(node, ScalarNode) and node.tag == "tag:yaml.org,2002:null"):
         return []
     if not isinstance(node, MappingNode):
@@ -289,18 +290,20 @@ def _string_map_problems(node: Node | None, where: str) -> list[tuple[Node, str]
         if not isinstance(key_node, ScalarNode) or key_node.tag != STR_TAG:
             reading = _reading(key_node) if isinstance(key_node, ScalarNode) else "a collection"
             problems.append((key_node, f"{where}: key {key} is read as {reading}, not a string; quote it"))
-        message = _non_string_value(value_node)
+        message = _non_string_value(value_node, hide_value=hide_values)
         if message:
             problems.append((value_node, f"{where}.{key}: {message}"))
     return problems
 
 
-def _non_string_value(node: Node) -> str | None:
+def _non_string_value(node: Node, *, hide_value: bool = False) -> str | None:
     if not isinstance(node, ScalarNode):
         return f"expected a string, got a {'list' if isinstance(node, SequenceNode) else 'mapping'}"
     if node.tag == STR_TAG:
         return None
     kind = node.tag.rsplit(":", 1)[-1]
+    if hide_value:
+        return f"the value is read as {kind}, not a string (kubectl rejects it); quote it"
     reading = _reading(node)
     return (
         f"{node.value} is read as {kind} {reading}, not a string (kubectl rejects it); "

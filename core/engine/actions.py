@@ -22,8 +22,9 @@ from typing import TYPE_CHECKING, Any
 from core.desired.repo import ConfigRepo, Lineage
 from core.engine.evaluate import LiveView
 from core.engine.lineage import LineageChecks, describe, dropped_summary
+from core.engine.takeover import takeovers
 from core.engine.targets import Desired, Target
-from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
+from core.errors import FieldConflictError, FleetdeckError, NotAcknowledgedError, ReadOnlyError
 from core.journal import Journal
 from core.model import (
     AppName,
@@ -203,11 +204,13 @@ class Actions:
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
-                        allow_non_descendant: bool = False) -> SyncPlan:
+                        allow_non_descendant: bool = False, force_conflicts: bool = False) -> SyncPlan:
         """What a sync of ``app`` on ``cluster`` would do, from the current evaluation.
 
         When the revision does not descend from the one last synced on the cluster, ``non_descendant``
-        says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement)."""
+        says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement).
+        Fields another field manager owns that the sync would set (``takeovers``) likewise need
+        ``force_conflicts`` (``core.engine.takeover``)."""
         target = self.fleet.target(app, cluster)
         row = self._row(target)
         desired = self.fleet.desired(target) or Desired(None, error="not rendered yet")
@@ -235,6 +238,7 @@ class Actions:
         lineage = await self._lineage(row, revision)
         non_descendant = describe(lineage, cluster) if lineage is not None else ""
         dropped = dropped_summary(lineage, cluster) if lineage is not None else ""
+        taken = takeovers(steps, row.resources, field_manager=self.settings.sync.field_manager)
         return SyncPlan(
             app=AppName(app), cluster=ClusterName(cluster), revision=revision,
             steps=steps, prune=prune, dry_run=dry_run,
@@ -242,6 +246,7 @@ class Actions:
             warnings=self._warnings(row) + early + ((dropped,) if dropped else ()),
             synced_revision=row.synced_revision or "", non_descendant=non_descendant,
             non_descendant_allowed=allow_non_descendant and bool(non_descendant),
+            takeovers=taken, takeovers_allowed=force_conflicts and bool(taken),
         )
 
     async def _lineage(self, row: AppStatus, revision: str) -> Lineage | None:
@@ -263,6 +268,7 @@ class Actions:
         if plan.kind != "sync" or plan.dry_run:
             return plan
         row = self._row(target)
+        await self._check_takeovers(runtime, row, plan)
         current = await self._non_descendant(target, row, plan.revision)
         if not current:
             return replace(plan, non_descendant="", non_descendant_allowed=False)
@@ -277,6 +283,24 @@ class Actions:
                             "synced_revision": row.synced_revision, "non_descendant": current,
                             "acknowledged": False})
         raise NotAcknowledgedError(message)
+
+    async def _check_takeovers(self, runtime: ClusterRuntime, row: AppStatus, plan: SyncPlan) -> None:
+        """Refuse (journalled) a sync that takes fields over from another field manager, found again now,
+        unless the plan carries the operator's confirmation (``--force-conflicts``)."""
+        if plan.takeovers_allowed:
+            return
+        found = takeovers(plan.steps, row.resources, field_manager=self.settings.sync.field_manager)
+        if not found:
+            return
+        summary = replace(plan, takeovers=found).takeover_summary
+        first = found[0]
+        message = (f"sync of {plan.app} on {plan.cluster} refused: it {summary} "
+                   f"(e.g. {first.key.short} {first.display_path}); taking them over needs an explicit confirmation")
+        await self._record(runtime.identity, "sync", plan.app, plan.cluster, "refused", message,
+                           {"revision": plan.revision, "dry_run": plan.dry_run, "prune": plan.prune,
+                            "takeovers": [str(t) for t in found],
+                            "force_conflicts": False})
+        raise FieldConflictError(message)
 
     def _warnings(self, row: AppStatus) -> tuple[str, ...]:
         """What the confirmation shows before a sync: render and credential warnings, objects another app
@@ -488,7 +512,7 @@ class Actions:
         if not decision.sync:
             return None
         plan = await self.plan_sync(target.app.name, target.cluster.name, prune=target.app.sync.prune,
-                                    resources=decision.resources)
+                                    resources=decision.resources, force_conflicts=True)
         if plan.blocked or plan.needs_acknowledgement:  # history replaced: an operator decides
             return None
         return plan, decision.self_heal

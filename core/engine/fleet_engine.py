@@ -584,10 +584,11 @@ class FleetEngine:
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
-                        allow_non_descendant: bool = False) -> SyncPlan:
+                        allow_non_descendant: bool = False, force_conflicts: bool = False) -> SyncPlan:
         """Forwarded to ``Actions.plan_sync``."""
         return await self.actions.plan_sync(app, cluster, prune=prune, dry_run=dry_run, resources=resources,
-                                            force_replace=force_replace, allow_non_descendant=allow_non_descendant)
+                                            force_replace=force_replace, allow_non_descendant=allow_non_descendant,
+                                            force_conflicts=force_conflicts)
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """Forwarded to ``Actions.plan_rollback``."""

@@ -100,11 +100,12 @@ class ThreadedEngine:
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
         allow_non_descendant: bool = False,
+        force_conflicts: bool = False,
     ) -> SyncPlan:
         """Forwarded to ``FleetEngine.plan_sync``."""
         return await self._t().call(self.engine.plan_sync(
             app, cluster, prune=prune, dry_run=dry_run, resources=resources, force_replace=force_replace,
-            allow_non_descendant=allow_non_descendant,
+            allow_non_descendant=allow_non_descendant, force_conflicts=force_conflicts,
         ))
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:

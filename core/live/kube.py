@@ -44,6 +44,7 @@ from core.errors import ClusterError, ConfigError
 from core.live.api import JSON, APIResource
 from core.live.compact import WatchLine, decode_watch_line
 from core.live.connection_budget import ConnectionBudget
+from core.live.error_masking import mask_message
 from core.live.kubeconfig import ContextConfig, Credentials, Kubeconfig, build_api_client, load_kubeconfig
 from core.live.watch_events import MALFORMED_EVENT, Throttled
 from core.settings import WatchSettings
@@ -317,7 +318,7 @@ class KubeClient:
         if resp.status == 404 and missing_ok:
             return None
         if not 200 <= resp.status < 300:
-            raise self._status_error(resp.status, data, what=what, headers=resp.headers)
+            raise self._status_error(resp.status, data, what=what, headers=resp.headers, sent=kwargs.get("body"))
         try:
             doc = orjson.loads(data) if data else {}
         except orjson.JSONDecodeError as exc:
@@ -326,7 +327,10 @@ class KubeClient:
         return doc if isinstance(doc, dict) else {"value": doc}
 
     def _status_error(self, status: int, data: bytes, *, what: str,
-                      headers: Mapping[str, str] | None = None) -> ClusterError:
+                      headers: Mapping[str, str] | None = None, sent: Any = None) -> ClusterError:
+        """The fleetdeck error for a non-2xx answer: every API error becomes one here, and the secret values
+        of the request body ``sent`` that the server's message quotes are masked first
+        (``core.live.error_masking``)."""
         message, reason = f"HTTP {status}", ""
         try:
             doc = orjson.loads(data)
@@ -342,6 +346,7 @@ class KubeClient:
             # (unknown field, wrong type); it is the caller's input that is wrong, so report it as the
             # 422 Invalid it means, or retries would hammer the server with a manifest that cannot pass.
             message, status, reason = f"{message} (the API server answered HTTP 500)", 422, "Invalid"
+        message = mask_message(message, sent)
         if status == 429:
             return Throttled(f"{what}: {message}", cluster=self.cluster, reason=reason,
                              retry_after=_retry_after(headers))

@@ -49,9 +49,13 @@ _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
 
 
 def env_value_is_secret(name: Any, value: Any) -> bool:
-    """Whether an ``env`` entry's plain value is masked: a secret-sounding name or a credential-shaped value."""
-    return isinstance(value, str) and bool(value) and (
-        bool(SECRET_ENV_NAME.search(str(name))) or TOKEN_SHAPES.search(value) is not None)
+    """Whether an ``env`` entry's plain value is masked: a secret-sounding name or a credential-shaped value.
+    A value that is not a string (``DB_PASSWORD: 12345`` unquoted, which the API server refuses while
+    quoting it) is masked by its name all the same."""
+    if value is None or value == "" or isinstance(value, (Mapping, list)):
+        return False
+    return bool(SECRET_ENV_NAME.search(str(name))) or (
+        isinstance(value, str) and TOKEN_SHAPES.search(value) is not None)
 
 
 def is_secret(obj: Any) -> bool:

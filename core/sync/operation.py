@@ -182,6 +182,8 @@ class SyncOperation(StageRunner):
             return f"plan is blocked: {self.plan.blocked}"
         if self.plan.needs_acknowledgement:
             return f"not acknowledged: {self.plan.non_descendant}"
+        if self.plan.needs_takeover_confirmation:
+            return f"not confirmed: it {self.plan.takeover_summary}"
         if any(e.action is SyncAction.FAILED for e in self._entries.values()):
             return "the plan names resources without a desired manifest"
         applies = sum(len(keys) for _, keys in self._apply_waves)
@@ -203,6 +205,9 @@ class SyncOperation(StageRunner):
         if self.plan.non_descendant:
             details.update(synced_revision=self.plan.synced_revision, non_descendant=self.plan.non_descendant,
                            acknowledged=self.plan.non_descendant_allowed)
+        if self.plan.takeovers:
+            details.update(takeovers=[str(t) for t in self.plan.takeovers],
+                           force_conflicts=self.plan.takeovers_allowed)
         return details
 
     async def _journal(self, result: Result, message: str) -> None:

@@ -68,7 +68,8 @@ def test_console_shows_change_and_sync_clears_it(console: Callable[..., Console]
                                                  cluster: ClusterInfo, namespace: str,
                                                  control_plane: ControlPlane) -> None:
     """The console lists the app; a sync from the console makes it Synced; a kubectl change shows as
-    OutOfSync within seconds; a second sync from the console clears it."""
+    OutOfSync within seconds; a second sync from the console says it takes the field over from kubectl-edit,
+    runs only after `a` confirms that, and clears it."""
     fleet = fleet_file(tmp_path, repo, cluster, namespace)
     c = console("console", "--fleet", str(fleet))
     c.wait_for(lambda s: "OutOfSync" in app_line(s, namespace), "the app, not yet synced")
@@ -83,7 +84,13 @@ def test_console_shows_change_and_sync_clears_it(console: Callable[..., Console]
     c.keys("d")
     c.wait_for(lambda s: "kubectl-edit" in s and "/spec/replicas" in s, "the diff naming the manager")
     c.keys("Escape", "s")
-    c.wait_for(lambda s: "Press y" in s, "the second sync confirmation")
+    c.wait_for(lambda s: "takes over 1 field from kubectl-edit" in s and "press a to acknowledge" in s,
+               "the second sync confirmation naming the field's other manager")
+    c.keys("y")  # nothing runs until the takeover is confirmed
+    time.sleep(1)
+    assert "takes over 1 field from kubectl-edit" in c.screen()
+    c.keys("a")
+    c.wait_for(lambda s: "Press y" in s, "the takeover confirmed")
     c.keys("y")
     c.wait_for(lambda s: "OutOfSync" not in app_line(s, namespace) and "Synced" in app_line(s, namespace),
                "the drift cleared")

@@ -13,7 +13,8 @@ from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
+from core.engine.takeover import takeovers
+from core.errors import FieldConflictError, FleetdeckError, NotAcknowledgedError, ReadOnlyError
 from core.model import (
     AppControl,
     AppEvents,
@@ -63,6 +64,9 @@ class FakeEngine:
     """What ``app_events`` returns per (app, cluster)."""
     events_error: str = ""
     """``AppEvents.error`` of every answer (``events not readable: forbidden``)."""
+    field_takeovers: bool = False
+    """Plans list the fields they take over from other field managers (``core.engine.takeover``, as the real
+    engine always does); off by default so the console tests of other features need no extra confirmation."""
     calls: list[tuple[str, tuple[Any, ...]]] = field(default_factory=list)
     plans: list[SyncPlan] = field(default_factory=list)
     runs: list[SyncPlan] = field(default_factory=list)
@@ -143,6 +147,7 @@ class FakeEngine:
         resources: Sequence[ResourceKey] = (),
         force_replace: bool = False,
         allow_non_descendant: bool = False,
+        force_conflicts: bool = False,
     ) -> SyncPlan:
         """A plan from the current snapshot: drifted resources, prune as asked, blocked when unsafe; the row's
         ``non_descendant`` carried over (acknowledged with ``allow_non_descendant``)."""
@@ -159,6 +164,9 @@ class FakeEngine:
                         selected=tuple(resources), blocked=blocked, synced_revision=status.synced_revision or "",
                         non_descendant=status.non_descendant,
                         non_descendant_allowed=allow_non_descendant and bool(status.non_descendant))
+        if self.field_takeovers:
+            taken = takeovers(steps, status.resources, field_manager="fleetdeck")
+            plan = replace(plan, takeovers=taken, takeovers_allowed=force_conflicts and bool(taken))
         self.plans.append(plan)
         return plan
 
@@ -178,6 +186,8 @@ class FakeEngine:
         self._refuse(f"sync {plan.app} on {plan.cluster}")
         if plan.needs_acknowledgement:  # like the core: history is replaced only when acknowledged
             raise NotAcknowledgedError(f"sync of {plan.app} on {plan.cluster} refused: {plan.non_descendant}")
+        if plan.needs_takeover_confirmation:
+            raise FieldConflictError(f"sync of {plan.app} on {plan.cluster} refused: it {plan.takeover_summary}")
         self.runs.append(plan)
         state = OperationState(id=f"op-{len(self.runs)}", app=plan.app, cluster=plan.cluster, kind=plan.kind,
                                revision=plan.revision, phase=OperationPhase.RUNNING, dry_run=plan.dry_run,

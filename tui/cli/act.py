@@ -54,6 +54,17 @@ def print_plan(plan: Any) -> None:
             click.echo("  acknowledged with --allow-non-descendant")
         elif not plan.dry_run:
             click.echo("  this sync runs only with --allow-non-descendant")
+    if plan.takeovers:
+        click.echo(f"  WARNING, this sync {plan.takeover_summary}:")
+        for takeover in plan.takeovers[:20]:
+            click.echo(f"    {clean(takeover.key.short)} {clean(takeover.display_path)} "
+                       f"(owned by {clean(takeover.manager)})")
+        if len(plan.takeovers) > 20:
+            click.echo(f"    … {len(plan.takeovers) - 20} more")
+        if plan.takeovers_allowed:
+            click.echo("  confirmed with --force-conflicts")
+        elif not plan.dry_run:
+            click.echo("  this sync runs only with --force-conflicts")
     if plan.blocked:
         click.echo(f"  blocked: {clean(plan.blocked)}")
         click.echo("  nothing was changed: a blocked plan does not run (the steps above are what it would do)")
@@ -76,17 +87,23 @@ def _question(plan: Any, verb_text: str) -> str:
     if plan.non_descendant and not plan.dry_run:
         replaces = f"; this REPLACES HISTORY: {plan.revision[:8]} does not descend from " \
                    f"{plan.synced_revision[:8] or 'the synced revision'}, synced there"
-    return f"{verb_text} {plan.app} on {plan.cluster}{deletes}{replaces}?"
+    takes = f"; this {clean(plan.takeover_summary)}" if plan.takeovers_allowed and not plan.dry_run else ""
+    return f"{verb_text} {plan.app} on {plan.cluster}{deletes}{replaces}{takes}?"
 
 
 async def _run_sync(engine: Any, plan: Any, fmt: str) -> Exit:
     """Run a sync plan and report it. A sync that replaces history without (or with another) acknowledgement
     is refused and journalled by the engine: say why and how to proceed (exit 3). A plan that needs one is
     still handed to the engine, which is what refuses it and writes the journal entry."""
-    from core.errors import NotAcknowledgedError
+    from core.errors import FieldConflictError, NotAcknowledgedError
 
     try:
         state = await run_plan(engine, plan)
+    except FieldConflictError as exc:
+        click.echo(f"error: {clean(exc.message)}", err=True)
+        click.echo(f"hint: review who owns them (`fleetdeck diff {plan.app}`), then run "
+                   f"`fleetdeck sync {plan.app} --cluster {plan.cluster} --force-conflicts`", err=True)
+        return Exit.REFUSED
     except NotAcknowledgedError as exc:
         click.echo(f"error: {clean(exc.message)}", err=True)
         click.echo(f"hint: review the change (`fleetdeck diff {plan.app}`, `fleetdeck history {plan.app}`), "
@@ -142,19 +159,25 @@ def report_result(state: Any, fmt: str) -> Exit:
 @click.option("--allow-non-descendant", is_flag=True,
               help="Sync even though the revision does not descend from the one synced on the cluster "
                    "(the branch was force-pushed, or the synced revision is gone from the repo).")
+@click.option("--force-conflicts", is_flag=True,
+              help="Take over fields another field manager owns (the plan lists them); without it such a "
+                   "sync is refused (exit 3), as kubectl's server-side apply.")
 @global_options(output=RESULT_FORMATS)
 @verb
 @changes("sync")
 def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune: bool,
-         resources: tuple[str, ...], force_replace: bool, yes: bool, allow_non_descendant: bool) -> None:
+         resources: tuple[str, ...], force_replace: bool, yes: bool, allow_non_descendant: bool,
+         force_conflicts: bool) -> None:
     """Sync APP: show the plan, ask, apply.
 
     A revision that does not descend from the one last synced on the cluster (a force-push) replaces
-    history: the plan says so and the sync runs only with --allow-non-descendant.
+    history: the plan says so and the sync runs only with --allow-non-descendant. Fields another field
+    manager owns that the sync would set are listed with their manager, and the sync runs only with
+    --force-conflicts (a dry run shows them and needs neither flag).
 
     Output (the result): table, json, yaml. Exit 0 succeeded, 1 a resource failed (dry runs too),
     2 the plan is blocked or the cluster cannot be read, 3 refused (read-only, locked, declined,
-    history replaced without --allow-non-descendant).
+    history replaced without --allow-non-descendant, fields of another manager without --force-conflicts).
     """
     from core.model import ResourceKey
 
@@ -175,12 +198,13 @@ def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune
                            " a manual sync still applies (the pause only stops automated syncs)")
             plan = await engine.plan_sync(app, row.cluster, prune=prune, dry_run=dry_run,
                                           resources=keys, force_replace=force_replace,
-                                          allow_non_descendant=allow_non_descendant)
+                                          allow_non_descendant=allow_non_descendant,
+                                          force_conflicts=force_conflicts)
             print_plan(plan)
             if plan.blocked:
                 code = max(code, Exit.ERROR)
                 continue
-            if not plan.needs_acknowledgement:  # else the engine refuses it at once: nothing to ask
+            if not (plan.needs_acknowledgement or plan.needs_takeover_confirmation):  # the engine refuses it
                 confirm(_question(plan, "Dry-run" if dry_run else "Sync"), yes or dry_run)
             code = max(code, await _run_sync(engine, plan, fmt))
         return code

@@ -3,8 +3,9 @@
 ``ConfirmSyncModal`` states exactly what will happen on which cluster (created, changed, pruned,
 skipped, blocked) and returns the plans to run, or ``None``. A plan whose revision does not descend from
 the one synced (a force-push) is shown with a HISTORY REPLACED warning, and ``y`` runs nothing until the
-operator acknowledged it with ``a`` (the returned plans then carry ``non_descendant_allowed``). Toggling dry
-run or prune re-plans through a
+operator acknowledged it with ``a`` (the returned plans then carry ``non_descendant_allowed``). A plan that
+takes fields over from another field manager says "takes over N fields from MANAGER", lists them, and
+likewise needs ``a`` (then ``takeovers_allowed``). Toggling dry run or prune re-plans through a
 callback the caller provides (run in a worker: planning is I/O). The dialog never runs anything itself.
 
 Paused rows are named in the preview with who paused them and why. A pause stops automated syncs only (as
@@ -88,6 +89,8 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs, *, paused: AppControl | None = No
     lines = [heading]
     if plan.non_descendant:
         lines.extend(history_lines(plan, glyphs))
+    if plan.takeovers:
+        lines.extend(takeover_lines(plan, glyphs))
     if paused is not None:
         lines.append(paused_line(paused, glyphs, left_out=left_out))
     if plan.blocked:
@@ -131,6 +134,41 @@ def history_lines(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
     return [warning, state]
 
 
+MAX_TAKEOVERS_SHOWN = 10
+"""Taken-over fields listed per plan; the rest are counted."""
+
+
+def takeover_lines(plan: SyncPlan, glyphs: Glyphs) -> list[Text]:
+    """The warning of a plan that takes fields over from other field managers, the fields, and whether the
+    operator confirmed it."""
+    warning = Text(f"    {glyphs.warning} FIELD CONFLICT: this sync ", style="bold reverse", end="")
+    warning.append_text(safe(plan.takeover_summary, "bold", max_length=300))
+    lines = [warning]
+    for takeover in plan.takeovers[:MAX_TAKEOVERS_SHOWN]:
+        line = Text("      ", end="")
+        line.append_text(safe(takeover.key.short))
+        line.append(" ")
+        line.append_text(safe(takeover.display_path, max_length=200))
+        line.append(" (owned by ")
+        line.append_text(safe(takeover.manager, max_length=80))
+        line.append(")")
+        lines.append(line)
+    if len(plan.takeovers) > MAX_TAKEOVERS_SHOWN:
+        lines.append(Text(f"      {glyphs.fold} {len(plan.takeovers) - MAX_TAKEOVERS_SHOWN} more fields", end=""))
+    if plan.dry_run:
+        state = Text("      dry run: nothing is written, no confirmation needed", style="dim", end="")
+    elif plan.takeovers_allowed:
+        state = Text("      confirmed: the sync takes them over (a to take it back)", style="bold", end="")
+    else:
+        state = Text("      not confirmed: press a to take them over, then y", style="bold", end="")
+    return [*lines, state]
+
+
+def needs_confirmation(plan: SyncPlan) -> bool:
+    """Whether ``plan`` is refused until the operator presses ``a`` (history replaced, fields taken over)."""
+    return plan.needs_acknowledgement or plan.needs_takeover_confirmation
+
+
 def runnable(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tuple[SyncPlan, ...]:
     """The plans that may run: not blocked, and not left out (paused rows of a bulk sync)."""
     return tuple(p for p in plans if not p.blocked and plan_key(p) not in left_out)
@@ -138,7 +176,7 @@ def runnable(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tu
 
 def unacknowledged(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = ()) -> tuple[SyncPlan, ...]:
     """Plans that would run and replace history unacknowledged: ``y`` does nothing while any is left."""
-    return tuple(p for p in runnable(plans, left_out) if p.needs_acknowledgement)
+    return tuple(p for p in runnable(plans, left_out) if needs_confirmation(p))
 
 
 def summary_line(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = (),
@@ -159,8 +197,15 @@ def summary_line(plans: Sequence[SyncPlan], left_out: Collection[RowKey] = (),
         return Text("Nothing can run: every plan is blocked.", style="bold", end="")
     waiting = unacknowledged(plans, left_out)
     if waiting:
-        where = ", ".join(sorted({p.cluster for p in waiting}))
-        text = Text(f"History would be replaced on {where}: ", style="bold", end="")
+        replacing = [p for p in waiting if p.needs_acknowledgement]
+        taking = [p for p in waiting if p.needs_takeover_confirmation]
+        what = []
+        if replacing:
+            what.append(f"History would be replaced on {', '.join(sorted({p.cluster for p in replacing}))}")
+        if taking:
+            what.append("Fields owned by another field manager would be taken over on "
+                        f"{', '.join(sorted({p.cluster for p in taking}))}")
+        text = Text("; ".join(what) + ": ", style="bold", end="")
         text.append("press a to acknowledge it before y can run.")
         return text
     clusters = sorted({p.cluster for p in ok})
@@ -269,15 +314,25 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         if replacing := self._replacing():
             done = all(p.non_descendant_allowed for p in replacing)
             parts.append(f"a acknowledge replaced history: {'on' if done else 'off'}")
+        elif taking := self._taking():
+            done = all(p.takeovers_allowed for p in taking)
+            parts.append(f"a take over fields of other managers: {'on' if done else 'off'}")
         return Text(", ".join(parts), end="")
 
     def _replacing(self) -> tuple[SyncPlan, ...]:
         """Plans that would run and replace history (dry runs write nothing: not concerned)."""
         return tuple(p for p in self.to_run() if p.non_descendant and not p.dry_run)
 
+    def _taking(self) -> tuple[SyncPlan, ...]:
+        """Plans that would run and take fields over from other field managers (dry runs: not concerned)."""
+        return tuple(p for p in self.to_run() if p.takeovers and not p.dry_run)
+
     def _with_acknowledgements(self, plans: Sequence[SyncPlan]) -> tuple[SyncPlan, ...]:
-        return tuple(replace(p, non_descendant_allowed=True)
-                     if p.non_descendant and (p.app, p.cluster, p.non_descendant) in self.acknowledged else p
+        plans = tuple(replace(p, non_descendant_allowed=True)
+                      if p.non_descendant and (p.app, p.cluster, p.non_descendant) in self.acknowledged else p
+                      for p in plans)
+        return tuple(replace(p, takeovers_allowed=True)
+                     if p.takeovers and (p.app, p.cluster, _takeover_key(p)) in self.acknowledged else p
                      for p in plans)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
@@ -289,7 +344,7 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         if action == "toggle_paused":
             return bool(self.paused)
         if action == "acknowledge":
-            return bool(self._replacing())
+            return bool(self._replacing() or self._taking())
         if action == "confirm":
             return bool(self.to_run()) and not unacknowledged(self.plans, self.left_out)
         return True
@@ -301,15 +356,17 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
             self.dismiss(plans)
 
     def action_acknowledge(self) -> None:
-        """Acknowledge every history replacement shown (or take the acknowledgement back)."""
-        replacing = self._replacing()
-        if not replacing:
+        """Acknowledge every history replacement and field takeover shown (or take the acknowledgement back)."""
+        replacing, taking = self._replacing(), self._taking()
+        if not replacing and not taking:
             return
-        if all(p.non_descendant_allowed for p in replacing):
+        if all(p.non_descendant_allowed for p in replacing) and all(p.takeovers_allowed for p in taking):
             self.acknowledged = frozenset()
         else:
-            self.acknowledged = frozenset((p.app, p.cluster, p.non_descendant) for p in replacing)
-        self.show_plans(tuple(replace(p, non_descendant_allowed=False) for p in self.plans))
+            self.acknowledged = frozenset({(p.app, p.cluster, p.non_descendant) for p in replacing}
+                                          | {(p.app, p.cluster, _takeover_key(p)) for p in taking})
+        self.show_plans(tuple(replace(p, non_descendant_allowed=False, takeovers_allowed=False)
+                              for p in self.plans))
 
     def action_toggle_paused(self) -> None:
         """Include the paused rows in the run, or leave them out."""
@@ -349,6 +406,11 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.query_one("#consequences", Static).update(self._summary())
         self.query_one("#options", Static).update(self._options_text())
         self.refresh_bindings()
+
+
+def _takeover_key(plan: SyncPlan) -> str:
+    """What a field-takeover confirmation is for: a re-plan keeps it only for the same fields and managers."""
+    return "takeover:" + "|".join(f"{t.key}{t.path}@{t.manager}" for t in plan.takeovers)
 
 
 class ConfirmModal(ModalScreen[bool]):
