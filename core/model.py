@@ -454,6 +454,61 @@ class OperationState:
         return ", ".join(parts) or "nothing to do"
 
 
+class Owner(StrEnum):
+    """Who applies an app's objects on a cluster (``docs/owners.md``)."""
+
+    FLEETDECK = "fleetdeck"
+    """fleetdeck renders and applies (its own sync path)."""
+    ARGOCD = "argocd"
+    """An Argo CD ``Application`` does; fleetdeck acts through it."""
+    FLUX = "flux"
+    """A Flux ``Kustomization`` or ``HelmRelease`` does; fleetdeck acts through it."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerRef:
+    """The controller object that owns an app on a cluster (an Argo CD Application, a Flux Kustomization…)
+    and the cluster it lives in (a hub's Argo CD deploys to other clusters)."""
+
+    owner: Owner
+    cluster: ClusterName
+    key: ResourceKey
+
+    def __str__(self) -> str:
+        where = f"{self.key.namespace}/" if self.key.namespace else ""
+        return f"{self.key.kind} {where}{self.key.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerPatch:
+    """One write to a controller object: a JSON merge patch (RFC 7386), shown in the plan exactly as sent."""
+
+    cluster: ClusterName
+    key: ResourceKey
+    patch: Mapping[str, Any]
+    summary: str
+    """What it does, e.g. ``set operation.sync{revision: abc123, prune: true}``."""
+
+    @property
+    def text(self) -> str:
+        """The patch body as sent (canonical JSON)."""
+        import json
+
+        return json.dumps(_plain(self.patch), sort_keys=True, separators=(",", ":"))
+
+    def __str__(self) -> str:
+        where = f"{self.key.namespace}/" if self.key.namespace else ""
+        return f"{self.key.kind} {where}{self.key.name}: {self.summary}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class AppStatus:
     """One application on one cluster: the row the console shows."""
@@ -483,6 +538,10 @@ class AppStatus:
     """True when any resource was compared locally rather than by the server's dry run."""
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
     """The cluster's labels (env, region…), for filtering and grouping."""
+    owner: Owner = Owner.FLEETDECK
+    """Who applies the app's objects here: detected from the cluster, or the fleet file's override."""
+    controller: ControllerRef | None = None
+    """The owning controller object (None for fleetdeck, or an override that names no object found)."""
     automated: bool = False
     """The app's sync policy asks for automated sync."""
     revision_stale: bool = False
@@ -628,6 +687,10 @@ class SyncPlan:
     is gone from the repo): the message names both revisions. Such a sync runs only when acknowledged."""
     non_descendant_allowed: bool = False
     """The operator's explicit acknowledgement of ``non_descendant`` (``--allow-non-descendant``)."""
+    owner: Owner = Owner.FLEETDECK
+    """Whose path runs the plan: fleetdeck's own sync, or a write to the owning controller's object."""
+    patches: tuple[ControllerPatch, ...] = ()
+    """For a controller-owned app: exactly the writes the plan makes, in order (nothing else is written)."""
 
     @property
     def needs_acknowledgement(self) -> bool:

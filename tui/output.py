@@ -82,7 +82,7 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
             app.app, app.cluster, app.sync.value, app.health.status.value, revision,
             age(app.revision.committed_at if app.revision else None, now),
             "-" if not app.drift_count and (app.loading or app.sync.value == "Unknown") else str(app.drift_count),
-            " ".join(badges), first_condition(app),
+            " ".join(badges), app.owner.value, first_condition(app),
         ])
     return rows
 
@@ -99,7 +99,7 @@ def revision_text(app: AppStatus) -> str:
     return f"{running} → {desired}"
 
 
-STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "MESSAGE")
+STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "OWNER", "MESSAGE")
 
 
 def first_condition(app: AppStatus) -> str:
@@ -137,6 +137,10 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "non_descendant": app.non_descendant,
         "depends_on": list(app.depends_on),
         "approximate": app.approximate,
+        "owner": app.owner.value,
+        "owner_object": ({"cluster": app.controller.cluster, "group": app.controller.key.group,
+                          "kind": app.controller.key.kind, "namespace": app.controller.key.namespace,
+                          "name": app.controller.key.name} if app.controller is not None else None),
         "conditions": [condition_record(c) for c in app.conditions],
     }
 

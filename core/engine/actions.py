@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core.desired.repo import ConfigRepo, Lineage
 from core.engine.evaluate import LiveView
 from core.engine.lineage import LineageChecks, describe, dropped_summary
+from core.engine.owned import OwnedActions
 from core.engine.targets import Desired, Target
 from core.errors import FleetdeckError, NotAcknowledgedError, ReadOnlyError
 from core.journal import Journal
@@ -31,6 +32,7 @@ from core.model import (
     ClusterName,
     OperationPhase,
     OperationState,
+    Owner,
     PlanStep,
     ResourceKey,
     ResourceState,
@@ -195,6 +197,10 @@ class Actions:
         self._deciding = asyncio.Lock()
         """One automation round decides at a time (the engine's own loop and an explicit call never both
         start a sync of the same app)."""
+        self.owned = OwnedActions(clusters=clusters, journal=journal, settings=settings, read_only=read_only,
+                                  clock=clock)
+        """The dispatch point: every verb asks it for the row's owner backend first (None: fleetdeck's own
+        path below, unchanged)."""
 
     # ------------------------------------------------------------------------------------ plans
 
@@ -210,6 +216,9 @@ class Actions:
         says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement)."""
         target = self.fleet.target(app, cluster)
         row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            return await self.owned.plan_sync(row, driver, prune=prune, dry_run=dry_run, resources=resources,
+                                              steps=plan_steps(row.resources, prune=prune, selected=resources))
         desired = self.fleet.desired(target) or Desired(None, error="not rendered yet")
         runtime = self.clusters[cluster]
         unknown = [k for k in resources if k not in {r.key for r in row.resources}]
@@ -322,6 +331,9 @@ class Actions:
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            return await self.owned.plan_rollback(row, driver, revision)
         runtime = self.clusters[cluster]
         try:
             sha = (await self.repo.resolve(revision)).sha
@@ -349,6 +361,14 @@ class Actions:
         """
         target = self.fleet.target(plan.app, plan.cluster)
         runtime = self.clusters[plan.cluster]
+        if plan.owner is not Owner.FLEETDECK:
+            try:
+                async for state in self.owned.execute(plan, self._row(target)):
+                    self.fleet.publish_operation(target, state)
+                    yield state
+            finally:
+                self.fleet.mark_dirty(target.id)
+            return
         if plan.blocked:
             await self._journal(runtime, "sync" if plan.kind == "sync" else "rollback", plan, "refused",
                                 plan.blocked)
@@ -388,6 +408,11 @@ class Actions:
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Stop automated syncs of the app on the cluster (journalled first)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            await self.owned.control("pause", row, driver, reason=reason, expires_in=expires_in)
+            self.fleet.mark_dirty(target.id)
+            return
         runtime = self.clusters[cluster]
         details = {"reason": reason, "expires_in": expires_in}
         await self._guarded_control(runtime, "pause", target, details, lambda: runtime.store.pause(
@@ -397,9 +422,26 @@ class Actions:
     async def resume(self, app: str, cluster: str) -> None:
         """Clear the pause and any rollback pin (journalled first)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            await self.owned.control("resume", row, driver)
+            self.fleet.mark_dirty(target.id)
+            return
         runtime = self.clusters[cluster]
         await self._guarded_control(runtime, "resume", target, {}, lambda: runtime.store.resume(app))
         await self.fleet.render(target, None)
+
+    async def refresh_owner(self, app: str, cluster: str) -> bool:
+        """Ask the row's controller owner to look at its source again (Argo CD's refresh annotation); False
+        for a fleetdeck-owned row (its refresh is the engine's own Git fetch) and in read-only mode, where a
+        refresh stays a read."""
+        row = self._row(self.fleet.target(app, cluster))
+        driver = self.owned.driver_for(row)
+        if driver is None or self.owned.read_only_for(row):
+            return False
+        await self.owned.control("refresh", row, driver)
+        self.fleet.mark_dirty((app, cluster))
+        return True
 
     async def _guarded_control(self, runtime: ClusterRuntime, action: str, target: Target,
                                details: dict[str, Any], write: Any) -> None:

@@ -42,6 +42,7 @@ from core.model import (
     ResourceState,
     Severity,
 )
+from core.reconcile.owners import OWNER_KINDS, Candidate, detect, resolve
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
 from core.settings import EngineSettings
 from core.sync.lease import AutomationLease, LeaseRecord
@@ -76,6 +77,7 @@ class CacheView:
         self._version = -1
         self._by_app: dict[str, list[ResourceKey]] = {}
         self._by_owner: dict[tuple[str, str, str], list[ResourceKey]] = {}
+        self._controllers: list[ResourceKey] = []
 
     @property
     def listed(self) -> bool:
@@ -106,13 +108,17 @@ class CacheView:
             return
         by_app: dict[str, list[ResourceKey]] = defaultdict(list)
         by_owner: dict[tuple[str, str, str], list[ResourceKey]] = defaultdict(list)
+        controllers: list[ResourceKey] = []
         for key, labels, owners in self.cache.entries():  # the cache's projection: nothing is decoded
+            if (key.group, key.kind) in OWNER_KINDS:
+                controllers.append(key)
             label = labels.get(APP_LABEL)
             if label:
                 by_app[label].append(key)
             for uid in owners:
                 by_owner[(uid, key.group, key.kind)].append(key)
         self._by_app, self._by_owner, self._version = dict(by_app), dict(by_owner), self.cache.version
+        self._controllers = sorted(controllers)
 
     def _objects(self, keys: Iterable[ResourceKey]) -> list[Mapping[str, Any]]:
         return [obj for key in keys if (obj := self.cache.get(key)) is not None]
@@ -126,6 +132,11 @@ class CacheView:
         """Live objects of ``group/kind`` whose ownerReferences name ``uid``."""
         self._index()
         return self._objects(self._by_owner.get((uid, group, kind), ()))
+
+    def controllers(self) -> list[Mapping[str, Any]]:
+        """Argo CD Applications/ApplicationSets and Flux Kustomizations/HelmReleases in this cluster."""
+        self._index()
+        return self._objects(self._controllers)
 
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -168,7 +179,7 @@ class ClusterRuntime:
         self.api: GuardedAPI = guard(api, read_only=read_only, on_refused=self._refused)
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
                                   clock=clock)
-        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
+        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS + OWNER_KINDS, settings=settings.watch,
                                       on_change=self._changed)
         self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
@@ -358,7 +369,7 @@ class ClusterRuntime:
         return self.app_state(app).control
 
     def context(self, target: Target, operation: OperationState | None, *, desired: Desired | None,
-                behind: int, revision_error: str) -> Context:
+                behind: int, revision_error: str, candidates: Sequence[Candidate] = ()) -> Context:
         """The non-object inputs of the target's row: ``desired`` is the target's current desired state
         (force-push detection), ``behind`` how many commits a pin is behind the branch head, and
         ``revision_error`` why the config repo cannot be fetched ("" when it can). A (synced, desired) pair
@@ -381,7 +392,14 @@ class ClusterRuntime:
         if last is not None and last.phase.value == "Failed" and last.automated:
             conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
                                         Severity.ERROR))
+        detected = detect(target.app.name, desired.objects if desired is not None else (), candidates,
+                          live=self.cache.get)
+        override, where = target.app.owner_override(target.cluster)
+        owner, controller, warning = resolve(detected, override, where)
+        if warning:
+            conditions.append(Condition("OwnerOverride", warning, Severity.WARNING))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
+                       owner=owner, controller=controller,
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
                        revision_error="" if state.control.pinned else revision_error,
                        non_descendant=self._non_descendant(target, desired, synced,
@@ -467,6 +485,9 @@ class _Unconfigured:
         self._fail()
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def patch(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()
 
     async def can_i(self, *args: Any, **kwargs: Any) -> bool:

@@ -18,10 +18,12 @@ from core.model import (
     AppStatus,
     ClusterName,
     Condition,
+    ControllerRef,
     Health,
     HealthStatus,
     HistoryEntry,
     OperationState,
+    Owner,
     ResourceDiff,
     ResourceKey,
     ResourceState,
@@ -105,6 +107,10 @@ class Context:
     """Why the config repo cannot be fetched now (the desired state comes from the last revision fetched)."""
     non_descendant: str = ""
     """Why the desired revision does not descend from the synced one (``core.engine.lineage``), or ""."""
+    owner: Owner = Owner.FLEETDECK
+    """Who applies the app here (``core.reconcile.owners``)."""
+    controller: ControllerRef | None = None
+    """The owning controller object, when one was found."""
 
 
 def evaluate(
@@ -162,6 +168,7 @@ def evaluate(
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
         revision_stale=revision_stale, non_descendant=context.non_descendant, depends_on=target.app.depends_on,
+        owner=context.owner, controller=context.controller,
     )
 
 

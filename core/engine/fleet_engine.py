@@ -34,6 +34,7 @@ from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
+from core.engine.owners import OwnerCandidates
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -52,6 +53,7 @@ from core.model import (
     Severity,
     SyncPlan,
 )
+from core.reconcile.owners import OWNER_KINDS
 from core.settings import EngineSettings
 from core.sync.state import CONFIGMAPS
 
@@ -96,6 +98,8 @@ class FleetEngine:
         self.health_checks = load_health_checks(settings.health, fleet)
         """Custom health scripts (Argo CD health.lua): rows, sync health waits and previews all use these."""
         self.clusters: dict[str, ClusterRuntime] = {}
+        self.owner_candidates = OwnerCandidates(self.clusters)
+        """The controller objects (Argo CD, Flux) that deploy to each cluster: owner detection's input."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
         self.desired: dict[tuple[str, str], Desired] = {}
@@ -397,6 +401,8 @@ class FleetEngine:
         rows are marked stale (or fresh) in the same snapshot as the cluster.
         """
         namespaces = {k.namespace for k in keys}
+        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change on any cluster
+            self._dirty.update(self.targets)
         for tid, target in self.targets.items():
             if tid[1] != cluster:
                 continue
@@ -471,7 +477,7 @@ class FleetEngine:
         """The non-object inputs of ``target``'s row, from its cluster's shared state and the repo."""
         return self.clusters[target.cluster.name].context(
             target, operation, desired=self.desired.get(target.id), behind=self.behind.get(target.id, 0),
-            revision_error=self.repo.status.error)
+            revision_error=self.repo.status.error, candidates=self.owner_candidates.for_cluster(target.cluster.name))
 
     def _publish_operation(self, target: Target, state: OperationState) -> None:
         """Show ``state`` in ``target``'s row at the next publish."""

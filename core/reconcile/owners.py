@@ -1,0 +1,163 @@
+"""Who owns an app on a cluster: fleetdeck, an Argo CD ``Application`` or a Flux ``Kustomization``/``HelmRelease``.
+
+Role: detection from the live controller objects (pure: the engine hands in what its caches hold) and the
+resolution of the fleet file's override against it. See docs/owners.md.
+
+An object of one of ``OWNER_KINDS`` claims an app when, in this order:
+
+1. it tracks some of the app's objects: an Application's ``status.resources`` or a Kustomization's
+   ``status.inventory.entries`` (``<namespace>_<name>_<group>_<kind>``) names one of them (most shared
+   objects wins);
+2. its name is the app's name (a HelmRelease keeps no inventory in its status: it is matched by name, or
+   by live objects labelled ``helm.toolkit.fluxcd.io/name``).
+
+Constraint: pure functions over mappings; no I/O.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Collection, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from core.model import ClusterName, ControllerRef, Owner, ResourceKey
+
+ARGO_GROUP = "argoproj.io"
+APPLICATION = (ARGO_GROUP, "Application")
+APPLICATION_SET = (ARGO_GROUP, "ApplicationSet")
+KUSTOMIZATION = ("kustomize.toolkit.fluxcd.io", "Kustomization")
+HELM_RELEASE = ("helm.toolkit.fluxcd.io", "HelmRelease")
+OWNER_KINDS = (APPLICATION, APPLICATION_SET, KUSTOMIZATION, HELM_RELEASE)
+"""Watched in every cluster that serves them (a kind not served is simply not watched)."""
+CLAIMING_KINDS = {APPLICATION: Owner.ARGOCD, KUSTOMIZATION: Owner.FLUX, HELM_RELEASE: Owner.FLUX}
+"""Kinds whose objects can own an app, and the owner they stand for."""
+
+FLUX_LABELS = {
+    "kustomize.toolkit.fluxcd.io/name": ("kustomize.toolkit.fluxcd.io/namespace", KUSTOMIZATION),
+    "helm.toolkit.fluxcd.io/name": ("helm.toolkit.fluxcd.io/namespace", HELM_RELEASE),
+}
+"""Labels Flux's controllers put on the objects they apply (name label → namespace label, owner kind)."""
+
+IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A controller object that may own apps on a cluster: where it lives and the object as last seen."""
+
+    cluster: str
+    obj: Mapping[str, Any]
+
+    @property
+    def key(self) -> ResourceKey:
+        return ResourceKey.of(self.obj)
+
+
+@dataclass(frozen=True, slots=True)
+class Detected:
+    """What the cluster says: the owner, its object (None for fleetdeck) and why."""
+
+    owner: Owner
+    ref: ControllerRef | None = None
+    reason: str = ""
+
+
+FLEETDECK = Detected(Owner.FLEETDECK, None, "no Argo CD Application or Flux object manages the app")
+
+
+def tracked_keys(obj: Mapping[str, Any]) -> frozenset[ResourceKey]:
+    """The objects a controller object says it manages (Application ``status.resources``, Kustomization
+    ``status.inventory``)."""
+    status = obj.get("status") or {}
+    keys: set[ResourceKey] = set()
+    for res in status.get("resources") or ():
+        if isinstance(res, Mapping):
+            keys.add(ResourceKey(str(res.get("group") or ""), str(res.get("kind") or ""),
+                                 str(res.get("namespace") or ""), str(res.get("name") or "")))
+    inventory = status.get("inventory") or {}
+    for entry in inventory.get("entries") or () if isinstance(inventory, Mapping) else ():
+        parts = str((entry or {}).get("id") or "").split("_") if isinstance(entry, Mapping) else []
+        if len(parts) >= 4:
+            namespace, kind, group = parts[0], parts[-1], parts[-2]
+            name = "_".join(parts[1:-2])
+            keys.add(ResourceKey(group, kind, namespace, name))
+    return frozenset(keys)
+
+
+def detect(app: str, keys: Collection[ResourceKey], candidates: Iterable[Candidate], *,
+           live: Callable[[ResourceKey], Mapping[str, Any] | None] = lambda key: None) -> Detected:
+    """The owner of ``app`` from the controller objects that deploy to its cluster.
+
+    Args:
+        app: the app's name.
+        keys: the app's objects on the cluster (desired keys).
+        candidates: controller objects deploying to this cluster (of ``CLAIMING_KINDS``; an Application of
+            a hub is a candidate of the clusters its destination maps to).
+        live: the live object at a key (for the Flux labels on applied objects).
+    """
+    wanted = set(keys)
+    best: tuple[int, int, str, Candidate] | None = None
+    for cand in candidates:
+        gk = (cand.key.group, cand.key.kind)
+        owner = CLAIMING_KINDS.get(gk)
+        if owner is None:
+            continue
+        shared = len(tracked_keys(cand.obj) & wanted)
+        named = cand.key.name == app
+        if not shared and not named:
+            continue
+        rank = (shared, 1 if named else 0, str(cand.key))
+        if best is None or rank[:2] > best[:2] or (rank[:2] == best[:2] and rank[2] < best[2]):
+            best = (*rank, cand)
+    if best is not None:
+        count, _, _, cand = best
+        found = CLAIMING_KINDS[(cand.key.group, cand.key.kind)]
+        ref = ControllerRef(found, ClusterName(cand.cluster), cand.key)
+        why = f"{ref} tracks {count} of the app's objects" if count else f"{ref} has the app's name"
+        return Detected(found, ref, why)
+    return _by_labels(wanted, live)
+
+
+def _by_labels(keys: Iterable[ResourceKey], live: Callable[[ResourceKey], Mapping[str, Any] | None]) -> Detected:
+    for key in sorted(keys):
+        obj = live(key)
+        labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
+        for name_label, (ns_label, gk) in FLUX_LABELS.items():
+            name = labels.get(name_label)
+            if name:
+                ref_key = ResourceKey(gk[0], gk[1], str(labels.get(ns_label) or ""), str(name))
+                return Detected(Owner.FLUX, None, f"{key.short} is labelled as applied by {gk[1]} {name}"
+                                if not ref_key.namespace else
+                                f"{key.short} is labelled as applied by {gk[1]} {ref_key.namespace}/{name}")
+    return FLEETDECK
+
+
+def resolve(detected: Detected, override: Owner | None, where: str) -> tuple[Owner, ControllerRef | None, str]:
+    """The owner in force, its object and a warning when the fleet file's override contradicts the cluster.
+
+    An override wins (the operator said so) but is never silent when it disagrees with what was found:
+    ``argocd`` over a cluster where no Application manages the app, ``fleetdeck`` over one where an
+    Application does (two appliers for the same objects)…"""
+    if override is None or override is detected.owner:
+        return detected.owner, detected.ref, ""
+    found = detected.reason if detected.owner is not Owner.FLEETDECK else "nothing in the cluster manages it"
+    warning = f"{where} says {override.value}, but {found}"
+    if override is Owner.FLEETDECK:
+        warning += ": fleetdeck and the controller would both apply the app's objects"
+        return override, None, warning
+    if detected.ref is not None and detected.ref.owner is override:
+        return override, detected.ref, warning
+    warning += f"; {override.value} actions need its object in the cluster"
+    return override, None, warning
+
+
+def destination_of(app_obj: Mapping[str, Any]) -> tuple[str, str]:
+    """An Application's ``spec.destination`` as (server, name); ("", "") when missing."""
+    dest = (app_obj.get("spec") or {}).get("destination") or {}
+    return str(dest.get("server") or ""), str(dest.get("name") or "")
+
+
+def deploys_in_cluster(app_obj: Mapping[str, Any]) -> bool:
+    """Whether an Application deploys to the cluster it lives in (``in-cluster`` / kubernetes.default.svc)."""
+    server, name = destination_of(app_obj)
+    return server.rstrip("/") == IN_CLUSTER_SERVER or name == "in-cluster" or (not server and not name)
