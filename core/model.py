@@ -466,6 +466,70 @@ class Owner(StrEnum):
 
 
 @dataclass(frozen=True, slots=True)
+class FluxObjectStatus:
+    """What a Flux object's status says (a Kustomization, HelmRelease, their source, a ResourceSet), as shown on the row, the app screen and ``status -o json``."""
+
+    key: ResourceKey
+    ready: str
+    """``True``, ``False`` or ``Unknown`` (the Ready condition's status; Unknown when there is none)."""
+    reason: str
+    message: str
+    stalled: bool
+    reconciling: bool
+    suspended: bool
+    last_applied_revision: str
+    last_attempted_revision: str
+    """For a source: its artifact's revision (``main@sha1:…``)."""
+    inventory: int
+    """How many objects a Kustomization's ``status.inventory`` lists (0 for other kinds)."""
+    depends_on: tuple[str, ...]
+    source: ResourceKey | None
+    paused_by_fleetdeck: bool
+    pause_reason: str
+    pinned_commit: str
+    """``spec.ref.commit`` of a GitRepository (a rollback pin when ``pinned_from`` is set)."""
+    pinned_from: str
+    """The original ``spec.ref`` fleetdeck recorded when it pinned the source (JSON), else ""."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (``status -o json``)."""
+        return {
+            "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name, "ready": self.ready,
+            "reason": self.reason, "message": self.message, "stalled": self.stalled,
+            "reconciling": self.reconciling, "suspended": self.suspended,
+            "last_applied_revision": self.last_applied_revision,
+            "last_attempted_revision": self.last_attempted_revision, "inventory": self.inventory,
+            "depends_on": list(self.depends_on), "source": None if self.source is None else str(self.source),
+            "paused_by_fleetdeck": self.paused_by_fleetdeck, "pause_reason": self.pause_reason,
+            "pinned_commit": self.pinned_commit, "pinned_from": self.pinned_from,
+        }
+
+    @property
+    def summary(self) -> str:
+        """One line: ``Ready main@sha1:abc1234``, ``Suspended``, ``Stalled: <reason>``…"""
+        if self.suspended:
+            head = "Suspended"
+        elif self.stalled:
+            head = f"Stalled: {self.reason}" if self.reason else "Stalled"
+        elif self.reconciling:
+            head = "Reconciling"
+        elif self.ready == "True":
+            head = "Ready"
+        elif self.ready == "False":
+            head = f"Not ready: {self.reason}" if self.reason else "Not ready"
+        else:
+            head = "Unknown"
+        revision = _short_flux_revision(self.last_applied_revision or self.last_attempted_revision)
+        return f"{head} {revision}".strip()
+
+
+def _short_flux_revision(revision: str) -> str:
+    """``main@sha1:0123456789ab…`` → ``main@sha1:0123456``."""
+    ref, sep, digest = revision.rpartition(":")
+    return f"{ref}{sep}{digest[:7]}" if sep and len(digest) > 7 else revision
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerRef:
     """The controller object that owns an app on a cluster (an Argo CD Application, a Flux Kustomization…)
     and the cluster it lives in (a hub's Argo CD deploys to other clusters)."""
@@ -550,6 +614,8 @@ class AppStatus:
     depends_on: tuple[str, ...] = ()
     """Apps this one comes after (Flux ``dependsOn``, the fleet file's ``dependsOn``): an ordering shown to
     the operator; syncs are not blocked on it."""
+    flux: tuple[FluxObjectStatus, ...] = ()
+    """Owner ``flux``: the owning Kustomization/HelmRelease's status, then its source's (docs/flux.md)."""
     non_descendant: str = ""
     """Set when the desired revision (the branch head, not a pin) does not descend from ``synced_revision``
     (a force-push, or the synced revision no longer exists in the repo): the message names both revisions.

@@ -141,6 +141,7 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "owner_object": ({"cluster": app.controller.cluster, "group": app.controller.key.group,
                           "kind": app.controller.key.kind, "namespace": app.controller.key.namespace,
                           "name": app.controller.key.name} if app.controller is not None else None),
+        "flux": [f.as_dict() for f in app.flux],
         "conditions": [condition_record(c) for c in app.conditions],
     }
 

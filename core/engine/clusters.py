@@ -38,10 +38,13 @@ from core.model import (
     Condition,
     ConnectionState,
     OperationState,
+    Owner,
     ResourceKey,
     ResourceState,
     Severity,
 )
+from core.reconcile.flux_objects import WATCHED as FLUX_WATCHED
+from core.reconcile.flux_objects import flux_statuses
 from core.reconcile.owners import OWNER_KINDS, Candidate, detect, resolve
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
 from core.settings import EngineSettings
@@ -179,7 +182,8 @@ class ClusterRuntime:
         self.api: GuardedAPI = guard(api, read_only=read_only, on_refused=self._refused)
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
                                   clock=clock)
-        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS + OWNER_KINDS, settings=settings.watch,
+        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS + OWNER_KINDS + FLUX_WATCHED,
+                                      settings=settings.watch,
                                       on_change=self._changed)
         self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
@@ -400,6 +404,7 @@ class ClusterRuntime:
             conditions.append(Condition("OwnerOverride", warning, Severity.WARNING))
         return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
                        owner=owner, controller=controller,
+                       flux=flux_statuses(controller, self.cache.get) if owner is Owner.FLUX else (),
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
                        revision_error="" if state.control.pinned else revision_error,
                        non_descendant=self._non_descendant(target, desired, synced,

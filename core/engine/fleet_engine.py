@@ -53,6 +53,7 @@ from core.model import (
     Severity,
     SyncPlan,
 )
+from core.reconcile.flux_objects import WATCHED as FLUX_WATCHED
 from core.reconcile.owners import OWNER_KINDS
 from core.settings import EngineSettings
 from core.sync.state import CONFIGMAPS
@@ -401,7 +402,8 @@ class FleetEngine:
         rows are marked stale (or fresh) in the same snapshot as the cluster.
         """
         namespaces = {k.namespace for k in keys}
-        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change on any cluster
+        if any((k.group, k.kind) in OWNER_KINDS or (k.group, k.kind) in FLUX_WATCHED for k in keys):
+            # an owner (or a Flux source a row shows) may change on any cluster
             self._dirty.update(self.targets)
         for tid, target in self.targets.items():
             if tid[1] != cluster:

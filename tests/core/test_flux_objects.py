@@ -7,8 +7,11 @@ from typing import Any
 
 import pytest
 
-from core.model import ResourceKey
+from core.model import ClusterName, ControllerRef, Owner, ResourceKey
 from core.reconcile import flux_objects as fx
+from core.sync.owners import PauseRequest, Refused, SyncRequest
+from core.sync.owners.base import PAUSE_REASON, PAUSED, PAUSED_POLICY, PINNED
+from core.sync.owners.flux import FluxDriver
 
 
 def merge(target: Any, patch: Any) -> Any:
@@ -73,63 +76,102 @@ def test_state_of_a_stalled_suspended_and_a_source() -> None:
     assert fx.source_of(release) == ResourceKey("source.toolkit.fluxcd.io", "HelmRepository", "apps", "charts")
 
 
-def test_sync_annotates_the_source_first() -> None:
-    patches = fx.sync_patches(kustomization(), git_repository(), "2026-12-07T21:00:00Z")
-    assert [p.key.kind for p in patches] == ["GitRepository", "Kustomization"]
+REF = ControllerRef(Owner.FLUX, ClusterName("c1"), ResourceKey("kustomize.toolkit.fluxcd.io", "Kustomization",
+                                                                  "apps", "web"))
+SRC = ResourceKey("source.toolkit.fluxcd.io", "GitRepository", "flux-system", "config")
+DRIVER = FluxDriver()
+
+
+def lookup_of(*objs: dict[str, Any]) -> Any:
+    by_key = {fx.key_of(o): o for o in objs}
+    return lambda cluster, key: by_key.get(key) if cluster == "c1" else None
+
+
+def apply(obj: dict[str, Any], patches: Any, key: ResourceKey | None = None) -> dict[str, Any]:
+    """``obj`` after the patches of ``patches`` that target it (``key``: its key)."""
+    own = key or fx.key_of(obj)
     for p in patches:
-        assert p.patch == {"metadata": {"annotations": {fx.REQUESTED_AT: "2026-12-07T21:00:00Z"}}}
-    assert fx.describe(patches)[0].startswith("GitRepository/flux-system/config: annotate")
+        if p.key == own:
+            obj = merge(obj, json.loads(p.text))
+    return obj
+
+
+def test_sync_annotates_the_source_first() -> None:
+    patches = DRIVER.sync(REF, kustomization(), SyncRequest(revision=""), lookup_of(git_repository()))
+    assert [p.key for p in patches] == [SRC, REF.key]
+    stamps = {json.loads(p.text)["metadata"]["annotations"][fx.REQUESTED_AT_KEY] for p in patches}
+    assert len(stamps) == 1
+    assert all(set(json.loads(p.text)) == {"metadata"} for p in patches)
+    # no source in the cache: the Kustomization alone
+    assert [p.key for p in DRIVER.sync(REF, kustomization(), SyncRequest(revision=""), lookup_of())] == [REF.key]
+
+
+def test_sync_of_a_suspended_kustomization_is_refused() -> None:
+    with pytest.raises(Refused, match="suspended"):
+        DRIVER.sync(REF, kustomization(suspend=True), SyncRequest(revision=""), lookup_of())
 
 
 def test_pause_then_resume_restores_suspend_and_drops_the_annotations() -> None:
     obj = kustomization()
-    paused = obj
-    for p in fx.pause_patches(obj, reason="incident 42", by="alice@host", at="t1", expires="t2"):
-        paused = merge(paused, dict(p.patch))
+    paused = apply(obj, DRIVER.pause(REF, obj, PauseRequest(reason="incident 42", by="alice@host",
+                                                              expires_at=2e9), lookup_of()))
+    notes = paused["metadata"]["annotations"]
     assert paused["spec"]["suspend"] is True
-    assert paused["metadata"]["annotations"][fx.PAUSE_REASON] == "incident 42"
-    assert paused["metadata"]["annotations"][fx.SUSPEND_BEFORE] == "false"
+    assert (notes[PAUSED], notes[PAUSE_REASON], notes[PAUSED_POLICY]) == ("true", "incident 42", '{"suspend":false}')
     assert fx.flux_state(paused).paused_by_fleetdeck
-    again = merge(paused, dict(fx.pause_patches(paused, reason="still", by="bob", at="t3")[0].patch))
-    assert again["metadata"]["annotations"][fx.SUSPEND_BEFORE] == "false"  # not the paused value
-    resume = fx.resume_patches(again, None, "t4")
-    resumed = merge(again, dict(resume[-1].patch))
+    again = apply(paused, DRIVER.pause(REF, paused, PauseRequest(reason="still", by="bob"), lookup_of()))
+    assert again["metadata"]["annotations"][PAUSED_POLICY] == '{"suspend":false}'  # not the paused value
+    src = git_repository()
+    resume = DRIVER.resume(REF, again, lookup_of(src))
+    assert [p.key for p in resume] == [SRC, REF.key]
+    resumed = apply(again, resume)
     assert resumed["spec"]["suspend"] is False
-    assert set(resumed["metadata"]["annotations"]) == {fx.REQUESTED_AT}
+    assert set(resumed["metadata"]["annotations"]) == {fx.REQUESTED_AT_KEY}
+    with pytest.raises(Refused, match="not paused by fleetdeck"):
+        DRIVER.resume(REF, resumed, lookup_of(src))
 
 
 def test_a_kustomization_suspended_before_the_pause_stays_suspended_after_resume() -> None:
     obj = kustomization(suspend=True)
-    paused = merge(obj, dict(fx.pause_patches(obj, reason="r", by="a", at="t")[0].patch))
-    resumed = merge(paused, dict(fx.resume_patches(paused, None, "t")[-1].patch))
-    assert resumed["spec"]["suspend"] is True
+    paused = apply(obj, DRIVER.pause(REF, obj, PauseRequest(reason="r", by="a"), lookup_of()))
+    assert apply(paused, DRIVER.resume(REF, paused, lookup_of()))["spec"]["suspend"] is True
 
 
 def test_rollback_pins_the_commit_and_resume_restores_the_branch() -> None:
     ks, src = kustomization(), git_repository(branch="main")
-    patches = fx.rollback_patches(ks, src, "a" * 40, by="alice", at="t1")
-    assert [p.key.kind for p in patches] == ["GitRepository", "Kustomization"]
-    pinned_src = merge(src, dict(patches[0].patch))
-    pinned_ks = merge(ks, dict(patches[1].patch))
+    patches = DRIVER.rollback(REF, ks, "a" * 40, "alice", lookup_of(src))
+    assert [p.key for p in patches] == [SRC, REF.key]
+    pinned_src, pinned_ks = apply(src, patches), apply(ks, patches)
     assert pinned_src["spec"]["ref"] == {"branch": "main", "commit": "a" * 40}
     assert json.loads(pinned_src["metadata"]["annotations"][fx.PINNED_FROM]) == {"branch": "main"}
-    assert fx.flux_state(pinned_ks).pause_reason == f"rollback to {'a' * 12}"
+    assert pinned_ks["metadata"]["annotations"][PINNED] == "a" * 40
     assert pinned_ks["spec"]["suspend"] is False
     # a second rollback keeps the original ref on record
-    twice = merge(pinned_src, dict(fx.rollback_patches(pinned_ks, pinned_src, "b" * 40, by="a", at="t2")[0].patch))
+    twice = apply(pinned_src, DRIVER.rollback(REF, pinned_ks, "b" * 40, "a", lookup_of(pinned_src)))
+    assert twice["spec"]["ref"]["commit"] == "b" * 40
     assert json.loads(twice["metadata"]["annotations"][fx.PINNED_FROM]) == {"branch": "main"}
-    resume = fx.resume_patches(pinned_ks, twice, "t3")
-    assert [p.key.kind for p in resume] == ["GitRepository", "Kustomization"]
-    restored = merge(twice, dict(resume[0].patch))
+    resume = DRIVER.resume(REF, pinned_ks, lookup_of(twice))
+    assert [p.key for p in resume] == [SRC, REF.key]
+    restored = apply(twice, resume)
     assert restored["spec"]["ref"] == {"branch": "main"}
-    assert set(restored["metadata"]["annotations"]) == {fx.REQUESTED_AT}
-    assert merge(pinned_ks, dict(resume[1].patch))["spec"]["suspend"] is False
+    assert set(restored["metadata"]["annotations"]) == {fx.REQUESTED_AT_KEY}
+    unpaused = apply(pinned_ks, resume)
+    assert unpaused["spec"]["suspend"] is False and set(unpaused["metadata"]["annotations"]) == {fx.REQUESTED_AT_KEY}
 
 
-def test_rollback_needs_a_git_repository() -> None:
+def test_rollback_needs_a_git_repository_and_a_full_commit() -> None:
     oci = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "OCIRepository",
            "metadata": {"name": "config", "namespace": "flux-system"}, "spec": {}}
-    with pytest.raises(fx.RollbackRefused, match="only a GitRepository"):
-        fx.rollback_patches(kustomization(), oci, "a" * 40, by="a", at="t")
-    with pytest.raises(fx.RollbackRefused, match="no source"):
-        fx.rollback_patches(kustomization(), None, "a" * 40, by="a", at="t")
+    ks = kustomization()
+    ks["spec"]["sourceRef"]["kind"] = "OCIRepository"
+    with pytest.raises(Refused, match="only a GitRepository"):
+        DRIVER.rollback(REF, ks, "a" * 40, "a", lookup_of(oci))
+    with pytest.raises(Refused, match="not in the cluster"):
+        DRIVER.rollback(REF, kustomization(), "a" * 40, "a", lookup_of())
+    with pytest.raises(Refused, match="full 40-character"):
+        DRIVER.rollback(REF, kustomization(), "abc", "a", lookup_of(git_repository()))
+    # a prefix of a revision the Kustomization applied is resolved
+    ks = kustomization()
+    patches = DRIVER.rollback(REF, ks, "0123456789ab", "a", lookup_of(git_repository()))
+    assert json.loads(patches[0].text)["spec"]["ref"]["commit"] == "0123456789abcdef"
+    assert DRIVER.rollback_revisions(ks) == ("0123456789abcdef",)

@@ -100,6 +100,32 @@ def control_lines(app: AppStatus, now: float, glyphs: Glyphs) -> list[Text]:
     return lines
 
 
+def flux_lines(app: AppStatus, glyphs: Glyphs) -> list[Text]:
+    """Owner flux: the Kustomization/HelmRelease and its source as Flux reports them (docs/flux.md)."""
+    lines: list[Text] = []
+    for i, state in enumerate(app.flux):
+        text = Text("flux " if i == 0 else "     source ", style="bold", end="")
+        text.append_text(safe(state.key.short, max_length=120))
+        text.append(": ")
+        text.append_text(safe(state.summary, max_length=120))
+        if state.inventory:
+            text.append(f" {glyphs.dot} {state.inventory} object(s) in its inventory")
+        if state.last_attempted_revision and state.last_attempted_revision != state.last_applied_revision:
+            text.append(f" {glyphs.dot} attempted ")
+            text.append_text(safe(state.last_attempted_revision, max_length=80))
+        if state.pinned_commit:
+            text.append(f" {glyphs.dot} pinned to ")
+            text.append_text(safe(state.pinned_commit[:12], "bold"))
+        if state.depends_on:
+            text.append(f" {glyphs.dot} dependsOn ")
+            text.append_text(safe(", ".join(state.depends_on), max_length=120))
+        if state.message and state.ready != "True":
+            text.append(f" {glyphs.dot} ")
+            text.append_text(safe(state.message, max_length=200))
+        lines.append(text)
+    return lines
+
+
 def condition_lines(app: AppStatus, cluster: ClusterStatus | None, now: float, glyphs: Glyphs) -> list[Text]:
     """Conditions (render errors, permissions), staleness, and the operation in progress."""
     lines: list[Text] = []
@@ -215,6 +241,7 @@ class AppScreen(ConsoleScreen):
         now, glyphs = self.now(), self.ctx.glyphs
         lines = [status_line(self.status, glyphs), source_line(self.status, now, glyphs)]
         lines += control_lines(self.status, now, glyphs)
+        lines += flux_lines(self.status, glyphs)
         lines += condition_lines(self.status, snapshot.cluster(self.key[1]), now, glyphs)
         summary.update(join_lines(lines))
         present = {r.key for r in self.status.resources}

@@ -9,8 +9,9 @@ from __future__ import annotations
 from core.model import Owner
 from core.sync.owners.argocd import ArgoCDDriver
 from core.sync.owners.base import ControllerDriver, PauseRequest, Refused, SyncRequest, run_controller_action
+from core.sync.owners.flux import FluxDriver
 
-DRIVERS: dict[Owner, ControllerDriver] = {Owner.ARGOCD: ArgoCDDriver()}
+DRIVERS: dict[Owner, ControllerDriver] = {Owner.ARGOCD: ArgoCDDriver(), Owner.FLUX: FluxDriver()}
 """The controller drivers by owner (Flux registers ``Owner.FLUX`` here)."""
 
 __all__ = ["DRIVERS", "ControllerDriver", "PauseRequest", "Refused", "SyncRequest", "run_controller_action"]
