@@ -190,6 +190,10 @@ def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
     drifted = {record["key"] for record in app_diff_records(app)}
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
              for r in app.resources if r.managed and str(r.key) in drifted]
+    if parts and app.owner.value != "fleetdeck":
+        what = f" ({clean(str(app.controller))})" if app.controller is not None else ""
+        parts.insert(0, f"# owner {app.owner.value}{what} applies these objects; the diff is fleetdeck's "
+                        f"comparison of live with the rendered output")
     return "\n".join(parts)
 
 
@@ -202,6 +206,8 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "health": app.health.status.value,
         "stale": app.stale,
         "approximate": app.approximate,
+        "owner": app.owner.value,
+        "owner_object": str(app.controller) if app.controller is not None else None,
         "resources": app_diff_records(app),
         "conditions": [condition_record(c) for c in app.conditions],
     }
