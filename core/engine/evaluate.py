@@ -19,6 +19,7 @@ from core.model import (
     ClusterName,
     Condition,
     ControllerRef,
+    ControllerStatus,
     Health,
     HealthStatus,
     HistoryEntry,
@@ -111,6 +112,8 @@ class Context:
     """Who applies the app here (``core.reconcile.owners``)."""
     controller: ControllerRef | None = None
     """The owning controller object, when one was found."""
+    controller_status: ControllerStatus | None = None
+    """What the owning controller reports."""
 
 
 def evaluate(
@@ -168,7 +171,7 @@ def evaluate(
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
         revision_stale=revision_stale, non_descendant=context.non_descendant, depends_on=target.app.depends_on,
-        owner=context.owner, controller=context.controller,
+        owner=context.owner, controller=context.controller, controller_status=context.controller_status,
     )
 
 
