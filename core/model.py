@@ -544,6 +544,41 @@ class ControllerRef:
 
 
 @dataclass(frozen=True, slots=True)
+class ControllerResource:
+    """One resource as the owning controller reports it (Argo CD ``status.resources``)."""
+
+    key: ResourceKey
+    sync: str = ""
+    """``Synced``, ``OutOfSync``… as the controller says."""
+    health: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerStatus:
+    """The owning controller's own view of the app (Argo CD ``Application.status``), shown beside
+    fleetdeck's comparison, never mixed into it."""
+
+    sync: str = ""
+    """``Synced``/``OutOfSync``/``Unknown`` (Argo CD ``status.sync.status``)."""
+    revision: str = ""
+    """The revision the controller compared against (``status.sync.revision``)."""
+    health: str = ""
+    health_message: str = ""
+    conditions: tuple[Condition, ...] = ()
+    operation_phase: str = ""
+    """``status.operationState.phase`` (Running, Succeeded, Failed, Error, Terminating), or ``""``."""
+    operation_message: str = ""
+    operation_revision: str = ""
+    operation_pending: bool = False
+    """An operation was requested (``operation`` set) and the controller has not taken it yet."""
+    automated: bool = False
+    """The controller's automated sync is on (Argo CD ``spec.syncPolicy.automated``)."""
+    resources: tuple[ControllerResource, ...] = ()
+    reconciled_at: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class ControllerPatch:
     """One write to a controller object: a JSON merge patch (RFC 7386), shown in the plan exactly as sent."""
 
@@ -606,6 +641,9 @@ class AppStatus:
     """Who applies the app's objects here: detected from the cluster, or the fleet file's override."""
     controller: ControllerRef | None = None
     """The owning controller object (None for fleetdeck, or an override that names no object found)."""
+    controller_status: ControllerStatus | None = None
+    """What the owning controller reports (sync, revision, health, conditions, operation, resources); its
+    ``status.history`` is ``history`` (with who initiated each sync)."""
     automated: bool = False
     """The app's sync policy asks for automated sync."""
     revision_stale: bool = False

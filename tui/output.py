@@ -143,6 +143,28 @@ def status_record(app: AppStatus) -> dict[str, Any]:
                           "name": app.controller.key.name} if app.controller is not None else None),
         "flux": [f.as_dict() for f in app.flux],
         "conditions": [condition_record(c) for c in app.conditions],
+        "controller": controller_record(app),
+    }
+
+
+def controller_record(app: AppStatus) -> dict[str, Any] | None:
+    """What the owning controller reports (Argo CD ``Application.status``), for ``-o json|yaml``; None when
+    fleetdeck owns the row."""
+    status = app.controller_status
+    if status is None:
+        return None
+    return {
+        "sync": status.sync, "revision": status.revision,
+        "health": {"status": status.health, "message": status.health_message},
+        "automated": status.automated,
+        "operation": {"phase": status.operation_phase, "message": status.operation_message,
+                      "revision": status.operation_revision, "pending": status.operation_pending},
+        "conditions": [condition_record(c) for c in status.conditions],
+        "resources": [{"resource": str(r.key), "sync": r.sync, "health": r.health, "message": r.message}
+                      for r in status.resources],
+        "history": [{"id": h.id, "revision": h.revision, "initiated_by": h.by, "trigger": h.trigger.value,
+                     "at": h.at} for h in app.history],
+        "reconciled_at": status.reconciled_at,
     }
 
 

@@ -44,8 +44,16 @@ from core.model import (
     Severity,
 )
 from core.reconcile.flux_objects import WATCHED as FLUX_WATCHED
-from core.reconcile.flux_objects import flux_statuses
-from core.reconcile.owners import OWNER_KINDS, Candidate, detect, resolve
+from core.reconcile.flux_objects import flux_conditions, flux_statuses
+from core.reconcile.owners import (
+    OWNER_KINDS,
+    Candidate,
+    argocd_history,
+    argocd_status,
+    control_of,
+    detect,
+    resolve,
+)
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
 from core.settings import EngineSettings
 from core.sync.lease import AutomationLease, LeaseRecord
@@ -402,9 +410,21 @@ class ClusterRuntime:
         owner, controller, warning = resolve(detected, override, where)
         if warning:
             conditions.append(Condition("OwnerOverride", warning, Severity.WARNING))
-        return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
-                       owner=owner, controller=controller,
-                       flux=flux_statuses(controller, self.cache.get) if owner is Owner.FLUX else (),
+        control, history, controller_status = state.control, state.history, None
+        found = next((c.obj for c in candidates if controller is not None and c.cluster == controller.cluster
+                      and c.key == controller.key), None)
+        if found is not None and controller is not None and controller.owner is Owner.ARGOCD:
+            # the controller's own record replaces fleetdeck's: it is what applies the app here
+            controller_status = argocd_status(found)
+            control, history = control_of(found, now=self.clock()), argocd_history(found)
+            synced = next((h.revision for h in reversed(history)), None)
+            conditions.extend(controller_status.conditions)
+        flux = flux_statuses(controller, self.cache.get) if owner is Owner.FLUX else ()
+        if flux and found is not None:
+            control = control_of(found, now=self.clock())  # fleetdeck's pause/pin recorded on the Flux object
+        conditions.extend(flux_conditions(flux))
+        return Context(control=control, history=history, synced_revision=synced, operation=operation,
+                       owner=owner, controller=controller, controller_status=controller_status, flux=flux,
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
                        revision_error="" if state.control.pinned else revision_error,
                        non_descendant=self._non_descendant(target, desired, synced,

@@ -19,6 +19,7 @@ from core.model import (
     ClusterName,
     Condition,
     ControllerRef,
+    ControllerStatus,
     FluxObjectStatus,
     Health,
     HealthStatus,
@@ -112,6 +113,8 @@ class Context:
     """Who applies the app here (``core.reconcile.owners``)."""
     controller: ControllerRef | None = None
     """The owning controller object, when one was found."""
+    controller_status: ControllerStatus | None = None
+    """What the owning controller reports."""
     flux: tuple[FluxObjectStatus, ...] = ()
     """Owner flux: the Kustomization/HelmRelease's status and its source's."""
 
@@ -171,7 +174,8 @@ def evaluate(
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
         revision_stale=revision_stale, non_descendant=context.non_descendant, depends_on=target.app.depends_on,
-        owner=context.owner, controller=context.controller, flux=context.flux,
+        owner=context.owner, controller=context.controller, controller_status=context.controller_status,
+        flux=context.flux,
     )
 
 

@@ -153,7 +153,8 @@ class OwnedActions:
         runtime = self.clusters[plan.cluster]
         who = runtime.identity
         details = {"owner": plan.owner.value, "revision": plan.revision, "dry_run": plan.dry_run,
-                   "patches": [{"cluster": p.cluster, "object": str(p.key), "patch": p.text} for p in plan.patches]}
+                   "patches": [f"{p.cluster}: {p.key.kind} {p.key.namespace}/{p.key.name}: {p.text}"
+                               for p in plan.patches]}
         if plan.blocked or self.read_only_for(row):
             why = plan.blocked or READ_ONLY
             await self.journal.record(who=who, action=plan.kind, app=plan.app, cluster=plan.cluster,
@@ -167,7 +168,7 @@ class OwnedActions:
                    dry_run: bool = False) -> OperationState:
         runtime = self.clusters[row.cluster]
         return await run_controller_action(
-            action=action, app=row.app, cluster=row.cluster, revision=revision, patches=patches,
+            action=action, owner=row.owner, app=row.app, cluster=row.cluster, revision=revision, patches=patches,
             apis={name: r.api for name, r in self.clusters.items()},
             resource_for=lambda cluster, key: self.clusters[cluster].watcher.resource_for(key.group, key.kind),
             lease_api=runtime.api, journal=self.journal, identity=runtime.identity, dry_run=dry_run,
@@ -192,7 +193,7 @@ class OwnedActions:
         else:
             patches, why = self._patches(row, lambda ref, obj: driver.refresh(ref, obj, self._lookup))
         details: dict[str, Any] = {"owner": row.owner.value, "reason": reason, "expires_in": expires_in,
-                                   "patches": [{"cluster": p.cluster, "object": str(p.key), "patch": p.text}
+                                   "patches": [f"{p.cluster}: {p.key.kind} {p.key.namespace}/{p.key.name}: {p.text}"
                                                for p in patches]}
         if self.read_only_for(row):
             await self.journal.record(who=who, action=action, app=row.app, cluster=row.cluster, result="refused",

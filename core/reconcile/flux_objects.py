@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from core.model import ControllerRef, FluxObjectStatus, ResourceKey
+from core.model import Condition, ControllerRef, FluxObjectStatus, ResourceKey, Severity
 
 KUSTOMIZE_GROUP = "kustomize.toolkit.fluxcd.io"
 HELM_GROUP = "helm.toolkit.fluxcd.io"
@@ -161,3 +161,19 @@ def flux_statuses(controller: ControllerRef | None,
     if source is not None:
         out.append(flux_state(source))
     return tuple(out)
+
+
+def flux_conditions(states: tuple[FluxObjectStatus, ...]) -> list[Condition]:
+    """Row conditions from Flux's own status: ``FluxStalled`` (error) and ``FluxNotReady`` (warning), each
+    naming the object and Flux's message."""
+    out: list[Condition] = []
+    for state in states:
+        if state.suspended:
+            continue
+        if state.stalled:
+            out.append(Condition("FluxStalled", f"{state.key.short}: {state.reason}: {state.message}",
+                                 Severity.ERROR))
+        elif state.ready == "False":
+            out.append(Condition("FluxNotReady", f"{state.key.short}: {state.reason}: {state.message}",
+                                 Severity.WARNING))
+    return out

@@ -16,11 +16,25 @@ Constraint: pure functions over mappings; no I/O.
 
 from __future__ import annotations
 
+import calendar
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from core.model import ClusterName, ControllerRef, Owner, ResourceKey
+from core.model import (
+    AppControl,
+    ClusterName,
+    Condition,
+    ControllerRef,
+    ControllerResource,
+    ControllerStatus,
+    HistoryEntry,
+    Owner,
+    ResourceKey,
+    Severity,
+    SyncTrigger,
+)
 
 ARGO_GROUP = "argoproj.io"
 APPLICATION = (ARGO_GROUP, "Application")
@@ -39,6 +53,21 @@ FLUX_LABELS = {
 """Labels Flux's controllers put on the objects they apply (name label → namespace label, owner kind)."""
 
 IN_CLUSTER_SERVER = "https://kubernetes.default.svc"
+
+PAUSED = "fleetdeck.io/paused"
+"""``"true"`` on a controller object fleetdeck paused. The keys mirror the control state fleetdeck keeps for
+its own apps (``core.sync.state``: paused, reason, by, at, expires_at, pinned), under the ``fleetdeck.io/``
+prefix its Lease annotations use."""
+PAUSE_REASON = "fleetdeck.io/pause-reason"
+PAUSED_BY = "fleetdeck.io/paused-by"
+PAUSED_AT = "fleetdeck.io/paused-at"
+PAUSE_EXPIRES_AT = "fleetdeck.io/pause-expires-at"
+PINNED = "fleetdeck.io/pinned"
+"""Set by a rollback: the revision it went back to (recorded on the object, cleared by resume)."""
+PAUSED_POLICY = "fleetdeck.io/paused-policy"
+"""What the pause replaced, as canonical JSON (Argo CD: the ``spec.syncPolicy.automated`` block; ``""``:
+there was none), so resume restores exactly it."""
+CONTROL_ANNOTATIONS = (PAUSED, PAUSE_REASON, PAUSED_BY, PAUSED_AT, PAUSE_EXPIRES_AT, PINNED, PAUSED_POLICY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,3 +190,80 @@ def deploys_in_cluster(app_obj: Mapping[str, Any]) -> bool:
     """Whether an Application deploys to the cluster it lives in (``in-cluster`` / kubernetes.default.svc)."""
     server, name = destination_of(app_obj)
     return server.rstrip("/") == IN_CLUSTER_SERVER or name == "in-cluster" or (not server and not name)
+
+
+# ---------------------------------------------------------------------------------------------- what it says
+
+
+def parse_time(text: object) -> float | None:
+    """An RFC 3339 UTC timestamp (``2026-12-07T10:00:00Z``, as Kubernetes writes them) as Unix time."""
+    try:
+        return float(calendar.timegm(time.strptime(str(text)[:19], "%Y-%m-%dT%H:%M:%S")))
+    except ValueError:
+        return None
+
+
+def control_of(obj: Mapping[str, Any], *, now: float) -> AppControl:
+    """The pause and pin fleetdeck recorded on a controller object (its annotations); an expired pause
+    reads as not paused, as for fleetdeck's own apps."""
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    if notes.get(PAUSED) != "true":
+        return AppControl()
+    expires = parse_time(notes.get(PAUSE_EXPIRES_AT)) if notes.get(PAUSE_EXPIRES_AT) else None
+    pinned = str(notes.get(PINNED) or "") or None
+    paused = expires is None or expires > now
+    return AppControl(paused=paused, reason=str(notes.get(PAUSE_REASON) or ""), by=str(notes.get(PAUSED_BY) or ""),
+                      at=parse_time(notes.get(PAUSED_AT)), expires_at=expires, pinned=pinned)
+
+
+def argocd_history(obj: Mapping[str, Any]) -> tuple[HistoryEntry, ...]:
+    """``status.history`` as history entries, oldest first, with who initiated each sync
+    (``initiatedBy.username``, or ``automated``)."""
+    out = []
+    for entry in (obj.get("status") or {}).get("history") or ():
+        if not isinstance(entry, Mapping):
+            continue
+        who = entry.get("initiatedBy") or {}
+        automated = bool(who.get("automated")) if isinstance(who, Mapping) else False
+        by = "automated" if automated else str((who or {}).get("username") or "") if isinstance(who, Mapping) else ""
+        try:
+            number = int(entry.get("id") or 0)
+        except (TypeError, ValueError):
+            number = 0
+        out.append(HistoryEntry(id=number, revision=str(entry.get("revision") or ""), kind="sync",
+                                by=by or "unknown", at=parse_time(entry.get("deployedAt")) or 0.0,
+                                result="Succeeded", summary="deployed by Argo CD",
+                                trigger=SyncTrigger.AUTOMATED if automated else SyncTrigger.MANUAL))
+    return tuple(sorted(out, key=lambda h: (h.id, h.at)))
+
+
+def argocd_status(obj: Mapping[str, Any]) -> ControllerStatus:
+    """What an Argo CD Application's ``status`` says (Argo CD's API reference: ``sync``, ``health``,
+    ``conditions``, ``operationState``, ``resources``)."""
+    status = obj.get("status") or {}
+    sync = status.get("sync") or {}
+    health = status.get("health") or {}
+    op = status.get("operationState") or {}
+    op_sync = ((op.get("operation") or {}).get("sync") or {}) if isinstance(op, Mapping) else {}
+    resources = []
+    for res in status.get("resources") or ():
+        if isinstance(res, Mapping):
+            key = ResourceKey(str(res.get("group") or ""), str(res.get("kind") or ""),
+                              str(res.get("namespace") or ""), str(res.get("name") or ""))
+            rhealth = res.get("health") or {}
+            resources.append(ControllerResource(key, sync=str(res.get("status") or ""),
+                                                health=str(rhealth.get("status") or ""),
+                                                message=str(rhealth.get("message") or "")))
+    conditions = tuple(
+        Condition(f"ArgoCD{c.get('type') or 'Condition'}", str(c.get("message") or ""),
+                  Severity.ERROR if str(c.get("type") or "").endswith("Error") else Severity.WARNING)
+        for c in status.get("conditions") or () if isinstance(c, Mapping))
+    automated = ((obj.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    return ControllerStatus(
+        sync=str(sync.get("status") or ""), revision=str(sync.get("revision") or ""),
+        health=str(health.get("status") or ""), health_message=str(health.get("message") or ""),
+        conditions=conditions, operation_phase=str(op.get("phase") or ""),
+        operation_message=str(op.get("message") or ""),
+        operation_revision=str(op_sync.get("revision") or ""), operation_pending=bool(obj.get("operation")),
+        automated=isinstance(automated, Mapping) and automated.get("enabled") is not False,
+        resources=tuple(resources), reconciled_at=str(status.get("reconciledAt") or ""))

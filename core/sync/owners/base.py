@@ -32,24 +32,22 @@ from core.model import (
     SyncAction,
     SyncResultEntry,
 )
+from core.reconcile.owners import (
+    CONTROL_ANNOTATIONS,
+    PAUSE_EXPIRES_AT,
+    PAUSE_REASON,
+    PAUSED,
+    PAUSED_AT,
+    PAUSED_BY,
+    PAUSED_POLICY,
+    PINNED,
+)
 from core.settings import SyncSettings
 from core.sync.lease import OperationLease
 from core.sync.options import new_operation_id
 
-PAUSED = "fleetdeck.io/paused"
-"""``"true"`` on a controller object fleetdeck paused. The keys mirror the control state fleetdeck keeps for
-its own apps (``core.sync.state``: paused, reason, by, at, expires_at, pinned), under the ``fleetdeck.io/``
-prefix its Lease annotations use."""
-PAUSE_REASON = "fleetdeck.io/pause-reason"
-PAUSED_BY = "fleetdeck.io/paused-by"
-PAUSED_AT = "fleetdeck.io/paused-at"
-PAUSE_EXPIRES_AT = "fleetdeck.io/pause-expires-at"
-PINNED = "fleetdeck.io/pinned"
-"""Set by a rollback: the revision it went back to (recorded on the object, cleared by resume)."""
-PAUSED_POLICY = "fleetdeck.io/paused-policy"
-"""What the pause replaced, as canonical JSON (Argo CD: the ``spec.syncPolicy.automated`` block; ``""``:
-there was none), so resume restores exactly it."""
-CONTROL_ANNOTATIONS = (PAUSED, PAUSE_REASON, PAUSED_BY, PAUSED_AT, PAUSE_EXPIRES_AT, PINNED, PAUSED_POLICY)
+__all__ = ["CONTROL_ANNOTATIONS", "PAUSED", "PAUSED_AT", "PAUSED_BY", "PAUSED_POLICY", "PAUSE_EXPIRES_AT",
+           "PAUSE_REASON", "PINNED"]
 
 Lookup = Callable[[str, ResourceKey], Mapping[str, Any] | None]
 """The live object at a key in a cluster (as the cache last saw it)."""
@@ -126,7 +124,7 @@ def patch_of(ref: ControllerRef, patch: Mapping[str, Any], summary: str, key: Re
 
 
 async def run_controller_action(
-    *, action: str, app: str, cluster: str, revision: str, patches: Sequence[ControllerPatch],
+    *, action: str, owner: Owner, app: str, cluster: str, revision: str, patches: Sequence[ControllerPatch],
     apis: Mapping[str, KubeAPI], resource_for: Callable[[str, ResourceKey], APIResource | None],
     lease_api: KubeAPI, journal: Journal, identity: OperatorIdentity, dry_run: bool = False,
     settings: SyncSettings | None = None, clock: Callable[[], float] = time.time,
@@ -146,8 +144,8 @@ async def run_controller_action(
     """
     op_id = new_operation_id()
     started = clock()
-    details: dict[str, Any] = {"owner_action": action, "revision": revision, "dry_run": dry_run,
-                               "patches": [{"cluster": p.cluster, "object": str(p.key), "patch": p.text}
+    details: dict[str, Any] = {"owner": owner.value, "revision": revision, "dry_run": dry_run,
+                               "patches": [f"{p.cluster}: {p.key.kind} {p.key.namespace}/{p.key.name}: {p.text}"
                                            for p in patches]}
 
     async def record(result: Any, message: str) -> None:
