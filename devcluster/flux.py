@@ -203,11 +203,12 @@ def kustomize_controller(
 
 
 def controller_kubeconfig(info: ClusterInfo, directory: Path) -> Path:
-    """A one-context kubeconfig for the controllers (the cluster's admin identity, system:masters)."""
+    """A one-context kubeconfig for the controllers: user ``flux-controllers`` (group system:masters), so the
+    audit log tells their writes from the tests' and fleetdeck's (``fleetdeck-admin``)."""
     from devcluster.components import ClusterLayout
 
     pki = ClusterLayout(info.name, info.directory).pki
-    ctx = kubeconfig.Context(name=info.name, server=info.server, pki=pki, who="admin")
+    ctx = kubeconfig.Context(name=info.name, server=info.server, pki=pki, who="flux")
     directory.mkdir(parents=True, exist_ok=True)
     return kubeconfig.write(directory / "flux.kubeconfig", [ctx], current=info.name)
 

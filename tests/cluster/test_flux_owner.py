@@ -155,9 +155,13 @@ def test_sync_requests_a_reconcile_source_first_faster_than_the_interval(app: Fl
     entries = [e for e in app.journal() if e["app"] == app.ns and e["action"] == "sync"]
     assert [e["result"] for e in entries] == ["started", "succeeded"]
     written = entries[-1]["details"]["patches"]
-    assert [p["object"].split("/")[0] for p in written] == ["GitRepository.source.toolkit.fluxcd.io",
-                                                            "Kustomization.kustomize.toolkit.fluxcd.io"]
-    assert all("reconcile.fluxcd.io/requestedAt" in p["patch"] for p in written)
+    cluster = app.flux.cluster.name
+    assert [w.split(": ")[1] for w in written] == [f"GitRepository {app.ns}/{app.ns}", f"Kustomization {app.ns}/{app.ns}"]
+    assert all("reconcile.fluxcd.io/requestedAt" in w and w.startswith(f"{cluster}: ") for w in written)
+    # preview = effect: the patch bodies the plan printed are the ones the journal says were written
+    printed = synced.stdout.splitlines()
+    bodies = [printed[i + 1].strip() for i, line in enumerate(printed) if line.strip().startswith("write ")]
+    assert bodies == [w.split(": ", 2)[2] for w in written]
     writes = wait_for("the audit log", lambda: flux_writes(app.flux, since) or None, timeout=10)
     assert writes == [("patch", "gitrepositories", app.ns), ("patch", "kustomizations", app.ns)]
 
