@@ -202,6 +202,24 @@ def kustomize_controller(
                          env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
 
 
+def helm_controller(
+    binary: Path, *, cluster: str, kubeconfig_path: Path, directory: Path, health_port: int
+) -> ProcessRecord:
+    """helm-controller with its metrics and health endpoints on 127.0.0.1 (short graceful shutdown)."""
+    argv = [
+        str(binary),
+        f"--metrics-addr={LOOPBACK}:{free_port()}",
+        f"--health-addr={LOOPBACK}:{health_port}",
+        "--enable-leader-election=false",
+        "--graceful-shutdown-timeout=5s",
+        "--log-level=info",
+        "--log-encoding=json",
+    ]
+    return ProcessRecord(role="helm-controller", cluster=cluster, argv=argv,
+                         log=str(directory / "logs" / "helm-controller.log"), port=health_port,
+                         env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
+
+
 def controller_kubeconfig(info: ClusterInfo, directory: Path) -> Path:
     """A one-context kubeconfig for the controllers: user ``flux-controllers`` (group system:masters), so the
     audit log tells their writes from the tests' and fleetdeck's (``fleetdeck-admin``)."""
@@ -214,7 +232,8 @@ def controller_kubeconfig(info: ClusterInfo, directory: Path) -> Path:
 
 
 def start_flux(plane: ControlPlane, info: ClusterInfo, flux: FluxBinaries) -> FluxInfo:
-    """Install Flux's CRDs into ``info``'s apiserver and start source- and kustomize-controller on it.
+    """Install Flux's CRDs into ``info``'s apiserver and start source- and kustomize-controller on it (and
+    helm-controller when it was built).
 
     The processes are recorded in ``plane``'s state file (stopped with the plane, or by its reaper).
     ``info`` may be one of the plane's clusters or a lone apiserver (:meth:`ControlPlane.start_lone_apiserver`).
@@ -242,5 +261,13 @@ def start_flux(plane: ControlPlane, info: ClusterInfo, flux: FluxBinaries) -> Fl
 
     src = plane.start_component(f"{info.name}: source-controller", make_source, ready)
     kc = plane.start_component(f"{info.name}: kustomize-controller", make_kustomize, ready)
+    records = [src, kc]
+    if "helm-controller" in flux.controllers:  # optional: built when its module builds (docs/control-plane.md)
+
+        def make_helm(port: int) -> ProcessRecord:
+            return helm_controller(flux.binary("helm-controller"), cluster=info.name, kubeconfig_path=config,
+                                   directory=directory, health_port=port)
+
+        records.append(plane.start_component(f"{info.name}: helm-controller", make_helm, ready))
     return FluxInfo(cluster=info, namespace=FLUX_NAMESPACE, storage_address=f"{LOOPBACK}:{storage[0]}",
-                    storage_path=directory / "storage", records=(src, kc), crds=tuple(crds))
+                    storage_path=directory / "storage", records=tuple(records), crds=tuple(crds))

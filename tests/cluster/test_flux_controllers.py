@@ -1,6 +1,7 @@
 """The real Flux controllers (built by scripts/build-flux) reconcile a config repo served over Git's smart
 HTTP on 127.0.0.1 into a real kube-apiserver: a GitRepository and a Kustomization create, update and prune
-ConfigMaps and a Service (no kube-controller-manager, so nothing that needs a Pod; ``wait: false``).
+ConfigMaps and a Service (no kube-controller-manager, so nothing that needs a Pod; ``wait: false``); and,
+when it built, helm-controller installs a HelmRelease from a chart repository on 127.0.0.1.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from devcluster.api import ApiError, RestClient
 from devcluster.flux import FluxInfo
 from devcluster.manifests import namespace as namespace_object
+from tests.fixtures.chart_servers import HelmRepoServer, write_chart
 from tests.fixtures.git_http import GitRepoServer, git_repo_server
 
 pytestmark = pytest.mark.cluster
@@ -138,3 +140,51 @@ def test_git_repository_and_kustomization_reconcile_from_the_git_server(
     assert get_or_none(rest, f"/api/v1/namespaces/{ns}/configmaps/extra") is None
     print(f"flux reconcile: first commit {took_first:.1f}s after create, second {took_second:.1f}s after push "
           f"(interval 15s)")
+
+
+def test_helm_controller_installs_a_helm_release_from_a_chart_repository(
+    flux_plane: FluxInfo, flux_namespace: str, helm_binary: Path, tmp_path: Path
+) -> None:
+    """helm-controller (when built) installs a HelmRelease of a chart served by an HTTP chart repository on
+    127.0.0.1 (source-controller fetches the index and packages the HelmChart artifact), then upgrades it when
+    the values change."""
+    if not any(r.role == "helm-controller" for r in flux_plane.records):
+        pytest.skip("helm-controller is not built (scripts/build-flux: optional)")
+    ns, rest = flux_namespace, flux_plane.cluster.rest()
+    chart = write_chart(tmp_path / "charts", "greeter", "0.1.0",
+                        {"cm.yaml": """\
+                            apiVersion: v1
+                            kind: ConfigMap
+                            metadata: {name: "{{ .Release.Name }}-greeting"}
+                            data: {greeting: {{ .Values.greeting | quote }}}
+                            """}, "greeting: hello\n")
+    serving = HelmRepoServer(tmp_path / "repo")
+    serving.publish(helm_binary, tmp_path / "helm-home", [chart])
+    with serving.running():
+        repo = {"apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+                "metadata": {"name": "charts", "namespace": ns}, "spec": {"url": serving.url, "interval": "10m"}}
+        release = {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+                   "metadata": {"name": "web", "namespace": ns},
+                   "spec": {"interval": "10m", "timeout": "1m",
+                            "chart": {"spec": {"chart": "greeter", "version": "0.1.0",
+                                               "sourceRef": {"kind": "HelmRepository", "name": "charts"}}},
+                            "install": {"disableWait": True}, "upgrade": {"disableWait": True},
+                            "values": {"greeting": "hi"}}}
+        began = time.monotonic()
+        rest.request("POST", f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmrepositories", body=repo)
+        rest.request("POST", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases", body=release)
+        cm = wait_for("the release installed",
+                      lambda: get_or_none(rest, f"/api/v1/namespaces/{ns}/configmaps/web-greeting"))
+        took = time.monotonic() - began
+        assert cm["data"] == {"greeting": "hi"}
+        assert any(p.endswith("index.yaml") for p in serving.requests)
+        path = f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/web"
+        rest.request("PATCH", path, body={"spec": {"values": {"greeting": "hey"}}},
+                     content_type="application/merge-patch+json")
+        wait_for("the release upgraded", lambda: (get_or_none(
+            rest, f"/api/v1/namespaces/{ns}/configmaps/web-greeting") or {}).get("data") == {"greeting": "hey"})
+        ready = wait_for("Ready", lambda: any(
+            c.get("type") == "Ready" and c.get("status") == "True"
+            for c in ((rest.get(path).get("status") or {}).get("conditions") or [])))
+        assert ready
+    print(f"helm-controller: HelmRelease installed {took:.1f}s after create")
