@@ -28,6 +28,7 @@ from devcluster.flux import FluxInfo
 from devcluster.manifests import namespace as namespace_object
 from tests.cluster.test_cli import run
 from tests.cluster.test_flux_controllers import configmap, get_or_none, wait_for
+from tests.fixtures.chart_servers import HelmRepoServer, write_chart
 from tests.fixtures.git_http import GitRepoServer, git_repo_server
 
 pytestmark = pytest.mark.cluster
@@ -255,3 +256,87 @@ def test_read_only_mode_writes_nothing_to_flux(app: FluxApp) -> None:
     ks = app.ks()
     assert ks["spec"].get("suspend") in (None, False)
     assert not any(k.startswith("fleetdeck.io/") for k in ks["metadata"].get("annotations") or {})
+
+
+GREETER = {"cm.yaml": """\
+    apiVersion: v1
+    kind: ConfigMap
+    metadata: {name: "{{ .Release.Name }}-greeting"}
+    data:
+      greeting: {{ .Values.greeting | quote }}
+      chart: {{ .Chart.Version | quote }}
+    """}
+
+
+def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
+    flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path
+) -> None:
+    """An app whose objects a HelmRelease (same name) installs is owned by flux: ``fleetdeck sync`` asks the
+    HelmRepository first and then the HelmRelease to reconcile, so a chart version published meanwhile is
+    installed well before the 10-minute intervals; pause suspends the HelmRelease and resume restores it."""
+    if not any(r.role == "helm-controller" for r in flux_plane.records):
+        pytest.skip("helm-controller is not built (scripts/build-flux: optional)")
+    from tests.engine.conftest import git
+
+    ns = f"hr-{secrets.token_hex(3)}"
+    rest = flux_plane.cluster.rest()
+    rest.request("POST", "/api/v1/namespaces", body=namespace_object(ns))
+    repo = tmp_path / "config"
+    (repo / "apps" / "greeter").mkdir(parents=True)
+    git(repo, "init", "-q", "-b", "main")
+    (repo / "apps" / "greeter" / "cm.yaml").write_text(yaml.safe_dump(
+        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{ns}-greeting"},
+         "data": {"greeting": "hi", "chart": "0.1.0"}}))
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "greeter")
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": flux_plane.cluster.name, "kubeconfig": str(flux_plane.cluster.kubeconfig),
+                      "context": flux_plane.cluster.admin_context}],
+        "apps": [{"name": ns, "path": "apps/greeter", "namespace": ns}],
+    }))
+    serving = HelmRepoServer(tmp_path / "charts-served")
+    home = tmp_path / "helm-home"
+    serving.publish(helm_binary, home, [write_chart(tmp_path / "c1", "greeter", "0.1.0", GREETER, "greeting: x\n")])
+    release_path = f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{ns}"
+
+    def greeting() -> dict[str, str] | None:
+        cm = get_or_none(rest, f"/api/v1/namespaces/{ns}/configmaps/{ns}-greeting")
+        return None if cm is None else dict(cm["data"])
+
+    with serving.running():
+        rest.request("POST", f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmrepositories", body={
+            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+            "metadata": {"name": "charts", "namespace": ns}, "spec": {"url": serving.url, "interval": INTERVAL}})
+        rest.request("POST", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases", body={
+            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": ns, "namespace": ns},
+            "spec": {"interval": INTERVAL, "timeout": "1m", "install": {"disableWait": True},
+                     "upgrade": {"disableWait": True}, "values": {"greeting": "hi"},
+                     "chart": {"spec": {"chart": "greeter", "version": ">=0.1.0", "interval": INTERVAL,
+                                        "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}})
+        wait_for("0.1.0 installed", lambda: greeting() == {"greeting": "hi", "chart": "0.1.0"})
+
+        status = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json")
+        row = json.loads(status.stdout)["apps"][0]
+        assert row["owner"] == "flux", status.stdout + status.stderr
+        assert row["owner_object"]["kind"] == "HelmRelease"
+        assert [f["kind"] for f in row["flux"]] == ["HelmRelease", "HelmRepository"]
+
+        serving.publish(helm_binary, home, [write_chart(tmp_path / "c2", "greeter", "0.2.0", GREETER,
+                                                        "greeting: x\n")])
+        began = time.monotonic()
+        synced = run(tmp_path, "sync", ns, "--fleet", str(fleet), "--yes")
+        assert synced.returncode == 0, synced.stdout + synced.stderr
+        assert "HelmRepository" in synced.stdout and "HelmRelease" in synced.stdout
+        wait_for("0.2.0 installed", lambda: greeting() == {"greeting": "hi", "chart": "0.2.0"}, timeout=90)
+        print(f"fleetdeck sync -> helm-controller installed the new chart version in {time.monotonic() - began:.1f}s")
+
+        paused = run(tmp_path, "pause", ns, "--fleet", str(fleet), "--reason", "freeze")
+        assert paused.returncode == 0, paused.stdout + paused.stderr
+        assert rest.get(release_path)["spec"]["suspend"] is True
+        resumed = run(tmp_path, "resume", ns, "--fleet", str(fleet))
+        assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+        release = rest.get(release_path)
+        assert release["spec"]["suspend"] is False
+        assert not any(k.startswith("fleetdeck.io/") for k in release["metadata"].get("annotations") or {})
