@@ -305,6 +305,7 @@ async def test_engine_read_only_and_lease_conflict_on_an_argocd_app(
         await ro.pause(app, cluster.name, reason="x")
     with pytest.raises(ReadOnlyError):
         await ro.resume(app, cluster.name)
+    await ro.refresh(app, cluster.name)  # read-only: fleetdeck's own refresh only, no annotation
     await asyncio.sleep(1.0)
     assert admin_writes(cluster, since) == []
     refused = [e for e in read_entries(tmp_path / "journal-0.jsonl") if e.result == "refused"]
@@ -329,6 +330,14 @@ async def test_engine_read_only_and_lease_conflict_on_an_argocd_app(
         await other.close()
     state = [s async for s in rw.execute_plan(plan)][-1]
     assert state.phase.successful, state.message
+
+    since = now()
+    await rw.refresh(app, cluster.name)  # a row's refresh asks Argo CD to refresh: its annotation, journalled
+    await asyncio.sleep(1.0)
+    assert without_lease(admin_writes(cluster, since)) == [("patch", f"applications/{app}")]
+    notes = cluster.rest().get(apps_path(namespace, app))["metadata"]["annotations"]
+    assert notes["argocd.argoproj.io/refresh"] == "normal"
+    assert ("refresh", "succeeded") in {(e.action, e.result) for e in read_entries(tmp_path / "journal-1.jsonl")}
 
 
 def test_hub_application_maps_its_destination_to_the_fleet_cluster(
