@@ -74,6 +74,49 @@ def source_line(app: AppStatus, now: float, glyphs: Glyphs) -> Text:
     return text
 
 
+def owner_lines(app: AppStatus, glyphs: Glyphs, *, max_resources: int = 8) -> list[Text]:
+    """Who applies the app here and, for a controller owner, what the controller reports: sync and revision,
+    health, operation, its per-resource view and the latest history entries with who initiated them (the
+    tree and diffs below stay fleetdeck's own comparison)."""
+    ref = app.controller
+    head = Text(f"owner {app.owner.value}", style="bold", end="")
+    if ref is not None:
+        head.append(f" {glyphs.dot} ")
+        head.append_text(safe(f"{ref} on {ref.cluster}"))
+    status = app.controller_status
+    if status is None:
+        return [head] if app.owner.value != "fleetdeck" else []
+    head.append(f" {glyphs.dot} says ")
+    head.append_text(safe(status.sync or "?"))
+    head.append(" at ")
+    head.append_text(safe(status.revision[:12] or "-"))
+    head.append(", health ")
+    head.append_text(safe(status.health or "?"))
+    head.append(f" {glyphs.dot} automated sync {'on' if status.automated else 'off'}")
+    lines = [head]
+    if status.operation_pending or status.operation_phase:
+        op = Text("  operation ", end="")
+        op.append_text(safe("requested, not started yet" if status.operation_pending else status.operation_phase))
+        if status.operation_revision:
+            op.append(" ")
+            op.append_text(safe(status.operation_revision[:12]))
+        if status.operation_message:
+            op.append(": ")
+            op.append_text(safe(status.operation_message, max_length=200))
+        lines.append(op)
+    for res in status.resources[:max_resources]:
+        line = Text("  ", end="")
+        line.append_text(safe(f"{res.sync or '?':<10} {res.health or '-':<12} {res.key.short}", max_length=200))
+        lines.append(line)
+    if len(status.resources) > max_resources:
+        lines.append(Text(f"  {glyphs.fold} {len(status.resources) - max_resources} more resources", end=""))
+    for entry in list(reversed(app.history))[:3]:
+        line = Text("  history ", end="")
+        line.append_text(safe(f"#{entry.id} {entry.revision[:12]} by {entry.by}"))
+        lines.append(line)
+    return lines
+
+
 def control_lines(app: AppStatus, now: float, glyphs: Glyphs) -> list[Text]:
     """Paused by whom, why and until when; pinned revision and how far behind."""
     control = app.control
@@ -214,6 +257,7 @@ class AppScreen(ConsoleScreen):
             return
         now, glyphs = self.now(), self.ctx.glyphs
         lines = [status_line(self.status, glyphs), source_line(self.status, now, glyphs)]
+        lines += owner_lines(self.status, glyphs)
         lines += control_lines(self.status, now, glyphs)
         lines += condition_lines(self.status, snapshot.cluster(self.key[1]), now, glyphs)
         summary.update(join_lines(lines))
