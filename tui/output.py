@@ -164,6 +164,7 @@ def controller_record(app: AppStatus) -> dict[str, Any] | None:
         "history": [{"id": h.id, "revision": h.revision, "initiated_by": h.by, "trigger": h.trigger.value,
                      "at": h.at} for h in app.history],
         "reconciled_at": status.reconciled_at,
+        "generated_by": status.generated_by,
     }
 
 
@@ -211,6 +212,10 @@ def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
     drifted = {record["key"] for record in app_diff_records(app)}
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
              for r in app.resources if r.managed and str(r.key) in drifted]
+    if parts and app.owner.value != "fleetdeck":  # marked: the controller applies, fleetdeck only compares
+        where = f" ({clean(str(app.controller))} on {clean(app.controller.cluster)})" if app.controller else ""
+        parts.insert(0, f"# owner {app.owner.value}{where}: fleetdeck's own comparison; {app.owner.value} "
+                        "applies the app's objects")
     return "\n".join(parts)
 
 
@@ -223,6 +228,7 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "health": app.health.status.value,
         "stale": app.stale,
         "approximate": app.approximate,
+        "owner": app.owner.value,
         "resources": app_diff_records(app),
         "conditions": [condition_record(c) for c in app.conditions],
     }

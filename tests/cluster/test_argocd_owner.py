@@ -210,6 +210,9 @@ def test_cli_status_sync_pause_resume_rollback_through_argocd(
     assert [(h["revision"], h["initiated_by"], h["trigger"]) for h in controller["history"]] == [
         (OLD, "bob", "manual"), (NEW, "automated", "automated")]
     assert any(c["type"] == "ArgoCDSyncError" for c in controller["conditions"])
+    diff = run(tmp_path, "diff", app, "--fleet", str(fleet))  # fleetdeck's own comparison, marked
+    assert diff.returncode == 1 and diff.stdout.startswith(
+        f"# owner argocd (Application {namespace}/{app} on {cluster.name}): fleetdeck's own comparison"), diff.stdout
     table = run(tmp_path, "status", "--fleet", str(fleet))
     assert "OWNER" in table.stdout.splitlines()[0] and " argocd " in table.stdout
 
@@ -373,3 +376,25 @@ def test_fleet_file_override_that_contradicts_the_cluster_is_a_warning(
     warning = next(c for c in row["conditions"] if c["type"] == "OwnerOverride")
     assert warning["severity"] == "warning" and "would both apply" in warning["message"]
 
+
+
+async def test_fleetdeck_automation_never_syncs_an_argocd_owned_app(
+        argocd_crd: None, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str,
+        engines: StartEngine) -> None:
+    """The fleet file asks for automated sync, but Argo CD owns the app: fleetdeck's automation leaves it to
+    Argo CD (two appliers for the same objects is what owners exist to prevent); no object of the app is
+    written."""
+    create_application(cluster, namespace, repo)
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": cluster.admin_context}],
+        "apps": [{"name": namespace, "path": "apps/web", "namespace": namespace,
+                  "sync": {"automated": True, "prune": True}}],
+    }))
+    engine = await engines(fleet)
+    assert next(r for r in engine.snapshot.apps if r.app == namespace).owner is Owner.ARGOCD
+    since = now()
+    await engine.sync_automated_apps(wait=True)
+    await asyncio.sleep(1.0)
+    assert without_lease(admin_writes(cluster, since)) == []  # only the cluster's automation Lease
