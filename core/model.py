@@ -576,6 +576,8 @@ class ControllerStatus:
     """The controller's automated sync is on (Argo CD ``spec.syncPolicy.automated``)."""
     resources: tuple[ControllerResource, ...] = ()
     reconciled_at: str = ""
+    generated_by: str = ""
+    """The ApplicationSet that generated the Application (its ownerReference), e.g. ``ApplicationSet argocd/envs``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -141,9 +141,9 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "owner_object": ({"cluster": app.controller.cluster, "group": app.controller.key.group,
                           "kind": app.controller.key.kind, "namespace": app.controller.key.namespace,
                           "name": app.controller.key.name} if app.controller is not None else None),
-        "flux": [f.as_dict() for f in app.flux],
         "conditions": [condition_record(c) for c in app.conditions],
         "controller": controller_record(app),
+        "flux": [f.as_dict() for f in app.flux],
     }
 
 
@@ -165,6 +165,7 @@ def controller_record(app: AppStatus) -> dict[str, Any] | None:
         "history": [{"id": h.id, "revision": h.revision, "initiated_by": h.by, "trigger": h.trigger.value,
                      "at": h.at} for h in app.history],
         "reconciled_at": status.reconciled_at,
+        "generated_by": status.generated_by,
     }
 
 
@@ -212,10 +213,10 @@ def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
     drifted = {record["key"] for record in app_diff_records(app)}
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
              for r in app.resources if r.managed and str(r.key) in drifted]
-    if parts and app.owner.value != "fleetdeck":
-        what = f" ({clean(str(app.controller))})" if app.controller is not None else ""
-        parts.insert(0, f"# owner {app.owner.value}{what} applies these objects; the diff is fleetdeck's "
-                        f"comparison of live with the rendered output")
+    if parts and app.owner.value != "fleetdeck":  # marked: the controller applies, fleetdeck only compares
+        where = f" ({clean(str(app.controller))} on {clean(app.controller.cluster)})" if app.controller else ""
+        parts.insert(0, f"# owner {app.owner.value}{where}: fleetdeck's own comparison; {app.owner.value} "
+                        "applies the app's objects")
     return "\n".join(parts)
 
 
@@ -229,7 +230,6 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "stale": app.stale,
         "approximate": app.approximate,
         "owner": app.owner.value,
-        "owner_object": str(app.controller) if app.controller is not None else None,
         "resources": app_diff_records(app),
         "conditions": [condition_record(c) for c in app.conditions],
     }

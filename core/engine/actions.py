@@ -516,8 +516,8 @@ class Actions:
         """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says
         no, or the plan is blocked or replaces history, which an operator decides)."""
         row = self.fleet.published_row(target)
-        if row is None or row.stale or row.revision_stale:
-            return None
+        if row is None or row.stale or row.revision_stale or row.owner is not Owner.FLEETDECK:
+            return None  # a controller-owned app is synced by its controller, never by fleetdeck's automation
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation
         recorded = LastOperation(last_record.revision, last_record.phase, last_record.finished_at,

@@ -540,11 +540,15 @@ class FleetEngine:
     # ------------------------------------------------------------------------------------ API
 
     async def refresh(self, app: str | None = None, cluster: str | None = None, *, hard: bool = False) -> None:
-        """Fetch Git now and re-render; ``hard`` also drops the render and dry-run caches."""
+        """Fetch Git now and re-render; ``hard`` also drops the render and dry-run caches. A row's refresh
+        (``app`` and ``cluster``) of a controller-owned app also asks the controller to refresh (Argo CD's
+        refresh annotation), journalled; in read-only mode it stays a read."""
         if hard:
             self.predicted.clear()
         await self._fetch_and_render(hard=hard)
         self.mark_all_dirty()
+        if app is not None and cluster is not None and (app, cluster) in self.targets:
+            await self.actions.refresh_owner(app, cluster)
 
     def target(self, app: str, cluster: str) -> Target:
         """The target, or a clear error naming what exists."""

@@ -259,7 +259,12 @@ def argocd_status(obj: Mapping[str, Any]) -> ControllerStatus:
                   Severity.ERROR if str(c.get("type") or "").endswith("Error") else Severity.WARNING)
         for c in status.get("conditions") or () if isinstance(c, Mapping))
     automated = ((obj.get("spec") or {}).get("syncPolicy") or {}).get("automated")
+    meta = obj.get("metadata") or {}
+    generator = next((f"ApplicationSet {meta.get('namespace') or ''}/{o.get('name')}".replace(" /", " ")
+                      for o in meta.get("ownerReferences") or ()
+                      if isinstance(o, Mapping) and o.get("kind") == "ApplicationSet"), "")
     return ControllerStatus(
+        generated_by=generator,
         sync=str(sync.get("status") or ""), revision=str(sync.get("revision") or ""),
         health=str(health.get("status") or ""), health_message=str(health.get("message") or ""),
         conditions=conditions, operation_phase=str(op.get("phase") or ""),

@@ -210,6 +210,9 @@ def test_cli_status_sync_pause_resume_rollback_through_argocd(
     assert [(h["revision"], h["initiated_by"], h["trigger"]) for h in controller["history"]] == [
         (OLD, "bob", "manual"), (NEW, "automated", "automated")]
     assert any(c["type"] == "ArgoCDSyncError" for c in controller["conditions"])
+    diff = run(tmp_path, "diff", app, "--fleet", str(fleet))  # fleetdeck's own comparison, marked
+    assert diff.returncode == 1 and diff.stdout.startswith(
+        f"# owner argocd (Application {namespace}/{app} on {cluster.name}): fleetdeck's own comparison"), diff.stdout
     table = run(tmp_path, "status", "--fleet", str(fleet))
     assert "OWNER" in table.stdout.splitlines()[0] and " argocd " in table.stdout
 
@@ -305,6 +308,7 @@ async def test_engine_read_only_and_lease_conflict_on_an_argocd_app(
         await ro.pause(app, cluster.name, reason="x")
     with pytest.raises(ReadOnlyError):
         await ro.resume(app, cluster.name)
+    await ro.refresh(app, cluster.name)  # read-only: fleetdeck's own refresh only, no annotation
     await asyncio.sleep(1.0)
     assert admin_writes(cluster, since) == []
     refused = [e for e in read_entries(tmp_path / "journal-0.jsonl") if e.result == "refused"]
@@ -329,6 +333,14 @@ async def test_engine_read_only_and_lease_conflict_on_an_argocd_app(
         await other.close()
     state = [s async for s in rw.execute_plan(plan)][-1]
     assert state.phase.successful, state.message
+
+    since = now()
+    await rw.refresh(app, cluster.name)  # a row's refresh asks Argo CD to refresh: its annotation, journalled
+    await asyncio.sleep(1.0)
+    assert without_lease(admin_writes(cluster, since)) == [("patch", f"applications/{app}")]
+    notes = cluster.rest().get(apps_path(namespace, app))["metadata"]["annotations"]
+    assert notes["argocd.argoproj.io/refresh"] == "normal"
+    assert ("refresh", "succeeded") in {(e.action, e.result) for e in read_entries(tmp_path / "journal-1.jsonl")}
 
 
 def test_hub_application_maps_its_destination_to_the_fleet_cluster(
@@ -364,3 +376,25 @@ def test_fleet_file_override_that_contradicts_the_cluster_is_a_warning(
     warning = next(c for c in row["conditions"] if c["type"] == "OwnerOverride")
     assert warning["severity"] == "warning" and "would both apply" in warning["message"]
 
+
+
+async def test_fleetdeck_automation_never_syncs_an_argocd_owned_app(
+        argocd_crd: None, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str,
+        engines: StartEngine) -> None:
+    """The fleet file asks for automated sync, but Argo CD owns the app: fleetdeck's automation leaves it to
+    Argo CD (two appliers for the same objects is what owners exist to prevent); no object of the app is
+    written."""
+    create_application(cluster, namespace, repo)
+    fleet = tmp_path / "fleetdeck.yaml"
+    fleet.write_text(yaml.safe_dump({
+        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
+        "clusters": [{"name": cluster.name, "kubeconfig": str(cluster.kubeconfig), "context": cluster.admin_context}],
+        "apps": [{"name": namespace, "path": "apps/web", "namespace": namespace,
+                  "sync": {"automated": True, "prune": True}}],
+    }))
+    engine = await engines(fleet)
+    assert next(r for r in engine.snapshot.apps if r.app == namespace).owner is Owner.ARGOCD
+    since = now()
+    await engine.sync_automated_apps(wait=True)
+    await asyncio.sleep(1.0)
+    assert without_lease(admin_writes(cluster, since)) == []  # only the cluster's automation Lease

@@ -239,7 +239,7 @@ def test_an_edited_object_is_drift_with_owner_flux(app: FluxApp) -> None:
     diff = app.cli("diff", app.ns)
     assert diff.returncode == 1, diff.stdout + diff.stderr
     assert "red" in diff.stdout and "blue" in diff.stdout
-    assert f"# owner flux (Kustomization {app.ns}/{app.ns})" in diff.stdout
+    assert f"# owner flux (Kustomization {app.ns}/{app.ns} on {app.flux.cluster.name})" in diff.stdout
 
 
 def test_read_only_mode_writes_nothing_to_flux(app: FluxApp) -> None:

@@ -185,3 +185,32 @@ def test_argocd_rollback_turns_auto_sync_off_first_then_syncs_a_history_revision
 def test_argocd_refresh_is_the_refresh_annotation() -> None:
     (patch,) = ARGO.refresh(REF, application(), lambda c, k: None)
     assert patch.patch == {"metadata": {"annotations": {"argocd.argoproj.io/refresh": "normal"}}}
+
+
+def test_argocd_status_reads_what_the_controller_reports() -> None:
+    from core.reconcile.owners import argocd_history, argocd_status, control_of
+
+    app = application(automated={"prune": True}, sync={"status": "OutOfSync", "revision": SHA},
+                      health={"status": "Degraded", "message": "1 of 2 pods"},
+                      operationState={"phase": "Failed", "message": "hook failed",
+                                      "operation": {"sync": {"revision": SHA}}},
+                      conditions=[{"type": "ComparisonError", "message": "repo unreachable"}],
+                      resources=[{"group": "apps", "kind": "Deployment", "namespace": "web", "name": "web",
+                                  "status": "OutOfSync", "health": {"status": "Degraded"}}],
+                      history=[{"id": 3, "revision": SHA, "deployedAt": "2026-12-07T10:00:00Z",
+                                "initiatedBy": {"username": "alice"}}])
+    app["metadata"]["ownerReferences"] = [{"apiVersion": "argoproj.io/v1alpha1", "kind": "ApplicationSet",
+                                           "name": "envs", "uid": "u"}]
+    status = argocd_status(app)
+    assert (status.sync, status.revision, status.health, status.automated) == ("OutOfSync", SHA, "Degraded", True)
+    assert (status.operation_phase, status.operation_message, status.operation_revision) == \
+        ("Failed", "hook failed", SHA)
+    assert status.conditions[0].type == "ArgoCDComparisonError" and status.conditions[0].severity.value == "error"
+    assert status.resources[0].key == DEPLOY and status.resources[0].health == "Degraded"
+    assert status.generated_by == "ApplicationSet argocd/envs"
+    (entry,) = argocd_history(app)
+    assert (entry.id, entry.by, entry.trigger.value, entry.at) == (3, "alice", "manual", 1796637600.0)
+    paused = {"metadata": {"annotations": {PAUSED: "true", "fleetdeck.io/pause-reason": "freeze",
+                                           "fleetdeck.io/pause-expires-at": "2026-12-07T10:00:00Z"}}}
+    assert control_of(paused, now=1796637600.0 - 1).paused is True
+    assert control_of(paused, now=1796637600.0 + 1).paused is False  # expired
