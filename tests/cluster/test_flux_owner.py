@@ -340,3 +340,18 @@ def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
         release = rest.get(release_path)
         assert release["spec"]["suspend"] is False
         assert not any(k.startswith("fleetdeck.io/") for k in release["metadata"].get("annotations") or {})
+
+
+def test_sync_dry_run_sends_the_same_patches_and_stores_nothing(app: FluxApp) -> None:
+    """``sync --dry-run`` sends exactly the plan's two patches with ``dryRun=All``; no annotation is stored."""
+    before = (app.source()["metadata"].get("annotations") or {}, app.ks()["metadata"].get("annotations") or {})
+    since = dt.datetime.now(dt.UTC)
+    result = app.cli("sync", app.ns, "--dry-run", "--yes")
+    assert result.returncode == 0, result.stdout + result.stderr
+    events = wait_for("the audit log", lambda: [
+        e for e in mutating_events(audit_events(app.flux.cluster, since=since), user="fleetdeck-admin")
+        if e["objectRef"].get("apiGroup", "").endswith("toolkit.fluxcd.io")] or None, timeout=10)
+    assert [(e["objectRef"]["resource"], "dryRun=All" in e["requestURI"]) for e in events] == [
+        ("gitrepositories", True), ("kustomizations", True)]
+    assert (app.source()["metadata"].get("annotations") or {}, app.ks()["metadata"].get("annotations") or {}) \
+        == before
