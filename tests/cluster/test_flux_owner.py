@@ -355,3 +355,25 @@ def test_sync_dry_run_sends_the_same_patches_and_stores_nothing(app: FluxApp) ->
         ("gitrepositories", True), ("kustomizations", True)]
     assert (app.source()["metadata"].get("annotations") or {}, app.ks()["metadata"].get("annotations") or {}) \
         == before
+
+
+def test_a_second_operator_holding_the_apps_lease_blocks_flux_actions(app: FluxApp) -> None:
+    """The app's operation Lease (``fleetdeck-system/fleetdeck-op-<app>``, the one a fleetdeck sync takes) held
+    by another operator refuses a pause of the flux-owned app, naming the holder; the Kustomization is untouched."""
+    app.rest.request("POST", "/api/v1/namespaces", body=namespace_object("fleetdeck-system"), ok=(201, 409))
+    now = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    app.rest.request("POST", "/apis/coordination.k8s.io/v1/namespaces/fleetdeck-system/leases", body={
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": f"fleetdeck-op-{app.ns}", "namespace": "fleetdeck-system"},
+        "spec": {"holderIdentity": "bob@elsewhere", "leaseDurationSeconds": 300, "acquireTime": now,
+                 "renewTime": now}})
+    try:
+        refused = app.cli("pause", app.ns, "--reason", "mine")
+        assert refused.returncode != 0, refused.stdout + refused.stderr
+        assert "bob@elsewhere" in refused.stdout + refused.stderr
+        ks = app.ks()
+        assert ks["spec"].get("suspend") in (None, False)
+        assert not any(k.startswith("fleetdeck.io/") for k in ks["metadata"].get("annotations") or {})
+        assert ("pause", "refused") in [(e["action"], e["result"]) for e in app.journal() if e["app"] == app.ns]
+    finally:
+        app.rest.delete(f"/apis/coordination.k8s.io/v1/namespaces/fleetdeck-system/leases/fleetdeck-op-{app.ns}")
