@@ -7,6 +7,7 @@ by the desired object's digest and the live resourceVersion, so a stale verdict 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -38,7 +39,7 @@ from core.reconcile.diff import compare, compare_predicted
 from core.reconcile.health import ScriptedHealth, app_health, health_of
 from core.reconcile.hooks import is_hook
 from core.reconcile.plan import is_tracked_by, sync_wave
-from core.reconcile.tracking import tracking_of
+from core.reconcile.tracking import tracking_of, without_own_tracking
 
 CHILD_KINDS = {("apps", "Deployment"): ("apps", "ReplicaSet"), ("apps", "ReplicaSet"): ("", "Pod"),
                ("apps", "StatefulSet"): ("", "Pod"), ("apps", "DaemonSet"): ("", "Pod"),
@@ -157,6 +158,8 @@ def evaluate(
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
     resources = _resources(target, desired, live, predicted, {} if memo is None else memo, scripts)
+    if context.owner is not Owner.FLEETDECK:  # the controller applies: fleetdeck's own tracking is never live
+        resources = [_controller_owned(r) for r in resources]
     managed = [r for r in resources if r.managed]
     sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
     known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
@@ -257,6 +260,15 @@ def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, A
     diff = _diff(obj, live_obj, pred if fresh else None, target, desired_digest)
     memo[key] = (stamp, diff)
     return diff
+
+
+def _controller_owned(resource: ResourceStatus) -> ResourceStatus:
+    if not resource.managed:
+        return resource
+    diff = without_own_tracking(resource.diff)
+    if diff is resource.diff:
+        return resource
+    return dataclasses.replace(resource, state=diff.state, diff=diff)
 
 
 def _version(obj: Mapping[str, Any]) -> str:

@@ -135,6 +135,7 @@ def test_status_shows_the_flux_owner_and_its_status(app: FluxApp) -> None:
     row = wait_for("the Flux row", lambda: (r := app.row())["flux"] and r)
     assert row["owner"] == "flux"
     assert row["owner_object"]["kind"] == "Kustomization" and row["owner_object"]["name"] == app.ns
+    assert row["sync"] == "Synced" and row["drifted"] == [], row  # what Flux applied is what Git says
     ks, source = row["flux"]
     assert ks["ready"] == "True" and ks["last_applied_revision"] == app.applied()
     assert ks["inventory"] == 2 and ks["suspended"] is False
@@ -240,6 +241,13 @@ def test_an_edited_object_is_drift_with_owner_flux(app: FluxApp) -> None:
     assert diff.returncode == 1, diff.stdout + diff.stderr
     assert "red" in diff.stdout and "blue" in diff.stdout
     assert f"# owner flux (Kustomization {app.ns}/{app.ns} on {app.flux.cluster.name})" in diff.stdout
+    as_json = app.cli("diff", app.ns, "-o", "json")
+    target = json.loads(as_json.stdout)["targets"][0]
+    assert target["owner"] == "flux"
+    [resource] = target["resources"]
+    assert resource["key"] == f"ConfigMap/{app.ns}/settings" and resource["strategy"] == "ssa-dry-run"
+    # only the edit: fleetdeck's own tracking label/annotation, which Flux never writes, is not drift
+    assert [c["path"] for c in resource["changes"]] == ["/data/colour"]
 
 
 def test_read_only_mode_writes_nothing_to_flux(app: FluxApp) -> None:

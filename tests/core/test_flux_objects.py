@@ -175,3 +175,22 @@ def test_rollback_needs_a_git_repository_and_a_full_commit() -> None:
     patches = DRIVER.rollback(REF, ks, "0123456789ab", "a", lookup_of(git_repository()))
     assert json.loads(patches[0].text)["spec"]["ref"]["commit"] == "0123456789abcdef"
     assert DRIVER.rollback_revisions(ks) == ("0123456789abcdef",)
+
+
+def test_fleetdecks_own_tracking_is_not_drift_of_a_controller_owned_object() -> None:
+    from core.model import FieldChange, ResourceDiff, ResourceState
+    from core.reconcile.tracking import without_own_tracking
+
+    own = (FieldChange("/metadata/labels/fleetdeck.io~1app", "add", "web", None),
+           FieldChange("/metadata/annotations", "add", {"fleetdeck.io/tracking-id": "web:/ConfigMap:a/b"}, None))
+    desired = {"metadata": {"name": "b", "labels": {"fleetdeck.io/app": "web", "team": "x"},
+                            "annotations": {"fleetdeck.io/tracking-id": "web:/ConfigMap:a/b"}}}
+    only_own = without_own_tracking(ResourceDiff(ResourceState.OUT_OF_SYNC, own, message="2 fields differ",
+                                                 desired=desired))
+    assert (only_own.state, only_own.changes, only_own.message) == (ResourceState.SYNCED, (), "")
+    assert only_own.desired == {"metadata": {"name": "b", "labels": {"team": "x"}}}
+    edit = FieldChange("/data/colour", "replace", "blue", "red")
+    mixed = without_own_tracking(ResourceDiff(ResourceState.OUT_OF_SYNC, (*own, edit), message="3 fields differ"))
+    assert (mixed.state, mixed.changes, mixed.message) == (ResourceState.OUT_OF_SYNC, (edit,), "1 field differs")
+    untouched = ResourceDiff(ResourceState.OUT_OF_SYNC, (edit,), message="1 field differs")
+    assert without_own_tracking(untouched) is untouched
