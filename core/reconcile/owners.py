@@ -216,6 +216,13 @@ def control_of(obj: Mapping[str, Any], *, now: float) -> AppControl:
                       at=parse_time(notes.get(PAUSED_AT)), expires_at=expires, pinned=pinned)
 
 
+def pause_expired(obj: Mapping[str, Any], *, now: float) -> bool:
+    """Whether fleetdeck's pause on a controller object has an expiry that has passed (still annotated)."""
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    expires = parse_time(notes.get(PAUSE_EXPIRES_AT)) if notes.get(PAUSE_EXPIRES_AT) else None
+    return notes.get(PAUSED) == "true" and expires is not None and expires <= now
+
+
 def argocd_history(obj: Mapping[str, Any]) -> tuple[HistoryEntry, ...]:
     """``status.history`` as history entries, oldest first, with who initiated each sync
     (``initiatedBy.username``, or ``automated``)."""

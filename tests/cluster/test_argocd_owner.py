@@ -398,3 +398,12 @@ async def test_fleetdeck_automation_never_syncs_an_argocd_owned_app(
     await engine.sync_automated_apps(wait=True)
     await asyncio.sleep(1.0)
     assert without_lease(admin_writes(cluster, since)) == []  # only the cluster's automation Lease
+
+    # a pause with an expiry: once it has passed, automation resumes the Application (automated restored)
+    await engine.pause(namespace, cluster.name, reason="short freeze", expires_in=1.0)
+    assert "automated" not in cluster.rest().get(apps_path(namespace, namespace))["spec"]["syncPolicy"]
+    await asyncio.sleep(2.5)
+    await engine.sync_automated_apps(wait=True)
+    restored = cluster.rest().get(apps_path(namespace, namespace))
+    assert restored["spec"]["syncPolicy"]["automated"] == AUTOMATED
+    assert not any(k.startswith("fleetdeck.io/") for k in restored["metadata"].get("annotations") or {})

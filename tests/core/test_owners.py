@@ -214,3 +214,6 @@ def test_argocd_status_reads_what_the_controller_reports() -> None:
                                            "fleetdeck.io/pause-expires-at": "2026-12-07T10:00:00Z"}}}
     assert control_of(paused, now=1796637600.0 - 1).paused is True
     assert control_of(paused, now=1796637600.0 + 1).paused is False  # expired
+    from core.reconcile.owners import pause_expired
+
+    assert not pause_expired(paused, now=1796637600.0 - 1) and pause_expired(paused, now=1796637600.0 + 1)
