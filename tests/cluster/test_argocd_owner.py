@@ -349,7 +349,8 @@ def test_hub_application_maps_its_destination_to_the_fleet_cluster(
     fd-b: that row is argocd-owned with its object in fd-a; the row on fd-a stays fleetdeck's."""
     hub, spoke = clusters
     rest = hub.rest()
-    rest.request("POST", apps_path(namespace), body=application(namespace, repo, server=spoke.server))
+    body = {**application(namespace, repo, server=spoke.server), "status": controller_status(namespace, repo)}
+    rest.request("POST", apps_path(namespace), body=body)  # with status: Argo CD has reconciled it
     path = tmp_path / "fleetdeck.yaml"
     path.write_text(yaml.safe_dump({
         "repo": {"url": str(repo), "branch": "main", "interval": 3600},
