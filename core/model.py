@@ -578,6 +578,9 @@ class ControllerStatus:
     reconciled_at: str = ""
     generated_by: str = ""
     """The ApplicationSet that generated the Application (its ownerReference), e.g. ``ApplicationSet argocd/envs``."""
+    pause_expired: bool = False
+    """fleetdeck paused the controller with an expiry that has passed: automation resumes it (restores what the
+    pause removed), as a fleetdeck pause of its own app simply ends."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -43,6 +43,7 @@ from core.model import (
 )
 from core.reconcile.health import ScriptedHealth
 from core.reconcile.hooks import hook_steps
+from core.reconcile.owners import pause_expired
 from core.reconcile.plan import prunable
 from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
@@ -488,6 +489,7 @@ class Actions:
         Rounds decide one at a time, so the engine's own loop and a caller never start two syncs of one app."""
         started: list[asyncio.Event] = []
         async with self._deciding:
+            await self._end_expired_owner_pauses()
             for target in self.fleet.targets():
                 runtime = self.clusters[target.cluster.name]
                 if not target.app.sync.automated or runtime.read_only:
@@ -511,6 +513,30 @@ class Actions:
                             f"auto-sync:{target.cluster.name}:{target.app.name}")
         if wait:
             await asyncio.gather(*(ended.wait() for ended in started))
+
+    async def _end_expired_owner_pauses(self) -> None:
+        """Resume controller-owned apps whose fleetdeck pause expired (restoring what the pause removed), where
+        this process holds the cluster's automation Lease; journalled like an operator's resume."""
+        for target in self.fleet.targets():
+            row = self.fleet.published_row(target)
+            runtime = self.clusters[target.cluster.name]
+            if row is None or row.controller is None or self.owned.read_only_for(row):
+                continue
+            obj = self.owned.object_of(row.controller)  # judged now: a row is not re-evaluated as time passes
+            if obj is None or not pause_expired(obj, now=self.clock()):
+                continue
+            if not runtime.automation.held:
+                await runtime.automation.tick()
+                if not runtime.automation.held:
+                    continue
+            driver = self.owned.driver_for(row)
+            if driver is None:
+                continue
+            try:
+                await self.owned.control("resume", row, driver)
+            except FleetdeckError as exc:
+                log.warning("expired pause of %s on %s not ended: %s", row.app, row.cluster, exc)
+            self.fleet.mark_dirty(target.id)
 
     async def _automated_plan(self, target: Target, runtime: ClusterRuntime) -> tuple[SyncPlan, bool] | None:
         """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says

@@ -52,6 +52,7 @@ from core.reconcile.owners import (
     argocd_status,
     control_of,
     detect,
+    pause_expired,
     resolve,
 )
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
@@ -415,8 +416,8 @@ class ClusterRuntime:
                       and c.key == controller.key), None)
         if found is not None and controller is not None and controller.owner is Owner.ARGOCD:
             # the controller's own record replaces fleetdeck's: it is what applies the app here
-            controller_status = argocd_status(found)
             control, history = control_of(found, now=self.clock()), argocd_history(found)
+            controller_status = dataclasses.replace(argocd_status(found), pause_expired=pause_expired(found, now=self.clock()))
             synced = next((h.revision for h in reversed(history)), None)
             conditions.extend(controller_status.conditions)
         flux = flux_statuses(controller, self.cache.get) if owner is Owner.FLUX else ()

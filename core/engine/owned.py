@@ -77,6 +77,10 @@ class OwnedActions:
                                  f"fleetdeck has no {row.owner.value} backend", title="No owner backend")
         return driver
 
+    def object_of(self, ref: ControllerRef) -> Mapping[str, Any] | None:
+        """The controller object as the cache last saw it."""
+        return self._object(ref)
+
     def _object(self, ref: ControllerRef) -> Mapping[str, Any] | None:
         runtime = self.clusters.get(ref.cluster)
         return runtime.cache.get(ref.key) if runtime is not None else None

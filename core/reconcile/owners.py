@@ -11,6 +11,9 @@ An object of one of ``OWNER_KINDS`` claims an app when, in this order:
 2. its name is the app's name (a HelmRelease keeps no inventory in its status: it is matched by name, or
    by live objects labelled ``helm.toolkit.fluxcd.io/name``).
 
+An object without ``status`` claims nothing: no controller has ever reconciled it (e.g. fleetdeck itself
+applied a Flux Kustomization to a cluster where Flux does not run).
+
 Constraint: pure functions over mappings; no I/O.
 """
 
@@ -129,8 +132,8 @@ def detect(app: str, keys: Collection[ResourceKey], candidates: Iterable[Candida
     for cand in candidates:
         gk = (cand.key.group, cand.key.kind)
         owner = CLAIMING_KINDS.get(gk)
-        if owner is None:
-            continue
+        if owner is None or not cand.obj.get("status"):
+            continue  # no controller has ever reported on it (no status): it manages nothing yet
         shared = len(tracked_keys(cand.obj) & wanted)
         named = cand.key.name == app
         if not shared and not named:
@@ -214,6 +217,13 @@ def control_of(obj: Mapping[str, Any], *, now: float) -> AppControl:
     paused = expires is None or expires > now
     return AppControl(paused=paused, reason=str(notes.get(PAUSE_REASON) or ""), by=str(notes.get(PAUSED_BY) or ""),
                       at=parse_time(notes.get(PAUSED_AT)), expires_at=expires, pinned=pinned)
+
+
+def pause_expired(obj: Mapping[str, Any], *, now: float) -> bool:
+    """Whether fleetdeck's pause on a controller object has an expiry that has passed (still annotated)."""
+    notes = (obj.get("metadata") or {}).get("annotations") or {}
+    expires = parse_time(notes.get(PAUSE_EXPIRES_AT)) if notes.get(PAUSE_EXPIRES_AT) else None
+    return notes.get(PAUSED) == "true" and expires is not None and expires <= now
 
 
 def argocd_history(obj: Mapping[str, Any]) -> tuple[HistoryEntry, ...]:

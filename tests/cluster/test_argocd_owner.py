@@ -349,7 +349,8 @@ def test_hub_application_maps_its_destination_to_the_fleet_cluster(
     fd-b: that row is argocd-owned with its object in fd-a; the row on fd-a stays fleetdeck's."""
     hub, spoke = clusters
     rest = hub.rest()
-    rest.request("POST", apps_path(namespace), body=application(namespace, repo, server=spoke.server))
+    body = {**application(namespace, repo, server=spoke.server), "status": controller_status(namespace, repo)}
+    rest.request("POST", apps_path(namespace), body=body)  # with status: Argo CD has reconciled it
     path = tmp_path / "fleetdeck.yaml"
     path.write_text(yaml.safe_dump({
         "repo": {"url": str(repo), "branch": "main", "interval": 3600},
@@ -398,3 +399,12 @@ async def test_fleetdeck_automation_never_syncs_an_argocd_owned_app(
     await engine.sync_automated_apps(wait=True)
     await asyncio.sleep(1.0)
     assert without_lease(admin_writes(cluster, since)) == []  # only the cluster's automation Lease
+
+    # a pause with an expiry: once it has passed, automation resumes the Application (automated restored)
+    await engine.pause(namespace, cluster.name, reason="short freeze", expires_in=1.0)
+    assert "automated" not in cluster.rest().get(apps_path(namespace, namespace))["spec"]["syncPolicy"]
+    await asyncio.sleep(2.5)
+    await engine.sync_automated_apps(wait=True)
+    restored = cluster.rest().get(apps_path(namespace, namespace))
+    assert restored["spec"]["syncPolicy"]["automated"] == AUTOMATED
+    assert not any(k.startswith("fleetdeck.io/") for k in restored["metadata"].get("annotations") or {})

@@ -38,7 +38,8 @@ def application(name: str = "web", *, automated: dict[str, Any] | None = None, *
 def kustomization(name: str, entries: list[str]) -> dict[str, Any]:
     return {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
             "metadata": {"name": name, "namespace": "flux-system"},
-            "status": {"inventory": {"entries": [{"id": e, "v": "v1"} for e in entries]}}}
+            "status": {"inventory": {"entries": [{"id": e, "v": "v1"} for e in entries]},
+                       "conditions": [{"type": "Ready", "status": "True"}]}}
 
 
 def test_an_application_tracking_the_apps_objects_owns_it() -> None:
@@ -59,7 +60,7 @@ def test_a_kustomization_inventory_is_read_as_flux_writes_it() -> None:
 
 
 def test_most_shared_objects_win_then_the_name() -> None:
-    one = application("web", resources=[])
+    one = application("web", resources=[], sync={"status": "Synced"})
     two = kustomization("apps", ["web_web_apps_Deployment", "web_web__Service"])
     assert detect("web", {DEPLOY, SERVICE}, [Candidate("c1", one), Candidate("c1", two)]).owner is Owner.FLUX
     assert detect("web", set(), [Candidate("c1", one)]).owner is Owner.ARGOCD  # by name
@@ -73,11 +74,19 @@ def test_flux_labels_on_applied_objects_say_flux() -> None:
 
 
 def test_nothing_found_is_fleetdeck() -> None:
-    assert detect("web", {DEPLOY}, [Candidate("c1", application("other"))]).owner is Owner.FLEETDECK
+    assert detect("web", {DEPLOY}, [Candidate("c1", application("other", sync={}))]).owner is Owner.FLEETDECK
+
+
+def test_an_object_no_controller_ever_reported_on_claims_nothing() -> None:
+    """A Kustomization fleetdeck applied where Flux does not run has no status: fleetdeck stays the owner."""
+    bare = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "web", "namespace": "flux-system"}}
+    assert detect("web", {DEPLOY}, [Candidate("c1", bare)]).owner is Owner.FLEETDECK
+    assert detect("web", {DEPLOY}, [Candidate("c1", application("web"))]).owner is Owner.FLEETDECK
 
 
 def test_an_override_that_contradicts_the_cluster_is_a_warning() -> None:
-    found = detect("web", set(), [Candidate("c1", application("web"))])
+    found = detect("web", set(), [Candidate("c1", application("web", sync={"status": "Synced"}))])
     owner, ref, warning = resolve(found, Owner.FLEETDECK, "cluster c1 owner")
     assert owner is Owner.FLEETDECK and ref is None
     assert warning.startswith("cluster c1 owner says fleetdeck, but Application argocd/web has the app's name")
@@ -214,3 +223,6 @@ def test_argocd_status_reads_what_the_controller_reports() -> None:
                                            "fleetdeck.io/pause-expires-at": "2026-12-07T10:00:00Z"}}}
     assert control_of(paused, now=1796637600.0 - 1).paused is True
     assert control_of(paused, now=1796637600.0 + 1).paused is False  # expired
+    from core.reconcile.owners import pause_expired
+
+    assert not pause_expired(paused, now=1796637600.0 - 1) and pause_expired(paused, now=1796637600.0 + 1)
