@@ -34,7 +34,7 @@ from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
-from core.engine.owners import OwnerCandidates
+from core.engine.owners import OwnerCandidates, touched_by_controllers
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -401,8 +401,12 @@ class FleetEngine:
         rows are marked stale (or fresh) in the same snapshot as the cluster.
         """
         namespaces = {k.namespace for k in keys}
-        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change on any cluster
-            self._dirty.update(self.targets)
+        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change, on any cluster
+            runtime = self.clusters.get(cluster)
+            self._dirty |= touched_by_controllers(
+                keys, cluster, targets=self.targets, rows=self._rows,
+                desired_keys=lambda tid: (d.objects if (d := self.desired.get(tid)) is not None else ()),
+                lookup=runtime.cache.get if runtime is not None else lambda key: None)
         for tid, target in self.targets.items():
             if tid[1] != cluster:
                 continue
