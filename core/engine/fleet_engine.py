@@ -34,7 +34,7 @@ from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
-from core.engine.owners import OwnerCandidates
+from core.engine.owners import OwnerCandidates, touched_by_controllers
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -402,9 +402,16 @@ class FleetEngine:
         rows are marked stale (or fresh) in the same snapshot as the cluster.
         """
         namespaces = {k.namespace for k in keys}
-        if any((k.group, k.kind) in OWNER_KINDS or (k.group, k.kind) in FLUX_WATCHED for k in keys):
-            # an owner (or a Flux source a row shows) may change on any cluster
-            self._dirty.update(self.targets)
+        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change, on any cluster
+            runtime = self.clusters.get(cluster)
+            self._dirty |= touched_by_controllers(
+                keys, cluster, targets=self.targets, rows=self._rows,
+                desired_keys=lambda tid: (d.objects if (d := self.desired.get(tid)) is not None else ()),
+                lookup=runtime.cache.get if runtime is not None else lambda key: None)
+        sources = {k for k in keys if (k.group, k.kind) in FLUX_WATCHED and (k.group, k.kind) not in OWNER_KINDS}
+        if sources:  # a Flux source whose status flux-owned rows of this cluster show
+            self._dirty |= {tid for tid, row in self._rows.items()
+                            if tid[1] == cluster and any(f.key in sources for f in row.flux)}
         for tid, target in self.targets.items():
             if tid[1] != cluster:
                 continue

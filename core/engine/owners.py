@@ -8,10 +8,19 @@ own cluster (one with ``spec.kubeConfig`` deploys elsewhere and is left out). do
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from core.reconcile.owners import APPLICATION, CLAIMING_KINDS, Candidate, deploys_in_cluster, destination_of
+from core.model import AppStatus, ResourceKey
+from core.reconcile.owners import (
+    APPLICATION,
+    CLAIMING_KINDS,
+    OWNER_KINDS,
+    Candidate,
+    deploys_in_cluster,
+    destination_of,
+    tracked_keys,
+)
 
 if TYPE_CHECKING:
     from core.engine.clusters import ClusterRuntime
@@ -54,3 +63,29 @@ class OwnerCandidates:
         if name:
             return name if name in self.clusters else None
         return servers.get(server.rstrip("/"))
+
+
+def touched_by_controllers(keys: Iterable[ResourceKey], cluster: str, *,
+                           targets: Iterable[tuple[str, str]], rows: Mapping[tuple[str, str], AppStatus],
+                           desired_keys: Callable[[tuple[str, str]], Iterable[ResourceKey]],
+                           lookup: Callable[[ResourceKey], Mapping[str, Any] | None]) -> set[tuple[str, str]]:
+    """The targets whose owner may change after watch events on controller objects of ``cluster``: those of
+    an app with the object's name, those it owned at the last evaluation, and those whose objects it now
+    tracks (an Application's status changes often: the rest of the fleet is left alone)."""
+    changed = [k for k in keys if (k.group, k.kind) in OWNER_KINDS]
+    if not changed:
+        return set()
+    names = {k.name for k in changed}
+    tracked: set[ResourceKey] = set()
+    for key in changed:
+        obj = lookup(key)
+        if obj is not None:
+            tracked |= tracked_keys(obj)
+    out = set()
+    for tid in targets:
+        row = rows.get(tid)
+        owned = row is not None and row.controller is not None and row.controller.cluster == cluster \
+            and row.controller.key in changed
+        if tid[0] in names or owned or (tracked and not tracked.isdisjoint(desired_keys(tid))):
+            out.add(tid)
+    return out

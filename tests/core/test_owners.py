@@ -226,3 +226,24 @@ def test_argocd_status_reads_what_the_controller_reports() -> None:
     from core.reconcile.owners import pause_expired
 
     assert not pause_expired(paused, now=1796637600.0 - 1) and pause_expired(paused, now=1796637600.0 + 1)
+
+
+def test_controller_events_mark_only_the_targets_they_may_own() -> None:
+    from dataclasses import replace as with_
+
+    from core.engine.owners import touched_by_controllers
+    from tests.fixtures.snapshots import fleet_snapshot
+
+    key = ResourceKey("argoproj.io", "Application", "argocd", "frontend")
+    obj = application("frontend", resources=[{"group": "apps", "kind": "Deployment", "namespace": "web",
+                                              "name": "web"}])
+    base = fleet_snapshot().apps[0]
+    rows = {("old", "c1"): with_(base, controller=ControllerRef(Owner.ARGOCD, ClusterName("hub"), key))}
+    targets = [("frontend", "c2"), ("web", "c1"), ("old", "c1"), ("other", "c1")]
+    desired = {("web", "c1"): [DEPLOY]}
+    touched = touched_by_controllers([key, ResourceKey("", "ConfigMap", "x", "y")], "hub", targets=targets,
+                                     rows=rows, desired_keys=lambda tid: desired.get(tid, []),
+                                     lookup={key: obj}.get)
+    assert touched == {("frontend", "c2"), ("web", "c1"), ("old", "c1")}
+    assert touched_by_controllers([ResourceKey("", "ConfigMap", "x", "y")], "hub", targets=targets, rows=rows,
+                                  desired_keys=lambda tid: [], lookup=lambda k: None) == set()
