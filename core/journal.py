@@ -48,8 +48,10 @@ GENESIS: Final = "0" * 64
 """``prev`` of the first entry."""
 DETAIL_KEYS: Final = frozenset({"revision", "dry_run", "prune", "resources", "reason", "operation", "lease",
                                 "synced_revision", "non_descendant", "acknowledged", "hooks", "takeovers",
-                                "force_conflicts"})
-"""The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests)."""
+                                "force_conflicts", "owner", "patches"})
+"""The only detail fields ever written (the Argo CD audit-trail model: allow-list, never manifests). ``patches``
+are the merge patches written to a controller's object (``cluster: Kind ns/name: {json}``): controller fields
+(operation, sync policy, fleetdeck's annotations), never an app's objects."""
 MAX_RESOURCES: Final = 500
 MAX_TEXT: Final = 2000
 _TAIL_CHUNK: Final = 65536
@@ -173,7 +175,7 @@ def clean_details(details: Mapping[str, Any]) -> dict[str, Any]:
             continue
         if key in ("dry_run", "prune", "acknowledged", "force_conflicts"):
             cleaned[key] = bool(value)
-        elif key in ("resources", "hooks", "takeovers"):
+        elif key in ("resources", "hooks", "takeovers", "patches"):
             items = [str(item) for item in value][:MAX_RESOURCES]
             cleaned[key] = [_text(item) for item in items]
         else:

@@ -457,6 +457,165 @@ class OperationState:
         return ", ".join(parts) or "nothing to do"
 
 
+class Owner(StrEnum):
+    """Who applies an app's objects on a cluster (``docs/owners.md``)."""
+
+    FLEETDECK = "fleetdeck"
+    """fleetdeck renders and applies (its own sync path)."""
+    ARGOCD = "argocd"
+    """An Argo CD ``Application`` does; fleetdeck acts through it."""
+    FLUX = "flux"
+    """A Flux ``Kustomization`` or ``HelmRelease`` does; fleetdeck acts through it."""
+
+
+@dataclass(frozen=True, slots=True)
+class FluxObjectStatus:
+    """What a Flux object's status says (a Kustomization, HelmRelease, their source, a ResourceSet), as shown on the row, the app screen and ``status -o json``."""
+
+    key: ResourceKey
+    ready: str
+    """``True``, ``False`` or ``Unknown`` (the Ready condition's status; Unknown when there is none)."""
+    reason: str
+    message: str
+    stalled: bool
+    reconciling: bool
+    suspended: bool
+    last_applied_revision: str
+    last_attempted_revision: str
+    """For a source: its artifact's revision (``main@sha1:…``)."""
+    inventory: int
+    """How many objects a Kustomization's ``status.inventory`` lists (0 for other kinds)."""
+    depends_on: tuple[str, ...]
+    source: ResourceKey | None
+    paused_by_fleetdeck: bool
+    pause_reason: str
+    pinned_commit: str
+    """``spec.ref.commit`` of a GitRepository (a rollback pin when ``pinned_from`` is set)."""
+    pinned_from: str
+    """The original ``spec.ref`` fleetdeck recorded when it pinned the source (JSON), else ""."""
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready form (``status -o json``)."""
+        return {
+            "kind": self.key.kind, "namespace": self.key.namespace, "name": self.key.name, "ready": self.ready,
+            "reason": self.reason, "message": self.message, "stalled": self.stalled,
+            "reconciling": self.reconciling, "suspended": self.suspended,
+            "last_applied_revision": self.last_applied_revision,
+            "last_attempted_revision": self.last_attempted_revision, "inventory": self.inventory,
+            "depends_on": list(self.depends_on), "source": None if self.source is None else str(self.source),
+            "paused_by_fleetdeck": self.paused_by_fleetdeck, "pause_reason": self.pause_reason,
+            "pinned_commit": self.pinned_commit, "pinned_from": self.pinned_from,
+        }
+
+    @property
+    def summary(self) -> str:
+        """One line: ``Ready main@sha1:abc1234``, ``Suspended``, ``Stalled: <reason>``…"""
+        if self.suspended:
+            head = "Suspended"
+        elif self.stalled:
+            head = f"Stalled: {self.reason}" if self.reason else "Stalled"
+        elif self.reconciling:
+            head = "Reconciling"
+        elif self.ready == "True":
+            head = "Ready"
+        elif self.ready == "False":
+            head = f"Not ready: {self.reason}" if self.reason else "Not ready"
+        else:
+            head = "Unknown"
+        revision = _short_flux_revision(self.last_applied_revision or self.last_attempted_revision)
+        return f"{head} {revision}".strip()
+
+
+def _short_flux_revision(revision: str) -> str:
+    """``main@sha1:0123456789ab…`` → ``main@sha1:0123456``."""
+    ref, sep, digest = revision.rpartition(":")
+    return f"{ref}{sep}{digest[:7]}" if sep and len(digest) > 7 else revision
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerRef:
+    """The controller object that owns an app on a cluster (an Argo CD Application, a Flux Kustomization…)
+    and the cluster it lives in (a hub's Argo CD deploys to other clusters)."""
+
+    owner: Owner
+    cluster: ClusterName
+    key: ResourceKey
+
+    def __str__(self) -> str:
+        where = f"{self.key.namespace}/" if self.key.namespace else ""
+        return f"{self.key.kind} {where}{self.key.name}"
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerResource:
+    """One resource as the owning controller reports it (Argo CD ``status.resources``)."""
+
+    key: ResourceKey
+    sync: str = ""
+    """``Synced``, ``OutOfSync``… as the controller says."""
+    health: str = ""
+    message: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerStatus:
+    """The owning controller's own view of the app (Argo CD ``Application.status``), shown beside
+    fleetdeck's comparison, never mixed into it."""
+
+    sync: str = ""
+    """``Synced``/``OutOfSync``/``Unknown`` (Argo CD ``status.sync.status``)."""
+    revision: str = ""
+    """The revision the controller compared against (``status.sync.revision``)."""
+    health: str = ""
+    health_message: str = ""
+    conditions: tuple[Condition, ...] = ()
+    operation_phase: str = ""
+    """``status.operationState.phase`` (Running, Succeeded, Failed, Error, Terminating), or ``""``."""
+    operation_message: str = ""
+    operation_revision: str = ""
+    operation_pending: bool = False
+    """An operation was requested (``operation`` set) and the controller has not taken it yet."""
+    automated: bool = False
+    """The controller's automated sync is on (Argo CD ``spec.syncPolicy.automated``)."""
+    resources: tuple[ControllerResource, ...] = ()
+    reconciled_at: str = ""
+    generated_by: str = ""
+    """The ApplicationSet that generated the Application (its ownerReference), e.g. ``ApplicationSet argocd/envs``."""
+    pause_expired: bool = False
+    """fleetdeck paused the controller with an expiry that has passed: automation resumes it (restores what the
+    pause removed), as a fleetdeck pause of its own app simply ends."""
+
+
+@dataclass(frozen=True, slots=True)
+class ControllerPatch:
+    """One write to a controller object: a JSON merge patch (RFC 7386), shown in the plan exactly as sent."""
+
+    cluster: ClusterName
+    key: ResourceKey
+    patch: Mapping[str, Any]
+    summary: str
+    """What it does, e.g. ``set operation.sync{revision: abc123, prune: true}``."""
+
+    @property
+    def text(self) -> str:
+        """The patch body as sent (canonical JSON)."""
+        import json
+
+        return json.dumps(_plain(self.patch), sort_keys=True, separators=(",", ":"))
+
+    def __str__(self) -> str:
+        where = f"{self.key.namespace}/" if self.key.namespace else ""
+        return f"{self.key.kind} {where}{self.key.name}: {self.summary}"
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 @dataclass(frozen=True, slots=True)
 class AppStatus:
     """One application on one cluster: the row the console shows."""
@@ -486,6 +645,13 @@ class AppStatus:
     """True when any resource was compared locally rather than by the server's dry run."""
     labels: Mapping[str, str] = field(default_factory=lambda: EMPTY_MAPPING)
     """The cluster's labels (env, region…), for filtering and grouping."""
+    owner: Owner = Owner.FLEETDECK
+    """Who applies the app's objects here: detected from the cluster, or the fleet file's override."""
+    controller: ControllerRef | None = None
+    """The owning controller object (None for fleetdeck, or an override that names no object found)."""
+    controller_status: ControllerStatus | None = None
+    """What the owning controller reports (sync, revision, health, conditions, operation, resources); its
+    ``status.history`` is ``history`` (with who initiated each sync)."""
     automated: bool = False
     """The app's sync policy asks for automated sync."""
     revision_stale: bool = False
@@ -494,6 +660,8 @@ class AppStatus:
     depends_on: tuple[str, ...] = ()
     """Apps this one comes after (Flux ``dependsOn``, the fleet file's ``dependsOn``): an ordering shown to
     the operator; syncs are not blocked on it."""
+    flux: tuple[FluxObjectStatus, ...] = ()
+    """Owner ``flux``: the owning Kustomization/HelmRelease's status, then its source's (docs/flux.md)."""
     non_descendant: str = ""
     """Set when the desired revision (the branch head, not a pin) does not descend from ``synced_revision``
     (a force-push, or the synced revision no longer exists in the repo): the message names both revisions.
@@ -659,6 +827,10 @@ class SyncPlan:
     apply takes them over from that manager. Such a sync runs only when confirmed (``takeovers_allowed``)."""
     takeovers_allowed: bool = False
     """The operator's explicit confirmation of ``takeovers`` (``--force-conflicts``, the console's ``a``)."""
+    owner: Owner = Owner.FLEETDECK
+    """Whose path runs the plan: fleetdeck's own sync, or a write to the owning controller's object."""
+    patches: tuple[ControllerPatch, ...] = ()
+    """For a controller-owned app: exactly the writes the plan makes, in order (nothing else is written)."""
 
     @property
     def needs_acknowledgement(self) -> bool:

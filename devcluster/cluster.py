@@ -34,7 +34,12 @@ STATE_VERSION = 1
 START_TIMEOUT = 180.0
 """Seconds allowed per readiness step; generous because 2 cores are shared by everything."""
 PORT_ATTEMPTS = 4
-STOP_TIERS = (("kwok", "kube-scheduler", "kube-controller-manager"), ("kube-apiserver",), ("etcd",))
+STOP_TIERS = (
+    ("kwok", "kube-scheduler", "kube-controller-manager", "source-controller", "kustomize-controller",
+     "helm-controller"),
+    ("kube-apiserver",),
+    ("etcd",),
+)
 """Stop order: clients of the apiservers first, etcd last."""
 
 
@@ -266,6 +271,16 @@ class ControlPlane:
             self._say(f"{what} ready on {LOOPBACK}:{record.port} (pid {record.pid}, {took:.1f}s)")
             return record
         raise AssertionError("unreachable")
+
+    def start_component(
+        self, what: str, make: Callable[[int], ProcessRecord], probe: Callable[[ProcessRecord], bool]
+    ) -> ProcessRecord:
+        """Start one more recorded process (e.g. a Flux controller, :mod:`devcluster.flux`) on a fresh port.
+
+        ``make(port)`` builds its record; ``probe(record)`` says when it is ready. It is stopped with the
+        plane (first tier, with the other clients of the apiservers) and by the reaper.
+        """
+        return self._start_listening(what, make, probe)
 
     def _start_etcd(self) -> None:
         data_dir = self.state_dir / "etcd" / "data"

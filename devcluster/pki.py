@@ -32,7 +32,9 @@ CLIENTS: dict[str, tuple[str, str | None]] = {
     "kube-controller-manager": ("system:kube-controller-manager", MASTERS_GROUP),
     "kube-scheduler": ("system:kube-scheduler", MASTERS_GROUP),
     "kwok": ("system:kwok-controller", MASTERS_GROUP),
+    "flux": ("flux-controllers", MASTERS_GROUP),
 }
+"""``flux``: Flux's source- and kustomize-controller (devcluster.flux), apart from the tests' admin in audit logs."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -362,3 +362,56 @@ async def admin_client(cluster: ClusterInfo, kube_client_factory: KubeClientFact
 async def viewer_client(cluster: ClusterInfo, kube_client_factory: KubeClientFactory) -> Any:
     """``kubernetes.aio`` ApiClient for ``cluster`` as ``fleetdeck-viewer`` (read-only, no Secrets)."""
     return await kube_client_factory(cluster, viewer=True)
+
+
+# ----- Flux's real controllers on a lone apiserver ----------------------------------------------------
+
+_flux_key = pytest.StashKey[Any]()
+"""Resolved :class:`devcluster.flux.FluxBinaries`, or the reason they are unavailable."""
+FLUX_CLUSTER = "fd-flux"
+
+
+def _resolve_flux(config: pytest.Config) -> Any:
+    from devcluster.flux import FluxNotFoundError, find_flux
+
+    capture = config.pluginmanager.getplugin("capturemanager")
+    ctx = capture.global_and_fixture_disabled() if capture else contextlib.nullcontext()
+    with ctx:
+        try:
+            return find_flux(allow_build=_build_allowed())
+        except FluxNotFoundError as exc:
+            return str(exc)
+
+
+@pytest.fixture(scope="session")
+def flux_plane(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """An apiserver with Flux: a lone kube-apiserver (``fd-flux``, own etcd) with Flux's CRDs installed and the
+    real source-controller and kustomize-controller running against it (:class:`devcluster.flux.FluxInfo`).
+
+    No kube-controller-manager or scheduler: Flux-applied test objects are ConfigMaps/Services, or use
+    ``wait: false``. Skips (fails with FLEETDECK_REQUIRE_CLUSTER=1) when the controllers are not built.
+    """
+    from devcluster.flux import start_flux
+
+    binaries = _binaries_or_skip(request.config)
+    found = request.config.stash.get(_flux_key, None)
+    if found is None:
+        found = request.config.stash[_flux_key] = _resolve_flux(request.config)
+    if isinstance(found, str):
+        if _required():
+            pytest.fail(f"{REQUIRE_ENV}=1 but {found}", pytrace=False)
+        pytest.skip(found)
+    plane = ControlPlane(tmp_path_factory.mktemp("flux-plane"), names=("fd-flux-unused",), binaries=binaries,
+                         progress=None)
+    plane.state_dir.mkdir(parents=True, exist_ok=True)
+    teardown = _Teardown(plane)
+    try:
+        info, _ = plane.start_lone_apiserver(FLUX_CLUSTER)
+        flux = start_flux(plane, info, found)
+    except BaseException:
+        teardown.run()
+        raise
+    try:
+        yield flux
+    finally:
+        teardown.run()

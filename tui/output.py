@@ -82,7 +82,7 @@ def status_rows(apps: Iterable[AppStatus], now: float | None = None) -> list[lis
             app.app, app.cluster, app.sync.value, app.health.status.value, revision,
             age(app.revision.committed_at if app.revision else None, now),
             "-" if not app.drift_count and (app.loading or app.sync.value == "Unknown") else str(app.drift_count),
-            " ".join(badges), first_condition(app),
+            " ".join(badges), app.owner.value, first_condition(app),
         ])
     return rows
 
@@ -99,7 +99,7 @@ def revision_text(app: AppStatus) -> str:
     return f"{running} → {desired}"
 
 
-STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "MESSAGE")
+STATUS_HEADERS = ("APP", "CLUSTER", "SYNC", "HEALTH", "REVISION", "AGE", "DRIFT", "FLAGS", "OWNER", "MESSAGE")
 
 
 def first_condition(app: AppStatus) -> str:
@@ -137,7 +137,35 @@ def status_record(app: AppStatus) -> dict[str, Any]:
         "non_descendant": app.non_descendant,
         "depends_on": list(app.depends_on),
         "approximate": app.approximate,
+        "owner": app.owner.value,
+        "owner_object": ({"cluster": app.controller.cluster, "group": app.controller.key.group,
+                          "kind": app.controller.key.kind, "namespace": app.controller.key.namespace,
+                          "name": app.controller.key.name} if app.controller is not None else None),
         "conditions": [condition_record(c) for c in app.conditions],
+        "controller": controller_record(app),
+        "flux": [f.as_dict() for f in app.flux],
+    }
+
+
+def controller_record(app: AppStatus) -> dict[str, Any] | None:
+    """What the owning controller reports (Argo CD ``Application.status``), for ``-o json|yaml``; None when
+    fleetdeck owns the row."""
+    status = app.controller_status
+    if status is None:
+        return None
+    return {
+        "sync": status.sync, "revision": status.revision,
+        "health": {"status": status.health, "message": status.health_message},
+        "automated": status.automated,
+        "operation": {"phase": status.operation_phase, "message": status.operation_message,
+                      "revision": status.operation_revision, "pending": status.operation_pending},
+        "conditions": [condition_record(c) for c in status.conditions],
+        "resources": [{"resource": str(r.key), "sync": r.sync, "health": r.health, "message": r.message}
+                      for r in status.resources],
+        "history": [{"id": h.id, "revision": h.revision, "initiated_by": h.by, "trigger": h.trigger.value,
+                     "at": h.at} for h in app.history],
+        "reconciled_at": status.reconciled_at,
+        "generated_by": status.generated_by,
     }
 
 
@@ -185,6 +213,10 @@ def app_diff_text(app: AppStatus, *, context: int = 3) -> str:
     drifted = {record["key"] for record in app_diff_records(app)}
     parts = [resource_diff_text(r, cluster=app.cluster, context=context)
              for r in app.resources if r.managed and str(r.key) in drifted]
+    if parts and app.owner.value != "fleetdeck":  # marked: the controller applies, fleetdeck only compares
+        where = f" ({clean(str(app.controller))} on {clean(app.controller.cluster)})" if app.controller else ""
+        parts.insert(0, f"# owner {app.owner.value}{where}: fleetdeck's own comparison; {app.owner.value} "
+                        "applies the app's objects")
     return "\n".join(parts)
 
 
@@ -197,6 +229,7 @@ def diff_record(app: AppStatus) -> dict[str, Any]:
         "health": app.health.status.value,
         "stale": app.stale,
         "approximate": app.approximate,
+        "owner": app.owner.value,
         "resources": app_diff_records(app),
         "conditions": [condition_record(c) for c in app.conditions],
     }

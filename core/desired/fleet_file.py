@@ -43,6 +43,7 @@ from core.desired.spec import (
 )
 from core.desired.yamlload import compose_single, construct
 from core.errors import ConfigError, ManifestError
+from core.model import Owner
 
 __all__ = [
     "FLEET_FILE_NAMES",
@@ -55,6 +56,7 @@ __all__ = [
     "HelmOptions",
     "IgnoreSpec",
     "ImportSpec",
+    "Owner",
     "RepoSpec",
     "SyncPolicy",
     "discover_imported_apps",
@@ -245,6 +247,7 @@ class _Builder:
             context=values.get("context"),
             labels=MappingProxyType(dict(values.get("labels") or {})),
             read_only=bool(values.get("readOnly", False)),
+            owner=Owner(values["owner"]) if "owner" in values else None,
         )
 
     def unique(self, section: str, names: Sequence[str]) -> None:
@@ -272,8 +275,14 @@ class _Builder:
             origin=f"{self.file.name}:{self.lines.get(where, 0)}",
             helm=helm_options(values["helm"]) if "helm" in values else None,
             depends_on=tuple(str(name) for name in values.get("dependsOn", ())),
+            owner=Owner(values["owner"]) if "owner" in values else None,
+            owners=MappingProxyType({str(k): Owner(v) for k, v in (values.get("owners") or {}).items()}),
         )
         self.check_app_clusters(where, app, clusters)
+        for name in app.owners:
+            if name not in [c.name for c in clusters]:
+                self.problem(f"{where}.owners.{name}", f"unknown cluster {name!r}",
+                             hint=f"expected one of the clusters: {', '.join(c.name for c in clusters)}")
         return app
 
     def app_path(self, where: str, path: str) -> str:

@@ -18,6 +18,7 @@ from pathlib import Path
 from types import MappingProxyType
 
 from core.errors import ConfigError
+from core.model import Owner
 
 
 def _no_labels() -> Mapping[str, str]:
@@ -87,6 +88,8 @@ class ClusterSpec:
     """The kubeconfig context; None for its current context."""
     labels: Mapping[str, str] = field(default_factory=_no_labels)
     read_only: bool = False
+    owner: Owner | None = None
+    """Who applies apps on this cluster, as the fleet file says (None: detected from the cluster)."""
 
     def matches(self, selector: Mapping[str, str]) -> bool:
         """Whether every ``key: value`` of ``selector`` is among the labels (an empty selector matches)."""
@@ -267,6 +270,21 @@ class AppSpec:
     builds it (generated kustomization, patches, components, post-build substitution)."""
     depends_on: tuple[str, ...] = ()
     """Names of apps this one comes after (Flux ``spec.dependsOn``); shown, not enforced by syncs."""
+    owner: Owner | None = None
+    """Who applies the app, as the fleet file says for every cluster (None: the cluster's, else detected)."""
+    owners: Mapping[str, Owner] = field(default_factory=lambda: MappingProxyType({}))
+    """Per-cluster owner overrides of this app (cluster name → owner); they win over ``owner``."""
+
+    def owner_override(self, cluster: ClusterSpec) -> tuple[Owner | None, str]:
+        """The owner the fleet file sets for this app on ``cluster`` and where (``apps[web].owners.prod``),
+        or (None, "") when it leaves it to detection. App per cluster, then app, then cluster."""
+        if cluster.name in self.owners:
+            return self.owners[cluster.name], f"app {self.name} owners.{cluster.name}"
+        if self.owner is not None:
+            return self.owner, f"app {self.name} owner"
+        if cluster.owner is not None:
+            return cluster.owner, f"cluster {cluster.name} owner"
+        return None, ""
 
     def helm_options(self) -> HelmOptions:
         """The Helm options of a render of this app: as given, the release named after the app by default."""

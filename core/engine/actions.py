@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core.desired.repo import ConfigRepo, Lineage
 from core.engine.evaluate import LiveView
 from core.engine.lineage import LineageChecks, describe, dropped_summary
+from core.engine.owned import OwnedActions
 from core.engine.takeover import takeovers
 from core.engine.targets import Desired, Target
 from core.errors import FieldConflictError, FleetdeckError, NotAcknowledgedError, ReadOnlyError
@@ -32,6 +33,7 @@ from core.model import (
     ClusterName,
     OperationPhase,
     OperationState,
+    Owner,
     PlanStep,
     ResourceKey,
     ResourceState,
@@ -42,6 +44,7 @@ from core.model import (
 )
 from core.reconcile.health import ScriptedHealth
 from core.reconcile.hooks import hook_steps
+from core.reconcile.owners import pause_expired
 from core.reconcile.plan import prunable
 from core.settings import EngineSettings
 from core.sync.automation import AppInputs, AutoSyncPolicy, LastOperation, decide_auto_sync
@@ -196,6 +199,10 @@ class Actions:
         self._deciding = asyncio.Lock()
         """One automation round decides at a time (the engine's own loop and an explicit call never both
         start a sync of the same app)."""
+        self.owned = OwnedActions(clusters=clusters, journal=journal, settings=settings, read_only=read_only,
+                                  clock=clock)
+        """The dispatch point: every verb asks it for the row's owner backend first (None: fleetdeck's own
+        path below, unchanged)."""
 
     # ------------------------------------------------------------------------------------ plans
 
@@ -213,6 +220,9 @@ class Actions:
         ``force_conflicts`` (``core.engine.takeover``)."""
         target = self.fleet.target(app, cluster)
         row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            return await self.owned.plan_sync(row, driver, prune=prune, dry_run=dry_run, resources=resources,
+                                              steps=plan_steps(row.resources, prune=prune, selected=resources))
         desired = self.fleet.desired(target) or Desired(None, error="not rendered yet")
         runtime = self.clusters[cluster]
         unknown = [k for k in resources if k not in {r.key for r in row.resources}]
@@ -346,6 +356,9 @@ class Actions:
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            return await self.owned.plan_rollback(row, driver, revision)
         runtime = self.clusters[cluster]
         try:
             sha = (await self.repo.resolve(revision)).sha
@@ -373,6 +386,14 @@ class Actions:
         """
         target = self.fleet.target(plan.app, plan.cluster)
         runtime = self.clusters[plan.cluster]
+        if plan.owner is not Owner.FLEETDECK:
+            try:
+                async for state in self.owned.execute(plan, self._row(target)):
+                    self.fleet.publish_operation(target, state)
+                    yield state
+            finally:
+                self.fleet.mark_dirty(target.id)
+            return
         if plan.blocked:
             await self._journal(runtime, "sync" if plan.kind == "sync" else "rollback", plan, "refused",
                                 plan.blocked)
@@ -412,6 +433,11 @@ class Actions:
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Stop automated syncs of the app on the cluster (journalled first)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            await self.owned.control("pause", row, driver, reason=reason, expires_in=expires_in)
+            self.fleet.mark_dirty(target.id)
+            return
         runtime = self.clusters[cluster]
         details = {"reason": reason, "expires_in": expires_in}
         await self._guarded_control(runtime, "pause", target, details, lambda: runtime.store.pause(
@@ -421,9 +447,26 @@ class Actions:
     async def resume(self, app: str, cluster: str) -> None:
         """Clear the pause and any rollback pin (journalled first)."""
         target = self.fleet.target(app, cluster)
+        row = self._row(target)
+        if (driver := self.owned.driver_for(row)) is not None:
+            await self.owned.control("resume", row, driver)
+            self.fleet.mark_dirty(target.id)
+            return
         runtime = self.clusters[cluster]
         await self._guarded_control(runtime, "resume", target, {}, lambda: runtime.store.resume(app))
         await self.fleet.render(target, None)
+
+    async def refresh_owner(self, app: str, cluster: str) -> bool:
+        """Ask the row's controller owner to look at its source again (Argo CD's refresh annotation); False
+        for a fleetdeck-owned row (its refresh is the engine's own Git fetch) and in read-only mode, where a
+        refresh stays a read."""
+        row = self._row(self.fleet.target(app, cluster))
+        driver = self.owned.driver_for(row)
+        if driver is None or self.owned.read_only_for(row):
+            return False
+        await self.owned.control("refresh", row, driver)
+        self.fleet.mark_dirty((app, cluster))
+        return True
 
     async def _guarded_control(self, runtime: ClusterRuntime, action: str, target: Target,
                                details: dict[str, Any], write: Any) -> None:
@@ -470,6 +513,7 @@ class Actions:
         Rounds decide one at a time, so the engine's own loop and a caller never start two syncs of one app."""
         started: list[asyncio.Event] = []
         async with self._deciding:
+            await self._end_expired_owner_pauses()
             for target in self.fleet.targets():
                 runtime = self.clusters[target.cluster.name]
                 if not target.app.sync.automated or runtime.read_only:
@@ -494,12 +538,36 @@ class Actions:
         if wait:
             await asyncio.gather(*(ended.wait() for ended in started))
 
+    async def _end_expired_owner_pauses(self) -> None:
+        """Resume controller-owned apps whose fleetdeck pause expired (restoring what the pause removed), where
+        this process holds the cluster's automation Lease; journalled like an operator's resume."""
+        for target in self.fleet.targets():
+            row = self.fleet.published_row(target)
+            runtime = self.clusters[target.cluster.name]
+            if row is None or row.controller is None or self.owned.read_only_for(row):
+                continue
+            obj = self.owned.object_of(row.controller)  # judged now: a row is not re-evaluated as time passes
+            if obj is None or not pause_expired(obj, now=self.clock()):
+                continue
+            if not runtime.automation.held:
+                await runtime.automation.tick()
+                if not runtime.automation.held:
+                    continue
+            driver = self.owned.driver_for(row)
+            if driver is None:
+                continue
+            try:
+                await self.owned.control("resume", row, driver)
+            except FleetdeckError as exc:
+                log.warning("expired pause of %s on %s not ended: %s", row.app, row.cluster, exc)
+            self.fleet.mark_dirty(target.id)
+
     async def _automated_plan(self, target: Target, runtime: ClusterRuntime) -> tuple[SyncPlan, bool] | None:
         """The plan automation would sync now and whether it is a self-heal, or None (Argo CD's decision says
         no, or the plan is blocked or replaces history, which an operator decides)."""
         row = self.fleet.published_row(target)
-        if row is None or row.stale or row.revision_stale:
-            return None
+        if row is None or row.stale or row.revision_stale or row.owner is not Owner.FLEETDECK:
+            return None  # a controller-owned app is synced by its controller, never by fleetdeck's automation
         state = runtime.app_state(target.app.name)
         last_record = state.last_operation
         recorded = LastOperation(last_record.revision, last_record.phase, last_record.finished_at,

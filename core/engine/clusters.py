@@ -40,9 +40,22 @@ from core.model import (
     Condition,
     ConnectionState,
     OperationState,
+    Owner,
     ResourceKey,
     ResourceState,
     Severity,
+)
+from core.reconcile.flux_objects import WATCHED as FLUX_WATCHED
+from core.reconcile.flux_objects import flux_conditions, flux_statuses
+from core.reconcile.owners import (
+    OWNER_KINDS,
+    Candidate,
+    argocd_history,
+    argocd_status,
+    control_of,
+    detect,
+    pause_expired,
+    resolve,
 )
 from core.reconcile.tracking import APP_LABEL, add_tracking, app_label_value
 from core.settings import EngineSettings
@@ -78,6 +91,7 @@ class CacheView:
         self._version = -1
         self._by_app: dict[str, list[ResourceKey]] = {}
         self._by_owner: dict[tuple[str, str, str], list[ResourceKey]] = {}
+        self._controllers: list[ResourceKey] = []
 
     @property
     def listed(self) -> bool:
@@ -108,13 +122,17 @@ class CacheView:
             return
         by_app: dict[str, list[ResourceKey]] = defaultdict(list)
         by_owner: dict[tuple[str, str, str], list[ResourceKey]] = defaultdict(list)
+        controllers: list[ResourceKey] = []
         for key, labels, owners in self.cache.entries():  # the cache's projection: nothing is decoded
+            if (key.group, key.kind) in OWNER_KINDS:
+                controllers.append(key)
             label = labels.get(APP_LABEL)
             if label:
                 by_app[label].append(key)
             for uid in owners:
                 by_owner[(uid, key.group, key.kind)].append(key)
         self._by_app, self._by_owner, self._version = dict(by_app), dict(by_owner), self.cache.version
+        self._controllers = sorted(controllers)
 
     def _objects(self, keys: Iterable[ResourceKey]) -> list[Mapping[str, Any]]:
         return [obj for key in keys if (obj := self.cache.get(key)) is not None]
@@ -128,6 +146,11 @@ class CacheView:
         """Live objects of ``group/kind`` whose ownerReferences name ``uid``."""
         self._index()
         return self._objects(self._by_owner.get((uid, group, kind), ()))
+
+    def controllers(self) -> list[Mapping[str, Any]]:
+        """Argo CD Applications/ApplicationSets and Flux Kustomizations/HelmReleases in this cluster."""
+        self._index()
+        return self._objects(self._controllers)
 
 
 Spawn = Callable[[Coroutine[Any, Any, None], str], None]
@@ -170,8 +193,8 @@ class ClusterRuntime:
         self.api: GuardedAPI = guard(api, read_only=read_only, on_refused=self._refused)
         self.cache = ClusterCache(spec.name, unreachable_after=settings.watch.unreachable_after,
                                   clock=clock)
-        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS, settings=settings.watch,
-                                      on_change=self._changed, fleet_lists=fleet_lists)
+        self.watcher = ClusterWatcher(self.api, self.cache, kinds=BASE_KINDS + OWNER_KINDS + FLUX_WATCHED,
+                                      settings=settings.watch, on_change=self._changed, fleet_lists=fleet_lists)
         self.view = CacheView(self.cache, self.watcher)
         self.store = AppStateStore(self.api, settings=settings.sync, clock=clock)
         self.identity: OperatorIdentity = current_identity()
@@ -363,7 +386,7 @@ class ClusterRuntime:
         return self.app_state(app).control
 
     def context(self, target: Target, operation: OperationState | None, *, desired: Desired | None,
-                behind: int, revision_error: str) -> Context:
+                behind: int, revision_error: str, candidates: Sequence[Candidate] = ()) -> Context:
         """The non-object inputs of the target's row: ``desired`` is the target's current desired state
         (force-push detection), ``behind`` how many commits a pin is behind the branch head, and
         ``revision_error`` why the config repo cannot be fetched ("" when it can). A (synced, desired) pair
@@ -386,7 +409,27 @@ class ClusterRuntime:
         if last is not None and last.phase.value == "Failed" and last.automated:
             conditions.append(Condition("SyncError", f"automated sync of {last.revision[:8]} failed: {last.message}",
                                         Severity.ERROR))
-        return Context(control=state.control, history=state.history, synced_revision=synced, operation=operation,
+        detected = detect(target.app.name, desired.objects if desired is not None else (), candidates,
+                          live=self.cache.get)
+        override, where = target.app.owner_override(target.cluster)
+        owner, controller, warning = resolve(detected, override, where)
+        if warning:
+            conditions.append(Condition("OwnerOverride", warning, Severity.WARNING))
+        control, history, controller_status = state.control, state.history, None
+        found = next((c.obj for c in candidates if controller is not None and c.cluster == controller.cluster
+                      and c.key == controller.key), None)
+        if found is not None and controller is not None and controller.owner is Owner.ARGOCD:
+            # the controller's own record replaces fleetdeck's: it is what applies the app here
+            control, history = control_of(found, now=self.clock()), argocd_history(found)
+            controller_status = dataclasses.replace(argocd_status(found), pause_expired=pause_expired(found, now=self.clock()))
+            synced = next((h.revision for h in reversed(history)), None)
+            conditions.extend(controller_status.conditions)
+        flux = flux_statuses(controller, self.cache.get) if owner is Owner.FLUX else ()
+        if flux and found is not None:
+            control = control_of(found, now=self.clock())  # fleetdeck's pause/pin recorded on the Flux object
+        conditions.extend(flux_conditions(flux))
+        return Context(control=control, history=history, synced_revision=synced, operation=operation,
+                       owner=owner, controller=controller, controller_status=controller_status, flux=flux,
                        stale=stale, stale_message=message, behind=behind, conditions=tuple(conditions),
                        revision_error="" if state.control.pinned else revision_error,
                        non_descendant=self._non_descendant(target, desired, synced,
@@ -472,6 +515,9 @@ class _Unconfigured:
         self._fail()
 
     async def create(self, *args: Any, **kwargs: Any) -> Any:
+        return self._fail()
+
+    async def patch(self, *args: Any, **kwargs: Any) -> Any:
         return self._fail()
 
     async def can_i(self, *args: Any, **kwargs: Any) -> bool:

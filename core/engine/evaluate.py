@@ -7,6 +7,7 @@ by the desired object's digest and the live resourceVersion, so a stale verdict 
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -18,10 +19,14 @@ from core.model import (
     AppStatus,
     ClusterName,
     Condition,
+    ControllerRef,
+    ControllerStatus,
+    FluxObjectStatus,
     Health,
     HealthStatus,
     HistoryEntry,
     OperationState,
+    Owner,
     ResourceDiff,
     ResourceKey,
     ResourceState,
@@ -34,7 +39,7 @@ from core.reconcile.diff import compare, compare_predicted
 from core.reconcile.health import ScriptedHealth, app_health, health_of
 from core.reconcile.hooks import is_hook
 from core.reconcile.plan import is_tracked_by, sync_wave
-from core.reconcile.tracking import tracking_of
+from core.reconcile.tracking import tracking_of, without_own_tracking
 
 CHILD_KINDS = {("apps", "Deployment"): ("apps", "ReplicaSet"), ("apps", "ReplicaSet"): ("", "Pod"),
                ("apps", "StatefulSet"): ("", "Pod"), ("apps", "DaemonSet"): ("", "Pod"),
@@ -105,6 +110,14 @@ class Context:
     """Why the config repo cannot be fetched now (the desired state comes from the last revision fetched)."""
     non_descendant: str = ""
     """Why the desired revision does not descend from the synced one (``core.engine.lineage``), or ""."""
+    owner: Owner = Owner.FLEETDECK
+    """Who applies the app here (``core.reconcile.owners``)."""
+    controller: ControllerRef | None = None
+    """The owning controller object, when one was found."""
+    controller_status: ControllerStatus | None = None
+    """What the owning controller reports."""
+    flux: tuple[FluxObjectStatus, ...] = ()
+    """Owner flux: the Kustomization/HelmRelease's status and its source's."""
 
 
 def evaluate(
@@ -145,6 +158,8 @@ def evaluate(
     if context.stale:
         conditions.append(Condition("Stale", context.stale_message, Severity.WARNING))
     resources = _resources(target, desired, live, predicted, {} if memo is None else memo, scripts)
+    if context.owner is not Owner.FLEETDECK:  # the controller applies: fleetdeck's own tracking is never live
+        resources = [_controller_owned(r) for r in resources]
     managed = [r for r in resources if r.managed]
     sync = SyncStatus.UNKNOWN if desired.error else SyncStatus.of(r.state for r in managed)
     known = [r for r in managed if r.state is not ResourceState.UNKNOWN]
@@ -162,6 +177,8 @@ def evaluate(
         stale=context.stale, approximate=any(r.diff.approximate for r in managed),
         labels=frozen_mapping(target.cluster.labels), automated=target.app.sync.automated,
         revision_stale=revision_stale, non_descendant=context.non_descendant, depends_on=target.app.depends_on,
+        owner=context.owner, controller=context.controller, controller_status=context.controller_status,
+        flux=context.flux,
     )
 
 
@@ -243,6 +260,15 @@ def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, A
     diff = _diff(obj, live_obj, pred if fresh else None, target, desired_digest)
     memo[key] = (stamp, diff)
     return diff
+
+
+def _controller_owned(resource: ResourceStatus) -> ResourceStatus:
+    if not resource.managed:
+        return resource
+    diff = without_own_tracking(resource.diff)
+    if diff is resource.diff:
+        return resource
+    return dataclasses.replace(resource, state=diff.state, diff=diff)
 
 
 def _version(obj: Mapping[str, Any]) -> str:

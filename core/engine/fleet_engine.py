@@ -35,6 +35,7 @@ from core.engine.event_feeds import EventFeeds, fleet_namespaces
 from core.engine.gcpolicy import GCPolicy
 from core.engine.lineage import LineageChecks
 from core.engine.memory_guard import MemoryGuard
+from core.engine.owners import OwnerCandidates, touched_by_controllers
 from core.engine.targets import Desired, Target, check_impersonation, digest, resolve_targets
 from core.errors import FleetdeckError, GitError
 from core.journal import Journal
@@ -57,6 +58,8 @@ from core.model import (
     Severity,
     SyncPlan,
 )
+from core.reconcile.flux_objects import WATCHED as FLUX_WATCHED
+from core.reconcile.owners import OWNER_KINDS
 from core.settings import EngineSettings
 from core.sync.state import CONFIGMAPS
 
@@ -105,6 +108,8 @@ class FleetEngine:
         """The fleet-wide cap on concurrent lists, shared by every cluster's watcher (K7)."""
         self.connections: ConnectionBudget | None = None
         """The connection budget every cluster shares when the open-file limit is too low (K17)."""
+        self.owner_candidates = OwnerCandidates(self.clusters)
+        """The controller objects (Argo CD, Flux) that deploy to each cluster: owner detection's input."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
         self.desired: dict[tuple[str, str], Desired] = {}
@@ -432,6 +437,16 @@ class FleetEngine:
         rows are marked stale (or fresh) in the same snapshot as the cluster.
         """
         namespaces = {k.namespace for k in keys}
+        if any((k.group, k.kind) in OWNER_KINDS for k in keys):  # an owner may change, on any cluster
+            runtime = self.clusters.get(cluster)
+            self._dirty |= touched_by_controllers(
+                keys, cluster, targets=self.targets, rows=self._rows,
+                desired_keys=lambda tid: (d.objects if (d := self.desired.get(tid)) is not None else ()),
+                lookup=runtime.cache.get if runtime is not None else lambda key: None)
+        sources = {k for k in keys if (k.group, k.kind) in FLUX_WATCHED and (k.group, k.kind) not in OWNER_KINDS}
+        if sources:  # a Flux source whose status flux-owned rows of this cluster show
+            self._dirty |= {tid for tid, row in self._rows.items()
+                            if tid[1] == cluster and any(f.key in sources for f in row.flux)}
         for tid, target in self.targets.items():
             if tid[1] != cluster:
                 continue
@@ -507,7 +522,7 @@ class FleetEngine:
         """The non-object inputs of ``target``'s row, from its cluster's shared state and the repo."""
         return self.clusters[target.cluster.name].context(
             target, operation, desired=self.desired.get(target.id), behind=self.behind.get(target.id, 0),
-            revision_error=self.repo.status.error)
+            revision_error=self.repo.status.error, candidates=self.owner_candidates.for_cluster(target.cluster.name))
 
     def _publish_operation(self, target: Target, state: OperationState) -> None:
         """Show ``state`` in ``target``'s row at the next publish."""
@@ -568,11 +583,15 @@ class FleetEngine:
     # ------------------------------------------------------------------------------------ API
 
     async def refresh(self, app: str | None = None, cluster: str | None = None, *, hard: bool = False) -> None:
-        """Fetch Git now and re-render; ``hard`` also drops the render and dry-run caches."""
+        """Fetch Git now and re-render; ``hard`` also drops the render and dry-run caches. A row's refresh
+        (``app`` and ``cluster``) of a controller-owned app also asks the controller to refresh (Argo CD's
+        refresh annotation), journalled; in read-only mode it stays a read."""
         if hard:
             self.predicted.clear()
         await self._fetch_and_render(hard=hard)
         self.mark_all_dirty()
+        if app is not None and cluster is not None and (app, cluster) in self.targets:
+            await self.actions.refresh_owner(app, cluster)
 
     def target(self, app: str, cluster: str) -> Target:
         """The target, or a clear error naming what exists."""

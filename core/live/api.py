@@ -125,6 +125,12 @@ class KubeAPI(Protocol):
         """Create an object (used for reviews and first writes of shared state)."""
         ...
 
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Mapping[str, Any], *,
+                    dry_run: bool = False) -> JSON:
+        """A JSON merge patch (RFC 7386) of an existing object: the writes fleetdeck makes to a controller's
+        object (an Argo CD Application, a Flux Kustomization) on the operator's behalf; the result."""
+        ...
+
     async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:
         """SelfSubjectAccessReview: may these credentials ``verb`` this kind?"""
         ...

@@ -25,7 +25,7 @@ from core.errors import ReadOnlyError
 from core.live.api import JSON, APIResource, KubeAPI
 from core.live.compact import WatchLine
 
-MUTATING_METHODS = frozenset({"apply", "delete", "create"})
+MUTATING_METHODS = frozenset({"apply", "delete", "create", "patch"})
 """Methods that change cluster state; refused in read-only mode even as dry runs."""
 READ_METHODS = frozenset({"discover", "list", "watch", "get", "ping", "can_i", "whoami", "close", "server_time"})
 """Methods that never change cluster state (``can_i``/``whoami`` are non-persisted reviews; ``server_time``
@@ -38,7 +38,7 @@ class RefusedRequest:
 
     cluster: str
     verb: str
-    """``apply``, ``delete`` or ``create``."""
+    """``apply``, ``delete``, ``create`` or ``patch``."""
     kind: str
     api_version: str
     namespace: str
@@ -144,6 +144,13 @@ class GuardedAPI:
         self._refuse("create", resource, namespace=str(meta.get("namespace") or ""),
                      name=str(meta.get("name") or meta.get("generateName") or ""), dry_run=dry_run)
         return await self.inner.create(resource, obj, dry_run=dry_run)
+
+
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Mapping[str, Any], *,
+                    dry_run: bool = False) -> JSON:
+        """Refused in read-only mode (dry runs too)."""
+        self._refuse("patch", resource, namespace=namespace, name=name, dry_run=dry_run)
+        return await self.inner.patch(resource, name, namespace, patch, dry_run=dry_run)
 
 
 def guard(api: KubeAPI, *, read_only: bool, on_refused: OnRefused | None = None) -> GuardedAPI:

@@ -53,11 +53,12 @@ log = logging.getLogger(__name__)
 
 JSON_TYPE = "application/json"
 APPLY_TYPE = "application/apply-patch+yaml"
+MERGE_PATCH_TYPE = "application/merge-patch+json"
 AGGREGATED_DISCOVERY = "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList,application/json"
 REQUEST_READ_TIMEOUT = 60.0
 """Seconds without a byte from the server before a non-watch request is abandoned."""
 _TYPED_PATCH_FAILURE = "failed to create typed patch object"
-VERBS = ("discover", "list", "watch", "get", "apply", "dry_run", "delete", "create", "review")
+VERBS = ("discover", "list", "watch", "get", "apply", "dry_run", "delete", "create", "patch", "review")
 
 _TRANSPORT_ERRORS = (aiohttp.ClientError, TimeoutError, OSError)
 
@@ -593,6 +594,17 @@ class KubeClient:
         query = {"fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
         doc = await self._json("create", "POST", collection_path(resource, namespace), query=query,
                                body=plain(obj), what=what)
+        assert doc is not None
+        return doc
+
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Mapping[str, Any], *,
+                    dry_run: bool = False) -> JSON:
+        """A JSON merge patch of an existing object (strict field validation)."""
+        what = f"{'dry-run ' if dry_run else ''}patch {_describe(resource, name, namespace)}"
+        self._require_scope(resource, namespace, what=what)
+        query = {"fieldValidation": "Strict", **({"dryRun": "All"} if dry_run else {})}
+        doc = await self._json("dry_run" if dry_run else "patch", "PATCH", object_path(resource, name, namespace),
+                               query=query, body=plain(dict(patch)), content_type=MERGE_PATCH_TYPE, what=what)
         assert doc is not None
         return doc
 

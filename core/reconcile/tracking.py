@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
-from core.model import ResourceKey
+from core.model import FieldChange, ResourceDiff, ResourceKey, ResourceState
 from core.reconcile.jsonpath import as_dict, copy_json
 
 TRACKING_ANNOTATION = "fleetdeck.io/tracking-id"
@@ -21,6 +21,7 @@ APP_LABEL = "fleetdeck.io/app"
 LABEL_VALUE_MAX = 63
 _LABEL_HASH = 10
 _LABEL_TAIL = re.compile(r"[^A-Za-z0-9]+$")
+_COUNT = re.compile(r"^\d+ fields? differs?$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,3 +93,52 @@ def add_tracking(obj: Mapping[str, Any], *, app: str, key: ResourceKey) -> dict[
     labels[APP_LABEL] = app_label_value(app)
     annotations[TRACKING_ANNOTATION] = tracking_id(app, key)
     return out
+
+
+_OWN_PATHS = {
+    f"/metadata/labels/{APP_LABEL.replace('~', '~0').replace('/', '~1')}",
+    f"/metadata/annotations/{TRACKING_ANNOTATION.replace('~', '~0').replace('/', '~1')}",
+}
+_OWN_KEYS = {"labels": APP_LABEL, "annotations": TRACKING_ANNOTATION}
+
+
+def _own_tracking_change(change: FieldChange) -> bool:
+    """A difference made only of fleetdeck's own tracking (its app label or tracking annotation)."""
+    if change.path in _OWN_PATHS:
+        return True
+    for field, key in _OWN_KEYS.items():
+        if change.path == f"/metadata/{field}" and change.op == "add" and isinstance(change.desired, Mapping) \
+                and set(change.desired) == {key}:
+            return True
+    return False
+
+
+def _strip_display(obj: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if obj is None or not isinstance(obj.get("metadata"), Mapping):
+        return obj
+    meta = dict(obj["metadata"])
+    for field, key in _OWN_KEYS.items():
+        values = meta.get(field)
+        if isinstance(values, Mapping) and key in values:
+            rest = {k: v for k, v in values.items() if k != key}
+            if rest:
+                meta[field] = rest
+            else:
+                meta.pop(field)
+    return {**obj, "metadata": meta}
+
+
+def without_own_tracking(diff: ResourceDiff) -> ResourceDiff:
+    """``diff`` without fleetdeck's own tracking label and annotation, for an app a controller (Argo CD, Flux)
+    applies: the controller never writes them, so their absence live is not drift. A difference left with no
+    other change is Synced."""
+    kept = tuple(c for c in diff.changes if not _own_tracking_change(c))
+    if len(kept) == len(diff.changes):
+        return diff
+    state = diff.state
+    if not kept and state is ResourceState.OUT_OF_SYNC:
+        state = ResourceState.SYNCED
+    message = diff.message
+    if _COUNT.match(message or ""):
+        message = "" if not kept else ("1 field differs" if len(kept) == 1 else f"{len(kept)} fields differ")
+    return replace(diff, state=state, changes=kept, message=message, desired=_strip_display(diff.desired))

@@ -220,6 +220,19 @@ class SimulatedCluster:
         await self._enter("create", resource, str(meta.get("namespace") or ""), str(meta.get("name") or ""))
         return self.store.create(resource, obj, manager=self.create_manager, dry_run=dry_run)
 
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Mapping[str, Any], *,
+                    dry_run: bool = False) -> JSON:
+        """A merge patch (``None`` removes a field) of an existing object; 404 when it does not exist."""
+        await self._enter("patch", resource, namespace, name)
+        self._require_served(resource)
+        key = _key(resource, name, namespace)
+        if dry_run:
+            live = self.store.get(key)
+            if live is None:
+                raise self.store.error(404, "NotFound", f'{resource.kind} "{name}" not found')
+            return live
+        return self.store.update(key, patch, manager=self.create_manager)
+
     async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:
         """Whether the simulated user may ``verb`` the kind."""
         await self._enter("create", None, what="selfsubjectaccessreviews")

@@ -24,6 +24,7 @@ CALLS: dict[str, tuple[tuple[Any, ...], dict[str, Any]]] = {
     "apply": ((CM, OBJ), {"field_manager": "fleetdeck"}),
     "delete": ((CM, "x", "ns"), {}),
     "create": ((CM, OBJ), {}),
+    "patch": ((CM, "x", "ns", {"data": {"a": "b"}}), {}),
     "can_i": (("create", CM, "ns"), {}),
     "whoami": ((), {}),
     "close": ((), {}),
@@ -69,6 +70,10 @@ class Recorder:
 
     async def create(self, resource: APIResource, obj: Any, **kwargs: Any) -> JSON:
         self.reached.append("create")
+        return {}
+
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Any, **kwargs: Any) -> JSON:
+        self.reached.append("patch")
         return {}
 
     async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:

@@ -166,6 +166,10 @@ class FakeAPI:
     async def create(self, resource: APIResource, obj: Mapping[str, Any], *, dry_run: bool = False) -> JSON:
         raise NotImplementedError
 
+    async def patch(self, resource: APIResource, name: str, namespace: str, patch: Mapping[str, Any], *,
+                    dry_run: bool = False) -> JSON:
+        raise NotImplementedError
+
     async def can_i(self, verb: str, resource: APIResource, namespace: str = "") -> bool:
         return False
 

@@ -230,9 +230,9 @@ async def test_narrow_terminal_says_what_it_hides(engine: FakeEngine, build_app:
         await settle(pilot)
         lines = screen_text(app).splitlines()
         header = next(line for line in lines if line.startswith("  APP "))
-        assert header.rstrip().endswith("DRIFT ›")
+        assert "OWNER" in header and header.rstrip().endswith("REVISION      ›")
         status = next(line for line in lines if line.startswith("sort:"))
-        assert "› 2 columns hidden · ? help" in status
+        assert "› 3 columns hidden · ? help" in status
         assert footer_line(app).endswith("? 6 more keys       ▏^p palette")
         footer = app.screen.query_one(KeysFooter)
         assert footer.hidden_keys == ("Mark", "History", "Matrix", "Group", "Help", "Quit")
@@ -240,7 +240,7 @@ async def test_narrow_terminal_says_what_it_hides(engine: FakeEngine, build_app:
         await pilot.pause()
         assert isinstance(app.screen, HelpScreen)
         text = " ".join(app.screen.notes)
-        assert "Hidden at this width (› at the end of the table header): CLUSTER STATE, MESSAGE." in text
+        assert "Hidden at this width (› at the end of the table header): DRIFT, CLUSTER STATE, MESSAGE." in text
         wide = fleet_table_width(app)
         assert f"A terminal {wide} columns wide shows every column" in text
         await pilot.press("escape")

@@ -86,10 +86,10 @@ def test_layout_fits_and_keeps_priority_zero(width: int) -> None:
         assert used == width - SELECT_WIDTH
 
 
-def test_layout_at_80_drops_message_and_connection_first() -> None:
-    """At 80 columns the message and connection columns go; revision and drift stay."""
+def test_layout_at_80_keeps_the_owner_and_drops_message_connection_and_drift() -> None:
+    """At 80 columns the message, connection and drift columns go; the owner and revision stay."""
     ids = [c.id for c in layout_columns(80 - SELECT_WIDTH, {"app": 8, "cluster": 7, "flags": 16}).columns]
-    assert ids == ["app", "cluster", "sync", "health", "flags", "revision", "drift"]
+    assert ids == ["app", "cluster", "owner", "sync", "health", "flags", "revision"]
 
 
 def test_layout_hides_a_column_before_cutting_a_name() -> None:
@@ -99,9 +99,9 @@ def test_layout_hides_a_column_before_cutting_a_name() -> None:
     layout = layout_columns(79 - SELECT_WIDTH, natural)  # an 80-column terminal, less the scrollbar
     widths = dict(zip([c.id for c in layout.columns], layout.widths, strict=True))
     assert widths["app"] == 8 and widths["cluster"] == 10
-    assert [c.title for c in layout.hidden] == ["CLUSTER STATE", "MESSAGE"]
+    assert [c.title for c in layout.hidden] == ["DRIFT", "CLUSTER STATE", "MESSAGE"]
     titles = render_titles(layout, Style(), UNICODE, 79).plain
-    assert titles.endswith(" ›") and titles[:-1].rstrip().endswith("DRIFT") and len(titles) == 79
+    assert titles.endswith(" ›") and titles[:-1].rstrip().endswith("REVISION") and len(titles) == 79
     assert render_titles(layout, Style(), ASCII, 79).plain.endswith(" >")
     every = layout_columns(full_width(natural) - SELECT_WIDTH, natural)
     assert every.hidden == () and "›" not in render_titles(every, Style(), UNICODE, full_width(natural)).plain

@@ -38,6 +38,8 @@ def print_plan(plan: Any) -> None:
     verb_text = "dry run of " if plan.dry_run else ""
     click.echo(f"{verb_text}{plan.kind} {plan.app} on {plan.cluster} to {plan.revision[:8]}"
                f"{' (prune)' if plan.prune else ''}:")
+    if plan.owner.value != "fleetdeck":
+        print_patches(plan)
     phase = None
     for step in plan.steps:
         if plan.phased and step.phase is not phase:
@@ -68,6 +70,18 @@ def print_plan(plan: Any) -> None:
     if plan.blocked:
         click.echo(f"  blocked: {clean(plan.blocked)}")
         click.echo("  nothing was changed: a blocked plan does not run (the steps above are what it would do)")
+
+
+def print_patches(plan: Any) -> None:
+    """A controller-owned app's plan: the writes to the controller's objects, exactly as sent, then
+    fleetdeck's own comparison (what the controller is expected to change)."""
+    dry = " (through the server's dry run: nothing is stored)" if plan.dry_run else ""
+    click.echo(f"  owner {plan.owner.value}: fleetdeck writes exactly these patches{dry}:")
+    for patch in plan.patches:
+        click.echo(f"  write {clean(patch.cluster)}: {clean(str(patch))}")
+        click.echo(f"        {clean(patch.text, max_length=2000)}")
+    if plan.steps:
+        click.echo(f"  expected changes ({plan.owner.value} applies them; fleetdeck's own comparison):")
 
 
 def confirm(question: str, yes: bool) -> None:
@@ -308,11 +322,18 @@ def _control(action: str, app: str, cluster: str | None, all_clusters: bool,
     async def body(engine: Any) -> list[dict[str, Any]]:
         rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
         check_clusters(action, app, engine.snapshot, [r.cluster for r in rows])
-        return [await one(engine, row.cluster) for row in rows]
+        done = []
+        for row in rows:
+            item = await one(engine, row.cluster)
+            item["owner"] = row.owner.value
+            item["owner_object"] = str(row.controller) if row.controller is not None else None
+            done.append(item)
+        return done
 
     done = with_engine(body, only_app=app)
     if fmt != "table":
         click.echo(output.dump(done, fmt))
     else:
         for item in done:
-            click.echo(line(item))
+            through = f" through {item['owner']} ({clean(item['owner_object'])})" if item["owner_object"] else ""
+            click.echo(line(item) + through)

@@ -97,6 +97,15 @@ def plan_block(plan: SyncPlan, glyphs: Glyphs, *, paused: AppControl | None = No
         blocked = Text(f"    {glyphs.action[SyncAction.FAILED]} blocked: ", style="bold", end="")
         blocked.append_text(safe(plan.blocked, max_length=400))
         return [*lines, blocked]
+    if plan.owner.value != "fleetdeck":  # a controller owns the app: fleetdeck writes exactly these patches
+        owner = Text(f"    owner {plan.owner.value}: fleetdeck writes exactly", style="bold", end="")
+        lines.append(owner)
+        for patch in plan.patches:
+            line = Text("      write ", end="")
+            line.append_text(safe(str(patch), max_length=300))
+            lines.append(line)
+        lines.append(Text(f"    expected changes ({plan.owner.value} applies them; fleetdeck's comparison):",
+                          style="dim", end=""))
     lines.append(Text(f"    {plan_counts(plan)}", end=""))
     phase = None
     for step in plan.steps[:MAX_STEPS_SHOWN]:

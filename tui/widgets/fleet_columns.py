@@ -17,7 +17,7 @@ from rich.cells import cell_len
 from rich.style import Style
 from rich.text import Text
 
-from core.model import AppStatus, ConnectionState, HealthStatus, Severity, SyncStatus
+from core.model import AppStatus, ConnectionState, HealthStatus, Owner, Severity, SyncStatus
 from tui.fleet_query import FleetRow
 from tui.formatting import fit, safe, short_age
 from tui.glyphs import Glyphs
@@ -165,6 +165,16 @@ def _cluster_cell(row: FleetRow, ctx: CellContext) -> Text:
     return safe(row.app.cluster, ctx.style("stale") if row.app.stale else "")
 
 
+OWNER_LABELS = {Owner.FLEETDECK: "fd", Owner.ARGOCD: "argo", Owner.FLUX: "flux"}
+"""The owner as the OWNER column shows it (docs/owners.md): fleetdeck itself, Argo CD or Flux."""
+
+
+def _owner_cell(row: FleetRow, ctx: CellContext) -> Text:
+    owner = row.app.owner
+    return Text(OWNER_LABELS.get(owner, owner.value), style=ctx.style("dim") if owner is Owner.FLEETDECK else "",
+                end="")
+
+
 _SYNC_STYLE = {SyncStatus.SYNCED: "synced", SyncStatus.OUT_OF_SYNC: "outofsync", SyncStatus.UNKNOWN: "unknown"}
 
 SELECT_WIDTH = 2
@@ -173,6 +183,7 @@ SELECT_WIDTH = 2
 COLUMNS: tuple[Column, ...] = (
     Column("app", "APP", _name_cell, priority=0, min_width=8, max_width=32, variable=True),
     Column("cluster", "CLUSTER", _cluster_cell, priority=0, min_width=6, max_width=20, variable=True),
+    Column("owner", "OWNER", _owner_cell, priority=0, min_width=5, max_width=5),
     Column("sync", "SYNC", _sync_cell, priority=0, min_width=11, max_width=11),
     Column("health", "HEALTH", _health_cell, priority=0, min_width=13, max_width=13),
     Column("flags", "FLAGS", _flags_cell, priority=1, min_width=8, max_width=30, variable=True),
