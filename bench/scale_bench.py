@@ -72,7 +72,7 @@ def app_objects(app: str) -> list[dict[str, Any]]:
     return objects
 
 
-def _seed(clusters: list[str], apps: list[str]) -> dict[str, SimulatedCluster]:
+def seed_clusters(clusters: list[str], apps: list[str]) -> dict[str, SimulatedCluster]:
     """Simulated clusters holding every app's objects as fleetdeck applies them (no controllers: exactly
     ``OBJECTS_PER_APP`` managed objects per app, nothing created behind them)."""
     sims = {c: SimulatedCluster(c, timing=SimulationTiming.instant(), controllers=False) for c in clusters}
@@ -165,7 +165,7 @@ def run(scale: float, apps_count: int, timeout: float) -> dict[str, object]:
         root = Path(tmp)
         fleet = write_fleet(root, clusters, apps, app_objects)
         t0 = time.perf_counter()
-        sims = _seed(clusters, apps)
+        sims = seed_clusters(clusters, apps)
         seed_s = time.perf_counter() - t0
         lines = _live_bytes(sims, apps)
         objects = len(lines)
