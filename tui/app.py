@@ -21,7 +21,7 @@ from typing import Any, ClassVar
 from textual import on, work
 from textual.app import App
 from textual.notifications import SeverityLevel
-from textual.reactive import reactive, var
+from textual.reactive import var
 from textual.worker import Worker, WorkerState
 
 from core.api import FleetEngineAPI
@@ -72,9 +72,11 @@ class FleetdeckApp(App[None]):
     ]
     COMMANDS = App.COMMANDS | {FleetdeckCommands}
 
-    snapshot: reactive[FleetSnapshot | None] = reactive(None, always_update=True)
+    snapshot: var[FleetSnapshot | None] = var(None, always_update=True)
     """The newest fleet snapshot; assigned only by ``_snapshot_changed``. ``always_update`` skips a deep
-    equality check of the whole fleet on every assignment."""
+    equality check of the whole fleet on every assignment. A ``var``, not a ``reactive``: the screens' watchers
+    repaint what changed, and a reactive would also repaint the whole screen (every line rewritten to the
+    terminal) on every snapshot."""
     operations: var[tuple[OperationState, ...]] = var(())
     """Operations started from this console, oldest first, each at its latest reported state."""
 
