@@ -239,10 +239,16 @@ def main(argv: list[str] | None = None, out: Callable[[str], object] = print) ->
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the fleet view")
     parser.add_argument("--profile", type=Path, default=None,
                         help="write a cProfile of the cold start to FILE (and its top functions to FILE.txt)")
+    parser.add_argument("--gc-thresholds", default="",
+                        help="A,B,C: the engine's collector thresholds instead of core.engine.gcpolicy's (an experiment)")
     args = parser.parse_args(argv)
+    if args.gc_thresholds:
+        from core.engine import gcpolicy
+        gcpolicy.THRESHOLDS = tuple(int(x) for x in args.gc_thresholds.split(","))  # type: ignore[assignment]
     load = os.getloadavg()
     result = run(args.scale, args.apps, args.timeout, args.profile)
     result["loadavg_1_5_15"] = [round(x, 2) for x in load]
+    result["gc_thresholds"] = list(gc.get_threshold())
     out(json.dumps(result, indent=2))
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)
