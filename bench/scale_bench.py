@@ -19,14 +19,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import cProfile
 import gc
 import json
 import os
 import platform
+import pstats
 import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +47,12 @@ FULL_CLUSTERS = 100
 OBJECTS_PER_APP = 10
 RATIO_TARGET = 1.5
 GC_PAUSE_TARGET_MS = 10.0
+
+
+TIMING = replace(SimulationTiming.instant(), bookmark_interval=5.0)
+"""Instant, but a watch bookmark every 5 s when quiet (``instant()`` sends one every 20 ms on every watch: at
+100 clusters that alone keeps a core busy, a cost of the simulation, not of the engine; a real API server
+sends one about every minute)."""
 
 
 def app_objects(app: str) -> list[dict[str, Any]]:
@@ -72,10 +81,10 @@ def app_objects(app: str) -> list[dict[str, Any]]:
     return objects
 
 
-def _seed(clusters: list[str], apps: list[str]) -> dict[str, SimulatedCluster]:
+def seed_clusters(clusters: list[str], apps: list[str]) -> dict[str, SimulatedCluster]:
     """Simulated clusters holding every app's objects as fleetdeck applies them (no controllers: exactly
     ``OBJECTS_PER_APP`` managed objects per app, nothing created behind them)."""
-    sims = {c: SimulatedCluster(c, timing=SimulationTiming.instant(), controllers=False) for c in clusters}
+    sims = {c: SimulatedCluster(c, timing=TIMING, controllers=False) for c in clusters}
     for sim in sims.values():
         for app in apps:
             sim.ensure_namespace(app)
@@ -102,25 +111,29 @@ def _rss() -> int:
 
 
 class GCPauses:
-    """Collector pauses via ``gc.callbacks`` while installed."""
+    """Collector pauses via ``gc.callbacks`` while installed: wall clock, and the thread's CPU time (on a
+    loaded machine the wall clock of a pause also counts the time the OS ran other processes meanwhile)."""
 
     def __init__(self) -> None:
-        self.pauses: list[tuple[int, float]] = []
-        self._start = 0.0
+        self.pauses: list[tuple[int, float, float]] = []
+        self._start = (0.0, 0.0)
 
     def __call__(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
-            self._start = time.perf_counter()
+            self._start = (time.perf_counter(), time.thread_time())
         else:
-            self.pauses.append((int(info["generation"]), time.perf_counter() - self._start))
+            self.pauses.append((int(info["generation"]), time.perf_counter() - self._start[0],
+                                time.thread_time() - self._start[1]))
 
     def summary(self) -> dict[str, object]:
-        by_gen = {g: [d for gen, d in self.pauses if gen == g] for g in (0, 1, 2)}
+        by_gen = {g: [d for gen, d, _ in self.pauses if gen == g] for g in (0, 1, 2)}
         return {
-            "max_pause_ms": round(max((d for _, d in self.pauses), default=0.0) * 1e3, 2),
+            "max_pause_ms": round(max((d for _, d, _ in self.pauses), default=0.0) * 1e3, 2),
+            "max_pause_cpu_ms": round(max((c for _, _, c in self.pauses), default=0.0) * 1e3, 2),
             "collections": {g: len(v) for g, v in by_gen.items()},
             "max_ms_by_generation": {g: round(max(v, default=0.0) * 1e3, 2) for g, v in by_gen.items()},
-            "total_ms": round(sum(d for _, d in self.pauses) * 1e3, 1),
+            "total_ms": round(sum(d for _, d, _ in self.pauses) * 1e3, 1),
+            "total_cpu_ms": round(sum(c for _, _, c in self.pauses) * 1e3, 1),
         }
 
 
@@ -156,7 +169,7 @@ async def _cold_start(fleet: Path, root: Path, sims: dict[str, SimulatedCluster]
     return elapsed, evaluated, phases
 
 
-def run(scale: float, apps_count: int, timeout: float) -> dict[str, object]:
+def run(scale: float, apps_count: int, timeout: float, profile: Path | None = None) -> dict[str, object]:
     """Seed, measure the baseline, the cold start, the baseline again; return the figures."""
     clusters = [f"c{i:03d}" for i in range(max(1, round(FULL_CLUSTERS * scale)))]
     apps = [f"app{i:03d}" for i in range(apps_count)]
@@ -165,7 +178,7 @@ def run(scale: float, apps_count: int, timeout: float) -> dict[str, object]:
         root = Path(tmp)
         fleet = write_fleet(root, clusters, apps, app_objects)
         t0 = time.perf_counter()
-        sims = _seed(clusters, apps)
+        sims = seed_clusters(clusters, apps)
         seed_s = time.perf_counter() - t0
         lines = _live_bytes(sims, apps)
         objects = len(lines)
@@ -185,7 +198,18 @@ def run(scale: float, apps_count: int, timeout: float) -> dict[str, object]:
         pauses = GCPauses()
         gc.callbacks.append(pauses)
         try:
-            elapsed, evaluated, phases = asyncio.run(_cold_start(fleet, root, sims, rows, timeout))
+            if profile is None:
+                elapsed, evaluated, phases = asyncio.run(_cold_start(fleet, root, sims, rows, timeout))
+            else:  # cProfile over the cold start (it slows it: the timings of a profiled run are not figures)
+                profiler = cProfile.Profile()
+                profiler.enable()
+                elapsed, evaluated, phases = asyncio.run(_cold_start(fleet, root, sims, rows, timeout))
+                profiler.disable()
+                profiler.dump_stats(profile)
+                with profile.with_suffix(".txt").open("w") as report:
+                    stats = pstats.Stats(profiler, stream=report)
+                    stats.sort_stats("tottime").print_stats(40)
+                    stats.sort_stats("cumulative").print_stats(60)
         finally:
             gc.callbacks.remove(pauses)
         rss_peak_delta = _rss() - rss_before  # the engine is stopped, but CPython/glibc keep most of the arena
@@ -213,10 +237,18 @@ def main(argv: list[str] | None = None, out: Callable[[str], object] = print) ->
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the 100 clusters (default 1.0)")
     parser.add_argument("--apps", type=int, default=100, help="apps per cluster (default 100)")
     parser.add_argument("--timeout", type=float, default=1800.0, help="seconds to wait for the fleet view")
+    parser.add_argument("--profile", type=Path, default=None,
+                        help="write a cProfile of the cold start to FILE (and its top functions to FILE.txt)")
+    parser.add_argument("--gc-thresholds", default="",
+                        help="A,B,C: the engine's collector thresholds instead of core.engine.gcpolicy's (an experiment)")
     args = parser.parse_args(argv)
+    if args.gc_thresholds:
+        from core.engine import gcpolicy
+        gcpolicy.THRESHOLDS = tuple(int(x) for x in args.gc_thresholds.split(","))  # type: ignore[assignment]
     load = os.getloadavg()
-    result = run(args.scale, args.apps, args.timeout)
+    result = run(args.scale, args.apps, args.timeout, args.profile)
     result["loadavg_1_5_15"] = [round(x, 2) for x in load]
+    result["gc_thresholds"] = list(gc.get_threshold())
     out(json.dumps(result, indent=2))
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)

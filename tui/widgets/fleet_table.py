@@ -122,11 +122,25 @@ class FleetTable(ScrollView, can_focus=True):
     # ------------------------------------------------------------------ data in
 
     def set_now(self, now: float) -> None:
-        """Move the time ages are computed from; repaints the visible lines when it changed."""
-        if now != self.now:
-            self.now = now
-            self._strip_cache.clear()
-            self.refresh()
+        """Move the time ages are computed from; repaints only the visible lines whose text changed (an
+        age that moved from "3m" to "4m"), so an idle fleet writes nothing to the terminal."""
+        if now == self.now:
+            return
+        self.now = now
+        width = self.scrollable_content_region.width
+        top = int(self.scroll_y)
+        kept: dict[tuple[object, bool], Strip] = {}
+        for index in range(top, min(len(self.rows), top + max(0, self.scrollable_content_region.height - 1))):
+            row = self.rows[index]
+            if index == self.cursor:
+                self.refresh_lines(index + 1)  # never cached: drawn again from the new time
+                continue
+            key = (row.key, row.key in self.marked if isinstance(row, FleetRow) else False)
+            strip = self._render_row(row, False, width)
+            if self._strip_cache.get(key) != strip:
+                self.refresh_lines(index + 1)
+            kept[key] = strip
+        self._strip_cache = kept  # rows off screen are drawn afresh when they scroll in
 
     def show(self, rows: Sequence[TableRow], marked: frozenset[RowKey]) -> None:
         """Display ``rows``, refreshing only the lines whose row (or mark) changed.
