@@ -256,6 +256,11 @@ class ClusterRuntime:
         try:
             user = await self.api.whoami()
             if self.read_only:
+                if not self._server_version():
+                    # Which questions to ask depends on the server's version (exec over WebSocket is a
+                    # `get` before 1.35): read it now rather than race the heartbeat's first GET /version.
+                    with contextlib.suppress(FleetdeckError):
+                        await self.api.ping(self.settings.watch.request_timeout)
                 powers = await write_powers(self.api, self._server_version())
                 self.may_write = powers.may_write
             else:
