@@ -128,11 +128,12 @@ def detect(app: str, keys: Collection[ResourceKey], candidates: Iterable[Candida
         live: the live object at a key (for the Flux labels on applied objects).
     """
     wanted = set(keys)
+    candidates = list(candidates)
     best: tuple[int, int, str, Candidate] | None = None
     for cand in candidates:
         gk = (cand.key.group, cand.key.kind)
         owner = CLAIMING_KINDS.get(gk)
-        if owner is None or not cand.obj.get("status"):
+        if owner is None or not reported_on(cand.obj):
             continue  # no controller has ever reported on it (no status): it manages nothing yet
         shared = len(tracked_keys(cand.obj) & wanted)
         named = cand.key.name == app
@@ -147,10 +148,26 @@ def detect(app: str, keys: Collection[ResourceKey], candidates: Iterable[Candida
         ref = ControllerRef(found, ClusterName(cand.cluster), cand.key)
         why = f"{ref} tracks {count} of the app's objects" if count else f"{ref} has the app's name"
         return Detected(found, ref, why)
-    return _by_labels(wanted, live)
+    reported = {(c.key.group, c.key.kind, c.key.namespace, c.key.name) for c in candidates if c.obj.get("status")}
+    return _by_labels(wanted, live, reported)
 
 
-def _by_labels(keys: Iterable[ResourceKey], live: Callable[[ResourceKey], Mapping[str, Any] | None]) -> Detected:
+def reported_on(obj: Mapping[str, Any]) -> bool:
+    """Whether a controller has ever reported on ``obj``: a ``status`` with something in it beyond the
+    ``observedGeneration: -1`` that Flux's CRDs default (an object fleetdeck itself applied where no controller
+    runs has that status and nothing else)."""
+    status = obj.get("status")
+    if not isinstance(status, Mapping) or not status:
+        return False
+    generation = status.get("observedGeneration")
+    return any(key != "observedGeneration" for key in status) or (isinstance(generation, int) and generation >= 0)
+
+
+def _by_labels(keys: Iterable[ResourceKey], live: Callable[[ResourceKey], Mapping[str, Any] | None],
+               reported: Collection[tuple[str, str, str, str]]) -> Detected:
+    """Flux's labels on the app's live objects name the Kustomization/HelmRelease that applied them. They
+    count only when that object is live with a ``status`` (``reported``): fleetdeck's own build of a Flux
+    Kustomization puts the same labels on what it applies, as kustomize-controller does."""
     for key in sorted(keys):
         obj = live(key)
         labels = ((obj or {}).get("metadata") or {}).get("labels") or {}
@@ -158,6 +175,9 @@ def _by_labels(keys: Iterable[ResourceKey], live: Callable[[ResourceKey], Mappin
             name = labels.get(name_label)
             if name:
                 ref_key = ResourceKey(gk[0], gk[1], str(labels.get(ns_label) or ""), str(name))
+                if not any(r[:2] == gk and r[3] == ref_key.name and (not ref_key.namespace or r[2] == ref_key.namespace)
+                           for r in reported):
+                    continue  # no controller reported on the object the label names: fleetdeck may have applied it
                 return Detected(Owner.FLUX, None, f"{key.short} is labelled as applied by {gk[1]} {name}"
                                 if not ref_key.namespace else
                                 f"{key.short} is labelled as applied by {gk[1]} {ref_key.namespace}/{name}")

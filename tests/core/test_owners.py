@@ -69,8 +69,21 @@ def test_most_shared_objects_win_then_the_name() -> None:
 def test_flux_labels_on_applied_objects_say_flux() -> None:
     live = {DEPLOY: {"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps",
                                              "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}}}
-    found = detect("web", {DEPLOY}, [], live=live.get)
+    apps = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"}, "status": {"conditions": []}}
+    found = detect("web", {DEPLOY}, [Candidate("c1", apps)], live=live.get)
     assert found.owner is Owner.FLUX and "flux-system/apps" in found.reason
+
+
+def test_flux_labels_without_a_reporting_controller_object_say_nothing() -> None:
+    """fleetdeck's own build of a Flux Kustomization labels what it applies as kustomize-controller does: the
+    labels alone (no such Kustomization, or one no controller reported on) leave fleetdeck the owner."""
+    live = {DEPLOY: {"metadata": {"labels": {"kustomize.toolkit.fluxcd.io/name": "apps",
+                                             "kustomize.toolkit.fluxcd.io/namespace": "flux-system"}}}}
+    assert detect("web", {DEPLOY}, [], live=live.get).owner is Owner.FLEETDECK
+    bare = {"apiVersion": "kustomize.toolkit.fluxcd.io/v1", "kind": "Kustomization",
+            "metadata": {"name": "apps", "namespace": "flux-system"}}
+    assert detect("web", {DEPLOY}, [Candidate("c1", bare)], live=live.get).owner is Owner.FLEETDECK
 
 
 def test_nothing_found_is_fleetdeck() -> None:
@@ -83,6 +96,8 @@ def test_an_object_no_controller_ever_reported_on_claims_nothing() -> None:
             "metadata": {"name": "web", "namespace": "flux-system"}}
     assert detect("web", {DEPLOY}, [Candidate("c1", bare)]).owner is Owner.FLEETDECK
     assert detect("web", {DEPLOY}, [Candidate("c1", application("web"))]).owner is Owner.FLEETDECK
+    defaulted = {**bare, "status": {"observedGeneration": -1}}  # what Flux's CRDs default; no controller ran
+    assert detect("web", {DEPLOY}, [Candidate("c1", defaulted)]).owner is Owner.FLEETDECK
 
 
 def test_an_override_that_contradicts_the_cluster_is_a_warning() -> None:
