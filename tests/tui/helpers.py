@@ -5,10 +5,14 @@ Waiting is done by letting the app process messages (``pilot.pause()``), never b
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, TypeVar
 
 from textual.pilot import Pilot
 from textual.screen import Screen
+
+from tests.tui.screen import screen_text
+from tui.screens.confirm import ConfirmSyncModal
 
 S = TypeVar("S", bound=Screen[Any])
 M = TypeVar("M")
@@ -45,3 +49,23 @@ async def settle_node(pilot: Pilot[Any], node: object) -> None:
     if mine:  # an empty list would mean "every worker" to wait_for_complete
         await pilot.app.workers.wait_for_complete(mine)
     await pilot.pause()
+
+
+async def check_second_key_gate(pilot: Pilot[Any], modal: Any, runs: list[Any], *,
+                                allowed: Callable[[Any], bool], confirmed_text: str) -> None:
+    """The sync dialog's second-key gate: `y` runs nothing until `a` confirms; `a` confirms (the dialog says
+    ``confirmed_text`` and that y runs the plan); `a` again takes it back and `y` runs nothing again."""
+    await pilot.press("y")
+    await pilot.pause()
+    assert isinstance(pilot.app.screen, ConfirmSyncModal) and runs == []
+    await pilot.press("a")
+    await pilot.pause()
+    assert allowed(modal.plans[0])
+    assert confirmed_text in screen_text(pilot.app)
+    assert "Press y to run 1 of 1 plans." in screen_text(pilot.app)
+    await pilot.press("a")
+    await pilot.pause()
+    assert not allowed(modal.plans[0])
+    await pilot.press("y")
+    await pilot.pause()
+    assert runs == []

@@ -8,7 +8,7 @@ import dataclasses
 from tests.fixtures.snapshots import fleet_snapshot
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
-from tests.tui.helpers import settle, settle_node, wait_for_screen
+from tests.tui.helpers import check_second_key_gate, settle, settle_node, wait_for_screen
 from tests.tui.screen import screen_text
 from tests.tui.test_sync_flow import WEB_PROD_US, put_cursor
 from tui.screens.confirm import ConfirmSyncModal
@@ -36,20 +36,8 @@ async def test_taking_fields_over_needs_a_second_key_before_y(build_app: AppFact
         assert "Fields owned by another field manager would be taken over on prod-us: press a to acknowledge" \
             in text
         assert "a take over fields of other managers: off" in text
-        await pilot.press("y")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmSyncModal) and engine.runs == []
-        await pilot.press("a")
-        await pilot.pause()
-        assert modal.plans[0].takeovers_allowed
-        assert "confirmed: the sync takes them over (a to take it back)" in screen_text(app)
-        assert "Press y to run 1 of 1 plans." in screen_text(app)
-        await pilot.press("a")
-        await pilot.pause()
-        assert not modal.plans[0].takeovers_allowed
-        await pilot.press("y")
-        await pilot.pause()
-        assert engine.runs == []
+        await check_second_key_gate(pilot, modal, engine.runs, allowed=lambda p: p.takeovers_allowed,
+                                    confirmed_text="confirmed: the sync takes them over (a to take it back)")
         await pilot.press("d")  # a dry run shows the same fields and needs no confirmation
         await settle_node(pilot, modal)
         assert modal.plans[0].dry_run and modal.plans[0].takeovers and not modal.plans[0].takeovers_allowed

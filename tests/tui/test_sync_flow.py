@@ -10,7 +10,7 @@ from core.model import OperationPhase, ResourceKey, SyncAction, SyncStatus
 from tests.fixtures.snapshots import fleet_snapshot, with_app
 from tests.tui.conftest import AppFactory
 from tests.tui.fakes import FakeEngine
-from tests.tui.helpers import settle, settle_node, unique, wait_for_screen
+from tests.tui.helpers import check_second_key_gate, settle, settle_node, unique, wait_for_screen
 from tests.tui.screen import screen_text
 from tui.messages import PauseRequested, SyncFinished, SyncProgressed, SyncRequested
 from tui.screens.app_screen import AppScreen
@@ -174,20 +174,8 @@ async def test_force_push_needs_a_second_key_before_y(build_app: AppFactory) -> 
         assert "not acknowledged: press a to acknowledge, then y" in text
         assert "History would be replaced on prod-us: press a to acknowledge it before y can run." in text
         assert "a acknowledge replaced history: off" in text
-        await pilot.press("y")
-        await pilot.pause()
-        assert isinstance(app.screen, ConfirmSyncModal) and engine.runs == []
-        await pilot.press("a")
-        await pilot.pause()
-        assert modal.plans[0].non_descendant_allowed
-        assert "acknowledged (a to take it back)" in screen_text(app)
-        assert "Press y to run 1 of 1 plans." in screen_text(app)
-        await pilot.press("a")
-        await pilot.pause()
-        assert not modal.plans[0].non_descendant_allowed
-        await pilot.press("y")
-        await pilot.pause()
-        assert engine.runs == []
+        await check_second_key_gate(pilot, modal, engine.runs, allowed=lambda p: p.non_descendant_allowed,
+                                    confirmed_text="acknowledged (a to take it back)")
         await pilot.press("a")
         await pilot.press("p")  # a re-plan keeps the acknowledgement of the same message
         await settle_node(pilot, modal)
