@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
+from types import TracebackType
 from typing import Any, Generic, TypeVar
 
 log = logging.getLogger(__name__)
@@ -107,6 +108,56 @@ class Latest(Generic[T]):
                 value = self._value
             assert value is not None
             yield value
+
+
+class CountedSlots:
+    """At most ``slots`` holders at once, counted: a semaphore that says how many hold, wait and waited.
+
+    One mechanism for every process-wide cap (the connection budget of K17, the fleet-wide list cap of K7):
+    ``async with slots:`` or ``acquire``/``release``; waiters are served in the order they asked.
+
+    Args:
+        slots: holders at once (at least 1).
+        what: what a slot is, for the error when ``slots`` is below 1.
+    """
+
+    def __init__(self, slots: int, *, what: str = "slots") -> None:
+        if slots < 1:
+            raise ValueError(f"{what} must be at least 1, not {slots}")
+        self.slots = slots
+        self._semaphore = asyncio.Semaphore(slots)
+        self.in_flight = 0
+        """Slots held now."""
+        self.peak = 0
+        """The most slots held at once (for tests and metrics)."""
+        self.waiting = 0
+        """Callers waiting for a slot now."""
+        self.queued = 0
+        """Callers that had to wait for a slot, in all."""
+
+    async def acquire(self) -> None:
+        """Take a slot (waits while all ``slots`` are held)."""
+        if self._semaphore.locked():
+            self.queued += 1
+        self.waiting += 1
+        try:
+            await self._semaphore.acquire()
+        finally:
+            self.waiting -= 1
+        self.in_flight += 1
+        self.peak = max(self.peak, self.in_flight)
+
+    def release(self) -> None:
+        """Give a slot back."""
+        self.in_flight -= 1
+        self._semaphore.release()
+
+    async def __aenter__(self) -> None:
+        await self.acquire()
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
+                        tb: TracebackType | None) -> None:
+        self.release()
 
 
 class TokenBucket:

@@ -12,43 +12,16 @@ A heartbeat waits for its slot before its deadline starts: a queued cluster is n
 
 from __future__ import annotations
 
-import asyncio
-from types import TracebackType
+from core.aio import CountedSlots
 
 
-class ConnectionBudget:
-    """At most ``slots`` open connections to clusters in the whole process.
+class ConnectionBudget(CountedSlots):
+    """At most ``slots`` open connections to clusters in the whole process (``in_flight``, ``peak``,
+    ``waiting`` and ``queued`` count them).
 
     Args:
         slots: connections at once (at least 1).
     """
 
     def __init__(self, slots: int) -> None:
-        if slots < 1:
-            raise ValueError(f"a connection budget needs at least one slot, not {slots}")
-        self.slots = slots
-        self._semaphore = asyncio.Semaphore(slots)
-        self.in_flight = 0
-        """Connections open now."""
-        self.peak = 0
-        """The most connections open at once (for tests and metrics)."""
-        self.waiting = 0
-        """Requests waiting for a slot now."""
-        self.queued = 0
-        """Requests that had to wait for a slot, in all."""
-
-    async def __aenter__(self) -> None:
-        if self._semaphore.locked():
-            self.queued += 1
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-
-    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                        tb: TracebackType | None) -> None:
-        self.in_flight -= 1
-        self._semaphore.release()
+        super().__init__(slots, what="a connection budget's slots")

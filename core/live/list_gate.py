@@ -16,40 +16,24 @@ from __future__ import annotations
 import asyncio
 from types import TracebackType
 
+from core.aio import CountedSlots
 
-class FleetListLimit:
-    """The fleet-wide cap: one per engine, shared by every cluster's ``ListGate``.
+
+class FleetListLimit(CountedSlots):
+    """The fleet-wide cap: one per engine, shared by every cluster's ``ListGate`` (``in_flight``, ``peak``
+    and ``waiting`` count the lists holding or waiting for a fleet slot).
 
     Args:
         limit: concurrent lists in the whole process.
     """
 
     def __init__(self, limit: int) -> None:
-        if limit < 1:
-            raise ValueError(f"fleet_list_concurrency must be at least 1, not {limit}")
-        self.limit = limit
-        self._semaphore = asyncio.Semaphore(limit)
-        self.in_flight = 0
-        """Lists holding a fleet slot now."""
-        self.peak = 0
-        """The most lists that held a fleet slot at once (for tests and metrics)."""
-        self.waiting = 0
-        """Lists waiting for a fleet slot now."""
+        super().__init__(limit, what="fleet_list_concurrency")
 
-    async def acquire(self) -> None:
-        """Take a fleet slot (waits while ``limit`` lists run)."""
-        self.waiting += 1
-        try:
-            await self._semaphore.acquire()
-        finally:
-            self.waiting -= 1
-        self.in_flight += 1
-        self.peak = max(self.peak, self.in_flight)
-
-    def release(self) -> None:
-        """Give a fleet slot back."""
-        self.in_flight -= 1
-        self._semaphore.release()
+    @property
+    def limit(self) -> int:
+        """Concurrent lists in the whole process."""
+        return self.slots
 
 
 class ListGate:
