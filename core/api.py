@@ -59,10 +59,15 @@ class FleetEngineAPI(Protocol):
         force_replace: bool = False,
         allow_non_descendant: bool = False,
         force_conflicts: bool = False,
+        sync_options: Sequence[str] = (),
+        controller_dry_run: bool = False,
     ) -> SyncPlan:
         """What a sync would do, for the operator to confirm. Never writes. A revision that does not descend
         from the one last synced (``SyncPlan.non_descendant``) runs only with ``allow_non_descendant``; fields
-        another field manager owns (``SyncPlan.takeovers``) are taken over only with ``force_conflicts``."""
+        another field manager owns (``SyncPlan.takeovers``) are taken over only with ``force_conflicts``.
+        ``sync_options`` (``core.controller_options``) and ``controller_dry_run`` go to the owning controller
+        (Argo CD's ``operation.sync.syncOptions`` / ``dryRun``): a row whose owner has none (fleetdeck, Flux)
+        gets a blocked plan saying so, never a plan that ignores them. ``dry_run`` is fleetdeck's own."""
         ...
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 from core.desired.repo import ConfigRepo, Lineage
 from core.engine.evaluate import LiveView
 from core.engine.lineage import LineageChecks, describe, dropped_summary
-from core.engine.owned import OwnedActions
+from core.engine.owned import OwnedActions, controller_options_refused
 from core.engine.takeover import takeovers
 from core.engine.targets import Desired, Target
 from core.errors import FieldConflictError, FleetdeckError, NotAcknowledgedError, ReadOnlyError
@@ -211,8 +211,12 @@ class Actions:
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
-                        allow_non_descendant: bool = False, force_conflicts: bool = False) -> SyncPlan:
+                        allow_non_descendant: bool = False, force_conflicts: bool = False,
+                        sync_options: Sequence[str] = (), controller_dry_run: bool = False) -> SyncPlan:
         """What a sync of ``app`` on ``cluster`` would do, from the current evaluation.
+
+        ``sync_options`` and ``controller_dry_run`` are the owning controller's (Argo CD's ``syncOptions``
+        and ``dryRun``); a row that cannot take them (fleetdeck's own, Flux) gets a blocked plan saying so.
 
         When the revision does not descend from the one last synced on the cluster, ``non_descendant``
         says so and the plan runs only with ``allow_non_descendant`` (the operator's acknowledgement).
@@ -222,13 +226,15 @@ class Actions:
         row = self._row(target)
         if (driver := self.owned.driver_for(row)) is not None:
             return await self.owned.plan_sync(row, driver, prune=prune, dry_run=dry_run, resources=resources,
-                                              steps=plan_steps(row.resources, prune=prune, selected=resources))
+                                              steps=plan_steps(row.resources, prune=prune, selected=resources),
+                                              sync_options=sync_options, controller_dry_run=controller_dry_run)
         desired = self.fleet.desired(target) or Desired(None, error="not rendered yet")
         runtime = self.clusters[cluster]
         unknown = [k for k in resources if k not in {r.key for r in row.resources}]
         blocked = blocked_reason(row, desired, runtime, prune=prune, allow_empty=target.app.sync.allow_empty)
         if unknown:
             blocked = blocked or f"{unknown[0]} is not a resource of {app} on {cluster}"
+        blocked = controller_options_refused(row, sync_options, controller_dry_run) or blocked
         if self.read_only or runtime.read_only:
             blocked = blocked or "read-only mode: fleetdeck refuses every change, dry runs included"
         steps = plan_steps(row.resources, prune=prune, selected=resources)

@@ -603,11 +603,13 @@ class FleetEngine:
 
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
-                        allow_non_descendant: bool = False, force_conflicts: bool = False) -> SyncPlan:
+                        allow_non_descendant: bool = False, force_conflicts: bool = False,
+                        sync_options: Sequence[str] = (), controller_dry_run: bool = False) -> SyncPlan:
         """Forwarded to ``Actions.plan_sync``."""
         return await self.actions.plan_sync(app, cluster, prune=prune, dry_run=dry_run, resources=resources,
                                             force_replace=force_replace, allow_non_descendant=allow_non_descendant,
-                                            force_conflicts=force_conflicts)
+                                            force_conflicts=force_conflicts, sync_options=sync_options,
+                                            controller_dry_run=controller_dry_run)
 
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """Forwarded to ``Actions.plan_rollback``."""

@@ -42,6 +42,17 @@ if TYPE_CHECKING:
 READ_ONLY = "read-only mode: fleetdeck refuses every change, dry runs included"
 
 
+def controller_options_refused(row: AppStatus, sync_options: Sequence[str], controller_dry_run: bool) -> str:
+    """Why a fleetdeck-owned row refuses a controller's sync options or its dry run ("" when none was asked):
+    fleetdeck's own sync has neither, and ignoring them would sync something other than what was asked."""
+    asked = [f"--sync-option {o}" for o in sync_options] + (["--controller-dry-run"] if controller_dry_run else [])
+    if not asked:
+        return ""
+    return (f"{', '.join(asked)}: {row.app} on {row.cluster} is owned by fleetdeck, and these are Argo CD's "
+            "(operation.sync.syncOptions / operation.sync.dryRun), for an app an Application owns; fleetdeck's "
+            "own dry run is --dry-run")
+
+
 class OwnedActions:
     """Plans and actions of controller-owned rows.
 
@@ -125,15 +136,22 @@ class OwnedActions:
     # ------------------------------------------------------------------------------------ plans
 
     async def plan_sync(self, row: AppStatus, driver: ControllerDriver, *, prune: bool, dry_run: bool,
-                        resources: Sequence[ResourceKey], steps: tuple[PlanStep, ...]) -> SyncPlan:
-        """The sync plan of a controller-owned row: the patches that make the controller sync."""
+                        resources: Sequence[ResourceKey], steps: tuple[PlanStep, ...],
+                        sync_options: Sequence[str] = (), controller_dry_run: bool = False) -> SyncPlan:
+        """The sync plan of a controller-owned row: the patches that make the controller sync (with the
+        controller's sync options and its own dry run when asked; a driver that has neither refuses them)."""
         runtime = self.clusters[row.cluster]
         revision = row.revision.sha if row.revision else ""
-        request = SyncRequest(revision=revision, prune=prune, resources=tuple(resources), by=runtime.identity.by)
+        request = SyncRequest(revision=revision, prune=prune, resources=tuple(resources), by=runtime.identity.by,
+                              sync_options=tuple(sync_options), dry_run=controller_dry_run)
         patches, why = self._patches(row, lambda ref, obj: driver.sync(ref, obj, request, self._lookup))
+        warnings: tuple[str, ...] = (self._warning(row, dry_run),)
+        if controller_dry_run:
+            warnings += (f"{row.owner.value} runs this sync as its own dry run (operation.sync.dryRun): the "
+                         f"operation is written and {row.owner.value} reports what it would do, applying nothing",)
         return SyncPlan(app=row.app, cluster=row.cluster, revision=revision, steps=steps, prune=prune,
                         dry_run=dry_run, selected=tuple(resources), blocked=self._blocked(row, why),
-                        warnings=(self._warning(row, dry_run),), owner=row.owner, patches=patches)
+                        warnings=warnings, owner=row.owner, patches=patches)
 
     async def plan_rollback(self, row: AppStatus, driver: ControllerDriver, revision: str) -> SyncPlan:
         """The rollback plan of a controller-owned row (automation paused and recorded, then the sync)."""

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from core.controller_options import check_sync_option, check_sync_options
 from core.desired.fleet_file import load_fleet
 from core.errors import ConfigError
 from core.model import ClusterName, ControllerRef, Owner, ResourceKey
@@ -172,6 +173,37 @@ def test_argocd_sync_sets_the_operation_as_argocd_app_sync_does() -> None:
     busy = application(operationState={"phase": "Running"})
     with pytest.raises(Refused, match="another operation is already in progress"):
         ARGO.sync(REF, busy, request, lambda c, k: None)
+
+
+def test_sync_options_are_argocds_documented_set_spelt_exactly() -> None:
+    assert check_sync_options(["CreateNamespace=true", "PrunePropagationPolicy=orphan", "CreateNamespace=true"]) \
+        == ("CreateNamespace=true", "PrunePropagationPolicy=orphan")
+    for bad, why in (("createnamespace=true", "did you mean CreateNamespace"), ("Replace=false", "Replace=true"),
+                     ("Force=true", "per resource|resource's"), ("Nope=true", "documented"), ("Prune", "KEY=VALUE")):
+        with pytest.raises(ValueError, match=why):
+            check_sync_option(bad)
+    with pytest.raises(ValueError, match="one value per option"):
+        check_sync_options(["ServerSideApply=true", "ServerSideApply=false"])
+    with pytest.raises(Refused, match="did you mean"):  # the driver checks again (the API may be called directly)
+        ARGO.sync(REF, application(), SyncRequest(revision=SHA, sync_options=("serverSideApply=true",)),
+                  lambda c, k: None)
+
+
+def test_argocd_controller_dry_run_is_operation_sync_dry_run() -> None:
+    (patch,) = ARGO.sync(REF, application(), SyncRequest(revision=SHA, dry_run=True, by="alice"), lambda c, k: None)
+    assert patch.patch["operation"]["sync"] == {"revision": SHA, "dryRun": True}
+    assert str(patch).endswith("dryRun: true}")
+
+
+def test_flux_refuses_argocds_sync_options_and_dry_run() -> None:
+    ks = kustomization("web", [])
+    flux_ref = ControllerRef(owner=Owner.FLUX, cluster=ClusterName("dev"),
+                             key=ResourceKey("kustomize.toolkit.fluxcd.io", "Kustomization", "flux-system", "web"))
+    with pytest.raises(Refused, match="are Argo CD's"):
+        DRIVERS[Owner.FLUX].sync(flux_ref, ks, SyncRequest(revision="", sync_options=("CreateNamespace=true",)),
+                                 lambda c, k: None)
+    with pytest.raises(Refused, match="--controller-dry-run"):
+        DRIVERS[Owner.FLUX].sync(flux_ref, ks, SyncRequest(revision="", dry_run=True), lambda c, k: None)
 
 
 def test_argocd_pause_keeps_the_automated_block_and_resume_restores_it_exactly() -> None:

@@ -24,6 +24,7 @@ from core.model import (
     FleetSnapshot,
     OperationPhase,
     OperationState,
+    Owner,
     PlanStep,
     ResourceKey,
     ResourceState,
@@ -148,14 +149,22 @@ class FakeEngine:
         force_replace: bool = False,
         allow_non_descendant: bool = False,
         force_conflicts: bool = False,
+        sync_options: Sequence[str] = (),
+        controller_dry_run: bool = False,
     ) -> SyncPlan:
         """A plan from the current snapshot: drifted resources, prune as asked, blocked when unsafe; the row's
-        ``non_descendant`` carried over (acknowledged with ``allow_non_descendant``)."""
+        ``non_descendant`` carried over (acknowledged with ``allow_non_descendant``); controller sync options
+        and the controller's dry run block the plan of a row Argo CD does not own, as the engine's do."""
         self._record("plan_sync", app, cluster, prune, dry_run, tuple(resources))
+        if sync_options or controller_dry_run:
+            self._record("plan_sync_controller", app, cluster, tuple(sync_options), controller_dry_run)
         status = self._app(app, cluster)
         steps = tuple(_step(r, prune) for r in status.resources if _in_plan(r, resources))
         blocked = ""
-        if status.stale:
+        if (sync_options or controller_dry_run) and status.owner is not Owner.ARGOCD:
+            blocked = f"{status.app} on {cluster} is owned by {status.owner.value}: sync options and the " \
+                      "controller's dry run are Argo CD's"
+        elif status.stale:
             blocked = f"cluster {cluster} is unreachable: its state is stale"
         elif any(c.severity is Severity.ERROR for c in status.conditions):
             blocked = f"render failed: {status.conditions[0].message}"

@@ -176,12 +176,20 @@ def report_result(state: Any, fmt: str) -> Exit:
 @click.option("--force-conflicts", is_flag=True,
               help="Take over fields another field manager owns (the plan lists them); without it such a "
                    "sync is refused (exit 3), as kubectl's server-side apply.")
+@click.option("--sync-option", "sync_options", multiple=True, metavar="KEY=VALUE",
+              help="Argo CD sync option for this sync (operation.sync.syncOptions), repeatable: CreateNamespace=true, "
+                   "ServerSideApply=true, Replace=true… (Argo CD's documented set). Only for an app an Argo CD "
+                   "Application owns; any other app's plan is blocked (exit 2).")
+@click.option("--controller-dry-run", is_flag=True,
+              help="Ask Argo CD for its own dry run (operation.sync.dryRun: true): the Application's operation is "
+                   "written and Argo CD applies nothing. Not --dry-run, which writes nothing at all. Only for an "
+                   "app an Argo CD Application owns.")
 @global_options(output=RESULT_FORMATS)
 @verb
 @changes("sync")
 def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune: bool,
-         resources: tuple[str, ...], force_replace: bool, yes: bool, allow_non_descendant: bool,
-         force_conflicts: bool) -> None:
+         resources: tuple[str, ...], sync_options: tuple[str, ...], controller_dry_run: bool, force_replace: bool,
+         yes: bool, allow_non_descendant: bool, force_conflicts: bool) -> None:
     """Sync APP: show the plan, ask, apply.
 
     A revision that does not descend from the one last synced on the cluster (a force-push) replaces
@@ -190,9 +198,11 @@ def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune
     --force-conflicts (a dry run shows them and needs neither flag).
 
     Output (the result): table, json, yaml. Exit 0 succeeded, 1 a resource failed (dry runs too),
-    2 the plan is blocked or the cluster cannot be read, 3 refused (read-only, locked, declined,
-    history replaced without --allow-non-descendant, fields of another manager without --force-conflicts).
+    2 the plan is blocked (also: --sync-option or --controller-dry-run for an app Argo CD does not own)
+    or the cluster cannot be read, 3 refused (read-only, locked, declined, history replaced without
+    --allow-non-descendant, fields of another manager without --force-conflicts).
     """
+    from core.controller_options import check_sync_options
     from core.model import ResourceKey
 
     fmt = output_format(RESULT_FORMATS)
@@ -200,6 +210,10 @@ def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune
         keys = [ResourceKey.parse(r) for r in resources]
     except ValueError as exc:
         raise click.BadParameter(str(exc), param_hint="--resource") from exc
+    try:
+        options = check_sync_options(sync_options)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="--sync-option") from exc
 
     async def body(engine: Any) -> Exit:
         rows = targets(engine.snapshot, app, cluster, all_clusters=all_clusters)
@@ -213,7 +227,8 @@ def sync(app: str, cluster: str | None, all_clusters: bool, dry_run: bool, prune
             plan = await engine.plan_sync(app, row.cluster, prune=prune, dry_run=dry_run,
                                           resources=keys, force_replace=force_replace,
                                           allow_non_descendant=allow_non_descendant,
-                                          force_conflicts=force_conflicts)
+                                          force_conflicts=force_conflicts, sync_options=options,
+                                          controller_dry_run=controller_dry_run)
             print_plan(plan)
             if plan.blocked:
                 code = max(code, Exit.ERROR)

@@ -1,7 +1,8 @@
 """The Argo CD owner: actions as writes to the ``Application`` object, as Argo CD's own API makes them.
 
 * sync: ``operation`` set as ``argocd app sync`` sets it (Argo CD's ``SetAppOperation``): ``initiatedBy``
-  and ``sync`` with ``revision``, ``prune``, ``resources`` (selective) and ``syncOptions``; refused while
+  and ``sync`` with ``revision``, ``prune``, ``resources`` (selective), ``syncOptions`` (checked against
+  ``core.controller_options``) and ``dryRun`` (Argo CD's own dry run, when asked); refused while
   another operation is in progress (``operation`` set, or ``status.operationState.phase`` Running).
 * refresh: the annotation ``argocd.argoproj.io/refresh: normal`` (``hard`` for a hard refresh).
 * rollback: first ``spec.syncPolicy.automated`` removed (Argo CD refuses a rollback while auto-sync is on),
@@ -20,6 +21,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from core.controller_options import check_sync_options
 from core.model import ControllerPatch, ControllerRef, Owner
 from core.sync.owners.base import (
     CONTROL_ANNOTATIONS,
@@ -88,7 +90,12 @@ class ArgoCDDriver:
             sync["resources"] = [{"group": k.group, "kind": k.kind, "namespace": k.namespace, "name": k.name}
                                  for k in request.resources]
         if request.sync_options:
-            sync["syncOptions"] = list(request.sync_options)
+            try:
+                sync["syncOptions"] = list(check_sync_options(request.sync_options))
+            except ValueError as exc:
+                raise Refused(str(exc)) from None
+        if request.dry_run:
+            sync["dryRun"] = True
         operation = {"initiatedBy": {"username": request.by}, "sync": sync}
         shown = ", ".join(f"{k}: {_short(v)}" for k, v in sync.items())
         return (patch_of(ref, {"operation": operation}, f"set operation.sync{{{shown}}}"),)

@@ -69,6 +69,9 @@ class SyncRequest:
     sync_options: tuple[str, ...] = ()
     """Controller sync options (Argo CD ``syncOptions``: ``ServerSideApply=true``…)."""
     by: str = ""
+    dry_run: bool = False
+    """The controller's own dry run (Argo CD ``operation.sync.dryRun``): the controller runs the sync without
+    applying. Not fleetdeck's ``--dry-run``, which sends the patches with ``dryRun=All`` and stores nothing."""
 
 
 @dataclass(frozen=True, slots=True)

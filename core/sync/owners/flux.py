@@ -111,6 +111,14 @@ class FluxDriver:
                           "resume it first")
         if request.resources:
             raise Refused("Flux applies a Kustomization whole: a selective sync is not possible")
+        if request.sync_options:
+            raise Refused(f"sync options ({', '.join(request.sync_options)}) are Argo CD's "
+                          "(operation.sync.syncOptions): a Flux reconcile request takes none; set such behaviour "
+                          f"in the {ref.key.kind}'s spec in Git")
+        if request.dry_run:
+            raise Refused("--controller-dry-run asks Argo CD for its own dry run: a Flux reconcile request has "
+                          "none; fleetdeck's --dry-run sends these patches through the API server's dry run, and "
+                          "`fleetdeck diff` shows the server-side dry run of the rendered objects")
         return self._request(ref, obj, lookup, _now())
 
     def refresh(self, ref: ControllerRef, obj: Mapping[str, Any], lookup: Lookup) -> tuple[ControllerPatch, ...]:
