@@ -36,7 +36,8 @@ WATCHED = (*APPLIERS, GIT_REPOSITORY, OCI_REPOSITORY, HELM_REPOSITORY, RESOURCE_
 REQUESTED_AT_KEY = "reconcile.fluxcd.io/requestedAt"
 """What ``flux reconcile`` writes: a new value makes the controller reconcile the object now."""
 PINNED_FROM = "fleetdeck.io/pinned-from"
-"""On a GitRepository fleetdeck pinned for a rollback: its original ``spec.ref`` as canonical JSON."""
+"""On a GitRepository fleetdeck pinned for a rollback: its original ``spec.ref`` as canonical JSON; on a
+HelmRelease whose chart version fleetdeck pinned: ``{"version": <spec.chart.spec.version before>}``."""
 PAUSED = "fleetdeck.io/paused"
 PAUSE_REASON = "fleetdeck.io/pause-reason"
 """The owner model's control annotations (``core.sync.owners.base``), read here for the status."""
@@ -144,6 +145,30 @@ def history_revisions(obj: Mapping[str, Any]) -> tuple[str, ...]:
     applied = str((obj.get("status") or {}).get("lastAppliedRevision") or "")
     if applied and commit_of(applied) not in out:
         out.append(commit_of(applied))
+    return tuple(out)
+
+
+def release_history(obj: Mapping[str, Any]) -> tuple[Mapping[str, Any], ...]:
+    """A HelmRelease's ``status.history`` (helm-controller's release snapshots: ``version`` = the Helm release
+    number, ``chartName``, ``chartVersion``, ``status``…), newest release first."""
+    entries = [h for h in (obj.get("status") or {}).get("history") or () if isinstance(h, Mapping)]
+
+    def number(entry: Mapping[str, Any]) -> int:
+        try:
+            return int(entry.get("version") or 0)
+        except (TypeError, ValueError):
+            return 0
+
+    return tuple(sorted(entries, key=number, reverse=True))
+
+
+def chart_versions(obj: Mapping[str, Any]) -> tuple[str, ...]:
+    """The chart versions a HelmRelease's ``status.history`` records, newest release first, unique."""
+    out: list[str] = []
+    for entry in release_history(obj):
+        version = str(entry.get("chartVersion") or "")
+        if version and version not in out:
+            out.append(version)
     return tuple(out)
 
 

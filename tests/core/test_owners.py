@@ -7,6 +7,7 @@ The Argo CD objects here are written as Argo CD's API documents them (``status.r
 from __future__ import annotations
 
 import json
+import re
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -204,6 +205,53 @@ def test_flux_refuses_argocds_sync_options_and_dry_run() -> None:
                                  lambda c, k: None)
     with pytest.raises(Refused, match="--controller-dry-run"):
         DRIVERS[Owner.FLUX].sync(flux_ref, ks, SyncRequest(revision="", dry_run=True), lambda c, k: None)
+
+
+def helm_release(chart: dict[str, Any], **spec: Any) -> dict[str, Any]:
+    return {"apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease",
+            "metadata": {"name": "web", "namespace": "flux-system"}, "spec": {**chart, **spec},
+            "status": {"history": [{"version": 2, "chartName": "web", "chartVersion": "0.2.0"},
+                                   {"version": 1, "chartName": "web", "chartVersion": "0.1.0"}]}}
+
+
+HR_REF = ControllerRef(owner=Owner.FLUX, cluster=ClusterName("dev"),
+                       key=ResourceKey("helm.toolkit.fluxcd.io", "HelmRelease", "flux-system", "web"))
+
+
+def test_helm_release_rollback_pins_what_its_chart_source_allows() -> None:
+    flux = DRIVERS[Owner.FLUX]
+    # OCI chartRef: nothing fleetdeck can pin, refused with the reason
+    oci = helm_release({"chartRef": {"kind": "OCIRepository", "name": "web"}})
+    with pytest.raises(Refused, match=re.escape("spec.chartRef (OCIRepository web)")):
+        flux.rollback(HR_REF, oci, "0.1.0", "alice", lambda c, k: {"kind": "OCIRepository"})
+    # a chart from a GitRepository: the source pinned to the commit, as for a Kustomization
+    sha = "c" * 40
+    from_git = helm_release({"chart": {"spec": {"chart": "./charts/web", "sourceRef": {
+        "kind": "GitRepository", "name": "config"}}}})
+    source = {"kind": "GitRepository", "metadata": {"name": "config", "namespace": "flux-system"},
+              "spec": {"ref": {"branch": "main"}}}
+    pin, applier = flux.rollback(HR_REF, from_git, sha, "alice", lambda c, k: source)
+    assert pin.key.kind == "GitRepository" and pin.patch["spec"] == {"ref": {"commit": sha}}
+    assert json.loads(pin.patch["metadata"]["annotations"]["fleetdeck.io/pinned-from"]) == {"branch": "main"}
+    assert applier.key == HR_REF.key and applier.patch["metadata"]["annotations"][PINNED] == sha
+    # a chart from a HelmRepository: spec.chart.spec.version pinned to a status.history chart version
+    chart_spec = {"chart": "web", "version": ">=0.1.0", "sourceRef": {"kind": "HelmRepository", "name": "charts"}}
+    from_repo = helm_release({"chart": {"spec": chart_spec}})
+    assert flux.rollback_revisions(from_repo) == ("0.2.0", "0.1.0")
+    (patch,) = flux.rollback(HR_REF, from_repo, "0.1.0", "alice", lambda c, k: {"kind": "HelmRepository"})
+    assert patch.patch["spec"] == {"suspend": False, "chart": {"spec": {"version": "0.1.0"}}}
+    notes = patch.patch["metadata"]["annotations"]
+    assert json.loads(notes["fleetdeck.io/pinned-from"]) == {"version": ">=0.1.0"} and notes[PINNED] == "0.1.0"
+    with pytest.raises(Refused, match=re.escape("known: 0.2.0, 0.1.0")):
+        flux.rollback(HR_REF, from_repo, "0.3.0", "alice", lambda c, k: {"kind": "HelmRepository"})
+    # resume puts the constraint back (null: the field was absent) and removes fleetdeck's annotations
+    pinned = helm_release({"chart": {"spec": {**chart_spec, "version": "0.1.0"}}})
+    pinned["metadata"]["annotations"] = {k: v for k, v in notes.items() if v is not None}
+    source_first, restore = flux.resume(HR_REF, pinned, lambda c, k: {"kind": "HelmRepository"})
+    assert source_first.key.kind == "HelmRepository"  # a reconcile asked of the source first, as for sync
+    assert restore.patch["spec"] == {"suspend": False, "chart": {"spec": {"version": ">=0.1.0"}}}
+    assert restore.patch["metadata"]["annotations"]["fleetdeck.io/pinned-from"] is None
+    assert restore.patch["metadata"]["annotations"][PAUSED] is None
 
 
 def test_argocd_pause_keeps_the_automated_block_and_resume_restores_it_exactly() -> None:

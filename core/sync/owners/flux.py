@@ -14,7 +14,10 @@ makes them (docs/flux.md, "Controller mode").
   ``spec.suspend: false`` so the pinned commit is applied now; both get ``requestedAt``. The pin is
   Flux's auto-reconcile paused: new commits on the branch are not fetched. resume restores the original
   ``spec.ref`` (fields the pin added nulled) and requests a reconcile. A source shared by several
-  Kustomizations moves them all: the plan says so.
+  Kustomizations moves them all: the plan says so. A HelmRelease whose chart comes from a HelmRepository
+  is pinned instead by ``spec.chart.spec.version`` (a ``chartVersion`` of its ``status.history``), the
+  constraint it replaced kept in ``fleetdeck.io/pinned-from`` on the HelmRelease and put back by resume; a
+  ``spec.chartRef`` (OCI) or Bucket chart is refused.
 
 Constraint: pure (no I/O): each method returns the patches; ``core.sync.owners.base`` writes them.
 """
@@ -30,9 +33,12 @@ from typing import Any
 from core.model import ControllerPatch, ControllerRef, Owner, ResourceKey
 from core.reconcile.flux_objects import (
     GIT_REPOSITORY,
+    HELM_REPOSITORY,
     PINNED_FROM,
     REQUESTED_AT_KEY,
+    chart_versions,
     history_revisions,
+    release_history,
     source_of,
 )
 from core.sync.owners.base import (
@@ -139,7 +145,8 @@ class FluxDriver:
         annotations = _annotations(obj)
         key, source = self._source(ref, obj, lookup)
         pinned = source is not None and PINNED_FROM in _annotations(source)
-        if annotations.get(PAUSED) != "true" and not pinned:
+        own_pin = PINNED_FROM in annotations  # a HelmRelease's chart version pinned by a rollback
+        if annotations.get(PAUSED) != "true" and not pinned and not own_pin:
             raise Refused(f"the {ref.key.kind} was not paused by fleetdeck (no {PAUSED} annotation)")
         try:
             kept = json.loads(str(annotations.get(PAUSED_POLICY) or "{}"))
@@ -155,10 +162,27 @@ class FluxDriver:
                                 f"annotate {REQUESTED_AT_KEY}={now}", key=key))
         values: dict[str, Any] = dict.fromkeys(k for k in CONTROL_ANNOTATIONS if k in annotations)
         values[REQUESTED_AT_KEY] = now
-        out.append(patch_of(ref, {"metadata": {"annotations": values}, "spec": {"suspend": suspend}},
-                            f"set spec.suspend={str(suspend).lower()} (as before the pause); remove fleetdeck's "
-                            f"pause annotations; annotate {REQUESTED_AT_KEY}={now}"))
+        spec: dict[str, Any] = {"suspend": suspend}
+        restored = ""
+        if own_pin:
+            version = self._pinned_version(ref, annotations)
+            values[PINNED_FROM] = None
+            spec["chart"] = {"spec": {"version": version}}
+            restored = f"restore spec.chart.spec.version={_canonical(version)} (from {PINNED_FROM}); "
+        out.append(patch_of(ref, {"metadata": {"annotations": values}, "spec": spec},
+                            f"{restored}set spec.suspend={str(suspend).lower()} (as before the pause); remove "
+                            f"fleetdeck's pause annotations; annotate {REQUESTED_AT_KEY}={now}"))
         return tuple(out)
+
+    def _pinned_version(self, ref: ControllerRef, annotations: Mapping[str, Any]) -> Any:
+        """The chart version a rollback replaced (None: there was none, the field is removed again)."""
+        try:
+            original = json.loads(str(annotations.get(PINNED_FROM)))
+        except ValueError as exc:
+            raise Refused(f"{PINNED_FROM} on {ref.key.short} is not JSON: {exc}") from None
+        if not isinstance(original, dict) or "version" not in original:
+            raise Refused(f"{PINNED_FROM} on {ref.key.short} is not a chart version record")
+        return original["version"]
 
     def _unpin(self, ref: ControllerRef, key: ResourceKey, source: Mapping[str, Any], now: str) -> ControllerPatch:
         try:
@@ -179,6 +203,20 @@ class FluxDriver:
     def rollback(self, ref: ControllerRef, obj: Mapping[str, Any], revision: str, by: str,
                  lookup: Lookup) -> tuple[ControllerPatch, ...]:
         key, source = self._source(ref, obj, lookup)
+        if ref.key.kind == "HelmRelease":
+            chart_ref = (obj.get("spec") or {}).get("chartRef")
+            if isinstance(chart_ref, Mapping) and chart_ref:
+                raise Refused(f"the HelmRelease takes its chart from spec.chartRef ({chart_ref.get('kind')} "
+                              f"{chart_ref.get('name')}): fleetdeck can pin a chart only by its version "
+                              "(spec.chart.spec.version, from a HelmRepository) or by the commit of its "
+                              "GitRepository; pin the artifact in Git instead")
+            if key is not None and (key.group, key.kind) == HELM_REPOSITORY:
+                return self._pin_chart_version(ref, obj, revision, by)
+            if key is None:
+                raise Refused("the HelmRelease names no chart source (spec.chart.spec.sourceRef): nothing to pin")
+            if (key.group, key.kind) != GIT_REPOSITORY:
+                raise Refused(f"{key.short}: a {key.kind} chart source cannot be pinned (fleetdeck pins a "
+                              "GitRepository to a commit or a HelmRepository chart to a version)")
         if key is None or source is None:
             raise Refused(f"the {ref.key.kind}'s source is not in the cluster: nothing to pin")
         if (key.group, key.kind) != GIT_REPOSITORY:
@@ -200,6 +238,33 @@ class FluxDriver:
                            f"commit); annotate {REQUESTED_AT_KEY}={now}")
         return (pin, applier)
 
+    def _pin_chart_version(self, ref: ControllerRef, obj: Mapping[str, Any], revision: str,
+                           by: str) -> tuple[ControllerPatch, ...]:
+        """A HelmRelease whose chart comes from a HelmRepository: ``spec.chart.spec.version`` pinned to the
+        chart version of a ``status.history`` release (what it was kept in ``fleetdeck.io/pinned-from`` on the
+        HelmRelease; resume puts it back), marked paused by fleetdeck, a reconcile requested."""
+        wanted = revision.strip()
+        entry = next((h for h in release_history(obj) if str(h.get("chartVersion") or "") == wanted), None)
+        if entry is None:
+            known = ", ".join(f"{v}" for v in chart_versions(obj)) or "none"
+            raise Refused(f"{wanted[:64] or 'no revision'} is not a chart version of the HelmRelease's "
+                          f"status.history (known: {known}); give one of them")
+        chart_spec = ((obj.get("spec") or {}).get("chart") or {}).get("spec") or {}
+        before = chart_spec.get("version")
+        now = _now()
+        values: dict[str, Any] = {
+            PAUSED: "true", PAUSE_REASON: f"rollback to chart {entry.get('chartName')} {wanted} (release "
+                                          f"{entry.get('version')})",
+            PAUSED_BY: by, PAUSED_AT: _stamp(time.time()), PINNED: wanted, PAUSED_POLICY: _kept_policy(obj),
+            REQUESTED_AT_KEY: now}
+        if PINNED_FROM not in _annotations(obj):
+            values[PINNED_FROM] = _canonical({"version": before})
+        patch = {"metadata": {"annotations": values},
+                 "spec": {"suspend": False, "chart": {"spec": {"version": wanted}}}}
+        return (patch_of(ref, patch, f"pin spec.chart.spec.version={wanted} (was {_canonical(before)}, kept in "
+                                     f"{PINNED_FROM}); annotate paused, {PINNED}={wanted}; set spec.suspend=false; "
+                                     f"annotate {REQUESTED_AT_KEY}={now}"),)
+
     def _commit(self, obj: Mapping[str, Any], revision: str) -> str:
         wanted = revision.strip().lower()
         if _SHA.match(wanted):
@@ -211,4 +276,7 @@ class FluxDriver:
                       f"(spec.ref.commit takes a full SHA)")
 
     def rollback_revisions(self, obj: Mapping[str, Any]) -> tuple[str, ...]:
+        if (obj.get("kind") == "HelmRelease" and (key := source_of(obj)) is not None
+                and (key.group, key.kind) == HELM_REPOSITORY):
+            return chart_versions(obj)
         return history_revisions(obj)
