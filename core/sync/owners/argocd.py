@@ -23,6 +23,7 @@ from typing import Any
 
 from core.controller_options import check_sync_options
 from core.model import ControllerPatch, ControllerRef, Owner
+from core.reconcile.owners import application_set_of, application_set_reverts
 from core.sync.owners.base import (
     CONTROL_ANNOTATIONS,
     PAUSE_EXPIRES_AT,
@@ -105,6 +106,7 @@ class ArgoCDDriver:
         busy = in_progress(obj)
         if busy:
             raise Refused(busy)
+        _check_application_set(ref, obj, lookup, "rollback")
         entry = next((h for h in history(obj) if str(h.get("revision") or "").startswith(revision)), None)
         if not revision or entry is None:
             known = ", ".join(str(h.get("revision") or "")[:8] for h in history(obj)) or "none"
@@ -134,6 +136,7 @@ class ArgoCDDriver:
 
     def pause(self, ref: ControllerRef, obj: Mapping[str, Any], request: PauseRequest,
               lookup: Lookup) -> tuple[ControllerPatch, ...]:
+        _check_application_set(ref, obj, lookup, "pause")
         annotations = (obj.get("metadata") or {}).get("annotations") or {}
         automated = automated_of(obj)
         if annotations.get(PAUSED) == "true":
@@ -173,6 +176,15 @@ class ArgoCDDriver:
 
     def rollback_revisions(self, obj: Mapping[str, Any]) -> tuple[str, ...]:
         return tuple(str(h.get("revision") or "") for h in history(obj))
+
+
+def _check_application_set(ref: ControllerRef, obj: Mapping[str, Any], lookup: Lookup, action: str) -> None:
+    """Refuse a pause or rollback the Application's ApplicationSet would undo (when fleetdeck sees it: the
+    ApplicationSet kind is watched where its CRD is served; unseen, the row says ``generated_by``)."""
+    key = application_set_of(obj)
+    appset = lookup(ref.cluster, key) if key is not None else None
+    if appset is not None and (why := application_set_reverts(obj, appset)):
+        raise Refused(f"{action} would not hold: {why}")
 
 
 def _short(value: Any) -> str:
