@@ -171,11 +171,20 @@ _CONFIRM = (
        "only when acknowledged.", mutating=True, palette=False),
     _a("confirm", "paused", "i", "toggle_paused", "confirm: include paused rows", "Paused", "Include the paused "
        "rows in a bulk sync, or leave them out (the default).", mutating=True, palette=False),
+    _a("confirm", "controller_dry_run", "c", "toggle_controller_dry_run", "confirm: Argo CD's own dry run",
+       "Argo dry run", "Shown when an Argo CD-owned app is in the sync: re-plan so that Argo CD runs the sync as "
+       "its own dry run (operation.sync.dryRun; the operation is written, nothing is applied).", mutating=True,
+       palette=False),
+    _a("confirm", "sync_options", "o", "edit_sync_options", "confirm: Argo CD sync options", "Sync options",
+       "Shown when an Argo CD-owned app is in the sync: type Argo CD sync options (e.g. CreateNamespace=true), "
+       "checked against Argo CD's documented set, and re-plan with them.", mutating=True, palette=False),
 )
 
 _DIALOGS = (
     _a("pause", "cancel", "escape", "cancel", "pause: cancel", "Cancel", "Close the pause dialog; nothing is "
        "paused.", palette=False, key_display="esc"),
+    _a("options", "cancel", "escape", "cancel", "sync options: cancel", "Cancel", "Close the sync options "
+       "dialog; the options stay as they were.", palette=False, key_display="esc"),
     _a("error", "close", "escape,enter,q", "close", "error: close", "Close", "Close the error dialog.",
        palette=False, key_display="esc"),
     _a("help", "close", "escape,q,question_mark", "close", "help: close", "Close", "Close the help screen.",
@@ -195,6 +204,7 @@ SCOPE_TITLES = {
     "history": "History",
     "confirm": "Confirmation dialogs",
     "pause": "Pause dialog",
+    "options": "Sync options dialog",
 }
 
 

@@ -1,6 +1,6 @@
 """The real console in tmux, 80x24, over a fleet where an Argo CD Application owns one app and fleetdeck the
-other: each row shows its owner, and a sync from the console of the argocd row previews and writes exactly
-the Application patch.
+other: each row shows its owner, and a sync from the console of the argocd row, with an Argo CD sync option
+chosen in the dialog, previews and writes exactly the Application patch.
 
 Argo CD's controller is not running (it cannot be built here): the test writes the Application's ``status``
 as Argo CD's API documents it (``tests.cluster.test_argocd_owner.create_application``).
@@ -32,7 +32,8 @@ def row_of(screen: str, app: str) -> str:
 def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
         argocd_crd: None, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
     """At 80 columns the OWNER column says `argo` for the Application's app and `fd` for fleetdeck's; `s` on
-    the argocd row shows the patch in the confirmation, and `y` writes it to the Application."""
+    the argocd row shows the patch in the confirmation, `o` adds an Argo CD sync option (a misspelt one refused), and
+    `y` writes exactly the re-planned patch to the Application."""
     create_application(cluster, namespace, repo)
     mine = f"x{namespace[:7]}-fd"  # another app, no Application: fleetdeck's (its name sorts after)
     fleet = tmp_path / "fleetdeck.yaml"
@@ -52,6 +53,14 @@ def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
         screen = console.wait_for(lambda s: "owner argocd: fleetdeck writes exactly" in s and "y Run" in s,
                                   "the sync confirmation")
         assert "write Application" in screen and "set operation.sync{revision:" in screen
+        assert "o sync options: none" in screen
+        console.keys("o")
+        console.wait_for(lambda s: "Argo CD sync options" in s, "the sync options dialog")
+        console.keys("createNamespace=true", "Enter")  # misspelt: refused with Argo CD's spelling
+        console.wait_for(lambda s: "did you mean CreateNamespace?" in s, "the spelling error")
+        console.keys("C-u", "CreateNamespace=true", "Enter")
+        console.wait_for(lambda s: "syncOptions: [CreateNamespace=true]" in s and "Press y to run 1 of 1" in s,
+                         "the re-planned patch with the option")
         console.keys("y")
 
         def written(_: str) -> bool:
@@ -62,3 +71,4 @@ def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
         console.close()
     operation = cluster.rest().get(apps_path(namespace, namespace))["operation"]
     assert operation["sync"]["revision"] and json.dumps(operation).count("initiatedBy") == 1
+    assert operation["sync"]["syncOptions"] == ["CreateNamespace=true"]  # exactly what the dialog showed

@@ -35,6 +35,8 @@ from core.model import (
     SyncPlan,
     SyncResultEntry,
 )
+from core.sync.owners.argocd import ArgoCDDriver
+from core.sync.owners.base import SyncRequest
 from tests.fixtures.snapshots import NOW, REVISIONS, synced, with_app
 
 _ACTION_OF = {
@@ -173,6 +175,11 @@ class FakeEngine:
                         selected=tuple(resources), blocked=blocked, synced_revision=status.synced_revision or "",
                         non_descendant=status.non_descendant,
                         non_descendant_allowed=allow_non_descendant and bool(status.non_descendant))
+        if status.owner is Owner.ARGOCD and status.controller is not None and not blocked:
+            request = SyncRequest(revision=plan.revision, prune=prune, resources=tuple(resources),
+                                  sync_options=tuple(sync_options), by="tester", dry_run=controller_dry_run)
+            patches = ArgoCDDriver().sync(status.controller, {}, request, lambda key, cluster: None)
+            plan = replace(plan, owner=Owner.ARGOCD, steps=(), patches=patches)
         if self.field_takeovers:
             taken = takeovers(steps, status.resources, field_manager="fleetdeck")
             plan = replace(plan, takeovers=taken, takeovers_allowed=force_conflicts and bool(taken))

@@ -475,3 +475,20 @@ async def test_selective_sync_clears_resource_marks(engine: FakeEngine, build_ap
         assert engine.runs[0].selected == (ResourceKey("apps", "Deployment", "shop", "web"),)
         assert screen.marked == frozenset()
         assert "marked" not in screen_text(app)
+
+
+async def test_small_terminal_keeps_what_y_does_on_screen(engine: FakeEngine, build_app: AppFactory) -> None:
+    """At 80x24 a bulk preview longer than the screen scrolls its plans, and the lines that say what `y` runs,
+    where it writes and which rows are left out stay visible; also after the terminal shrinks under it."""
+    app = build_app(engine)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("a", "s")  # every row marked: 16 plans
+        await wait_for_screen(pilot, ConfirmSyncModal)
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        await pilot.pause()
+        text = screen_text(app)
+        assert "Press y to run 11 of 16 plans. Writes to cluster(s): prod-eu," in text, text
+        assert "2 paused row(s) left out (i includes them)." in text, text
+        assert "y run, n cancel, d dry run: off, p prune: off, i paused rows: left" in text, text

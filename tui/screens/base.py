@@ -15,14 +15,14 @@ from rich.text import Text
 from textual import events, on, work
 from textual.screen import Screen
 
-from core.model import AppControl, FleetSnapshot, OperationState, ResourceKey, SyncPlan
+from core.model import AppControl, FleetSnapshot, OperationState, Owner, ResourceKey, SyncPlan
 from tui.actions import install_bindings
 from tui.context import ConsoleContext
 from tui.fleet_query import RowKey
 from tui.formatting import safe
 from tui.messages import PauseRequested, RefreshRequested, ResumeRequested, SyncRequested
-from tui.planning import plan_targets
-from tui.screens.confirm import ConfirmModal, ConfirmSyncModal
+from tui.planning import PlanChoices, plan_targets
+from tui.screens.confirm import ConfirmModal, ConfirmSyncModal, plan_key
 from tui.screens.pause import PauseModal, PauseRequest, targets_text
 from tui.screens.worker_errors import ForwardsWorkerErrors
 
@@ -86,10 +86,15 @@ class ConsoleScreen(ForwardsWorkerErrors, Screen[None]):
         engine = self.ctx.engine
         plans = await plan_targets(engine, targets, resources=resources)
 
-        async def replan(prune: bool, dry_run: bool) -> tuple[SyncPlan, ...]:
-            return await plan_targets(engine, targets, prune=prune, dry_run=dry_run, resources=resources)
+        argo = frozenset(plan_key(p) for p in plans if p.owner is Owner.ARGOCD)
 
-        modal = ConfirmSyncModal(plans, replan=replan, glyphs=self.ctx.glyphs, paused=self.paused_rows(targets))
+        async def replan(choices: PlanChoices) -> tuple[SyncPlan, ...]:
+            return await plan_targets(engine, targets, prune=choices.prune, dry_run=choices.dry_run,
+                                      resources=resources, sync_options=choices.sync_options,
+                                      controller_dry_run=choices.controller_dry_run, controller_targets=argo)
+
+        modal = ConfirmSyncModal(plans, replan=replan, glyphs=self.ctx.glyphs, paused=self.paused_rows(targets),
+                                 cursor_blink=self.ctx.cursor_blink)
         confirmed = await self.app.push_screen_wait(modal)
         if confirmed:
             self.post_message(SyncRequested(tuple(confirmed)))

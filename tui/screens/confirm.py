@@ -23,19 +23,25 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import Vertical, VerticalScroll
+from textual.geometry import Size
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
-from core.model import AppControl, SyncAction, SyncPlan
+from core.model import AppControl, Owner, SyncAction, SyncPlan
 from tui.actions import install_bindings
 from tui.fleet_query import RowKey
 from tui.formatting import join_lines, safe
 from tui.glyphs import UNICODE, Glyphs
+from tui.planning import PlanChoices
+from tui.screens.sync_options import SyncOptionsModal
 from tui.screens.worker_errors import ForwardsWorkerErrors
 from tui.widgets.footer import KeysFooter
 
-Replan = Callable[[bool, bool], Awaitable[tuple[SyncPlan, ...]]]
-"""``replan(prune, dry_run)``: plan the same targets again with new options."""
+Replan = Callable[[PlanChoices], Awaitable[tuple[SyncPlan, ...]]]
+"""``replan(choices)``: plan the same targets again with new options."""
+
+PLAN_LIST_MAX_ROWS = 20
+"""Rows of plans shown at most before the list scrolls (fewer when the terminal is small)."""
 
 MAX_STEPS_SHOWN = 30
 """Steps listed per plan; the rest are counted."""
@@ -250,6 +256,7 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         title: str = "",
         paused: Mapping[RowKey, AppControl] | None = None,
         include_paused: bool | None = None,
+        cursor_blink: bool = True,
     ) -> None:
         """
         Args:
@@ -259,6 +266,7 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
             title: dialog title; by default "Sync N app(s) on M cluster(s)".
             paused: the pause of each paused target.
             include_paused: run the paused targets' plans; by default only when a single row is previewed.
+            cursor_blink: blink the cursor of the sync options input.
         """
         super().__init__(classes="confirm-modal")
         install_bindings(self, "confirm", read_only=False)
@@ -275,6 +283,11 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.title_text = title or self._make_title()
         self.prune = any(p.prune for p in self.plans)
         self.dry_run = bool(self.plans) and all(p.dry_run for p in self.plans)
+        self.sync_options: tuple[str, ...] = ()
+        """Argo CD sync options chosen with ``o`` (sent for the Argo CD-owned plans only)."""
+        self.controller_dry_run = False
+        """Argo CD's own dry run, toggled with ``c`` (Argo CD-owned plans only)."""
+        self.cursor_blink = cursor_blink
 
     def _make_title(self) -> str:
         kind = "Roll back" if any(p.kind == "rollback" for p in self.plans) else "Sync"
@@ -326,7 +339,16 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         elif taking := self._taking():
             done = all(p.takeovers_allowed for p in taking)
             parts.append(f"a take over fields of other managers: {'on' if done else 'off'}")
-        return Text(", ".join(parts), end="")
+        text = Text(", ".join(parts), end="")
+        if self._argocd():
+            text.append(f"\nArgo CD: c its own dry run: {'on' if self.controller_dry_run else 'off'}, "
+                        "o sync options: ")
+            text.append_text(safe(" ".join(self.sync_options) or "none"))
+        return text
+
+    def _argocd(self) -> bool:
+        """Whether a plan of this sync goes through Argo CD (its options can be chosen)."""
+        return self.replan is not None and any(p.owner is Owner.ARGOCD for p in self.plans)
 
     def _replacing(self) -> tuple[SyncPlan, ...]:
         """Plans that would run and replace history (dry runs write nothing: not concerned)."""
@@ -350,6 +372,8 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         replacement among it is acknowledged."""
         if action in ("toggle_dry_run", "toggle_prune"):
             return self.replan is not None
+        if action in ("toggle_controller_dry_run", "edit_sync_options"):
+            return self._argocd()
         if action == "toggle_paused":
             return bool(self.paused)
         if action == "acknowledge":
@@ -398,12 +422,33 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.prune = not self.prune
         self._replan()
 
+    def action_toggle_controller_dry_run(self) -> None:
+        """Re-plan with Argo CD's own dry run flipped (Argo CD-owned plans only)."""
+        if not self._argocd():
+            return
+        self.controller_dry_run = not self.controller_dry_run
+        self._replan()
+
+    def action_edit_sync_options(self) -> None:
+        """Ask for Argo CD sync options, then re-plan with them (esc keeps the old ones)."""
+        if not self._argocd():
+            return
+
+        def chosen(options: tuple[str, ...] | None) -> None:
+            if options is not None and options != self.sync_options:
+                self.sync_options = options
+                self._replan()
+
+        self.app.push_screen(SyncOptionsModal(self.sync_options, cursor_blink=self.cursor_blink), chosen)
+
     @work(exclusive=True, group="replan", exit_on_error=False, description="Re-planning")
     async def _replan(self) -> None:
         if self.replan is None:
             return
         self.query_one("#consequences", Static).update(Text("re-planning…", end=""))
-        self.show_plans(await self.replan(self.prune, self.dry_run))
+        self.show_plans(await self.replan(PlanChoices(prune=self.prune, dry_run=self.dry_run,
+                                                      sync_options=self.sync_options,
+                                                      controller_dry_run=self.controller_dry_run)))
 
     def show_plans(self, plans: Sequence[SyncPlan]) -> None:
         """Replace the plans shown (after a re-plan), applying the acknowledgements still valid."""
@@ -415,6 +460,30 @@ class ConfirmSyncModal(ForwardsWorkerErrors, ModalScreen[tuple[SyncPlan, ...] | 
         self.query_one("#consequences", Static).update(self._summary())
         self.query_one("#options", Static).update(self._options_text())
         self.refresh_bindings()
+        self.call_after_refresh(self._fit_plan_list)
+
+    def on_mount(self) -> None:
+        """Fit the plan list once the dialog is laid out."""
+        self.call_after_refresh(self._fit_plan_list)
+
+    def on_resize(self) -> None:
+        """Fit the plan list to the new terminal size."""
+        self.call_after_refresh(self._fit_plan_list)
+
+    def _fit_plan_list(self) -> None:
+        """Give the plan list (it scrolls) only the rows the dialog has left after its title, consequences
+        and keys line, so that what ``y`` does and where it writes stay on screen at 80x24 too."""
+        dialog = self.query_one("#dialog")
+        fixed = sum(self.query_one(f"#{name}").outer_size.height for name in ("dialog-title", "consequences",
+                                                                               "options"))
+        keys = self.query_one(KeysFooter).outer_size.height
+        space = Size(self.size.width, self.size.height - keys)  # the screen less its docked keys line
+        room = dialog.styles.max_height.resolve(space, self.app.size) if dialog.styles.max_height else None
+        limit = int(room) if room is not None else space.height
+        rows = max(3, min(PLAN_LIST_MAX_ROWS, limit - dialog.styles.gutter.height - fixed))
+        plan_list = self.query_one("#plan-list")
+        if plan_list.styles.max_height is None or plan_list.styles.max_height.value != rows:
+            plan_list.styles.max_height = rows
 
 
 def _takeover_key(plan: SyncPlan) -> str:
@@ -443,7 +512,8 @@ class ConfirmModal(ModalScreen[bool]):
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         """No re-planning, paused toggle or acknowledgement in a plain question."""
-        return action not in ("toggle_dry_run", "toggle_prune", "toggle_paused", "acknowledge")
+        return action not in ("toggle_dry_run", "toggle_prune", "toggle_paused", "acknowledge",
+                              "toggle_controller_dry_run", "edit_sync_options")
 
     def action_confirm(self) -> None:
         """Answer yes."""

@@ -49,7 +49,7 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         """One section per scope."""
-        scopes = [self.scope, "global"] + ([] if self.read_only else ["confirm", "pause"])
+        scopes = [self.scope, "global"] + ([] if self.read_only else ["confirm", "pause", "options"])
         parts: list[Text | Table] = []
         if self.read_only:
             parts.append(Text("Read-only audit mode: sync, rollback, pause and resume are not available.",
