@@ -78,6 +78,8 @@ class StageRunner:
         self._deferred: set[ResourceKey] = set()
         """Keys whose kind or namespace this sync creates: checked at apply time, not by the dry run."""
         self._recreate: set[ResourceKey] = set()
+        self._present_ns: set[str] = set()
+        """Namespaces the preflight found (the namespace stage does not ask again)."""
         self._health_deadline: float | None = None
         self._settled: dict[ResourceKey, tuple[str, str]] = {}
         """Health known from the apply's answer (``resources.health_on_apply``): no read after the wave."""
@@ -184,6 +186,7 @@ class StageRunner:
         await self.resolver.refresh()
         crd_kinds, namespaces = self._created_here()
         missing_ns = await self._missing_namespaces(namespaces)
+        self._present_ns = namespaces - missing_ns
         for wave, keys in self._apply_waves:
             for key in keys:
                 await self._prepare(key, wave, crd_kinds=crd_kinds, missing_ns=missing_ns)
@@ -270,7 +273,8 @@ class StageRunner:
         self._writing = True
         name = self.options.create_namespace
         in_plan = any(is_namespace(k) and k.name == name for k in self._targets)
-        if name and not in_plan and await self._retry(lambda: self.api.get(NAMESPACES, name)) is None:
+        if name and not in_plan and name not in self._present_ns \
+                and await self._retry(lambda: self.api.get(NAMESPACES, name)) is None:
             key = ResourceKey("", "Namespace", "", name)
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             try:
