@@ -44,6 +44,7 @@ from core.demo.seeding import prepare_for_apply
 from core.engine import make_engine
 from core.engine.fleet_engine import FleetEngine
 from core.journal import Journal
+from core.live.kube import KubeClient
 from core.model import OperationPhase, ResourceState, SyncStatus
 from core.settings import EngineSettings
 from devcluster import ControlPlane, find_binaries
@@ -339,6 +340,9 @@ class Bench:
         mine, theirs = self.apps[:half], self.apps[half:2 * half]
         labels: dict[str, str] = {}
         steps: list[int] = []
+        requests: list[dict[str, int]] = []
+        """Per candidate run: the requests the engine's client sent to the cluster during the sync, per verb
+        (the sync's and the engine's own drift dry runs, of which ``engine_dry_runs_scheduled`` were scheduled)."""
 
         async def fleetdeck_sync(label: str) -> float:
             labels.update({a: label for a in mine})
@@ -346,10 +350,13 @@ class Bench:
             await engine.refresh()
             await until(lambda: all(all(r.state is ResourceState.OUT_OF_SYNC for r in engine.evaluate_target(
                 engine.target(a, cluster)).resources if r.managed) for a in mine), 120, "the Git change rendered")
+            client = engine.clusters[cluster].raw
+            assert isinstance(client, KubeClient)
+            sent, engine_dry_runs = dict(client.counters), engine._dry_runs_started
             start = time.perf_counter()
 
             async def one(app: str) -> None:
-                plan = await engine.plan_sync(app, cluster)
+                plan = await engine.plan_sync(app, cluster, force_conflicts=True)  # as kubectl --force-conflicts
                 steps.append(len(plan.steps))
                 last = None
                 async for state in engine.execute_plan(plan):
@@ -357,7 +364,11 @@ class Bench:
                 if last is None or last.phase is not OperationPhase.SUCCEEDED:
                     raise RuntimeError(f"sync of {app}: {last}")
             await asyncio.gather(*(one(a) for a in mine))
-            return time.perf_counter() - start
+            elapsed = time.perf_counter() - start
+            requests.append({verb: n - sent.get(verb, 0) for verb, n in client.counters.items()
+                             if verb != "watch" and n - sent.get(verb, 0)}
+                            | {"engine_dry_runs_scheduled": engine._dry_runs_started - engine_dry_runs})
+            return elapsed
 
         def kubectl_apply(label: str) -> float:
             doc = self.tmp / "apply.yaml"
@@ -376,7 +387,7 @@ class Bench:
                 "candidate_s": round(statistics.median(cand), 3), "baseline_s": round(statistics.median(base), 3),
                 "ratio": round(statistics.median(ratios), 3), "ratios": [round(r, 3) for r in ratios],
                 "candidate_all_s": [round(c, 3) for c in cand], "baseline_all_s": [round(b, 3) for b in base],
-                "plan_steps_per_app": statistics.median(steps) if steps else 0}
+                "plan_steps_per_app": statistics.median(steps) if steps else 0, "requests": requests}
 
 
 def run(clusters_n: int, apps_n: int, pairs: int, sync_pairs: int, qps: float | None = None) -> dict[str, Any]:

@@ -161,6 +161,9 @@ class FleetAccess:
     """Re-evaluate one target at the next publish."""
     health_checks: Callable[[], ScriptedHealth | None]
     """The custom health scripts in force now (a sync's health waits use the same ones as the rows)."""
+    applied: Callable[[Target, Desired, ResourceKey, Mapping[str, Any], Mapping[str, Any]], None] = \
+        lambda target, desired, key, body, answer: None
+    """A sync of ``desired`` applied ``body`` at ``key`` and the server answered ``answer`` (the live object now)."""
 
 
 class Actions:
@@ -420,7 +423,9 @@ class Actions:
                                      reason=f"rollback to {plan.revision[:8]}"
                                      if plan.kind == "rollback" else "",
                                      respect_ignore=target.ignore_rules if target.app.sync.respect_ignore else (),
-                                     health_checks=self.fleet.health_checks()),
+                                     health_checks=self.fleet.health_checks(),
+                                     on_applied=lambda key, body, answer: self.fleet.applied(target, desired, key,
+                                                                                            body, answer)),
             clock=self.clock,
         )
         self._running[target.id] = operation
@@ -435,6 +440,10 @@ class Actions:
                 await self.fleet.render(target, None)
 
     # ------------------------------------------------------------------------------------ control
+
+    def running(self, target_id: tuple[str, str]) -> bool:
+        """Whether a fleetdeck sync or rollback of the target is running now."""
+        return target_id in self._running
 
     async def pause(self, app: str, cluster: str, *, reason: str, expires_in: float | None = None) -> None:
         """Stop automated syncs of the app on the cluster (journalled first)."""

@@ -29,6 +29,7 @@ from core.desired.render import Renderer
 from core.desired.repo import ConfigRepo
 from core.desired.spec import AppSpec, FleetConfig
 from core.engine.actions import Actions, FleetAccess
+from core.engine.applied import predicted_from_apply
 from core.engine.clusters import BASE_KINDS, ClusterRuntime
 from core.engine.evaluate import Context, Memo, Predicted, evaluate
 from core.engine.event_feeds import EventFeeds, fleet_namespaces
@@ -151,7 +152,7 @@ class FleetEngine:
                         evaluate_at=self.evaluate_at, published_row=lambda t: self._rows.get(t.id),
                         render=lambda t, revision: self.render_target(t, revision=revision),
                         publish_operation=self._publish_operation, mark_dirty=self.mark_dirty,
-                        health_checks=lambda: self.health_checks),
+                        health_checks=lambda: self.health_checks, applied=self._learn_applied),
             clusters=self.clusters, repo=self.repo, lineage=self.lineage, journal=journal, settings=settings,
             read_only=self.read_only, spawn=self.spawn, clock=self.now,
         )
@@ -552,8 +553,8 @@ class FleetEngine:
         if self.read_only or not runtime.can_dry_run:
             return
         desired = self.desired.get(target.id)
-        if desired is None or not desired.ok:
-            return
+        if desired is None or not desired.ok or self.actions.running(target.id):
+            return  # while a sync runs, a dry run would answer for a version it is replacing; after it, once
         known = self.predicted.setdefault(target.id, {})
         for key, obj in desired.objects.items():
             live = runtime.view.get(key)
@@ -573,12 +574,24 @@ class FleetEngine:
         runtime = self.clusters[target.cluster.name]
         try:
             async with self._dry_run_limit:
+                if self.actions.running(target.id):
+                    return  # queued before the app's sync began (rescheduled when it ends)
                 pred = await runtime.dry_run(key, obj, version)
             if pred is not None:
                 self.predicted.setdefault(target.id, {})[key] = pred
                 self.mark_dirty(target.id)
         finally:
             self._dry_runs.discard((target.app.name, target.cluster.name, key))
+
+    def _learn_applied(self, target: Target, desired: Desired, key: ResourceKey, body: Mapping[str, Any],
+                       answer: Mapping[str, Any]) -> None:
+        """A sync applied ``body``: its answer stands for the dry run of the current desired object
+        (``core.engine.applied``)."""
+        if desired is not self.desired.get(target.id):
+            return
+        pred = predicted_from_apply(desired, key, body, answer)
+        if pred is not None:
+            self.predicted.setdefault(target.id, {})[key] = pred
 
     # ------------------------------------------------------------------------------------ API
 

@@ -93,6 +93,14 @@ _KUBERNETES_GROUPS = frozenset(
 PENDING_DELETION = "metadata.deletionTimestamp"
 
 
+def without_health(group: str, kind: str) -> bool:
+    """Whether ``health_of`` says None for every object of the kind whatever its status (unless it is being
+    deleted or a health script covers the kind): a Kubernetes kind without a built-in rule (ConfigMap, Secret,
+    ServiceAccount, Role, RoleBinding, Namespace…). Custom resources are judged by their conditions, so they
+    are not such kinds."""
+    return group in _KUBERNETES_GROUPS and (group, kind) not in RULES
+
+
 def rule_source(group: str, kind: str) -> str:
     """The source of a built-in rule's verdict: ``built-in: Deployment``, ``built-in: Rollout (argoproj.io)``."""
     return f"built-in: {kind}" if group in _KUBERNETES_GROUPS else f"built-in: {kind} ({group})"

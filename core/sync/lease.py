@@ -359,9 +359,14 @@ class LeaseClient:
         raise ClusterError(f"lease {claim.name} kept changing under concurrent writers",
                            cluster=self.api.cluster, status=409, reason="Conflict")
 
-    async def release(self, claim: Claim) -> None:
-        """Give the lease up if ``claim`` still holds it (a lost lease is left alone)."""
-        current = await self.read(claim.name)
+    async def release(self, claim: Claim, *, known: LeaseRecord | None = None) -> None:
+        """Give the lease up if ``claim`` still holds it (a lost lease is left alone).
+
+        ``known``: the record as ``claim`` last wrote it: released without reading it again (the write is
+        conditional on its resourceVersion; if the lease changed since, it is read and checked).
+        """
+        current = known if known is not None and known.held_by(claim.holder, claim.token) \
+            else await self.read(claim.name)
         if current is None or not current.held_by(claim.holder, claim.token):
             return
         body = _body(claim, previous=current, now=self.clock())
@@ -374,6 +379,8 @@ class LeaseClient:
         except ClusterError as exc:
             if not exc.conflict:
                 raise
+            if current is known:  # it changed since we wrote it: decide on what it is now
+                await self.release(claim)
 
 
 class OperationLease:
@@ -404,6 +411,8 @@ class OperationLease:
         self.lost = False
         """Set when a renewal found someone else holding the lease."""
         self._task: asyncio.Task[Any] | None = None
+        self._record: LeaseRecord | None = None
+        """The lease as this operation last wrote it (released from it without a read)."""
 
     async def acquire(self) -> None:
         """Take the lease and start renewing it.
@@ -411,7 +420,7 @@ class OperationLease:
         Raises:
             LockedError: another operation holds it.
         """
-        await self.client.acquire(self.claim)
+        self._record = await self.client.acquire(self.claim)
         self._task = create_guarded_task(self._renew(), name=f"lease:{self.client.api.cluster}:{self.claim.name}")
         # Let the task start: a task cancelled before its first step leaves its coroutine never awaited.
         await asyncio.sleep(0)
@@ -420,8 +429,9 @@ class OperationLease:
         while True:
             await asyncio.sleep(self.renew_every)
             try:
-                await self.client.acquire(self.claim)
+                self._record = await self.client.acquire(self.claim)
             except LockedError:
+                self._record = None
                 self.lost = True
                 log.error("lost lease %s to another holder", self.claim.name)
                 return
@@ -439,7 +449,7 @@ class OperationLease:
         if self._task is not None:
             await stop_tasks([self._task])
             self._task = None
-        await self.client.release(self.claim)
+        await self.client.release(self.claim, known=self._record)
 
     async def __aenter__(self) -> OperationLease:
         await self.acquire()

@@ -295,7 +295,7 @@ class SyncOperation(StageRunner):
             interrupted[:] = [state.interrupted] if left else []
             return record.begin(state, op, now=now, pin=pin)
 
-        self._app_state = await self.store.update(self.plan.app, start)
+        self._app_state = await self.store.update(self.plan.app, start, known=self._app_state)
         if interrupted:
             self.recovered = interrupted[0]
             self._message = f"previous operation: {self.recovered}"
@@ -337,7 +337,8 @@ class SyncOperation(StageRunner):
         )
         try:
             self._app_state = await self.store.update(
-                self.plan.app, lambda s: record.finish(s, outcome, history_limit=self.settings.history_limit))
+                self.plan.app, lambda s: record.finish(s, outcome, history_limit=self.settings.history_limit),
+                known=self._app_state)
         except ClusterError as exc:
             self._phase = OperationPhase.ERROR
             self._message += f"; failed to record the result in the cluster: {exc}"
@@ -347,7 +348,7 @@ class SyncOperation(StageRunner):
         if self.plan.dry_run:
             return
         self._app_state = await self.store.update(
-            self.plan.app, lambda s: record.at_wave(s, self.id, wave=wave, stage=stage))
+            self.plan.app, lambda s: record.at_wave(s, self.id, wave=wave, stage=stage), known=self._app_state)
 
     def _stop_reason(self) -> str:
         """Terminate requested, or (automated operations only) the app was paused meanwhile (O6)."""

@@ -7,9 +7,12 @@ from __future__ import annotations
 
 import secrets
 import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
+from core.model import ResourceKey
 from core.reconcile.health import ScriptedHealth
 from core.reconcile.ignore import IgnoreRule
 
@@ -64,6 +67,9 @@ class OperationOptions:
     (``core.reconcile.ignore.respect_ignore``); empty: every field is applied as Git says."""
     health_checks: ScriptedHealth | None = None
     """Custom health scripts the engine loaded: the health waits judge with them as the rows do."""
+    on_applied: Callable[[ResourceKey, Mapping[str, Any], Mapping[str, Any]], None] | None = None
+    """Told ``(key, the body applied, the server's answer)`` after each object applied (not dry run): the engine
+    keeps the answer as the object's server-side prediction instead of dry-running it again."""
 
 
 def new_operation_id() -> str:

@@ -18,7 +18,8 @@ from typing import Any
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource, KubeAPI
 from core.model import HealthStatus, ResourceKey, SyncAction, SyncResultEntry
-from core.reconcile.health import ScriptedHealth, health_of
+from core.reconcile.health import ScriptedHealth, health_of, without_health
+from core.reconcile.jsonpath import get_in
 from core.reconcile.plan import prunable
 from core.sync.retry import with_retries
 
@@ -197,6 +198,30 @@ async def prune(
                                    target.wave)
         return SyncResultEntry(key, SyncAction.FAILED, f"prune {describe_error(exc)}", target.wave)
     return SyncResultEntry(key, SyncAction.PRUNED, "dry run" if dry_run else "", target.wave)
+
+
+def health_on_apply(applied: Mapping[str, Any], scripts: ScriptedHealth | None = None) -> tuple[HealthStatus, str] | None:
+    """The health of an object from the apply's answer, when no controller's later work can change it; None
+    when it must be read (and waited for) after the wave.
+
+    Final on apply: Kubernetes kinds without a health rule (ConfigMap, Secret, ServiceAccount, RBAC,
+    Namespace…: Healthy whatever their status) and a Service that is not of type LoadBalancer (its rule reads
+    only ``spec.type``). Everything else is read: kinds whose rule reads status a controller writes
+    (Deployment, StatefulSet, Job, Pod, a LoadBalancer Service, Ingress, PVC, CRD…), custom resources
+    (conditions), a kind a health script covers, and an object being deleted.
+    """
+    if get_in(applied, "metadata", "deletionTimestamp") is not None:
+        return None
+    if scripts is not None and scripts.check(applied) is not None:
+        return None
+    group = str(applied.get("apiVersion") or "").rpartition("/")[0]
+    kind = str(applied.get("kind") or "")
+    if without_health(group, kind):
+        return HealthStatus.HEALTHY, ""
+    if (group, kind) == ("", "Service") and get_in(applied, "spec", "type") != "LoadBalancer":
+        verdict = health_of(applied)
+        return (verdict.status, verdict.message) if verdict is not None else (HealthStatus.HEALTHY, "")
+    return None
 
 
 async def health(api: KubeAPI, key: ResourceKey, resource: APIResource, *, attempts: int,

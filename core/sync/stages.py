@@ -78,7 +78,11 @@ class StageRunner:
         self._deferred: set[ResourceKey] = set()
         """Keys whose kind or namespace this sync creates: checked at apply time, not by the dry run."""
         self._recreate: set[ResourceKey] = set()
+        self._present_ns: set[str] = set()
+        """Namespaces the preflight found (the namespace stage does not ask again)."""
         self._health_deadline: float | None = None
+        self._settled: dict[ResourceKey, tuple[str, str]] = {}
+        """Health known from the apply's answer (``resources.health_on_apply``): no read after the wave."""
         self._entries: dict[ResourceKey, SyncResultEntry] = {}
         self._hook_waves: dict[SyncPhase, list[tuple[int, list[hooks.HookRun]]]] = {}
         self._hook_entries: dict[tuple[SyncPhase, ResourceKey], SyncResultEntry] = {}
@@ -182,6 +186,7 @@ class StageRunner:
         await self.resolver.refresh()
         crd_kinds, namespaces = self._created_here()
         missing_ns = await self._missing_namespaces(namespaces)
+        self._present_ns = namespaces - missing_ns
         for wave, keys in self._apply_waves:
             for key in keys:
                 await self._prepare(key, wave, crd_kinds=crd_kinds, missing_ns=missing_ns)
@@ -268,7 +273,8 @@ class StageRunner:
         self._writing = True
         name = self.options.create_namespace
         in_plan = any(is_namespace(k) and k.name == name for k in self._targets)
-        if name and not in_plan and await self._retry(lambda: self.api.get(NAMESPACES, name)) is None:
+        if name and not in_plan and name not in self._present_ns \
+                and await self._retry(lambda: self.api.get(NAMESPACES, name)) is None:
             key = ResourceKey("", "Namespace", "", name)
             body = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name}}
             try:
@@ -362,6 +368,14 @@ class StageRunner:
                                                 attempts=self.settings.request_retries,
                                                 missing_kind_retries=retries)
         self._entries[target.key] = applied.entry
+        if applied.result is not None and self.options.on_applied is not None:
+            self.options.on_applied(target.key, target.obj, applied.result)
+        settled = resources.health_on_apply(applied.result, self.options.health_checks) \
+            if applied.result is not None else None
+        if settled is not None:
+            self._settled[target.key] = (settled[0].value, settled[1])
+        else:
+            self._settled.pop(target.key, None)
         return applied
 
     def _stopped_at(self, wave: int) -> Stage | None:
@@ -396,6 +410,9 @@ class StageRunner:
         return Stage.WAVE_HEALTH
 
     async def _health_of(self, key: ResourceKey) -> tuple[str, str]:
+        settled = self._settled.get(key)
+        if settled is not None:
+            return settled
         status, message = await resources.health(self.api, key, self._targets[key].resource,
                                                  attempts=self.settings.request_retries,
                                                  scripts=self.options.health_checks)

@@ -342,11 +342,16 @@ class AppStateStore:
         """The app's state (defaults when nothing is stored yet)."""
         return decode(app, await self._get(app), now=self.clock())
 
-    async def update(self, app: str, fn: Callable[[AppState], AppState]) -> AppState:
+    async def update(self, app: str, fn: Callable[[AppState], AppState], *, known: AppState | None = None) -> AppState:
         """Read, apply ``fn``, write with a resourceVersion precondition; retry on conflict.
 
         ``fn`` may be called several times (once per attempt) and must be pure. When it returns the
         state unchanged nothing is written.
+
+        ``known``: the state as this caller last read or wrote it (with its resourceVersion): the first
+        attempt writes on it without reading again. The precondition makes that safe: if anyone wrote since,
+        the write conflicts and the next attempt reads. When ``fn`` changes nothing on ``known``, the stored
+        state is read and returned (so the caller sees what others wrote).
 
         Returns:
             The state as written.
@@ -357,8 +362,12 @@ class AppStateStore:
         for attempt in range(CONFLICT_RETRIES):
             if attempt:
                 await conflict_pause(attempt)
-            current = await self.load(app)
+            reused = known if attempt == 0 and known is not None and known.resource_version else None
+            current = reused if reused is not None else await self.load(app)
             wanted = fn(current)
+            if wanted == current and reused is not None:
+                current = await self.load(app)
+                wanted = fn(current)
             if wanted == current:
                 return current
             try:

@@ -53,6 +53,8 @@ class FaultyCluster(SimulatedCluster):
         self.writes: list[tuple[str, str, bool]] = []
         """(verb, name, dry_run) of every apply/delete/create, in order."""
         self.state_bodies: list[JSON] = []
+        self.reads: list[str] = []
+        """Names of the objects read one by one (GET), in order."""
 
     async def apply(self, resource: APIResource, obj: Mapping[str, Any], *, field_manager: str,
                     dry_run: bool = False, force: bool = True) -> JSON:
@@ -78,6 +80,10 @@ class FaultyCluster(SimulatedCluster):
         if name.startswith("fleetdeck-app-"):
             self.state_bodies.append(json.loads(json.dumps(obj)))
         return await super().create(resource, obj, dry_run=dry_run)
+
+    async def get(self, resource: APIResource, name: str, namespace: str = "") -> JSON | None:
+        self.reads.append(name)
+        return await super().get(resource, name, namespace)
 
     def real_writes(self) -> list[tuple[str, str]]:
         """Non-dry-run writes, as (verb, name)."""
@@ -206,6 +212,22 @@ async def test_second_sync_reports_configured_and_unchanged(api: FaultyCluster, 
     await sync(api, journal, namespace(), cm("a"), cm("b"))
     result = await sync(api, journal, namespace(), cm("a", value="2"), cm("b"), revision=REV_B)
     assert actions(result) == {NS: "unchanged", "a": "configured", "b": "unchanged"}
+
+
+async def test_waits_between_waves_take_rule_less_health_from_the_apply(api: FaultyCluster, journal: Journal) -> None:
+    """A ConfigMap's health is the apply's answer (no rule reads status): the waits send no read of it; a
+    Deployment's is read after its wave (its rule reads what the controller writes)."""
+    deploy = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": _meta("web"),
+              "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+                       "template": {"metadata": {"labels": {"app": "web"}},
+                                    "spec": {"containers": [{"name": "c", "image": "web:1"}]}}}}
+    result = await sync(api, journal, namespace(), cm("w0"), deploy, cm("w1", wave=1), cm("w2", wave=2),
+                        options=replace(FAST, wait_for_health=True))
+    assert result.phase is OperationPhase.SUCCEEDED, result.message
+    assert applied_order(api) == [NS, "w0", "web", "w1", "w2"] or applied_order(api) == [NS, "web", "w0", "w1", "w2"]
+    assert not {"w0", "w1", "w2"} & set(api.reads), api.reads
+    assert api.reads.count(NS) == 1  # the preflight asks whether the namespace exists; its health is not read
+    assert "web" in api.reads
 
 
 async def test_failed_resource_stops_its_wave(api: FaultyCluster, journal: Journal) -> None:
