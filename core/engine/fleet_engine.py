@@ -1,8 +1,9 @@
 """``FleetEngine``: owns every long-lived task and publishes immutable fleet snapshots.
 
 Data flow: watchers apply events to each cluster's cache (the only mutable domain state) and wake
-the publisher; Git fetches re-render targets; the publisher waits ``publish_interval`` to coalesce a
-burst, re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` reusing every unchanged
+the publisher; Git fetches re-render targets; the publisher (``core.aio.Throttle``) runs at once when
+nothing was published for ``publish_interval``, otherwise at the end of the interval (coalescing a
+burst), re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` reusing every unchanged
 ``AppStatus``. Server-side apply dry runs refine local verdicts in the background and mark their
 target dirty when they land. Actions (sync, rollback, pause) go through ``core.engine.actions``.
 
@@ -21,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.aio import Latest, create_guarded_task, stop_tasks
+from core.aio import Latest, Throttle, create_guarded_task, stop_tasks
 from core.desired.health_scripts import load_health_checks, with_configmap
 from core.desired.helm_release import discover_releases
 from core.desired.imported import discover_imported_apps, merge_apps
@@ -458,11 +459,13 @@ class FleetEngine:
         self.wake()
 
     async def _publisher(self) -> None:
+        throttle = Throttle(self.settings.publish_interval)
         while True:
             await self._wake.wait()
+            await throttle.turn()  # at once after a quiet interval, else at the end of the interval
             self._wake.clear()
-            await asyncio.sleep(self.settings.publish_interval)
             await self._publish_now()
+            throttle.ran()
 
     async def _publish_now(self) -> None:
         dirty, self._dirty = self._dirty, set()
