@@ -115,7 +115,7 @@ class CacheView:
 
     def served(self, group: str, kind: str) -> bool:
         """False when discovery ran and the cluster does not serve the kind (CRD not installed)."""
-        return (group, kind) not in self.watcher.unserved
+        return self.watcher.serves((group, kind))
 
     def _index(self) -> None:
         if self._version == self.cache.version:

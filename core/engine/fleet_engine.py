@@ -113,6 +113,7 @@ class FleetEngine:
         """The controller objects (Argo CD, Flux) that deploy to each cluster: owner detection's input."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
+        self._by_cluster: tuple[dict[tuple[str, str], Target], dict[str, list[Target]]] = ({}, {})
         self.desired: dict[tuple[str, str], Desired] = {}
         self.predicted: dict[tuple[str, str], dict[ResourceKey, Predicted]] = {}
         self.verdicts: dict[tuple[str, str], Memo] = {}
@@ -448,15 +449,22 @@ class FleetEngine:
         if sources:  # a Flux source whose status flux-owned rows of this cluster show
             self._dirty |= {tid for tid, row in self._rows.items()
                             if tid[1] == cluster and any(f.key in sources for f in row.flux)}
-        for tid, target in self.targets.items():
-            if tid[1] != cluster:
-                continue
-            desired = self.desired.get(tid)
+        for target in self._targets_of(cluster):
+            desired = self.desired.get(target.id)
             if not keys or target.app.namespace in namespaces or "fleetdeck-system" in namespaces or (
-                desired is not None and not keys.isdisjoint(desired.objects)
+                desired is not None and any(k in desired.objects for k in keys)
             ):
-                self._dirty.add(tid)
+                self._dirty.add(target.id)
         self.wake()
+
+    def _targets_of(self, cluster: str) -> list[Target]:
+        """The targets on ``cluster`` (indexed once per ``self.targets``, which is replaced, never edited)."""
+        if self._by_cluster[0] is not self.targets:
+            by_cluster: dict[str, list[Target]] = {}
+            for tid, target in self.targets.items():
+                by_cluster.setdefault(tid[1], []).append(target)
+            self._by_cluster = (self.targets, by_cluster)
+        return self._by_cluster[1].get(cluster, [])
 
     async def _publisher(self) -> None:
         throttle = Throttle(self.settings.publish_interval)
