@@ -1,4 +1,5 @@
-"""asyncio helpers: owned, named, guarded tasks, a single-slot "latest value" channel and two rate limits.
+"""asyncio helpers: owned, named, guarded tasks, a single-slot "latest value" channel, counted slots and two
+rate limits (a token bucket for requests, a throttle for the publisher).
 
 No feature code calls ``asyncio.create_task`` directly: tasks are created here so that a failure is
 logged instead of vanishing, and shutdown drains then cancels with a timeout.
