@@ -1,7 +1,8 @@
 """churn: the engine under a steady stream of changes, a burst and a relist storm, on the simulated backend.
 
-``uv run python -m bench.churn_bench [--clusters N] [--apps N] [--rate R] [--seconds S] [--quick]``
-(default 100 clusters × 10 apps × 10 objects, 20 changes/s per cluster for 10 s). The clusters are
+``uv run python -m bench.churn_bench [--clusters N] [--apps N] [--rate R] [--seconds S] [--publish-interval S]
+[--quick]`` (default 100 clusters × 10 apps × 10 objects, 20 changes/s per cluster for 10 s, the engine's
+default ``publish_interval``). The clusters are
 ``core.simulated`` clusters in this process (instant timing, no controllers), not real API servers: their
 watch delivery is an in-process call, so "the API's own watch latency" is ~0 here and the figures are the
 engine's own. Every change is another field manager editing one ConfigMap of one app, toggled between a
@@ -17,7 +18,7 @@ drifted value and the value in Git, so each change flips that app's row between 
   watched before is listed and watched again, then until the process is idle; comparisons made per
   relisted object (only the one changed object per cluster needs one).
 
-Writes ``bench/results/churn-CxA.json``.
+Writes ``bench/results/churn-CxA.json``. ``--cost`` measures only the engine's CPU per change (see ``_cost``).
 """
 
 from __future__ import annotations
@@ -136,16 +137,17 @@ def _cpu() -> float:
     return time.process_time()
 
 
-async def _scenario(clusters_n: int, apps_n: int, rate: float, seconds: float, burst: int) -> dict[str, Any]:
+async def _scenario(clusters_n: int, apps_n: int, rate: float, seconds: float, burst: int,
+                    settings: EngineSettings) -> dict[str, Any]:
     clusters = [f"c{i:03d}" for i in range(clusters_n)]
     apps = [f"app{i:03d}" for i in range(apps_n)]
     out: dict[str, Any] = {"clusters": clusters_n, "apps": apps_n, "rows": clusters_n * apps_n,
-                           "objects": clusters_n * apps_n * 10}
+                           "objects": clusters_n * apps_n * 10, "publish_interval": settings.publish_interval}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         fleet = write_fleet(root, clusters, apps, app_objects)
         sims = seed_clusters(clusters, apps)
-        engine = make_engine(fleet, read_only=True, clients=sims, settings=EngineSettings(),
+        engine = make_engine(fleet, read_only=True, clients=sims, settings=settings,
                              journal=Journal(root / "journal.jsonl"), cache=root / "cache")
         _say(f"seeded {clusters_n} clusters; cold start")
         start = time.perf_counter()
@@ -265,10 +267,47 @@ async def _relist(engine: FleetEngine, sims: dict[str, SimulatedCluster], change
             "comparisons_per_relisted_object": round(compared / max(objects, 1), 4), "recovered": relisted()}
 
 
-def run(clusters_n: int, apps_n: int, rate: float, seconds: float, burst: int) -> dict[str, Any]:
+async def _cost(clusters_n: int, apps_n: int, rounds: int = 3, reps: int = 10) -> dict[str, Any]:
+    """The engine's own CPU per change, without the loop: ``evaluate_target`` of every target (verdicts
+    memoized, as after a change to one object: everything but its one comparison) and ``cluster_changed``
+    for one ConfigMap key; microseconds of process CPU per call, the best of ``rounds``."""
+    clusters = [f"c{i:03d}" for i in range(clusters_n)]
+    apps = [f"app{i:03d}" for i in range(apps_n)]
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        fleet = write_fleet(root, clusters, apps, app_objects)
+        sims = seed_clusters(clusters, apps)
+        engine = make_engine(fleet, read_only=True, clients=sims, settings=EngineSettings(),
+                             journal=Journal(root / "journal.jsonl"), cache=root / "cache")
+        await engine.start()
+        await engine.wait_ready(timeout=600)
+        await _quiet()
+        targets = list(engine.targets.values())
+        key = {ResourceKey("", "ConfigMap", apps[0], f"{apps[0]}-config-0")}
+        evaluate, changed = [], []
+        for _ in range(rounds):
+            cpu0 = _cpu()
+            for _ in range(reps):
+                for target in targets:
+                    engine.evaluate_target(target)
+            evaluate.append((_cpu() - cpu0) / (reps * len(targets)) * 1e6)
+            cpu0 = _cpu()
+            for _ in range(reps * 20):
+                engine.cluster_changed(clusters[-1], key)
+            changed.append((_cpu() - cpu0) / (reps * 20) * 1e6)
+        await engine.stop()
+        for sim in sims.values():
+            await sim.close()
+    return {"clusters": clusters_n, "apps": apps_n, "evaluate_target_us": round(min(evaluate), 1),
+            "cluster_changed_us": round(min(changed), 1)}
+
+
+def run(clusters_n: int, apps_n: int, rate: float, seconds: float, burst: int,
+        publish_interval: float | None = None) -> dict[str, Any]:
     load = [round(x, 2) for x in os.getloadavg()]
     import core.engine.fleet_engine  # noqa: F401  # imports once, not timed
-    result = asyncio.run(_scenario(clusters_n, apps_n, rate, seconds, burst))
+    settings = EngineSettings() if publish_interval is None else EngineSettings(publish_interval=publish_interval)
+    result = asyncio.run(_scenario(clusters_n, apps_n, rate, seconds, burst, settings))
     result.update(loadavg_before=load, loadavg_after=[round(x, 2) for x in os.getloadavg()],
                   machine=f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}",
                   started=time.strftime("%Y-%m-%d %H:%M", time.gmtime()))
@@ -282,11 +321,21 @@ def main(argv: list[str] | None = None, out: Callable[[str], object] = print) ->
     parser.add_argument("--rate", type=float, default=20.0, help="changes per second per cluster")
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--burst", type=int, default=2000)
+    parser.add_argument("--publish-interval", type=float, default=None,
+                        help="the engine's publish_interval in seconds (default: the engine's default)")
     parser.add_argument("--quick", action="store_true", help="3 clusters × 3 apps, 1 s, a burst of 50")
+    parser.add_argument("--cost", action="store_true",
+                        help="only the engine's CPU per change: evaluate_target and cluster_changed, in µs")
     args = parser.parse_args(argv)
     if args.quick:
         args.clusters, args.apps, args.seconds, args.burst = 3, 3, 1.0, 50
-    result = run(args.clusters, args.apps, args.rate, args.seconds, args.burst)
+    if args.cost:
+        load = [round(x, 2) for x in os.getloadavg()]
+        cost = asyncio.run(_cost(args.clusters, args.apps))
+        out(json.dumps({**cost, "loadavg_before": load, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
+                        "started": time.strftime("%Y-%m-%d %H:%M", time.gmtime())}, indent=2))
+        return 0
+    result = run(args.clusters, args.apps, args.rate, args.seconds, args.burst, args.publish_interval)
     out(json.dumps(result, indent=2))
     results = Path(__file__).parent / "results"
     results.mkdir(exist_ok=True)

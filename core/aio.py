@@ -1,4 +1,5 @@
-"""asyncio helpers: owned, named, guarded tasks and a single-slot "latest value" channel.
+"""asyncio helpers: owned, named, guarded tasks, a single-slot "latest value" channel, counted slots and two
+rate limits (a token bucket for requests, a throttle for the publisher).
 
 No feature code calls ``asyncio.create_task`` directly: tasks are created here so that a failure is
 logged instead of vanishing, and shutdown drains then cancels with a timeout.
@@ -8,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterable
 from types import TracebackType
 from typing import Any, Generic, TypeVar
@@ -201,3 +203,42 @@ class TokenBucket:
         self.waited += delay
         await self._sleep(delay)
         return delay
+
+
+class Throttle:
+    """At most one run per ``interval``, the first after a quiet spell at once (leading and trailing edge).
+
+    The caller waits for ``turn`` before each run and calls ``ran`` when the run is done. A run is due at
+    once when none ended in the last ``interval`` (or none ever ran); otherwise at ``interval`` after the
+    end of the last one, so what arrived meanwhile is coalesced into that one run. Measuring from the end
+    leaves the rest of the program at least ``interval`` between two runs however long a run takes.
+
+    Args:
+        interval: seconds between the end of one run and the start of the next (>= 0).
+        clock: monotonic seconds (injected in tests).
+        sleep: the sleep to wait with (injected in tests).
+    """
+
+    def __init__(self, interval: float, *, clock: Callable[[], float] = time.monotonic,
+                 sleep: Callable[[float], Awaitable[None]] = asyncio.sleep) -> None:
+        self.interval = max(0.0, interval)
+        self._clock = clock
+        self._sleep = sleep
+        self._last: float | None = None
+
+    def delay(self) -> float:
+        """Seconds until a run is due (0 when it is due now)."""
+        if self._last is None:
+            return 0.0
+        return max(0.0, self._last + self.interval - self._clock())
+
+    async def turn(self) -> float:
+        """Wait until a run is due; the seconds waited."""
+        delay = self.delay()
+        if delay > 0:
+            await self._sleep(delay)
+        return delay
+
+    def ran(self) -> None:
+        """Record that a run ended now."""
+        self._last = self._clock()

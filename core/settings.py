@@ -117,7 +117,8 @@ class EngineSettings:
     sync: SyncSettings = field(default_factory=SyncSettings)
     health: HealthSettings = field(default_factory=HealthSettings)
     publish_interval: float = 0.1
-    """Snapshots are published at most this often: a burst of events costs one recompute."""
+    """Snapshots are published at most this often (``core.aio.Throttle``): a change after a quiet interval is
+    published at once, and a burst within an interval costs one recompute at its end."""
     read_only: bool = False
     one_shot: bool = False
     """A one-shot verb (status, diff, sync…): kinds are listed once and no watch is opened, no Git

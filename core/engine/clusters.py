@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Callable, Coroutine, Iterable, Mapping, Sequence
+from collections.abc import Callable, Container, Coroutine, Iterable, Mapping, Sequence
 from typing import Any
 
 from core.desired.flux import SubstitutionValues, load_substitutions
@@ -115,7 +115,7 @@ class CacheView:
 
     def served(self, group: str, kind: str) -> bool:
         """False when discovery ran and the cluster does not serve the kind (CRD not installed)."""
-        return (group, kind) not in self.watcher.unserved
+        return self.watcher.serves((group, kind))
 
     def _index(self) -> None:
         if self._version == self.cache.version:
@@ -137,10 +137,10 @@ class CacheView:
     def _objects(self, keys: Iterable[ResourceKey]) -> list[Mapping[str, Any]]:
         return [obj for key in keys if (obj := self.cache.get(key)) is not None]
 
-    def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
-        """Live objects labelled as owned by ``app``."""
+    def tracked_by(self, app: str, *, excluding: Container[ResourceKey] = ()) -> Iterable[Mapping[str, Any]]:
+        """Live objects labelled as owned by ``app``, but those at a key in ``excluding`` (never decoded)."""
         self._index()
-        return self._objects(self._by_app.get(app_label_value(app), ()))
+        return self._objects(k for k in self._by_app.get(app_label_value(app), ()) if k not in excluding)
 
     def owned_by(self, uid: str, group: str, kind: str) -> Iterable[Mapping[str, Any]]:
         """Live objects of ``group/kind`` whose ownerReferences name ``uid``."""

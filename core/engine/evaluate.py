@@ -8,7 +8,7 @@ by the desired object's digest and the live resourceVersion, so a stale verdict 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterable, Mapping
+from collections.abc import Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -66,8 +66,8 @@ class LiveView(Protocol):
         """Whether the cluster serves the kind (False: its CRD is not installed)."""
         ...
 
-    def tracked_by(self, app: str) -> Iterable[Mapping[str, Any]]:
-        """Live objects carrying the app's tracking label."""
+    def tracked_by(self, app: str, *, excluding: Container[ResourceKey] = ()) -> Iterable[Mapping[str, Any]]:
+        """Live objects carrying the app's tracking label, but those at a key in ``excluding``."""
         ...
 
     def owned_by(self, uid: str, group: str, kind: str) -> Iterable[Mapping[str, Any]]:
@@ -293,7 +293,7 @@ def _diff(
 def _extraneous(target: Target, desired: Desired, live: LiveView,
                 scripts: ScriptedHealth | None = None) -> list[ResourceStatus]:
     result = []
-    for obj in live.tracked_by(target.app.name):
+    for obj in live.tracked_by(target.app.name, excluding=desired.objects):  # the desired ones are not read
         key = ResourceKey.of(obj)
         if key in desired.objects or not is_tracked_by(obj, target.app.name) or is_hook(obj):
             continue

@@ -1,8 +1,9 @@
 """``FleetEngine``: owns every long-lived task and publishes immutable fleet snapshots.
 
 Data flow: watchers apply events to each cluster's cache (the only mutable domain state) and wake
-the publisher; Git fetches re-render targets; the publisher waits ``publish_interval`` to coalesce a
-burst, re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` reusing every unchanged
+the publisher; Git fetches re-render targets; the publisher (``core.aio.Throttle``) runs at once when
+nothing was published for ``publish_interval``, otherwise at the end of the interval (coalescing a
+burst), re-evaluates only dirty targets, and publishes a new ``FleetSnapshot`` reusing every unchanged
 ``AppStatus``. Server-side apply dry runs refine local verdicts in the background and mark their
 target dirty when they land. Actions (sync, rollback, pause) go through ``core.engine.actions``.
 
@@ -21,7 +22,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from core.aio import Latest, create_guarded_task, stop_tasks
+from core.aio import Latest, Throttle, create_guarded_task, stop_tasks
 from core.desired.health_scripts import load_health_checks, with_configmap
 from core.desired.helm_release import discover_releases
 from core.desired.imported import discover_imported_apps, merge_apps
@@ -113,6 +114,7 @@ class FleetEngine:
         """The controller objects (Argo CD, Flux) that deploy to each cluster: owner detection's input."""
         self._clients = dict(clients or {})
         self.targets: dict[tuple[str, str], Target] = {}
+        self._by_cluster: tuple[dict[tuple[str, str], Target], dict[str, list[Target]]] = ({}, {})
         self.desired: dict[tuple[str, str], Desired] = {}
         self.predicted: dict[tuple[str, str], dict[ResourceKey, Predicted]] = {}
         self.verdicts: dict[tuple[str, str], Memo] = {}
@@ -448,22 +450,31 @@ class FleetEngine:
         if sources:  # a Flux source whose status flux-owned rows of this cluster show
             self._dirty |= {tid for tid, row in self._rows.items()
                             if tid[1] == cluster and any(f.key in sources for f in row.flux)}
-        for tid, target in self.targets.items():
-            if tid[1] != cluster:
-                continue
-            desired = self.desired.get(tid)
+        for target in self._targets_of(cluster):
+            desired = self.desired.get(target.id)
             if not keys or target.app.namespace in namespaces or "fleetdeck-system" in namespaces or (
-                desired is not None and not keys.isdisjoint(desired.objects)
+                desired is not None and any(k in desired.objects for k in keys)
             ):
-                self._dirty.add(tid)
+                self._dirty.add(target.id)
         self.wake()
 
+    def _targets_of(self, cluster: str) -> list[Target]:
+        """The targets on ``cluster`` (indexed once per ``self.targets``, which is replaced, never edited)."""
+        if self._by_cluster[0] is not self.targets:
+            by_cluster: dict[str, list[Target]] = {}
+            for tid, target in self.targets.items():
+                by_cluster.setdefault(tid[1], []).append(target)
+            self._by_cluster = (self.targets, by_cluster)
+        return self._by_cluster[1].get(cluster, [])
+
     async def _publisher(self) -> None:
+        throttle = Throttle(self.settings.publish_interval)
         while True:
             await self._wake.wait()
+            await throttle.turn()  # at once after a quiet interval, else at the end of the interval
             self._wake.clear()
-            await asyncio.sleep(self.settings.publish_interval)
             await self._publish_now()
+            throttle.ran()
 
     async def _publish_now(self) -> None:
         dirty, self._dirty = self._dirty, set()

@@ -154,6 +154,10 @@ class ClusterWatcher:
             return frozenset()
         return frozenset(gk for gk in self._wanted if gk not in self.resources)
 
+    def serves(self, gk: GroupKind) -> bool:
+        """Whether ``gk`` is not ``unserved`` (without building that set: asked once per object evaluated)."""
+        return not self.discoveries or gk not in self._wanted or gk in self.resources
+
     async def wait_until(self, predicate: Callable[[], bool], *, timeout: float) -> None:
         """Wait until ``predicate()`` holds, re-checking after every change.
 

@@ -149,6 +149,8 @@ def detect(app: str, keys: Collection[ResourceKey], candidates: Iterable[Candida
         why = f"{ref} tracks {count} of the app's objects" if count else f"{ref} has the app's name"
         return Detected(found, ref, why)
     reported = {(c.key.group, c.key.kind, c.key.namespace, c.key.name) for c in candidates if c.obj.get("status")}
+    if not reported:
+        return FLEETDECK  # no label can count (``_by_labels``): the app's live objects need not be read
     return _by_labels(wanted, live, reported)
 
 
