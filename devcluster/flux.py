@@ -163,61 +163,35 @@ class FluxInfo:
     crds: tuple[str, ...]
 
 
-def source_controller(
-    binary: Path, *, cluster: str, kubeconfig_path: Path, directory: Path, health_port: int, storage_port: int
+def controller(
+    role: str, binary: Path, *, cluster: str, kubeconfig_path: Path, directory: Path, health_port: int,
+    extra: tuple[str, ...] = (),
 ) -> ProcessRecord:
-    """source-controller with its artifact storage under ``directory`` served on 127.0.0.1:``storage_port``."""
+    """One Flux controller (``role``) with its metrics and health endpoints on 127.0.0.1, no leader election,
+    JSON logs under ``directory/logs``, and ``extra`` flags of its own."""
+    argv = [
+        str(binary),
+        *extra,
+        f"--metrics-addr={LOOPBACK}:{free_port()}",
+        f"--health-addr={LOOPBACK}:{health_port}",
+        "--enable-leader-election=false",
+        "--log-level=info",
+        "--log-encoding=json",
+    ]
+    return ProcessRecord(role=role, cluster=cluster, argv=argv, log=str(directory / "logs" / f"{role}.log"),
+                         port=health_port, env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
+
+
+def source_controller_flags(directory: Path, storage_port: int) -> tuple[str, ...]:
+    """source-controller's artifact storage under ``directory``, served on 127.0.0.1:``storage_port``."""
     storage = directory / "storage"
     storage.mkdir(parents=True, exist_ok=True)
-    argv = [
-        str(binary),
-        f"--storage-path={storage}",
-        f"--storage-addr={LOOPBACK}:{storage_port}",
-        f"--storage-adv-addr={LOOPBACK}:{storage_port}",
-        f"--metrics-addr={LOOPBACK}:{free_port()}",
-        f"--health-addr={LOOPBACK}:{health_port}",
-        "--enable-leader-election=false",
-        "--log-level=info",
-        "--log-encoding=json",
-    ]
-    return ProcessRecord(role="source-controller", cluster=cluster, argv=argv,
-                         log=str(directory / "logs" / "source-controller.log"), port=health_port,
-                         env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
+    return (f"--storage-path={storage}", f"--storage-addr={LOOPBACK}:{storage_port}",
+            f"--storage-adv-addr={LOOPBACK}:{storage_port}")
 
 
-def kustomize_controller(
-    binary: Path, *, cluster: str, kubeconfig_path: Path, directory: Path, health_port: int
-) -> ProcessRecord:
-    """kustomize-controller with its metrics and health endpoints on 127.0.0.1."""
-    argv = [
-        str(binary),
-        f"--metrics-addr={LOOPBACK}:{free_port()}",
-        f"--health-addr={LOOPBACK}:{health_port}",
-        "--enable-leader-election=false",
-        "--log-level=info",
-        "--log-encoding=json",
-    ]
-    return ProcessRecord(role="kustomize-controller", cluster=cluster, argv=argv,
-                         log=str(directory / "logs" / "kustomize-controller.log"), port=health_port,
-                         env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
-
-
-def helm_controller(
-    binary: Path, *, cluster: str, kubeconfig_path: Path, directory: Path, health_port: int
-) -> ProcessRecord:
-    """helm-controller with its metrics and health endpoints on 127.0.0.1 (short graceful shutdown)."""
-    argv = [
-        str(binary),
-        f"--metrics-addr={LOOPBACK}:{free_port()}",
-        f"--health-addr={LOOPBACK}:{health_port}",
-        "--enable-leader-election=false",
-        "--graceful-shutdown-timeout=5s",
-        "--log-level=info",
-        "--log-encoding=json",
-    ]
-    return ProcessRecord(role="helm-controller", cluster=cluster, argv=argv,
-                         log=str(directory / "logs" / "helm-controller.log"), port=health_port,
-                         env={"KUBECONFIG": str(kubeconfig_path), "RUNTIME_NAMESPACE": FLUX_NAMESPACE})
+CONTROLLER_FLAGS: dict[str, tuple[str, ...]] = {"helm-controller": ("--graceful-shutdown-timeout=5s",)}
+"""Flags a controller needs beyond the common ones (helm-controller: a short graceful shutdown)."""
 
 
 def controller_kubeconfig(info: ClusterInfo, directory: Path) -> Path:
@@ -245,29 +219,24 @@ def start_flux(plane: ControlPlane, info: ClusterInfo, flux: FluxBinaries) -> Fl
     probes.retry_transient(create, timeout=plane.timeout)
     directory = info.directory / "flux"
     config = controller_kubeconfig(info, directory)
-    storage: list[int] = []
-
-    def make_source(port: int) -> ProcessRecord:
-        storage[:] = [free_port()]
-        return source_controller(flux.binary("source-controller"), cluster=info.name, kubeconfig_path=config,
-                                 directory=directory, health_port=port, storage_port=storage[0])
-
-    def make_kustomize(port: int) -> ProcessRecord:
-        return kustomize_controller(flux.binary("kustomize-controller"), cluster=info.name,
-                                    kubeconfig_path=config, directory=directory, health_port=port)
+    storage: list[int] = []  # the artifact server's port, fresh on each try (a retry may follow a port clash)
 
     def ready(record: ProcessRecord) -> bool:
         return http_ok(record.port)
 
-    src = plane.start_component(f"{info.name}: source-controller", make_source, ready)
-    kc = plane.start_component(f"{info.name}: kustomize-controller", make_kustomize, ready)
-    records = [src, kc]
+    def start(role: str) -> ProcessRecord:
+        def make(port: int) -> ProcessRecord:
+            extra: tuple[str, ...] = CONTROLLER_FLAGS.get(role, ())
+            if role == "source-controller":
+                storage[:] = [free_port()]
+                extra = source_controller_flags(directory, storage[0])
+            return controller(role, flux.binary(role), cluster=info.name, kubeconfig_path=config,
+                              directory=directory, health_port=port, extra=extra)
+
+        return plane.start_component(f"{info.name}: {role}", make, ready)
+
+    records = [start("source-controller"), start("kustomize-controller")]
     if "helm-controller" in flux.controllers:  # optional: built when its module builds (docs/control-plane.md)
-
-        def make_helm(port: int) -> ProcessRecord:
-            return helm_controller(flux.binary("helm-controller"), cluster=info.name, kubeconfig_path=config,
-                                   directory=directory, health_port=port)
-
-        records.append(plane.start_component(f"{info.name}: helm-controller", make_helm, ready))
+        records.append(start("helm-controller"))
     return FluxInfo(cluster=info, namespace=FLUX_NAMESPACE, storage_address=f"{LOOPBACK}:{storage[0]}",
                     storage_path=directory / "storage", records=tuple(records), crds=tuple(crds))
