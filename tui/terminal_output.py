@@ -64,8 +64,22 @@ class Unsupported(Exception):
     """A write the model cannot follow: it is passed through as it is and the model forgets the screen."""
 
 
+_SGR_CACHE: dict[tuple[str, Style], Style] = {}
+
+
 def parse_sgr(params: str, style: Style) -> Style:
-    """``style`` after ``ESC[params m``."""
+    """``style`` after ``ESC[params m`` (cached: Textual writes the same few styles over and over, and equal
+    styles are then the same object)."""
+    key = (params, style)
+    cached = _SGR_CACHE.get(key)
+    if cached is None:
+        if len(_SGR_CACHE) > 4096:
+            _SGR_CACHE.clear()
+        cached = _SGR_CACHE[key] = _parse_sgr(params, style)
+    return cached
+
+
+def _parse_sgr(params: str, style: Style) -> Style:
     attrs, fg, bg = set(style[0]), style[1], style[2]
     codes = [int(p) if p else 0 for p in params.split(";")]
     index = 0
@@ -182,6 +196,10 @@ class ScreenDiff:
         """Make every cell unknown: the next writes go out in full."""
         self._cells = [[None] * self.width for _ in range(self.height)]
 
+    def cell(self, x: int, y: int) -> Cell | None:
+        """What the terminal shows at (x, y) as far as the model knows (``None``: unknown)."""
+        return self._cells[y][x]
+
     def resize(self, width: int, height: int) -> None:
         """The terminal has a new size: forget the screen if it changed."""
         if (width, height) != (self.width, self.height):
@@ -239,8 +257,7 @@ class ScreenDiff:
                 if token.isascii():
                     if x + len(token) > width:
                         raise Unsupported("text past the right edge")
-                    for offset, char in enumerate(token):
-                        line[x + offset] = (char, style)
+                    line.update(zip(range(x, x + len(token)), [(char, style) for char in token], strict=True))
                     x += len(token)
                 else:
                     for char in token:
@@ -264,11 +281,12 @@ class ScreenDiff:
             written = frame.lines[y]
             old = self._cells[y]
             new = list(old)
-            for x, cell in written.items():
-                new[x] = cell
-            if any(cell is not None and not cell[0] for cell in (*written.values(), *old)):
+            for x, put in written.items():
+                new[x] = put
+            if any(c is not None and not (c[0] and c[0].isascii()) for c in (*written.values(), *old)):
                 _drop_broken_halves(new)
-            changed = [x for x in sorted(written) if new[x] is not None and (full or _seen(old[x]) != _seen(new[x]))]
+            changed = [x for x in sorted(written) if (now := new[x]) is not None and (
+                full or (now != old[x] and _seen(old[x]) != _seen(now)))]
             for start, end in self._runs(changed, old, new):
                 moved = False
                 for x in range(start, end):
