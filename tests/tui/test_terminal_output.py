@@ -12,9 +12,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import pyte
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from textual import events
+from textual.drivers.linux_driver import LinuxDriver
+from textual.geometry import Size
 
+from tests.tui.fakes import FakeEngine
+from tui.app import make_app
+from tui.driver import RAW_OUTPUT_ENV, DiffingDriver
 from tui.terminal_output import DEFAULT, ScreenDiff, Style, parse_sgr, sgr_change
 
 WIDTH, HEIGHT = 40, 8
@@ -252,3 +259,46 @@ def test_wide_characters_overwritten_by_halves() -> None:
     pair.write(textual_line(0, 0, [("a漢字b", style)]))
     pair.write(textual_line(3, 0, [("字", style)]))
     pair.write(textual_line(0, 0, [("漢字ab漢", style)]))
+
+
+# ------------------------------------------------------------------------------------ the driver
+
+
+def test_the_console_writes_through_the_screen_model_unless_raw_output_is_asked_for(
+        monkeypatch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
+    app = make_app(engine)
+    assert app.get_driver_class() is DiffingDriver
+    monkeypatch.setenv(RAW_OUTPUT_ENV, "1")
+    assert app.get_driver_class() is LinuxDriver
+
+
+class _Writer:
+    def __init__(self) -> None:
+        self.written: list[str] = []
+
+    def write(self, data: str) -> None:
+        self.written.append(data)
+
+
+async def test_the_driver_writes_what_changed_and_forgets_on_a_new_size_and_a_resize_event(
+        monkeypatch: pytest.MonkeyPatch, engine: FakeEngine) -> None:
+    app = make_app(engine)
+    driver = DiffingDriver(app, mouse=False)
+    size = [WIDTH, HEIGHT]
+    monkeypatch.setattr(driver, "_get_terminal_size", lambda: tuple(size))
+    writer = _Writer()
+    driver._writer_thread = writer  # type: ignore[assignment]
+    line = textual_line(0, 0, [("abc", (frozenset({1}), "31", None))])
+    driver.write(line)
+    driver.write(line)
+    driver.write("\x1b[?2026h")
+    assert writer.written == ["\x1b[1;1H\x1b[1;31mabc\x1b[0m", "\x1b[?2026h"]  # the same line again: nothing
+    size[0] += 1
+    driver.write(line)
+    assert writer.written[-1] == "\x1b[1;1H\x1b[1;31mabc\x1b[0m"  # another size: the screen is forgotten
+    driver.write(line)
+    app._driver = driver
+    app.on_resize(events.Resize(Size(*size), Size(*size)))
+    driver.write(line)
+    assert len(writer.written) == 4 and writer.written[-1] == "\x1b[1;1H\x1b[1;31mabc\x1b[0m"
+    assert driver.bytes_in == 5 * len(line) + len("\x1b[?2026h")
