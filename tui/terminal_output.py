@@ -51,7 +51,10 @@ _ATTRIBUTES = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 9, 21, 51, 52, 53})
 _OFF = {22: (1, 2), 23: (3,), 24: (4, 21), 25: (5, 6), 27: (7,), 28: (8,), 29: (9,), 54: (51, 52), 55: (53,)}
 _OFF_CODE = {1: 22, 2: 22, 3: 23, 4: 24, 21: 24, 5: 25, 6: 25, 7: 27, 8: 28, 9: 29, 51: 54, 52: 54, 53: 55}
 
-_TOKEN = re.compile(r"\x1b\[([0-9;]*)([Hm])|\x1b|[\x00-\x1f\x7f]|[^\x00-\x1f\x7f\x1b]+")
+_TOKEN = re.compile(
+    r"\x1b\[([0-9;]*)m([^\x00-\x1f\x7f\x1b]+)\x1b\[0?m"  # a segment as Textual writes it: style, text, reset
+    r"|\x1b\[([0-9;]*)([Hm])|\x1b|[\x00-\x1f\x7f]|[^\x00-\x1f\x7f\x1b]+"
+)
 _HARMLESS = re.compile(
     r"(?:\x1b\[\?(?:25|1000|1002|1003|1004|1006|1015|1016|2004|2026|2048)[hl]"
     r"|\x1b\[\?(?:2026|2048)\$p|\x1b\[>\d*u|\x1b\[<u|\x1b\](?:0|2);[^\x07\x1b]*(?:\x07|\x1b\\))+"
@@ -231,44 +234,51 @@ class ScreenDiff:
         cursor: tuple[int, int] | None = None
         width, height = self.width, self.height
         for match in _TOKEN.finditer(data):
-            token = match.group()
-            if match.group(2) == "H":
-                row, _, col = match.group(1).partition(";")
+            segment, text, params, final = match.group(1, 2, 3, 4)
+            if text is not None:  # a styled segment, then the reset
+                token, put, style = text, parse_sgr(segment, style), DEFAULT
+            elif final == "H":
+                row, _, col = params.partition(";")
                 y, x = (int(row) if row else 1) - 1, (int(col) if col else 1) - 1
                 if not (0 <= x < width and 0 <= y < height):
                     raise Unsupported("move off the screen")
                 cursor = (x, y)
-            elif match.group(2) == "m":
-                style = parse_sgr(match.group(1), style)
-            elif token == "\n":
-                if y < 0 or y + 1 >= height:
-                    raise Unsupported("newline at the bottom")
-                x, y, cursor = 0, y + 1, None
-            elif token == "\r":
-                if y < 0:
-                    raise Unsupported("carriage return before a move")
-                x, cursor = 0, None
-            elif token[0] < " " or token == "\x7f":
-                raise Unsupported(f"control {token!r}")
+                continue
+            elif final == "m":
+                style = parse_sgr(params, style)
+                continue
             else:
-                if y < 0:
-                    raise Unsupported("text before a move")
-                line = frame.lines.setdefault(y, {})
-                if token.isascii():
-                    if x + len(token) > width:
-                        raise Unsupported("text past the right edge")
-                    line.update(zip(range(x, x + len(token)), [(char, style) for char in token], strict=True))
-                    x += len(token)
-                else:
-                    for char in token:
-                        cells = get_character_cell_size(char)
-                        if cells <= 0 or x + cells > width:
-                            raise Unsupported("zero-width character or text past the right edge")
-                        line[x] = (char, style)
-                        if cells == 2:
-                            line[x + 1] = ("", style)
-                        x += cells
-                cursor = None
+                token, put = match.group(), style
+                if token == "\n":
+                    if y < 0 or y + 1 >= height:
+                        raise Unsupported("newline at the bottom")
+                    x, y, cursor = 0, y + 1, None
+                    continue
+                if token == "\r":
+                    if y < 0:
+                        raise Unsupported("carriage return before a move")
+                    x, cursor = 0, None
+                    continue
+                if token[0] < " " or token == "\x7f":
+                    raise Unsupported(f"control {token!r}")
+            if y < 0:
+                raise Unsupported("text before a move")
+            line = frame.lines.setdefault(y, {})
+            if token.isascii():
+                if x + len(token) > width:
+                    raise Unsupported("text past the right edge")
+                line.update(zip(range(x, x + len(token)), [(char, put) for char in token], strict=True))
+                x += len(token)
+            else:
+                for char in token:
+                    cells = get_character_cell_size(char)
+                    if cells <= 0 or x + cells > width:
+                        raise Unsupported("zero-width character or text past the right edge")
+                    line[x] = (char, put)
+                    if cells == 2:
+                        line[x + 1] = ("", put)
+                    x += cells
+            cursor = None
         return frame, cursor
 
     # ------------------------------------------------------------------ out
@@ -300,11 +310,16 @@ class ScreenDiff:
                     if not moved:
                         out.append(f"\x1b[{y + 1};{x + 1}H")
                         moved = True
-                    if char == " " and _on_blank(cell_style):
-                        cell_style = (style[0] - SHOWN_ON_BLANKS, style[1], cell_style[2])
-                    out.append(sgr_change(style, cell_style))
+                    if cell_style is not style:
+                        if char == " " and not cell_style[0] & SHOWN_ON_BLANKS:
+                            if cell_style[2] != style[2] or style[0] & SHOWN_ON_BLANKS:
+                                blank = (style[0] - SHOWN_ON_BLANKS, style[1], cell_style[2])
+                                out.append(sgr_change(style, blank))
+                                style = blank
+                        else:
+                            out.append(sgr_change(style, cell_style))
+                            style = cell_style
                     out.append(char)
-                    style = cell_style
             self._cells[y] = new
         out.append(sgr_change(style, DEFAULT))
         if cursor is not None:
@@ -318,7 +333,8 @@ class ScreenDiff:
         one half of a wide character blanks the other in the terminal)."""
         runs: list[list[int]] = []
         for x in changed:
-            if runs and x - runs[-1][1] <= MERGE_GAP and all(new[g] is not None for g in range(runs[-1][1], x)):
+            if runs and (x == runs[-1][1] or (x - runs[-1][1] <= MERGE_GAP and all(
+                    new[g] is not None for g in range(runs[-1][1], x)))):
                 runs[-1][1] = x + 1
             else:
                 runs.append([x, x + 1])
