@@ -11,7 +11,9 @@ console has ``rate`` row updates/s to show. The parent reads every byte the cons
   100 row updates/s), frames (synchronized-update blocks, ``ESC[?2026h``) and the child's CPU share
   (``/proc/PID/stat`` user+system, engine thread included);
 * **idle**: the same console with no change at all, after the first screen and 10 s of settling: the child's
-  CPU share over ``idle_seconds`` (target ≤ 1 % of a core) and the bytes and frames written (target: none).
+  CPU share over ``idle_seconds`` (target ≤ 1 % of a core) and the bytes and frames written (target: none);
+* **churn_raw**, the baseline of the same run: the churn again with ``FLEETDECK_RAW_OUTPUT=1``, Textual's
+  own output without the console's screen model (``tui/terminal_output.py``); ``churn_vs_raw`` is the ratio.
 
 Writes ``bench/results/console.json``.
 """
@@ -101,14 +103,17 @@ def _cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-def console(rate: float, seconds: float, settle: float) -> dict[str, Any]:
-    """Run the child console in a pty; figures over ``seconds`` after the first screen and ``settle``."""
+def console(rate: float, seconds: float, settle: float, *, raw: bool = False) -> dict[str, Any]:
+    """Run the child console in a pty; figures over ``seconds`` after the first screen and ``settle``.
+    ``raw``: without the console's screen model (Textual's own output)."""
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         env = {k: v for k, v in os.environ.items()
                if k not in ("COLORTERM", "NO_COLOR") and not k.startswith("FLEETDECK_")}
         env.update({"TERM": "xterm-256color", "XDG_CACHE_HOME": str(tmp / "xdg"),
                     "XDG_STATE_HOME": str(tmp / "state"), "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl")})
+        if raw:
+            env["FLEETDECK_RAW_OUTPUT"] = "1"
         pid, fd = pty.fork()
         if pid == 0:
             os.execve(sys.executable, [sys.executable, "-m", "bench.console_bench", "--child", str(rate)], env)
@@ -147,7 +152,7 @@ def console(rate: float, seconds: float, settle: float) -> dict[str, Any]:
             os.close(fd)
     out = Path(__file__).parent / "results"
     out.mkdir(exist_ok=True)
-    (out / f"console-{'churn' if rate else 'idle'}.bin").write_bytes(steady)  # what was written, to read
+    (out / f"console-{'churn' if rate else 'idle'}{'-raw' if raw else ''}.bin").write_bytes(steady)  # what was written, to read
     return {"rate": rate, "seconds": round(wall, 1), "first_screen_s": round(first_s, 2), "bytes": len(steady),
             "bytes_per_s": round(len(steady) / wall), "frames": steady.count(FRAME),
             "frames_per_s": round(steady.count(FRAME) / wall, 2), "cpu_share": round(cpu / wall, 4),
@@ -169,8 +174,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.quick:
         args.seconds = args.idle_seconds = 3.0
     load = [round(x, 2) for x in os.getloadavg()]
+    churn = console(args.rate, args.seconds, settle=3.0)
+    raw = console(args.rate, args.seconds, settle=3.0, raw=True)
     result: dict[str, Any] = {
-        "churn": console(args.rate, args.seconds, settle=3.0),
+        "churn": churn,
+        "churn_raw": raw,
+        "churn_vs_raw": round(churn["bytes_per_s"] / max(1, raw["bytes_per_s"]), 3),
         "idle": None if args.churn_only else console(0.0, args.idle_seconds, settle=3.0 if args.quick else 10.0),
         "loadavg_before": load, "loadavg_after": [round(x, 2) for x in os.getloadavg()],
         "machine": f"{platform.machine()} {os.cpu_count()} CPU, Python {platform.python_version()}",

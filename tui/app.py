@@ -18,8 +18,10 @@ from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path, PurePath
 from typing import Any, ClassVar
 
-from textual import on, work
+from textual import events, on, work
 from textual.app import App
+from textual.driver import Driver
+from textual.drivers.linux_driver import LinuxDriver
 from textual.notifications import SeverityLevel
 from textual.reactive import var
 from textual.worker import Worker, WorkerState
@@ -31,6 +33,7 @@ from core.sanitize import clean
 from tui.actions import install_bindings
 from tui.commands import ConsolePalette, FleetdeckCommands
 from tui.context import ConsoleContext
+from tui.driver import DiffingDriver, raw_output
 from tui.fleet_query import RowKey
 from tui.glyphs import default_glyphs
 from tui.messages import (
@@ -96,6 +99,17 @@ class FleetdeckApp(App[None]):
     def run(self, *args: Any, mouse: bool | None = None, **kwargs: Any) -> Any:
         """Run the app; mouse reporting is off unless ``make_app(mouse=True)`` (SSH-friendly)."""
         return super().run(*args, mouse=self.mouse if mouse is None else mouse, **kwargs)
+
+    def get_driver_class(self) -> type[Driver]:
+        """Textual's Linux driver writing only what changed on the screen (``tui.driver``), unless another
+        driver was asked for (``TEXTUAL_DRIVER``, as ``fleetdeck serve`` does) or ``FLEETDECK_RAW_OUTPUT``."""
+        driver = super().get_driver_class()
+        return DiffingDriver if driver is LinuxDriver and not raw_output() else driver
+
+    def on_resize(self, _event: events.Resize) -> None:
+        """A new size: the terminal may have redrawn or reflowed, so the driver forgets what it showed."""
+        if isinstance(self._driver, DiffingDriver):
+            self._driver.forget_screen()
 
     def get_default_screen(self) -> FleetScreen:
         """The fleet screen is the base of the stack."""

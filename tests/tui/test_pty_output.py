@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import signal
 import struct
@@ -19,6 +20,9 @@ import sys
 import termios
 import time
 from pathlib import Path
+
+import pyte
+import pytest
 
 FLEETDECK = str(Path(sys.executable).with_name("fleetdeck"))
 MOUSE_ON = (b"\x1b[?1000h", b"\x1b[?1002h", b"\x1b[?1003h", b"\x1b[?1006h", b"\x1b[?1015h")
@@ -122,3 +126,99 @@ def test_a_terminal_that_stops_reading_for_six_seconds_does_not_wedge_the_consol
             os.kill(pid, signal.SIGKILL)
             os.waitpid(pid, 0)
         os.close(fd)
+
+
+ROOT = Path(__file__).resolve().parents[2]
+SGR = re.compile(rb"\x1b\[[0-9;]*m")
+MOVE = re.compile(rb"\x1b\[[0-9]+;[0-9]+H")
+
+
+def churn_output(tmp: Path, *, raw: bool, no_color: bool = False, seconds: float = 3.0) -> bytes:
+    """Everything the churn console (``tests.fixtures.churn``: 100 row updates a second on the 30 rows on
+    screen) writes on a 120x36 pty: its first screen, ``seconds`` of churn, help opened and closed, the cursor
+    moved down three rows, and quitting. ``raw``: Textual's own output (``FLEETDECK_RAW_OUTPUT=1``);
+    ``no_color``: with ``NO_COLOR=1``."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLORTERM", "NO_COLOR") and not k.startswith("FLEETDECK_")}
+    env.update({"TERM": "xterm-256color", "XDG_CACHE_HOME": str(tmp / "xdg"), "XDG_STATE_HOME": str(tmp / "state"),
+                "FLEETDECK_JOURNAL": str(tmp / "journal.jsonl"), "PYTHONPATH": str(ROOT)})
+    if raw:
+        env["FLEETDECK_RAW_OUTPUT"] = "1"
+    if no_color:
+        env["NO_COLOR"] = "1"
+    tmp.mkdir(parents=True, exist_ok=True)
+    pid, fd = pty.fork()
+    if pid == 0:
+        os.chdir(ROOT)
+        os.execve(sys.executable, [sys.executable, "-m", "tests.fixtures.churn", str(tmp / "count"), "0"], env)
+    fcntl.ioctl(fd, termios.TIOCSWINSZ, struct.pack("HHHH", 36, 120, 0, 0))
+    os.kill(pid, signal.SIGWINCH)
+    out = bytearray()
+
+    def read_for(span: float, stop: bytes = b"") -> None:
+        until, mark = time.monotonic() + span, len(out)
+        while time.monotonic() < until and not (stop and stop in out[mark:]):
+            if select.select([fd], [], [], 0.05)[0]:
+                try:
+                    out.extend(os.read(fd, 65536))
+                except OSError:
+                    break
+
+    reaped = False
+    try:
+        read_for(90, stop=b"app-00000")
+        read_for(seconds)
+        for key, stop in ((b"?", b"fleetdeck keys"), (b"q", b"CLUSTER STATE"), (b"j", b""), (b"j", b""),
+                          (b"j", b"")):
+            os.write(fd, key)
+            read_for(10 if stop else 0.5, stop=stop)
+        read_for(1)
+        os.write(fd, b"q")
+        read_for(20, stop=b"\x1b[?1049l")
+        _, status = os.waitpid(pid, 0)
+        reaped = True
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        if not reaped:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+        os.close(fd)
+    return bytes(out)
+
+
+def breakdown(data: bytes) -> str:
+    """Where the bytes go: colour escapes, cursor moves, and what is left (text and other sequences)."""
+    sgr, moves = SGR.findall(data), MOVE.findall(data)
+    sgr_bytes, move_bytes = sum(map(len, sgr)), sum(map(len, moves))
+    return (f"{len(data):,} bytes: {len(sgr):,} SGR ({sgr_bytes:,} bytes, {sgr_bytes / len(data):.0%}), "
+            f"{len(moves):,} moves ({move_bytes:,} bytes), {len(data) - sgr_bytes - move_bytes:,} bytes of text "
+            f"and other sequences; {len(data) / max(1, len(moves)):.0f} bytes per move")
+
+
+@pytest.mark.parametrize("no_color", [False, True], ids=["colour", "NO_COLOR"])
+def test_the_screen_model_shows_textuals_frames_cell_for_cell_in_fewer_bytes(tmp_path: Path, no_color: bool) -> None:
+    """Textual's own output of the churn console, replayed a line at a time into two terminal emulators (pyte):
+    as Textual wrote it, and through ``tui.terminal_output.ScreenDiff``. After every line written the two
+    screens show the same cells; the model's output is under a third of the bytes. Then the console as it
+    runs (through the model) is measured the same way. With ``NO_COLOR`` Textual still writes a grey
+    SGR sequence per segment (its monochrome filter), so the saving is the same."""
+    from tests.tui.test_terminal_output import cells
+    from tui.terminal_output import ScreenDiff
+
+    raw = churn_output(tmp_path / "raw", raw=True, no_color=no_color)
+    assert b"\x1b[0m\x1b[38;5;" in raw  # Textual's reset and whole style per segment: the raw output
+    text = raw.decode()
+    diff = ScreenDiff(120, 36)
+    screens = [pyte.Screen(120, 36), pyte.Screen(120, 36)]
+    streams = [pyte.Stream(s) for s in screens]
+    written = 0
+    for chunk in re.split(r"(?=\x1b\[\d+;1H)", text):
+        out = diff.write(chunk)
+        streams[0].feed(chunk)
+        streams[1].feed(out)
+        written += len(out.encode())
+        assert cells(screens[0], diff) == cells(screens[1], diff), (chunk, out)
+    assert written < len(raw) / 3, (written, len(raw))
+    diffed = churn_output(tmp_path / "diffed", raw=False, no_color=no_color)
+    print(f"\nR7{' (NO_COLOR)' if no_color else ''}: the churn console's whole run (first screen, 3 s of 100 row updates/s on screen, help, cursor): "
+          f"Textual's output {breakdown(raw)}\n    replayed through the screen model: {written:,} bytes "
+          f"({written / len(raw):.0%}); the console as it runs: {breakdown(diffed)}")
