@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from core.live.api import JSON, APIResource
 from core.model import ResourceKey
 from core.simulated.controllers import Controllers
 from core.simulated.discovery import plural_label
+from core.simulated.jsoncopy import json_copy
 from core.simulated.pods import SimulationTiming
 from core.simulated.selectors import Selector, parse_selector
 from core.simulated.store import ObjectStore, StoredEvent
@@ -377,7 +377,7 @@ class SimulatedCluster:
 
     def objects(self, group: str, kind: str, namespace: str | None = None) -> tuple[JSON, ...]:
         """Copies of every object of a kind, sorted by namespace and name."""
-        return tuple(copy.deepcopy(o) for o in self.store.objects((group, kind), namespace))
+        return tuple(json_copy(o) for o in self.store.objects((group, kind), namespace))
 
     # ------------------------------------------------------------------------------------ internals
 
