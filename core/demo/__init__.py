@@ -54,9 +54,9 @@ __all__ = [
 
 def demo_engine(
     directory: str | os.PathLike[str] | None, *, read_only: bool = False, live_changes: bool = True,
-    render_cache: bool = False,
+    render_cache: bool = False, still: bool = False,
 ) -> DemoEngine:
     """See ``core.demo.engine.demo_engine`` (imported lazily: the engine is only needed by the CLI)."""
     from core.demo.engine import demo_engine as build
 
-    return build(directory, read_only=read_only, live_changes=live_changes, render_cache=render_cache)
+    return build(directory, read_only=read_only, live_changes=live_changes, render_cache=render_cache, still=still)

@@ -151,6 +151,7 @@ def build_demo(
     seed: int = 7,
     recent: bool = False,
     store: DemoRenderStore | None = None,
+    controllers: bool = True,
 ) -> DemoFleet:
     """Create the demo repo in ``directory/config`` and four simulated clusters seeded from it.
 
@@ -163,6 +164,8 @@ def build_demo(
         recent: date the last commit 40 minutes before ``clock()`` (for the console) instead of at the
             fixed, reproducible date tests use.
         store: renders kept by content across runs (``DemoRenderStore``); None renders everything.
+        controllers: run the clusters' controllers after seeding (False: a still fleet, nothing changes
+            by itself: no crash loop restarts, no rollout progress; for measuring an idle console).
 
     Returns:
         The demo fleet. Its clusters have settled: pods Ready, crash loops past their deadline.
@@ -176,7 +179,7 @@ def build_demo(
     fleet = load_fleet(repo_dir / FLEET_FILE)
     revisions = tuple(commit_shas(repo_dir))
     times = dict(zip(revisions, commit_times(ending_at), strict=True))
-    clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock,
+    clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock, controllers=controllers,
                                             server=f"https://{spec.name}.demo.fleetdeck.invalid:6443")
                 for spec in fleet.clusters}
     targets = _plan(fleet, revisions)
