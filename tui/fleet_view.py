@@ -246,7 +246,8 @@ class FleetView(Sequence[TableRow]):
         """(statuses gone, statuses new) between two snapshots, by identity; ``None`` when too many."""
         limit = max(1, int(FULL_REBUILD_FRACTION * max(len(old), len(new))))
         if len(old) == len(new):
-            positions = list(compress(range(len(new)), map(is_not, new, old)))
+            # a status made again but equal (a new evaluation after a Git poll) changes nothing shown
+            positions = [i for i in compress(range(len(new)), map(is_not, new, old)) if new[i] != old[i]]
             if len(positions) > limit:
                 return None
             return [old[i] for i in positions], [new[i] for i in positions]

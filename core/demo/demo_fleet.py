@@ -35,9 +35,8 @@ from core.demo.repo import (
 )
 from core.demo.seeding import Prepare, drift, prepare_for_apply, render_overlay, seed_app, seed_paused
 from core.desired.fleet_file import FleetConfig, load_fleet
-from core.engine.targets import loading_snapshot
 from core.errors import RenderError
-from core.model import FleetSnapshot, ResourceKey
+from core.model import ResourceKey
 from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
 WARM_UP_SECONDS = 900.0
@@ -151,6 +150,7 @@ def build_demo(
     seed: int = 7,
     recent: bool = False,
     store: DemoRenderStore | None = None,
+    controllers: bool = True,
 ) -> DemoFleet:
     """Create the demo repo in ``directory/config`` and four simulated clusters seeded from it.
 
@@ -163,6 +163,8 @@ def build_demo(
         recent: date the last commit 40 minutes before ``clock()`` (for the console) instead of at the
             fixed, reproducible date tests use.
         store: renders kept by content across runs (``DemoRenderStore``); None renders everything.
+        controllers: run the clusters' controllers after seeding (False: a still fleet, nothing changes
+            by itself: no crash loop restarts, no rollout progress; for measuring an idle console).
 
     Returns:
         The demo fleet. Its clusters have settled: pods Ready, crash loops past their deadline.
@@ -176,7 +178,7 @@ def build_demo(
     fleet = load_fleet(repo_dir / FLEET_FILE)
     revisions = tuple(commit_shas(repo_dir))
     times = dict(zip(revisions, commit_times(ending_at), strict=True))
-    clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock,
+    clusters = {spec.name: SimulatedCluster(spec.name, timing=timing, clock=clock, controllers=controllers,
                                             server=f"https://{spec.name}.demo.fleetdeck.invalid:6443")
                 for spec in fleet.clusters}
     targets = _plan(fleet, revisions)
@@ -185,21 +187,6 @@ def build_demo(
         _seed(clusters[target.cluster], target, renders, revisions, times, fleet, prepare)
     _settle(clusters)
     return DemoFleet(repo_dir, repo_dir / FLEET_FILE, fleet, clusters, tuple(targets), revisions, seed)
-
-
-def demo_fleet_config() -> FleetConfig:
-    """The demo's fleet file as of the branch head, loaded with the real loader, without creating the repo."""
-    from core.demo.apps import fleet_text, states
-
-    with tempfile.TemporaryDirectory(prefix="fleetdeck-demo-") as scratch:
-        path = Path(scratch) / FLEET_FILE
-        path.write_text(fleet_text(states()[-1]), encoding="utf-8")
-        return load_fleet(path)
-
-
-def demo_preview(*, read_only: bool = False, clock: Callable[[], float] = time.time) -> FleetSnapshot:
-    """What the console shows while the demo is built: every row of the demo fleet, loading."""
-    return loading_snapshot(demo_fleet_config(), read_only=read_only, taken_at=clock())
 
 
 def _plan(fleet: FleetConfig, revisions: tuple[str, ...]) -> list[DemoTarget]:

@@ -73,6 +73,7 @@ def demo_engine(
     live_changes: bool = True,
     settings: EngineSettings | None = None,
     render_cache: bool = False,
+    still: bool = False,
 ) -> DemoEngine:
     """Build the demo in ``directory`` (default: a temporary one, removed on stop) and its engine.
 
@@ -83,6 +84,8 @@ def demo_engine(
         settings: engine settings (default settings otherwise).
         render_cache: keep the demo's kustomize renders by content in ``$XDG_CACHE_HOME/fleetdeck/demo-renders``
             and use those of earlier runs (``core.demo.render_cache``).
+        still: the simulated clusters' controllers stop after seeding (with ``live_changes=False``, a fleet
+            where nothing changes by itself: ``bench/console_bench.py --still`` measures an idle console on it).
 
     Raises:
         DemoError: the directory is not empty, or git is missing.
@@ -91,7 +94,7 @@ def demo_engine(
     root = Path(directory) if directory is not None else scratch
     assert root is not None
     store = DemoRenderStore(cache_dir() / "demo-renders") if render_cache else None
-    demo = build_demo(root, recent=True, store=store)
+    demo = build_demo(root, recent=True, store=store, controllers=not still)
     base = settings or default_settings()
     return DemoEngine(
         demo, live=live_changes, scratch=scratch, store=store,

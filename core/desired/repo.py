@@ -146,6 +146,7 @@ class ConfigRepo:
         self._fetch_lock = asyncio.Lock()
         self._tree_locks: dict[str, asyncio.Lock] = {}
         self._resolved: dict[str, Revision] = {}
+        self._resolve_locks: dict[str, asyncio.Lock] = {}
         self._head: Revision | None = None
         self._status = RepoStatus(url=redact(spec.url), branch=spec.branch)
 
@@ -206,11 +207,18 @@ class ConfigRepo:
         """
         if ref in self._resolved:  # a full SHA names the same commit forever
             return self._resolved[ref]
-        revision: Revision = await asyncio.to_thread(self._with_repo, _resolve, ref)
-        if _SHA.match(ref):
+        if not _SHA.match(ref):
+            return await asyncio.to_thread(self._with_repo, _resolve, ref)
+        # One read per SHA: the engine resolves every target's revision at once (the demo's 20 targets
+        # started 40 Git processes for the same commit), so the others wait for the first.
+        async with self._resolve_locks.setdefault(ref, asyncio.Lock()):
+            if ref in self._resolved:
+                return self._resolved[ref]
+            revision: Revision = await asyncio.to_thread(self._with_repo, _resolve, ref)
             # Remembered so a commit already read keeps rendering when the repo cannot be opened any more
             # (a local path moved away or unmounted): its tree is materialized, only Git is gone.
             self._resolved[ref] = revision
+        self._resolve_locks.pop(ref, None)
         return revision
 
     async def materialize(self, sha: str) -> Path:

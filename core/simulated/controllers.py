@@ -14,13 +14,13 @@ Constraint: writes only through ``ObjectStore`` (as the managers ``kube-controll
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Callable, Mapping
 from typing import Any
 
 from core.live.api import JSON
 from core.model import ResourceKey
 from core.simulated.event_recorder import record_event
+from core.simulated.jsoncopy import json_copy
 from core.simulated.objects import rfc3339
 from core.simulated.pods import SimulationTiming, is_failing, is_ready, pod_status, safe_hash
 from core.simulated.store import ObjectStore
@@ -121,7 +121,7 @@ class Controllers:
     def _pod_for(self, owner: Mapping[str, Any], template: Mapping[str, Any], name: str,
                  labels: Mapping[str, str], node: str) -> None:
         meta = template.get("metadata") or {}
-        spec = copy.deepcopy(dict(template.get("spec") or {}))
+        spec = json_copy(dict(template.get("spec") or {}))
         spec.setdefault("nodeName", node)
         spec.setdefault("serviceAccountName", "default")
         pod: JSON = {
@@ -275,7 +275,7 @@ class Controllers:
                         "apiVersion": "v1", "kind": "PersistentVolumeClaim",
                         "metadata": {"name": claim, "namespace": namespace,
                                      "labels": dict((template.get("metadata") or {}).get("labels") or {})},
-                        "spec": copy.deepcopy(template.get("spec") or {}),
+                        "spec": json_copy(template.get("spec") or {}),
                     })
 
     def _statefulset_status(self, statefulset: JSON, revision: str, want: int) -> None:
@@ -425,9 +425,9 @@ def owner_reference(owner: Mapping[str, Any]) -> JSON:
 
 def _replicaset_for(deployment: JSON, template_hash: str, revision: int, replicas: int) -> JSON:
     spec = deployment["spec"]
-    template = copy.deepcopy(spec.get("template") or {})
+    template = json_copy(spec.get("template") or {})
     template.setdefault("metadata", {}).setdefault("labels", {})["pod-template-hash"] = template_hash
-    selector = copy.deepcopy(spec.get("selector") or {})
+    selector = json_copy(spec.get("selector") or {})
     selector.setdefault("matchLabels", {})["pod-template-hash"] = template_hash
     return {
         "apiVersion": "apps/v1",

@@ -12,11 +12,12 @@ the other ``core.simulated`` modules import it.
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from core.simulated.jsoncopy import json_copy
 
 Path = tuple[str, ...]
 """A field path: ``f:<name>`` for a map entry, ``k:<json>`` for an item of a keyed list."""
@@ -233,7 +234,7 @@ def merge(live: Any, applied: Any, *, kind: str, names: tuple[str, ...] = (), de
         delete_nulls: a ``None`` in ``applied`` removes the field (strategic-merge-patch semantics).
     """
     if isinstance(applied, dict) and isinstance(live, dict) and not is_atomic(names, kind):
-        out = copy.deepcopy(live)
+        out = json_copy(live)
         for name, value in applied.items():
             if value is None and delete_nulls:
                 out.pop(name, None)
@@ -245,8 +246,8 @@ def merge(live: Any, applied: Any, *, kind: str, names: tuple[str, ...] = (), de
     if keys is not None and list_key(names[-1], live) == keys:
         return _merge_keyed(live, applied, keys, kind=kind, names=names, delete_nulls=delete_nulls)
     if delete_nulls and isinstance(applied, dict):
-        return {k: v for k, v in copy.deepcopy(applied).items() if v is not None}
-    return copy.deepcopy(applied)
+        return {k: v for k, v in json_copy(applied).items() if v is not None}
+    return json_copy(applied)
 
 
 def _merge_keyed(
@@ -266,7 +267,7 @@ def _merge_keyed(
             live_by_key[element] = item
             preceding[element], pending = pending, []
         else:
-            pending.append(copy.deepcopy(item))
+            pending.append(json_copy(item))
     out: list[Any] = []
     for item in applied:
         element = key_element(item, keys)
@@ -274,7 +275,7 @@ def _merge_keyed(
         if element in live_by_key:
             out.append(merge(live_by_key[element], item, kind=kind, names=names, delete_nulls=delete_nulls))
         else:
-            out.append(copy.deepcopy(item))
+            out.append(json_copy(item))
     return out + pending
 
 

@@ -10,7 +10,6 @@ Constraint: pure; no I/O, no clock reads. Only ``core.simulated`` imports it.
 from __future__ import annotations
 
 import base64
-import copy
 import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import Any
 
 from core.live.api import JSON, APIResource
 from core.simulated.fields import ManagedEntry, Path
+from core.simulated.jsoncopy import json_copy
 
 _BOOKKEEPING = ("uid", "resourceVersion", "creationTimestamp", "generation", "managedFields")
 
@@ -62,7 +62,7 @@ def strict_message(resource: APIResource, meta: JSON, fields: list[str], *, appl
 
 def without_bookkeeping(obj: Mapping[str, Any], *, status: bool = True) -> JSON:
     """A copy without the fields only the server sets (and without ``status`` unless kept)."""
-    out: JSON = copy.deepcopy(dict(obj))
+    out: JSON = json_copy(dict(obj))
     if status:
         out.pop("status", None)
     meta = out.get("metadata")

@@ -34,7 +34,8 @@ class SimulationTiming:
     restart_interval: float = 10.0
     """Seconds between restarts of a crash-looping container (its ``restartCount`` grows)."""
     tick: float = 0.5
-    """The controller loop's period, for time-driven transitions; changes wake it at once."""
+    """The controller loop's period, for time-driven transitions; changes wake it at once. Passes that write
+    nothing stretch it, up to ``simulated_cluster.IDLE_TICKS`` ticks."""
     bookmark_interval: float = 5.0
     """Seconds between BOOKMARK events on an open watch."""
     latency: float = 0.0

@@ -12,7 +12,6 @@ Constraint: pure functions over JSON values; no I/O, no asyncio. Only the other
 from __future__ import annotations
 
 import base64
-import copy
 import json
 import zlib
 from collections.abc import Callable, Iterable, Mapping
@@ -20,6 +19,7 @@ from typing import Any
 
 from core.live.api import JSON
 from core.simulated.fields import describe_path
+from core.simulated.jsoncopy import json_copy
 
 # ---------------------------------------------------------------------------------------------- validation
 
@@ -174,7 +174,7 @@ def apply_defaults(obj: JSON, *, kind: str, next_ip: Callable[[], str]) -> JSON:
         kind: its kind.
         next_ip: allocates a Service cluster IP.
     """
-    out = copy.deepcopy(obj)
+    out = json_copy(obj)
     spec = out.setdefault("spec", {}) if kind in _DEFAULTERS else out.get("spec")
     if kind in _STATUS_KINDS:
         out.setdefault("status", {})

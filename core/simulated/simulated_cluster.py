@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import copy
 import logging
 import time
 from collections import deque
@@ -30,6 +29,7 @@ from core.live.api import JSON, APIResource
 from core.model import ResourceKey
 from core.simulated.controllers import Controllers
 from core.simulated.discovery import plural_label
+from core.simulated.jsoncopy import json_copy
 from core.simulated.pods import SimulationTiming
 from core.simulated.selectors import Selector, parse_selector
 from core.simulated.store import ObjectStore, StoredEvent
@@ -39,6 +39,8 @@ __all__ = ["ADMIN", "VIEWER", "SimulatedCluster", "SimulatedUser", "SimulationTi
 
 log = logging.getLogger(__name__)
 _WRITE_VERBS = frozenset({"create", "update", "patch", "delete", "deletecollection"})
+IDLE_TICKS = 4
+"""The controller loop of a cluster where nothing happens waits up to this many ticks between passes."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -377,7 +379,7 @@ class SimulatedCluster:
 
     def objects(self, group: str, kind: str, namespace: str | None = None) -> tuple[JSON, ...]:
         """Copies of every object of a kind, sorted by namespace and name."""
-        return tuple(copy.deepcopy(o) for o in self.store.objects((group, kind), namespace))
+        return tuple(json_copy(o) for o in self.store.objects((group, kind), namespace))
 
     # ------------------------------------------------------------------------------------ internals
 
@@ -444,13 +446,19 @@ class SimulatedCluster:
         self._task = create_guarded_task(self._run(self._wake), name=f"simulated-controllers:{self.cluster}")
 
     async def _run(self, wake: asyncio.Event) -> None:
+        period = self.timing.tick
         while True:
+            wrote = 0
             try:
-                self.controllers.reconcile()
+                wrote = self.controllers.reconcile()
             except Exception:  # a controller bug must not stop the simulated cluster
                 log.exception("simulated cluster %s: controller pass failed", self.cluster)
+            # A pass that wrote nothing doubles the wait, up to IDLE_TICKS ticks: an idle cluster costs a pass
+            # every 2 s, not 2 a second (time-driven transitions then come up to that much later; a change
+            # to the cluster wakes the loop at once, and a pass that writes goes back to the tick).
+            period = self.timing.tick if wrote else min(period * 2, self.timing.tick * IDLE_TICKS)
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(self.timing.tick):
+                async with asyncio.timeout(period):
                     await wake.wait()
             raise_if_cancelling()
             wake.clear()

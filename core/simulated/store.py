@@ -13,7 +13,6 @@ loop); it never awaits, so every write is atomic. Returned objects are copies. N
 
 from __future__ import annotations
 
-import copy
 import secrets
 import uuid
 from collections.abc import Callable, Iterator, Mapping
@@ -41,6 +40,7 @@ from core.simulated.fields import (
     transfer,
     without,
 )
+from core.simulated.jsoncopy import json_copy
 from core.simulated.objects import (
     decode_continue,
     encode_continue,
@@ -128,7 +128,7 @@ class ObjectStore:
     def get(self, key: ResourceKey) -> JSON | None:
         """A copy of the object, or None."""
         obj = self._objects.get(key)
-        return copy.deepcopy(obj) if obj is not None else None
+        return json_copy(obj) if obj is not None else None
 
     def objects(self, group_kind: tuple[str, str], namespace: str | None = None) -> list[JSON]:
         """Stored objects of a kind (not copies), sorted by namespace and name."""
@@ -156,7 +156,7 @@ class ObjectStore:
             metadata["continue"] = encode_continue(list_version, position(page[-1]))
             metadata["remainingItemCount"] = len(matching) - len(page)
         return {"apiVersion": resource.api_version, "kind": f"{resource.kind}List", "metadata": metadata,
-                "items": copy.deepcopy(page)}
+                "items": json_copy(page)}
 
     def _decode_continue(self, token: str) -> tuple[int, tuple[str, str]]:
         if not token:
@@ -248,7 +248,9 @@ class ObjectStore:
         if live is None or resource is None:
             raise self.error(404, "NotFound", f'{_plural(resource, key)} "{key.name}" not found')
         if status:
-            new = {**copy.deepcopy(live), "status": copy.deepcopy(dict(patch.get("status") or {}))}
+            status_value = json_copy(dict(patch.get("status") or {}))  # the live status is replaced: not copied
+            new = {k: status_value if k == "status" else json_copy(v) for k, v in live.items()}
+            new.setdefault("status", status_value)
         else:
             new = self._defaulted(resource, merge(live, dict(patch), kind=key.kind, delete_nulls=True),
                                   dry_run=False)
@@ -313,7 +315,7 @@ class ObjectStore:
         served = self.discovery.lookup(*resource.group_kind)
         if served is None or served.version != resource.version:
             raise self.error(404, "NotFound", "the server could not find the requested resource")
-        body: JSON = copy.deepcopy(dict(obj))
+        body: JSON = json_copy(dict(obj))
         if body.get("apiVersion") != served.api_version or body.get("kind") != served.kind:
             raise self.error(400, "BadRequest", f"the body's apiVersion/kind {body.get('apiVersion')}/"
                              f"{body.get('kind')} does not match {served.api_version}/{served.kind}")
@@ -381,7 +383,7 @@ class ObjectStore:
                                  + "; ".join(problems))
         self._set_bookkeeping(resource, live, new, entries, dry_run=dry_run)
         if live is not None and same_object(live, new):
-            return copy.deepcopy(live) if copy_result else live
+            return json_copy(live) if copy_result else live
         if dry_run:
             new["metadata"]["resourceVersion"] = (live or {}).get("metadata", {}).get("resourceVersion", "")
             return new
@@ -391,7 +393,7 @@ class ObjectStore:
         self._record("MODIFIED" if live is not None else "ADDED", resource, new, live)
         if resource.group_kind == CRD_GROUP_KIND:
             self._crd_written(key, new)
-        return copy.deepcopy(new) if copy_result else new
+        return json_copy(new) if copy_result else new
 
     def _set_bookkeeping(self, resource: APIResource, live: JSON | None, new: JSON,
                          entries: list[ManagedEntry], *, dry_run: bool) -> None:
@@ -420,7 +422,7 @@ class ObjectStore:
         if obj is None or resource is None:
             return
         self._version += 1
-        final = copy.deepcopy(obj)
+        final = json_copy(obj)
         final["metadata"]["resourceVersion"] = str(self._version)
         self._record("DELETED", resource, final, obj)
         if resource.group_kind == CRD_GROUP_KIND:

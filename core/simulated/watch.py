@@ -11,12 +11,12 @@ Constraint: reads the store only; the queue is fed by ``SimulatedCluster`` (``No
 from __future__ import annotations
 
 import asyncio
-import copy
 from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from core.errors import ClusterError
 from core.live.api import JSON, APIResource
+from core.simulated.jsoncopy import json_copy
 from core.simulated.selectors import Selector
 from core.simulated.store import ObjectStore, StoredEvent
 
@@ -33,7 +33,7 @@ def backlog(store: ObjectStore, resource: APIResource, resource_version: str, se
     if resource_version in ("", "0"):
         objects = [o for o in store.objects(resource.group_kind)
                    if selector.matches((o.get("metadata") or {}).get("labels"))]
-        return [{"type": "ADDED", "object": copy.deepcopy(o)} for o in objects]
+        return [{"type": "ADDED", "object": json_copy(o)} for o in objects]
     try:
         since = int(resource_version)
     except ValueError:
@@ -79,7 +79,7 @@ def as_watch_event(event: StoredEvent, selector: Selector) -> JSON | None:
         kind = "MODIFIED" if was_in else "ADDED"
     else:
         kind = "DELETED" if was_in else None
-    return {"type": kind, "object": copy.deepcopy(event.obj)} if kind else None
+    return {"type": kind, "object": json_copy(event.obj)} if kind else None
 
 
 def bookmark(resource: APIResource, version: int) -> JSON:

@@ -176,6 +176,27 @@ async def test_resolve_unknown_and_invalid_refs(work: Work, tmp_path: Path) -> N
         await repo.resolve("--output=/tmp/x")
 
 
+
+async def test_many_resolves_of_one_sha_read_git_once(work: Work, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The engine resolves every target's revision at once: one Git read per SHA, every caller answered."""
+    import core.desired.repo as repo_module
+
+    sha = work.commit({"a.yaml": "a: 1\n"}, "one")
+    repo = mirrored(work, tmp_path)
+    await repo.fetch()
+    reads: list[str] = []
+    original = repo_module._resolve
+
+    def counted(git_: object, ref: str) -> object:
+        reads.append(ref)
+        return original(git_, ref)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(repo_module, "_resolve", counted)
+    revisions = await asyncio.gather(*(repo.resolve(sha) for _ in range(20)))
+    assert {r.sha for r in revisions} == {sha} and reads == [sha]
+    with pytest.raises(GitError, match="not found"):  # a failure is not remembered: each caller is told
+        await asyncio.gather(repo.resolve("0" * 40), repo.resolve("0" * 40))
+
 async def test_materialize_two_shas_concurrently(work: Work, tmp_path: Path) -> None:
     """Two revisions materialize side by side, each with its own content, and are reused per SHA."""
     first = work.commit({"apps/web/cm.yaml": "v: 1\n", "link.yaml": "x"}, "one")

@@ -31,7 +31,7 @@ from tests.tui.fakes import FakeEngine
 from tests.tui.helpers import settle
 from tests.tui.screen import screen_text
 from tui.fleet_query import FleetRow, GroupBy, GroupRow, SortKey, TableRow, build_rows, count_fleet
-from tui.fleet_view import FleetView, ViewParams
+from tui.fleet_view import FleetView, ViewChange, ViewParams
 from tui.messages import SnapshotChanged
 from tui.screens.fleet_screen import FleetScreen
 from tui.widgets.fleet_table import FleetTable
@@ -148,6 +148,24 @@ def test_one_changed_row_in_place_is_reported_alone() -> None:
     assert [r.key for r in change.changed] == [app.id] and change.changed[0].app is app
     assert change.headings == ()
 
+
+
+def test_statuses_made_again_but_equal_change_nothing() -> None:
+    """A Git poll re-evaluates every row into new but equal statuses: nothing to repaint, no rebuild; a
+    real change after that is still one row in place, and the rows are still those of ``build_rows``."""
+    snapshot = big_fleet(200)
+    view = FleetView(ViewParams(group=GroupBy.CLUSTER))
+    view.apply(snapshot)
+    again = replace(snapshot, apps=tuple(replace(a) for a in snapshot.apps))
+    assert all(a is not b and a == b for a, b in zip(snapshot.apps, again.apps, strict=True))
+    change = view.apply(again)
+    assert change == ViewChange(full=False) and view.full_rebuilds == 1
+    app = replace(again.apps[7], health=Health(HealthStatus.HEALTHY, "fine"))
+    changed = with_app(again, app)
+    change = view.apply(changed)
+    assert not change.full and [r.key for r in change.changed] == [app.id]
+    assert _shape(view) == _shape(build_rows(changed, group=GroupBy.CLUSTER))
+    assert view.counts == count_fleet(changed)
 
 def _table_shape(table: FleetTable) -> list[object]:
     return _shape(table.rows[i] for i in range(len(table.rows)))

@@ -229,6 +229,16 @@ def test_ages_and_fit() -> None:
     assert fit(safe("ab"), 4).plain == "ab  "
 
 
+def test_the_repo_line_says_the_fetch_age_in_minutes() -> None:
+    """Seconds would rewrite the repo line on every repaint of an idle console (the repo is polled every
+    minute): within a minute it reads ``<1m ago``, then as other ages do."""
+    from tui.widgets.header import fetch_age
+
+    assert fetch_age(NOW, NOW) == fetch_age(NOW - 59, NOW) == "<1m ago"
+    assert fetch_age(NOW - 60, NOW) == "1m ago" and fetch_age(NOW - 3 * 3600, NOW) == "3h ago"
+    assert fetch_age(None, NOW) == "-"
+
+
 def test_safe_never_parses_markup() -> None:
     """safe() keeps markup literal and removes escapes."""
     text = safe("\x1b]0;title\x07[bold]x[/bold]")

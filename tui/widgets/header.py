@@ -63,9 +63,17 @@ def counts_text(counts: FleetCounts, glyphs: Glyphs) -> Text:
     return text
 
 
+def fetch_age(fetched_at: float | None, now: float) -> str:
+    """``<1m ago`` within a minute of the last fetch, then ``3m ago``: the repo is polled every minute, and
+    seconds (``now``, ``20s ago``) would rewrite the line on every repaint without saying anything more."""
+    if fetched_at is not None and now - fetched_at < 60:
+        return "<1m ago"
+    return age_since(fetched_at, now)
+
+
 def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs,
               conditions: tuple[Condition, ...] = ()) -> Text:
-    """``repo main @ a1b2c3d4 "subject" · fetched 20s ago``, the fetch error, and the fleet's own conditions
+    """``repo main @ a1b2c3d4 "subject" · fetched <1m ago``, the fetch error, and the fleet's own conditions
     (apps that could not be read from the config: ``ConfigError``, ``ImportError``), first one in full."""
     if repo is None:
         return _with_conditions(Text("repo: not loaded yet", no_wrap=True, end=""), conditions, glyphs)
@@ -77,7 +85,7 @@ def repo_text(repo: RepoStatus | None, now: float, glyphs: Glyphs,
         if repo.head.subject:
             text.append(" ")
             text.append_text(safe(repo.head.subject, max_length=60))
-    text.append(f" {glyphs.dot} fetched {age_since(repo.fetched_at, now)}")
+    text.append(f" {glyphs.dot} fetched {fetch_age(repo.fetched_at, now)}")
     if repo.rendering:
         text.append(f" {glyphs.dot} rendering {repo.rendering} app{'s' if repo.rendering != 1 else ''}", style="bold")
     if repo.error:
