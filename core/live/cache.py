@@ -41,7 +41,7 @@ GroupKind = tuple[str, str]
 
 Entry = CompactObject
 
-DECODED_KEPT = 4096
+DECODED_KEPT = 256
 """Decoded objects kept for repeated reads (an LRU; a key's entry is dropped when the object changes)."""
 
 
@@ -251,6 +251,10 @@ class ClusterCache:
         out of the ``DECODED_KEPT`` most recently read)."""
         entry = self._kinds.get((key.group, key.kind), {}).get(key)
         return None if entry is None else self._decoded(key, entry)
+
+    def compact(self, key: ResourceKey) -> CompactObject | None:
+        """The compact form the cache keeps of the object at ``key`` (``get`` decodes it)."""
+        return self._kinds.get((key.group, key.kind), {}).get(key)
 
     def version_of(self, key: ResourceKey) -> str | None:
         """The resourceVersion of the object at ``key`` (None if unknown), without decoding it."""

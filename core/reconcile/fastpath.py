@@ -46,7 +46,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import CodeType, FunctionType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
@@ -238,6 +238,25 @@ def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
     """What the full comparison shows of live when in sync: the whole normalized object, frozen."""
     frozen: Mapping[str, Any] = freeze(masked_copy(normalize(live, side="live")))
     return frozen
+
+
+class Decodable(Protocol):
+    """A compact live object (``core.live.compact.CompactObject``): ``decode()`` gives the object as a dict."""
+
+    def decode(self) -> dict[str, Any]: ...
+
+
+def keep_compact(diff: ResourceDiff, live: Mapping[str, Any], source: Decodable) -> None:
+    """Let an in-sync verdict of the kernel keep ``source`` (the live object in compact form, e.g. the cache's
+    entry it was decoded from) instead of the decoded ``live`` for its displayed live object, computed on
+    first read: a memoized verdict then holds no decoded dicts (the collector's work and memory)."""
+    view = diff.live
+    if type(view) is LazyMapping:
+        view.rebind(_live_view, live, _live_view_decoded, source)
+
+
+def _live_view_decoded(source: Decodable) -> Mapping[str, Any]:
+    return _live_view(source.decode())
 
 
 def _desired_view(normalized: Mapping[str, Any]) -> Mapping[str, Any]:

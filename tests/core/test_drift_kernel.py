@@ -390,3 +390,24 @@ def test_explaining_one_field_matches_deepdiff(live_value: Any, desired_value: A
     finally:
         diff_module._plain_op = original
     assert_same(direct, through_deepdiff)
+
+
+def test_a_verdict_can_keep_the_compact_live_object_instead_of_the_decoded_one() -> None:
+    """The engine memoizes verdicts: ``keep_compact`` makes an in-sync verdict hold the cache's compact
+    entry (bytes) rather than the decoded dicts, and its displayed live object is the same."""
+    from core.live.compact import compact
+
+    desired, live = in_sync_fixture()
+    fastpath.clear_cache()
+    reference = compare(desired, copy.deepcopy(live), namespace_default="shop")
+    verdict = compare(desired, live, namespace_default="shop")
+    view: Any = verdict.live
+    assert view._argument is live
+    entry = compact(live)
+    fastpath.keep_compact(verdict, live, entry)
+    assert view._argument is entry
+    assert thaw(verdict.live) == thaw(reference.live)
+    assert verdict == reference
+    slow = compare(desired, live, fast=False, namespace_default="shop")
+    fastpath.keep_compact(slow, live, entry)  # not a kernel verdict: left as it is
+    assert thaw(slow.live) == thaw(reference.live)
