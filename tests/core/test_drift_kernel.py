@@ -401,11 +401,13 @@ def test_a_verdict_can_keep_the_compact_live_object_instead_of_the_decoded_one()
     fastpath.clear_cache()
     reference = compare(desired, copy.deepcopy(live), namespace_default="shop")
     verdict = compare(desired, live, namespace_default="shop")
-    view: Any = verdict.live
-    assert view._argument is live
+    def argument(view: Any) -> Any:
+        return view._argument
+
+    assert argument(verdict.live) is live
     entry = compact(live)
     fastpath.keep_compact(verdict, live, entry)
-    assert view._argument is entry
+    assert argument(verdict.live) is entry
     assert thaw(verdict.live) == thaw(reference.live)
     assert verdict == reference
     slow = compare(desired, live, fast=False, namespace_default="shop")
