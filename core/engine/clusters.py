@@ -29,6 +29,7 @@ from core.live.access_review import write_powers
 from core.live.api import APIResource, KubeAPI
 from core.live.cache import ClusterCache
 from core.live.cluster import ClusterWatcher
+from core.live.compact import CompactObject
 from core.live.connection_budget import ConnectionBudget
 from core.live.drift import DryRunVerdict, dry_run_apply
 from core.live.guard import GuardedAPI, RefusedRequest, guard
@@ -101,6 +102,10 @@ class CacheView:
     def get(self, key: ResourceKey) -> Mapping[str, Any] | None:
         """The live object at ``key``."""
         return self.cache.get(key)
+
+    def compact(self, key: ResourceKey) -> CompactObject | None:
+        """The object at ``key`` in the cache's compact form (what ``get`` decodes)."""
+        return self.cache.compact(key)
 
     def unknown_reason(self, group: str, kind: str) -> str | None:
         """Why this kind's objects cannot be compared now, or None when its list is known."""

@@ -8,7 +8,7 @@ by the desired object's digest and the live resourceVersion, so a stale verdict 
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Container, Iterable, Mapping
+from collections.abc import Callable, Container, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -36,6 +36,7 @@ from core.model import (
     frozen_mapping,
 )
 from core.reconcile.diff import compare, compare_predicted
+from core.reconcile.fastpath import Decodable, keep_compact
 from core.reconcile.health import ScriptedHealth, app_health, health_of
 from core.reconcile.hooks import is_hook
 from core.reconcile.plan import is_tracked_by, sync_wave
@@ -197,7 +198,8 @@ def _resources(
                                          diff=ResourceDiff(ResourceState.UNKNOWN, message=reason)))
             continue
         live_obj = live.get(key)
-        diff = _memoized(key, obj, live_obj, predicted.get(key), target, desired, memo)
+        diff = _memoized(key, obj, live_obj, predicted.get(key), target, desired, memo,
+                         getattr(live, "compact", None))
         health = health_of(live_obj, scripts) if live_obj is not None else Health(HealthStatus.MISSING,
                                                                                    "not in the cluster")
         result.append(ResourceStatus(key=key, api_version=str(obj.get("apiVersion", "")), state=diff.state,
@@ -246,7 +248,8 @@ def _unjudged(target: Target, desired: Desired, live: LiveView,
 
 
 def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, Any] | None,
-              pred: Predicted | None, target: Target, desired: Desired, memo: Memo) -> ResourceDiff:
+              pred: Predicted | None, target: Target, desired: Desired, memo: Memo,
+              source: Callable[[ResourceKey], Decodable | None] | None = None) -> ResourceDiff:
     desired_digest = desired.digest_of(key)
     version = _version(live_obj) if live_obj is not None else ""
     fresh = live_obj is not None and pred is not None and pred.live_version == version \
@@ -258,6 +261,10 @@ def _memoized(key: ResourceKey, obj: Mapping[str, Any], live_obj: Mapping[str, A
         return cached[1]
     COUNTERS["compared"] += 1
     diff = _diff(obj, live_obj, pred if fresh else None, target, desired_digest)
+    if live_obj is not None and source is not None:
+        entry = source(key)
+        if entry is not None:  # the memoized verdict keeps the cache's compact entry, not the decoded dicts
+            keep_compact(diff, live_obj, entry)
     memo[key] = (stamp, diff)
     return diff
 

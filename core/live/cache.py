@@ -41,8 +41,11 @@ GroupKind = tuple[str, str]
 
 Entry = CompactObject
 
-DECODED_KEPT = 4096
-"""Decoded objects kept for repeated reads (an LRU; a key's entry is dropped when the object changes)."""
+DECODED_KEPT = 256
+"""Decoded objects kept for repeated reads (an LRU; a key's entry is dropped when the object changes). An
+evaluation reads a target's few objects several times in a row, which 256 covers (sim-L decodes each object
+once with 256 as with 4,096); more only keeps decoded dicts alive for the collector to walk (the resident set
+per object at 10 clusters: 10.9 KB with 4,096, 7.3 KB with 256; docs/performance.md)."""
 
 
 class KindView(Mapping[ResourceKey, "JSON"]):
@@ -251,6 +254,10 @@ class ClusterCache:
         out of the ``DECODED_KEPT`` most recently read)."""
         entry = self._kinds.get((key.group, key.kind), {}).get(key)
         return None if entry is None else self._decoded(key, entry)
+
+    def compact(self, key: ResourceKey) -> CompactObject | None:
+        """The compact form the cache keeps of the object at ``key`` (``get`` decodes it)."""
+        return self._kinds.get((key.group, key.kind), {}).get(key)
 
     def version_of(self, key: ResourceKey) -> str | None:
         """The resourceVersion of the object at ``key`` (None if unknown), without decoding it."""

@@ -243,6 +243,9 @@ class ClusterWatcher:
                 self._rediscover.set()  # a CRD appeared, changed (versions, Established) or vanished
             if changes or isinstance(event, Listed) or self.cache.state is not before:
                 self._notify(changes)
+            # Not kept while waiting for the next event: a list's items (and the changes built from
+            # them) would stay alive as dicts until the kind's next event, which may be hours away.
+            del event, changes
         log.info("cluster %s: %s/%s is no longer served; dropping it", self.api.cluster, *gk)
         if self._watches.get(gk, (None, None))[1] is asyncio.current_task():
             self._watches.pop(gk, None)

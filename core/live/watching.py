@@ -378,6 +378,7 @@ async def infinite_watch(
                 if isinstance(event, Listed):
                     healthy_since = _healthy(on_healthy, clock)
                     yield event
+                    del event  # the list's items are not kept while the watch waits (the cache has them)
                     if settings.list_only:
                         await asyncio.Event().wait()  # a one-shot reader needs the listed state only: no watch
                     continue

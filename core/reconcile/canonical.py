@@ -19,6 +19,7 @@ from core.reconcile.jsonpath import SCALARS, Json, format_pointer, parse_pointer
 from core.reconcile.managed_fields import FieldPath, PathElement, key_json
 
 KEY_PREFIX = "\x00k:"
+_SCALAR_TYPES = frozenset(SCALARS)
 
 MergeKeys = Mapping[str, tuple[tuple[str, ...], ...]]
 
@@ -71,14 +72,15 @@ def canonical(value: Json, merge_keys: MergeKeys = MERGE_KEYS, field: str = "") 
     """
     if isinstance(value, SCALARS):
         return value
-    if isinstance(value, dict):
-        return {key: canonical(item, merge_keys, key) for key, item in value.items()}
+    if isinstance(value, dict):  # leaves inline: canonical returns them as they are
+        return {key: item if type(item) in _SCALAR_TYPES else canonical(item, merge_keys, key)
+                for key, item in value.items()}
     if isinstance(value, list):
         items = list(value)
         by_token = keyed(items, merge_keys[field]) if items and field in merge_keys else None
         if by_token is not None:
             return {token: canonical(item, merge_keys) for token, item in by_token.items()}
-        return [canonical(item, merge_keys) for item in items]
+        return [item if type(item) in _SCALAR_TYPES else canonical(item, merge_keys) for item in items]
     return value
 
 

@@ -45,7 +45,7 @@ from core.reconcile.canonical import (
 )
 from core.reconcile.fastpath import in_sync, plan_for, removal_free
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
-from core.reconcile.jsonpath import LazyMapping, copy_json, format_pointer, freeze
+from core.reconcile.jsonpath import SCALARS, LazyMapping, copy_json, format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
 from core.reconcile.normalize import Side, normalize
 from core.reconcile.projection import drop_nulls, project, project_plain
@@ -324,18 +324,32 @@ def _explain(actual: Any, wanted: Any, sides: _Sides) -> list[FieldChange]:
     """Field changes between two canonical objects that are known to differ (deepdiff, tree view).
 
     deepdiff only sees the differing subtrees (one call, each subtree under its index), not the equal
-    bulk of the objects: walking identical subtrees is where its cost goes.
+    bulk of the objects: walking identical subtrees is where its cost goes. A subtree whose report
+    deepdiff's rules fix without a walk (``_plain_op``: present on one side only, another type, or two
+    different strings, ints or booleans) becomes its change directly; deepdiff reports each index of the
+    two dicts on its own, so the rest is what it would have said of them in the same call.
     """
     roots = list(_differing_roots(actual, wanted))
-    left = {index: value for index, (_, value, _) in enumerate(roots) if value is not notpresent}
-    right = {index: value for index, (_, _, value) in enumerate(roots) if value is not notpresent}
-    tree = DeepDiff(left, right, view="tree", threshold_to_diff_deeper=0, verbose_level=2)
-    changes = [
-        _change(level, op, sides, roots)
-        for report, levels in tree.items()
-        if (op := _OPS.get(report)) is not None
-        for level in levels
-    ]
+    changes: list[FieldChange] = []
+    left: dict[int, Any] = {}
+    right: dict[int, Any] = {}
+    for index, (segments, live_value, desired_value) in enumerate(roots):
+        op = _plain_op(live_value, desired_value)
+        if op is not None:
+            changes.append(_change(segments, op, live_value, desired_value, sides))
+            continue
+        if live_value is not notpresent:
+            left[index] = live_value
+        if desired_value is not notpresent:
+            right[index] = desired_value
+    if left or right:
+        tree = DeepDiff(left, right, view="tree", threshold_to_diff_deeper=0, verbose_level=2)
+        for report, levels in tree.items():
+            if (op := _OPS.get(report)) is None:
+                continue
+            for level in levels:
+                index, *rest = level.path(output_format="list", use_t2=op == "add")
+                changes.append(_change([*roots[index][0], *rest], op, level.t1, level.t2, sides))
     if not changes:
         changes.append(
             FieldChange(path="", op="replace", desired=freeze(restore(wanted)), live=freeze(restore(actual)))
@@ -343,18 +357,37 @@ def _explain(actual: Any, wanted: Any, sides: _Sides) -> list[FieldChange]:
     return changes
 
 
-def _change(level: Any, op: str, sides: _Sides, roots: list[tuple[Segments, Any, Any]]) -> FieldChange:
-    """One deepdiff tree node as a ``FieldChange`` (pointer into live, or into desired for adds)."""
-    index, *rest = level.path(output_format="list", use_t2=op == "add")
-    segments: list[str | int] = [*roots[index][0], *rest]
+_PLAIN = (str, int, bool)
+
+
+def _plain_op(live: Any, desired: Any) -> str | None:
+    """The op deepdiff (as ``_explain`` calls it) reports for one differing root without walking it:
+    ``add``/``remove`` for a value on one side only, ``replace`` for another type (``type_changes``) or
+    for two different strings, ints or booleans (``values_changed``); None when deepdiff must look
+    (two lists, floats: ``0.0`` and ``-0.0`` differ in bytes but not for deepdiff)."""
+    if live is notpresent:
+        return None if desired is notpresent else "add"
+    if desired is notpresent:
+        return "remove"
+    kind = type(live)
+    if kind is not type(desired):
+        return "replace"
+    if kind in _PLAIN and live != desired:
+        return "replace"
+    return None
+
+
+def _change(segments: Sequence[str | int], op: str, t1: Any, t2: Any, sides: _Sides) -> FieldChange:
+    """One reported difference as a ``FieldChange`` (pointer into live, or into desired for adds);
+    ``t1``/``t2`` are the live and desired values, ``notpresent`` when absent."""
     plain = sides.desired if op == "add" else sides.live
     field = to_field_path(segments)
     writer = None if op == "add" else sides.managed.last_writer(field)
     return FieldChange(
         path=to_pointer(segments, plain),
         op=op,
-        desired=_display(level.t2),
-        live=_display(level.t1),
+        desired=_display(t2),
+        live=_display(t1),
         manager=writer[0] if writer else None,
         time=writer[1] if writer else None,
         note=_note(op, sides, field),
@@ -450,6 +483,7 @@ def _order_changes(sides: _Sides, merge_keys: MergeKeys) -> list[FieldChange]:
 
 
 _UNSURE = object()
+_SCALAR_TYPES = frozenset(SCALARS)
 
 
 def _tagged(items: list[Any], specs: tuple[tuple[str, ...], ...]) -> Any:
@@ -471,8 +505,12 @@ def _may_reorder(desired: Any, live: Any, field: str, merge_keys: MergeKeys) -> 
     (strings and ints, which their JSON tokens tell apart exactly) instead of JSON tokens; True when it
     finds a reordered list-map or cannot tell."""
     if isinstance(desired, dict) and isinstance(live, dict):
-        return any(name in live and _may_reorder(value, live[name], name, merge_keys)
-                   for name, value in desired.items())
+        for name, value in desired.items():
+            if type(value) in _SCALAR_TYPES:
+                continue  # a leaf holds no list (the call would say False)
+            if name in live and _may_reorder(value, live[name], name, merge_keys):
+                return True
+        return False
     if not (isinstance(desired, list) and isinstance(live, list)):
         return False
     specs = merge_keys.get(field)

@@ -46,14 +46,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import CodeType, FunctionType
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 
 from core.model import ResourceDiff, ResourceKey, ResourceState
 from core.reconcile.canonical import MERGE_KEYS, MergeKeys, Resolver, canonical, keyed
 from core.reconcile.ignore import DEFAULT_IGNORE_RULES, IgnoreRule
-from core.reconcile.jsonpath import LazyMapping, freeze
+from core.reconcile.jsonpath import LazyMapping, copy_json, freeze
 from core.reconcile.known_types import object_group_kind
 from core.reconcile.managed_fields import FieldPath, ManagerEntry
 from core.reconcile.normalize import normalize
@@ -77,6 +77,7 @@ UNDECIDED_KINDS = frozenset(
 """Kinds whose normalization is not positional (sorting, dropping by content), masked, or desired-only."""
 
 _MISSING: Any = object()
+_SEQUENCES = (list, tuple)
 
 # A check is a tuple whose first item is the function that runs it, ``check[0](check, live)``; maps and
 # lists carry ``exact``: the normalized desired value and, when it holds numbers or booleans, its canonical
@@ -115,8 +116,8 @@ class Plan:
     comparison reuses when the kernel cannot decide; nobody may modify it."""
     wanted: Any = None
     """The canonical desired object without nulls (pending removals resolve in it)."""
-    removals: list[tuple[list[bytes], bool]] = field(default_factory=list)
-    """fleetdeck's ``Apply`` entries seen live (``[fieldsType, fieldsV1]`` as JSON bytes per entry) and
+    removals: list[tuple[list[Any], bool]] = field(default_factory=list)
+    """fleetdeck's ``Apply`` entries seen live (``[fieldsType, fieldsV1]`` per entry, a private JSON copy) and
     whether the fields they own all lie inside the manifest."""
     rules: dict[int, tuple[object, bool]] = field(default_factory=dict)
     """id of an app's rule sequence → (the sequence, whether none of its rules matches)."""
@@ -124,6 +125,8 @@ class Plan:
 
 _lock = threading.Lock()
 _plans: OrderedDict[tuple[Any, ...], Plan] = OrderedDict()
+_signatures: dict[bytes, Any] = {}
+"""fleetdeck's ``Apply`` field sets seen live, one JSON copy per content (``_no_removals``)."""
 _shared: dict[tuple[str, bytes], Any] = {}
 """Compiled checks by content: plans of manifests that differ only here and there
 (the same app on several clusters, names and labels aside) share the rest, which keeps it in the CPU
@@ -138,6 +141,7 @@ def clear_cache() -> None:
     with _lock:
         _plans.clear()
         _shared.clear()
+        _signatures.clear()
 
 
 def _share(kind: str, content: Any, value: Any) -> Any:
@@ -234,6 +238,25 @@ def _live_view(live: Mapping[str, Any]) -> Mapping[str, Any]:
     """What the full comparison shows of live when in sync: the whole normalized object, frozen."""
     frozen: Mapping[str, Any] = freeze(masked_copy(normalize(live, side="live")))
     return frozen
+
+
+class Decodable(Protocol):
+    """A compact live object (``core.live.compact.CompactObject``): ``decode()`` gives the object as a dict."""
+
+    def decode(self) -> dict[str, Any]: ...
+
+
+def keep_compact(diff: ResourceDiff, live: Mapping[str, Any], source: Decodable) -> None:
+    """Let an in-sync verdict of the kernel keep ``source`` (the live object in compact form, e.g. the cache's
+    entry it was decoded from) instead of the decoded ``live`` for its displayed live object, computed on
+    first read: a memoized verdict then holds no decoded dicts (the collector's work and memory)."""
+    view = diff.live
+    if type(view) is LazyMapping:
+        view.rebind(_live_view, live, _live_view_decoded, source)
+
+
+def _live_view_decoded(source: Decodable) -> Mapping[str, Any]:
+    return _live_view(source.decode())
 
 
 def _desired_view(normalized: Mapping[str, Any]) -> Mapping[str, Any]:
@@ -398,11 +421,15 @@ def _generated(check: Check) -> Check:
     interpreter ``_map``: the same decisions without a call and a tuple unpack per node."""
     if check[0] is not _map:
         return check
-    lines = ["def check(_check, v0):"]
+    lines: list[str] = []
     consts: list[Any] = []
     _emit_map(check, "v0", 1, lines, consts, [0])
     lines.append("    return True")
-    source = "\n".join(lines)
+    # The constants are the function's defaults (read as locals), never globals: one globals dict for
+    # every generated check keeps the interpreter's global-lookup caches valid across plans, and a plan's
+    # constants sit together in one tuple.
+    header = "def check(_check, v0" + "".join(f", c{index}=None" for index in range(len(consts))) + "):"
+    source = "\n".join([header, *lines])
     with _lock:
         code = _code.get(source)
         if code is None:
@@ -411,9 +438,7 @@ def _generated(check: Check) -> Check:
             module = compile(source, "<fastpath check>", "exec")
             code = next(c for c in module.co_consts if isinstance(c, CodeType))
             _code[source] = code
-    names = {f"c{index}": value for index, value in enumerate(consts)}
-    function = FunctionType(code, {"M": _MISSING, "KeyError": KeyError, "dict": dict, "type": type, "map": map,
-                                   "tuple": tuple, "same_bytes": _same_bytes, **names})
+    function = FunctionType(code, _GLOBALS, "check", tuple(consts))
     return (function, *check[1:])
 
 
@@ -608,19 +633,27 @@ def _live_keys_general(
     return None
 
 
+_GLOBALS: dict[str, Any] = {"M": _MISSING, "KeyError": KeyError, "dict": dict, "type": type, "map": map,
+                            "tuple": tuple, "same_bytes": _same_bytes}
+"""The one globals dict of every generated check (``_generated``)."""
+
+
 def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
     """Whether every field fleetdeck's ``Apply`` entries own live is one the manifest sets (then no
     pending removal can exist); remembered per distinct field set."""
     meta = live.get("metadata")
     entries = meta.get("managedFields") if type(meta) is dict or isinstance(meta, Mapping) else None
-    if not isinstance(entries, list | tuple):
+    if type(entries) is not list and not isinstance(entries, _SEQUENCES):
         return True
     mine = []
     for entry in entries:
         if type(entry) is not dict and not isinstance(entry, Mapping):
             continue
         name = entry.get("manager")  # read as ManagerEntry.parse reads them: str(value or "")
-        if (name if type(name) is str else str(name or "")) != manager:
+        if type(name) is str:
+            if name != manager:  # another manager's entry, the common case: nothing else to read
+                continue
+        elif str(name or "") != manager:
             continue
         operation = entry.get("operation")
         subresource = entry.get("subresource")
@@ -628,18 +661,30 @@ def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
             mine.append(entry)
     if not mine:
         return True
-    try:  # canonical enough: equal bytes are equal field sets (a new key order only costs a miss)
-        signature = [orjson.dumps([entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")]) for entry in mine]
-    except TypeError:
-        return False
+    # Compared with ``==`` against a private JSON copy of each field set seen: equal JSON values parse to
+    # the same owned paths (``ManagerEntry.parse`` reads keys, which are strings, and whether a child is a
+    # non-empty map; ``1 == True`` can only meet at a leaf, which owns the same path either way). ``==``
+    # allocates nothing, and the copy is shared by every plan that met the same set (``_signatures``),
+    # so a pass over many objects compares against one copy that stays in the CPU cache.
+    signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]
     for seen, known in plan.removals:
         if seen == signature:
             return known
+    try:  # JSON values only (else the full comparison decides)
+        content = orjson.dumps(signature)
+    except TypeError:
+        return False
+    with _lock:  # one private copy per distinct field set, shared by every plan that met it
+        copied = _signatures.get(content)
+        if copied is None:
+            if len(_signatures) >= SHARED_SIZE // 16:
+                _signatures.clear()
+            copied = _signatures[content] = copy_json(signature)
     owned: set[FieldPath] = set()
     for entry in mine:
         owned |= ManagerEntry.parse(entry).owned
     in_git = Resolver(plan.wanted)
     verdict = all(not path or in_git(path) is not None for path in owned)
     if len(plan.removals) < 4:
-        plan.removals.append((signature, verdict))
+        plan.removals.append((copied, verdict))
     return verdict

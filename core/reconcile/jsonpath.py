@@ -65,6 +65,17 @@ class LazyMapping(Mapping[str, Any]):
                 value = self._value
         return value
 
+    def rebind(self, expected: Callable[[Any], Mapping[str, Any]], argument: Any,
+               compute: Callable[[Any], Mapping[str, Any]], source: Any) -> bool:
+        """Compute ``compute(source)`` instead, when not computed yet and still set to ``expected(argument)``
+        (the caller guarantees both give the same value: ``source`` is ``argument`` in a more compact form).
+        Returns whether it was rebound."""
+        with LazyMapping._lock:
+            if self._value is not None or self._compute is not expected or self._argument is not argument:
+                return False
+            self._compute, self._argument = compute, source
+        return True
+
     def __getitem__(self, key: str) -> Any:
         return self._get()[key]
 

@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 from core.reconcile.canonical import MERGE_KEYS, MergeKeys, keyed
-from core.reconcile.jsonpath import Json
+from core.reconcile.jsonpath import SCALARS, Json
+
+_SCALAR_TYPES = frozenset(SCALARS)
 
 
 def is_zero(value: Json) -> bool:
@@ -66,8 +68,8 @@ def _project_map(live: dict[str, Any], desired: dict[str, Any]) -> dict[str, Any
     """Project a map: desired's keys only, zero values standing in for keys live omits."""
     out: dict[str, Any] = {}
     for key, wanted in desired.items():
-        if key in live:
-            out[key] = project(live[key], wanted)
+        if key in live:  # a desired leaf keeps live's value as it is (what ``project`` returns)
+            out[key] = live[key] if type(wanted) in _SCALAR_TYPES else project(live[key], wanted)
         elif is_zero(wanted):
             out[key] = wanted
     return out

@@ -435,7 +435,18 @@ def test_deepdiff_not_called_for_identical_pair(monkeypatch: pytest.MonkeyPatch)
     assert compare(desired, LIVE, namespace_default="shop").state is ResourceState.SYNCED
     assert compare_predicted(LIVE, LIVE).state is ResourceState.SYNCED
     assert calls == []
-    assert compare(DESIRED, LIVE, namespace_default="shop").state is ResourceState.OUT_OF_SYNC
+    # A changed scalar (the fixture's replicas) is explained without deepdiff (``_plain_op``); a changed
+    # list still goes through it, once per comparison.
+    drifted = compare(DESIRED, LIVE, namespace_default="shop")
+    assert drifted.state is ResourceState.OUT_OF_SYNC
+    assert [c.path for c in drifted.changes] == ["/spec/replicas"]
+    assert calls == []
+    desired, live = copy.deepcopy(DESIRED), copy.deepcopy(LIVE)
+    desired["spec"]["template"]["spec"]["containers"][0]["args"] = ["--port", "8080"]
+    live["spec"]["template"]["spec"]["containers"][0]["args"] = ["--port", "9090"]
+    listed = compare(desired, live, namespace_default="shop")
+    assert listed.state is ResourceState.OUT_OF_SYNC
+    assert "/spec/template/spec/containers/0/args/1" in [c.path for c in listed.changes]
     assert calls == [1]
 
 

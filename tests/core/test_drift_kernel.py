@@ -355,3 +355,61 @@ def test_the_order_precheck_never_hides_a_reorder(case: tuple[Any, Any, Any]) ->
     diff_module._walk_order(sides.desired, sides.live, "", [], sides, MERGE_KEYS, found)
     if found:
         assert diff_module._may_reorder(sides.desired, sides.live, "", MERGE_KEYS)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(_pair())
+def test_explaining_without_deepdiff_reports_what_deepdiff_reports(case: tuple[Any, Any, Any]) -> None:
+    """``_explain`` turns a differing root into its change directly when deepdiff's report is fixed
+    without a walk (``_plain_op``); with every root sent to deepdiff the verdict is the same."""
+    desired, live, options = case
+    direct = compare(desired, live, fast=False, **options)
+    original = diff_module._plain_op
+    diff_module._plain_op = lambda live, desired: None  # type: ignore[assignment]
+    try:
+        through_deepdiff = compare(desired, live, fast=False, **options)
+    finally:
+        diff_module._plain_op = original
+    assert_same(direct, through_deepdiff)
+
+
+@pytest.mark.parametrize(
+    ("live_value", "desired_value"),
+    [(0.0, -0.0), (1, 1.0), (True, 1), ("a", "b"), (None, "x"), ([1], [2]), ({"a": 1}, [1]), (3, 4), (False, True)],
+)
+def test_explaining_one_field_matches_deepdiff(live_value: Any, desired_value: Any) -> None:
+    desired, live = in_sync_fixture()
+    live["spec"]["template"]["spec"]["containers"][0]["x-field"] = live_value
+    desired["spec"]["template"]["spec"]["containers"][0]["x-field"] = desired_value
+    desired["metadata"]["labels"]["extra"] = "in-git-only"
+    direct = compare(desired, live, fast=False, namespace_default="shop")
+    original = diff_module._plain_op
+    diff_module._plain_op = lambda live, desired: None  # type: ignore[assignment]
+    try:
+        through_deepdiff = compare(desired, live, fast=False, namespace_default="shop")
+    finally:
+        diff_module._plain_op = original
+    assert_same(direct, through_deepdiff)
+
+
+def test_a_verdict_can_keep_the_compact_live_object_instead_of_the_decoded_one() -> None:
+    """The engine memoizes verdicts: ``keep_compact`` makes an in-sync verdict hold the cache's compact
+    entry (bytes) rather than the decoded dicts, and its displayed live object is the same."""
+    from core.live.compact import compact
+
+    desired, live = in_sync_fixture()
+    fastpath.clear_cache()
+    reference = compare(desired, copy.deepcopy(live), namespace_default="shop")
+    verdict = compare(desired, live, namespace_default="shop")
+    def argument(view: Any) -> Any:
+        return view._argument
+
+    assert argument(verdict.live) is live
+    entry = compact(live)
+    fastpath.keep_compact(verdict, live, entry)
+    assert argument(verdict.live) is entry
+    assert thaw(verdict.live) == thaw(reference.live)
+    assert verdict == reference
+    slow = compare(desired, live, fast=False, namespace_default="shop")
+    fastpath.keep_compact(slow, live, entry)  # not a kernel verdict: left as it is
+    assert thaw(slow.live) == thaw(reference.live)
