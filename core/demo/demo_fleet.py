@@ -35,7 +35,7 @@ from core.demo.repo import (
 )
 from core.demo.seeding import Prepare, drift, prepare_for_apply, render_overlay, seed_app, seed_paused
 from core.desired.fleet_file import FleetConfig, load_fleet
-from core.errors import RenderError
+from core.errors import ManifestError, RenderError
 from core.model import ResourceKey
 from core.simulated.simulated_cluster import SimulatedCluster, SimulationTiming
 
@@ -208,9 +208,13 @@ def _render_all(repo_dir: Path, revisions: tuple[str, ...], targets: list[DemoTa
 
     With ``store``, renders are looked up by the revision's files (held in memory: an old revision is
     written out only when one of its renders is missing) and kept there, where the engine's renders of
-    the same content find them."""
-    wanted = sorted({(t.revision, t.path) for t in targets} | {(t.prelude, t.path) for t in targets if t.prelude})
+    the same content find them. The branch head of every target's path is rendered too (into the store
+    only, a failure included), so that the engine, which renders the head, finds them all and runs no
+    kustomize after the seeding."""
+    seeded = {(t.revision, t.path) for t in targets} | {(t.prelude, t.path) for t in targets if t.prelude}
     head = revisions[-1]
+    for_engine = {(head, t.path) for t in targets} - seeded if store is not None else set()
+    wanted = sorted(seeded | for_engine)
     found: dict[tuple[str, str], list[dict[str, Any]]] = {}
     keys: dict[tuple[str, str], str | None] = {}
     if store is not None:
@@ -222,11 +226,13 @@ def _render_all(repo_dir: Path, revisions: tuple[str, ...], targets: list[DemoTa
         for sha, path in wanted:
             keys[(sha, path)] = key = store.key_of_files(files[sha], path, command, max_bytes)
             stored = store.get(key) if key else None
-            if stored is not None and not isinstance(stored, RenderError):  # a failure renders again (and raises)
+            if (sha, path) in for_engine and stored is not None:
+                found[(sha, path)] = []  # the engine's, already kept
+            elif stored is not None and not isinstance(stored, RenderError):  # a failure renders again (and raises)
                 found[(sha, path)] = [dict(obj) for obj in stored.objects]
     missing = [w for w in wanted if w not in found]
     if not missing:
-        return found
+        return {w: objects for w, objects in found.items() if w in seeded}
     with tempfile.TemporaryDirectory(prefix="fleetdeck-demo-") as scratch:
         trees = {sha: repo_dir if sha == head else export_tree(repo_dir, sha, Path(scratch) / sha)
                  for sha in {sha for sha, _ in missing}}
@@ -234,22 +240,33 @@ def _render_all(repo_dir: Path, revisions: tuple[str, ...], targets: list[DemoTa
             if store is None:
                 results = list(pool.map(lambda key: render_overlay(trees[key[0]], key[1]), missing))
             else:
-                results = list(pool.map(lambda key: _render_and_keep(store, keys[key], trees[key[0]], key[1]),
-                                        missing))
-    return {**found, **dict(zip(missing, results, strict=True))}
+                results = list(pool.map(lambda key: _render_and_keep(store, keys[key], trees[key[0]], key[1],
+                                                                     seeding=key in seeded), missing))
+    renders = {**found, **dict(zip(missing, results, strict=True))}
+    return {w: objects for w, objects in renders.items() if w in seeded}
 
 
-def _render_and_keep(store: DemoRenderStore, key: str | None, tree: Path, path: str) -> list[dict[str, Any]]:
-    """``path`` of ``tree`` rendered as the engine renders it (``core.desired.render.render``), kept in ``store``."""
+def _render_and_keep(store: DemoRenderStore, key: str | None, tree: Path, path: str,
+                     seeding: bool = True) -> list[dict[str, Any]]:
+    """``path`` of ``tree`` rendered as the engine renders it (``core.desired.render.render``), kept in ``store``.
+    Not ``seeding`` (a render only the engine will ask for): a build's failure is kept as the engine keeps it
+    (``Renderer``), and nothing is returned."""
     import asyncio
 
-    from core.desired.render import render
+    from core.desired.render import render, tree_marked
     from core.settings import GitSettings
 
-    result = asyncio.run(render(tree, path, max_bytes=GitSettings().max_manifest_bytes))  # a worker: no loop runs
+    try:
+        result = asyncio.run(render(tree, path, max_bytes=GitSettings().max_manifest_bytes))  # a worker: no loop
+    except (RenderError, ManifestError) as exc:
+        if seeding:
+            raise
+        if key and type(exc) is RenderError:
+            store.put(key, tree_marked(exc, tree))
+        return []
     if key:
         store.put(key, result)
-    return [dict(obj) for obj in result.objects]
+    return [dict(obj) for obj in result.objects] if seeding else []
 
 
 def _seed(cluster: SimulatedCluster, target: DemoTarget, renders: Mapping[tuple[str, str], list[dict[str, Any]]],

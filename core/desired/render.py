@@ -56,7 +56,7 @@ from core.errors import ConfigError, GitError, ManifestError, RenderError
 from core.model import ResourceKey, Revision
 from core.settings import GitSettings
 
-__all__ = ["RenderResult", "RenderStore", "RenderTimeout", "Renderer", "render", "watched_paths"]
+__all__ = ["RenderResult", "RenderStore", "RenderTimeout", "Renderer", "render", "tree_marked", "watched_paths"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -441,7 +441,7 @@ class PermanentRenderFailure:
     error: RenderError | ManifestError
 
 
-def _tree_marked(error: RenderError, tree: Path) -> RenderError:
+def tree_marked(error: RenderError, tree: Path) -> RenderError:
     """``error`` with the tree's path (as given and resolved) replaced by ``TREE_MARK``, for a store."""
     message = error.message
     for spelling in sorted({str(tree.resolve()), str(tree)}, key=len, reverse=True):
@@ -659,7 +659,7 @@ class Renderer:
                 raise
             except (RenderError, ManifestError) as exc:
                 if store is not None and key and type(exc) is RenderError:
-                    await asyncio.to_thread(store.put, key, _tree_marked(exc, Path(tree)))
+                    await asyncio.to_thread(store.put, key, tree_marked(exc, Path(tree)))
                 return PermanentRenderFailure(exc)
         if store is not None and key:
             await asyncio.to_thread(store.put, key, result)

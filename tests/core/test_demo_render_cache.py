@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from core.demo.render_cache import DemoRenderStore
+from core.demo.render_cache import SHIPPED, DemoRenderStore, write_shipped
 from core.demo.repo import commit_shas, create_demo_repo, revision_files
 from core.desired.kustomize import kustomize_command
 from core.desired.render import Renderer, render
@@ -60,7 +60,7 @@ async def test_stored_renders_and_failures_come_back_as_built(tmp_path: Path) ->
 async def test_a_new_demo_repo_with_the_same_content_renders_nothing(tmp_path: Path, path: str) -> None:
     """Each run dates its commits from now: other SHAs, the same files. The second renderer builds nothing, and
     the broken ledger overlay fails with the same message."""
-    store = DemoRenderStore(tmp_path / "store")
+    store = DemoRenderStore(tmp_path / "store", shipped=None)
     outcomes: list[tuple[int, object]] = []
     heads: list[str] = []
     for run, ending in enumerate((None, datetime.fromtimestamp(time.time(), tz=UTC))):
@@ -80,3 +80,42 @@ async def test_a_new_demo_repo_with_the_same_content_renders_nothing(tmp_path: P
     assert (first_builds, second_builds) == (1, 0)
     assert first == second
     assert heads[0] != heads[1]
+
+
+def test_the_shipped_renders_are_the_current_demos_with_the_locked_kubectl(tmp_path: Path) -> None:
+    """The package's renders are byte for byte what this install's kubectl renders for the demo now (they are found
+    only through keys over the binary's bytes and every input file, so stale ones would just miss: this test says
+    when to write them again)."""
+    count = write_shipped(tmp_path / "fresh")
+    fresh = {f.name: f.read_bytes() for f in (tmp_path / "fresh").glob("*.json")}
+    shipped = {f.name: f.read_bytes() for f in SHIPPED.glob("*.json")}
+    assert count == len(fresh) > 0
+    assert shipped == fresh, "the demo or kubectl changed: run `uv run python -m core.demo.render_cache`"
+
+
+@pytest.mark.parametrize("path", ["apps/web/overlays/production", "apps/ledger/overlays/production"])
+async def test_a_first_run_finds_the_shipped_renders(tmp_path: Path, path: str) -> None:
+    """An empty cache directory: the engine's render comes from the package's renders, equal to a build."""
+    repo_dir = create_demo_repo(tmp_path / "config", ending_at=datetime.fromtimestamp(time.time(), tz=UTC))
+    repo = ConfigRepo(RepoSpec(url=str(repo_dir)), tmp_path / "cache")
+    await repo.fetch()
+    outcomes: list[object] = []
+    for store in (DemoRenderStore(tmp_path / "empty"), None):
+        renderer = Renderer(GitSettings(), store=store)
+        try:
+            outcomes.append(await renderer.render_app(repo, commit_shas(repo_dir)[-1], path=path, namespace="x"))
+        except RenderError as exc:
+            outcomes.append(exc.message.replace(str(tmp_path), "<tmp>"))
+        assert renderer.builds == (0 if store is not None else 1)
+    assert outcomes[0] == outcomes[1]
+
+
+def test_another_binary_misses_the_shipped_renders(tmp_path: Path) -> None:
+    fake = tmp_path / "kubectl"
+    fake.write_bytes(b"not the locked kubectl")
+    head = revision_files()[-1]
+    path = "apps/web/overlays/production"
+    store = DemoRenderStore(tmp_path / "store")
+    key = store.key_of_files(head, path, (str(fake), "kustomize"), MAX)
+    assert key is not None and key != store.key_of_files(head, path, kustomize_command(), MAX)
+    assert store.get(key) is None
