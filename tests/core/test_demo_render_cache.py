@@ -7,13 +7,14 @@ SHAs, as every ``fleetdeck demo`` run dates its commits anew) runs no kustomize 
 
 from __future__ import annotations
 
+import hashlib
 import time
 from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from core.demo.render_cache import SHIPPED, DemoRenderStore, write_shipped
+from core.demo.render_cache import SHIPPED, DemoRenderStore, binary_digest, write_shipped
 from core.demo.repo import commit_shas, create_demo_repo, revision_files
 from core.desired.kustomize import kustomize_command
 from core.desired.render import Renderer, render
@@ -119,3 +120,13 @@ def test_another_binary_misses_the_shipped_renders(tmp_path: Path) -> None:
     key = store.key_of_files(head, path, (str(fake), "kustomize"), MAX)
     assert key is not None and key != store.key_of_files(head, path, kustomize_command(), MAX)
     assert store.get(key) is None
+
+
+def test_the_binary_digest_is_its_bytes_and_follows_a_replaced_binary(tmp_path: Path) -> None:
+    binary, memo = tmp_path / "kubectl", tmp_path / "memo"
+    binary.write_bytes(b"one build")
+    assert binary_digest((str(binary), "kustomize"), memo) == hashlib.sha256(b"one build").hexdigest()
+    assert [f.read_text() for f in memo.glob("binary-*")] == [hashlib.sha256(b"one build").hexdigest()]
+    binary.write_bytes(b"another, longer build")
+    assert binary_digest((str(binary), "kustomize"), memo) == hashlib.sha256(b"another, longer build").hexdigest()
+    assert binary_digest((str(tmp_path / "absent"), "kustomize"), memo) is None
