@@ -39,10 +39,11 @@ Constraint: pure apart from its bounded cache (thread-safe); never mutates its i
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import threading
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from operator import itemgetter
 from types import CodeType, FunctionType
@@ -206,13 +207,48 @@ def in_sync(
         return None
     assert plan is not None
     STATS["decided"] += 1
-    return ResourceDiff(
-        state=ResourceState.SYNCED,
-        approximate=True,
-        strategy="local",
-        desired=plan.desired,
-        live=LazyMapping(_live_view, live),
+    return _synced(plan.desired, LazyMapping(_live_view, live))
+
+
+def _synced_verdict(desired: Any, live: Mapping[str, Any]) -> ResourceDiff:
+    """The kernel's verdict: Synced, local, approximate, no change or warning (the reference form)."""
+    return ResourceDiff(state=ResourceState.SYNCED, approximate=True, strategy="local", desired=desired, live=live)
+
+
+def _synced_builder() -> Callable[[Any, Mapping[str, Any]], ResourceDiff]:
+    """``_synced_verdict`` without the frozen dataclass's ``__init__`` (eight ``object.__setattr__`` calls
+    by name, ~1.2 µs, a tenth of an in-sync object's cost): the slots are set through their descriptors, to
+    the same values. Falls back to the constructor if ``ResourceDiff``'s fields are not the ones known here
+    (a field added later gets its default only through ``__init__``)."""
+    names = ("state", "changes", "approximate", "strategy", "message", "warnings", "desired", "live")
+    fields = dataclasses.fields(ResourceDiff)
+    if tuple(f.name for f in fields) != names or not all(
+        f.default is not dataclasses.MISSING for f in fields[1:]
+    ):
+        return _synced_verdict
+    slots = vars(ResourceDiff)
+    set_state, set_changes, set_approximate, set_strategy, set_message, set_warnings, set_desired, set_live = (
+        slots[name].__set__ for name in names
     )
+    changes, message, warnings = fields[1].default, fields[4].default, fields[5].default
+    synced, new = ResourceState.SYNCED, object.__new__
+
+    def build(desired: Any, live: Mapping[str, Any]) -> ResourceDiff:
+        verdict: ResourceDiff = new(ResourceDiff)
+        set_state(verdict, synced)
+        set_changes(verdict, changes)
+        set_approximate(verdict, True)
+        set_strategy(verdict, "local")
+        set_message(verdict, message)
+        set_warnings(verdict, warnings)
+        set_desired(verdict, desired)
+        set_live(verdict, live)
+        return verdict
+
+    return build
+
+
+_synced = _synced_builder()
 
 
 def plan_for(

@@ -122,14 +122,24 @@ class ManagerEntry:
             leaves=leaves,
         )
 
+    def direct_rank(self, path: FieldPath) -> int | None:
+        """``rank`` when it is 0 (owned exactly) or 1 (by an atomic ancestor), else None; without the scan
+        of every owned path that ranks 2 and 3 need."""
+        if path in self.owned:
+            return 0
+        leaves = self.leaves
+        for depth in range(len(path) - 1, -1, -1):
+            if path[:depth] in leaves:
+                return 1
+        return None
+
     def rank(self, path: FieldPath) -> int | None:
         """How directly this entry owns ``path``: 0 exactly, 1 by an atomic ancestor, 2 by a descendant,
         3 by any ancestor; None when it owns nothing on that path."""
-        if path in self.owned:
-            return 0
+        direct = self.direct_rank(path)
+        if direct is not None:
+            return direct
         ancestors = [path[:depth] for depth in range(len(path) - 1, -1, -1)]
-        if any(ancestor in self.leaves for ancestor in ancestors):
-            return 1
         if any(member[: len(path)] == path for member in self.owned):
             return 2
         return 3 if any(ancestor in self.owned for ancestor in ancestors) else None
@@ -162,7 +172,7 @@ class ManagedFields:
 
     def owners(self, path: FieldPath) -> tuple[ManagerEntry, ...]:
         """The entries that own ``path`` exactly or through an atomic ancestor."""
-        return tuple(entry for entry in self.entries if entry.rank(path) in (0, 1))
+        return tuple(entry for entry in self.entries if entry.direct_rank(path) is not None)
 
     def last_writer(self, path: FieldPath) -> tuple[str, str | None] | None:
         """The manager that most plausibly wrote ``path`` last, and when.
@@ -173,7 +183,10 @@ class ManagedFields:
         Returns:
             ``(manager, time)``, or None when no entry touches the path.
         """
-        ranked = [(rank, entry) for entry in self.entries if (rank := entry.rank(path)) is not None]
+        # A direct owner (rank 0 or 1) beats ranks 2 and 3, whose scan over every owned path is then skipped.
+        ranked = [(rank, entry) for entry in self.entries if (rank := entry.direct_rank(path)) is not None]
+        if not ranked:
+            ranked = [(rank, entry) for entry in self.entries if (rank := entry.rank(path)) is not None]
         if not ranked:
             return None
         best = min(rank for rank, _ in ranked)

@@ -413,3 +413,15 @@ def test_a_verdict_can_keep_the_compact_live_object_instead_of_the_decoded_one()
     slow = compare(desired, live, fast=False, namespace_default="shop")
     fastpath.keep_compact(slow, live, entry)  # not a kernel verdict: left as it is
     assert thaw(slow.live) == thaw(reference.live)
+
+
+def test_the_kernels_verdict_is_the_one_the_constructor_builds() -> None:
+    """``fastpath._synced`` sets the frozen verdict's slots directly; the result equals (and reads as) the
+    ``ResourceDiff`` its constructor builds from the same values, every field included."""
+    assert fastpath._synced is not fastpath._synced_verdict  # the fields are the ones the builder knows
+    desired, live = {"kind": "ConfigMap"}, {"kind": "ConfigMap", "data": {}}
+    fast, reference = fastpath._synced(desired, live), fastpath._synced_verdict(desired, live)
+    assert fast == reference
+    assert repr(fast) == repr(reference)
+    assert hash(fast.state) == hash(reference.state)
+    assert fast.desired is desired and fast.live is live

@@ -160,3 +160,21 @@ def test_field_path_of_uses_merge_keys() -> None:
         ("f", "ports"), ("k", '{"containerPort":8080,"protocol":"TCP"}'),
     )  # fmt: skip
     assert field_path_of({"args": ["a", "b"]}, "/args/1") == (("f", "args"), ("i", 1))
+
+
+def test_last_writer_and_owners_skip_the_descendant_scan_without_changing_answers() -> None:
+    """``last_writer`` and ``owners`` rank direct owners first; over every path any entry of the live
+    Deployment owns (and every prefix of one, and a path nobody owns) they answer as ranking all entries
+    fully does."""
+    managed = ManagedFields.of(LIVE)
+    paths = {member[:depth] for entry in managed.entries for member in entry.owned for depth in range(len(member) + 1)}
+    paths.add((("f", "spec"), ("f", "nobody")))
+    for path in paths:
+        ranked = [(rank, e) for e in managed.entries if (rank := e.rank(path)) is not None]
+        expected = None
+        if ranked:
+            best = min(rank for rank, _ in ranked)
+            entry = max((e for rank, e in ranked if rank == best), key=lambda e: e.time or "")
+            expected = (entry.manager, entry.time)
+        assert managed.last_writer(path) == expected
+        assert managed.owners(path) == tuple(e for e in managed.entries if e.rank(path) in (0, 1))
