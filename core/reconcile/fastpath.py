@@ -191,13 +191,23 @@ def in_sync(
     if not isinstance(desired, dict) or not isinstance(live, dict):
         return None
     try:
-        plan = _plan(desired, desired_digest, namespace_default=namespace_default, cluster_scoped=cluster_scoped,
-                     manager=manager, merge_keys=merge_keys)
+        # The common case inline (the engine passes digests): a cached plan, as ``_plan`` finds it.
+        key = (desired_digest, namespace_default, cluster_scoped, manager)
+        plan = _plans.get(key) if desired_digest is not None and merge_keys is MERGE_KEYS else None
+        if plan is not None:
+            try:  # noqa: SIM105 (as in ``_plan``)
+                _plans.move_to_end(key)
+            except KeyError:
+                pass
+            STATS["hits"] += 1
+        else:
+            plan = _plan(desired, desired_digest, namespace_default=namespace_default,
+                         cluster_scoped=cluster_scoped, manager=manager, merge_keys=merge_keys)
         sure = (
             plan is not None
-            and plan.check is not None
+            and (check := plan.check) is not None
             and not (ignore_rules and not _no_rule_matches(plan, ignore_rules))
-            and _matches(plan.check, live)
+            and check[0](check, live)  # _matches, inline
             and _no_removals(plan, live, manager)
         )
     except Exception:  # whatever it is, the full comparison meets it and decides
@@ -702,7 +712,10 @@ def _no_removals(plan: Plan, live: dict[str, Any], manager: str) -> bool:
     # non-empty map; ``1 == True`` can only meet at a leaf, which owns the same path either way). ``==``
     # allocates nothing, and the copy is shared by every plan that met the same set (``_signatures``),
     # so a pass over many objects compares against one copy that stays in the CPU cache.
-    signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]
+    if len(mine) == 1:  # the common case, without a comprehension's frame
+        signature = [[mine[0].get("fieldsType", "FieldsV1"), mine[0].get("fieldsV1")]]
+    else:
+        signature = [[entry.get("fieldsType", "FieldsV1"), entry.get("fieldsV1")] for entry in mine]
     for seen, known in plan.removals:
         if seen == signature:
             return known
