@@ -125,7 +125,9 @@ def _prepare(
         nd = copy_json(nd)  # the kernel's shared manifest is never masked in place
     nl = None if live is None else normalize(live, side="live", known_types=options.known_types)
     nd, nl = apply_ignore_rules(nd, nl, rules=options.ignore_rules, managed_fields=managed)
-    mask_secrets(nd, nl)
+    # The kernel's shared manifest, still itself here, holds nothing to mask (checked above): masking it
+    # would only walk it again; the masks handed to live's values are the same without it.
+    mask_secrets(None if nd is not None and nd is normalized else nd, nl)
     return _Sides(nd, nl, managed, manager)
 
 
