@@ -43,7 +43,7 @@ from core.reconcile.canonical import (
     to_field_path,
     to_pointer,
 )
-from core.reconcile.fastpath import in_sync, plan_for, removal_free
+from core.reconcile.fastpath import in_sync_positional, plan_for, removal_free
 from core.reconcile.ignore import IgnoreRule, apply_ignore_rules
 from core.reconcile.jsonpath import SCALARS, LazyMapping, copy_json, format_pointer, freeze
 from core.reconcile.managed_fields import FIELD_MANAGER, FieldPath, ManagedFields
@@ -170,8 +170,8 @@ def compare(
     """
     plan = None
     if fast and desired is not None and live is not None and not known_types:
-        quick = in_sync(desired, live, ignore_rules=ignore_rules, namespace_default=namespace_default,
-                        cluster_scoped=cluster_scoped, manager=manager, desired_digest=desired_digest)
+        quick = in_sync_positional(desired, live, ignore_rules, namespace_default, cluster_scoped, manager,
+                                   desired_digest)
         if quick is not None:
             return quick
         plan = plan_for(desired, desired_digest=desired_digest, manager=manager,

@@ -188,6 +188,17 @@ def in_sync(
         The Synced ``ResourceDiff`` ``compare`` would return (its ``live`` computed on first read), or
         None when the kernel cannot prove the objects in sync: the caller then runs the full comparison.
     """
+    return in_sync_positional(desired, live, ignore_rules, namespace_default, cluster_scoped, manager,
+                              desired_digest, merge_keys)
+
+
+def in_sync_positional(
+    desired: Mapping[str, Any], live: Mapping[str, Any], ignore_rules: Sequence[IgnoreRule],
+    namespace_default: str | None, cluster_scoped: bool | None, manager: str, desired_digest: str | None,
+    merge_keys: MergeKeys = MERGE_KEYS,
+) -> ResourceDiff | None:
+    """``in_sync`` with its arguments by position (``diff.compare`` calls it for every object: keyword
+    arguments cost a little on each call)."""
     if not isinstance(desired, dict) or not isinstance(live, dict):
         return None
     try:
