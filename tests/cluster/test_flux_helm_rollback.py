@@ -13,21 +13,18 @@ from __future__ import annotations
 
 import datetime as dt
 import json
-import secrets
 import time
 from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from devcluster.flux import FluxInfo
-from devcluster.manifests import namespace as namespace_object
 from tests.cluster.test_argocd_owner import merged
 from tests.cluster.test_cli import run
 from tests.cluster.test_flux_controllers import get_or_none, wait_for
-from tests.cluster.test_flux_owner import GREETER, INTERVAL, flux_writes
-from tests.fixtures.chart_servers import HelmRepoServer, write_chart
+from tests.cluster.test_flux_owner import GREETER, INTERVAL, flux_writes, greeter_app
+from tests.fixtures.chart_servers import write_chart
 
 pytestmark = pytest.mark.cluster
 
@@ -40,32 +37,9 @@ def printed_patches(stdout: str) -> list[dict[str, Any]]:
 def test_rollback_pins_the_chart_version_of_a_history_release_and_resume_restores_it(
     flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path
 ) -> None:
-    if not any(r.role == "helm-controller" for r in flux_plane.records):
-        pytest.skip("helm-controller is not built (scripts/build-flux: optional)")
-    from tests.engine.conftest import git
-
-    ns = f"hb-{secrets.token_hex(3)}"
+    ns, fleet, serving, home, release_path = greeter_app(flux_plane, tmp_path, helm_binary, prefix="hb",
+                                                          chart="0.2.0")
     rest = flux_plane.cluster.rest()
-    rest.request("POST", "/api/v1/namespaces", body=namespace_object(ns))
-    repo = tmp_path / "config"
-    (repo / "apps" / "greeter").mkdir(parents=True)
-    git(repo, "init", "-q", "-b", "main")
-    (repo / "apps" / "greeter" / "cm.yaml").write_text(yaml.safe_dump(
-        {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{ns}-greeting"},
-         "data": {"greeting": "hi", "chart": "0.2.0"}}))
-    git(repo, "add", "-A")
-    git(repo, "commit", "-q", "-m", "greeter")
-    fleet = tmp_path / "fleetdeck.yaml"
-    fleet.write_text(yaml.safe_dump({
-        "repo": {"url": str(repo), "branch": "main", "interval": 3600},
-        "clusters": [{"name": flux_plane.cluster.name, "kubeconfig": str(flux_plane.cluster.kubeconfig),
-                      "context": flux_plane.cluster.admin_context}],
-        "apps": [{"name": ns, "path": "apps/greeter", "namespace": ns}],
-    }))
-    serving = HelmRepoServer(tmp_path / "charts-served")
-    home = tmp_path / "helm-home"
-    serving.publish(helm_binary, home, [write_chart(tmp_path / "c1", "greeter", "0.1.0", GREETER, "greeting: x\n")])
-    release_path = f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{ns}"
 
     def cli(*args: str) -> Any:
         return run(tmp_path, *args, "--fleet", str(fleet))

@@ -17,7 +17,7 @@ import textwrap
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import pytest
 import yaml
@@ -276,25 +276,32 @@ GREETER = {"cm.yaml": """\
     """}
 
 
-def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
-    flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path
-) -> None:
-    """An app whose objects a HelmRelease (same name) installs is owned by flux: ``fleetdeck sync`` asks the
-    HelmRepository first and then the HelmRelease to reconcile, so a chart version published meanwhile is
-    installed well before the 10-minute intervals; pause suspends the HelmRelease and resume restores it."""
+class GreeterApp(NamedTuple):
+    """A fleetdeck app `greeter` (one ConfigMap in Git) whose objects a HelmRelease of the same name installs
+    from a chart served over HTTP (0.1.0 published), in a fresh namespace; helm-controller must be running."""
+
+    ns: str
+    fleet: Path
+    serving: HelmRepoServer
+    home: Path
+    release_path: str
+
+
+def greeter_app(flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path, *, prefix: str, chart: str) -> GreeterApp:
+    """Set up :class:`GreeterApp` (skips when helm-controller was not built); ``chart`` goes into the Git
+    ConfigMap's ``chart`` key."""
     if not any(r.role == "helm-controller" for r in flux_plane.records):
         pytest.skip("helm-controller is not built (scripts/build-flux: optional)")
     from tests.engine.conftest import git
 
-    ns = f"hr-{secrets.token_hex(3)}"
-    rest = flux_plane.cluster.rest()
-    rest.request("POST", "/api/v1/namespaces", body=namespace_object(ns))
+    ns = f"{prefix}-{secrets.token_hex(3)}"
+    flux_plane.cluster.rest().request("POST", "/api/v1/namespaces", body=namespace_object(ns))
     repo = tmp_path / "config"
     (repo / "apps" / "greeter").mkdir(parents=True)
     git(repo, "init", "-q", "-b", "main")
     (repo / "apps" / "greeter" / "cm.yaml").write_text(yaml.safe_dump(
         {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"{ns}-greeting"},
-         "data": {"greeting": "hi", "chart": "0.1.0"}}))
+         "data": {"greeting": "hi", "chart": chart}}))
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "greeter")
     fleet = tmp_path / "fleetdeck.yaml"
@@ -307,7 +314,18 @@ def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
     serving = HelmRepoServer(tmp_path / "charts-served")
     home = tmp_path / "helm-home"
     serving.publish(helm_binary, home, [write_chart(tmp_path / "c1", "greeter", "0.1.0", GREETER, "greeting: x\n")])
-    release_path = f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{ns}"
+    return GreeterApp(ns, fleet, serving, home, f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{ns}")
+
+
+def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
+    flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path
+) -> None:
+    """An app whose objects a HelmRelease (same name) installs is owned by flux: ``fleetdeck sync`` asks the
+    HelmRepository first and then the HelmRelease to reconcile, so a chart version published meanwhile is
+    installed well before the 10-minute intervals; pause suspends the HelmRelease and resume restores it."""
+    ns, fleet, serving, home, release_path = greeter_app(flux_plane, tmp_path, helm_binary, prefix="hr",
+                                                          chart="0.1.0")
+    rest = flux_plane.cluster.rest()
 
     def greeting() -> dict[str, str] | None:
         cm = get_or_none(rest, f"/api/v1/namespaces/{ns}/configmaps/{ns}-greeting")
