@@ -111,7 +111,9 @@ class WebConsole:
         deadline = time.monotonic() + timeout
         while not check(self.text):
             left = deadline - time.monotonic()
-            assert left > 0, f"timed out waiting for {what}; the screen's words end with:\n{self.text[-3000:]}"
+            blocked = sorted({line.strip(" █") for line in self.text.splitlines() if "blocked:" in line})
+            assert left > 0, (f"timed out waiting for {what}; blocked plans: {blocked}; the screen's words end "
+                              f"with:\n{self.text[-3000:]}")
             try:
                 message = await self.ws.receive(timeout=min(left, 1.0))
             except TimeoutError:
