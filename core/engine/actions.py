@@ -13,6 +13,7 @@ the engine passes in) and the cluster runtimes, repo, lineage checks and journal
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping, Sequence
@@ -105,6 +106,10 @@ def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *,
     """Why a plan must not run, or ``""``."""
     if desired.error:
         return f"the desired state does not render: {desired.error}"
+    if not row.stale and not runtime.view.listed and (pending := runtime.cache.first_lists_pending):
+        kinds = ", ".join(kind for _, kind in pending[:3]) + (" …" if len(pending) > 3 else "")
+        return (f"cluster {row.cluster} is still listing ({kinds} not listed yet): its live state is not complete "
+                "yet; try again once the header no longer says listing")
     if row.stale or not runtime.view.listed:
         return f"cluster {row.cluster} is {runtime.cache.state.value.lower()}: its live state is not current"
     invalid = [r for r in row.resources if r.managed and r.state is ResourceState.INVALID]
@@ -116,6 +121,10 @@ def blocked_reason(row: AppStatus, desired: Desired, runtime: ClusterRuntime, *,
         return "the desired state is empty: pruning would delete every resource of the app (allow_empty is off)"
     return ""
 
+
+FIRST_LISTS_WAIT = 10.0
+"""Seconds a plan waits for a cluster's first lists still under way (a plan asked right after start) before it
+is blocked with "still listing"."""
 
 NOT_SERVED = "not served"
 DESTINATION_NAMESPACE = "destination namespace"
@@ -212,6 +221,16 @@ class Actions:
     def _row(self, target: Target) -> AppStatus:
         return self.fleet.evaluate(target)
 
+    async def _first_lists(self, cluster: str) -> None:
+        """Wait (at most ``FIRST_LISTS_WAIT``) while the cluster's first lists are under way: a row may show a
+        verdict once its own kinds are listed, but a plan needs every kind (owners, prune, health)."""
+        runtime = self.clusters[cluster]
+        if runtime.view.listed or not runtime.cache.first_lists_pending:
+            return
+        with contextlib.suppress(TimeoutError):  # then the plan is blocked with "still listing", naming the kinds
+            await runtime.watcher.wait_until(lambda: runtime.view.listed or not runtime.cache.first_lists_pending,
+                                             timeout=FIRST_LISTS_WAIT)
+
     async def plan_sync(self, app: str, cluster: str, *, prune: bool = False, dry_run: bool = False,
                         resources: Sequence[ResourceKey] = (), force_replace: bool = False,
                         allow_non_descendant: bool = False, force_conflicts: bool = False,
@@ -226,6 +245,7 @@ class Actions:
         Fields another field manager owns that the sync would set (``takeovers``) likewise need
         ``force_conflicts`` (``core.engine.takeover``)."""
         target = self.fleet.target(app, cluster)
+        await self._first_lists(cluster)
         row = self._row(target)
         if (driver := self.owned.driver_for(row)) is not None:
             return await self.owned.plan_sync(row, driver, prune=prune, dry_run=dry_run, resources=resources,
@@ -365,6 +385,7 @@ class Actions:
     async def plan_rollback(self, app: str, cluster: str, revision: str) -> SyncPlan:
         """What rolling ``app`` back to ``revision`` would do (the preview is the diff against live)."""
         target = self.fleet.target(app, cluster)
+        await self._first_lists(cluster)
         row = self._row(target)
         if (driver := self.owned.driver_for(row)) is not None:
             return await self.owned.plan_rollback(row, driver, revision)

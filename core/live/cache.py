@@ -294,6 +294,11 @@ class ClusterCache:
         """Whether every tracked kind has been listed at least once."""
         return all(gk in self._list_versions for gk in self._tracked)
 
+    @property
+    def first_lists_pending(self) -> tuple[GroupKind, ...]:
+        """Tracked kinds never listed and not failing: their first list is under way."""
+        return tuple(sorted(gk for gk in self._tracked if gk not in self._list_versions and self.failure(*gk) is None))
+
     def list_version(self, group: str, kind: str) -> str:
         """The resourceVersion of the kind's last list, ``""`` if never listed."""
         return self._list_versions.get((group, kind), "")

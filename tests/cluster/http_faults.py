@@ -40,6 +40,8 @@ class FaultProxy:
     rules: list[Rule] = field(default_factory=list)
     slow: Callable[[web.Request], float | None] = lambda request: None
     """Bytes per second for this request's response body (None: full speed)."""
+    hold: Callable[[web.Request], threading.Event | None] = lambda request: None
+    """An event this request waits for before it is forwarded (None: forwarded at once)."""
     chunk: int = 16 * 1024
     requests: list[str] = field(default_factory=list)
     """``METHOD path?query`` of every request seen, in order."""
@@ -111,6 +113,8 @@ class FaultProxy:
             answer = rule(request)
             if answer is not None:
                 return answer
+        if (gate := self.hold(request)) is not None:
+            await asyncio.get_running_loop().run_in_executor(None, gate.wait)
         assert self._session is not None
         headers = {k: v for k, v in request.headers.items() if k.lower() not in HOP_HEADERS}
         headers["Accept-Encoding"] = "identity"
