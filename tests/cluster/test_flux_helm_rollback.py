@@ -23,7 +23,7 @@ from devcluster.flux import FluxInfo
 from tests.cluster.test_argocd_owner import merged
 from tests.cluster.test_cli import run
 from tests.cluster.test_flux_controllers import get_or_none, wait_for
-from tests.cluster.test_flux_owner import GREETER, INTERVAL, flux_writes, greeter_app
+from tests.cluster.test_flux_owner import GREETER, flux_writes, greeter_app, install_greeter
 from tests.fixtures.chart_servers import write_chart
 
 pytestmark = pytest.mark.cluster
@@ -56,15 +56,7 @@ def test_rollback_pins_the_chart_version_of_a_history_release_and_resume_restore
         return [json.loads(x) for x in path.read_text().splitlines() if x.strip()] if path.exists() else []
 
     with serving.running():
-        rest.request("POST", f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmrepositories", body={
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "charts", "namespace": ns}, "spec": {"url": serving.url, "interval": INTERVAL}})
-        rest.request("POST", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases", body={
-            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": ns, "namespace": ns},
-            "spec": {"interval": INTERVAL, "timeout": "1m", "install": {"disableWait": True},
-                     "upgrade": {"disableWait": True}, "values": {"greeting": "hi"},
-                     "chart": {"spec": {"chart": "greeter", "version": ">=0.1.0", "interval": INTERVAL,
-                                        "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}})
+        install_greeter(rest, ns, serving.url)
         wait_for("0.1.0 installed", lambda: chart() == "0.1.0")
         serving.publish(helm_binary, home, [write_chart(tmp_path / "c2", "greeter", "0.2.0", GREETER,
                                                         "greeting: x\n")])

@@ -317,6 +317,19 @@ def greeter_app(flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path, *, pref
     return GreeterApp(ns, fleet, serving, home, f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases/{ns}")
 
 
+def install_greeter(rest: RestClient, ns: str, url: str) -> None:
+    """A HelmRepository ``charts`` at ``url`` and a HelmRelease ``ns`` of its chart ``greeter`` (>=0.1.0)."""
+    rest.request("POST", f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmrepositories", body={
+        "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
+        "metadata": {"name": "charts", "namespace": ns}, "spec": {"url": url, "interval": INTERVAL}})
+    rest.request("POST", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases", body={
+        "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": ns, "namespace": ns},
+        "spec": {"interval": INTERVAL, "timeout": "1m", "install": {"disableWait": True},
+                 "upgrade": {"disableWait": True}, "values": {"greeting": "hi"},
+                 "chart": {"spec": {"chart": "greeter", "version": ">=0.1.0", "interval": INTERVAL,
+                                    "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}})
+
+
 def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
     flux_plane: FluxInfo, tmp_path: Path, helm_binary: Path
 ) -> None:
@@ -332,15 +345,7 @@ def test_a_helm_release_owned_app_syncs_pauses_and_resumes_through_flux(
         return None if cm is None else dict(cm["data"])
 
     with serving.running():
-        rest.request("POST", f"/apis/source.toolkit.fluxcd.io/v1/namespaces/{ns}/helmrepositories", body={
-            "apiVersion": "source.toolkit.fluxcd.io/v1", "kind": "HelmRepository",
-            "metadata": {"name": "charts", "namespace": ns}, "spec": {"url": serving.url, "interval": INTERVAL}})
-        rest.request("POST", f"/apis/helm.toolkit.fluxcd.io/v2/namespaces/{ns}/helmreleases", body={
-            "apiVersion": "helm.toolkit.fluxcd.io/v2", "kind": "HelmRelease", "metadata": {"name": ns, "namespace": ns},
-            "spec": {"interval": INTERVAL, "timeout": "1m", "install": {"disableWait": True},
-                     "upgrade": {"disableWait": True}, "values": {"greeting": "hi"},
-                     "chart": {"spec": {"chart": "greeter", "version": ">=0.1.0", "interval": INTERVAL,
-                                        "sourceRef": {"kind": "HelmRepository", "name": "charts"}}}}})
+        install_greeter(rest, ns, serving.url)
         wait_for("0.1.0 installed", lambda: greeting() == {"greeting": "hi", "chart": "0.1.0"})
 
         status = run(tmp_path, "status", "--fleet", str(fleet), "-o", "json")
