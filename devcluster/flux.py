@@ -11,7 +11,6 @@ controller's metrics and health endpoints. No leader election, no events webhook
 
 from __future__ import annotations
 
-import http.client
 import re
 import subprocess
 import sys
@@ -138,18 +137,6 @@ def _established(rest: RestClient, name: str) -> bool:
     return any(c.get("type") == "Established" and c.get("status") == "True" for c in conditions)
 
 
-def http_ok(port: int, path: str = "/readyz") -> bool:
-    """Whether a controller's plain-HTTP health endpoint on 127.0.0.1:``port`` answers 200."""
-    conn = http.client.HTTPConnection(LOOPBACK, port, timeout=2)
-    try:
-        conn.request("GET", path)
-        return conn.getresponse().status == 200
-    except (OSError, http.client.HTTPException):
-        return False
-    finally:
-        conn.close()
-
-
 @dataclass(frozen=True, slots=True)
 class FluxInfo:
     """Flux running on one cluster: where its artifacts are served and its process records."""
@@ -222,7 +209,7 @@ def start_flux(plane: ControlPlane, info: ClusterInfo, flux: FluxBinaries) -> Fl
     storage: list[int] = []  # the artifact server's port, fresh on each try (a retry may follow a port clash)
 
     def ready(record: ProcessRecord) -> bool:
-        return http_ok(record.port)
+        return probes.plain_ok(record.port)
 
     def start(role: str) -> ProcessRecord:
         def make(port: int) -> ProcessRecord:

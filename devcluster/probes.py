@@ -28,7 +28,15 @@ def insecure_ok(port: int, path: str) -> bool:
     ctx = ssl.create_default_context()
     ctx.check_hostname = False
     ctx.verify_mode = ssl.CERT_NONE
-    conn = http.client.HTTPSConnection(LOOPBACK, port, timeout=2, context=ctx)
+    return _answers_200(http.client.HTTPSConnection(LOOPBACK, port, timeout=2, context=ctx), path)
+
+
+def plain_ok(port: int, path: str = "/readyz") -> bool:
+    """Whether a plain-HTTP health endpoint on 127.0.0.1:``port`` answers 200 (e.g. a Flux controller's)."""
+    return _answers_200(http.client.HTTPConnection(LOOPBACK, port, timeout=2), path)
+
+
+def _answers_200(conn: http.client.HTTPConnection, path: str) -> bool:
     try:
         conn.request("GET", path)
         return conn.getresponse().status == 200
