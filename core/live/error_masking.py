@@ -18,7 +18,7 @@ import binascii
 from collections.abc import Iterator, Mapping
 from typing import Any, Final
 
-from core.reconcile.secrets import _CONTAINER_LISTS, _POD_SPEC_PATHS, SECRET_ENV_NAME, TOKEN_SHAPES, is_secret
+from core.reconcile.secrets import SECRET_ENV_NAME, TOKEN_SHAPES, env_entries, is_secret
 
 MASKED: Final = "<masked>"
 MIN_LENGTH: Final = 4
@@ -45,20 +45,12 @@ def _forms(value: Any, *, encoded: bool) -> Iterator[str]:
 
 
 def _env_values(obj: Mapping[str, Any]) -> Iterator[str]:
-    for path in _POD_SPEC_PATHS:
-        spec: Any = obj
-        for part in path:
-            spec = spec.get(part) if isinstance(spec, Mapping) else None
-        if not isinstance(spec, Mapping):
+    for _, entry in env_entries(obj):
+        if entry.get("value") in (None, ""):
             continue
-        for field in _CONTAINER_LISTS:
-            for container in spec.get(field) or ():
-                for entry in (container.get("env") or ()) if isinstance(container, Mapping) else ():
-                    if not isinstance(entry, Mapping) or entry.get("value") in (None, ""):
-                        continue
-                    value = _text(entry["value"])
-                    if SECRET_ENV_NAME.search(str(entry.get("name"))) or TOKEN_SHAPES.search(value):
-                        yield value
+        value = _text(entry["value"])
+        if SECRET_ENV_NAME.search(str(entry.get("name"))) or TOKEN_SHAPES.search(value):
+            yield value
 
 
 def secret_values(body: Any) -> set[str]:

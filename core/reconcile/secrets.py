@@ -20,7 +20,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 from core.reconcile.jsonpath import copy_json
@@ -46,6 +46,25 @@ TOKEN_SHAPES = re.compile(
 _POD_SPEC_PATHS = (("spec",), ("spec", "template", "spec"), ("spec", "jobTemplate", "spec", "template", "spec"))
 """Where a pod spec sits: a Pod; a workload's (or Rollout's) template; a CronJob's job template."""
 _CONTAINER_LISTS = ("containers", "initContainers", "ephemeralContainers")
+
+
+def env_entries(obj: Mapping[str, Any]) -> Iterator[tuple[Mapping[str, Any], Mapping[str, Any]]]:
+    """(container, env entry) for every ``env`` entry of every container list of ``obj``'s pod spec (a Pod,
+    a workload's template, a CronJob's job template): the one walk both masking and error masking use."""
+    for path in _POD_SPEC_PATHS:
+        spec: Any = obj
+        for part in path:
+            spec = spec.get(part) if isinstance(spec, Mapping) else None
+        if not isinstance(spec, Mapping):
+            continue
+        for field in _CONTAINER_LISTS:
+            containers = spec.get(field)
+            if not isinstance(containers, list | tuple):
+                continue
+            for container in containers:
+                env = container.get("env") if isinstance(container, Mapping) else None
+                if isinstance(env, list | tuple):
+                    yield from ((container, entry) for entry in env if isinstance(entry, Mapping))
 
 
 def env_value_is_secret(name: Any, value: Any) -> bool:
@@ -86,27 +105,13 @@ class _Masker:
         """Mask, in place, the secret-looking plain ``env`` values of every container of ``obj``'s pod spec;
         whether any was (with ``dry``, whether any would be, changing nothing)."""
         masked = False
-        for path in _POD_SPEC_PATHS:
-            spec: Any = obj
-            for part in path:
-                spec = spec.get(part) if isinstance(spec, dict) else None
-            if not isinstance(spec, dict):
-                continue
-            for field in _CONTAINER_LISTS:
-                containers = spec.get(field)
-                if not isinstance(containers, list):
-                    continue
-                for container in containers:
-                    env = container.get("env") if isinstance(container, dict) else None
-                    if not isinstance(env, list):
-                        continue
-                    for entry in env:
-                        if isinstance(entry, dict) and env_value_is_secret(entry.get("name"), entry.get("value")):
-                            if dry:
-                                return True
-                            where = f"env:{container.get('name')}:{entry.get('name')}"
-                            entry["value"] = self.mask(where, entry["value"])
-                            masked = True
+        for container, entry in env_entries(obj):
+            if isinstance(entry, dict) and env_value_is_secret(entry.get("name"), entry.get("value")):
+                if dry:
+                    return True
+                where = f"env:{container.get('name')}:{entry.get('name')}"
+                entry["value"] = self.mask(where, entry["value"])
+                masked = True
         return masked
 
     def mask_fields(self, obj: Obj) -> None:
