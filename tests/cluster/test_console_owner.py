@@ -32,8 +32,8 @@ def row_of(screen: str, app: str) -> str:
 def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
         argocd_crd: None, tmp_path: Path, repo: Path, cluster: ClusterInfo, namespace: str) -> None:
     """At 80 columns the OWNER column says `argo` for the Application's app and `fd` for fleetdeck's; `s` on
-    the argocd row shows the patch in the confirmation, `o` adds an Argo CD sync option (a misspelt one refused), and
-    `y` writes exactly the re-planned patch to the Application."""
+    the argocd row shows the patch in the confirmation, `o` adds an Argo CD sync option (a misspelt one refused), `c` asks
+    for Argo CD's own dry run, and `y` writes exactly the re-planned patch to the Application."""
     create_application(cluster, namespace, repo)
     mine = f"x{namespace[:7]}-fd"  # another app, no Application: fleetdeck's (its name sorts after)
     fleet = tmp_path / "fleetdeck.yaml"
@@ -61,6 +61,9 @@ def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
         console.keys("C-u", "CreateNamespace=true", "Enter")
         console.wait_for(lambda s: "syncOptions: [CreateNamespace=true]" in s and "Press y to run 1 of 1" in s,
                          "the re-planned patch with the option")
+        console.keys("c")  # Argo CD's own dry run: written to the Application, nothing applied by Argo CD
+        console.wait_for(lambda s: "c its own dry run: on" in s and "Press y to run 1 of 1" in s,
+                         "the re-planned patch with Argo CD's dry run")
         console.keys("y")
 
         def written(_: str) -> bool:
@@ -72,3 +75,4 @@ def test_console_shows_the_owner_of_every_row_and_syncs_through_argocd(
     operation = cluster.rest().get(apps_path(namespace, namespace))["operation"]
     assert operation["sync"]["revision"] and json.dumps(operation).count("initiatedBy") == 1
     assert operation["sync"]["syncOptions"] == ["CreateNamespace=true"]  # exactly what the dialog showed
+    assert operation["sync"]["dryRun"] is True
